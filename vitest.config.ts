@@ -1,0 +1,42 @@
+import { fileURLToPath } from 'node:url';
+import { defineConfig } from 'vitest/config';
+
+const src = (pkg: string): string =>
+  fileURLToPath(new URL(`./packages/${pkg}/src/index.ts`, import.meta.url));
+
+// Unit tests import workspace packages from source, so they run without a build.
+// Integration tests spawn the built binaries (`npm test` builds first).
+const alias = {
+  '@launchplane/shared': src('shared'),
+  '@launchplane/github-sim': src('github-sim'),
+  '@launchplane/agent': src('agent'),
+  '@launchplane/coordinator': src('coordinator'),
+};
+
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        resolve: { alias },
+        test: {
+          name: 'unit',
+          include: ['packages/*/src/**/*.test.ts'],
+          environment: 'node',
+        },
+      },
+      {
+        resolve: { alias },
+        test: {
+          name: 'integration',
+          include: ['test/**/*.test.ts'],
+          environment: 'node',
+          testTimeout: 120_000,
+          hookTimeout: 180_000,
+          // Integration suites share one systemd user manager and one dockerd; files run
+          // one at a time so they do not fight over them on a 2-core machine.
+          fileParallelism: false,
+        },
+      },
+    ],
+  },
+});
