@@ -30,7 +30,12 @@ const ioModules = [
 
 export default tseslint.config(
   {
-    ignores: ['**/dist/**', '**/node_modules/**', 'coverage/**', 'packages/github-sim/stub-runner/**'],
+    ignores: [
+      '**/dist/**',
+      '**/node_modules/**',
+      'coverage/**',
+      'packages/github-sim/stub-runner/**',
+    ],
   },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
@@ -65,7 +70,14 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': [
         'error',
-        { patterns: [{ group: ['@launchplane/coordinator', '**/coordinator/**'], message: 'agent never imports coordinator' }] },
+        {
+          patterns: [
+            {
+              group: ['@launchplane/coordinator', '**/coordinator/**'],
+              message: 'agent never imports coordinator',
+            },
+          ],
+        },
       ],
     },
   },
@@ -74,7 +86,14 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': [
         'error',
-        { patterns: [{ group: ['@launchplane/agent', '**/agent/**'], message: 'coordinator never imports agent' }] },
+        {
+          patterns: [
+            {
+              group: ['@launchplane/agent', '**/agent/**'],
+              message: 'coordinator never imports agent',
+            },
+          ],
+        },
       ],
     },
   },
@@ -88,7 +107,10 @@ export default tseslint.config(
           paths: ioModules.map((name) => ({ name, message: 'domain code and shared do no I/O' })),
           patterns: [
             { group: ['**/adapters/**'], message: 'domain code does not import adapters' },
-            { group: ['@launchplane/agent', '@launchplane/coordinator'], message: 'package boundary' },
+            {
+              group: ['@launchplane/agent', '@launchplane/coordinator'],
+              message: 'package boundary',
+            },
           ],
         },
       ],

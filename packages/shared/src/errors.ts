@@ -95,7 +95,10 @@ export function isLaunchplaneError(value: unknown): value is LaunchplaneError {
 }
 
 /** Wraps anything thrown into a LaunchplaneError, keeping codes that are already stable. */
-export function toLaunchplaneError(value: unknown, fallback: ErrorCode = 'LP_INTERNAL'): LaunchplaneError {
+export function toLaunchplaneError(
+  value: unknown,
+  fallback: ErrorCode = 'LP_INTERNAL',
+): LaunchplaneError {
   if (value instanceof LaunchplaneError) return value;
   const message = value instanceof Error ? value.message : String(value);
   return new LaunchplaneError(fallback, message, { cause: value });

@@ -105,7 +105,12 @@ const commandBase = {
 
 /** How a lane's runner is configured: a JIT config (ephemeral) or a registration token. */
 export const runnerConfigSchema = z.union([
-  z.strictObject({ jitConfig: z.string().min(1).max(64 * 1024) }),
+  z.strictObject({
+    jitConfig: z
+      .string()
+      .min(1)
+      .max(64 * 1024),
+  }),
   z.strictObject({
     url: z.url({ protocol: /^https?$/ }),
     registrationToken: z.string().min(1).max(4096),
@@ -135,13 +140,19 @@ export const laneCreateSchema = z.strictObject({
 
 export const laneStartSchema = z.strictObject({ type: z.literal('lane.start'), ...commandBase });
 export const laneStopSchema = z.strictObject({ type: z.literal('lane.stop'), ...commandBase });
-export const laneRestartSchema = z.strictObject({ type: z.literal('lane.restart'), ...commandBase });
+export const laneRestartSchema = z.strictObject({
+  type: z.literal('lane.restart'),
+  ...commandBase,
+});
 export const laneRemoveSchema = z.strictObject({
   type: z.literal('lane.remove'),
   ...commandBase,
   force: z.boolean(),
 });
-export const laneInspectSchema = z.strictObject({ type: z.literal('lane.inspect'), ...commandBase });
+export const laneInspectSchema = z.strictObject({
+  type: z.literal('lane.inspect'),
+  ...commandBase,
+});
 
 export const COMMAND_TYPES = [
   'lane.create',
@@ -212,8 +223,14 @@ export const auditRecordSchema = z.strictObject({
   message: shortText.optional(),
   recovery: shortText.optional(),
   /** Hash chain (agent audit log): SHA-256 hex of the previous record and of this one. */
-  prevHash: z.string().regex(/^[0-9a-f]{64}$/).optional(),
-  hash: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+  prevHash: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/)
+    .optional(),
+  hash: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/)
+    .optional(),
 });
 export type AuditRecord = z.infer<typeof auditRecordSchema>;
 

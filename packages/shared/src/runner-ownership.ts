@@ -29,8 +29,7 @@ export type NotOursReason =
   | 'runner-id-mismatch';
 
 export type RunnerClassification =
-  | { ours: true; laneId: string }
-  | { ours: false; reason: NotOursReason; message: string };
+  { ours: true; laneId: string } | { ours: false; reason: NotOursReason; message: string };
 
 /**
  * Classifies a runner. `findLane` looks a lane id up in the ledger (the coordinator's record of
@@ -60,7 +59,10 @@ export function classifyRunner(
   const laneId = laneIds[0] as string;
   const lane = opts.findLane(laneId);
   if (lane === undefined || lane.laneId !== laneId) {
-    return notOurs('lane-not-in-ledger', `Runner "${runner.name}" names lane "${laneId}", which is not in the ledger`);
+    return notOurs(
+      'lane-not-in-ledger',
+      `Runner "${runner.name}" names lane "${laneId}", which is not in the ledger`,
+    );
   }
   if (lane.runnerId === undefined) {
     return notOurs(

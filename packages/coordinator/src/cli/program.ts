@@ -1,0 +1,41 @@
+/**
+ * The `launchplane` command tree (CLI.md). Each command's work lives in its own module; this file
+ * only wires arguments to them and maps failures to exit statuses.
+ */
+import { Command, CommanderError } from 'commander';
+import { policyValidate } from './policy-validate.js';
+import type { CliIo } from './output.js';
+import { printError } from './output.js';
+
+export const CLI_VERSION = '0.1.0';
+
+/** Runs the CLI with `argv` (without node and script) and resolves to the exit status. */
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  let status = 0;
+  const program = new Command('launchplane')
+    .description('Launchplane: self-hosted GitHub Actions runner lanes, under control')
+    .version(CLI_VERSION)
+    .exitOverride()
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
+
+  const policy = program.command('policy').description('Policy files');
+  policy
+    .command('validate')
+    .description('Validate a policy file offline')
+    .argument('<file>', 'policy YAML file')
+    .option('--json', 'print one JSON document', false)
+    .action(async (file: string, opts: { json: boolean }) => {
+      status = await policyValidate(io, file, opts);
+    });
+
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version end with exit code 0; everything else commander raises is usage.
+      return err.exitCode === 0 ? 0 : 2;
+    }
+    return printError(io, err);
+  }
+  return status;
+}

@@ -1,0 +1,13 @@
+/**
+ * `@launchplane/shared`: the contract between the coordinator, the agent and their operators.
+ * Pure code only: schemas, canonical names, the lane state machine, signing, errors.
+ */
+export * from './errors.js';
+export * from './names.js';
+export * from './runner-ownership.js';
+export * from './lane-state.js';
+export * from './protocol.js';
+export * from './yaml-config.js';
+export * from './policy.js';
+export * from './agent-config.js';
+export * from './plan.js';
