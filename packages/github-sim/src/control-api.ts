@@ -1,0 +1,259 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { timingSafeEqual } from 'node:crypto';
+import { type SimApp, appFromPem, credentialOf } from './auth.js';
+import { SimError } from './errors.js';
+import { type Faults, NO_FAULTS, mergeFaults } from './faults.js';
+import { field, readJson, send } from './http-io.js';
+import type { RestApi } from './rest-api.js';
+import { type Scope, parseScopeKey } from './scope.js';
+import type { JobRecord, RunnerRecord } from './sim-state.js';
+import type { GitHubSimulator, SimConfig } from './simulator.js';
+
+/** What the control API drives. */
+export interface ControlDeps {
+  sim: GitHubSimulator;
+  rest: RestApi;
+  tokens: Set<string>;
+  apps: SimApp[];
+  faults: { current: Faults };
+  /** When set, `/_sim/` requires `Authorization: Bearer <adminToken>`. */
+  adminToken: string | undefined;
+}
+
+/** The control API under `/_sim/` (see the package README for the reference). */
+export async function handleControlApi(
+  d: ControlDeps,
+  req: IncomingMessage,
+  res: ServerResponse,
+  url: URL,
+): Promise<void> {
+  try {
+    if (d.adminToken !== undefined) {
+      const given = Buffer.from(credentialOf(req.headers.authorization) ?? '');
+      const want = Buffer.from(d.adminToken);
+      if (given.length !== want.length || !timingSafeEqual(given, want)) {
+        throw new SimError('SIM_UNAUTHENTICATED', 'Admin token required for the control API');
+      }
+    }
+    const out = await route(d, req, url);
+    send(res, out.status, out.body);
+  } catch (err) {
+    if (!(err instanceof SimError)) throw err;
+    send(res, err.status, { message: err.message, code: err.code });
+  }
+}
+
+function jobView(j: JobRecord): Record<string, unknown> {
+  const scope = parseScopeKey(j.scope);
+  return {
+    id: j.id,
+    runId: j.runId,
+    repository: j.repository,
+    organization: scope.kind === 'org' ? scope.org : null,
+    labels: j.labels,
+    durationMs: j.durationMs,
+    status: j.status,
+    conclusion: j.conclusion,
+    runnerId: j.runnerId,
+    runnerName: j.runnerName,
+    queuedAt: j.queuedAt,
+    startedAt: j.startedAt,
+    completedAt: j.completedAt,
+  };
+}
+
+function runnerView(sim: GitHubSimulator, r: RunnerRecord): Record<string, unknown> {
+  const scope = parseScopeKey(r.scope);
+  return {
+    ...sim.view(r),
+    scope:
+      scope.kind === 'repo'
+        ? { repository: `${scope.owner}/${scope.repo}` }
+        : { organization: scope.org },
+    origin: r.origin,
+    sessionActive: r.session !== null,
+    lastHeartbeatAt: r.session?.lastHeartbeatAt ?? null,
+    currentJobId: sim.currentJob(r.id)?.id ?? null,
+  };
+}
+
+function scopeOf(body: unknown): { scope: Scope; repository: string } {
+  const repository = field(body, 'repository');
+  const organization = field(body, 'organization');
+  if (typeof repository === 'string' && /^[^/\s]+\/[^/\s]+$/.test(repository)) {
+    const [owner = '', repo = ''] = repository.split('/');
+    return { scope: { kind: 'repo', owner, repo }, repository };
+  }
+  if (typeof organization === 'string' && /^[^/\s]+$/.test(organization)) {
+    return { scope: { kind: 'org', org: organization }, repository: `${organization}/.github` };
+  }
+  throw new SimError('SIM_INVALID', 'Give "repository" ("owner/repo") or "organization"');
+}
+
+function stringArray(v: unknown, name: string): string[] {
+  if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) {
+    throw new SimError('SIM_INVALID', `"${name}" must be an array of strings`);
+  }
+  return v;
+}
+
+function nonNegInt(v: unknown, name: string): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) {
+    throw new SimError('SIM_INVALID', `"${name}" must be a non-negative integer`);
+  }
+  return v;
+}
+
+function configUpdate(cfg: SimConfig, body: unknown): SimConfig {
+  const next: SimConfig = { ...cfg, busyLag: { ...cfg.busyLag } };
+  const known = new Set([
+    'busyLagMs',
+    'busyFlipAfterMs',
+    'busyFlipMs',
+    'offlineAfterMs',
+    'pollWaitMs',
+    'rateLimit',
+  ]);
+  for (const [k, v] of Object.entries((body ?? {}) as Record<string, unknown>)) {
+    if (!known.has(k)) throw new SimError('SIM_INVALID', `Unknown setting "${k}"`);
+    const n = nonNegInt(v, k);
+    if (k === 'busyLagMs') next.busyLag.lagMs = n;
+    else if (k === 'busyFlipAfterMs') next.busyLag.flipAfterMs = n;
+    else if (k === 'busyFlipMs') next.busyLag.flipMs = n;
+    else if (k === 'offlineAfterMs') next.offlineAfterMs = n;
+    else if (k === 'pollWaitMs') next.pollWaitMs = n;
+    else next.rateLimit = n;
+  }
+  return next;
+}
+
+function configView(cfg: SimConfig): Record<string, number> {
+  return {
+    busyLagMs: cfg.busyLag.lagMs,
+    busyFlipAfterMs: cfg.busyLag.flipAfterMs,
+    busyFlipMs: cfg.busyLag.flipMs,
+    offlineAfterMs: cfg.offlineAfterMs,
+    pollWaitMs: cfg.pollWaitMs,
+    rateLimit: cfg.rateLimit,
+  };
+}
+
+async function route(
+  d: ControlDeps,
+  req: IncomingMessage,
+  url: URL,
+): Promise<{ status: number; body?: unknown }> {
+  const { sim } = d;
+  const method = req.method ?? 'GET';
+  const path = url.pathname.replace(/\/+$/, '');
+  const body = method === 'GET' || method === 'DELETE' ? undefined : await readJson(req);
+  const key = `${method} ${path}`;
+  if (key === 'GET /_sim/health') return { status: 200, body: { ok: true } };
+  if (key === 'POST /_sim/jobs') {
+    const { scope, repository } = scopeOf(body);
+    const labels = stringArray(field(body, 'labels'), 'labels');
+    const durationMs = nonNegInt(field(body, 'durationMs') ?? 0, 'durationMs');
+    return {
+      status: 201,
+      body: jobView(sim.enqueueJob({ scope, repository, labels, durationMs })),
+    };
+  }
+  if (key === 'GET /_sim/jobs') {
+    sim.sweep();
+    return { status: 200, body: { jobs: sim.state.jobs.map(jobView) } };
+  }
+  const jm = /^\/_sim\/jobs\/(\d+)(\/cancel)?$/.exec(path);
+  if (jm !== null) {
+    const id = Number(jm[1]);
+    if (method === 'GET' && jm[2] === undefined) {
+      sim.sweep();
+      const j = sim.state.job(id);
+      if (j === undefined) throw new SimError('SIM_NOT_FOUND', `Job ${id} not found`);
+      return { status: 200, body: jobView(j) };
+    }
+    if (method === 'POST' && jm[2] !== undefined)
+      return { status: 200, body: jobView(sim.cancelJob(id)) };
+  }
+  if (key === 'POST /_sim/runners') {
+    const { scope } = scopeOf(body);
+    const name = field(body, 'name');
+    if (typeof name !== 'string' || name === '' || name.length > 64) {
+      throw new SimError('SIM_INVALID', '"name" must be a string of 1 to 64 characters');
+    }
+    const status = field(body, 'status') ?? 'online';
+    if (status !== 'online' && status !== 'offline')
+      throw new SimError('SIM_INVALID', '"status" must be online or offline');
+    const r = sim.addUnmanagedRunner({
+      scope,
+      name,
+      labels: stringArray(field(body, 'labels') ?? [], 'labels'),
+      status,
+      busy: field(body, 'busy') === true,
+      noDefaultLabels: field(body, 'noDefaultLabels') === true,
+    });
+    return { status: 201, body: runnerView(sim, r) };
+  }
+  if (key === 'GET /_sim/runners') {
+    sim.sweep();
+    return { status: 200, body: { runners: sim.state.runners.map((r) => runnerView(sim, r)) } };
+  }
+  const rm = /^\/_sim\/runners\/(\d+)$/.exec(path);
+  if (rm !== null && method === 'PATCH') {
+    const r = sim.state.runner(Number(rm[1]));
+    if (r?.origin !== 'unmanaged')
+      throw new SimError('SIM_NOT_FOUND', 'Unmanaged runner not found');
+    const status = field(body, 'status');
+    const busy = field(body, 'busy');
+    sim.state.updateRunner(r.id, (x) => {
+      if (status === 'online' || status === 'offline') x.fixedStatus = status;
+      if (typeof busy === 'boolean') x.fixedBusy = busy;
+    });
+    return { status: 200, body: runnerView(sim, r) };
+  }
+  if (key === 'GET /_sim/faults') return { status: 200, body: d.faults.current };
+  if (key === 'PUT /_sim/faults' || key === 'PATCH /_sim/faults') {
+    const base = method === 'PUT' ? NO_FAULTS : d.faults.current;
+    const merged = mergeFaults(base, (body ?? {}) as Record<string, unknown>);
+    if (typeof merged === 'string') throw new SimError('SIM_INVALID', merged);
+    d.faults.current = merged;
+    return { status: 200, body: merged };
+  }
+  if (key === 'GET /_sim/config') return { status: 200, body: configView(sim.config) };
+  if (key === 'PATCH /_sim/config' || key === 'PUT /_sim/config') {
+    sim.config = configUpdate(sim.config, body);
+    return { status: 200, body: configView(sim.config) };
+  }
+  if (key === 'POST /_sim/tokens') {
+    const token = field(body, 'token');
+    if (typeof token !== 'string' || token.length < 8)
+      throw new SimError('SIM_INVALID', '"token" must be 8 or more characters');
+    d.tokens.add(token);
+    return { status: 204 };
+  }
+  if (key === 'POST /_sim/apps') {
+    const appId = field(body, 'appId');
+    const pem = field(body, 'publicKey');
+    const inst = field(body, 'installationIds');
+    if ((typeof appId !== 'string' && typeof appId !== 'number') || typeof pem !== 'string') {
+      throw new SimError('SIM_INVALID', 'Give "appId" and "publicKey" (PEM)');
+    }
+    let app: SimApp;
+    try {
+      app = appFromPem(appId, pem, inst === undefined ? undefined : (inst as number[]).map(Number));
+    } catch {
+      throw new SimError('SIM_INVALID', '"publicKey" is not a PEM key');
+    }
+    const i = d.apps.findIndex((a) => a.appId === app.appId);
+    if (i >= 0) d.apps.splice(i, 1);
+    d.apps.push(app);
+    return { status: 204 };
+  }
+  if (key === 'GET /_sim/requests') return { status: 200, body: Object.fromEntries(d.rest.counts) };
+  if (key === 'POST /_sim/reset') {
+    sim.state.reset();
+    d.rest.reset();
+    d.faults.current = NO_FAULTS;
+    return { status: 204 };
+  }
+  throw new SimError('SIM_NOT_FOUND', `No control endpoint ${method} ${path}`);
+}

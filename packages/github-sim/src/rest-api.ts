@@ -1,0 +1,395 @@
+import { createHash, randomBytes } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type Principal, type SimApp, credentialOf, verifyAppJwt } from './auth.js';
+import { linkHeader, paginate, parsePaging } from './domain/pagination.js';
+import { type RateBudget, consume, currentBudget, remaining } from './domain/rate-budget.js';
+import { SimError } from './errors.js';
+import type { Faults } from './faults.js';
+import { readJson, send } from './http-io.js';
+import type { Scope } from './scope.js';
+import { hashSecret } from './sim-state.js';
+import type { GitHubSimulator } from './simulator.js';
+
+/** Per-operation request counts, read through the control API. */
+export interface RequestCount {
+  /** Every request that reached the operation. */
+  total: number;
+  /** Requests that counted against a rate-limit budget. */
+  counted: number;
+  /** Conditional GETs answered 304 (free, as on GitHub). */
+  notModified: number;
+}
+
+interface Outcome {
+  status: number;
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+
+interface Operation {
+  /** `operationId` in GitHub's OpenAPI description. */
+  id: string;
+  /** Whether the operation takes an app JWT rather than a token. */
+  jwt?: boolean;
+  run: (ctx: { body: unknown; url: URL; principal: Principal }) => Outcome;
+}
+
+/** Everything the public API needs from the server around it. */
+export interface RestApiDeps {
+  sim: GitHubSimulator;
+  /** Personal-access-style tokens accepted as bearer tokens. */
+  tokens: Set<string>;
+  apps: SimApp[];
+  faults: () => Faults;
+  /** Records that one injected-count fault was used up. */
+  useFault: (k: 'serverErrorsNext' | 'secondaryRateLimitNext') => void;
+  random: () => number;
+}
+
+const NOT_FOUND = {
+  message: 'Not Found',
+  documentation_url: 'https://docs.github.com/rest',
+  status: '404',
+};
+
+/** Builds the request origin GitHub-style links point at. */
+function originOf(req: IncomingMessage): string {
+  return `http://${req.headers.host ?? '127.0.0.1'}`;
+}
+
+/**
+ * The public GitHub REST surface: the self-hosted runner endpoints for repositories and
+ * organizations, and the installation-token endpoint of the App flow. Applies authentication,
+ * injected faults, the primary rate limit, ETags and request counting around each operation.
+ */
+export class RestApi {
+  readonly counts = new Map<string, RequestCount>();
+  readonly #budgets = new Map<string, RateBudget>();
+  readonly #d: RestApiDeps;
+
+  constructor(deps: RestApiDeps) {
+    this.#d = deps;
+  }
+
+  /** Forgets counts and budgets (control API reset). */
+  reset(): void {
+    this.counts.clear();
+    this.#budgets.clear();
+  }
+
+  /** Marks every budget as spent up to `remaining` = 0 or refills them. */
+  budgetOf(token: string): RateBudget {
+    return currentBudget(
+      this.#budgets.get(hashSecret(token)),
+      this.#d.sim.now(),
+      this.#d.sim.config.rateLimit,
+    );
+  }
+
+  async handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const method = req.method ?? 'GET';
+    const op = this.#resolve(method, url.pathname, originOf(req));
+    if (op === null) {
+      send(res, 404, NOT_FOUND, githubHeaders());
+      return;
+    }
+    const count = this.counts.get(op.id) ?? { total: 0, counted: 0, notModified: 0 };
+    this.counts.set(op.id, count);
+    count.total++;
+    const faults = this.#d.faults();
+    if (faults.latencyMs > 0) await new Promise((r) => setTimeout(r, faults.latencyMs));
+    const body = method === 'GET' || method === 'HEAD' ? undefined : await readJson(req);
+
+    let principal: Principal;
+    try {
+      principal = this.#authenticate(req.headers.authorization, op);
+    } catch (err) {
+      if (!(err instanceof SimError)) throw err;
+      send(res, err.status, err.body(), githubHeaders());
+      return;
+    }
+
+    const key = principal.kind === 'token' ? hashSecret(principal.token) : null;
+    let budget = principal.kind === 'token' ? this.budgetOf(principal.token) : null;
+    const rateHeaders = (): Record<string, string> =>
+      budget === null
+        ? {}
+        : {
+            'x-ratelimit-limit': String(budget.limit),
+            'x-ratelimit-remaining': String(faults.budgetExhausted ? 0 : remaining(budget)),
+            'x-ratelimit-used': String(faults.budgetExhausted ? budget.limit : budget.used),
+            'x-ratelimit-reset': String(budget.reset),
+            'x-ratelimit-resource': 'core',
+          };
+
+    if (budget !== null && (faults.budgetExhausted || remaining(budget) === 0)) {
+      send(
+        res,
+        403,
+        {
+          message:
+            'API rate limit exceeded for user ID 1. If you reach out to GitHub Support for help, please include the request ID.',
+          documentation_url:
+            'https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-primary-rate-limits',
+          status: '403',
+        },
+        { ...githubHeaders(), ...rateHeaders() },
+      );
+      return;
+    }
+
+    const spend = (): void => {
+      count.counted++;
+      if (budget !== null && key !== null) {
+        budget = consume(budget);
+        this.#budgets.set(key, budget);
+      }
+    };
+
+    if (faults.secondaryRateLimitNext > 0) {
+      this.#d.useFault('secondaryRateLimitNext');
+      spend();
+      send(
+        res,
+        faults.secondaryStatus,
+        {
+          message:
+            'You have exceeded a secondary rate limit. Please wait a few minutes before you try again. If you reach out to GitHub Support for help, please include the request ID.',
+          documentation_url:
+            'https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits',
+          status: String(faults.secondaryStatus),
+        },
+        {
+          ...githubHeaders(),
+          ...rateHeaders(),
+          'retry-after': String(faults.secondaryRetryAfterSec),
+        },
+      );
+      return;
+    }
+    if (
+      faults.serverErrorsNext > 0 ||
+      (faults.serverErrorRate > 0 && this.#d.random() < faults.serverErrorRate)
+    ) {
+      if (faults.serverErrorsNext > 0) this.#d.useFault('serverErrorsNext');
+      spend();
+      send(
+        res,
+        faults.serverErrorStatus,
+        { message: 'Server Error' },
+        { ...githubHeaders(), ...rateHeaders() },
+      );
+      return;
+    }
+
+    let out: Outcome;
+    try {
+      out = op.run({ body, url, principal });
+    } catch (err) {
+      if (!(err instanceof SimError)) throw err;
+      out = { status: err.status, body: err.body() };
+    }
+
+    if (method === 'GET' && out.status === 200) {
+      const etag = `W/"${createHash('sha256').update(JSON.stringify(out.body)).digest('hex')}"`;
+      const inm = req.headers['if-none-match'];
+      if (
+        inm !== undefined &&
+        inm.split(',').some((t) => t.trim() === etag || t.trim() === etag.slice(2))
+      ) {
+        count.notModified++;
+        send(res, 304, undefined, { ...githubHeaders(), ...rateHeaders(), etag, ...out.headers });
+        return;
+      }
+      spend();
+      send(res, 200, out.body, { ...githubHeaders(), ...rateHeaders(), etag, ...out.headers });
+      return;
+    }
+    spend();
+    send(res, out.status, out.body, { ...githubHeaders(), ...rateHeaders(), ...out.headers });
+  }
+
+  #authenticate(header: string | undefined, op: Operation): Principal {
+    const cred = credentialOf(header);
+    if (cred === null) {
+      throw new SimError('SIM_UNAUTHENTICATED', 'Requires authentication', {
+        documentationUrl: 'https://docs.github.com/rest',
+      });
+    }
+    const { sim } = this.#d;
+    if (op.jwt === true) {
+      const app = verifyAppJwt(cred, this.#d.apps, sim.now());
+      return { kind: 'app', appId: app.appId };
+    }
+    if (this.#d.tokens.has(cred)) return { kind: 'token', token: cred };
+    const t = sim.state.token(cred, sim.now());
+    if (t?.kind === 'installation') return { kind: 'token', token: cred };
+    throw new SimError('SIM_UNAUTHENTICATED', 'Bad credentials', {
+      documentationUrl: 'https://docs.github.com/rest',
+    });
+  }
+
+  #resolve(method: string, path: string, origin: string): Operation | null {
+    const app = /^\/app\/installations\/(\d+)\/access_tokens$/.exec(path);
+    if (app !== null) {
+      if (method !== 'POST') return null;
+      const installationId = Number(app[1]);
+      return {
+        id: 'apps/create-installation-access-token',
+        jwt: true,
+        run: ({ principal }) => this.#installationToken(principal, installationId),
+      };
+    }
+    const repo = /^\/repos\/([^/]+)\/([^/]+)\/actions\/runners(\/.*)?$/.exec(path);
+    const org = /^\/orgs\/([^/]+)\/actions\/runners(\/.*)?$/.exec(path);
+    let scope: Scope;
+    let rest: string;
+    let kind: 'repo' | 'org';
+    if (repo !== null) {
+      scope = {
+        kind: 'repo',
+        owner: decodeURIComponent(repo[1] ?? ''),
+        repo: decodeURIComponent(repo[2] ?? ''),
+      };
+      rest = repo[3] ?? '';
+      kind = 'repo';
+    } else if (org !== null) {
+      scope = { kind: 'org', org: decodeURIComponent(org[1] ?? '') };
+      rest = org[2] ?? '';
+      kind = 'org';
+    } else {
+      return null;
+    }
+    return this.#runnerOperation(method, rest, scope, kind, origin);
+  }
+
+  #runnerOperation(
+    method: string,
+    rest: string,
+    scope: Scope,
+    kind: 'repo' | 'org',
+    origin: string,
+  ): Operation | null {
+    const { sim } = this.#d;
+    const op = (name: string, run: Operation['run']): Operation => ({
+      id: `actions/${name}-${kind}`,
+      run,
+    });
+    const labelsOut = (id: number): Outcome => {
+      const labels = sim.labels(sim.getRunner(scope, id));
+      return { status: 200, body: { total_count: labels.length, labels } };
+    };
+    const m = /^\/(\d+)(\/labels(?:\/([^/]+))?)?$/.exec(rest);
+    const id = m === null ? null : Number(m[1]);
+    const label = m?.[3] === undefined ? null : decodeURIComponent(m[3]);
+    switch (true) {
+      case rest === '' && method === 'GET':
+        return op('list-self-hosted-runners-for', ({ url }) => {
+          const nameFilter = url.searchParams.get('name');
+          const all = sim.listRunners(scope, nameFilter ?? undefined).map((r) => sim.view(r));
+          const page = paginate(
+            all,
+            parsePaging(url.searchParams.get('per_page'), url.searchParams.get('page')),
+          );
+          const link = linkHeader(new URL(url.pathname + url.search, origin), page);
+          return {
+            status: 200,
+            body: { total_count: all.length, runners: page.items },
+            ...(link === null ? {} : { headers: { link } }),
+          };
+        });
+      case rest === '/registration-token' && method === 'POST':
+      case rest === '/remove-token' && method === 'POST': {
+        const which = rest === '/registration-token' ? 'registration' : 'remove';
+        return op(`create-${which}-token-for`, () => {
+          const t = sim.issueScopeToken(scope, which);
+          return { status: 201, body: { token: t.token, expires_at: isoSeconds(t.expiresAt) } };
+        });
+      }
+      case rest === '/generate-jitconfig' && method === 'POST':
+        return op('generate-runner-jitconfig-for', ({ body }) => {
+          const { runner, encoded } = sim.generateJitConfig(scope, origin, body);
+          return { status: 201, body: { runner: sim.view(runner), encoded_jit_config: encoded } };
+        });
+      case id !== null && m?.[2] === undefined && method === 'GET':
+        return op('get-self-hosted-runner-for', () => ({
+          status: 200,
+          body: sim.view(sim.getRunner(scope, id)),
+        }));
+      case id !== null && m?.[2] === undefined && method === 'DELETE':
+        return {
+          id: `actions/delete-self-hosted-runner-from-${kind}`,
+          run: () => {
+            sim.deleteRunner(scope, id);
+            return { status: 204 };
+          },
+        };
+      case id !== null && m?.[2] !== undefined && label === null && method === 'GET':
+        return op('list-labels-for-self-hosted-runner-for', () => labelsOut(id));
+      case id !== null && m?.[2] !== undefined && label === null && method === 'POST':
+        return {
+          id: `actions/add-custom-labels-to-self-hosted-runner-for-${kind}`,
+          run: ({ body }) => labelsOut(sim.addLabels(scope, id, body, 1).id),
+        };
+      case id !== null && m?.[2] !== undefined && label === null && method === 'PUT':
+        return op('set-custom-labels-for-self-hosted-runner-for', ({ body }) =>
+          labelsOut(sim.addLabels(scope, id, body, 0).id),
+        );
+      case id !== null && m?.[2] !== undefined && label === null && method === 'DELETE':
+        return {
+          id: `actions/remove-all-custom-labels-from-self-hosted-runner-for-${kind}`,
+          run: () => labelsOut(sim.removeAllCustomLabels(scope, id).id),
+        };
+      case id !== null && label !== null && method === 'DELETE':
+        return {
+          id: `actions/remove-custom-label-from-self-hosted-runner-for-${kind}`,
+          run: () => labelsOut(sim.removeLabel(scope, id, label).id),
+        };
+      default:
+        return null;
+    }
+  }
+
+  #installationToken(principal: Principal, installationId: number): Outcome {
+    const app = this.#d.apps.find((a) => principal.kind === 'app' && a.appId === principal.appId);
+    if (
+      app === undefined ||
+      (app.installationIds !== null && !app.installationIds.has(installationId))
+    ) {
+      throw new SimError('SIM_NOT_FOUND', 'Not Found', {
+        documentationUrl:
+          'https://docs.github.com/rest/apps/apps#create-an-installation-access-token-for-an-app',
+      });
+    }
+    const { sim } = this.#d;
+    const token = `ghs_${randomBytes(27).toString('base64url').replace(/[-_]/g, 'x').slice(0, 36)}`;
+    const expiresAt = sim.now() + sim.config.tokenTtlMs;
+    sim.state.issueToken(token, {
+      kind: 'installation',
+      subject: String(installationId),
+      expiresAt,
+    });
+    return {
+      status: 201,
+      body: {
+        token,
+        expires_at: isoSeconds(expiresAt),
+        permissions: { administration: 'write', organization_self_hosted_runners: 'write' },
+        repository_selection: 'all',
+      },
+    };
+  }
+}
+
+/** An ISO 8601 time without milliseconds, as GitHub writes them. */
+export function isoSeconds(ms: number): string {
+  return new Date(Math.floor(ms / 1000) * 1000).toISOString().replace('.000Z', 'Z');
+}
+
+function githubHeaders(): Record<string, string> {
+  return {
+    'x-github-media-type': 'github.v3; format=json',
+    'x-github-api-version-selected': '2022-11-28',
+    'x-github-request-id': randomBytes(8).toString('hex').toUpperCase(),
+  };
+}
