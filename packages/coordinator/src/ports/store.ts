@@ -1,0 +1,155 @@
+/**
+ * The coordinator's durable state, behind one interface. SQLite implements it now; PostgreSQL can
+ * implement the same interface later (so every method is async, and `transaction` takes an async
+ * function that receives the transactional store).
+ */
+import type {
+  AuditRecord,
+  Backend,
+  LaneState,
+  OptIn,
+  PublicJwk,
+  ResultPayload,
+  Scope,
+  ErrorBody,
+} from '@launchplane/shared';
+
+export type Role = 'viewer' | 'operator' | 'admin';
+
+export interface HostRecord {
+  hostId: string;
+  publicKey: PublicJwk;
+  fingerprint: string;
+  enrolledAt: number;
+  revokedAt: number | undefined;
+  lastSeenAt: number | undefined;
+  agentVersion: string | undefined;
+  /** From the host's last inventory. */
+  optIn: OptIn | undefined;
+  capabilities: string[];
+}
+
+export interface OperatorTokenRecord {
+  /** Public id (also the token's prefix); used as the audit actor. */
+  id: string;
+  name: string;
+  role: Role;
+  /** SHA-256 hex of the secret part; the secret itself is never stored. */
+  hash: string;
+  createdAt: number;
+  revokedAt: number | undefined;
+}
+
+export interface EnrollmentTokenRecord {
+  id: string;
+  hostId: string;
+  hash: string;
+  createdAt: number;
+  expiresAt: number;
+  usedAt: number | undefined;
+  createdBy: string;
+}
+
+export interface PolicyVersionRecord {
+  version: number;
+  /** `sha256:<hex>` over the canonical JSON of the parsed policy. */
+  digest: string;
+  text: string;
+  createdAt: number;
+  actor: string;
+}
+
+/** The coordinator's record of a lane. */
+export interface LaneRecord {
+  laneId: string;
+  hostId: string;
+  pool: string;
+  scope: Scope;
+  backend: Backend;
+  ephemeral: boolean;
+  runnerName: string;
+  /** Recorded as soon as GitHub assigns it; ownership of a runner is proven by this id. */
+  runnerId: number | undefined;
+  /** The canonical label set the lane should carry on GitHub. */
+  labels: string[];
+  state: LaneState;
+  recovery: string | undefined;
+  lastError: ErrorBody | undefined;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface CommandRecord {
+  jti: string;
+  hostId: string;
+  seq: number;
+  type: string;
+  laneId: string;
+  dryRun: boolean;
+  actor: string;
+  sentAt: number;
+  expiresAt: number;
+  result: ResultPayload | undefined;
+  completedAt: number | undefined;
+}
+
+export interface AuditQuery {
+  hostId?: string;
+  laneId?: string;
+  /** Unix seconds. */
+  since?: number;
+  /** Only records with seq greater than this (for `--follow`). */
+  afterSeq?: number;
+  limit?: number;
+}
+
+/** An audit record before the store numbers it. */
+export type NewAuditRecord = Omit<AuditRecord, 'seq'>;
+
+export interface CoordinatorStore {
+  /** Runs `fn` atomically; everything it does through `tx` commits or rolls back together. */
+  transaction<T>(fn: (tx: CoordinatorStore) => Promise<T>): Promise<T>;
+
+  getMeta(key: string): Promise<string | undefined>;
+  setMeta(key: string, value: string): Promise<void>;
+
+  putHost(host: HostRecord): Promise<void>;
+  getHost(hostId: string): Promise<HostRecord | undefined>;
+  listHosts(): Promise<HostRecord[]>;
+
+  putOperatorToken(token: OperatorTokenRecord): Promise<void>;
+  getOperatorToken(id: string): Promise<OperatorTokenRecord | undefined>;
+  listOperatorTokens(): Promise<OperatorTokenRecord[]>;
+
+  putEnrollmentToken(token: EnrollmentTokenRecord): Promise<void>;
+  getEnrollmentToken(id: string): Promise<EnrollmentTokenRecord | undefined>;
+
+  addPolicyVersion(policy: Omit<PolicyVersionRecord, 'version'>): Promise<PolicyVersionRecord>;
+  currentPolicy(): Promise<PolicyVersionRecord | undefined>;
+
+  putLane(lane: LaneRecord): Promise<void>;
+  getLane(laneId: string): Promise<LaneRecord | undefined>;
+  listLanes(filter?: {
+    hostId?: string;
+    pool?: string;
+    includeRemoved?: boolean;
+  }): Promise<LaneRecord[]>;
+
+  /** The next command sequence number for a host (strictly increasing, survives restarts). */
+  nextCommandSeq(hostId: string): Promise<number>;
+  putCommand(command: CommandRecord): Promise<void>;
+  getCommand(jti: string): Promise<CommandRecord | undefined>;
+
+  /** Stores an agent event once; returns false when (hostId, seq) was already stored. */
+  putAgentEvent(
+    hostId: string,
+    seq: number,
+    payload: unknown,
+    receivedAt: number,
+  ): Promise<boolean>;
+
+  appendAudit(record: NewAuditRecord): Promise<AuditRecord>;
+  listAudit(query: AuditQuery): Promise<AuditRecord[]>;
+
+  close(): Promise<void>;
+}
