@@ -100,10 +100,15 @@ export function verifyJwsCompact(jws: unknown, options: VerifyJwsOptions): Verif
   const headerPart = jws.slice(0, firstDot);
   const payloadPart = jws.slice(firstDot + 1, lastDot);
   const signaturePart = jws.slice(lastDot + 1);
-  for (const part of [headerPart, payloadPart, signaturePart]) {
-    if (part.length === 0 || !isBase64urlAlphabet(part)) {
-      throw invalid('JWS parts must be non-empty unpadded base64url');
-    }
+  // An empty signature passes here so that `alg: "none"` tokens are refused for their header.
+  if (
+    headerPart.length === 0 ||
+    payloadPart.length === 0 ||
+    !isBase64urlAlphabet(headerPart) ||
+    !isBase64urlAlphabet(payloadPart) ||
+    !isBase64urlAlphabet(signaturePart)
+  ) {
+    throw invalid('JWS parts must be unpadded base64url, header and payload non-empty');
   }
 
   // Header.
