@@ -8,7 +8,16 @@
 //
 // Secrets (tokens, the JIT config, the runner credential) are never printed.
 import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,7 +37,10 @@ class RunnerError extends Error {
 }
 
 function log(message) {
-  const t = new Date().toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+  const t = new Date()
+    .toISOString()
+    .replace('T', ' ')
+    .replace(/\.\d+Z$/, 'Z');
   process.stdout.write(`${t}: ${message}\n`);
 }
 
@@ -60,7 +72,10 @@ function parseFlags(argv, booleans) {
 }
 
 async function call(origin, path, { method = 'POST', body, secret, signal } = {}) {
-  const headers = { 'content-type': 'application/json', 'user-agent': `GitHubActionsRunner-stub/${VERSION}` };
+  const headers = {
+    'content-type': 'application/json',
+    'user-agent': `GitHubActionsRunner-stub/${VERSION}`,
+  };
   if (secret !== undefined) headers.authorization = `RunnerSecret ${secret}`;
   const res = await fetch(`${origin}${path}`, {
     method,
@@ -86,7 +101,13 @@ function originOf(url) {
 
 async function configure(argv) {
   if (argv[0] === 'remove') return remove(argv.slice(1));
-  const { flags } = parseFlags(argv, ['unattended', 'replace', 'ephemeral', 'disableupdate', 'no-default-labels']);
+  const { flags } = parseFlags(argv, [
+    'unattended',
+    'replace',
+    'ephemeral',
+    'disableupdate',
+    'no-default-labels',
+  ]);
   if (existsSync(RUNNER_FILE)) {
     fail(
       "Cannot configure the runner because it is already configured. To reconfigure the runner, run 'config.cmd remove' or './config.sh remove' first.",
@@ -192,7 +213,9 @@ function runProcess(file, args, opts) {
   return new Promise((resolvePromise) => {
     const child = spawn(file, args, { stdio: 'inherit', ...opts });
     child.on('error', () => resolvePromise({ code: 127, child }));
-    child.on('exit', (code, signal) => resolvePromise({ code: code ?? (signal === null ? 1 : 128), child }));
+    child.on('exit', (code, signal) =>
+      resolvePromise({ code: code ?? (signal === null ? 1 : 128), child }),
+    );
     opts.onSpawn?.(child);
   });
 }
@@ -211,7 +234,9 @@ async function runHook(envName, env) {
   const hook = process.env[envName];
   if (hook === undefined || hook === '') return 0;
   const shell = existsSync('/bin/sh') ? '/bin/sh' : 'sh';
-  log(`Running ${envName === 'ACTIONS_RUNNER_HOOK_JOB_STARTED' ? 'job-started' : 'job-completed'} hook`);
+  log(
+    `Running ${envName === 'ACTIONS_RUNNER_HOOK_JOB_STARTED' ? 'job-started' : 'job-completed'} hook`,
+  );
   const { code } = await runProcess(shell, ['-e', hook], { env, cwd: ROOT });
   if (code !== 0) log(`Hook ${envName} exited with code ${code}`);
   return code;
@@ -256,7 +281,8 @@ async function run(argv) {
   let sessionId = null;
   while (sessionId === null) {
     try {
-      sessionId = (await call(origin, '/_runner/sessions', { body: { version: VERSION }, secret })).data.sessionId;
+      sessionId = (await call(origin, '/_runner/sessions', { body: { version: VERSION }, secret }))
+        .data.sessionId;
     } catch (err) {
       if (err.status === 401) fail(`Runner registration was deleted or is invalid: ${err.message}`);
       if (stopping) process.exit(0);
@@ -270,7 +296,8 @@ async function run(argv) {
   const heartbeat = setInterval(() => {
     call(origin, `/_runner/sessions/${sessionId}/heartbeat`, { secret })
       .then(({ data }) => {
-        if (current !== null && data?.cancelJob === current.job.id) cancelCurrent('cancelled on the server');
+        if (current !== null && data?.cancelJob === current.job.id)
+          cancelCurrent('cancelled on the server');
       })
       .catch((err) => {
         if (err.status === 401) deleted = true;
@@ -282,7 +309,10 @@ async function run(argv) {
   while (!stopping) {
     let job = null;
     try {
-      const out = await call(origin, `/_runner/sessions/${sessionId}/poll`, { secret, signal: stop.signal });
+      const out = await call(origin, `/_runner/sessions/${sessionId}/poll`, {
+        secret,
+        signal: stop.signal,
+      });
       job = out.status === 200 ? out.data.job : null;
     } catch (err) {
       if (stopping) break;
@@ -294,7 +324,9 @@ async function run(argv) {
       if (err.status === 404) {
         // The server lost our session (e.g. heartbeat timeout): open a new one.
         try {
-          sessionId = (await call(origin, '/_runner/sessions', { body: { version: VERSION }, secret })).data.sessionId;
+          sessionId = (
+            await call(origin, '/_runner/sessions', { body: { version: VERSION }, secret })
+          ).data.sessionId;
         } catch {
           await sleep(1000, stop.signal);
         }
@@ -348,15 +380,19 @@ async function run(argv) {
     const started = await runHook('ACTIONS_RUNNER_HOOK_JOB_STARTED', env);
     if (started !== 0) result = 'failed';
     else if (!current.cancelled) {
-      const { code } = await runProcess(worker.file, [join(ROOT, 'lib', 'worker.mjs'), String(job.durationMs)], {
-        env,
-        cwd: ROOT,
-        ...(worker.argv0 === undefined ? {} : { argv0: worker.argv0 }),
-        onSpawn: (child) => {
-          current.child = child;
-          if (current.cancelled) child.kill('SIGTERM');
+      const { code } = await runProcess(
+        worker.file,
+        [join(ROOT, 'lib', 'worker.mjs'), String(job.durationMs)],
+        {
+          env,
+          cwd: ROOT,
+          ...(worker.argv0 === undefined ? {} : { argv0: worker.argv0 }),
+          onSpawn: (child) => {
+            current.child = child;
+            if (current.cancelled) child.kill('SIGTERM');
+          },
         },
-      });
+      );
       if (current.cancelled) result = 'cancelled';
       else if (code !== 0) result = 'failed';
     }

@@ -2,7 +2,6 @@
 // /proc/<pid>/comm reads "Runner.Worker" like the real runner's worker process.
 import { mkdirSync } from 'node:fs';
 
-
 const durationMs = Number(process.argv[2] ?? '0');
 const parent = process.ppid;
 const workspace = process.env.GITHUB_WORKSPACE;
