@@ -1,0 +1,279 @@
+import { createSign, generateKeyPairSync } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { Ajv, type ValidateFunction } from 'ajv';
+import addFormatsModule from 'ajv-formats';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { appFromPem } from './auth.js';
+import { type Harness, connectRunner, startHarness } from './harness.test.helper.js';
+
+// Every response of every public operation the sim serves is checked against GitHub's published
+// OpenAPI description: status documented for the operation, body valid against its schema.
+
+interface OpenApiOperation {
+  operationId: string;
+  responses: Record<string, { content?: { 'application/json'?: { schema: object } } }>;
+}
+
+const specPath = createRequire(import.meta.url).resolve(
+  '@octokit/openapi/generated/api.github.com.deref.json',
+);
+const spec = JSON.parse(readFileSync(specPath, 'utf8')) as {
+  paths: Record<string, Record<string, unknown>>;
+};
+const operations = new Map<string, { path: string; method: string; op: OpenApiOperation }>();
+for (const [path, item] of Object.entries(spec.paths)) {
+  for (const [method, op] of Object.entries(item)) {
+    const o = op as Partial<OpenApiOperation>;
+    if (typeof o === 'object' && typeof o.operationId === 'string') {
+      operations.set(o.operationId, { path, method, op: o as OpenApiOperation });
+    }
+  }
+}
+
+// The operations the sim serves: the runner endpoints (both scopes) except the runner
+// application downloads, and the installation token endpoint of the App flow.
+const served = [...operations.entries()]
+  .filter(
+    ([, v]) =>
+      (/^\/(repos\/\{owner\}\/\{repo\}|orgs\/\{org\})\/actions\/runners/.test(v.path) &&
+        !v.path.endsWith('/downloads')) ||
+      v.path === '/app/installations/{installation_id}/access_tokens',
+  )
+  .map(([id]) => id)
+  .sort();
+
+// ajv-formats is CommonJS with a default export.
+const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
+const ajv = addFormats(new Ajv({ strict: false, allErrors: true }));
+const validators = new Map<string, ValidateFunction>();
+const checked = new Map<string, Set<string>>();
+
+function validate(operationId: string, status: number, body: unknown): void {
+  const entry = operations.get(operationId);
+  expect(entry, `operation ${operationId} exists in the OpenAPI description`).toBeDefined();
+  const response = entry?.op.responses[String(status)];
+  expect(response, `${operationId} documents status ${status}`).toBeDefined();
+  const schema = response?.content?.['application/json']?.schema;
+  if (schema === undefined) {
+    expect(body, `${operationId} ${status} has no body`).toBeUndefined();
+  } else {
+    const key = `${operationId} ${status}`;
+    let v = validators.get(key);
+    if (v === undefined) {
+      v = ajv.compile(schema);
+      validators.set(key, v);
+    }
+    const ok = v(body);
+    expect(ok, `${key}: ${ajv.errorsText(v.errors)}`).toBe(true);
+  }
+  const statuses = checked.get(operationId) ?? new Set<string>();
+  statuses.add(String(status));
+  checked.set(operationId, statuses);
+}
+
+let h: Harness;
+const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+
+beforeAll(async () => {
+  h = await startHarness({
+    apps: [appFromPem('77', publicKey.export({ type: 'spki', format: 'pem' }).toString())],
+  });
+});
+afterAll(async () => {
+  await h.close();
+});
+
+async function call(
+  operationId: string,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<unknown> {
+  const res = await h.api(method, path, { body });
+  const text = await res.text();
+  const parsed: unknown = text === '' ? undefined : JSON.parse(text);
+  validate(operationId, res.status, parsed);
+  return parsed;
+}
+
+describe.each([
+  { kind: 'repo', base: '/repos/acme/api/actions/runners', url: 'acme/api' },
+  { kind: 'org', base: '/orgs/acme/actions/runners', url: 'acme' },
+])('OpenAPI conformance, $kind scope', ({ kind, base, url }) => {
+  const k = kind;
+  it('registration and remove tokens', async () => {
+    await call(`actions/create-registration-token-for-${k}`, 'POST', `${base}/registration-token`);
+    await call(`actions/create-remove-token-for-${k}`, 'POST', `${base}/remove-token`);
+  });
+
+  it('JIT config: 201, 409, 422, 404', async () => {
+    const id = `actions/generate-runner-jitconfig-for-${k}`;
+    await call(id, 'POST', `${base}/generate-jitconfig`, {
+      name: `jit-${k}`,
+      runner_group_id: 1,
+      labels: ['a'],
+    });
+    await call(id, 'POST', `${base}/generate-jitconfig`, {
+      name: `jit-${k}`,
+      runner_group_id: 1,
+      labels: ['a'],
+    });
+    await call(id, 'POST', `${base}/generate-jitconfig`, {
+      name: '',
+      runner_group_id: 1,
+      labels: [],
+    });
+    await call(id, 'POST', `${base}/generate-jitconfig`, {
+      name: 'other',
+      runner_group_id: 5,
+      labels: ['a'],
+    });
+  });
+
+  it('list, get, labels and delete, with success and error responses', async () => {
+    const r = await connectRunner(h, { url, name: `conn-${k}`, labels: ['x'] });
+    await h.json('POST', '/_sim/runners', {
+      ...(k === 'repo' ? { repository: url } : { organization: url }),
+      name: `busy-${k}`,
+      labels: [],
+      busy: true,
+    });
+    const list = (await call(
+      `actions/list-self-hosted-runners-for-${k}`,
+      'GET',
+      `${base}?per_page=1&page=2`,
+    )) as {
+      runners: { id: number; name: string }[];
+    };
+    expect(list.runners).toHaveLength(1);
+    await call(`actions/list-self-hosted-runners-for-${k}`, 'GET', `${base}?name=conn-${k}`);
+    // A runner with a job in progress and its lagging busy flag.
+    await h.json('POST', '/_sim/jobs', {
+      ...(k === 'repo' ? { repository: url } : { organization: url }),
+      labels: ['x'],
+      durationMs: 1,
+    });
+    await h.runner('POST', `/_runner/sessions/${r.sessionId}/poll`, { secret: r.secret });
+    await call(`actions/get-self-hosted-runner-for-${k}`, 'GET', `${base}/${r.id}`);
+
+    const labels = `${base}/${r.id}/labels`;
+    await call(`actions/list-labels-for-self-hosted-runner-for-${k}`, 'GET', labels);
+    await call(
+      `actions/list-labels-for-self-hosted-runner-for-${k}`,
+      'GET',
+      `${base}/99999/labels`,
+    );
+    await call(`actions/add-custom-labels-to-self-hosted-runner-for-${k}`, 'POST', labels, {
+      labels: ['y', 'z'],
+    });
+    await call(`actions/add-custom-labels-to-self-hosted-runner-for-${k}`, 'POST', labels, {
+      labels: [],
+    });
+    await call(
+      `actions/add-custom-labels-to-self-hosted-runner-for-${k}`,
+      'POST',
+      `${base}/99999/labels`,
+      { labels: ['a'] },
+    );
+    await call(`actions/set-custom-labels-for-self-hosted-runner-for-${k}`, 'PUT', labels, {
+      labels: ['x', 'w'],
+    });
+    await call(`actions/set-custom-labels-for-self-hosted-runner-for-${k}`, 'PUT', labels, {
+      labels: 'nope',
+    });
+    await call(
+      `actions/set-custom-labels-for-self-hosted-runner-for-${k}`,
+      'PUT',
+      `${base}/99999/labels`,
+      { labels: [] },
+    );
+    await call(
+      `actions/remove-custom-label-from-self-hosted-runner-for-${k}`,
+      'DELETE',
+      `${labels}/w`,
+    );
+    await call(
+      `actions/remove-custom-label-from-self-hosted-runner-for-${k}`,
+      'DELETE',
+      `${labels}/w`,
+    );
+    await call(
+      `actions/remove-custom-label-from-self-hosted-runner-for-${k}`,
+      'DELETE',
+      `${labels}/X64`,
+    );
+    await call(
+      `actions/remove-all-custom-labels-from-self-hosted-runner-for-${k}`,
+      'DELETE',
+      labels,
+    );
+    await call(
+      `actions/remove-all-custom-labels-from-self-hosted-runner-for-${k}`,
+      'DELETE',
+      `${base}/99999/labels`,
+    );
+
+    await call(`actions/delete-self-hosted-runner-from-${k}`, 'DELETE', `${base}/${r.id}`);
+    const busy = await h.json<{ runners: { id: number }[] }>('GET', `${base}?name=busy-${k}`);
+    await call(
+      `actions/delete-self-hosted-runner-from-${k}`,
+      'DELETE',
+      `${base}/${busy.body.runners[0]?.id ?? 0}`,
+    );
+    const unbusy = await h.json<{ runners: { id: number }[] }>('GET', `${base}?name=jit-${k}`);
+    await call(
+      `actions/delete-self-hosted-runner-from-${k}`,
+      'DELETE',
+      `${base}/${unbusy.body.runners[0]?.id ?? 0}`,
+    );
+  });
+});
+
+describe('OpenAPI conformance, App installation token', () => {
+  it('201 with a valid JWT, 401 without, 404 for an unknown app installation', async () => {
+    const now = Math.floor(h.clock.now / 1000);
+    const enc = (o: object): string => Buffer.from(JSON.stringify(o)).toString('base64url');
+    const input = `${enc({ alg: 'RS256', typ: 'JWT' })}.${enc({ iss: '77', iat: now - 30, exp: now + 500 })}`;
+    const jwt = `${input}.${createSign('RSA-SHA256').update(input).sign(privateKey).toString('base64url')}`;
+    const id = 'apps/create-installation-access-token';
+    for (const [token, want] of [
+      [jwt, 201],
+      ['not-a-jwt', 401],
+    ] as const) {
+      const res = await h.api('POST', '/app/installations/5/access_tokens', { token });
+      expect(res.status).toBe(want);
+      validate(id, res.status, await res.json());
+    }
+  });
+});
+
+describe('coverage', () => {
+  it('the schema check rejects a runner of the wrong shape', () => {
+    const v = ajv.compile(
+      operations.get('actions/get-self-hosted-runner-for-repo')?.op.responses['200']?.content?.[
+        'application/json'
+      ]?.schema ?? {},
+    );
+    expect(v({ id: 1, name: 'r', os: 'Linux', status: 'online', busy: 'yes', labels: [] })).toBe(
+      false,
+    );
+    expect(v({ id: 1, name: 'r', os: 'Linux', status: 'online', labels: [] })).toBe(false);
+    expect(
+      v({
+        id: 1,
+        name: 'r',
+        os: 'Linux',
+        status: 'online',
+        busy: false,
+        labels: [{ name: 'a', type: 'x' }],
+      }),
+    ).toBe(false);
+  });
+
+  it('validated every operation the sim serves', () => {
+    expect(served).toHaveLength(23);
+    expect([...checked.keys()].sort()).toEqual(served);
+    expect([...h.gh.rest.counts.keys()].sort()).toEqual(served);
+  });
+});
