@@ -1,0 +1,293 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { HostRecord, LaneRecord } from '../../ports/store.js';
+import { MIGRATIONS, SCHEMA_VERSION, migrate } from './migrations.js';
+import { SqliteCoordinatorStore } from './sqlite-store.js';
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+function tempDb(): string {
+  const d = mkdtempSync(join(tmpdir(), 'lp-store-'));
+  dirs.push(d);
+  return join(d, 'coordinator.db');
+}
+
+const HOST: HostRecord = {
+  hostId: 'host-a',
+  publicKey: { kty: 'OKP', crv: 'Ed25519', x: 'A'.repeat(43) },
+  fingerprint: 'SHA256:abc',
+  enrolledAt: 100,
+  revokedAt: undefined,
+  lastSeenAt: undefined,
+  agentVersion: undefined,
+  optIn: undefined,
+  capabilities: [],
+};
+
+const LANE: LaneRecord = {
+  laneId: '01jd0000000000000000000000',
+  hostId: 'host-a',
+  pool: 'build',
+  scope: { repository: 'acme/api' },
+  backend: 'systemd',
+  ephemeral: false,
+  runnerName: 'lp-host-a-build-00000000',
+  runnerId: undefined,
+  labels: ['launchplane'],
+  state: 'pending',
+  recovery: undefined,
+  lastError: undefined,
+  createdAt: 1,
+  updatedAt: 1,
+};
+
+describe('migrations', () => {
+  it('bring an empty database to the current version once, and are idempotent', () => {
+    const db = new Database(':memory:');
+    expect(migrate(db)).toEqual({ from: 0, to: SCHEMA_VERSION });
+    expect(migrate(db)).toEqual({ from: SCHEMA_VERSION, to: SCHEMA_VERSION });
+    expect(SCHEMA_VERSION).toBe(MIGRATIONS.length);
+    db.close();
+  });
+
+  it('refuse a database from a newer coordinator', () => {
+    const db = new Database(':memory:');
+    db.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
+    expect(() => migrate(db)).toThrow(expect.objectContaining({ code: 'LP_CONFIG_INVALID' }));
+    db.close();
+  });
+});
+
+describe('SqliteCoordinatorStore', () => {
+  it('uses WAL on a file and keeps data across reopen', async () => {
+    const path = tempDb();
+    const a = SqliteCoordinatorStore.open(path);
+    await a.setMeta('coordinatorId', 'ctl-1');
+    await a.close();
+    const b = SqliteCoordinatorStore.open(path);
+    expect(await b.getMeta('coordinatorId')).toBe('ctl-1');
+    expect(b.schemaVersion()).toBe(SCHEMA_VERSION);
+    await b.close();
+    const raw = new Database(path);
+    expect(raw.pragma('journal_mode', { simple: true })).toBe('wal');
+    raw.close();
+  });
+
+  it('meta: get, set, overwrite', async () => {
+    const s = SqliteCoordinatorStore.open(':memory:');
+    expect(await s.getMeta('k')).toBeUndefined();
+    await s.setMeta('k', 'v1');
+    await s.setMeta('k', 'v2');
+    expect(await s.getMeta('k')).toBe('v2');
+    await s.close();
+  });
+
+  it('hosts round-trip with optional fields and update in place', async () => {
+    const s = SqliteCoordinatorStore.open(':memory:');
+    await s.putHost(HOST);
+    expect(await s.getHost('host-a')).toEqual(HOST);
+    const updated: HostRecord = {
+      ...HOST,
+      lastSeenAt: 200,
+      agentVersion: '0.1.0',
+      optIn: {
+        repositories: ['acme/api'],
+        organizations: [],
+        backends: ['systemd'],
+        maxLanes: 2,
+      },
+      capabilities: ['gpu'],
+      revokedAt: 300,
+    };
+    await s.putHost(updated);
+    expect(await s.getHost('host-a')).toEqual(updated);
+    await s.putHost({ ...HOST, hostId: 'host-0' });
+    expect((await s.listHosts()).map((h) => h.hostId)).toEqual(['host-0', 'host-a']);
+    expect(await s.getHost('nope')).toBeUndefined();
+    await s.close();
+  });
+
+  it('operator and enrollment tokens round-trip', async () => {
+    const s = SqliteCoordinatorStore.open(':memory:');
+    const tok = {
+      id: 'abc',
+      name: 'ci',
+      role: 'operator' as const,
+      hash: 'h',
+      createdAt: 1,
+      revokedAt: undefined,
+    };
+    await s.putOperatorToken(tok);
+    expect(await s.getOperatorToken('abc')).toEqual(tok);
+    await s.putOperatorToken({ ...tok, revokedAt: 5 });
+    expect((await s.listOperatorTokens())[0]?.revokedAt).toBe(5);
+    const et = {
+      id: 'e1',
+      hostId: 'host-a',
+      hash: 'h2',
+      createdAt: 1,
+      expiresAt: 901,
+      usedAt: undefined,
+      createdBy: 'abc',
+    };
+    await s.putEnrollmentToken(et);
+    expect(await s.getEnrollmentToken('e1')).toEqual(et);
+    await s.putEnrollmentToken({ ...et, usedAt: 10 });
+    expect((await s.getEnrollmentToken('e1'))?.usedAt).toBe(10);
+    expect(await s.getEnrollmentToken('e2')).toBeUndefined();
+    await s.close();
+  });
+
+  it('policy versions are numbered from 1 and the newest is current', async () => {
+    const s = SqliteCoordinatorStore.open(':memory:');
+    expect(await s.currentPolicy()).toBeUndefined();
+    const v1 = await s.addPolicyVersion({
+      digest: 'sha256:1',
+      text: 'a',
+      createdAt: 1,
+      actor: 'x',
+    });
+    const v2 = await s.addPolicyVersion({
+      digest: 'sha256:2',
+      text: 'b',
+      createdAt: 2,
+      actor: 'x',
+    });
+    expect([v1.version, v2.version]).toEqual([1, 2]);
+    expect(await s.currentPolicy()).toEqual(v2);
+    await s.close();
+  });
+
+  it('lanes: filters by host and pool, hides removed lanes unless asked', async () => {
+    const s = SqliteCoordinatorStore.open(':memory:');
+    await s.putLane(LANE);
+    await s.putLane({ ...LANE, laneId: '01jd0000000000000000000001', pool: 'test', runnerId: 7 });
+    await s.putLane({
+      ...LANE,
+      laneId: '01jd0000000000000000000002',
+      hostId: 'host-b',
+      state: 'removed',
+    });
+    expect(await s.getLane(LANE.laneId)).toEqual(LANE);
+    expect((await s.getLane('01jd0000000000000000000001'))?.runnerId).toBe(7);
+    expect(await s.listLanes()).toHaveLength(2);
+    expect(await s.listLanes({ includeRemoved: true })).toHaveLength(3);
+    expect(await s.listLanes({ pool: 'test' })).toHaveLength(1);
+    expect(await s.listLanes({ hostId: 'host-b' })).toHaveLength(0);
+    expect(await s.listLanes({ hostId: 'host-b', includeRemoved: true })).toHaveLength(1);
+    await s.close();
+  });
+
+  it('command seq increases per host and survives reopen; commands round-trip', async () => {
+    const path = tempDb();
+    const s = SqliteCoordinatorStore.open(path);
+    expect(await s.nextCommandSeq('host-a')).toBe(1);
+    expect(await s.nextCommandSeq('host-a')).toBe(2);
+    expect(await s.nextCommandSeq('host-b')).toBe(1);
+    const cmd = {
+      jti: '00000000-0000-4000-8000-000000000000',
+      hostId: 'host-a',
+      seq: 2,
+      type: 'lane.inspect',
+      laneId: LANE.laneId,
+      dryRun: false,
+      actor: 'tok1',
+      sentAt: 1,
+      expiresAt: 121,
+      result: undefined,
+      completedAt: undefined,
+    };
+    await s.putCommand(cmd);
+    expect(await s.getCommand(cmd.jti)).toEqual(cmd);
+    const result = { iss: 'host-a', jti: cmd.jti, ok: true, dryRun: false, outcome: 'inspected' };
+    await s.putCommand({ ...cmd, result, completedAt: 3 });
+    expect((await s.getCommand(cmd.jti))?.result).toEqual(result);
+    await s.close();
+    const again = SqliteCoordinatorStore.open(path);
+    expect(await again.nextCommandSeq('host-a')).toBe(3);
+    await again.close();
+  });
+
+  it('putAgentEvent stores an event once per host and seq', async () => {
+    const s = SqliteCoordinatorStore.open(':memory:');
+    expect(await s.putAgentEvent('host-a', 1, { a: 1 }, 10)).toBe(true);
+    expect(await s.putAgentEvent('host-a', 1, { a: 2 }, 11)).toBe(false);
+    expect(await s.putAgentEvent('host-b', 1, { a: 1 }, 10)).toBe(true);
+    await s.close();
+  });
+
+  it('audit: numbered, filtered by host, lane, since and afterSeq, latest page by default', async () => {
+    const s = SqliteCoordinatorStore.open(':memory:', { auditPageSize: 3 });
+    for (let i = 1; i <= 5; i++) {
+      const r = await s.appendAudit({
+        at: 100 + i,
+        actor: 'tok',
+        ...(i % 2 === 0 ? { hostId: 'host-a' } : {}),
+        ...(i === 5 ? { laneId: LANE.laneId } : {}),
+        action: `a${i}`,
+        params: {},
+        dryRun: false,
+        outcome: 'ok',
+      });
+      expect(r.seq).toBe(i);
+    }
+    expect((await s.listAudit({})).map((r) => r.seq)).toEqual([3, 4, 5]);
+    expect((await s.listAudit({ limit: 10 })).map((r) => r.seq)).toEqual([1, 2, 3, 4, 5]);
+    expect((await s.listAudit({ afterSeq: 1, limit: 2 })).map((r) => r.seq)).toEqual([2, 3]);
+    expect((await s.listAudit({ hostId: 'host-a' })).map((r) => r.seq)).toEqual([2, 4]);
+    expect((await s.listAudit({ laneId: LANE.laneId })).map((r) => r.action)).toEqual(['a5']);
+    expect((await s.listAudit({ since: 104, limit: 10 })).map((r) => r.seq)).toEqual([4, 5]);
+    await s.close();
+  });
+
+  it('transaction commits together, rolls back together, and serializes other writers', async () => {
+    const s = SqliteCoordinatorStore.open(':memory:');
+    await s.transaction(async (tx) => {
+      await tx.setMeta('a', '1');
+      await tx.setMeta('b', '1');
+    });
+    expect(await s.getMeta('b')).toBe('1');
+
+    let outside: Promise<void> | undefined;
+    await expect(
+      s.transaction(async (tx) => {
+        await tx.setMeta('a', '2');
+        // A write from outside while the transaction is open must not land inside it.
+        outside = s.setMeta('c', 'outside');
+        await new Promise((r) => setTimeout(r, 5));
+        throw new Error('boom');
+      }),
+    ).rejects.toThrow('boom');
+    await outside;
+    expect(await s.getMeta('a')).toBe('1');
+    expect(await s.getMeta('c')).toBe('outside');
+    await s.close();
+  });
+
+  it('nested transactions roll back to their savepoint only', async () => {
+    const s = SqliteCoordinatorStore.open(':memory:');
+    await s.transaction(async (tx) => {
+      await tx.setMeta('outer', '1');
+      await expect(
+        tx.transaction(async (inner) => {
+          await inner.setMeta('inner', '1');
+          throw new Error('inner fails');
+        }),
+      ).rejects.toThrow('inner fails');
+    });
+    expect(await s.getMeta('outer')).toBe('1');
+    expect(await s.getMeta('inner')).toBeUndefined();
+    await s.close();
+  });
+
+  it('refuses calls after close', async () => {
+    const s = SqliteCoordinatorStore.open(':memory:');
+    await s.close();
+    await expect(s.getMeta('a')).rejects.toThrow('closed');
+  });
+});
