@@ -35,8 +35,8 @@ const orUndef = <T>(v: T | null | undefined): T | undefined => (v === null ? und
 const num = (v: unknown): number => Number(v);
 const optNum = (v: unknown): number | undefined =>
   v === null || v === undefined ? undefined : Number(v);
-const optStr = (v: unknown): string | undefined =>
-  v === null || v === undefined ? undefined : String(v as string | number);
+const optStr = (v: string | number | null | undefined): string | undefined =>
+  v === null || v === undefined ? undefined : String(v);
 const nul = <T>(v: T | undefined): T | null => (v === undefined ? null : v);
 
 /** The statements, shared by the store and its transaction views. */
