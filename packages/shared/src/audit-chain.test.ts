@@ -1,6 +1,12 @@
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
-import { auditRecordHash, chainRecord, GENESIS_HASH, verifyChain } from './audit-chain.js';
+import {
+  auditRecordHash,
+  chainRecord,
+  GENESIS_HASH,
+  verifyChain,
+  type ChainLinks,
+} from './audit-chain.js';
 import { canonicalJson } from './canonical-json.js';
 import { createHash } from 'node:crypto';
 import { auditRecordSchema, type AuditRecord } from './protocol.js';
@@ -24,10 +30,10 @@ const recordArb: fc.Arbitrary<Unchained> = fc.record(
     message: fc.string({ maxLength: 20 }),
   },
   { requiredKeys: ['seq', 'at', 'actor', 'action', 'params', 'dryRun', 'outcome'] },
-) as fc.Arbitrary<Unchained>;
+);
 
-function chain(records: readonly Unchained[]): AuditRecord[] {
-  const out: AuditRecord[] = [];
+function chain(records: readonly Unchained[]): (Unchained & ChainLinks)[] {
+  const out: (Unchained & ChainLinks)[] = [];
   for (const record of records) out.push(chainRecord(out.at(-1), record));
   return out;
 }
@@ -188,4 +194,17 @@ describe('verifyChain() detects tampering', () => {
     expect(auditRecordHash(GENESIS_HASH, a!)).toBe(a!.hash);
     expect(auditRecordHash(GENESIS_HASH, { ...a!, hash: 'x' })).toBe(a!.hash);
   });
+});
+
+test('chainRecord() refuses to chain after a record without a hash', () => {
+  const unhashed: AuditRecord = {
+    seq: 1,
+    at: 1,
+    actor: 'agent',
+    action: 'x',
+    params: {},
+    dryRun: false,
+    outcome: 'ok',
+  };
+  expect(() => chainRecord(unhashed, { ...unhashed, seq: 2 })).toThrow(TypeError);
 });

@@ -32,12 +32,16 @@ export function auditRecordHash(prevHash: string, record: object): string {
 
 /**
  * Chains `record` after `prev` (the previous chained record, or undefined for the first one):
- * returns a copy with `prevHash` and `hash` set.
+ * returns a copy with `prevHash` and `hash` set. Any stale `prevHash`/`hash` on `record` is
+ * replaced. Throws a TypeError when `prev` carries no hash.
  */
 export function chainRecord<T extends object>(
-  prev: Pick<ChainLinks, 'hash'> | undefined,
+  prev: { hash?: string | undefined } | undefined,
   record: T,
 ): Unchained<T> & ChainLinks {
+  if (prev !== undefined && typeof prev.hash !== 'string') {
+    throw new TypeError('Cannot chain after a record that has no hash');
+  }
   const { prevHash: _p, hash: _h, ...rest } = record as T & Partial<ChainLinks>;
   const prevHash = prev?.hash ?? GENESIS_HASH;
   const linked = { ...rest, prevHash } as Unchained<T> & { prevHash: string };

@@ -55,8 +55,8 @@ const event: EventPayload = {
       action: 'lane.remove',
       params: {},
       dryRun: false,
-      outcome: 'refused',
-      code: 'LP_NOT_OWNED',
+      outcome: 'refused' as const,
+      code: 'LP_NOT_OWNED' as const,
     }),
   },
 };
