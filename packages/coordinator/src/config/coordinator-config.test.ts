@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest';
+import { LaunchplaneError } from '@launchplane/shared';
+import { agentUrlOf, parseCoordinatorConfig } from './coordinator-config.js';
+
+describe('parseCoordinatorConfig', () => {
+  it('fills defaults and resolves relative paths against the config directory', () => {
+    const c = parseCoordinatorConfig(
+      'dataDir: data\ntls: { cert: c.pem, key: /k.pem }\ngithub: { auth: { tokenFile: gh.token } }\n',
+      { baseDir: '/etc/lp' },
+    );
+    expect(c.dataDir).toBe('/etc/lp/data');
+    expect(c.tls).toEqual({ cert: '/etc/lp/c.pem', key: '/k.pem' });
+    expect(c.github).toEqual({
+      apiUrl: 'https://api.github.com',
+      webUrl: 'https://github.com',
+      auth: { tokenFile: '/etc/lp/gh.token' },
+    });
+    expect(c.listen).toEqual({ host: '127.0.0.1', port: 7443 });
+    expect(c.reconcile).toEqual({ auto: false, intervalSec: 30 });
+    expect(c.agents.heartbeatSec).toBe(15);
+  });
+
+  it('names the YAML path and line of every problem', () => {
+    let err: unknown;
+    try {
+      parseCoordinatorConfig('dataDir: d\nlisten:\n  port: 70000\nbogus: 1\n', {
+        baseDir: '/',
+        source: 'c.yaml',
+      });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(LaunchplaneError);
+    const e = err as LaunchplaneError;
+    expect(e.code).toBe('LP_CONFIG_INVALID');
+    expect(e.message).toContain('listen.port');
+    expect(e.message).toContain('c.yaml:3');
+    expect(e.message).toMatch(/bogus/);
+  });
+
+  it('requires dataDir', () => {
+    expect(() => parseCoordinatorConfig('{}', { baseDir: '/' })).toThrow(/dataDir/);
+  });
+});
+
+describe('agentUrlOf', () => {
+  it('maps http(s) to ws(s) and appends /v1/agent', () => {
+    expect(agentUrlOf('https://coord.example:7443')).toBe('wss://coord.example:7443/v1/agent');
+    expect(agentUrlOf('http://127.0.0.1:1234/')).toBe('ws://127.0.0.1:1234/v1/agent');
+  });
+});

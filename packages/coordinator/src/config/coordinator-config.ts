@@ -1,0 +1,163 @@
+/**
+ * `coordinator.yaml`: the coordinator's configuration file, parsed strictly with errors that name
+ * their YAML path and line. Relative paths are resolved against the file's directory.
+ *
+ * ```yaml
+ * listen: { host: 127.0.0.1, port: 7443 }     # port 0 picks a free port
+ * tls: { cert: cert.pem, key: key.pem }       # optional; without it the server speaks plain HTTP
+ * dataDir: /var/lib/launchplane-coordinator   # database, signing key, admin token
+ * publicUrl: https://coord.example:7443       # what agents and the CLI dial
+ * coordinatorId: ctl-1                        # optional; generated at first start and kept
+ * github:
+ *   apiUrl: https://api.github.com
+ *   webUrl: https://github.com
+ *   auth: { tokenFile: /etc/launchplane/github.token }   # or {token} or {appId, privateKeyFile, installationId}
+ * policyFile: policy.yaml                     # optional; applied at start when its digest is new
+ * reconcile: { auto: false, intervalSec: 30 }
+ * timeouts: { createOnlineSec: 300, drainSec: 900 }
+ * agents: { heartbeatSec: 15, handshakeTimeoutSec: 10, commandTimeoutSec: 30 }
+ * http: { maxBodyBytes: 1048576 }
+ * log: { level: info }
+ * ```
+ */
+import { readFile } from 'node:fs/promises';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { z } from 'zod';
+import {
+  LaunchplaneError,
+  coordinatorIdSchema,
+  formatIssue,
+  parseYamlWithSchema,
+} from '@launchplane/shared';
+
+const path = z.string().min(1);
+
+const githubAuthSchema = z.union([
+  z.strictObject({ token: z.string().min(1) }),
+  z.strictObject({ tokenFile: path }),
+  z.strictObject({
+    appId: z.union([z.number().int().positive(), z.string().regex(/^\d+$/)]),
+    privateKeyFile: path,
+    installationId: z.number().int().positive(),
+  }),
+]);
+
+export const coordinatorConfigSchema = z.strictObject({
+  listen: z
+    .strictObject({
+      host: z.string().min(1).default('127.0.0.1'),
+      port: z.number().int().min(0).max(65535).default(7443),
+    })
+    .default({ host: '127.0.0.1', port: 7443 }),
+  tls: z.strictObject({ cert: path, key: path }).optional(),
+  dataDir: path,
+  publicUrl: z.url({ protocol: /^https?$/ }).optional(),
+  coordinatorId: coordinatorIdSchema.optional(),
+  github: z
+    .strictObject({
+      apiUrl: z.url({ protocol: /^https?$/ }).default('https://api.github.com'),
+      webUrl: z.url({ protocol: /^https?$/ }).default('https://github.com'),
+      auth: githubAuthSchema.optional(),
+    })
+    .default({ apiUrl: 'https://api.github.com', webUrl: 'https://github.com' }),
+  policyFile: path.optional(),
+  reconcile: z
+    .strictObject({
+      auto: z.boolean().default(false),
+      intervalSec: z.number().int().min(5).max(86_400).default(30),
+    })
+    .default({ auto: false, intervalSec: 30 }),
+  timeouts: z
+    .strictObject({
+      createOnlineSec: z.number().int().min(1).max(86_400).default(300),
+      drainSec: z.number().int().min(1).max(86_400).default(900),
+    })
+    .default({ createOnlineSec: 300, drainSec: 900 }),
+  agents: z
+    .strictObject({
+      heartbeatSec: z.number().int().min(1).max(300).default(15),
+      handshakeTimeoutSec: z.number().int().min(1).max(300).default(10),
+      commandTimeoutSec: z.number().int().min(1).max(3600).default(30),
+    })
+    .default({ heartbeatSec: 15, handshakeTimeoutSec: 10, commandTimeoutSec: 30 }),
+  http: z
+    .strictObject({
+      maxBodyBytes: z
+        .number()
+        .int()
+        .min(1024)
+        .max(64 * 1024 * 1024)
+        .default(1024 * 1024),
+    })
+    .default({ maxBodyBytes: 1024 * 1024 }),
+  log: z
+    .strictObject({
+      level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    })
+    .default({ level: 'info' }),
+});
+
+/** The parsed configuration, paths absolute. */
+export type CoordinatorConfig = z.output<typeof coordinatorConfigSchema>;
+
+/** Parses config text; relative paths resolve against `baseDir`. Throws LP_CONFIG_INVALID. */
+export function parseCoordinatorConfig(
+  text: string,
+  opts: { baseDir: string; source?: string },
+): CoordinatorConfig {
+  const result = parseYamlWithSchema(text, coordinatorConfigSchema);
+  if (!result.ok) {
+    const lines = result.issues.map((i) => formatIssue(i, opts.source));
+    throw new LaunchplaneError(
+      'LP_CONFIG_INVALID',
+      `Invalid coordinator config${opts.source === undefined ? '' : ` "${opts.source}"`}: ${lines.join('; ')}`,
+      { details: { issues: result.issues }, recovery: 'Fix each path named above' },
+    );
+  }
+  const c = result.value;
+  const abs = (p: string) => (isAbsolute(p) ? p : resolve(opts.baseDir, p));
+  const auth = c.github.auth;
+  return {
+    ...c,
+    dataDir: abs(c.dataDir),
+    ...(c.tls === undefined ? {} : { tls: { cert: abs(c.tls.cert), key: abs(c.tls.key) } }),
+    ...(c.policyFile === undefined ? {} : { policyFile: abs(c.policyFile) }),
+    github: {
+      ...c.github,
+      ...(auth === undefined
+        ? {}
+        : {
+            auth:
+              'tokenFile' in auth
+                ? { tokenFile: abs(auth.tokenFile) }
+                : 'privateKeyFile' in auth
+                  ? { ...auth, privateKeyFile: abs(auth.privateKeyFile) }
+                  : auth,
+          }),
+    },
+  };
+}
+
+/** Reads and parses a config file. Throws LP_NOT_FOUND or LP_CONFIG_INVALID. */
+export async function loadCoordinatorConfig(file: string): Promise<CoordinatorConfig> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (cause) {
+    throw new LaunchplaneError('LP_NOT_FOUND', `Cannot read coordinator config "${file}"`, {
+      cause,
+      recovery: 'Check the --config path and that the file is readable',
+    });
+  }
+  return parseCoordinatorConfig(text, { baseDir: dirname(resolve(file)), source: file });
+}
+
+/** The URL agents dial: `publicUrl` with ws(s) and `/v1/agent`. */
+export function agentUrlOf(publicUrl: string): string {
+  const u = new URL(publicUrl);
+  u.protocol = u.protocol === 'https:' ? 'wss:' : 'ws:';
+  u.pathname = `${u.pathname.replace(/\/+$/, '')}/v1/agent`;
+  u.search = '';
+  u.hash = '';
+  return u.toString();
+}
