@@ -1,0 +1,169 @@
+import { LaunchplaneError, UNIT_MARKER_KEY, unitName } from '@launchplane/shared';
+
+import type { UnitSpec } from '../../ports/unit-manager.js';
+
+/** Key of the lane marker in a unit's `[Unit]` section. */
+export const LANE_MARKER_KEY = UNIT_MARKER_KEY;
+
+/** Defaults of the optional {@link UnitSpec} fields. */
+export const UNIT_DEFAULTS = {
+  timeoutStopSec: 300,
+  startLimitIntervalSec: 600,
+  startLimitBurst: 10,
+} as const;
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const USER_NAME = /^[a-z_][a-z0-9_-]{0,31}$/;
+// Control characters have no safe spelling in a unit file line.
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+function invalid(laneId: string, what: string): LaunchplaneError {
+  return new LaunchplaneError('LP_INVALID_MESSAGE', `Cannot write unit for lane "${laneId}": ${what}`, {
+    details: { laneId },
+  });
+}
+
+/** `%` starts a specifier in most unit settings; `%%` is a literal percent. */
+function escapeSpecifiers(value: string): string {
+  return value.replaceAll('%', '%%');
+}
+
+/**
+ * One word of a command line or path list: double-quoted, with control characters as C escapes
+ * and `%` specifiers and `$` expansion (ExecStart) neutralised, so every byte reaches the process
+ * as written.
+ */
+function quoteWord(value: string): string {
+  const escaped = value
+    .replaceAll('\\', '\\\\')
+    .replaceAll('"', '\\"')
+    .replaceAll('%', '%%')
+    .replaceAll('$', () => '$$') // a function: in a replacement string '$$' means one '$'
+    .replace(/[\u0001-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  return `"${escaped}"`;
+}
+
+function assertPath(laneId: string, what: string, value: string): void {
+  if (!value.startsWith('/') || CONTROL.test(value)) {
+    throw invalid(laneId, `${what} must be an absolute path without control characters`);
+  }
+}
+
+function positiveInt(laneId: string, what: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 0) throw invalid(laneId, `${what} must be a non-negative integer`);
+  return value;
+}
+
+/**
+ * Renders the unit file of a lane. Environment values are not in it: they go to the lane's
+ * environment file (see {@link renderEnvironmentFile}), because unit files are world-readable and
+ * systemd publishes `Environment=` on the bus.
+ */
+export function renderUnitFile(spec: UnitSpec, options: { environmentFile: string }): string {
+  const { laneId } = spec;
+  unitName(laneId); // throws LP_INVALID_MESSAGE unless laneId is a canonical lane id
+  const exe = spec.execStart[0];
+  if (exe === undefined) throw invalid(laneId, 'execStart is empty');
+  assertPath(laneId, 'execStart[0]', exe);
+  for (const arg of spec.execStart) {
+    if (arg.includes('\0')) {
+      throw invalid(laneId, 'execStart arguments may not contain NUL');
+    }
+  }
+  assertPath(laneId, 'workingDirectory', spec.workingDirectory);
+  assertPath(laneId, 'environment file', options.environmentFile);
+  const readWrite = [spec.workingDirectory, ...(spec.readWritePaths ?? [])];
+  for (const p of readWrite) assertPath(laneId, 'readWritePaths', p);
+  if (spec.user !== undefined && !USER_NAME.test(spec.user)) throw invalid(laneId, 'user is not a valid user name');
+  if (spec.group !== undefined && !USER_NAME.test(spec.group)) throw invalid(laneId, 'group is not a valid group name');
+  const timeoutStopSec = positiveInt(laneId, 'timeoutStopSec', spec.timeoutStopSec ?? UNIT_DEFAULTS.timeoutStopSec);
+  const intervalSec = positiveInt(
+    laneId,
+    'startLimitIntervalSec',
+    spec.startLimitIntervalSec ?? UNIT_DEFAULTS.startLimitIntervalSec,
+  );
+  const burst = positiveInt(laneId, 'startLimitBurst', spec.startLimitBurst ?? UNIT_DEFAULTS.startLimitBurst);
+  const description = escapeSpecifiers(spec.description.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim());
+
+  const lines = [
+    '# Written by launchplane-agent. Do not edit: the agent rewrites or removes this file.',
+    '[Unit]',
+    `Description=${description || `Launchplane lane ${laneId}`}`,
+    `${LANE_MARKER_KEY}=${laneId}`,
+    'After=network-online.target',
+    'Wants=network-online.target',
+    // The agent's health loop owns restarts; this limit only stops a tight start loop, and a
+    // refused start is reported as a failure by the adapter.
+    `StartLimitIntervalSec=${intervalSec}`,
+    `StartLimitBurst=${burst}`,
+    '',
+    '[Service]',
+    // `exec`: the start job fails when the binary cannot be executed, instead of succeeding at fork.
+    'Type=exec',
+    `ExecStart=${spec.execStart.map(quoteWord).join(' ')}`,
+    `WorkingDirectory=${escapeSpecifiers(spec.workingDirectory)}`,
+    `EnvironmentFile=${escapeSpecifiers(options.environmentFile)}`,
+    ...(spec.user === undefined ? [] : [`User=${spec.user}`]),
+    ...(spec.group === undefined ? [] : [`Group=${spec.group}`]),
+    'Restart=no',
+    // mixed: SIGTERM to the runner only, so it can finish or cancel its job and stop its worker;
+    // whatever is left after TimeoutStopSec gets SIGKILL.
+    'KillMode=mixed',
+    'KillSignal=SIGTERM',
+    `TimeoutStopSec=${timeoutStopSec}`,
+    'NoNewPrivileges=yes',
+    'PrivateTmp=yes',
+    'ProtectSystem=strict',
+    `ReadWritePaths=${readWrite.map(quoteWord).join(' ')}`,
+    'ProtectHome=read-only',
+    'RestrictSUIDSGID=yes',
+    'LockPersonality=yes',
+    '',
+  ];
+  return lines.join('\n');
+}
+
+/**
+ * Renders the `EnvironmentFile=` of a lane: one `KEY="value"` per line, double-quoted with the
+ * characters systemd's parser treats specially escaped, so spaces, `%`, `$`, quotes and newlines
+ * survive as written.
+ */
+export function renderEnvironmentFile(laneId: string, environment: Readonly<Record<string, string>>): string {
+  const lines = ['# Written by launchplane-agent.'];
+  for (const [name, value] of Object.entries(environment)) {
+    if (!ENV_NAME.test(name)) throw invalid(laneId, `environment name ${JSON.stringify(name)} is not valid`);
+    // Never echo the value: it may be a token.
+    if (value.includes('\0')) throw invalid(laneId, `environment value of "${name}" contains NUL`);
+    const escaped = value.replace(/[\\"$`]/g, (c) => `\\${c}`);
+    lines.push(`${name}="${escaped}"`);
+  }
+  lines.push('');
+  return lines.join('\n');
+}
+
+/**
+ * The `X-Launchplane-Lane=` value in the `[Unit]` section of a unit file's text, or undefined.
+ * Only the `[Unit]` section counts, so a marker smuggled into `[Service]` does not.
+ */
+export function parseLaneMarker(text: string): string | undefined {
+  let section = '';
+  let marker: string | undefined;
+  for (const raw of text.split(/\r?\n/)) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#') || line.startsWith(';')) continue;
+    if (line.startsWith('[') && line.endsWith(']')) {
+      section = line.slice(1, -1);
+      continue;
+    }
+    if (section !== 'Unit') continue;
+    const eq = line.indexOf('=');
+    if (eq < 0) continue;
+    if (line.slice(0, eq).trim() === LANE_MARKER_KEY) {
+      const value = line.slice(eq + 1).trim();
+      // systemd keeps the last assignment; so do we.
+      marker = value === '' ? undefined : value;
+    }
+  }
+  return marker;
+}

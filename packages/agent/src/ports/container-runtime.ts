@@ -1,0 +1,121 @@
+/**
+ * The Docker port: raw container I/O for lanes run as containers. Guardrails (ownership, the
+ * ledger, dry-run) live in the agent core; an implementation only talks to the container engine and
+ * reports failures as `LaunchplaneError` (`LP_BACKEND_UNAVAILABLE` when the daemon cannot be
+ * reached, `LP_BACKEND_FAILED` when an operation failed).
+ */
+
+/** A bind mount from the host into the container. */
+export interface BindMount {
+  /** Absolute host path. */
+  source: string;
+  /** Absolute path inside the container. */
+  target: string;
+  readOnly?: boolean;
+}
+
+/** Optional resource limits. */
+export interface ContainerResources {
+  /** Memory limit in bytes. */
+  memoryBytes?: number;
+  /** CPU limit in units of 1e-9 CPUs (Docker's `NanoCpus`). */
+  nanoCpus?: number;
+  /** Maximum number of processes. */
+  pidsLimit?: number;
+}
+
+/** What to run for one lane. */
+export interface ContainerSpec {
+  /** Canonical lowercase ULID; names the container `launchplane-lane-<laneId>`. */
+  laneId: string;
+  /** Host id written to the `dev.launchplane.host` label. */
+  hostId: string;
+  image: string;
+  /** Replaces the image's CMD when given. */
+  cmd?: readonly string[];
+  /** Replaces the image's ENTRYPOINT when given. */
+  entrypoint?: readonly string[];
+  /** Environment. Values may hold secrets and never appear in errors or logs. */
+  env?: Readonly<Record<string, string>>;
+  /** Extra labels; the lane and host labels always win. */
+  labels?: Readonly<Record<string, string>>;
+  mounts?: readonly BindMount[];
+  workingDir?: string;
+  /** Docker network mode. Default `host`, so the runner reaches GitHub as the host does. */
+  networkMode?: string;
+  /** Seconds Docker waits after the stop signal before SIGKILL. Default 300. */
+  stopTimeoutSec?: number;
+  /** Runs an init (tini) as PID 1 so signals reach the runner and zombies are reaped. Default true. */
+  init?: boolean;
+  /** `user[:group]` inside the container. */
+  user?: string;
+  resources?: ContainerResources;
+}
+
+/** A container's state as the engine shows it. */
+export interface ContainerState {
+  /** `created`, `running`, `paused`, `restarting`, `removing`, `exited`, `dead`. */
+  status: string;
+  running: boolean;
+  exitCode: number;
+  /** ISO time; Docker's zero time when never started. */
+  startedAt: string;
+  finishedAt: string;
+  oomKilled: boolean;
+  restartCount: number;
+}
+
+/** A container's identity and state. */
+export interface ContainerInfo {
+  id: string;
+  /** Name without Docker's leading `/`. */
+  name: string;
+  labels: Readonly<Record<string, string>>;
+  state: ContainerState;
+  /** Image reference the container was created from. */
+  image: string;
+}
+
+/** One row of a container listing. */
+export interface ContainerSummary {
+  id: string;
+  /** Name without Docker's leading `/`. */
+  name: string;
+  labels: Readonly<Record<string, string>>;
+  /** `created`, `running`, `exited`, … */
+  status: string;
+  image: string;
+}
+
+/** A process running inside a container. */
+export interface ContainerProcess {
+  /** Host PID. */
+  pid: number;
+  /** Short command name (`comm`), e.g. `Runner.Worker`. */
+  comm: string;
+  /** Full command line. */
+  args: string;
+}
+
+/** Docker port used by the agent core. */
+export interface ContainerRuntime {
+  /** Creates (does not start) `launchplane-lane-<laneId>`; returns its name. Restart policy is always `no`. */
+  create(spec: ContainerSpec): Promise<string>;
+  /** Starts a container; starting a running one succeeds. */
+  start(name: string): Promise<void>;
+  /** Stops a container (stop signal, then SIGKILL after the timeout); stopping a stopped one succeeds. */
+  stop(name: string, options?: { timeoutSec?: number }): Promise<void>;
+  /**
+   * Removes a container. Without `force` a running container is refused (`LP_BACKEND_FAILED`).
+   * Removing a missing container succeeds.
+   */
+  remove(name: string, options?: { force?: boolean }): Promise<void>;
+  /** The container's state, or undefined when there is no such container. */
+  inspect(name: string): Promise<ContainerInfo | undefined>;
+  /** Every container, running or not, named `launchplane-lane-*` or labelled `dev.launchplane.lane`. */
+  list(): Promise<ContainerSummary[]>;
+  /** Processes inside a running container; empty when it is not running. */
+  processes(name: string): Promise<ContainerProcess[]>;
+  /** Resolves when the daemon answers; rejects with `LP_BACKEND_UNAVAILABLE` otherwise. */
+  ping(): Promise<void>;
+}

@@ -1,0 +1,54 @@
+/**
+ * Vitest globalSetup of the integration project: one private systemd user manager and one private
+ * dockerd for the whole run, when this machine can run them. Test files reach them through
+ * `requireSystemd()` / `requireDocker()` / `describeWith…()` from test/testbed. Everything is
+ * stopped on teardown, and by an exit hook if the run dies.
+ */
+import type { TestProject } from 'vitest/node';
+
+import { defaultDockerCacheDir, startDockerd } from '../testbed/dockerd.js';
+import type { PrivateDockerd } from '../testbed/dockerd.js';
+import type { TestbedInfo } from '../testbed/require.js';
+import { startSystemdUserManager } from '../testbed/systemd-user-manager.js';
+import type { SystemdUserManager } from '../testbed/systemd-user-manager.js';
+
+function reasonOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const [systemd, docker] = await Promise.allSettled([
+    timed('systemd user manager', () => startSystemdUserManager()),
+    timed('dockerd', () => startDockerd({ persistentDataRoot: defaultDockerCacheDir() })),
+  ]);
+  const info: TestbedInfo = {
+    systemd:
+      systemd.status === 'fulfilled'
+        ? { available: true, info: { env: systemd.value.env, unitDir: systemd.value.unitDir, laneRoot: systemd.value.laneRoot, pid: systemd.value.pid } }
+        : { available: false, reason: reasonOf(systemd.reason) },
+    docker:
+      docker.status === 'fulfilled'
+        ? { available: true, info: { socketPath: docker.value.socketPath, pid: docker.value.pid } }
+        : { available: false, reason: reasonOf(docker.reason) },
+  };
+  for (const [name, part] of Object.entries(info) as [string, TestbedInfo[keyof TestbedInfo]][]) {
+    if (!part.available) process.stderr.write(`[testbed] ${name} unavailable: ${part.reason}\n`);
+  }
+  project.provide('launchplaneTestbed', info);
+
+  const running: (SystemdUserManager | PrivateDockerd)[] = [];
+  if (systemd.status === 'fulfilled') running.push(systemd.value);
+  if (docker.status === 'fulfilled') running.push(docker.value);
+  return async () => {
+    await Promise.allSettled(running.map((part) => part.stop()));
+  };
+}
+
+async function timed<T>(what: string, start: () => Promise<T>): Promise<T> {
+  const t0 = performance.now();
+  const value = await start();
+  if (process.env['LP_TESTBED_TIMINGS'] === '1') {
+    process.stderr.write(`[testbed] ${what} up in ${Math.round(performance.now() - t0)} ms\n`);
+  }
+  return value;
+}

@@ -1,0 +1,198 @@
+/**
+ * Builds test images offline, `FROM scratch`: the host's `node` with the libraries `ldd` lists for
+ * it, a static busybox with its applets, `/tmp`, and any extra files (e.g. a runner template).
+ * Images are cached by a content hash of everything that goes in, kept as an image label.
+ */
+import { execFile, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { chmod, copyFile, link, mkdir, mkdtemp, readdir, realpath, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative } from 'node:path';
+import { promisify } from 'node:util';
+
+import type Docker from 'dockerode';
+
+import { findBinary } from './find-binary.js';
+import { TestbedUnavailableError } from './testbed-unavailable.js';
+
+const run = promisify(execFile);
+const HASH_LABEL = 'dev.launchplane.testbed.hash';
+// Bump when the layout below changes, so cached images are rebuilt.
+const LAYOUT_VERSION = '1';
+
+/** An extra file or directory for the image. */
+export interface ImageFile {
+  /** Absolute path inside the image. */
+  path: string;
+  /** Host file or directory to copy (recursively); or give `content`. */
+  source?: string;
+  content?: string | Buffer;
+  /** File mode; default 0o755 for `content` that starts with `#!`, else 0o644. Copies keep theirs. */
+  mode?: number;
+}
+
+/** Options of {@link buildScratchImage}. */
+export interface ScratchImageOptions {
+  /** Image reference, e.g. `launchplane-test/runner:latest`. */
+  tag: string;
+  files?: readonly ImageFile[];
+}
+
+/** Result of {@link buildScratchImage}. */
+export interface ScratchImage {
+  tag: string;
+  /** Content hash the image was built from. */
+  hash: string;
+  /** False when an image with the same hash was already there. */
+  built: boolean;
+  /** Absolute path of node inside the image (the same as on the host). */
+  nodePath: string;
+}
+
+interface Entry {
+  /** Path inside the image, absolute. */
+  path: string;
+  kind: 'file' | 'dir' | 'symlink';
+  /** Host source for copies. */
+  source?: string;
+  content?: Buffer;
+  target?: string;
+  mode: number;
+}
+
+/** Builds (or finds cached) a `FROM scratch` image with node and busybox. */
+export async function buildScratchImage(docker: Docker, options: ScratchImageOptions): Promise<ScratchImage> {
+  const entries = await collectEntries(options.files ?? []);
+  const hash = await hashEntries(entries);
+  const nodePath = process.execPath;
+  const existing = await docker
+    .getImage(options.tag)
+    .inspect()
+    .catch(() => undefined);
+  if (existing?.Config.Labels?.[HASH_LABEL] === hash) return { tag: options.tag, hash, built: false, nodePath };
+
+  const staging = await mkdtemp(join(tmpdir(), 'lp-image-'));
+  try {
+    const rootfs = join(staging, 'rootfs');
+    await mkdir(rootfs);
+    for (const entry of entries) await stage(rootfs, entry);
+    await writeFile(
+      join(staging, 'Dockerfile'),
+      [
+        'FROM scratch',
+        'COPY rootfs/ /',
+        'ENV PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin',
+        `LABEL ${HASH_LABEL}=${hash}`,
+        'CMD ["/bin/sh"]',
+        '',
+      ].join('\n'),
+    );
+    const tar = spawn('tar', ['-C', staging, '--numeric-owner', '--owner=0', '--group=0', '-c', '.'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const stream = await docker.buildImage(tar.stdout, { t: options.tag, rm: true, forcerm: true });
+    const output = await new Promise<unknown[]>((resolve, reject) => {
+      docker.modem.followProgress(stream, (error: Error | null, result: unknown[]) =>
+        error === null ? resolve(result) : reject(error),
+      );
+    });
+    const failure = output.find((o): o is { error: string } => typeof (o as { error?: unknown }).error === 'string');
+    if (failure !== undefined) throw new Error(`docker build of "${options.tag}" failed: ${failure.error}`);
+    return { tag: options.tag, hash, built: true, nodePath };
+  } finally {
+    await rm(staging, { recursive: true, force: true });
+  }
+}
+
+async function collectEntries(files: readonly ImageFile[]): Promise<Entry[]> {
+  const entries = new Map<string, Entry>();
+  const add = (entry: Entry): void => {
+    entries.set(entry.path, entry);
+  };
+  const busybox = await findBinary('/bin/busybox', '/usr/bin/busybox');
+  if (busybox === undefined) throw new TestbedUnavailableError('scratch images need busybox (Debian package busybox-static)');
+  const { stdout: lddOut } = await run('ldd', [process.execPath]).catch((error: unknown) => {
+    throw new TestbedUnavailableError(`ldd failed on node: ${String(error)}`);
+  });
+  add({ path: process.execPath, kind: 'file', source: process.execPath, mode: 0o755 });
+  for (const line of lddOut.split('\n')) {
+    // "libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x…)" or "/lib64/ld-linux-x86-64.so.2 (0x…)"
+    const match = /(?:=>\s*)?(\/\S+)\s+\(0x/.exec(line);
+    const lib = match?.[1];
+    if (lib !== undefined) add({ path: lib, kind: 'file', source: lib, mode: 0o755 });
+  }
+  add({ path: '/bin/busybox', kind: 'file', source: busybox, mode: 0o755 });
+  const { stdout: applets } = await run(busybox, ['--list']);
+  for (const applet of applets.split('\n').map((a) => a.trim())) {
+    if (applet === '' || applet === 'busybox' || applet.includes('/')) continue;
+    add({ path: `/bin/${applet}`, kind: 'symlink', target: 'busybox', mode: 0o777 });
+  }
+  add({ path: '/usr/bin/env', kind: 'symlink', target: '/bin/busybox', mode: 0o777 });
+  add({ path: '/tmp', kind: 'dir', mode: 0o1777 });
+  add({ path: '/etc/passwd', kind: 'file', content: Buffer.from('root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n'), mode: 0o644 });
+  add({ path: '/etc/group', kind: 'file', content: Buffer.from('root:x:0:\nnogroup:x:65534:\n'), mode: 0o644 });
+  add({ path: '/root', kind: 'dir', mode: 0o700 });
+  for (const file of files) {
+    if (!file.path.startsWith('/')) throw new Error(`image path must be absolute: ${file.path}`);
+    if (file.content !== undefined) {
+      const content = Buffer.from(file.content);
+      add({ path: file.path, kind: 'file', content, mode: file.mode ?? (content.subarray(0, 2).toString() === '#!' ? 0o755 : 0o644) });
+    } else if (file.source !== undefined) {
+      await addTree(add, file.source, file.path);
+    } else {
+      add({ path: file.path, kind: 'dir', mode: file.mode ?? 0o755 });
+    }
+  }
+  return [...entries.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
+
+async function addTree(add: (entry: Entry) => void, source: string, path: string): Promise<void> {
+  const info = await stat(source);
+  if (info.isDirectory()) {
+    add({ path, kind: 'dir', mode: info.mode & 0o7777 });
+    for (const name of await readdir(source)) await addTree(add, join(source, name), join(path, name));
+  } else {
+    add({ path, kind: 'file', source, mode: info.mode & 0o7777 });
+  }
+}
+
+async function hashEntries(entries: readonly Entry[]): Promise<string> {
+  const hash = createHash('sha256');
+  hash.update(`layout ${LAYOUT_VERSION}\n`);
+  for (const entry of entries) {
+    hash.update(`${entry.kind} ${entry.path} ${entry.mode.toString(8)} ${entry.target ?? ''}\n`);
+    if (entry.content !== undefined) hash.update(entry.content);
+    if (entry.source !== undefined && entry.kind === 'file') {
+      for await (const chunk of createReadStream(entry.source)) hash.update(chunk as Buffer);
+    }
+  }
+  return hash.digest('hex');
+}
+
+async function stage(rootfs: string, entry: Entry): Promise<void> {
+  const dest = join(rootfs, entry.path);
+  if (relative(rootfs, dest).startsWith('..')) throw new Error(`image path escapes the image: ${entry.path}`);
+  switch (entry.kind) {
+    case 'dir':
+      await mkdir(dest, { recursive: true });
+      await chmod(dest, entry.mode);
+      return;
+    case 'symlink':
+      await mkdir(dirname(dest), { recursive: true });
+      await symlink(entry.target ?? '', dest);
+      return;
+    case 'file':
+      await mkdir(dirname(dest), { recursive: true });
+      if (entry.content !== undefined) {
+        await writeFile(dest, entry.content, { mode: entry.mode });
+        await chmod(dest, entry.mode);
+      } else if (entry.source !== undefined) {
+        // A hard link costs nothing for the ~100 MB of node; copy across file systems.
+        // link() does not follow symlinks (libstdc++.so.6 is one): link the real file.
+        const real = await realpath(entry.source);
+        await link(real, dest).catch(() => copyFile(real, dest));
+      }
+      return;
+  }
+}

@@ -1,0 +1,19 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** A temporary directory; `cleanup()` removes it with everything in it. */
+export interface TempDir {
+  readonly path: string;
+  cleanup(): Promise<void>;
+}
+
+/**
+ * Creates a temporary directory under `base` (default: the OS temp dir). Call
+ * `cleanup()` in `afterAll`/`finally`.
+ */
+export async function tempDir(options: { prefix?: string; base?: string } = {}): Promise<TempDir> {
+  const path = await mkdtemp(join(options.base ?? tmpdir(), options.prefix ?? 'lp-test-'));
+  const cleanup = (): Promise<void> => rm(path, { recursive: true, force: true, maxRetries: 3 });
+  return { path, cleanup };
+}
