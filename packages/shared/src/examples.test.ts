@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { parseAgentConfig } from './agent-config.js';
 import { parsePolicy } from './policy.js';
 
-const example = (name: string) => readFileSync(new URL(`../../../examples/${name}`, import.meta.url), 'utf8');
+const example = (name: string) =>
+  readFileSync(new URL(`../../../examples/${name}`, import.meta.url), 'utf8');
 
 describe('the examples in examples/', () => {
   it('policy.yaml is a valid policy', () => {
@@ -16,6 +17,11 @@ describe('the examples in examples/', () => {
     expect(r.ok ? 'ok' : r.issues).toBe('ok');
     if (r.ok) expect(r.value.health.maxFailures).toBe(5);
     const bare = parseAgentConfig('hostId: host-z\n');
-    expect(bare.ok && bare.value.optIn).toEqual({ repositories: [], organizations: [], backends: [], maxLanes: 0 });
+    expect(bare.ok && bare.value.optIn).toEqual({
+      repositories: [],
+      organizations: [],
+      backends: [],
+      maxLanes: 0,
+    });
   });
 });
