@@ -77,7 +77,7 @@ export class RestApi {
     this.#budgets.clear();
   }
 
-  /** Marks every budget as spent up to `remaining` = 0 or refills them. */
+  /** The primary budget of `token` as it stands now. */
   budgetOf(token: string): RateBudget {
     return currentBudget(
       this.#budgets.get(hashSecret(token)),

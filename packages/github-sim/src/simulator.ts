@@ -199,7 +199,7 @@ export class GitHubSimulator {
         documentationUrl: `${RUNNER_DOCS}#create-configuration-for-a-just-in-time-runner-for-a-repository`,
       });
     }
-    this.assertNameFree(scope, input.name, 'SIM_CONFLICT');
+    this.assertNameFree(scope, input.name);
     const secret = randomBytes(32).toString('base64url');
     const runner = this.state.addRunner({
       name: input.name,
@@ -499,7 +499,7 @@ export class GitHubSimulator {
     busy: boolean;
     noDefaultLabels: boolean;
   }): RunnerRecord {
-    this.assertNameFree(input.scope, input.name, 'SIM_CONFLICT');
+    this.assertNameFree(input.scope, input.name);
     return this.state.addRunner({
       name: input.name,
       scope: scopeKey(input.scope),
@@ -542,11 +542,16 @@ export class GitHubSimulator {
     this.state.pruneTokens(now);
   }
 
-  assertNameFree(scope: Scope, name: string, code: 'SIM_CONFLICT'): void {
+  /** Refuses with 409 when `scope` already has a runner called `name`. */
+  assertNameFree(scope: Scope, name: string): void {
     if (this.state.runners.some((r) => r.scope === scopeKey(scope) && r.name === name)) {
-      throw new SimError(code, `Already exists - A runner with the name "${name}" already exists`, {
-        documentationUrl: RUNNER_DOCS,
-      });
+      throw new SimError(
+        'SIM_CONFLICT',
+        `Already exists - A runner with the name "${name}" already exists`,
+        {
+          documentationUrl: RUNNER_DOCS,
+        },
+      );
     }
   }
 }
