@@ -1,0 +1,412 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { type AddressInfo, createServer } from 'node:net';
+import { type GitHubSim, startGitHubSim } from '@launchplane/github-sim';
+import { LaunchplaneError, type Scope } from '@launchplane/shared';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import {
+  OctokitGitHubRunners,
+  type OctokitGitHubRunnersOptions,
+} from './octokit-github-runners.js';
+
+const TOKEN = 'ghp_c3testtoken0000000000000000000000';
+const REPO: Scope = { repository: 'acme/widgets' };
+const ORG: Scope = { organization: 'acme' };
+
+interface Count {
+  total: number;
+  counted: number;
+  notModified: number;
+}
+
+let gh: GitHubSim;
+
+beforeEach(async () => {
+  gh = await startGitHubSim({ tokens: [TOKEN] });
+});
+afterEach(async () => {
+  await gh.close();
+});
+
+/** A client for the sim with fast retries, so tests never wait on production backoff. */
+function client(opts: Partial<OctokitGitHubRunnersOptions> = {}): OctokitGitHubRunners {
+  return new OctokitGitHubRunners({
+    auth: { kind: 'token', token: TOKEN },
+    apiUrl: gh.url,
+    retryBaseDelayMs: 5,
+    minWriteIntervalMs: 0,
+    ...opts,
+  });
+}
+
+async function control(method: string, path: string, body?: unknown): Promise<unknown> {
+  const res = await fetch(`${gh.url}/_sim/${path}`, {
+    method,
+    headers: { 'content-type': 'application/json' },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const text = await res.text();
+  if (res.status >= 400) throw new Error(`control ${method} ${path}: ${res.status} ${text}`);
+  return text === '' ? undefined : JSON.parse(text);
+}
+
+/** Request counts the sim keeps per operation id, read through its control API. */
+async function counts(): Promise<Record<string, Count>> {
+  return (await control('GET', 'requests')) as Record<string, Count>;
+}
+
+async function countOf(op: string): Promise<Count> {
+  return (await counts())[op] ?? { total: 0, counted: 0, notModified: 0 };
+}
+
+function scopeBody(scope: Scope): Record<string, string> {
+  return 'repository' in scope
+    ? { repository: scope.repository }
+    : { organization: scope.organization };
+}
+
+async function addRunner(
+  scope: Scope,
+  name: string,
+  extra: Record<string, unknown> = {},
+): Promise<{ id: number }> {
+  return (await control('POST', 'runners', { ...scopeBody(scope), name, ...extra })) as {
+    id: number;
+  };
+}
+
+async function rejection(p: Promise<unknown>): Promise<LaunchplaneError> {
+  try {
+    await p;
+  } catch (err) {
+    expect(err).toBeInstanceOf(LaunchplaneError);
+    return err as LaunchplaneError;
+  }
+  throw new Error('expected a rejection');
+}
+
+describe.each([
+  ['repository', REPO, 'repo'],
+  ['organization', ORG, 'org'],
+] as const)('OctokitGitHubRunners in %s scope', (_name, scope, kind) => {
+  it('lists, reads, labels and deletes runners', async () => {
+    const gitHub = client();
+    expect(await gitHub.listRunners(scope)).toEqual([]);
+    const a = await addRunner(scope, 'hand-made-a', { labels: ['gpu'] });
+    await addRunner(scope, 'hand-made-b', { status: 'offline' });
+
+    const listed = await gitHub.listRunners(scope);
+    expect(listed.map((r) => r.name).sort()).toEqual(['hand-made-a', 'hand-made-b']);
+    const got = await gitHub.getRunner(scope, a.id);
+    expect(got).toEqual({
+      id: a.id,
+      name: 'hand-made-a',
+      os: 'Linux',
+      status: 'online',
+      busy: false,
+      labels: ['self-hosted', 'Linux', 'X64', 'gpu'],
+    });
+
+    expect(await gitHub.setCustomLabels(scope, a.id, ['lp-draining'])).toEqual([
+      'self-hosted',
+      'Linux',
+      'X64',
+      'lp-draining',
+    ]);
+    expect((await gitHub.getRunner(scope, a.id))?.labels).toContain('lp-draining');
+    expect(await gitHub.setCustomLabels(scope, a.id, [])).toEqual(['self-hosted', 'Linux', 'X64']);
+
+    await gitHub.deleteRunner(scope, a.id);
+    expect(await gitHub.getRunner(scope, a.id)).toBeUndefined();
+    const missing = await rejection(gitHub.deleteRunner(scope, a.id));
+    expect(missing.code).toBe('LP_NOT_FOUND');
+    expect((await countOf(`actions/delete-self-hosted-runner-from-${kind}`)).total).toBe(2);
+  });
+
+  it('creates registration and remove tokens that expire in an hour', async () => {
+    const gitHub = client();
+    const before = Math.floor(Date.now() / 1000);
+    const reg = await gitHub.createRegistrationToken(scope);
+    const rem = await gitHub.createRemoveToken(scope);
+    expect(reg.token).not.toBe(rem.token);
+    for (const t of [reg, rem]) {
+      expect(t.token.length).toBeGreaterThan(10);
+      expect(t.expiresAt).toBeGreaterThanOrEqual(before + 3600 - 1);
+      expect(t.expiresAt).toBeLessThanOrEqual(before + 3600 + 5);
+    }
+    expect((await countOf(`actions/create-registration-token-for-${kind}`)).total).toBe(1);
+    expect((await countOf(`actions/create-remove-token-for-${kind}`)).total).toBe(1);
+  });
+
+  it('generates a JIT config whose runner exists offline with its labels', async () => {
+    const gitHub = client();
+    const jit = await gitHub.generateJitConfig(scope, {
+      name: 'lp-host1-linux-abcdefgh',
+      labels: ['launchplane', 'lp-pool-linux'],
+      runnerGroupId: 1,
+      workFolder: '_work',
+    });
+    expect(jit.encodedJitConfig.length).toBeGreaterThan(20);
+    expect(jit.runner).toMatchObject({ name: 'lp-host1-linux-abcdefgh', status: 'offline' });
+    expect(jit.runner.labels).toEqual(expect.arrayContaining(['launchplane', 'lp-pool-linux']));
+    expect(await gitHub.getRunner(scope, jit.runner.id)).toEqual(jit.runner);
+
+    const again = await rejection(
+      gitHub.generateJitConfig(scope, {
+        name: 'lp-host1-linux-abcdefgh',
+        labels: ['launchplane'],
+        runnerGroupId: 1,
+      }),
+    );
+    expect(again.code).toBe('LP_CONFLICT');
+    expect(again.message).toContain('lp-host1-linux-abcdefgh');
+    expect(JSON.stringify(again)).not.toContain(jit.encodedJitConfig);
+  });
+
+  it('refuses to delete a runner that runs a job with LP_LANE_BUSY', async () => {
+    const gitHub = client();
+    const busy = await addRunner(scope, 'busy-one', { busy: true });
+    const err = await rejection(gitHub.deleteRunner(scope, busy.id));
+    expect(err.code).toBe('LP_LANE_BUSY');
+    expect(err.details['status']).toBe(422);
+    // A refusal is an answer, not a failure: it is not retried.
+    expect((await countOf(`actions/delete-self-hosted-runner-from-${kind}`)).total).toBe(1);
+    expect((await gitHub.getRunner(scope, busy.id))?.busy).toBe(true);
+  });
+
+  it('pages through more than 100 runners by the Link header', async () => {
+    for (let i = 0; i < 230; i++) await addRunner(scope, `r-${String(i).padStart(3, '0')}`);
+    const gitHub = client();
+    const runners = await gitHub.listRunners(scope);
+    expect(runners).toHaveLength(230);
+    expect(new Set(runners.map((r) => r.id)).size).toBe(230);
+    expect((await countOf(`actions/list-self-hosted-runners-for-${kind}`)).total).toBe(3);
+  });
+
+  it('serves an unchanged list from the ETag cache: 304s, nothing counted', async () => {
+    for (let i = 0; i < 150; i++) await addRunner(scope, `r-${i}`);
+    const gitHub = client();
+    const op = `actions/list-self-hosted-runners-for-${kind}`;
+    const first = await gitHub.listRunners(scope);
+    const afterFirst = await countOf(op);
+    expect(afterFirst).toEqual({ total: 2, counted: 2, notModified: 0 });
+    const remaining = gitHub.rateLimit()?.remaining;
+
+    const second = await gitHub.listRunners(scope);
+    expect(second).toEqual(first);
+    expect(await countOf(op)).toEqual({ total: 4, counted: 2, notModified: 2 });
+    expect(gitHub.rateLimit()?.remaining).toBe(remaining);
+    expect(gitHub.stats()).toMatchObject({ notModified: 2, cacheEntries: 2 });
+
+    // A change on the second page costs exactly that page.
+    const last = first.find((r) => r.name === 'r-149');
+    await control('PATCH', `runners/${last?.id}`, { status: 'offline' });
+    const third = await gitHub.listRunners(scope);
+    expect(third.find((r) => r.name === 'r-149')?.status).toBe('offline');
+    expect(await countOf(op)).toEqual({ total: 6, counted: 3, notModified: 3 });
+  });
+});
+
+describe('OctokitGitHubRunners against faults', () => {
+  it('retries a burst of 5xx and then succeeds', async () => {
+    await addRunner(REPO, 'one');
+    await control('PATCH', 'faults', { serverErrorsNext: 2 });
+    const runners = await client().listRunners(REPO);
+    expect(runners.map((r) => r.name)).toEqual(['one']);
+    expect((await countOf('actions/list-self-hosted-runners-for-repo')).total).toBe(3);
+  });
+
+  it('gives up on persistent 5xx with LP_GITHUB_UNAVAILABLE after a bounded number of attempts', async () => {
+    await control('PATCH', 'faults', { serverErrorRate: 1, serverErrorStatus: 503 });
+    const gitHub = client({ retries: 3 });
+    const err = await rejection(gitHub.listRunners(REPO));
+    expect(err.code).toBe('LP_GITHUB_UNAVAILABLE');
+    expect(err.details['status']).toBe(503);
+    expect((await countOf('actions/list-self-hosted-runners-for-repo')).total).toBe(4);
+    // Writes are bounded the same way.
+    const write = await rejection(gitHub.createRegistrationToken(REPO));
+    expect(write.code).toBe('LP_GITHUB_UNAVAILABLE');
+    expect((await countOf('actions/create-registration-token-for-repo')).total).toBe(4);
+  });
+
+  it('honours retry-after on a secondary rate limit, then succeeds', async () => {
+    await control('PATCH', 'faults', { secondaryRateLimitNext: 1, secondaryRetryAfterSec: 1 });
+    const gitHub = client();
+    const started = Date.now();
+    expect(await gitHub.listRunners(ORG)).toEqual([]);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(950);
+    expect((await countOf('actions/list-self-hosted-runners-for-org')).total).toBe(2);
+  });
+
+  it('stops after maxSecondaryRetries with LP_GITHUB_RATE_LIMITED (429 too)', async () => {
+    await control('PATCH', 'faults', {
+      secondaryRateLimitNext: 10,
+      secondaryRetryAfterSec: 1,
+      secondaryStatus: 429,
+    });
+    const err = await rejection(client({ maxSecondaryRetries: 1 }).listRunners(REPO));
+    expect(err.code).toBe('LP_GITHUB_RATE_LIMITED');
+    expect(err.recovery).toContain('1 s');
+    expect((await countOf('actions/list-self-hosted-runners-for-repo')).total).toBe(2);
+  });
+
+  it('does not wait out a retry-after longer than maxRetryAfterSec', async () => {
+    await control('PATCH', 'faults', { secondaryRateLimitNext: 5, secondaryRetryAfterSec: 600 });
+    const err = await rejection(client({ maxRetryAfterSec: 60 }).getRunner(REPO, 1));
+    expect(err.code).toBe('LP_GITHUB_RATE_LIMITED');
+    expect(err.details['retryAfterSec']).toBe(600);
+    expect((await countOf('actions/get-self-hosted-runner-for-repo')).total).toBe(1);
+  });
+
+  it('reports a spent budget at once as LP_GITHUB_RATE_LIMITED and sends nothing more', async () => {
+    await control('PATCH', 'faults', { budgetExhausted: true });
+    const gitHub = client();
+    const err = await rejection(gitHub.listRunners(REPO));
+    expect(err.code).toBe('LP_GITHUB_RATE_LIMITED');
+    const reset = gitHub.rateLimit()?.resetAt ?? 0;
+    expect(reset).toBeGreaterThan(Date.now() / 1000);
+    expect(err.recovery).toContain(new Date(reset * 1000).toISOString().replace('.000Z', 'Z'));
+    expect(gitHub.rateLimit()?.remaining).toBe(0);
+
+    for (let i = 0; i < 5; i++) {
+      const again = await rejection(gitHub.listRunners(REPO));
+      expect(again.code).toBe('LP_GITHUB_RATE_LIMITED');
+    }
+    const writes = await rejection(gitHub.deleteRunner(REPO, 7));
+    expect(writes.code).toBe('LP_GITHUB_RATE_LIMITED');
+    const all = await counts();
+    expect(Object.values(all).reduce((n, c) => n + c.total, 0)).toBe(1);
+  });
+
+  it('reports a budget spent by real use, then resumes after the window resets', async () => {
+    let now = Date.now();
+    await gh.close();
+    gh = await startGitHubSim({ tokens: [TOKEN], config: { rateLimit: 3 }, now: () => now });
+    const gitHub = client({ now: () => now });
+    for (let i = 0; i < 3; i++) await gitHub.createRegistrationToken(REPO);
+    expect(gitHub.rateLimit()?.remaining).toBe(0);
+    const err = await rejection(gitHub.createRegistrationToken(REPO));
+    expect(err.code).toBe('LP_GITHUB_RATE_LIMITED');
+    expect((await countOf('actions/create-registration-token-for-repo')).total).toBe(3);
+    // The sim's clock and the client's move an hour on: the budget is back.
+    now += 3_601_000;
+    await gitHub.createRegistrationToken(REPO);
+    expect(gitHub.rateLimit()?.remaining).toBe(2);
+  });
+
+  it('maps 401 to LP_FORBIDDEN without retrying and never echoes the token', async () => {
+    const bad = 'ghp_wrongtoken00000000000000000000000';
+    const gitHub = client({ auth: { kind: 'token', token: bad } });
+    const err = await rejection(gitHub.listRunners(REPO));
+    expect(err.code).toBe('LP_FORBIDDEN');
+    expect(err.details['status']).toBe(401);
+    expect((await countOf('actions/list-self-hosted-runners-for-repo')).total).toBe(1);
+    const text = `${err.message} ${err.recovery} ${JSON.stringify(err)} ${JSON.stringify(err.details)}`;
+    expect(text).not.toContain(bad);
+    expect(err.cause).toBeUndefined();
+  });
+
+  it('times out a slow attempt, retries it, and fails within its bounds', async () => {
+    await control('PATCH', 'faults', { latencyMs: 400 });
+    const gitHub = client({ requestTimeoutMs: 100, retries: 1 });
+    const err = await rejection(gitHub.listRunners(REPO));
+    expect(err.code).toBe('LP_GITHUB_UNAVAILABLE');
+    expect(gitHub.stats().requests).toBe(2);
+  });
+
+  it('stops retrying when the call deadline passes', async () => {
+    await control('PATCH', 'faults', { serverErrorRate: 1 });
+    const gitHub = client({ retries: 10, retryBaseDelayMs: 40, callTimeoutMs: 300 });
+    const err = await rejection(gitHub.listRunners(REPO));
+    expect(err.code).toBe('LP_GITHUB_UNAVAILABLE');
+    // 40·(1+4+9) ms of backoff already outlasts the deadline: far fewer than 11 attempts.
+    expect((await countOf('actions/list-self-hosted-runners-for-repo')).total).toBeLessThanOrEqual(
+      4,
+    );
+  });
+
+  it('maps an unreachable API to LP_GITHUB_UNAVAILABLE after bounded retries', async () => {
+    const port = await new Promise<number>((resolve) => {
+      const s = createServer();
+      s.listen(0, '127.0.0.1', () => {
+        const p = (s.address() as AddressInfo).port;
+        s.close(() => resolve(p));
+      });
+    });
+    const gitHub = client({ apiUrl: `http://127.0.0.1:${port}`, retries: 2 });
+    const err = await rejection(gitHub.getRunner(REPO, 1));
+    expect(err.code).toBe('LP_GITHUB_UNAVAILABLE');
+    expect(gitHub.stats().requests).toBe(3);
+  });
+
+  it('re-reads a listing whose pages disagree, so no runner is missed', async () => {
+    for (let i = 0; i < 120; i++) await addRunner(REPO, `r-${i}`);
+    let injected = false;
+    const gitHub = client({
+      fetch: async (input, init) => {
+        // Between page 1 and page 2 a runner is removed: page 2 alone would skip one runner.
+        if (!injected && String(input instanceof Request ? input.url : input).includes('page=2')) {
+          injected = true;
+          const first = gh.sim.state.runners[0];
+          if (first !== undefined) gh.sim.state.deleteRunner(first.id);
+        }
+        return fetch(input, init);
+      },
+    });
+    const runners = await gitHub.listRunners(REPO);
+    expect(runners).toHaveLength(119);
+    expect(new Set(runners.map((r) => r.name)).size).toBe(119);
+    expect(injected).toBe(true);
+    // Two pages that disagreed, then two that agree.
+    expect((await countOf('actions/list-self-hosted-runners-for-repo')).total).toBe(4);
+  });
+});
+
+describe('OctokitGitHubRunners with GitHub App auth', () => {
+  function appKeys(): { privateKey: string; publicKey: string } {
+    const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    return {
+      privateKey: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+      publicKey: publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+    };
+  }
+
+  it('mints an installation token from the app JWT and reuses it', async () => {
+    const keys = appKeys();
+    await control('POST', 'apps', {
+      appId: 4242,
+      publicKey: keys.publicKey,
+      installationIds: [77],
+    });
+    await addRunner(ORG, 'org-runner');
+    const gitHub = client({
+      auth: { kind: 'app', appId: 4242, privateKey: keys.privateKey, installationId: 77 },
+    });
+    expect((await gitHub.listRunners(ORG)).map((r) => r.name)).toEqual(['org-runner']);
+    const reg = await gitHub.createRegistrationToken(ORG);
+    expect(reg.token.length).toBeGreaterThan(10);
+    expect(await gitHub.listRunners(ORG)).toHaveLength(1);
+    expect((await countOf('apps/create-installation-access-token')).total).toBe(1);
+    expect(await countOf('actions/list-self-hosted-runners-for-org')).toMatchObject({
+      total: 2,
+      notModified: 1,
+    });
+    expect(gitHub.rateLimit()?.limit).toBeGreaterThan(0);
+  });
+
+  it('refuses a wrong installation or key with LP_FORBIDDEN', async () => {
+    const keys = appKeys();
+    await control('POST', 'apps', { appId: 4243, publicKey: keys.publicKey, installationIds: [1] });
+    const wrongInstall = client({
+      auth: { kind: 'app', appId: 4243, privateKey: keys.privateKey, installationId: 2 },
+    });
+    const e1 = await rejection(wrongInstall.listRunners(REPO));
+    expect(e1.code).toBe('LP_FORBIDDEN');
+    const wrongKey = client({
+      auth: { kind: 'app', appId: 4243, privateKey: appKeys().privateKey, installationId: 1 },
+    });
+    const e2 = await rejection(wrongKey.listRunners(REPO));
+    expect(e2.code).toBe('LP_FORBIDDEN');
+    expect(`${e2.message} ${JSON.stringify(e2)}`).not.toContain('PRIVATE KEY');
+    expect((await countOf('actions/list-self-hosted-runners-for-repo')).total).toBe(0);
+  });
+});

@@ -1,0 +1,498 @@
+/**
+ * `GitHubRunners` over Octokit: github.com, GitHub Enterprise Server or the simulator, with a
+ * personal access token or a GitHub App installation. Steady polling is free (ETag cache), 5xx
+ * and network failures are retried a bounded number of times with backoff, secondary rate limits
+ * honour `retry-after` within bounds, and an exhausted hourly budget is reported at once.
+ */
+import { randomBytes } from 'node:crypto';
+import { LaunchplaneError } from '@launchplane/shared';
+import type { Scope } from '@launchplane/shared';
+import { createAppAuth } from '@octokit/auth-app';
+import { Octokit } from '@octokit/core';
+import { paginateRest } from '@octokit/plugin-paginate-rest';
+import { retry } from '@octokit/plugin-retry';
+import { throttling } from '@octokit/plugin-throttling';
+import Bottleneck from 'bottleneck';
+import { z } from 'zod';
+import type {
+  GitHubRunner,
+  GitHubRunners,
+  JitConfig,
+  JitConfigRequest,
+  RateLimitStatus,
+  RunnerToken,
+} from '../../ports/github-runners.js';
+import {
+  EtagCache,
+  type EtagCacheOptions,
+  type FetchCounters,
+  conditionalFetch,
+} from './etag-cache.js';
+import { type GitHubAction, primaryRateLimitError, toGitHubError } from './github-errors.js';
+
+/** How the adapter authenticates. */
+export type GitHubAuth =
+  | {
+      kind: 'token';
+      /** Personal access token (classic or fine-grained) or any bearer token GitHub accepts. */
+      token: string;
+    }
+  | {
+      kind: 'app';
+      appId: number | string;
+      /** PEM private key of the GitHub App. */
+      privateKey: string;
+      installationId: number;
+    };
+
+/** Where Octokit's own warnings go; default nowhere. Never receives tokens. */
+export interface GitHubLog {
+  debug(message: string, ...rest: unknown[]): void;
+  info(message: string, ...rest: unknown[]): void;
+  warn(message: string, ...rest: unknown[]): void;
+  error(message: string, ...rest: unknown[]): void;
+}
+
+/** Options of {@link OctokitGitHubRunners}. Every limit has a documented default. */
+export interface OctokitGitHubRunnersOptions {
+  auth: GitHubAuth;
+  /**
+   * REST API base URL: `https://api.github.com` (default), `https://HOST/api/v3` for GitHub
+   * Enterprise Server, or the simulator's URL.
+   */
+  apiUrl?: string;
+  /** Retries of a request that failed with 5xx or a network error. Default 3. */
+  retries?: number;
+  /** Backoff before retry n is `retryBaseDelayMs × n²` (1 s, 4 s, 9 s by default). Default 1000. */
+  retryBaseDelayMs?: number;
+  /** Retries after a secondary rate limit (each waits its `retry-after`). Default 2. */
+  maxSecondaryRetries?: number;
+  /** A secondary limit asking to wait longer than this fails the call instead. Default 60. */
+  maxRetryAfterSec?: number;
+  /** One attempt's time limit; a timed-out attempt counts as a network failure. Default 30 000. */
+  requestTimeoutMs?: number;
+  /**
+   * One method call's time limit, all pages and retries included; no attempt starts after it.
+   * Default 120 000.
+   */
+  callTimeoutMs?: number;
+  /** Spacing of writes (POST/PUT/DELETE), as GitHub asks of integrations. Default 1000. */
+  minWriteIntervalMs?: number;
+  /** Requests in flight at once. Default 10. */
+  maxConcurrent?: number;
+  /** Runners per page when listing (GitHub's maximum is 100). Default 100. */
+  perPage?: number;
+  /** Pages one listing may span before it is refused as runaway. Default 100. */
+  maxPages?: number;
+  /**
+   * The conditional-request cache (one entry per page URL), or `false` to poll without
+   * conditional requests. Default `{ maxEntries: 2000, maxBytes: 32 MiB }`.
+   */
+  etagCache?: EtagCacheOptions | false;
+  /** The `fetch` to use; default the global one. */
+  fetch?: typeof fetch;
+  /** Clock in epoch ms; default `Date.now`. */
+  now?: () => number;
+  log?: GitHubLog;
+  userAgent?: string;
+}
+
+export const GITHUB_API_URL = 'https://api.github.com';
+
+const DEFAULTS = {
+  retries: 3,
+  retryBaseDelayMs: 1000,
+  maxSecondaryRetries: 2,
+  maxRetryAfterSec: 60,
+  requestTimeoutMs: 30_000,
+  callTimeoutMs: 120_000,
+  minWriteIntervalMs: 1000,
+  maxConcurrent: 10,
+  perPage: 100,
+  maxPages: 100,
+} as const;
+
+type Limits = Required<Pick<OctokitGitHubRunnersOptions, keyof typeof DEFAULTS | 'apiUrl'>>;
+
+/** Listings whose pages disagree (a runner came or went between pages) are read again. */
+const LIST_ATTEMPTS = 3;
+
+const LpOctokit = Octokit.plugin(paginateRest, retry, throttling);
+type LpOctokit = InstanceType<typeof LpOctokit>;
+
+const runnerSchema = z.object({
+  id: z.number().int(),
+  name: z.string(),
+  os: z.string(),
+  status: z.enum(['online', 'offline']),
+  busy: z.boolean(),
+  labels: z.array(z.object({ name: z.string() })),
+});
+const runnerPageSchema = z.array(runnerSchema);
+const tokenSchema = z.object({ token: z.string().min(1), expires_at: z.string() });
+const jitSchema = z.object({ runner: runnerSchema, encoded_jit_config: z.string().min(1) });
+const labelsSchema = z.object({ labels: z.array(z.object({ name: z.string() })) });
+
+function toRunner(r: z.infer<typeof runnerSchema>): GitHubRunner {
+  return {
+    id: r.id,
+    name: r.name,
+    os: r.os,
+    status: r.status,
+    busy: r.busy,
+    labels: r.labels.map((l) => l.name),
+  };
+}
+
+/** `repository "o/r"` or `organization "o"`, for messages. */
+export function describeScope(scope: Scope): string {
+  return 'repository' in scope
+    ? `repository "${scope.repository}"`
+    : `organization "${scope.organization}"`;
+}
+
+/** The REST path prefix of a scope's runners. */
+function runnersPath(scope: Scope): string {
+  if ('repository' in scope) {
+    const [owner = '', repo = ''] = scope.repository.split('/');
+    return `/repos/${encodeURIComponent(owner)}/${encodeURIComponent(repo)}/actions/runners`;
+  }
+  return `/orgs/${encodeURIComponent(scope.organization)}/actions/runners`;
+}
+
+function unexpected(action: GitHubAction, err: z.ZodError): LaunchplaneError {
+  return new LaunchplaneError(
+    'LP_GITHUB_UNAVAILABLE',
+    `Cannot ${action.what}: GitHub answered with an unexpected body`,
+    {
+      recovery: 'Check that the API URL points at GitHub or GitHub Enterprise Server',
+      details: { issues: err.issues.slice(0, 3).map((i) => `${i.path.join('.')}: ${i.message}`) },
+    },
+  );
+}
+
+function parse<T>(schema: z.ZodType<T>, data: unknown, action: GitHubAction): T {
+  const r = schema.safeParse(data);
+  if (!r.success) throw unexpected(action, r.error);
+  return r.data;
+}
+
+type RequestFn = LpOctokit['request'];
+
+/** Counters of what the adapter sent, for benchmarks and diagnostics. */
+export interface GitHubRunnersStats {
+  /** HTTP requests sent (every attempt and page). */
+  requests: number;
+  /** Of those, answered 304 and served from the cache. */
+  notModified: number;
+  cacheEntries: number;
+  cacheBytes: number;
+}
+
+/** {@link GitHubRunners} over Octokit. */
+export class OctokitGitHubRunners implements GitHubRunners {
+  readonly #octokit: LpOctokit;
+  readonly #cache: EtagCache | undefined;
+  readonly #counters: FetchCounters = { requests: 0, notModified: 0 };
+  readonly #now: () => number;
+  readonly #deadlines = new WeakMap<AbortSignal, number>();
+  readonly #opts: Limits;
+  #rate: RateLimitStatus | undefined;
+  /** Local time before which the primary budget is known to be spent. */
+  #blockedUntilMs = 0;
+
+  constructor(opts: OctokitGitHubRunnersOptions) {
+    this.#opts = {
+      ...DEFAULTS,
+      apiUrl: GITHUB_API_URL,
+      ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)),
+    };
+    this.#opts.apiUrl = this.#opts.apiUrl.replace(/\/+$/, '');
+    for (const k of Object.keys(DEFAULTS) as (keyof typeof DEFAULTS)[]) {
+      const v = this.#opts[k];
+      if (!Number.isInteger(v) || v < 0) {
+        throw new LaunchplaneError(
+          'LP_CONFIG_INVALID',
+          `GitHub client option "${k}" must be a non-negative integer`,
+        );
+      }
+    }
+    if (this.#opts.perPage < 1 || this.#opts.perPage > 100) {
+      throw new LaunchplaneError(
+        'LP_CONFIG_INVALID',
+        'GitHub client option "perPage" must be 1 to 100',
+      );
+    }
+    this.#now = opts.now ?? Date.now;
+    this.#cache = opts.etagCache === false ? undefined : new EtagCache(opts.etagCache ?? {});
+    const baseFetch = opts.fetch ?? globalThis.fetch;
+    const cached = conditionalFetch(this.#timedFetch(baseFetch), this.#cache, this.#counters);
+    const silent = (): void => undefined;
+    const log = opts.log ?? { debug: silent, info: silent, warn: silent, error: silent };
+    const auth =
+      opts.auth.kind === 'token'
+        ? { auth: opts.auth.token }
+        : {
+            authStrategy: createAppAuth,
+            auth: {
+              appId: opts.auth.appId,
+              privateKey: opts.auth.privateKey,
+              installationId: opts.auth.installationId,
+            },
+          };
+    const o = this.#opts;
+    this.#octokit = new LpOctokit({
+      ...auth,
+      baseUrl: o.apiUrl,
+      userAgent: opts.userAgent ?? 'launchplane-coordinator',
+      log,
+      request: { fetch: this.#recordingFetch(cached) },
+      retry: {
+        retries: o.retries,
+        retryAfterBaseValue: o.retryBaseDelayMs,
+        // 403/429 are the throttling plugin's: it alone knows retry-after and budgets.
+        doNotRetry: [400, 401, 403, 404, 409, 410, 422, 429, 451],
+      },
+      throttle: {
+        id: `launchplane-${randomBytes(6).toString('hex')}`,
+        write: new Bottleneck.Group({ maxConcurrent: 1, minTime: o.minWriteIntervalMs }),
+        onRateLimit: () => false,
+        onSecondaryRateLimit: (retryAfter, options, _octokit, retryCount) => {
+          const signal = (options.request as { signal?: AbortSignal }).signal;
+          const deadline = signal === undefined ? undefined : this.#deadlines.get(signal);
+          return (
+            retryCount < o.maxSecondaryRetries &&
+            retryAfter <= o.maxRetryAfterSec &&
+            (deadline === undefined || this.#now() + retryAfter * 1000 < deadline)
+          );
+        },
+      },
+    });
+  }
+
+  /** The last rate-limit headers seen, if any request has been made. */
+  rateLimit(): RateLimitStatus | undefined {
+    return this.#rate === undefined ? undefined : { ...this.#rate };
+  }
+
+  /** What the adapter sent so far. */
+  stats(): GitHubRunnersStats {
+    return {
+      ...this.#counters,
+      cacheEntries: this.#cache?.size ?? 0,
+      cacheBytes: this.#cache?.bytes ?? 0,
+    };
+  }
+
+  async listRunners(scope: Scope): Promise<GitHubRunner[]> {
+    const action = { what: `list runners of ${describeScope(scope)}` };
+    return this.#call(action, async (request) => {
+      for (let attempt = 1; ; attempt++) {
+        const listing = await this.#listOnce(request, scope, action);
+        if (listing !== undefined) return listing;
+        if (attempt >= LIST_ATTEMPTS) {
+          throw new LaunchplaneError(
+            'LP_GITHUB_UNAVAILABLE',
+            `Cannot ${action.what}: the runner list kept changing while its pages were read`,
+            { recovery: 'Retry; runners are being registered or removed right now' },
+          );
+        }
+      }
+    });
+  }
+
+  async getRunner(scope: Scope, runnerId: number): Promise<GitHubRunner | undefined> {
+    const action = { what: `read runner ${runnerId} of ${describeScope(scope)}` };
+    return this.#call(action, async (request) => {
+      try {
+        const res = await request(`GET ${runnersPath(scope)}/${runnerId}`);
+        return toRunner(parse(runnerSchema, res.data, action));
+      } catch (err) {
+        if ((err as { status?: unknown }).status !== 404) throw err;
+      }
+      // GitHub also answers 404 for a repository the credential cannot see; only a scope that
+      // lists fine proves the runner itself is gone.
+      await request(`GET ${runnersPath(scope)}`, { per_page: 1 });
+      return undefined;
+    });
+  }
+
+  async createRegistrationToken(scope: Scope): Promise<RunnerToken> {
+    return this.#scopeToken(scope, 'registration-token', 'registration');
+  }
+
+  async createRemoveToken(scope: Scope): Promise<RunnerToken> {
+    return this.#scopeToken(scope, 'remove-token', 'remove');
+  }
+
+  async generateJitConfig(scope: Scope, req: JitConfigRequest): Promise<JitConfig> {
+    const action = { what: `create runner "${req.name}" in ${describeScope(scope)}` };
+    return this.#call(action, async (request) => {
+      const res = await request(`POST ${runnersPath(scope)}/generate-jitconfig`, {
+        name: req.name,
+        runner_group_id: req.runnerGroupId,
+        labels: req.labels,
+        ...(req.workFolder === undefined ? {} : { work_folder: req.workFolder }),
+      });
+      const body = parse(jitSchema, res.data, action);
+      return { runner: toRunner(body.runner), encodedJitConfig: body.encoded_jit_config };
+    });
+  }
+
+  async deleteRunner(scope: Scope, runnerId: number): Promise<void> {
+    const action = {
+      what: `delete runner ${runnerId} of ${describeScope(scope)}`,
+      deletesRunner: true,
+    };
+    await this.#call(action, async (request) => {
+      await request(`DELETE ${runnersPath(scope)}/${runnerId}`);
+    });
+  }
+
+  async setCustomLabels(
+    scope: Scope,
+    runnerId: number,
+    labels: readonly string[],
+  ): Promise<string[]> {
+    const action = { what: `set labels of runner ${runnerId} of ${describeScope(scope)}` };
+    return this.#call(action, async (request) => {
+      const res = await request(`PUT ${runnersPath(scope)}/${runnerId}/labels`, {
+        labels: [...labels],
+      });
+      return parse(labelsSchema, res.data, action).labels.map((l) => l.name);
+    });
+  }
+
+  async #scopeToken(
+    scope: Scope,
+    path: 'registration-token' | 'remove-token',
+    kind: string,
+  ): Promise<RunnerToken> {
+    const action = { what: `create a ${kind} token for ${describeScope(scope)}` };
+    return this.#call(action, async (request) => {
+      const res = await request(`POST ${runnersPath(scope)}/${path}`);
+      const body = parse(tokenSchema, res.data, action);
+      const expiresMs = Date.parse(body.expires_at);
+      if (!Number.isFinite(expiresMs)) {
+        throw new LaunchplaneError(
+          'LP_GITHUB_UNAVAILABLE',
+          `Cannot ${action.what}: GitHub answered with an unreadable expiry`,
+        );
+      }
+      return { token: body.token, expiresAt: Math.floor(expiresMs / 1000) };
+    });
+  }
+
+  /** One pass over every page; undefined when the pages disagree and the list must be re-read. */
+  async #listOnce(
+    request: RequestFn,
+    scope: Scope,
+    action: GitHubAction,
+  ): Promise<GitHubRunner[] | undefined> {
+    const byId = new Map<number, GitHubRunner>();
+    let total: number | undefined;
+    let pages = 0;
+    // The paginate plugin reads a 409 as "no more pages"; for runners it is an error, so it
+    // leaves the page request as a LaunchplaneError the plugin passes on.
+    const guarded = Object.assign(
+      async (options: Parameters<RequestFn>[0]) => {
+        try {
+          return await request(options);
+        } catch (err) {
+          throw (err as { status?: unknown }).status === 409 ? toGitHubError(err, action) : err;
+        }
+      },
+      { endpoint: request.endpoint },
+    ) as unknown as RequestFn;
+    const iterator = this.#octokit.paginate.iterator(
+      guarded,
+      `GET ${runnersPath(scope)}?per_page=${this.#opts.perPage}`,
+    );
+    for await (const page of iterator) {
+      if (++pages > this.#opts.maxPages) {
+        throw new LaunchplaneError(
+          'LP_GITHUB_UNAVAILABLE',
+          `Cannot ${action.what}: more than ${this.#opts.maxPages} pages`,
+          {
+            recovery:
+              'Raise the GitHub client option "maxPages" if the scope really has that many runners',
+          },
+        );
+      }
+      const data = page.data as unknown as { total_count?: unknown };
+      const count = typeof data.total_count === 'number' ? data.total_count : undefined;
+      if (total !== undefined && count !== total) return undefined;
+      total = count;
+      for (const r of parse(runnerPageSchema, [...(page.data as unknown[])], action)) {
+        byId.set(r.id, toRunner(r));
+      }
+    }
+    if (total !== undefined && byId.size !== total) return undefined;
+    return [...byId.values()];
+  }
+
+  /**
+   * Runs one method call with its deadline, failing fast while the primary budget is known to
+   * be spent, and maps whatever it throws to a `LaunchplaneError`.
+   */
+  async #call<T>(action: GitHubAction, fn: (request: RequestFn) => Promise<T>): Promise<T> {
+    const now = this.#now();
+    if (now < this.#blockedUntilMs && this.#rate !== undefined) {
+      throw primaryRateLimitError(action, this.#rate.resetAt, { sent: false });
+    }
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), this.#opts.callTimeoutMs);
+    this.#deadlines.set(controller.signal, now + this.#opts.callTimeoutMs);
+    const request = this.#octokit.request.defaults({ request: { signal: controller.signal } });
+    try {
+      return await fn(request);
+    } catch (err) {
+      if (err instanceof Error && err.name === 'AbortError' && controller.signal.aborted) {
+        throw new LaunchplaneError(
+          'LP_GITHUB_UNAVAILABLE',
+          `Cannot ${action.what}: no answer within ${this.#opts.callTimeoutMs} ms`,
+          { recovery: 'Check GitHub status and the network path to the API URL, then retry' },
+        );
+      }
+      throw toGitHubError(err, action);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Gives each attempt its own timeout on top of the call's signal. */
+  #timedFetch(inner: typeof fetch): typeof fetch {
+    const ms = this.#opts.requestTimeoutMs;
+    return (input, init) => {
+      const signals = [AbortSignal.timeout(ms)];
+      if (init?.signal) signals.push(init.signal);
+      return inner(input, { ...init, signal: AbortSignal.any(signals) });
+    };
+  }
+
+  /** Records rate-limit headers of every answer, 304s and errors included. */
+  #recordingFetch(inner: typeof fetch): typeof fetch {
+    return async (input, init) => {
+      const res = await inner(input, init);
+      const limit = Number(res.headers.get('x-ratelimit-limit'));
+      const remaining = Number(res.headers.get('x-ratelimit-remaining'));
+      const reset = Number(res.headers.get('x-ratelimit-reset'));
+      if (
+        res.headers.has('x-ratelimit-remaining') &&
+        [limit, remaining, reset].every(Number.isFinite)
+      ) {
+        this.#rate = { limit, remaining, resetAt: reset };
+        if (remaining > 0) {
+          this.#blockedUntilMs = 0;
+        } else {
+          // GitHub's reset is on GitHub's clock; measure it from GitHub's Date header so a
+          // skewed local clock neither blocks too long nor hammers an empty budget.
+          const serverNow = Date.parse(res.headers.get('date') ?? '');
+          const untilReset = reset * 1000 - (Number.isFinite(serverNow) ? serverNow : this.#now());
+          this.#blockedUntilMs = this.#now() + Math.max(0, untilReset) + 1000;
+        }
+      }
+      return res;
+    };
+  }
+}
