@@ -11,7 +11,7 @@ if (!built) {
   console.log(`skipping CLI test: "${bin}" is not built (run tsc -b)`);
 }
 
-describe.skipIf(!built)('launchplane-github-sim CLI', () => {
+describe.skipIf(!built)('launchplane-github-sim CLI', { timeout: 30_000 }, () => {
   it('prints exactly "listening on http://127.0.0.1:P" for --port 0 and serves with --token', async () => {
     const child = spawn(process.execPath, [
       bin,

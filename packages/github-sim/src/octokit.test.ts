@@ -29,7 +29,7 @@ function client(opts: { onSecondary?: () => boolean } = {}): InstanceType<typeof
   });
 }
 
-describe('Octokit against the sim', () => {
+describe('Octokit against the sim', { timeout: 30_000 }, () => {
   it('paginates all runners through the Link header', async () => {
     h = await startHarness({ realClock: true });
     for (let i = 0; i < 205; i++) {

@@ -151,7 +151,7 @@ function workersOf(ppid: number): number[] {
   return out;
 }
 
-describe('stub runner', () => {
+describe('stub runner', { timeout: 60_000 }, () => {
   it('configures like actions/runner, goes online, runs a job with hooks and a Runner.Worker, then stops offline', async () => {
     await configure();
     const cfg = JSON.parse(readFileSync(join(dir, '.runner'), 'utf8')) as {
@@ -287,6 +287,26 @@ describe('stub runner', () => {
     expect(await runnerByName()).toBeUndefined();
     expect(existsSync(join(dir, '.runner'))).toBe(false);
     expect(existsSync(join(dir, '.credentials'))).toBe(false);
+  });
+
+  it('fails the job when the job-started hook fails, without starting a worker', async () => {
+    writeFileSync(join(dir, 'started.sh'), 'exit 3\n');
+    await configure();
+    const runner = start();
+    const id = await enqueue(['gpu'], 60_000);
+    await waitFor('job failed', async () => (await job(id)).status === 'completed');
+    expect((await job(id)).conclusion).toBe('failure');
+    expect(workersOf(runner.pid ?? -1)).toEqual([]);
+    expect(readFileSync(join(dir, 'completed.log'), 'utf8').trim()).toBe(`job-${id}`);
+  });
+
+  it('exits 1 when its registration is deleted on the server', async () => {
+    await configure();
+    const runner = start();
+    await waitFor('runner online', async () => (await runnerByName())?.status === 'online');
+    const r = await runnerByName();
+    expect((await h.api('DELETE', `/repos/acme/api/actions/runners/${r?.id}`)).status).toBe(204);
+    expect(await runner.exited).toBe(1);
   });
 
   it('registers without default labels when asked', async () => {
