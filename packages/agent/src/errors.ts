@@ -1,0 +1,58 @@
+/**
+ * The agent's errors: shared's {@link LaunchplaneError} with stable codes, plus the helpers that
+ * turn backend failures into LP_BACKEND_* errors with a recovery hint and keep secrets out of
+ * messages.
+ */
+import { LaunchplaneError, toLaunchplaneError } from '@launchplane/shared';
+import type { Backend, ErrorBody, ErrorCode } from '@launchplane/shared';
+
+export { LaunchplaneError, isLaunchplaneError } from '@launchplane/shared';
+export type { ErrorBody, ErrorCode } from '@launchplane/shared';
+
+const BACKEND_RECOVERY: Record<Backend, string> = {
+  systemd: 'Check that systemd is running (`launchplane-agent doctor`), then retry',
+  docker:
+    'Check that dockerd is running and its socket is reachable (`launchplane-agent doctor`), then retry',
+};
+
+/**
+ * Wraps a backend failure: a LaunchplaneError with a code keeps it (a recovery hint is added when
+ * missing); anything else becomes LP_BACKEND_FAILED. The message names the step, never a secret.
+ */
+export function backendError(backend: Backend, step: string, error: unknown): LaunchplaneError {
+  const base = toLaunchplaneError(error, 'LP_BACKEND_FAILED');
+  const code: ErrorCode =
+    base.code === 'LP_BACKEND_UNAVAILABLE' ? 'LP_BACKEND_UNAVAILABLE' : 'LP_BACKEND_FAILED';
+  return new LaunchplaneError(code, `${step} failed: ${redactSecrets(base.message)}`, {
+    recovery: base.recovery ?? BACKEND_RECOVERY[backend],
+    details: { backend, step },
+    cause: error,
+  });
+}
+
+/** The wire body of any thrown value, secrets scrubbed from the message. */
+export function errorBodyOf(error: unknown, secrets: readonly string[] = []): ErrorBody {
+  const e = toLaunchplaneError(error);
+  const body = e.toJSON();
+  return {
+    ...body,
+    message: redactSecrets(body.message, secrets).slice(0, 4000),
+    ...(body.recovery === undefined
+      ? {}
+      : { recovery: redactSecrets(body.recovery, secrets).slice(0, 4000) }),
+  };
+}
+
+const SECRET_PATTERNS: RegExp[] = [
+  /(--token\s+)\S+/gi,
+  /(--jitconfig\s+)\S+/gi,
+  /((?:jitConfig|registrationToken|token)["']?\s*[:=]\s*["']?)[^"'\s,}]+/gi,
+];
+
+/** Replaces token-looking values in free text with `[redacted]`. */
+export function redactSecrets(text: string, secrets: readonly string[] = []): string {
+  let out = text;
+  for (const s of secrets) if (s.length >= 4) out = out.split(s).join('[redacted]');
+  for (const p of SECRET_PATTERNS) out = out.replace(p, '$1[redacted]');
+  return out;
+}

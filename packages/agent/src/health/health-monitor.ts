@@ -1,0 +1,273 @@
+/**
+ * The health loop (DESIGN.md "Health"): every `health.intervalSec`, each watched lane is observed
+ * and moved by {@link decideHealth}: online/busy from the real state, a dead persistent lane
+ * restarted with capped full-jitter backoff, `failed` after `maxFailures` in `failureWindowSec`, an
+ * ephemeral lane that ran its job `completed`. Time comes from the Clock port only.
+ */
+import { transition } from '@launchplane/shared';
+import type { AgentConfig, LaneEvent } from '@launchplane/shared';
+import {
+  decideHealth,
+  failureStep,
+  WATCHED_STATES,
+  type HealthAction,
+  type LaneObservation,
+} from '../domain/health-decision.js';
+import { errorBodyOf } from '../errors.js';
+import type { Ledger } from '../ledger/ledger.js';
+import type { LaneRecord } from '../ledger/lane-record.js';
+import type { Recorder } from '../ledger/recorder.js';
+import type { LaneService } from '../lanes/lane-service.js';
+import type { LaneBackend } from '../lanes/lane-backend.js';
+import { readHookSignal } from '../lanes/lane-layout.js';
+import type { Clock, TimerHandle } from '../ports/clock.js';
+import type { Logger } from '../ports/logger.js';
+
+/** Dependencies of {@link HealthMonitor}. */
+export interface HealthMonitorDeps {
+  config: AgentConfig;
+  ledger: Ledger;
+  lanes: LaneService;
+  recorder: Recorder;
+  clock: Clock;
+  logger: Logger;
+  /** Serializes a pass with commands. */
+  exclusive: <T>(fn: () => Promise<T>) => Promise<T>;
+  /** A number in [0, 1) for the backoff jitter. Default Math.random. */
+  random?: () => number;
+}
+
+/** Runs health passes. */
+export class HealthMonitor {
+  readonly #d: HealthMonitorDeps;
+  #timer: TimerHandle | undefined;
+  #running = false;
+  #current: Promise<void> | undefined;
+  #lastPassAt: number | undefined;
+
+  constructor(deps: HealthMonitorDeps) {
+    this.#d = deps;
+  }
+
+  /** Unix seconds of the last finished pass. */
+  get lastPassAt(): number | undefined {
+    return this.#lastPassAt;
+  }
+
+  /** Starts passes every `health.intervalSec` on the clock. */
+  start(): void {
+    if (this.#running) return;
+    this.#running = true;
+    this.#schedule();
+  }
+
+  /** Stops scheduling and waits for a running pass. */
+  async stop(): Promise<void> {
+    this.#running = false;
+    this.#timer?.cancel();
+    this.#timer = undefined;
+    await this.#current;
+  }
+
+  #schedule(): void {
+    if (!this.#running) return;
+    this.#timer = this.#d.clock.setTimer(this.#d.config.health.intervalSec * 1000, () => {
+      this.#current = this.pass()
+        .catch((error: unknown) =>
+          this.#d.logger.error({ err: String(error) }, 'Health pass failed'),
+        )
+        .finally(() => {
+          this.#current = undefined;
+          this.#schedule();
+        });
+    });
+  }
+
+  /** One pass over every watched lane. */
+  async pass(): Promise<void> {
+    await this.#d.exclusive(async () => {
+      for (const lane of this.#d.ledger.lanes.active()) {
+        if (!WATCHED_STATES.includes(lane.state)) continue;
+        try {
+          await this.#check(lane);
+        } catch (error) {
+          this.#d.logger.warn(
+            { laneId: lane.laneId, error: errorBodyOf(error) },
+            'Health check of lane failed',
+          );
+        }
+      }
+      this.#lastPassAt = Math.floor(this.#d.clock.now() / 1000);
+    });
+  }
+
+  async #check(lane: LaneRecord): Promise<void> {
+    const backend = this.#d.lanes.backendOf(lane.backend);
+    const obs = await backend.observe(lane);
+    let observation: LaneObservation;
+    if (!obs.exists) observation = { kind: 'missing' };
+    else if (!obs.owned) observation = { kind: 'foreign' };
+    else if (obs.running) {
+      const local = await this.#d.lanes.localBusy(backend, lane, obs);
+      observation = { kind: 'running', busy: local.busy };
+    } else {
+      observation = {
+        kind: 'dead',
+        jobsCompleted: (await readHookSignal(lane.laneDir)).jobsCompleted,
+      };
+    }
+    const nowMs = this.#d.clock.now();
+    const h = this.#d.config.health;
+    const options = {
+      maxFailures: h.maxFailures,
+      failureWindowSec: h.failureWindowSec,
+      backoffBaseSec: h.backoffBaseSec,
+      backoffCapSec: h.backoffCapSec,
+      random: (this.#d.random ?? Math.random)(),
+    };
+    lane.lastHealthAt = Math.floor(nowMs / 1000);
+    lane.backendState = obs.exists ? obs.backendState : 'missing';
+    const action = decideHealth(lane, observation, nowMs, options);
+    await this.#apply(lane, action, backend, options);
+  }
+
+  async #apply(
+    lane: LaneRecord,
+    action: HealthAction,
+    backend: LaneBackend,
+    options: Parameters<typeof failureStep>[2],
+  ): Promise<void> {
+    const { ledger, lanes, recorder } = this.#d;
+    switch (action.kind) {
+      case 'none':
+        ledger.lanes.update(lane);
+        return;
+      case 'transition':
+        if (action.events.length === 0) {
+          ledger.lanes.update(lane);
+          return;
+        }
+        this.#events(lane, action.events);
+        lanes.save(lane);
+        return;
+      case 'wait': {
+        const newFailure =
+          action.failures.length !== lane.failures.length ||
+          action.nextRestartAtMs !== lane.nextRestartAtMs;
+        this.#events(lane, action.events);
+        lane.failures = action.failures;
+        lane.nextRestartAtMs = action.nextRestartAtMs;
+        if (action.events.length > 0) lanes.save(lane);
+        else ledger.lanes.update(lane);
+        if (newFailure) {
+          recorder.audit({
+            actor: 'agent',
+            laneId: lane.laneId,
+            action: 'health.failure',
+            params: {
+              failures: lane.failures.length,
+              restartInMs: action.nextRestartAtMs - this.#d.clock.now(),
+            },
+            dryRun: false,
+            outcome: 'failed',
+            code: 'LP_BACKEND_FAILED',
+            message: `Lane "${lane.laneId}" is not running (${lane.backendState ?? 'unknown'}); restart scheduled`,
+          });
+        }
+        return;
+      }
+      case 'restart':
+        await this.#restart(lane, action, backend, options);
+        return;
+      case 'fail':
+        this.#fail(lane, action);
+        return;
+    }
+  }
+
+  async #restart(
+    lane: LaneRecord,
+    action: Extract<HealthAction, { kind: 'restart' }>,
+    backend: LaneBackend,
+    options: Parameters<typeof failureStep>[2],
+  ): Promise<void> {
+    const { lanes, recorder } = this.#d;
+    this.#events(lane, action.events);
+    lane.failures = action.failures;
+    lane.nextRestartAtMs = undefined;
+    lanes.journal(lane, 'health-restart', 'begin');
+    lanes.save(lane);
+    lanes.journal(lane, 'health-restart', 'start');
+    try {
+      await backend.start(lane);
+      lane.restarts += 1;
+      lanes.save(lane);
+      lanes.journal(lane, 'health-restart', 'end');
+      recorder.audit({
+        actor: 'agent',
+        laneId: lane.laneId,
+        action: 'health.restart',
+        params: { restarts: lane.restarts, failures: lane.failures.length },
+        dryRun: false,
+        outcome: 'ok',
+      });
+    } catch (error) {
+      lanes.journal(lane, 'health-restart', 'end');
+      const body = errorBodyOf(error);
+      // A start systemd or Docker refused (e.g. the start rate limit) is a failure, never a success.
+      const next = failureStep(lane, this.#d.clock.now(), options, ['became-unhealthy']);
+      recorder.audit({
+        actor: 'agent',
+        laneId: lane.laneId,
+        action: 'health.restart',
+        params: {
+          restarts: lane.restarts,
+          failures:
+            next.kind === 'fail' || next.kind === 'wait' || next.kind === 'restart'
+              ? next.failures.length
+              : 0,
+        },
+        dryRun: false,
+        outcome: 'failed',
+        code: body.code,
+        message: body.message,
+        ...(body.recovery === undefined ? {} : { recovery: body.recovery }),
+      });
+      if (next.kind === 'fail') this.#fail(lane, next);
+      else if (next.kind === 'wait' || next.kind === 'restart') {
+        this.#events(lane, ['became-unhealthy']);
+        lane.failures = next.failures;
+        // A refused start is retried on a later pass, never in a tight loop.
+        lane.nextRestartAtMs = next.kind === 'wait' ? next.nextRestartAtMs : this.#d.clock.now();
+        lanes.save(lane);
+      }
+    }
+  }
+
+  #fail(lane: LaneRecord, action: Extract<HealthAction, { kind: 'fail' }>): void {
+    lane.state = transition(lane.state, 'fail');
+    lane.failures = action.failures;
+    lane.nextRestartAtMs = undefined;
+    lane.recovery = action.recovery;
+    this.#d.lanes.save(lane);
+    this.#d.recorder.audit({
+      actor: 'agent',
+      laneId: lane.laneId,
+      action: 'health.fail',
+      params: { failures: action.failures.length },
+      dryRun: false,
+      outcome: 'failed',
+      code: 'LP_BACKEND_FAILED',
+      message: `Lane "${lane.laneId}" is failed: ${action.reason}`,
+      recovery: action.recovery,
+    });
+    this.#d.logger.warn({ laneId: lane.laneId, reason: action.reason }, 'Lane failed');
+  }
+
+  #events(lane: LaneRecord, events: readonly LaneEvent[]): void {
+    for (const e of events) {
+      if (e === 'became-unhealthy' && lane.state === 'unhealthy') continue;
+      lane.state = transition(lane.state, e);
+    }
+  }
+}

@@ -1,0 +1,699 @@
+/**
+ * Lane operations (create, start, stop, restart, remove, inspect), journaled step by step in the
+ * ledger before each side effect, with the ownership guardrails:
+ *
+ * - only lanes in the ledger are acted on;
+ * - a unit or container is touched only when it ALSO carries this lane's marker or labels, so a
+ *   look-alike (`launchplane-lane-<id>` made by hand, even with our labels) is never changed;
+ * - a lane whose local busy signal says a job runs is not stopped, restarted or removed unless the
+ *   operation is forced.
+ *
+ * Every operation takes `dryRun`: it walks the same path through every guardrail and records the
+ * steps it would take, without touching the ledger, files, systemd or Docker.
+ */
+import { containerName, LaunchplaneError, transition, unitName } from '@launchplane/shared';
+import type {
+  AgentConfig,
+  LaneCreateCommand,
+  LaneEvent,
+  LaneState,
+  LocalBusy,
+} from '@launchplane/shared';
+import { backendError } from '../errors.js';
+import type { LaneOp } from '../domain/recovery-decision.js';
+import type { Ledger } from '../ledger/ledger.js';
+import type { LaneRecord } from '../ledger/lane-record.js';
+import type { Recorder } from '../ledger/recorder.js';
+import type { Clock } from '../ports/clock.js';
+import type { Logger } from '../ports/logger.js';
+import type { LaneBackend, ObjectObservation } from './lane-backend.js';
+import {
+  exists,
+  laneDirOf,
+  layoutLaneDir,
+  localBusy,
+  readHookSignal,
+  readRunnerId,
+  removeLaneDir,
+} from './lane-layout.js';
+import { configArgs, runConfigSh } from './run-config.js';
+
+/** Called after each step of an operation; tests use it to crash the process there. */
+export type CrashPoint = (step: string) => void;
+
+/** Dependencies of {@link LaneService}. */
+export interface LaneServiceDeps {
+  config: AgentConfig;
+  ledger: Ledger;
+  recorder: Recorder;
+  backends: Partial<Record<'systemd' | 'docker', LaneBackend>>;
+  clock: Clock;
+  logger: Logger;
+  /** Environment for runner processes (`config.sh`, the unit, the container). Default: PATH only. */
+  runnerEnv?: Readonly<Record<string, string>>;
+  crashPoint?: CrashPoint;
+}
+
+/** What an operation did, or (dry run) would do. */
+export interface LaneOpResult {
+  outcome: string;
+  steps: string[];
+  lane: LaneRecord | undefined;
+  local?: LocalBusy;
+}
+
+/** Options of every operation. */
+export interface OpOptions {
+  dryRun: boolean;
+  /** Runs inside the transaction of the operation's first ledger change (e.g. record the `jti`). */
+  onAccept?: () => void;
+}
+
+const RUNNING_STATES: readonly LaneState[] = ['online', 'busy', 'unhealthy'];
+
+/** The lane operations. */
+export class LaneService {
+  readonly #d: LaneServiceDeps;
+
+  constructor(deps: LaneServiceDeps) {
+    this.#d = deps;
+  }
+
+  /** Unix seconds now. */
+  #now(): number {
+    return Math.floor(this.#d.clock.now() / 1000);
+  }
+
+  /** The backend of a lane, or LP_BACKEND_UNAVAILABLE. */
+  backendOf(kind: 'systemd' | 'docker'): LaneBackend {
+    const b = this.#d.backends[kind];
+    if (b === undefined) {
+      throw new LaunchplaneError(
+        'LP_BACKEND_UNAVAILABLE',
+        `Backend "${kind}" is not available on this host`,
+        {
+          recovery: 'Run `launchplane-agent doctor` to see why the backend cannot be reached',
+        },
+      );
+    }
+    return b;
+  }
+
+  /** An owned lane (in the ledger, not removed), or LP_NOT_OWNED. */
+  owned(laneId: string, action: string): LaneRecord {
+    const lane = this.#d.ledger.lanes.get(laneId);
+    if (lane === undefined || lane.state === 'removed') {
+      throw new LaunchplaneError(
+        'LP_NOT_OWNED',
+        `Cannot ${action} lane "${laneId}": not owned by this host`,
+        { details: { laneId } },
+      );
+    }
+    return lane;
+  }
+
+  // ------------------------------------------------------------------ create
+
+  /** Creates a lane: record → lay out → configure (persistent) → install → start. */
+  async create(cmd: LaneCreateCommand, opts: OpOptions): Promise<LaneOpResult> {
+    const { config, ledger } = this.#d;
+    const steps: string[] = [];
+    const existing = ledger.lanes.get(cmd.laneId);
+    if (existing !== undefined) {
+      throw new LaunchplaneError(
+        'LP_CONFLICT',
+        `Cannot create lane "${cmd.laneId}": it is already in the ledger (state "${existing.state}")`,
+        {
+          details: { laneId: cmd.laneId },
+        },
+      );
+    }
+    if (cmd.backend === 'docker' && cmd.docker === undefined) {
+      throw new LaunchplaneError(
+        'LP_INVALID_MESSAGE',
+        `Cannot create lane "${cmd.laneId}": a docker lane needs "docker.image"`,
+      );
+    }
+    if (cmd.ephemeral !== 'jitConfig' in cmd.runner) {
+      throw new LaunchplaneError(
+        'LP_INVALID_MESSAGE',
+        cmd.ephemeral
+          ? `Cannot create lane "${cmd.laneId}": an ephemeral lane needs a JIT config`
+          : `Cannot create lane "${cmd.laneId}": a persistent lane needs a registration token and url`,
+      );
+    }
+    const backend = this.backendOf(cmd.backend);
+    const now = this.#now();
+    const lane: LaneRecord = {
+      laneId: cmd.laneId,
+      name: cmd.name,
+      pool: cmd.pool,
+      scope: cmd.scope,
+      backend: cmd.backend,
+      ephemeral: cmd.ephemeral,
+      state: 'pending',
+      runnerId: cmd.runnerId,
+      labels: [...cmd.labels],
+      backendState: undefined,
+      restarts: 0,
+      lastHealthAt: undefined,
+      recovery: undefined,
+      createdAt: now,
+      updatedAt: now,
+      laneDir: laneDirOf(config.dataDir, cmd.laneId),
+      objectName: cmd.backend === 'systemd' ? unitName(cmd.laneId) : containerName(cmd.laneId),
+      docker: cmd.docker === undefined ? undefined : { ...cmd.docker },
+      failures: [],
+      nextRestartAtMs: undefined,
+    };
+
+    // Guardrail: a unit, container or directory already carrying this lane's name is not ours
+    // (it is not in the ledger): never overwrite it, whatever its labels say.
+    const obs = await this.#observe(backend, lane, 'inspect');
+    if (obs.exists) {
+      throw new LaunchplaneError(
+        'LP_CONFLICT',
+        `Cannot create lane "${cmd.laneId}": ${backend.kind === 'systemd' ? 'unit' : 'container'} "${lane.objectName}" already exists and is not in this host's ledger`,
+        {
+          recovery: 'It is left alone; inspect it and remove it by hand if nothing uses it',
+          details: { laneId: cmd.laneId },
+        },
+      );
+    }
+    if (await exists(lane.laneDir)) {
+      throw new LaunchplaneError(
+        'LP_CONFLICT',
+        `Cannot create lane "${cmd.laneId}": directory "${lane.laneDir}" already exists`,
+        {
+          recovery: 'It is left alone; inspect it and remove it by hand if nothing uses it',
+          details: { laneId: cmd.laneId },
+        },
+      );
+    }
+
+    const dry = opts.dryRun;
+    steps.push(`record lane "${lane.laneId}" as pending in the ledger`);
+    if (!dry) {
+      ledger.transaction(() => {
+        opts.onAccept?.();
+        ledger.lanes.insert(lane);
+        ledger.journal.record(lane.laneId, 'create', 'begin', now);
+        this.#d.recorder.lane(lane);
+      });
+      this.#crash('create:record');
+    }
+
+    let installed = false;
+    try {
+      this.#move(lane, 'provision', dry);
+      steps.push(
+        `copy runner template "${config.runner.template}" to "${lane.laneDir}" with job hooks`,
+      );
+      if (!dry) {
+        this.#journal(lane, 'create', 'layout');
+        await layoutLaneDir({
+          template: config.runner.template,
+          laneDir: lane.laneDir,
+          ephemeral: lane.ephemeral,
+          ...('jitConfig' in cmd.runner ? { jitConfig: cmd.runner.jitConfig } : {}),
+        });
+        this.#crash('create:layout');
+      }
+      if ('registrationToken' in cmd.runner) {
+        const args = configArgs(
+          { url: cmd.runner.url, name: lane.name, labels: lane.labels },
+          '[redacted]',
+        );
+        steps.push(`run ${args.join(' ')} in "${lane.laneDir}"`);
+        if (!dry) {
+          this.#journal(lane, 'create', 'configure');
+          await runConfigSh({
+            laneDir: lane.laneDir,
+            url: cmd.runner.url,
+            token: cmd.runner.registrationToken,
+            name: lane.name,
+            labels: lane.labels,
+            env: this.#runnerEnv(),
+          });
+          const runnerId = await readRunnerId(lane.laneDir);
+          if (runnerId !== undefined) {
+            lane.runnerId = runnerId;
+            this.#save(lane);
+          }
+          this.#crash('create:configure');
+        }
+      }
+      steps.push(
+        backend.kind === 'systemd'
+          ? `write unit "${lane.objectName}" (X-Launchplane-Lane=${lane.laneId})`
+          : `create container "${lane.objectName}" from image "${lane.docker?.image ?? ''}" with labels dev.launchplane.lane=${lane.laneId}`,
+      );
+      if (!dry) {
+        this.#journal(lane, 'create', 'install');
+        installed = true;
+        await this.#backendCall(backend, 'install', () =>
+          backend.install(lane, {
+            env: this.#runnerEnv(),
+            ...(config.systemd.runAsUser === undefined
+              ? {}
+              : { runAsUser: config.systemd.runAsUser }),
+          }),
+        );
+        this.#crash('create:install');
+      }
+      this.#move(lane, 'start', dry);
+      steps.push(`start ${backend.kind === 'systemd' ? 'unit' : 'container'} "${lane.objectName}"`);
+      if (!dry) {
+        this.#journal(lane, 'create', 'start');
+        await this.#backendCall(backend, 'start', () => backend.start(lane));
+        this.#crash('create:start');
+        this.#journal(lane, 'create', 'end');
+      }
+    } catch (error) {
+      if (dry) throw error;
+      await this.#rollbackCreate(lane, backend, installed, error);
+      throw error;
+    }
+    return { outcome: dry ? 'would-create' : 'created', steps, lane: dry ? undefined : lane };
+  }
+
+  async #rollbackCreate(
+    lane: LaneRecord,
+    backend: LaneBackend,
+    installed: boolean,
+    error: unknown,
+  ): Promise<void> {
+    const e = error instanceof LaunchplaneError ? error : undefined;
+    this.#d.logger.warn({ laneId: lane.laneId, code: e?.code }, 'Lane create failed; rolling back');
+    this.#journal(lane, 'create', 'rollback');
+    try {
+      if (installed) {
+        const obs = await backend.observe(lane);
+        if (obs.exists && obs.owned) await backend.uninstall(lane);
+      }
+      await removeLaneDir(lane.laneDir);
+    } catch (cleanupError) {
+      this.#d.logger.error(
+        { laneId: lane.laneId, err: String(cleanupError) },
+        'Rollback of lane create failed',
+      );
+    }
+    const current = this.#d.ledger.lanes.get(lane.laneId);
+    if (current !== undefined && current.state !== 'failed' && current.state !== 'removed') {
+      current.recovery = `Creating the lane failed (${e?.code ?? 'LP_INTERNAL'}); its unit or container and directory were cleaned up. Remove the lane (and its runner on GitHub, if registered) and create it again`;
+      this.#transitionSaved(current, 'fail');
+    }
+    this.#journal(lane, 'create', 'end');
+  }
+
+  // ------------------------------------------------------------------ start / stop / restart
+
+  /** Starts an owned lane's object (a drained or failed lane goes `restarting`). */
+  async start(laneId: string, opts: OpOptions): Promise<LaneOpResult> {
+    const lane = this.owned(laneId, 'start');
+    const backend = this.backendOf(lane.backend);
+    const steps: string[] = [];
+    const obs = await this.#ownedObject(backend, lane, 'start', false);
+    if (lane.state === 'completed') {
+      throw new LaunchplaneError(
+        'LP_CONFLICT',
+        `Cannot start lane "${laneId}": its ephemeral runner already ran its job`,
+        {
+          recovery: 'Remove the lane and create a new one',
+        },
+      );
+    }
+    if (
+      lane.state === 'stopping' ||
+      lane.state === 'pending' ||
+      lane.state === 'provisioning' ||
+      lane.state === 'draining'
+    ) {
+      throw new LaunchplaneError(
+        'LP_ILLEGAL_TRANSITION',
+        `Cannot start lane "${laneId}" in state "${lane.state}"`,
+      );
+    }
+    if (!obs.exists) {
+      throw new LaunchplaneError(
+        'LP_NOT_FOUND',
+        `Cannot start lane "${laneId}": its ${lane.backend === 'systemd' ? 'unit' : 'container'} "${lane.objectName}" is gone`,
+        {
+          recovery: 'Remove the lane and let the coordinator create a new one',
+        },
+      );
+    }
+    const dry = opts.dryRun;
+    const fromRest = lane.state === 'drained' || lane.state === 'failed';
+    if (fromRest) {
+      this.#begin(lane, 'start', dry, opts.onAccept);
+      lane.failures = [];
+      lane.nextRestartAtMs = undefined;
+      lane.recovery = undefined;
+      this.#move(lane, 'restart', dry);
+    } else if (!dry) {
+      this.#d.ledger.transaction(() => {
+        opts.onAccept?.();
+        this.#d.ledger.journal.record(lane.laneId, 'start', 'begin', this.#now());
+      });
+    }
+    if (obs.running) steps.push(`${lane.objectName} already runs`);
+    else {
+      steps.push(`start "${lane.objectName}"`);
+      if (!dry) {
+        this.#journal(lane, 'start', 'start');
+        await this.#backendCall(backend, 'start', () => backend.start(lane));
+      }
+    }
+    if (!dry) {
+      if (lane.state === 'restarting' && (await this.#observe(backend, lane, 'inspect')).running) {
+        this.#move(lane, 'came-online', false);
+      }
+      this.#journal(lane, 'start', 'end');
+    }
+    return { outcome: dry ? 'would-start' : 'started', steps, lane: this.#result(lane, dry) };
+  }
+
+  /** Stops an owned lane's object; a running lane goes `draining` → `drained`. */
+  async stop(laneId: string, opts: OpOptions & { force?: boolean }): Promise<LaneOpResult> {
+    const lane = this.owned(laneId, 'stop');
+    const backend = this.backendOf(lane.backend);
+    const steps: string[] = [];
+    const obs = await this.#ownedObject(backend, lane, 'stop', false);
+    if (!(
+      RUNNING_STATES.includes(lane.state) || ['drained', 'failed', 'completed'].includes(lane.state)
+    )) {
+      throw new LaunchplaneError(
+        'LP_ILLEGAL_TRANSITION',
+        `Cannot stop lane "${laneId}" in state "${lane.state}"`,
+        {
+          recovery: 'Wait until the lane is online, or remove it',
+        },
+      );
+    }
+    await this.#refuseBusy(backend, lane, 'stop', opts.force === true, obs);
+    const dry = opts.dryRun;
+    this.#begin(lane, 'stop', dry, opts.onAccept);
+    if (RUNNING_STATES.includes(lane.state)) this.#move(lane, 'drain', dry);
+    if (obs.exists && obs.running) {
+      steps.push(`stop "${lane.objectName}"`);
+      if (!dry) {
+        this.#journal(lane, 'stop', 'stop');
+        await this.#backendCall(backend, 'stop', () => backend.stop(lane));
+      }
+    } else steps.push(`"${lane.objectName}" is not running`);
+    if (lane.state === 'draining') this.#move(lane, 'drain-complete', dry);
+    if (!dry) this.#journal(lane, 'stop', 'end');
+    return { outcome: dry ? 'would-stop' : 'stopped', steps, lane: this.#result(lane, dry) };
+  }
+
+  /** Restarts an owned lane (refused while a job runs). */
+  async restart(laneId: string, opts: OpOptions): Promise<LaneOpResult> {
+    const lane = this.owned(laneId, 'restart');
+    const backend = this.backendOf(lane.backend);
+    const steps: string[] = [];
+    const obs = await this.#ownedObject(backend, lane, 'restart', false);
+    if (lane.state === 'completed') {
+      throw new LaunchplaneError(
+        'LP_CONFLICT',
+        `Cannot restart lane "${laneId}": its ephemeral runner already ran its job`,
+        {
+          recovery: 'Remove the lane and create a new one',
+        },
+      );
+    }
+    if (!['online', 'unhealthy', 'failed', 'drained', 'busy'].includes(lane.state)) {
+      throw new LaunchplaneError(
+        'LP_ILLEGAL_TRANSITION',
+        `Cannot restart lane "${laneId}" in state "${lane.state}"`,
+      );
+    }
+    if (!obs.exists) {
+      throw new LaunchplaneError(
+        'LP_NOT_FOUND',
+        `Cannot restart lane "${laneId}": its ${lane.backend === 'systemd' ? 'unit' : 'container'} "${lane.objectName}" is gone`,
+        {
+          recovery: 'Remove the lane and let the coordinator create a new one',
+        },
+      );
+    }
+    await this.#refuseBusy(backend, lane, 'restart', false, obs);
+    if (lane.state === 'busy') {
+      throw new LaunchplaneError(
+        'LP_LANE_BUSY',
+        `Cannot restart lane "${laneId}": it is running a job`,
+        {
+          recovery: 'Drain the lane first',
+        },
+      );
+    }
+    const dry = opts.dryRun;
+    this.#begin(lane, 'restart', dry, opts.onAccept);
+    lane.failures = [];
+    lane.nextRestartAtMs = undefined;
+    lane.recovery = undefined;
+    this.#move(lane, 'restart', dry);
+    steps.push(`restart "${lane.objectName}"`);
+    if (!dry) {
+      this.#journal(lane, 'restart', 'restart');
+      await this.#backendCall(backend, 'restart', () =>
+        obs.running ? backend.restart(lane) : backend.start(lane),
+      );
+      lane.restarts += 1;
+      if ((await this.#observe(backend, lane, 'inspect')).running)
+        this.#move(lane, 'came-online', false);
+      else this.#save(lane);
+      this.#journal(lane, 'restart', 'end');
+    }
+    return { outcome: dry ? 'would-restart' : 'restarted', steps, lane: this.#result(lane, dry) };
+  }
+
+  // ------------------------------------------------------------------ remove
+
+  /**
+   * Removes an owned lane: stop → delete unit/container → delete dir → `removed`. Refused while a
+   * job runs unless `force`. An object that no longer carries the lane's marker is never touched:
+   * without `force` the remove is refused, with it only the ledger record is retired.
+   */
+  async remove(laneId: string, opts: OpOptions & { force: boolean }): Promise<LaneOpResult> {
+    const lane = this.owned(laneId, 'remove');
+    const backend = this.backendOf(lane.backend);
+    const steps: string[] = [];
+    const obs = await this.#ownedObject(backend, lane, 'remove', opts.force);
+    await this.#refuseBusy(backend, lane, 'remove', opts.force, obs);
+    const dry = opts.dryRun;
+    this.#begin(lane, 'remove', dry, opts.onAccept);
+    if (lane.state !== 'stopping') this.#move(lane, 'stop', dry);
+    this.#crash('remove:record', dry);
+    const kind = backend.kind === 'systemd' ? 'unit' : 'container';
+    if (obs.exists && obs.owned) {
+      steps.push(`stop ${kind} "${lane.objectName}"${opts.force ? ' (forced)' : ''}`);
+      if (!dry) {
+        this.#journal(lane, 'remove', 'stop');
+        await this.#backendCall(backend, 'stop', () => backend.stop(lane));
+        this.#crash('remove:stop');
+      }
+      steps.push(`delete ${kind} "${lane.objectName}"`);
+      if (!dry) {
+        this.#journal(lane, 'remove', 'uninstall');
+        await this.#backendCall(backend, 'delete', () => backend.uninstall(lane));
+        this.#crash('remove:uninstall');
+      }
+    } else if (obs.exists) {
+      steps.push(`leave ${kind} "${lane.objectName}" alone: it does not carry this lane's marker`);
+    } else {
+      steps.push(`${kind} "${lane.objectName}" is already gone`);
+    }
+    steps.push(`delete directory "${lane.laneDir}"`);
+    if (!dry) {
+      this.#journal(lane, 'remove', 'delete-dir');
+      await removeLaneDir(lane.laneDir);
+      this.#crash('remove:delete-dir');
+    }
+    this.#move(lane, 'stop-complete', dry);
+    if (!dry) this.#journal(lane, 'remove', 'end');
+    return { outcome: dry ? 'would-remove' : 'removed', steps, lane: this.#result(lane, dry) };
+  }
+
+  // ------------------------------------------------------------------ inspect
+
+  /** The lane with what its backend shows and its local busy signal. Read only. */
+  async inspect(laneId: string): Promise<LaneOpResult> {
+    const lane = this.owned(laneId, 'inspect');
+    const backend = this.backendOf(lane.backend);
+    const obs = await this.#observe(backend, lane, 'inspect');
+    const local = await this.localBusy(backend, lane, obs);
+    const report: LaneRecord = {
+      ...lane,
+      backendState: obs.exists ? (obs.backendState ?? 'unknown') : 'missing',
+    };
+    if (obs.exists && !obs.owned)
+      report.backendState = `${report.backendState ?? ''} (not carrying this lane's marker)`;
+    return {
+      outcome: 'inspected',
+      steps: [`inspect "${lane.objectName}"`, 'read job hooks and look for Runner.Worker'],
+      lane: report,
+      local,
+    };
+  }
+
+  /** The local busy signal of a lane: job hooks plus a live `Runner.Worker`. */
+  async localBusy(
+    backend: LaneBackend,
+    lane: LaneRecord,
+    obs?: ObjectObservation,
+  ): Promise<LocalBusy> {
+    const o = obs ?? (await this.#observe(backend, lane, 'inspect'));
+    const hooks = await readHookSignal(lane.laneDir);
+    let worker = false;
+    if (o.exists && o.owned && o.running) {
+      worker = await backend.workerRunning(lane).catch((error: unknown) => {
+        throw backendError(
+          backend.kind,
+          `Looking for Runner.Worker of "${lane.objectName}"`,
+          error,
+        );
+      });
+    }
+    // A dead object runs no job, whatever the last hook line says (a runner killed mid-job).
+    return localBusy({ ...hooks, jobRunning: hooks.jobRunning && o.running }, worker);
+  }
+
+  // ------------------------------------------------------------------ helpers shared with health and recovery
+
+  /** Applies a transition to a stored lane and saves it (with its event) in one transaction. */
+  transitionSaved(lane: LaneRecord, event: LaneEvent): void {
+    this.#transitionSaved(lane, event);
+  }
+
+  /** Saves a lane and emits its event. */
+  save(lane: LaneRecord): void {
+    this.#save(lane);
+  }
+
+  /** Records a journal step. */
+  journal(lane: LaneRecord, op: LaneOp, step: string): void {
+    this.#journal(lane, op, step);
+  }
+
+  async #observe(backend: LaneBackend, lane: LaneRecord, step: string): Promise<ObjectObservation> {
+    try {
+      return await backend.observe(lane);
+    } catch (error) {
+      throw backendError(
+        backend.kind,
+        `${step === 'inspect' ? 'Inspecting' : step} "${lane.objectName}"`,
+        error,
+      );
+    }
+  }
+
+  /** Observes the lane's object; refuses (LP_NOT_OWNED) one that exists without our marker, unless `force`. */
+  async #ownedObject(
+    backend: LaneBackend,
+    lane: LaneRecord,
+    action: string,
+    force: boolean,
+  ): Promise<ObjectObservation> {
+    const obs = await this.#observe(backend, lane, 'inspect');
+    if (obs.exists && !obs.owned && !force) {
+      throw new LaunchplaneError(
+        'LP_NOT_OWNED',
+        `Cannot ${action} lane "${lane.laneId}": ${backend.kind === 'systemd' ? 'unit' : 'container'} "${lane.objectName}" does not carry this lane's ${backend.kind === 'systemd' ? 'marker' : 'labels'}`,
+        {
+          recovery:
+            'It was changed outside Launchplane and is left alone; inspect it, or remove the lane with force to retire the record only',
+          details: { laneId: lane.laneId },
+        },
+      );
+    }
+    return obs;
+  }
+
+  async #refuseBusy(
+    backend: LaneBackend,
+    lane: LaneRecord,
+    action: string,
+    force: boolean,
+    obs: ObjectObservation,
+  ): Promise<void> {
+    if (force || !obs.exists || !obs.owned) return;
+    const local = await this.localBusy(backend, lane, obs);
+    if (local.busy) {
+      throw new LaunchplaneError(
+        'LP_LANE_BUSY',
+        `Cannot ${action} lane "${lane.laneId}": a job is running on it`,
+        {
+          recovery:
+            'Drain the lane and wait for the job to finish, or pass --force (cancels the job)',
+          details: {
+            laneId: lane.laneId,
+            jobRunning: local.jobRunning,
+            workerProcess: local.workerProcess,
+          },
+        },
+      );
+    }
+  }
+
+  #begin(lane: LaneRecord, op: LaneOp, dry: boolean, onAccept: (() => void) | undefined): void {
+    if (dry) return;
+    this.#d.ledger.transaction(() => {
+      onAccept?.();
+      this.#d.ledger.journal.record(lane.laneId, op, 'begin', this.#now());
+    });
+  }
+
+  /**
+   * Applies a transition (throwing LP_ILLEGAL_TRANSITION when it is not allowed). Unless `dry`, it
+   * is saved; a dry run only moves the caller's in-memory copy, so later steps validate as well.
+   */
+  #move(lane: LaneRecord, event: LaneEvent, dry: boolean): void {
+    lane.state = transition(lane.state, event);
+    if (!dry) this.#save(lane);
+  }
+
+  /** The lane to report: for a dry run, the stored one (the copy walked the would-be states). */
+  #result(lane: LaneRecord, dry: boolean): LaneRecord | undefined {
+    return dry ? this.#d.ledger.lanes.get(lane.laneId) : lane;
+  }
+
+  #transitionSaved(lane: LaneRecord, event: LaneEvent): void {
+    this.#move(lane, event, false);
+  }
+
+  #save(lane: LaneRecord): void {
+    lane.updatedAt = this.#now();
+    this.#d.ledger.transaction(() => {
+      this.#d.ledger.lanes.update(lane);
+      this.#d.recorder.lane(lane);
+    });
+  }
+
+  #journal(lane: LaneRecord, op: LaneOp, step: string): void {
+    this.#d.ledger.journal.record(lane.laneId, op, step, this.#now());
+  }
+
+  #crash(step: string, dry = false): void {
+    if (!dry) this.#d.crashPoint?.(step);
+  }
+
+  async #backendCall(backend: LaneBackend, step: string, fn: () => Promise<void>): Promise<void> {
+    try {
+      await fn();
+    } catch (error) {
+      throw backendError(
+        backend.kind,
+        `${step[0]?.toUpperCase() ?? ''}${step.slice(1)} of lane object`,
+        error,
+      );
+    }
+  }
+
+  #runnerEnv(): Record<string, string> {
+    return {
+      PATH: process.env['PATH'] ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+      ...(this.#d.runnerEnv ?? {}),
+    };
+  }
+}

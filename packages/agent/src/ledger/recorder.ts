@@ -1,0 +1,60 @@
+/**
+ * Writes what the coordinator must hear about into the ledger: audit records (hash-chained) and lane
+ * events, each as a signed event in the durable outbox. Call inside a ledger transaction together
+ * with the change it reports.
+ */
+import type { KeyObject } from 'node:crypto';
+import { signEvent } from '@launchplane/shared';
+import type { AuditRecord, EventPayload, LocalBusy } from '@launchplane/shared';
+import type { AuditEntry } from './audit-log.js';
+import type { Ledger } from './ledger.js';
+import { laneReport, type LaneRecord } from './lane-record.js';
+
+/** Options of {@link Recorder}. */
+export interface RecorderOptions {
+  ledger: Ledger;
+  hostId: string;
+  hostKey: KeyObject;
+  /** Unix seconds now. */
+  now: () => number;
+  /** Called after something was appended to the outbox. */
+  onAppend: () => void;
+}
+
+/** Appends audit records and lane events to the ledger's outbox. */
+export class Recorder {
+  readonly #o: RecorderOptions;
+
+  constructor(options: RecorderOptions) {
+    this.#o = options;
+  }
+
+  /** Appends an audit record (and its outbox event); returns it. */
+  audit(entry: Omit<AuditEntry, 'at' | 'hostId'>): AuditRecord {
+    const { ledger } = this.#o;
+    const record = ledger.transaction(() => {
+      const r = ledger.audit.append({ ...entry, at: this.#o.now(), hostId: this.#o.hostId });
+      this.#event({ kind: 'audit', record: r });
+      return r;
+    });
+    this.#o.onAppend();
+    return record;
+  }
+
+  /** Appends a `lane` event with the lane's report (and `lane-removed` once it is removed). */
+  lane(lane: LaneRecord, local?: LocalBusy): void {
+    const { ledger } = this.#o;
+    ledger.transaction(() => {
+      this.#event({ kind: 'lane', lane: laneReport(lane, local) });
+      if (lane.state === 'removed') this.#event({ kind: 'lane-removed', laneId: lane.laneId });
+    });
+    this.#o.onAppend();
+  }
+
+  #event(event: EventPayload['event']): void {
+    const at = this.#o.now();
+    this.#o.ledger.outbox.append(at, (seq) =>
+      signEvent({ iss: this.#o.hostId, seq, at, event }, { privateKey: this.#o.hostKey }),
+    );
+  }
+}

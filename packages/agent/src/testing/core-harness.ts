@@ -1,0 +1,189 @@
+/**
+ * Builds an {@link AgentCore} on fakes for unit tests: a temp data dir, a fake runner template, fake
+ * systemd and Docker, a manual clock, fresh keys, and helpers to sign commands and read results.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  agentConfigSchema,
+  fingerprint,
+  generateEd25519KeyPair,
+  newLaneId,
+  signCommand,
+  verifyResult,
+} from '@launchplane/shared';
+import type {
+  AgentConfig,
+  Command,
+  CommandPayload,
+  Ed25519KeyPair,
+  ResultPayload,
+} from '@launchplane/shared';
+import { AgentCore, type AgentCoreDeps } from '../agent-core.js';
+import { ManualClock } from '../ports/clock.js';
+import { silentLogger } from '../ports/logger.js';
+import { FakeContainerRuntime } from './fake-container-runtime.js';
+import { FakeUnitManager } from './fake-unit-manager.js';
+
+/** A JIT config that must never show up anywhere but the lane's 0600 file. */
+export const SECRET_JIT = 'SECRET-JIT-7f1c2d9e4b';
+/** A registration token that must never show up anywhere. */
+export const SECRET_TOKEN = 'SECRET-TOKEN-AAAAbbbbCCCC';
+
+/** Options of {@link createHarness}. */
+export interface HarnessOptions {
+  config?: Partial<AgentConfig>;
+  systemd?: boolean;
+  docker?: boolean;
+  random?: () => number;
+  crashPoint?: AgentCoreDeps['crashPoint'];
+  /** Reuse a data dir (restart tests). */
+  dataDir?: string;
+  keys?: { coordinator: Ed25519KeyPair; host: Ed25519KeyPair };
+  units?: FakeUnitManager;
+  containers?: FakeContainerRuntime;
+  clock?: ManualClock;
+}
+
+/** A core on fakes. */
+export interface Harness {
+  core: AgentCore;
+  config: AgentConfig;
+  units: FakeUnitManager;
+  containers: FakeContainerRuntime;
+  clock: ManualClock;
+  keys: { coordinator: Ed25519KeyPair; host: Ed25519KeyPair };
+  dataDir: string;
+  template: string;
+  /** Signs a command with the next seq (override any payload field). */
+  sign(cmd: Command, overrides?: Partial<CommandPayload>): string;
+  /** Sends a command and returns the verified result payload. */
+  send(cmd: Command, overrides?: Partial<CommandPayload>): Promise<ResultPayload>;
+  /** Verifies a result JWS with the host key. */
+  read(jws: string): ResultPayload;
+  /** A fresh lane.create command. */
+  createCmd(
+    overrides?: Partial<Extract<Command, { type: 'lane.create' }>>,
+  ): Extract<Command, { type: 'lane.create' }>;
+  /** Restarts the core on the same data dir, fakes and clock. */
+  restart(extra?: Partial<HarnessOptions>): Promise<Harness>;
+  cleanup(): Promise<void>;
+}
+
+const CONFIG_SH = `#!/bin/sh
+# fake config.sh: fails for the token "bad-token" and echoes it (to test redaction)
+for a in "$@"; do
+  if [ "$a" = "bad-token" ]; then echo "Invalid token $a" >&2; exit 3; fi
+done
+printf '{"agentId": 4242, "agentName": "x"}' > .runner
+`;
+
+/** Makes a fake runner template. */
+export async function makeTemplate(dir: string): Promise<string> {
+  const t = join(dir, 'template');
+  await mkdir(join(t, 'bin'), { recursive: true });
+  await writeFile(join(t, 'run.sh'), '#!/bin/sh\nexit 0\n', { mode: 0o755 });
+  await writeFile(join(t, 'config.sh'), CONFIG_SH, { mode: 0o755 });
+  return t;
+}
+
+/** Builds a harness. */
+export async function createHarness(options: HarnessOptions = {}): Promise<Harness> {
+  const root =
+    options.dataDir === undefined ? await mkdtemp(join(tmpdir(), 'lp-core-')) : undefined;
+  const dataDir = options.dataDir ?? join(root ?? '', 'data');
+  const template = await makeTemplate(join(dataDir, '..'));
+  const keys = options.keys ?? {
+    coordinator: generateEd25519KeyPair(),
+    host: generateEd25519KeyPair(),
+  };
+  const config: AgentConfig = agentConfigSchema.parse({
+    hostId: 'host-a',
+    dataDir,
+    optIn: {
+      repositories: ['acme/api'],
+      organizations: [],
+      backends: ['systemd', 'docker'],
+      maxLanes: 3,
+    },
+    runner: { template },
+    ...options.config,
+  });
+  const units = options.units ?? new FakeUnitManager();
+  const containers = options.containers ?? new FakeContainerRuntime();
+  const clock = options.clock ?? new ManualClock(Date.UTC(2026, 10, 28, 22, 0, 0));
+  const core = await AgentCore.create({
+    config,
+    hostKey: keys.host.privateKey,
+    coordinatorKey: keys.coordinator.publicKey,
+    coordinatorFingerprint: fingerprint(keys.coordinator.publicKey),
+    units: options.systemd === false ? undefined : units,
+    containers: options.docker === false ? undefined : containers,
+    clock,
+    logger: silentLogger,
+    procRoot: join(dataDir, '..', 'no-proc'),
+    ...(options.random === undefined ? {} : { random: options.random }),
+    ...(options.crashPoint === undefined ? {} : { crashPoint: options.crashPoint }),
+  });
+  let seq = Number(core.ledger.getMeta('command_last_seq') ?? '0');
+  const h: Harness = {
+    core,
+    config,
+    units,
+    containers,
+    clock,
+    keys,
+    dataDir,
+    template,
+    sign(cmd, overrides = {}) {
+      const iat = Math.floor(clock.now() / 1000);
+      seq += 1;
+      return signCommand(
+        {
+          iss: 'coord-test',
+          aud: 'host-a',
+          iat,
+          exp: iat + 120,
+          jti: randomUUID(),
+          seq,
+          cmd,
+          ...overrides,
+        },
+        { privateKey: keys.coordinator.privateKey },
+      );
+    },
+    async send(cmd, overrides) {
+      return h.read(await core.handleCommand(h.sign(cmd, overrides)));
+    },
+    read(jws) {
+      return verifyResult(jws, { publicKey: keys.host.publicKey, hostId: 'host-a' });
+    },
+    createCmd(overrides = {}) {
+      return {
+        type: 'lane.create',
+        laneId: newLaneId(clock.now()),
+        dryRun: false,
+        name: 'lp-host-a-build-x',
+        scope: { repository: 'acme/api' },
+        pool: 'build',
+        labels: ['launchplane', 'lp-pool-build'],
+        backend: 'systemd',
+        ephemeral: true,
+        runnerId: 17,
+        runner: { jitConfig: SECRET_JIT },
+        ...overrides,
+      };
+    },
+    async restart(extra = {}) {
+      await core.stop();
+      return createHarness({ ...options, dataDir, keys, units, containers, clock, ...extra });
+    },
+    async cleanup() {
+      await core.stop();
+      if (root !== undefined) await rm(root, { recursive: true, force: true });
+    },
+  };
+  return h;
+}

@@ -1,0 +1,154 @@
+/**
+ * An in-memory {@link ContainerRuntime} for unit tests, with a call log and knobs like
+ * {@link FakeUnitManager}.
+ */
+import {
+  containerName,
+  DOCKER_LABEL_HOST,
+  DOCKER_LABEL_LANE,
+  LaunchplaneError,
+} from '@launchplane/shared';
+import type {
+  ContainerInfo,
+  ContainerProcess,
+  ContainerRuntime,
+  ContainerSpec,
+  ContainerSummary,
+} from '../ports/container-runtime.js';
+
+/** One fake container. */
+export interface FakeContainer {
+  name: string;
+  labels: Record<string, string>;
+  spec: ContainerSpec | undefined;
+  running: boolean;
+  status: string;
+  processes: ContainerProcess[];
+}
+
+/** Fake Docker. */
+export class FakeContainerRuntime implements ContainerRuntime {
+  readonly containers = new Map<string, FakeContainer>();
+  readonly calls: string[] = [];
+  startError: LaunchplaneError | undefined;
+
+  /** Plants a container the agent did not make (a look-alike), with any labels. */
+  plant(name: string, labels: Record<string, string>, running = true): FakeContainer {
+    const c: FakeContainer = {
+      name,
+      labels,
+      spec: undefined,
+      running,
+      status: running ? 'running' : 'exited',
+      processes: [],
+    };
+    this.containers.set(name, c);
+    return c;
+  }
+
+  /** Makes a container's process exit. */
+  kill(name: string): void {
+    const c = this.containers.get(name);
+    if (c !== undefined) {
+      c.running = false;
+      c.status = 'exited';
+      c.processes = [];
+    }
+  }
+
+  create(spec: ContainerSpec): Promise<string> {
+    const name = containerName(spec.laneId);
+    this.calls.push(`create ${name}`);
+    if (this.containers.has(name))
+      return Promise.reject(
+        new LaunchplaneError('LP_BACKEND_FAILED', `Container "${name}" exists`),
+      );
+    this.containers.set(name, {
+      name,
+      labels: {
+        ...(spec.labels ?? {}),
+        [DOCKER_LABEL_LANE]: spec.laneId,
+        [DOCKER_LABEL_HOST]: spec.hostId,
+      },
+      spec,
+      running: false,
+      status: 'created',
+      processes: [],
+    });
+    return Promise.resolve(name);
+  }
+
+  start(name: string): Promise<void> {
+    this.calls.push(`start ${name}`);
+    const c = this.containers.get(name);
+    if (c === undefined)
+      return Promise.reject(new LaunchplaneError('LP_BACKEND_FAILED', `No container "${name}"`));
+    if (this.startError !== undefined) return Promise.reject(this.startError);
+    c.running = true;
+    c.status = 'running';
+    return Promise.resolve();
+  }
+
+  stop(name: string): Promise<void> {
+    this.calls.push(`stop ${name}`);
+    const c = this.containers.get(name);
+    if (c !== undefined) {
+      c.running = false;
+      c.status = 'exited';
+      c.processes = [];
+    }
+    return Promise.resolve();
+  }
+
+  remove(name: string, options: { force?: boolean } = {}): Promise<void> {
+    this.calls.push(`remove ${name}`);
+    const c = this.containers.get(name);
+    if (c?.running === true && options.force !== true) {
+      return Promise.reject(
+        new LaunchplaneError('LP_BACKEND_FAILED', `Container "${name}" is running`),
+      );
+    }
+    this.containers.delete(name);
+    return Promise.resolve();
+  }
+
+  inspect(name: string): Promise<ContainerInfo | undefined> {
+    const c = this.containers.get(name);
+    if (c === undefined) return Promise.resolve(undefined);
+    return Promise.resolve({
+      id: `id-${name}`,
+      name,
+      labels: c.labels,
+      image: c.spec?.image ?? 'hand-made',
+      state: {
+        status: c.status,
+        running: c.running,
+        exitCode: 0,
+        startedAt: '2026-01-01T00:00:00Z',
+        finishedAt: '0001-01-01T00:00:00Z',
+        oomKilled: false,
+        restartCount: 0,
+      },
+    });
+  }
+
+  list(): Promise<ContainerSummary[]> {
+    return Promise.resolve(
+      [...this.containers.values()].map((c) => ({
+        id: `id-${c.name}`,
+        name: c.name,
+        labels: c.labels,
+        status: c.status,
+        image: c.spec?.image ?? 'hand-made',
+      })),
+    );
+  }
+
+  processes(name: string): Promise<ContainerProcess[]> {
+    return Promise.resolve([...(this.containers.get(name)?.processes ?? [])]);
+  }
+
+  ping(): Promise<void> {
+    return Promise.resolve();
+  }
+}

@@ -1,0 +1,156 @@
+/**
+ * An in-memory {@link UnitManager} for unit tests: units, their marker and state, and a log of
+ * every call, with knobs to kill a unit, refuse starts, or plant a hand-made look-alike.
+ */
+import { LaunchplaneError, unitName } from '@launchplane/shared';
+import type { UnitManager, UnitSpec, UnitStatus } from '../ports/unit-manager.js';
+
+/** One fake unit. */
+export interface FakeUnit {
+  name: string;
+  marker: string | undefined;
+  spec: UnitSpec | undefined;
+  activeState: string;
+  subState: string;
+  pids: number[];
+}
+
+/** Fake systemd. */
+export class FakeUnitManager implements UnitManager {
+  readonly units = new Map<string, FakeUnit>();
+  /** Every mutating call, `op name`. */
+  readonly calls: string[] = [];
+  /** When set, start/restart reject with this error. */
+  startError: LaunchplaneError | undefined;
+  /** When true, every call rejects with LP_BACKEND_UNAVAILABLE. */
+  down = false;
+
+  #check(): void {
+    if (this.down) throw new LaunchplaneError('LP_BACKEND_UNAVAILABLE', 'systemd is not reachable');
+  }
+
+  /** Plants a unit that the agent did not make (a look-alike). */
+  plant(name: string, options: { marker?: string; active?: boolean } = {}): FakeUnit {
+    const u: FakeUnit = {
+      name,
+      marker: options.marker,
+      spec: undefined,
+      activeState: options.active === false ? 'inactive' : 'active',
+      subState: options.active === false ? 'dead' : 'running',
+      pids: [],
+    };
+    this.units.set(name, u);
+    return u;
+  }
+
+  /** Makes a unit's process exit, as if the runner died. */
+  kill(name: string): void {
+    const u = this.units.get(name);
+    if (u !== undefined) {
+      u.activeState = 'failed';
+      u.subState = 'failed';
+      u.pids = [];
+    }
+  }
+
+  writeUnit(spec: UnitSpec): Promise<string> {
+    this.#check();
+    const name = unitName(spec.laneId);
+    this.calls.push(`write ${name}`);
+    const prev = this.units.get(name);
+    this.units.set(name, {
+      name,
+      marker: spec.laneId,
+      spec,
+      activeState: prev?.activeState ?? 'inactive',
+      subState: prev?.subState ?? 'dead',
+      pids: prev?.pids ?? [],
+    });
+    return Promise.resolve(name);
+  }
+
+  start(name: string): Promise<void> {
+    this.#check();
+    this.calls.push(`start ${name}`);
+    const u = this.units.get(name);
+    if (u === undefined)
+      return Promise.reject(new LaunchplaneError('LP_BACKEND_FAILED', `Unit "${name}" not found`));
+    if (this.startError !== undefined) {
+      u.activeState = 'failed';
+      u.subState = 'failed';
+      return Promise.reject(this.startError);
+    }
+    u.activeState = 'active';
+    u.subState = 'running';
+    return Promise.resolve();
+  }
+
+  stop(name: string): Promise<void> {
+    this.#check();
+    this.calls.push(`stop ${name}`);
+    const u = this.units.get(name);
+    if (u !== undefined) {
+      u.activeState = 'inactive';
+      u.subState = 'dead';
+      u.pids = [];
+    }
+    return Promise.resolve();
+  }
+
+  async restart(name: string): Promise<void> {
+    this.#check();
+    this.calls.push(`restart ${name}`);
+    await this.stop(name);
+    this.calls.pop();
+    await this.start(name);
+    this.calls.pop();
+  }
+
+  removeUnit(name: string): Promise<void> {
+    this.#check();
+    this.calls.push(`remove ${name}`);
+    this.units.delete(name);
+    return Promise.resolve();
+  }
+
+  status(name: string): Promise<UnitStatus | undefined> {
+    this.#check();
+    const u = this.units.get(name);
+    if (u === undefined) return Promise.resolve(undefined);
+    return Promise.resolve({
+      name,
+      loadState: 'loaded',
+      activeState: u.activeState,
+      subState: u.subState,
+      nRestarts: 0,
+      mainPid: u.pids[0] ?? 0,
+      execMainStatus: 0,
+      controlGroup: `/app.slice/${name}`,
+      marker: u.marker,
+      fragmentPath: `/fake/${name}`,
+    });
+  }
+
+  async list(): Promise<UnitStatus[]> {
+    const out: UnitStatus[] = [];
+    for (const name of this.units.keys()) {
+      const s = await this.status(name);
+      if (s !== undefined) out.push(s);
+    }
+    return out;
+  }
+
+  pids(name: string): Promise<number[]> {
+    this.#check();
+    return Promise.resolve([...(this.units.get(name)?.pids ?? [])]);
+  }
+
+  ping(): Promise<void> {
+    this.#check();
+    return Promise.resolve();
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
