@@ -1,0 +1,78 @@
+/**
+ * `<dataDir>/status.json`: what the running daemon last knew about its session, backends and
+ * health loop, for `launchplane-agent status`. Written atomically by the daemon only; the CLI
+ * reads it and checks the pid, so a stale file from a dead daemon never reads as "connected".
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { writeFileAtomic } from './config-file.js';
+
+export const STATUS_FILE = 'status.json';
+
+const backendStatusSchema = z.object({
+  optedIn: z.boolean(),
+  available: z.boolean(),
+  error: z.string().optional(),
+});
+
+/** The status file's content. Times are Unix ms. */
+export const daemonStatusSchema = z.object({
+  pid: z.number().int().positive(),
+  agentVersion: z.string(),
+  startedAt: z.number(),
+  updatedAt: z.number(),
+  /** True once the daemon stopped cleanly. */
+  stopped: z.boolean(),
+  session: z.object({
+    state: z.string(),
+    url: z.string(),
+    coordinatorId: z.string(),
+    connectedSince: z.number().optional(),
+    lastConnectedAt: z.number().optional(),
+    lastDisconnectedAt: z.number().optional(),
+    lastCloseCode: z.number().optional(),
+    lastError: z.string().optional(),
+    attempt: z.number(),
+    nextRetryAt: z.number().optional(),
+  }),
+  backends: z.object({ systemd: backendStatusSchema, docker: backendStatusSchema }),
+  lanes: z.number().int().nonnegative(),
+  /** Unix ms of the last health pass. */
+  lastHealthAt: z.number().optional(),
+});
+export type DaemonStatus = z.infer<typeof daemonStatusSchema>;
+export type BackendStatus = z.infer<typeof backendStatusSchema>;
+
+/** The path of the status file in `dataDir`. */
+export function statusFilePath(dataDir: string): string {
+  return join(dataDir, STATUS_FILE);
+}
+
+/** Writes the status file atomically (mode 0644: it holds no secret). */
+export async function writeStatusFile(dataDir: string, status: DaemonStatus): Promise<void> {
+  await writeFileAtomic(statusFilePath(dataDir), `${JSON.stringify(status)}\n`, 0o644);
+}
+
+/** Reads the status file; undefined when there is none or it is unreadable. */
+export async function readStatusFile(dataDir: string): Promise<DaemonStatus | undefined> {
+  try {
+    const parsed = daemonStatusSchema.safeParse(
+      JSON.parse(await readFile(statusFilePath(dataDir), 'utf8')),
+    );
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether a process with this pid exists (signal 0 probes without sending anything). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: it exists but belongs to someone else.
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

@@ -1,0 +1,465 @@
+/**
+ * The agent's WebSocket session with its coordinator (PROTOCOL.md "Session"). It dials out, proves
+ * the host's identity, reports inventory, ships the durable event outbox until acknowledged and
+ * hands signed commands to the core. It keeps dialling with capped, fully jittered backoff until
+ * stopped. Every frame is parsed here, at the edge, and nowhere else; anything unexpected closes
+ * the socket with 4400.
+ */
+import type { KeyObject } from 'node:crypto';
+import WebSocket from 'ws';
+import type { RawData } from 'ws';
+import {
+  CLOSE_CODES,
+  MAX_PAYLOAD_BYTES,
+  PROTOCOL_SUBPROTOCOL,
+  coordinatorMessageSchema,
+  signHello,
+} from '@launchplane/shared';
+import type { AgentMessage, CoordinatorMessage, InventoryMessage } from '@launchplane/shared';
+import type { Logger } from '../ports/logger.js';
+import { Backoff } from './backoff.js';
+import type { BackoffOptions } from './backoff.js';
+
+/** What the session needs from the agent core (a subset of `AgentCore`). */
+export interface SessionCore {
+  /** Verifies and executes a signed command; resolves to the signed result (never rejects for bad input). */
+  handleCommand(jws: string): Promise<string>;
+  inventory(): InventoryMessage;
+  onInventoryChange(listener: () => void): () => void;
+  /** Unacknowledged outbox events, in seq order. */
+  pendingEvents(limit?: number): { seq: number; jws: string }[];
+  ackEvents(uptoSeq: number): void;
+  onEvent(listener: () => void): () => void;
+}
+
+/** Where the session is. */
+export type SessionState =
+  'idle' | 'connecting' | 'authenticating' | 'connected' | 'backoff' | 'stopping' | 'stopped';
+
+/** A snapshot of the session, for `launchplane-agent status`. Times are Unix ms. */
+export interface SessionStatus {
+  state: SessionState;
+  url: string;
+  coordinatorId: string;
+  /** Since when the current session is welcomed. */
+  connectedSince?: number;
+  lastConnectedAt?: number;
+  lastDisconnectedAt?: number;
+  lastCloseCode?: number;
+  lastError?: string;
+  /** Reconnect attempts since the last stable session. */
+  attempt: number;
+  nextRetryAt?: number;
+}
+
+/** Options of {@link AgentSession}. */
+export interface AgentSessionOptions {
+  /** `wss://…/v1/agent` from the config's coordinator section. */
+  url: string;
+  hostId: string;
+  /** The coordinator id pinned at enrollment; a challenge from any other is refused (4401). */
+  coordinatorId: string;
+  /** The host's Ed25519 private key, signs the hello. */
+  hostKey: KeyObject;
+  agentVersion: string;
+  core: SessionCore;
+  logger?: Logger;
+  /** Reconnect backoff. Default 1 s doubling to 64 s, full jitter. */
+  backoff?: BackoffOptions;
+  /** Deadline from dialling to `welcome`, in ms. Default 10 000. */
+  handshakeTimeoutMs?: number;
+  /** Largest frame accepted, in bytes. Default 256 KiB (PROTOCOL.md). */
+  maxPayloadBytes?: number;
+  /**
+   * Silence after which the coordinator counts as dead and the socket is terminated, in ms.
+   * Default two heartbeats: 2 × `heartbeatSec` from `welcome`.
+   */
+  heartbeatTimeoutMs?: number;
+  /** A welcomed session that lasted this long resets the backoff, in ms. Default 30 000. */
+  stableAfterMs?: number;
+  /** Most events sent and not yet acknowledged. Default 100. */
+  eventWindow?: number;
+  /** How long {@link AgentSession.stop} waits for a running command to finish, in ms. Default 30 000. */
+  stopGraceMs?: number;
+  /** Extra CA certificates (PEM) to trust for `wss://`. TLS verification is always on. */
+  ca?: string | Buffer;
+  /** Unix ms clock. Default `Date.now`. */
+  now?: () => number;
+  /** Called on every state change. */
+  onStatus?: (status: SessionStatus) => void;
+}
+
+type Phase = 'challenge' | 'hello-sent' | 'ready' | 'closing';
+
+interface Connection {
+  ws: WebSocket;
+  phase: Phase;
+  /** Highest event seq sent on this connection. */
+  sentUpTo: number;
+  welcomedAt: number | undefined;
+  heartbeatTimeoutMs: number;
+  handshakeTimer: NodeJS.Timeout | undefined;
+  watchdog: NodeJS.Timeout | undefined;
+  unsubscribe: (() => void)[];
+  commands: Promise<void>;
+}
+
+const noopLogger: Logger = {
+  debug: () => undefined,
+  info: () => undefined,
+  warn: () => undefined,
+  error: () => undefined,
+};
+
+/** The agent's session with its coordinator. `start()` once, `stop()` to end it. */
+export class AgentSession {
+  readonly #opts: AgentSessionOptions;
+  readonly #log: Logger;
+  readonly #backoff: Backoff;
+  readonly #now: () => number;
+  #conn: Connection | undefined;
+  #retryTimer: NodeJS.Timeout | undefined;
+  #status: SessionStatus;
+  #stopping = false;
+  #closed: Promise<void> | undefined;
+  #resolveClosed: (() => void) | undefined;
+
+  constructor(options: AgentSessionOptions) {
+    this.#opts = options;
+    this.#log = options.logger ?? noopLogger;
+    this.#backoff = new Backoff(options.backoff);
+    this.#now = options.now ?? Date.now;
+    this.#status = {
+      state: 'idle',
+      url: options.url,
+      coordinatorId: options.coordinatorId,
+      attempt: 0,
+    };
+  }
+
+  /** The current state. */
+  status(): SessionStatus {
+    return { ...this.#status };
+  }
+
+  /** Starts dialling. Idempotent. */
+  start(): void {
+    if (this.#status.state !== 'idle') return;
+    this.#connect();
+  }
+
+  /**
+   * Ends the session: lets a running command finish (up to `stopGraceMs`) so its result is sent,
+   * closes the socket with 1000 and stops reconnecting. Never touches lanes.
+   */
+  async stop(): Promise<void> {
+    if (this.#stopping) return this.#closed;
+    this.#stopping = true;
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
+    const conn = this.#conn;
+    if (conn === undefined) {
+      this.#setStatus({ state: 'stopped' });
+      return;
+    }
+    this.#setStatus({ state: 'stopping' });
+    this.#closed = new Promise((resolve) => (this.#resolveClosed = resolve));
+    const grace = this.#opts.stopGraceMs ?? 30_000;
+    let graceTimer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      conn.commands,
+      new Promise<void>((resolve) => (graceTimer = setTimeout(resolve, grace))),
+    ]);
+    clearTimeout(graceTimer);
+    if (this.#conn === conn) {
+      conn.phase = 'closing';
+      if (conn.ws.readyState === WebSocket.OPEN) {
+        conn.ws.close(1000, 'agent stopping');
+        // The peer gets a moment to answer the close; after that the socket is cut.
+        const cut = setTimeout(() => conn.ws.terminate(), 5_000);
+        cut.unref();
+      } else {
+        conn.ws.terminate();
+      }
+      await this.#closed;
+    } else {
+      this.#setStatus({ state: 'stopped' });
+    }
+  }
+
+  #setStatus(patch: { [K in keyof SessionStatus]?: SessionStatus[K] | undefined }): void {
+    const next: Record<string, unknown> = { ...this.#status };
+    for (const [key, value] of Object.entries(patch)) {
+      if (value === undefined) delete next[key];
+      else next[key] = value;
+    }
+    this.#status = next as unknown as SessionStatus;
+    this.#opts.onStatus?.(this.status());
+  }
+
+  #connect(): void {
+    this.#retryTimer = undefined;
+    this.#setStatus({ state: 'connecting', nextRetryAt: undefined });
+    const handshakeTimeoutMs = this.#opts.handshakeTimeoutMs ?? 10_000;
+    const ws = new WebSocket(this.#opts.url, [PROTOCOL_SUBPROTOCOL], {
+      maxPayload: this.#opts.maxPayloadBytes ?? MAX_PAYLOAD_BYTES,
+      perMessageDeflate: false,
+      followRedirects: false,
+      handshakeTimeout: handshakeTimeoutMs,
+      rejectUnauthorized: true,
+      ...(this.#opts.ca === undefined ? {} : { ca: this.#opts.ca }),
+    });
+    const conn: Connection = {
+      ws,
+      phase: 'challenge',
+      sentUpTo: 0,
+      welcomedAt: undefined,
+      heartbeatTimeoutMs: 0,
+      handshakeTimer: undefined,
+      watchdog: undefined,
+      unsubscribe: [],
+      commands: Promise.resolve(),
+    };
+    this.#conn = conn;
+    conn.handshakeTimer = setTimeout(() => {
+      this.#log.warn({ url: this.#opts.url }, 'Coordinator did not welcome the agent in time');
+      this.#setStatus({ lastError: `No welcome within ${handshakeTimeoutMs} ms` });
+      this.#fail(conn, CLOSE_CODES.handshakeTimeout, 'handshake timeout');
+    }, handshakeTimeoutMs);
+
+    ws.on('open', () => {
+      this.#setStatus({ state: 'authenticating' });
+    });
+    ws.on('message', (data: RawData, isBinary: boolean) => {
+      this.#onMessage(conn, data, isBinary);
+    });
+    ws.on('ping', () => this.#touch(conn));
+    ws.on('pong', () => this.#touch(conn));
+    ws.on('error', (err: Error) => {
+      this.#log.warn({ url: this.#opts.url, err: err.message }, 'Coordinator connection error');
+      this.#setStatus({ lastError: err.message });
+    });
+    ws.on('close', (code: number, reason: Buffer) => {
+      this.#onClose(conn, code, reason.toString('utf8'));
+    });
+  }
+
+  #onMessage(conn: Connection, data: RawData, isBinary: boolean): void {
+    if (conn.phase === 'closing' || this.#conn !== conn) return;
+    this.#touch(conn);
+    if (isBinary) {
+      this.#fail(conn, CLOSE_CODES.invalidMessage, 'binary frames are not accepted');
+      return;
+    }
+    const text = Array.isArray(data)
+      ? Buffer.concat(data).toString('utf8')
+      : Buffer.from(data as Buffer).toString('utf8');
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      this.#fail(conn, CLOSE_CODES.invalidMessage, 'frame is not JSON');
+      return;
+    }
+    const parsed = coordinatorMessageSchema.safeParse(json);
+    if (!parsed.success) {
+      const type =
+        typeof json === 'object' && json !== null && 'type' in json ? String(json.type) : '';
+      this.#fail(
+        conn,
+        CLOSE_CODES.invalidMessage,
+        `invalid ${type === '' ? 'frame' : `"${type.slice(0, 32)}" frame`}`,
+      );
+      return;
+    }
+    this.#dispatch(conn, parsed.data);
+  }
+
+  #dispatch(conn: Connection, msg: CoordinatorMessage): void {
+    switch (msg.type) {
+      case 'challenge': {
+        if (conn.phase !== 'challenge') {
+          this.#fail(conn, CLOSE_CODES.invalidMessage, 'unexpected challenge');
+          return;
+        }
+        if (msg.coordinatorId !== this.#opts.coordinatorId) {
+          // A coordinator other than the one this host enrolled with: never prove identity to it.
+          this.#log.error(
+            { expected: this.#opts.coordinatorId, got: msg.coordinatorId },
+            'Coordinator id does not match the enrolled coordinator; refusing to authenticate',
+          );
+          this.#setStatus({
+            lastError: `Coordinator "${msg.coordinatorId}" is not the enrolled "${this.#opts.coordinatorId}"`,
+          });
+          this.#fail(conn, CLOSE_CODES.authenticationFailed, 'unexpected coordinator', false);
+          return;
+        }
+        const sig = signHello(
+          { coordinatorId: msg.coordinatorId, hostId: this.#opts.hostId, nonce: msg.nonce },
+          this.#opts.hostKey,
+        );
+        conn.phase = 'hello-sent';
+        this.#send(conn, {
+          type: 'hello',
+          hostId: this.#opts.hostId,
+          nonce: msg.nonce,
+          agentVersion: this.#opts.agentVersion,
+          sig,
+        });
+        return;
+      }
+      case 'welcome': {
+        if (conn.phase !== 'hello-sent') {
+          this.#fail(conn, CLOSE_CODES.invalidMessage, 'unexpected welcome');
+          return;
+        }
+        conn.phase = 'ready';
+        clearTimeout(conn.handshakeTimer);
+        conn.handshakeTimer = undefined;
+        conn.heartbeatTimeoutMs = this.#opts.heartbeatTimeoutMs ?? 2 * msg.heartbeatSec * 1000;
+        conn.welcomedAt = this.#now();
+        this.#touch(conn);
+        this.#setStatus({
+          state: 'connected',
+          connectedSince: conn.welcomedAt,
+          lastConnectedAt: conn.welcomedAt,
+          lastError: undefined,
+          lastCloseCode: undefined,
+        });
+        this.#log.info({ url: this.#opts.url }, 'Connected to coordinator');
+        conn.unsubscribe.push(
+          this.#opts.core.onInventoryChange(() => this.#sendInventory(conn)),
+          this.#opts.core.onEvent(() => this.#pumpEvents(conn)),
+        );
+        this.#sendInventory(conn);
+        this.#pumpEvents(conn);
+        return;
+      }
+      case 'command': {
+        if (conn.phase !== 'ready') {
+          this.#fail(conn, CLOSE_CODES.invalidMessage, 'command before welcome');
+          return;
+        }
+        const jws = msg.jws;
+        // One at a time, in arrival order: commands carry increasing seq numbers.
+        conn.commands = conn.commands.then(async () => {
+          try {
+            const result = await this.#opts.core.handleCommand(jws);
+            this.#send(conn, { type: 'result', jws: result });
+          } catch (err) {
+            // The core answers bad input with a signed refusal; a throw is an internal fault.
+            this.#log.error(
+              { err: err instanceof Error ? err.message : String(err) },
+              'Command handling failed',
+            );
+          }
+        });
+        return;
+      }
+      case 'ack': {
+        if (conn.phase !== 'ready') {
+          this.#fail(conn, CLOSE_CODES.invalidMessage, 'ack before welcome');
+          return;
+        }
+        if (msg.seq > conn.sentUpTo) {
+          this.#fail(conn, CLOSE_CODES.invalidMessage, `ack of unsent event ${msg.seq}`);
+          return;
+        }
+        this.#opts.core.ackEvents(msg.seq);
+        this.#pumpEvents(conn);
+        return;
+      }
+    }
+  }
+
+  #sendInventory(conn: Connection): void {
+    if (conn.phase !== 'ready') return;
+    this.#send(conn, this.#opts.core.inventory());
+  }
+
+  #pumpEvents(conn: Connection): void {
+    if (conn.phase !== 'ready') return;
+    const window = this.#opts.eventWindow ?? 100;
+    // At most `window` are in flight, so twice that covers them plus a window of unsent ones.
+    const pending = this.#opts.core.pendingEvents(window * 2);
+    const inFlight = pending.filter((e) => e.seq <= conn.sentUpTo).length;
+    const unsent = pending.filter((e) => e.seq > conn.sentUpTo).slice(0, window - inFlight);
+    for (const event of unsent) {
+      this.#send(conn, { type: 'event', seq: event.seq, jws: event.jws });
+      conn.sentUpTo = event.seq;
+    }
+  }
+
+  #send(conn: Connection, msg: AgentMessage): void {
+    if (conn.ws.readyState !== WebSocket.OPEN || conn.phase === 'closing') return;
+    conn.ws.send(JSON.stringify(msg), (err) => {
+      if (err !== undefined && err !== null) {
+        this.#log.warn({ type: msg.type, err: err.message }, 'Sending to coordinator failed');
+      }
+    });
+  }
+
+  #touch(conn: Connection): void {
+    if (conn.phase !== 'ready' || conn.heartbeatTimeoutMs <= 0) return;
+    clearTimeout(conn.watchdog);
+    conn.watchdog = setTimeout(() => {
+      this.#log.warn(
+        { url: this.#opts.url, silentMs: conn.heartbeatTimeoutMs },
+        'Coordinator missed its heartbeats; reconnecting',
+      );
+      this.#setStatus({ lastError: `No heartbeat for ${conn.heartbeatTimeoutMs} ms` });
+      conn.phase = 'closing';
+      conn.ws.terminate();
+    }, conn.heartbeatTimeoutMs);
+  }
+
+  /** Closes the connection with a protocol error code. */
+  #fail(conn: Connection, code: number, reason: string, log = true): void {
+    if (conn.phase === 'closing') return;
+    if (log) this.#log.warn({ code, reason }, 'Closing coordinator session');
+    if (code === CLOSE_CODES.invalidMessage)
+      this.#setStatus({ lastError: `Protocol error: ${reason}` });
+    conn.phase = 'closing';
+    clearTimeout(conn.watchdog);
+    if (conn.ws.readyState === WebSocket.OPEN) {
+      conn.ws.close(code, reason);
+      const cut = setTimeout(() => conn.ws.terminate(), 5_000);
+      cut.unref();
+    } else {
+      conn.ws.terminate();
+    }
+  }
+
+  #onClose(conn: Connection, code: number, reason: string): void {
+    clearTimeout(conn.handshakeTimer);
+    clearTimeout(conn.watchdog);
+    for (const off of conn.unsubscribe) off();
+    conn.unsubscribe = [];
+    conn.phase = 'closing';
+    if (this.#conn !== conn) return;
+    this.#conn = undefined;
+    const now = this.#now();
+    const stableAfter = this.#opts.stableAfterMs ?? 30_000;
+    if (conn.welcomedAt !== undefined && now - conn.welcomedAt >= stableAfter) {
+      this.#backoff.reset();
+    }
+    if (conn.welcomedAt !== undefined) {
+      this.#log.info({ code, reason }, 'Disconnected from coordinator');
+    }
+    this.#setStatus({
+      lastDisconnectedAt: conn.welcomedAt === undefined ? this.#status.lastDisconnectedAt : now,
+      lastCloseCode: code,
+      connectedSince: undefined,
+      ...(reason !== '' && code !== 1000 ? { lastError: `Closed ${code}: ${reason}` } : {}),
+    });
+    if (this.#stopping) {
+      this.#setStatus({ state: 'stopped' });
+      this.#resolveClosed?.();
+      return;
+    }
+    const delay = this.#backoff.next();
+    this.#setStatus({ state: 'backoff', attempt: this.#backoff.attempt, nextRetryAt: now + delay });
+    this.#log.debug({ delayMs: delay, attempt: this.#backoff.attempt }, 'Reconnecting later');
+    this.#retryTimer = setTimeout(() => this.#connect(), delay);
+  }
+}
