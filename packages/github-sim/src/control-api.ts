@@ -237,9 +237,12 @@ async function route(
     if ((typeof appId !== 'string' && typeof appId !== 'number') || typeof pem !== 'string') {
       throw new SimError('SIM_INVALID', 'Give "appId" and "publicKey" (PEM)');
     }
+    if (inst !== undefined && (!Array.isArray(inst) || !inst.every((i) => Number.isInteger(i)))) {
+      throw new SimError('SIM_INVALID', '"installationIds" must be an array of integers');
+    }
     let app: SimApp;
     try {
-      app = appFromPem(appId, pem, inst === undefined ? undefined : (inst as number[]).map(Number));
+      app = appFromPem(appId, pem, inst as number[] | undefined);
     } catch {
       throw new SimError('SIM_INVALID', '"publicKey" is not a PEM key');
     }

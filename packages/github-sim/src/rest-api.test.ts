@@ -586,6 +586,60 @@ describe('job routing', () => {
 });
 
 describe('control API and persistence', () => {
+  it('adds tokens and apps at run time, and refuses malformed ones', async () => {
+    h = await startHarness();
+    const late = 'ghp_added_later_0000000000000000000';
+    expect((await h.api('GET', '/orgs/acme/actions/runners', { token: late })).status).toBe(401);
+    expect((await h.json('POST', '/_sim/tokens', { token: late })).status).toBe(204);
+    expect((await h.api('GET', '/orgs/acme/actions/runners', { token: late })).status).toBe(200);
+    expect((await h.json('POST', '/_sim/tokens', { token: 'short' })).status).toBe(422);
+
+    const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const pem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    expect((await h.json('POST', '/_sim/apps', { appId: 9, publicKey: 'nope' })).status).toBe(422);
+    expect(
+      (await h.json('POST', '/_sim/apps', { appId: 9, publicKey: pem, installationIds: 'x' }))
+        .status,
+    ).toBe(422);
+    expect(
+      (await h.json('POST', '/_sim/apps', { appId: 9, publicKey: pem, installationIds: [3] }))
+        .status,
+    ).toBe(204);
+    const now = Math.floor(h.clock.now / 1000);
+    const enc = (o: object): string => Buffer.from(JSON.stringify(o)).toString('base64url');
+    const input = `${enc({ alg: 'RS256' })}.${enc({ iss: 9, iat: now, exp: now + 60 })}`;
+    const jwt = `${input}.${createSign('RSA-SHA256').update(input).sign(privateKey).toString('base64url')}`;
+    expect((await h.api('POST', '/app/installations/3/access_tokens', { token: jwt })).status).toBe(
+      201,
+    );
+  });
+
+  it('changes an unmanaged runner through PATCH, and only an unmanaged one', async () => {
+    h = await startHarness();
+    const u = await h.json<{ id: number; status: string }>('POST', '/_sim/runners', {
+      organization: 'acme',
+      name: 'by-hand',
+      labels: ['x'],
+    });
+    expect(u.body.status).toBe('online');
+    const patched = await h.json<{ status: string; busy: boolean }>(
+      'PATCH',
+      `/_sim/runners/${u.body.id}`,
+      {
+        status: 'offline',
+        busy: true,
+      },
+    );
+    expect(patched.body).toMatchObject({ status: 'offline', busy: true });
+    const r = await connectRunner(h, { url: 'acme', name: 'managed', labels: [] });
+    expect((await h.json('PATCH', `/_sim/runners/${r.id}`, { status: 'offline' })).status).toBe(
+      404,
+    );
+    expect(
+      (await h.json('POST', '/_sim/runners', { organization: 'acme', name: 'by-hand' })).status,
+    ).toBe(409);
+  });
+
   it('requires the admin token when one is set', async () => {
     h = await startHarness({ adminToken: 'admin-secret-123' });
     expect((await fetch(`${h.gh.url}/_sim/jobs`)).status).toBe(401);

@@ -367,9 +367,8 @@ export class GitHubSimulator {
       throw new SimError('SIM_UNAUTHENTICATED', 'Runner registration was deleted from the server');
     }
     if (r.session?.id !== sessionId) throw new SimError('SIM_NOT_FOUND', 'Session not found');
-    this.state.updateRunner(r.id, (x) => {
-      if (x.session !== null) x.session.lastHeartbeatAt = this.now();
-    });
+    // Heartbeats are frequent and only matter while the sim runs: no state-file write for them.
+    r.session.lastHeartbeatAt = this.now();
     const job = this.currentJob(r.id);
     return { cancelJob: job?.cancelRequested === true ? job.id : null };
   }
