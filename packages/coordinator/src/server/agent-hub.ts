@@ -1,0 +1,265 @@
+/**
+ * `AgentHub` over WebSocket sessions: at most one live session per host (a newer authenticated
+ * session replaces the older), signed command delivery with results matched by jti, and host
+ * revocation that ends the live session at once.
+ */
+import { randomUUID } from 'node:crypto';
+import type { WebSocket } from 'ws';
+import {
+  CLOSE_CODES,
+  LaunchplaneError,
+  signCommand,
+  type Command,
+  type CommandPayload,
+  type ResultPayload,
+} from '@launchplane/shared';
+import type { AgentHub, HostSessionInfo, SendOptions } from '../ports/agent-hub.js';
+import type { Logger } from '../ports/logger.js';
+import type { CoordinatorStore } from '../ports/store.js';
+import type { CoordinatorIdentity } from '../keys/coordinator-identity.js';
+import { AgentSession, CLOSE_REPLACED, type SessionHost } from './agent-session.js';
+import { redact, writeAudit } from './audit-writer.js';
+
+/** Options of {@link WsAgentHub}. */
+export interface WsAgentHubOptions {
+  store: CoordinatorStore;
+  identity: CoordinatorIdentity;
+  coordinatorId: string;
+  logger: Logger;
+  /** Unix seconds; default the system clock. */
+  now?: () => number;
+  /** Ping interval; a peer missing two pongs is terminated. Default 15. */
+  heartbeatSec?: number;
+  /** Time allowed from connection to a verified hello. Default 10 000 ms. */
+  handshakeTimeoutMs?: number;
+  /** Default wait for a command's result. Default 30 000 ms. */
+  commandTimeoutMs?: number;
+  /** Signed command lifetime, in seconds (≤ 300). Default 120. */
+  commandLifetimeSec?: number;
+}
+
+interface Pending {
+  hostId: string;
+  session: AgentSession;
+  resolve: (r: ResultPayload) => void;
+  reject: (e: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+/** The WebSocket implementation of {@link AgentHub}. */
+export class WsAgentHub implements AgentHub {
+  readonly #opts: Required<Omit<WsAgentHubOptions, 'now'>> & { now: () => number };
+  readonly #live = new Map<string, AgentSession>();
+  readonly #all = new Set<AgentSession>();
+  readonly #pending = new Map<string, Pending>();
+  readonly #sessionHost: SessionHost;
+
+  constructor(opts: WsAgentHubOptions) {
+    this.#opts = {
+      heartbeatSec: 15,
+      handshakeTimeoutMs: 10_000,
+      commandTimeoutMs: 30_000,
+      commandLifetimeSec: 120,
+      now: () => Math.floor(Date.now() / 1000),
+      ...opts,
+    };
+    const o = this.#opts;
+    this.#sessionHost = {
+      store: o.store,
+      logger: o.logger,
+      coordinatorId: o.coordinatorId,
+      now: o.now,
+      heartbeatSec: o.heartbeatSec,
+      handshakeTimeoutMs: o.handshakeTimeoutMs,
+      attach: (s) => this.#attach(s),
+      detach: (s) => this.#detach(s),
+      deliverResult: (s, r) => this.#deliver(s, r),
+    };
+  }
+
+  /** Takes over a freshly upgraded socket. */
+  accept(ws: WebSocket): void {
+    const session = new AgentSession(ws, this.#sessionHost);
+    this.#all.add(session);
+  }
+
+  session(hostId: string): HostSessionInfo | undefined {
+    const info = this.#live.get(hostId)?.info;
+    return info === undefined ? undefined : { ...info };
+  }
+
+  sessions(): HostSessionInfo[] {
+    return [...this.#live.values()]
+      .map((s) => s.info)
+      .filter((i): i is HostSessionInfo => i !== undefined)
+      .map((i) => ({ ...i }))
+      .sort((a, b) => a.hostId.localeCompare(b.hostId));
+  }
+
+  /** Ends a host's live session at once (close 4403), failing its pending commands. */
+  revoke(hostId: string): boolean {
+    const s = this.#live.get(hostId);
+    if (s === undefined) return false;
+    s.close(CLOSE_CODES.revoked, 'host revoked');
+    this.#detach(s);
+    return true;
+  }
+
+  async send(hostId: string, cmd: Command, opts: SendOptions): Promise<ResultPayload> {
+    const { store, identity, coordinatorId, logger } = this.#opts;
+    const host = await store.getHost(hostId);
+    if (host === undefined) {
+      throw new LaunchplaneError('LP_NOT_FOUND', `Host "${hostId}" is not enrolled`);
+    }
+    if (host.revokedAt !== undefined) {
+      throw new LaunchplaneError('LP_HOST_REVOKED', `Host "${hostId}" has been revoked`);
+    }
+    const session = this.#live.get(hostId);
+    if (session === undefined || !session.isOpen) {
+      throw new LaunchplaneError('LP_HOST_OFFLINE', `Host "${hostId}" is not connected`, {
+        recovery: 'Check that launchplane-agent runs on the host and can reach the coordinator',
+      });
+    }
+    const now = this.#opts.now();
+    const seq = await store.nextCommandSeq(hostId);
+    const payload: CommandPayload = {
+      iss: coordinatorId,
+      aud: hostId,
+      iat: now,
+      exp: now + this.#opts.commandLifetimeSec,
+      jti: randomUUID(),
+      seq,
+      cmd,
+    };
+    const jws = signCommand(payload, {
+      privateKey: identity.privateKey,
+      kid: identity.fingerprint,
+    });
+    // The record carries no command body, so no secret (JIT config, registration token) is stored.
+    await store.putCommand({
+      jti: payload.jti,
+      hostId,
+      seq,
+      type: cmd.type,
+      laneId: cmd.laneId,
+      dryRun: cmd.dryRun,
+      actor: opts.actor,
+      sentAt: now,
+      expiresAt: payload.exp,
+      result: undefined,
+      completedAt: undefined,
+    });
+    await writeAudit(store, now, {
+      actor: opts.actor,
+      action: `command.${cmd.type}`,
+      outcome: cmd.dryRun ? 'dry-run' : 'ok',
+      hostId,
+      laneId: cmd.laneId,
+      dryRun: cmd.dryRun,
+      params: { jti: payload.jti, seq, cmd: redact(cmd) },
+    });
+    const timeoutMs = opts.timeoutMs ?? this.#opts.commandTimeoutMs;
+    const result = new Promise<ResultPayload>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pending.delete(payload.jti);
+        reject(
+          new LaunchplaneError(
+            'LP_TIMEOUT',
+            `Host "${hostId}" did not answer command "${payload.jti}" within ${timeoutMs} ms`,
+            {
+              details: { hostId, jti: payload.jti },
+              recovery: 'Check the agent; the result is recorded if it arrives later',
+            },
+          ),
+        );
+      }, timeoutMs);
+      this.#pending.set(payload.jti, { hostId, session, resolve, reject, timer });
+    });
+    if (!session.sendFrame({ type: 'command', jws })) {
+      this.#fail(
+        payload.jti,
+        new LaunchplaneError('LP_HOST_OFFLINE', `Host "${hostId}" disconnected`),
+      );
+    }
+    logger.debug({ hostId, jti: payload.jti, type: cmd.type, laneId: cmd.laneId }, 'command sent');
+    const answer = await result;
+    await store.putCommand({
+      ...((await store.getCommand(payload.jti)) ?? {
+        jti: payload.jti,
+        hostId,
+        seq,
+        type: cmd.type,
+        laneId: cmd.laneId,
+        dryRun: cmd.dryRun,
+        actor: opts.actor,
+        sentAt: now,
+        expiresAt: payload.exp,
+        completedAt: undefined,
+        result: undefined,
+      }),
+      result: answer,
+      completedAt: this.#opts.now(),
+    });
+    return answer;
+  }
+
+  /** Closes every session and fails every pending command. */
+  close(): void {
+    for (const s of this.#all) s.close(1001, 'coordinator shutting down');
+    for (const jti of [...this.#pending.keys()]) {
+      this.#fail(jti, new LaunchplaneError('LP_HOST_OFFLINE', 'The coordinator is shutting down'));
+    }
+  }
+
+  #attach(session: AgentSession): void {
+    const hostId = session.hostId as string;
+    const old = this.#live.get(hostId);
+    this.#live.set(hostId, session);
+    if (old !== undefined && old !== session) {
+      this.#opts.logger.info({ hostId }, 'a new session replaces the old one');
+      old.close(CLOSE_REPLACED, 'replaced by a newer session');
+      this.#failSession(old, 'was replaced by a newer session');
+    }
+  }
+
+  #detach(session: AgentSession): void {
+    this.#all.delete(session);
+    const hostId = session.hostId;
+    if (hostId === undefined) return;
+    if (this.#live.get(hostId) === session) {
+      this.#live.delete(hostId);
+      this.#opts.logger.info({ hostId }, 'agent disconnected');
+    }
+    this.#failSession(session, 'disconnected');
+  }
+
+  #failSession(session: AgentSession, why: string): void {
+    for (const [jti, p] of this.#pending) {
+      if (p.session === session) {
+        this.#fail(
+          jti,
+          new LaunchplaneError('LP_HOST_OFFLINE', `Host "${p.hostId}" ${why} before answering`, {
+            details: { hostId: p.hostId, jti },
+          }),
+        );
+      }
+    }
+  }
+
+  #fail(jti: string, err: Error): void {
+    const p = this.#pending.get(jti);
+    if (p === undefined) return;
+    clearTimeout(p.timer);
+    this.#pending.delete(jti);
+    p.reject(err);
+  }
+
+  #deliver(session: AgentSession, result: ResultPayload): boolean {
+    const p = this.#pending.get(result.jti);
+    if (p === undefined || p.hostId !== session.hostId) return false;
+    clearTimeout(p.timer);
+    this.#pending.delete(result.jti);
+    p.resolve(result);
+    return true;
+  }
+}

@@ -1,0 +1,417 @@
+/**
+ * One agent's WebSocket session (PROTOCOL.md "Session"): challenge → signed hello → welcome,
+ * then inventory, events (stored once, acknowledged) and command results. Frames are handled one
+ * at a time in arrival order. After the hello, the session's hostId is the only identity it
+ * believes: a payload that names another host closes the session.
+ */
+import type { KeyObject } from 'node:crypto';
+import type { WebSocket, RawData } from 'ws';
+import {
+  CLOSE_CODES,
+  LaunchplaneError,
+  agentMessageSchema,
+  closeCodeFor,
+  importPublicJwk,
+  newNonce,
+  parseStrictJson,
+  verifyEvent,
+  verifyHello,
+  verifyResult,
+  type AgentMessage,
+  type EventPayload,
+  type InventoryMessage,
+  type ResultPayload,
+} from '@launchplane/shared';
+import type { HostSessionInfo } from '../ports/agent-hub.js';
+import type { Logger } from '../ports/logger.js';
+import type { CoordinatorStore, LaneRecord } from '../ports/store.js';
+import { writeAudit } from './audit-writer.js';
+
+/** What a session needs from the hub that owns it. */
+export interface SessionHost {
+  store: CoordinatorStore;
+  logger: Logger;
+  coordinatorId: string;
+  /** Unix seconds. */
+  now(): number;
+  heartbeatSec: number;
+  handshakeTimeoutMs: number;
+  /** Called once the hello verified; the hub makes this the host's one live session. */
+  attach(session: AgentSession): void;
+  /** Called when the socket closed. */
+  detach(session: AgentSession): void;
+  /** A verified result arrived. Returns false when no pending command had that jti. */
+  deliverResult(session: AgentSession, result: ResultPayload): boolean;
+}
+
+type Phase = 'challenging' | 'verifying' | 'authenticated' | 'closed';
+
+/** Close code for a session that a newer one of the same host replaced. */
+export const CLOSE_REPLACED = 4000;
+
+/** One connected agent. */
+export class AgentSession {
+  readonly #ws: WebSocket;
+  readonly #host: SessionHost;
+  readonly #nonce = newNonce();
+  #phase: Phase = 'challenging';
+  #queue: Promise<void> = Promise.resolve();
+  #handshakeTimer: NodeJS.Timeout | undefined;
+  #heartbeatTimer: NodeJS.Timeout | undefined;
+  #missedPongs = 0;
+  #hostId: string | undefined;
+  #hostKey: KeyObject | undefined;
+  #info: HostSessionInfo | undefined;
+
+  constructor(ws: WebSocket, host: SessionHost) {
+    this.#ws = ws;
+    this.#host = host;
+    ws.on('message', (data, isBinary) => {
+      this.#queue = this.#queue.then(() => this.#onFrame(data, isBinary));
+    });
+    ws.on('close', () => this.#onClose());
+    ws.on('error', (err) => host.logger.warn({ err: err.message }, 'agent socket error'));
+    ws.on('pong', () => {
+      this.#missedPongs = 0;
+      if (this.#info !== undefined) this.#info.lastSeenAt = host.now();
+    });
+    this.#handshakeTimer = setTimeout(
+      () => this.close(CLOSE_CODES.handshakeTimeout, 'handshake timeout'),
+      host.handshakeTimeoutMs,
+    );
+    this.#handshakeTimer.unref();
+    this.#sendFrame({ type: 'challenge', nonce: this.#nonce, coordinatorId: host.coordinatorId });
+  }
+
+  /** The authenticated host id; undefined before the hello verified. */
+  get hostId(): string | undefined {
+    return this.#hostId;
+  }
+
+  /** What the rest of the coordinator sees; undefined before the hello verified. */
+  get info(): HostSessionInfo | undefined {
+    return this.#info;
+  }
+
+  get isOpen(): boolean {
+    return this.#phase !== 'closed';
+  }
+
+  /** Sends one frame; false when the socket is not open. */
+  sendFrame(frame: object): boolean {
+    return this.#sendFrame(frame);
+  }
+
+  /** Closes the session with a protocol close code. */
+  close(code: number, reason: string): void {
+    if (this.#phase === 'closed') return;
+    this.#phase = 'closed';
+    this.#stopTimers();
+    try {
+      this.#ws.close(code, reason.slice(0, 120));
+    } catch {
+      this.#ws.terminate();
+    }
+    // A peer that never answers the close frame must not keep the socket.
+    setTimeout(() => this.#ws.terminate(), 2000).unref();
+  }
+
+  #sendFrame(frame: object): boolean {
+    if (this.#ws.readyState !== this.#ws.OPEN) return false;
+    this.#ws.send(JSON.stringify(frame));
+    return true;
+  }
+
+  #stopTimers(): void {
+    if (this.#handshakeTimer !== undefined) clearTimeout(this.#handshakeTimer);
+    if (this.#heartbeatTimer !== undefined) clearInterval(this.#heartbeatTimer);
+    this.#handshakeTimer = undefined;
+    this.#heartbeatTimer = undefined;
+  }
+
+  #onClose(): void {
+    const wasOpen = this.#phase !== 'closed';
+    this.#phase = 'closed';
+    this.#stopTimers();
+    if (wasOpen || this.#hostId !== undefined) this.#host.detach(this);
+  }
+
+  async #onFrame(data: RawData, isBinary: boolean): Promise<void> {
+    if (this.#phase === 'closed') return;
+    try {
+      if (isBinary) {
+        throw new LaunchplaneError(
+          'LP_INVALID_MESSAGE',
+          'Binary frames are not part of the protocol',
+        );
+      }
+      const text = Buffer.isBuffer(data)
+        ? data.toString('utf8')
+        : Array.isArray(data)
+          ? Buffer.concat(data).toString('utf8')
+          : Buffer.from(data).toString('utf8');
+      let raw: unknown;
+      try {
+        raw = parseStrictJson(text);
+      } catch (cause) {
+        throw new LaunchplaneError('LP_INVALID_MESSAGE', 'Frame is not one strict JSON object', {
+          cause,
+        });
+      }
+      const parsed = agentMessageSchema.safeParse(raw);
+      if (!parsed.success) {
+        const type =
+          typeof raw === 'object' && raw !== null ? (raw as { type?: unknown }).type : undefined;
+        throw new LaunchplaneError(
+          'LP_INVALID_MESSAGE',
+          `Frame${typeof type === 'string' ? ` of type "${type.slice(0, 32)}"` : ''} does not match the protocol`,
+        );
+      }
+      await this.#handle(parsed.data);
+    } catch (err) {
+      const e =
+        err instanceof LaunchplaneError
+          ? err
+          : new LaunchplaneError('LP_INTERNAL', 'Internal error handling an agent frame', {
+              cause: err,
+            });
+      const code = closeCodeFor(e.code) ?? CLOSE_CODES.invalidMessage;
+      this.#host.logger.warn(
+        { hostId: this.#hostId, code: e.code, err: e.message, cause: errText(e.cause) },
+        'closing agent session',
+      );
+      if (this.#hostId !== undefined || e.code !== 'LP_INVALID_MESSAGE') {
+        await writeAudit(this.#host.store, this.#host.now(), {
+          actor: this.#hostId === undefined ? 'anonymous' : `agent:${this.#hostId}`,
+          action: 'agent.session',
+          outcome: 'refused',
+          hostId: this.#hostId,
+          code: e.code,
+          message: e.message,
+        }).catch(() => undefined);
+      }
+      this.close(code, e.message);
+    }
+  }
+
+  async #handle(msg: AgentMessage): Promise<void> {
+    switch (msg.type) {
+      case 'hello':
+        return this.#onHello(msg);
+      case 'inventory':
+        this.#requireAuth();
+        return this.#onInventory(msg);
+      case 'event':
+        this.#requireAuth();
+        return this.#onEvent(msg.seq, msg.jws);
+      case 'result':
+        this.#requireAuth();
+        return this.#onResult(msg.jws);
+    }
+  }
+
+  #requireAuth(): void {
+    if (this.#phase !== 'authenticated') {
+      throw new LaunchplaneError('LP_INVALID_MESSAGE', 'The first frame must be a hello');
+    }
+  }
+
+  async #onHello(msg: Extract<AgentMessage, { type: 'hello' }>): Promise<void> {
+    if (this.#phase !== 'challenging') {
+      throw new LaunchplaneError('LP_INVALID_MESSAGE', 'Hello was already received');
+    }
+    this.#phase = 'verifying';
+    const { store } = this.#host;
+    const host = await store.getHost(msg.hostId);
+    if (host === undefined) {
+      throw new LaunchplaneError('LP_UNAUTHENTICATED', `Host "${msg.hostId}" is not enrolled`, {
+        recovery: 'Enroll the host: launchplane-agent enroll',
+      });
+    }
+    if (host.revokedAt !== undefined) {
+      throw new LaunchplaneError('LP_HOST_REVOKED', `Host "${msg.hostId}" has been revoked`);
+    }
+    const key = importPublicJwk(host.publicKey);
+    verifyHello(msg, {
+      publicKey: key,
+      coordinatorId: this.#host.coordinatorId,
+      nonce: this.#nonce,
+    });
+    if (this.#phase !== 'verifying') return;
+    const now = this.#host.now();
+    this.#hostId = host.hostId;
+    this.#hostKey = key;
+    this.#info = {
+      hostId: host.hostId,
+      connectedAt: now,
+      lastSeenAt: now,
+      agentVersion: msg.agentVersion,
+      inventory: undefined,
+    };
+    this.#phase = 'authenticated';
+    if (this.#handshakeTimer !== undefined) clearTimeout(this.#handshakeTimer);
+    this.#handshakeTimer = undefined;
+    await store.putHost({ ...host, lastSeenAt: now, agentVersion: msg.agentVersion });
+    this.#host.attach(this);
+    this.#sendFrame({ type: 'welcome', heartbeatSec: this.#host.heartbeatSec });
+    this.#startHeartbeat();
+    this.#host.logger.info(
+      { hostId: host.hostId, agentVersion: msg.agentVersion },
+      'agent connected',
+    );
+    await writeAudit(store, now, {
+      actor: `agent:${host.hostId}`,
+      action: 'agent.connect',
+      outcome: 'ok',
+      hostId: host.hostId,
+      params: { agentVersion: msg.agentVersion },
+    });
+  }
+
+  #startHeartbeat(): void {
+    this.#heartbeatTimer = setInterval(() => {
+      if (this.#missedPongs >= 2) {
+        this.#host.logger.warn(
+          { hostId: this.#hostId },
+          'agent missed two heartbeats; terminating',
+        );
+        this.#phase = 'closed';
+        this.#stopTimers();
+        this.#ws.terminate();
+        return;
+      }
+      this.#missedPongs++;
+      try {
+        this.#ws.ping();
+      } catch {
+        // The close handler cleans up.
+      }
+    }, this.#host.heartbeatSec * 1000);
+    this.#heartbeatTimer.unref();
+  }
+
+  async #onInventory(msg: InventoryMessage): Promise<void> {
+    const hostId = this.#hostId as string;
+    const { store } = this.#host;
+    const now = this.#host.now();
+    if (this.#info !== undefined) {
+      this.#info.inventory = msg;
+      this.#info.lastSeenAt = now;
+    }
+    await store.transaction(async (tx) => {
+      const host = await tx.getHost(hostId);
+      if (host === undefined) return;
+      await tx.putHost({
+        ...host,
+        optIn: msg.optIn,
+        capabilities: [...msg.capabilities],
+        lastSeenAt: now,
+      });
+      for (const lane of msg.lanes) await applyLaneReport(tx, hostId, lane, now, this.#host.logger);
+    });
+  }
+
+  async #onEvent(frameSeq: number, jws: string): Promise<void> {
+    const hostId = this.#hostId as string;
+    const payload = verifyEvent(jws, {
+      publicKey: this.#hostKey as KeyObject,
+      hostId,
+      seq: frameSeq,
+    });
+    const event = payload.event;
+    if (
+      event.kind === 'audit' &&
+      event.record.hostId !== undefined &&
+      event.record.hostId !== hostId
+    ) {
+      throw new LaunchplaneError(
+        'LP_INVALID_MESSAGE',
+        `Audit record names host "${event.record.hostId}", not the session's host "${hostId}"`,
+      );
+    }
+    const { store } = this.#host;
+    const now = this.#host.now();
+    await store.transaction(async (tx) => {
+      const fresh = await tx.putAgentEvent(hostId, payload.seq, payload, now);
+      if (fresh) await applyEvent(tx, hostId, payload, now, this.#host.logger);
+    });
+    if (this.#info !== undefined) this.#info.lastSeenAt = now;
+    this.#sendFrame({ type: 'ack', seq: payload.seq });
+  }
+
+  async #onResult(jws: string): Promise<void> {
+    const hostId = this.#hostId as string;
+    const result = verifyResult(jws, { publicKey: this.#hostKey as KeyObject, hostId });
+    if (this.#host.deliverResult(this, result)) return;
+    // Not pending here (timed out, or sent before a restart): record it if it is this host's.
+    const { store } = this.#host;
+    const cmd = await store.getCommand(result.jti);
+    if (cmd !== undefined && cmd.hostId === hostId && cmd.result === undefined) {
+      await store.putCommand({ ...cmd, result, completedAt: this.#host.now() });
+      this.#host.logger.info({ hostId, jti: result.jti }, 'late result recorded');
+      return;
+    }
+    this.#host.logger.warn({ hostId, jti: result.jti }, 'result for an unknown command ignored');
+  }
+}
+
+async function applyEvent(
+  tx: CoordinatorStore,
+  hostId: string,
+  payload: EventPayload,
+  now: number,
+  logger: Logger,
+): Promise<void> {
+  const event = payload.event;
+  switch (event.kind) {
+    case 'audit': {
+      const { seq: agentSeq, ...record } = event.record;
+      await tx.appendAudit({
+        ...record,
+        hostId,
+        params: { ...record.params, agentSeq },
+      });
+      return;
+    }
+    case 'lane':
+      await applyLaneReport(tx, hostId, event.lane, now, logger);
+      return;
+    case 'lane-removed': {
+      const lane = await tx.getLane(event.laneId);
+      if (lane === undefined || lane.hostId !== hostId) return;
+      await tx.putLane({ ...lane, state: 'removed', updatedAt: now });
+      return;
+    }
+  }
+}
+
+/** Updates the coordinator's record of a lane this host reported; other hosts' lanes are ignored. */
+async function applyLaneReport(
+  tx: CoordinatorStore,
+  hostId: string,
+  report: InventoryMessage['lanes'][number],
+  now: number,
+  logger: Logger,
+): Promise<void> {
+  const lane = await tx.getLane(report.laneId);
+  if (lane === undefined) return;
+  if (lane.hostId !== hostId) {
+    logger.warn(
+      { hostId, laneId: report.laneId, owner: lane.hostId },
+      'agent reported a lane recorded for another host; ignored',
+    );
+    return;
+  }
+  const next: LaneRecord = {
+    ...lane,
+    state: report.state,
+    runnerId: lane.runnerId ?? report.runnerId,
+    recovery: report.recovery,
+    updatedAt: now,
+  };
+  await tx.putLane(next);
+}
+
+function errText(e: unknown): string | undefined {
+  return e instanceof Error ? e.message : undefined;
+}

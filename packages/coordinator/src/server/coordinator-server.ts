@@ -1,0 +1,279 @@
+/**
+ * The coordinator's one HTTP(S) server: the admin API under `/v1/` (bearer tokens, roles) and the
+ * agent WebSocket at `/v1/agent` (`noServer` + `handleUpgrade`, subprotocol `launchplane.v1`,
+ * no compression, capped frames). Any other upgrade is refused.
+ */
+import { createServer as createHttpServer } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer } from 'ws';
+import {
+  LaunchplaneError,
+  MAX_PAYLOAD_BYTES,
+  PROTOCOL_SUBPROTOCOL,
+  enrollRequestSchema,
+  toLaunchplaneError,
+} from '@launchplane/shared';
+import type { Logger } from '../ports/logger.js';
+import type { CoordinatorStore } from '../ports/store.js';
+import type { CoordinatorIdentity } from '../keys/coordinator-identity.js';
+import { agentUrlOf } from '../config/coordinator-config.js';
+import { adminRoutes } from './admin-routes.js';
+import { WsAgentHub } from './agent-hub.js';
+import { writeAudit } from './audit-writer.js';
+import { enroll } from './enrollment.js';
+import { readJsonBody, sendError, sendJson } from './http-io.js';
+import { authenticate } from './operator-auth.js';
+import { compilePath, parseBody, roleAllows, type PathMatcher, type Route } from './routes.js';
+
+/** Options of {@link CoordinatorServer.create}. */
+export interface CoordinatorServerOptions {
+  store: CoordinatorStore;
+  identity: CoordinatorIdentity;
+  coordinatorId: string;
+  logger: Logger;
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** 0 picks a free port. Default 7443. */
+  port?: number;
+  /** PEM cert and key; without them the server speaks plain HTTP. */
+  tls?: { cert: string; key: string };
+  /** The URL agents and the CLI dial; default the URL the server listens on. */
+  publicUrl?: string;
+  /** Largest request body. Default 1 MiB. */
+  maxBodyBytes?: number;
+  /** Largest WebSocket message. Default 256 KiB (PROTOCOL.md). */
+  maxPayloadBytes?: number;
+  heartbeatSec?: number;
+  handshakeTimeoutMs?: number;
+  commandTimeoutMs?: number;
+  /** Unix seconds; default the system clock. */
+  now?: () => number;
+}
+
+interface MountedRoute {
+  route: Route;
+  matcher: PathMatcher;
+}
+
+/** The running server. */
+export class CoordinatorServer {
+  readonly hub: WsAgentHub;
+  readonly #opts: CoordinatorServerOptions;
+  readonly #server: Server;
+  readonly #wss: WebSocketServer;
+  readonly #routes: MountedRoute[] = [];
+  readonly #now: () => number;
+  #url = '';
+  #publicUrl = '';
+
+  private constructor(opts: CoordinatorServerOptions) {
+    this.#opts = opts;
+    this.#now = opts.now ?? (() => Math.floor(Date.now() / 1000));
+    this.hub = new WsAgentHub({
+      store: opts.store,
+      identity: opts.identity,
+      coordinatorId: opts.coordinatorId,
+      logger: opts.logger,
+      now: this.#now,
+      ...(opts.heartbeatSec === undefined ? {} : { heartbeatSec: opts.heartbeatSec }),
+      ...(opts.handshakeTimeoutMs === undefined
+        ? {}
+        : { handshakeTimeoutMs: opts.handshakeTimeoutMs }),
+      ...(opts.commandTimeoutMs === undefined ? {} : { commandTimeoutMs: opts.commandTimeoutMs }),
+    });
+    const handler = (req: IncomingMessage, res: ServerResponse) => {
+      this.#handle(req, res).catch((err: unknown) => {
+        opts.logger.error({ err: String(err) }, 'request handler failed');
+        sendError(res, toLaunchplaneError(err));
+      });
+    };
+    this.#server =
+      opts.tls === undefined
+        ? createHttpServer(handler)
+        : createHttpsServer({ cert: opts.tls.cert, key: opts.tls.key }, handler);
+    this.#server.headersTimeout = 30_000;
+    this.#server.requestTimeout = 0;
+    this.#wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: opts.maxPayloadBytes ?? MAX_PAYLOAD_BYTES,
+      perMessageDeflate: false,
+      handleProtocols: (protocols) =>
+        protocols.has(PROTOCOL_SUBPROTOCOL) ? PROTOCOL_SUBPROTOCOL : false,
+    });
+    this.#server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) =>
+      this.#upgrade(req, socket, head),
+    );
+    this.registerRoutes(
+      adminRoutes({
+        store: opts.store,
+        hub: this.hub,
+        identity: opts.identity,
+        coordinatorId: opts.coordinatorId,
+        now: this.#now,
+      }),
+    );
+  }
+
+  /** Creates the server and starts listening. */
+  static async create(opts: CoordinatorServerOptions): Promise<CoordinatorServer> {
+    const s = new CoordinatorServer(opts);
+    await new Promise<void>((resolve, reject) => {
+      s.#server.once('error', reject);
+      s.#server.listen(opts.port ?? 7443, opts.host ?? '127.0.0.1', () => {
+        s.#server.off('error', reject);
+        resolve();
+      });
+    });
+    const addr = s.#server.address() as AddressInfo;
+    const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+    s.#url = `${opts.tls === undefined ? 'http' : 'https'}://${host}:${addr.port}`;
+    s.#publicUrl = opts.publicUrl ?? s.#url;
+    opts.logger.info({ url: s.#url, publicUrl: s.#publicUrl }, 'coordinator listening');
+    return s;
+  }
+
+  /** The URL the server listens on. */
+  get url(): string {
+    return this.#url;
+  }
+
+  /** What agents dial. */
+  get agentUrl(): string {
+    return agentUrlOf(this.#publicUrl);
+  }
+
+  /**
+   * Mounts more routes (the control API). A route whose method and path are already mounted is
+   * refused, so one handler can never shadow another silently.
+   */
+  registerRoutes(routes: readonly Route[]): void {
+    for (const route of routes) {
+      if (!route.path.startsWith('/v1/'))
+        throw new Error(`Route "${route.path}" is not under /v1/`);
+      if (
+        this.#routes.some((m) => m.route.method === route.method && m.route.path === route.path)
+      ) {
+        throw new Error(`Route ${route.method} ${route.path} is already mounted`);
+      }
+      this.#routes.push({ route, matcher: compilePath(route.path) });
+    }
+  }
+
+  /** Stops accepting, closes agent sessions and waits for the server to close. */
+  async close(): Promise<void> {
+    this.hub.close();
+    this.#wss.close();
+    this.#server.closeAllConnections();
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+  }
+
+  #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const refuse = (status: number, text: string) => {
+      socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    };
+    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    if (path !== '/v1/agent') return refuse(404, 'Not Found');
+    const offered = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
+    if (!offered.includes(PROTOCOL_SUBPROTOCOL)) return refuse(400, 'Bad Request');
+    this.#wss.handleUpgrade(req, socket, head, (ws) => this.hub.accept(ws));
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const { store, logger } = this.#opts;
+    const url = new URL(req.url ?? '/', 'http://x');
+    const method = req.method ?? 'GET';
+    const path = url.pathname;
+    const now = this.#now();
+    try {
+      if (method === 'GET' && path === '/v1/health') {
+        return sendJson(res, 200, {
+          ok: true,
+          coordinatorId: this.#opts.coordinatorId,
+          coordinatorFingerprint: this.#opts.identity.fingerprint,
+        });
+      }
+      if (method === 'POST' && path === '/v1/enroll') {
+        const body = parseBody(
+          enrollRequestSchema,
+          await readJsonBody(req, this.#opts.maxBodyBytes ?? 1024 * 1024),
+        );
+        const answer = await enroll(store, body, {
+          coordinatorId: this.#opts.coordinatorId,
+          coordinatorKey: this.#opts.identity.publicJwk,
+          agentUrl: this.agentUrl,
+          now,
+        });
+        logger.info({ hostId: answer.hostId }, 'host enrolled');
+        return sendJson(res, 201, answer);
+      }
+
+      let principal;
+      try {
+        principal = await authenticate(store, req.headers.authorization);
+      } catch (err) {
+        const e = toLaunchplaneError(err);
+        await writeAudit(store, now, {
+          actor: 'anonymous',
+          action: 'api.request',
+          outcome: 'refused',
+          params: { method, path: path.slice(0, 256) },
+          code: e.code,
+          message: e.message,
+        });
+        throw e;
+      }
+
+      const matches = this.#routes
+        .map((m) => ({ route: m.route, params: m.matcher.match(path) }))
+        .filter((m) => m.params !== undefined);
+      const hit = matches.find((m) => m.route.method === method);
+      if (hit === undefined) {
+        if (matches.length > 0) {
+          throw new LaunchplaneError('LP_USAGE', `Method ${method} is not allowed on "${path}"`, {
+            details: { httpStatus: 405 },
+          });
+        }
+        throw new LaunchplaneError('LP_NOT_FOUND', `No API route "${method} ${path}"`);
+      }
+      if (!roleAllows(principal.role, hit.route.role)) {
+        const e = new LaunchplaneError(
+          'LP_FORBIDDEN',
+          `Token role "${principal.role}" cannot ${method} ${hit.route.path}; it needs "${hit.route.role}"`,
+          { recovery: `Use a token with the ${hit.route.role} role` },
+        );
+        await writeAudit(store, now, {
+          actor: principal.tokenId,
+          action: 'api.request',
+          outcome: 'refused',
+          params: { method, path: hit.route.path },
+          code: e.code,
+          message: e.message,
+        });
+        throw e;
+      }
+      const body = await readJsonBody(req, this.#opts.maxBodyBytes ?? 1024 * 1024);
+      const abort = new AbortController();
+      res.on('close', () => {
+        if (!res.writableFinished) abort.abort();
+      });
+      const answer = await hit.route.handler({
+        actor: principal.tokenId,
+        role: principal.role,
+        params: hit.params ?? {},
+        query: url.searchParams,
+        body,
+        signal: abort.signal,
+      });
+      sendJson(res, answer.status, answer.body);
+    } catch (err) {
+      const e = toLaunchplaneError(err);
+      if (e.code === 'LP_INTERNAL') {
+        logger.error({ method, path, err: e.message }, 'request failed');
+      }
+      sendError(res, e);
+    }
+  }
+}
