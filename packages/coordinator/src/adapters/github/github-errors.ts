@@ -38,9 +38,7 @@ function header(err: RequestErrorLike, name: string): string | undefined {
 function githubMessage(err: RequestErrorLike): string | undefined {
   const data = err.response?.data;
   const msg =
-    typeof data === 'object' && data !== null && 'message' in data
-      ? (data).message
-      : undefined;
+    typeof data === 'object' && data !== null && 'message' in data ? data.message : undefined;
   return typeof msg === 'string' ? msg.slice(0, 300) : undefined;
 }
 

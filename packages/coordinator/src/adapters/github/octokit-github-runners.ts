@@ -22,6 +22,7 @@ import type {
   RateLimitStatus,
   RunnerToken,
 } from '../../ports/github-runners.js';
+import type { Logger } from '../../ports/logger.js';
 import {
   EtagCache,
   type EtagCacheOptions,
@@ -44,14 +45,6 @@ export type GitHubAuth =
       privateKey: string;
       installationId: number;
     };
-
-/** Where Octokit's own warnings go; default nowhere. Never receives tokens. */
-export interface GitHubLog {
-  debug(message: string, ...rest: unknown[]): void;
-  info(message: string, ...rest: unknown[]): void;
-  warn(message: string, ...rest: unknown[]): void;
-  error(message: string, ...rest: unknown[]): void;
-}
 
 /** Options of {@link OctokitGitHubRunners}. Every limit has a documented default. */
 export interface OctokitGitHubRunnersOptions {
@@ -93,7 +86,8 @@ export interface OctokitGitHubRunnersOptions {
   fetch?: typeof fetch;
   /** Clock in epoch ms; default `Date.now`. */
   now?: () => number;
-  log?: GitHubLog;
+  /** Where Octokit's own warnings (deprecations, plugin errors) go; default nowhere. */
+  log?: Logger;
   userAgent?: string;
 }
 
@@ -227,8 +221,17 @@ export class OctokitGitHubRunners implements GitHubRunners {
     this.#cache = opts.etagCache === false ? undefined : new EtagCache(opts.etagCache ?? {});
     const baseFetch = opts.fetch ?? globalThis.fetch;
     const cached = conditionalFetch(this.#timedFetch(baseFetch), this.#cache, this.#counters);
-    const silent = (): void => undefined;
-    const log = opts.log ?? { debug: silent, info: silent, warn: silent, error: silent };
+    const logger = opts.log;
+    const forward =
+      (level: keyof Logger) =>
+      (message: string): void =>
+        logger?.[level]({ component: 'octokit' }, message);
+    const log = {
+      debug: forward('debug'),
+      info: forward('info'),
+      warn: forward('warn'),
+      error: forward('error'),
+    };
     const auth =
       opts.auth.kind === 'token'
         ? { auth: opts.auth.token }
