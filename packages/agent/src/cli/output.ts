@@ -1,0 +1,64 @@
+/**
+ * How `launchplane-agent` talks to people and scripts (CLI.md): `--json` prints one JSON document
+ * on stdout and nothing else; errors go to stderr as `error LP_CODE: message` plus a hint line;
+ * exit status 1 for a refusal or failure, 2 for bad usage.
+ */
+import { exitCodeFor, formatIssue, toLaunchplaneError } from '@launchplane/shared';
+import { ConfigInvalidError } from '../config/config-file.js';
+
+/** Where the CLI writes. Tests pass their own streams. */
+export interface CliIo {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+}
+
+/** The process's own streams. */
+export const processIo: CliIo = {
+  stdout: (t) => process.stdout.write(t),
+  stderr: (t) => process.stderr.write(t),
+};
+
+/** Writes one JSON document to stdout. */
+export function printJson(io: CliIo, value: unknown): void {
+  io.stdout(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+/** Renders rows as a left-aligned table with a header row. */
+export function renderTable(
+  header: readonly string[],
+  rows: readonly (readonly string[])[],
+): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]): string =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd();
+  return [line(header), ...rows.map(line)].join('\n') + '\n';
+}
+
+/**
+ * Prints an error the CLI.md way and returns the exit status to use. A bad config prints each
+ * problem on its own line (`path: message (file:line)`) before the error line.
+ */
+export function printError(io: CliIo, err: unknown): number {
+  const e = toLaunchplaneError(err);
+  if (e instanceof ConfigInvalidError) {
+    for (const issue of e.issues) io.stderr(`${formatIssue(issue, e.path)}\n`);
+    const n = e.issues.length;
+    io.stderr(`error ${e.code}: Config "${e.path}" has ${n} problem${n === 1 ? '' : 's'}\n`);
+  } else {
+    io.stderr(`error ${e.code}: ${e.message}\n`);
+  }
+  if (e.recovery !== undefined) io.stderr(`hint: ${e.recovery}\n`);
+  return exitCodeFor(e.code);
+}
+
+/** `1m 5s ago`-style age of a Unix-ms time, for human output. */
+export function formatAge(thenMs: number, nowMs: number): string {
+  const s = Math.max(0, Math.round((nowMs - thenMs) / 1000));
+  if (s < 60) return `${s}s ago`;
+  if (s < 3600) return `${Math.floor(s / 60)}m ${s % 60}s ago`;
+  if (s < 86_400) return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m ago`;
+  return `${Math.floor(s / 86_400)}d ago`;
+}

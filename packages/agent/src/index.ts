@@ -1,0 +1,33 @@
+/**
+ * `@launchplane/agent`: the host agent. The daemon is `launchplane-agent run`; these exports let
+ * tests and tools drive its parts directly.
+ */
+export { AgentCore } from './agent-core.js';
+export type { AgentCoreDeps, LocalRemoveResult } from './agent-core.js';
+export { AgentSession } from './session/agent-session.js';
+export type {
+  AgentSessionOptions,
+  SessionCore,
+  SessionState,
+  SessionStatus,
+} from './session/agent-session.js';
+export { Backoff, backoffCeiling } from './session/backoff.js';
+export type { BackoffOptions } from './session/backoff.js';
+export { probeCoordinator } from './session/probe-coordinator.js';
+export { enroll } from './enroll/enroll.js';
+export type { EnrollOptions, EnrollResult } from './enroll/enroll.js';
+export {
+  CONFIG_ENV_VAR,
+  ConfigInvalidError,
+  loadAgentConfig,
+  resolveConfigPath,
+  writeCoordinatorSection,
+} from './config/config-file.js';
+export { readStatusFile } from './config/status-file.js';
+export type { DaemonStatus } from './config/status-file.js';
+export { ensureHostKey, loadHostKey } from './keys/host-key.js';
+export { loadCoordinatorKey } from './keys/coordinator-key.js';
+export { loadEnrolledHost, realBackends, runDaemon, startAgent } from './main.js';
+export type { BackendFactories, RunningAgent, StartAgentOptions } from './main.js';
+export { runCli } from './cli/program.js';
+export { AGENT_VERSION } from './version.js';

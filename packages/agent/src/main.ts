@@ -1,0 +1,269 @@
+/**
+ * The daemon (`launchplane-agent run`): load the config and keys, connect the backends the host
+ * opted in to, open the core, keep a session with the coordinator and write a status file. A
+ * missing backend is reported, not fatal. Stopping never stops lanes: runners keep running and
+ * the next start recovers them from the ledger.
+ */
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import type { KeyObject } from 'node:crypto';
+import { LaunchplaneError, toLaunchplaneError } from '@launchplane/shared';
+import type { AgentConfig, Backend } from '@launchplane/shared';
+import { DockerContainerRuntime } from './adapters/docker/docker-container-runtime.js';
+import { DbusUnitManager } from './adapters/systemd/dbus-unit-manager.js';
+import { AgentCore } from './agent-core.js';
+import { loadAgentConfig } from './config/config-file.js';
+import { acquirePidLock } from './config/pid-lock.js';
+import type { PidLock } from './config/pid-lock.js';
+import { writeStatusFile } from './config/status-file.js';
+import type { BackendStatus, DaemonStatus } from './config/status-file.js';
+import { loadCoordinatorKey } from './keys/coordinator-key.js';
+import { loadHostKey } from './keys/host-key.js';
+import { systemClock } from './ports/clock.js';
+import type { Clock } from './ports/clock.js';
+import type { ContainerRuntime } from './ports/container-runtime.js';
+import { createPinoLogger } from './ports/logger.js';
+import type { Logger } from './ports/logger.js';
+import type { UnitManager } from './ports/unit-manager.js';
+import { AgentSession } from './session/agent-session.js';
+import type { AgentSessionOptions } from './session/agent-session.js';
+import { AGENT_VERSION } from './version.js';
+
+/** How the daemon reaches systemd and Docker; tests pass fakes. */
+export interface BackendFactories {
+  systemd(config: AgentConfig): Promise<UnitManager>;
+  docker(config: AgentConfig): Promise<ContainerRuntime>;
+}
+
+/** Default unit directory for the configured bus. */
+export function defaultUnitDir(
+  config: AgentConfig,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): string {
+  if (config.systemd.unitDir !== undefined) return config.systemd.unitDir;
+  if (config.systemd.bus === 'system') return '/etc/systemd/system';
+  const xdg = env['XDG_CONFIG_HOME'];
+  return join(
+    xdg !== undefined && xdg !== '' ? xdg : join(homedir(), '.config'),
+    'systemd',
+    'user',
+  );
+}
+
+/** The real backends: D-Bus to systemd, the Docker socket. Both fail with LP_BACKEND_UNAVAILABLE. */
+export const realBackends: BackendFactories = {
+  systemd: (config) =>
+    DbusUnitManager.create({ bus: config.systemd.bus, unitDir: defaultUnitDir(config) }),
+  docker: async (config) => {
+    const runtime = new DockerContainerRuntime({ socketPath: config.docker.socketPath });
+    await runtime.ping();
+    return runtime;
+  },
+};
+
+/** Config, keys and pinned coordinator identity of an enrolled host. */
+export interface EnrolledHost {
+  config: AgentConfig & { coordinator: NonNullable<AgentConfig['coordinator']> };
+  coordinatorId: string;
+  hostKey: KeyObject;
+  coordinatorKey: KeyObject;
+}
+
+/** Loads everything the daemon needs from disk; refuses a host that is not (fully) enrolled. */
+export async function loadEnrolledHost(configPath: string): Promise<EnrolledHost> {
+  const config = await loadAgentConfig(configPath);
+  const coordinator = config.coordinator;
+  if (coordinator === undefined || coordinator.coordinatorId === undefined) {
+    throw new LaunchplaneError(
+      'LP_CONFIG_INVALID',
+      `Config "${configPath}" has no complete coordinator section: the host is not enrolled`,
+      { recovery: 'Run `launchplane-agent enroll --coordinator URL --token T --host-id H`' },
+    );
+  }
+  const hostKey = (await loadHostKey(config.dataDir)).privateKey;
+  const coordinatorKey = await loadCoordinatorKey(config.dataDir, coordinator.fingerprint);
+  return {
+    config: { ...config, coordinator },
+    coordinatorId: coordinator.coordinatorId,
+    hostKey,
+    coordinatorKey,
+  };
+}
+
+/** Options of {@link startAgent}. */
+export interface StartAgentOptions {
+  backends?: BackendFactories;
+  logger?: Logger;
+  clock?: Clock;
+  /** Session tuning (backoff, timeouts); the identity fields come from the config. */
+  session?: Partial<
+    Omit<AgentSessionOptions, 'url' | 'hostId' | 'coordinatorId' | 'hostKey' | 'core' | 'logger'>
+  >;
+  /** How often the status file is refreshed besides session changes, in ms. Default 5 000. */
+  statusIntervalMs?: number;
+}
+
+/** A running agent. */
+export interface RunningAgent {
+  core: AgentCore;
+  session: AgentSession;
+  backends: Record<Backend, BackendStatus>;
+  /** Stops the session, the health loop and the ledger. Lanes keep running. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/** Starts the agent for an enrolled host (see the module comment). */
+export async function startAgent(
+  host: EnrolledHost,
+  options: StartAgentOptions = {},
+): Promise<RunningAgent> {
+  const { config } = host;
+  const logger =
+    options.logger ??
+    createPinoLogger({ level: config.log.level, bindings: { hostId: config.hostId } });
+  const clock = options.clock ?? systemClock;
+  const factories = options.backends ?? realBackends;
+  const lock: PidLock = await acquirePidLock(config.dataDir, 'start the agent');
+  let units: UnitManager | undefined;
+  try {
+    const backends: Record<Backend, BackendStatus> = {
+      systemd: { optedIn: config.optIn.backends.includes('systemd'), available: false },
+      docker: { optedIn: config.optIn.backends.includes('docker'), available: false },
+    };
+    let containers: ContainerRuntime | undefined;
+    if (backends.systemd.optedIn) {
+      try {
+        units = await factories.systemd(config);
+        backends.systemd.available = true;
+      } catch (err) {
+        const e = toLaunchplaneError(err, 'LP_BACKEND_UNAVAILABLE');
+        backends.systemd.error = e.message;
+        logger.error(
+          { code: e.code, err: e.message, recovery: e.recovery },
+          'systemd backend unavailable; systemd lanes cannot be managed',
+        );
+      }
+    }
+    if (backends.docker.optedIn) {
+      try {
+        containers = await factories.docker(config);
+        backends.docker.available = true;
+      } catch (err) {
+        const e = toLaunchplaneError(err, 'LP_BACKEND_UNAVAILABLE');
+        backends.docker.error = e.message;
+        logger.error(
+          { code: e.code, err: e.message, recovery: e.recovery },
+          'Docker backend unavailable; Docker lanes cannot be managed',
+        );
+      }
+    }
+
+    const core = await AgentCore.create({
+      config,
+      hostKey: host.hostKey,
+      coordinatorKey: host.coordinatorKey,
+      coordinatorFingerprint: config.coordinator.fingerprint,
+      units,
+      containers,
+      clock,
+      logger,
+    });
+    core.startHealthLoop();
+
+    const startedAt = clock.now();
+    let writing = Promise.resolve();
+    let stopped = false;
+    const session = new AgentSession({
+      agentVersion: AGENT_VERSION,
+      ...options.session,
+      url: config.coordinator.url,
+      hostId: config.hostId,
+      coordinatorId: host.coordinatorId,
+      hostKey: host.hostKey,
+      core,
+      logger,
+      onStatus: () => writeStatus(),
+    });
+    const writeStatus = (): void => {
+      const s = session.status();
+      const c = stopped ? undefined : core.status();
+      const status: DaemonStatus = {
+        pid: process.pid,
+        agentVersion: AGENT_VERSION,
+        startedAt,
+        updatedAt: clock.now(),
+        stopped,
+        session: s,
+        backends,
+        lanes: c?.lanes ?? 0,
+        // The core reports Unix seconds; the status file keeps Unix ms like every other time in it.
+        ...(c?.lastHealthAt === undefined ? {} : { lastHealthAt: c.lastHealthAt * 1000 }),
+      };
+      // Serialized so an older snapshot never overwrites a newer one.
+      writing = writing
+        .then(() => writeStatusFile(config.dataDir, status))
+        .catch((err: unknown) => logger.warn({ err: String(err) }, 'Cannot write the status file'));
+    };
+    const statusTimer = setInterval(writeStatus, options.statusIntervalMs ?? 5_000);
+    session.start();
+    writeStatus();
+    logger.info(
+      {
+        url: config.coordinator.url,
+        backends: Object.keys(backends).filter((b) => backends[b as Backend].available),
+      },
+      'Agent started',
+    );
+
+    let stopping: Promise<void> | undefined;
+    return {
+      core,
+      session,
+      backends,
+      stop: () =>
+        (stopping ??= (async () => {
+          clearInterval(statusTimer);
+          await session.stop();
+          await core.stop();
+          stopped = true;
+          writeStatus();
+          await writing;
+          await units?.close();
+          await lock.release();
+          logger.info({}, 'Agent stopped; lanes keep running');
+        })()),
+    };
+  } catch (err) {
+    await units?.close().catch(() => undefined);
+    await lock.release();
+    throw err;
+  }
+}
+
+/** Options of {@link runDaemon}. */
+export interface RunDaemonOptions extends StartAgentOptions {
+  /** Signals that stop the daemon. Default SIGTERM and SIGINT. */
+  signals?: readonly NodeJS.Signals[];
+}
+
+/**
+ * `launchplane-agent run`: starts the agent and resolves with exit status 0 after a stop signal.
+ * Startup failures reject (the CLI prints them).
+ */
+export async function runDaemon(
+  configPath: string,
+  options: RunDaemonOptions = {},
+): Promise<number> {
+  const host = await loadEnrolledHost(configPath);
+  const agent = await startAgent(host, options);
+  const signals = options.signals ?? ['SIGTERM', 'SIGINT'];
+  await new Promise<void>((resolve) => {
+    const onSignal = (): void => {
+      for (const s of signals) process.off(s, onSignal);
+      resolve();
+    };
+    for (const s of signals) process.on(s, onSignal);
+  });
+  await agent.stop();
+  return 0;
+}
