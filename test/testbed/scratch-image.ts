@@ -25,8 +25,10 @@ const LAYOUT_VERSION = '1';
 export interface ImageFile {
   /** Absolute path inside the image. */
   path: string;
-  /** Host file or directory to copy (recursively); or give `content`. */
+  /** Host file or directory to copy (recursively); or give `content` or `symlink`. */
   source?: string;
+  /** Make `path` a symbolic link to this target (e.g. `Runner.Worker` → node). */
+  symlink?: string;
   content?: string | Buffer;
   /** File mode; default 0o755 for `content` that starts with `#!`, else 0o644. Copies keep theirs. */
   mode?: number;
@@ -135,7 +137,9 @@ async function collectEntries(files: readonly ImageFile[]): Promise<Entry[]> {
   add({ path: '/root', kind: 'dir', mode: 0o700 });
   for (const file of files) {
     if (!file.path.startsWith('/')) throw new Error(`image path must be absolute: ${file.path}`);
-    if (file.content !== undefined) {
+    if (file.symlink !== undefined) {
+      add({ path: file.path, kind: 'symlink', target: file.symlink, mode: 0o777 });
+    } else if (file.content !== undefined) {
       const content = Buffer.from(file.content);
       add({ path: file.path, kind: 'file', content, mode: file.mode ?? (content.subarray(0, 2).toString() === '#!' ? 0o755 : 0o644) });
     } else if (file.source !== undefined) {
