@@ -150,6 +150,27 @@ export function adminRoutes(deps: AdminRouteDeps): Route[] {
     },
     {
       method: 'POST',
+      path: '/v1/tokens/:id/revoke',
+      role: 'admin',
+      async handler(ctx) {
+        const id = ctx.params.id ?? '';
+        const record = await store.getOperatorToken(id);
+        if (record === undefined) {
+          throw new LaunchplaneError('LP_NOT_FOUND', `Token "${id}" does not exist`);
+        }
+        const revokedAt = record.revokedAt ?? now();
+        if (record.revokedAt === undefined) await store.putOperatorToken({ ...record, revokedAt });
+        await writeAudit(store, now(), {
+          actor: ctx.actor,
+          action: 'token.revoke',
+          outcome: 'ok',
+          params: { id, role: record.role },
+        });
+        return { status: 200, body: { id, revokedAt } };
+      },
+    },
+    {
+      method: 'POST',
       path: '/v1/enrollment-tokens',
       role: 'admin',
       async handler(ctx) {

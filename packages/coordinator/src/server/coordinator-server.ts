@@ -162,6 +162,15 @@ export class CoordinatorServer {
     }
   }
 
+  /** Every mounted route's method, path and least role (for docs and tests). */
+  routes(): { method: string; path: string; role: string }[] {
+    return this.#routes.map(({ route }) => ({
+      method: route.method,
+      path: route.path,
+      role: route.role,
+    }));
+  }
+
   /** Stops accepting, closes agent sessions and waits for the server to close. */
   async close(): Promise<void> {
     this.hub.close();
