@@ -205,6 +205,11 @@ export class AgentCore {
     this.#health.start();
   }
 
+  /** Stops the health loop and waits for a running pass (the ledger stays open). */
+  stopHealthLoop(): Promise<void> {
+    return this.#health.stop();
+  }
+
   /** Runs one health pass now (tests, `doctor`). */
   healthPass(): Promise<void> {
     return this.#health.pass();
