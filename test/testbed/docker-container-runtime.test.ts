@@ -84,7 +84,7 @@ describeWithDocker('DockerContainerRuntime on a private dockerd', (dockerInfo) =
     expect(raw.HostConfig.NetworkMode).toBe('host');
     expect(raw.HostConfig.RestartPolicy?.Name).toBe('no');
     expect(raw.HostConfig.Init).toBe(true);
-    expect(raw.Config.StopTimeout).toBe(5);
+    expect((raw.Config as { StopTimeout?: number }).StopTimeout).toBe(5);
 
     await runtime.start(name);
     await runtime.start(name); // starting a running container succeeds

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import Docker from 'dockerode';
 
 import { spawnDaemon } from './daemon.js';
+import { claimStateDir, removeStateDir, sweepAbandoned } from './cleanup.js';
 import { findBinary } from './find-binary.js';
 import { TestbedUnavailableError } from './testbed-unavailable.js';
 import { waitFor } from './wait-for.js';
@@ -50,7 +51,9 @@ export async function startDockerd(options: StartDockerdOptions = {}): Promise<P
 
   const baseDir = options.baseDir ?? '/run/launchplane-testbed';
   await mkdir(baseDir, { recursive: true, mode: 0o700 });
+  await sweepAbandoned(baseDir);
   const dir = await mkdtemp(join(baseDir, 'd-'));
+  await claimStateDir(dir);
   let dataRoot = join(dir, 'data');
   let releaseLock = async (): Promise<void> => {};
   if (options.persistentDataRoot !== undefined && (await lockDataRoot(options.persistentDataRoot))) {
@@ -86,7 +89,7 @@ export async function startDockerd(options: StartDockerdOptions = {}): Promise<P
     if (daemon.alive()) await removeAllContainers(docker).catch(() => undefined);
     await daemon.stop({ graceMs: 20_000 });
     await releaseLock();
-    await rm(dir, { recursive: true, force: true, maxRetries: 3 });
+    await removeStateDir(dir);
   };
   try {
     await waitFor(

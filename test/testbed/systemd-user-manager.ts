@@ -17,13 +17,14 @@
  * because the manager runs as root. PrivateTmp hides the host's /tmp from units, so lane
  * directories must live outside /tmp: use `laneRoot`.
  */
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import * as dbus from 'dbus-next';
 
 import { spawnDaemon } from './daemon.js';
 import type { Daemon } from './daemon.js';
+import { claimStateDir, removeStateDir, sweepAbandoned } from './cleanup.js';
 import { findBinary } from './find-binary.js';
 import { TestbedUnavailableError } from './testbed-unavailable.js';
 import { waitFor } from './wait-for.js';
@@ -78,7 +79,9 @@ export async function startSystemdUserManager(options: StartSystemdOptions = {})
 
   const baseDir = options.baseDir ?? '/run/launchplane-testbed';
   await mkdir(baseDir, { recursive: true, mode: 0o700 });
+  await sweepAbandoned(baseDir);
   const dir = await mkdtemp(join(baseDir, 'sd-'));
+  await claimStateDir(dir);
   const runtimeDir = join(dir, 'run');
   const configHome = join(dir, 'config');
   const unitDir = join(configHome, 'systemd', 'user');
@@ -117,7 +120,7 @@ export async function startSystemdUserManager(options: StartSystemdOptions = {})
   const stop = async (): Promise<void> => {
     // On SIGTERM the manager stops its units (the bus among them) before it exits.
     for (const daemon of daemons) await daemon.stop();
-    await rm(dir, { recursive: true, force: true, maxRetries: 3 });
+    await removeStateDir(dir);
   };
   try {
     const manager = spawnDaemon(

@@ -1,0 +1,59 @@
+/**
+ * Removing testbed state dirs: dockerd leaves an nsfs mount under its exec root, and a run that
+ * died leaves whole dirs behind. Each state dir records its owner's PID, so a later run can tell
+ * abandoned dirs from live ones.
+ */
+import { execFile } from 'node:child_process';
+import { readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+const OWNER_FILE = 'owner.pid';
+
+/** Records the current process as the owner of a state dir. */
+export async function claimStateDir(dir: string): Promise<void> {
+  await writeFile(join(dir, OWNER_FILE), String(process.pid));
+}
+
+/** Mount points at or under `dir`, deepest first. */
+async function mountsUnder(dir: string): Promise<string[]> {
+  const mountinfo = await readFile('/proc/self/mountinfo', 'utf8').catch(() => '');
+  const points = mountinfo
+    .split('\n')
+    .map((line) => line.split(' ')[4])
+    .filter((p): p is string => p !== undefined && (p === dir || p.startsWith(`${dir}/`)))
+    // mountinfo escapes spaces etc. as \040; testbed paths have none.
+    .sort((a, b) => b.length - a.length);
+  return [...new Set(points)];
+}
+
+/** Unmounts whatever is mounted under `dir`, then removes it. */
+export async function removeStateDir(dir: string): Promise<void> {
+  for (const point of await mountsUnder(dir)) {
+    await run('umount', ['--lazy', point]).catch(() => undefined);
+  }
+  await rm(dir, { recursive: true, force: true, maxRetries: 3 });
+}
+
+/** Removes state dirs under `baseDir` whose owner process is gone. */
+export async function sweepAbandoned(baseDir: string): Promise<void> {
+  const entries = await readdir(baseDir).catch(() => []);
+  for (const name of entries) {
+    const dir = join(baseDir, name);
+    const owner = Number(await readFile(join(dir, OWNER_FILE), 'utf8').catch(() => '0'));
+    if (owner > 0 && isAlive(owner)) continue;
+    // No owner yet may mean another run is creating it right now.
+    if (owner === 0 && Date.now() - (await stat(dir).then((s) => s.mtimeMs, () => 0)) < 60_000) continue;
+    await removeStateDir(dir);
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
