@@ -7,7 +7,8 @@ import { startGitHubSim } from './server.js';
 
 const USAGE = `Usage: launchplane-github-sim --port P [--host 127.0.0.1] [--token T ...] [--state FILE]
        [--app-id ID --app-key PEM_FILE [--app-installation ID ...]] [--admin-token T]
-       [--busy-lag-ms N] [--busy-flip-after-ms N] [--busy-flip-ms N] [--offline-after-ms N]
+       [--busy-lag-ms N] [--busy-flip-after-ms N] [--busy-flip-ms N] [--busy-trail-ms N]
+       [--offline-after-ms N]
        [--poll-wait-ms N] [--rate-limit N]`;
 
 function int(v: string | undefined, name: string, fallback: number): number {
@@ -32,6 +33,7 @@ async function main(): Promise<void> {
       'busy-lag-ms': { type: 'string' },
       'busy-flip-after-ms': { type: 'string' },
       'busy-flip-ms': { type: 'string' },
+      'busy-trail-ms': { type: 'string' },
       'offline-after-ms': { type: 'string' },
       'poll-wait-ms': { type: 'string' },
       'rate-limit': { type: 'string' },
@@ -64,6 +66,7 @@ async function main(): Promise<void> {
         lagMs: int(values['busy-lag-ms'], 'busy-lag-ms', d.busyLag.lagMs),
         flipAfterMs: int(values['busy-flip-after-ms'], 'busy-flip-after-ms', d.busyLag.flipAfterMs),
         flipMs: int(values['busy-flip-ms'], 'busy-flip-ms', d.busyLag.flipMs),
+        trailMs: int(values['busy-trail-ms'], 'busy-trail-ms', d.busyLag.trailMs),
       },
       offlineAfterMs: int(values['offline-after-ms'], 'offline-after-ms', d.offlineAfterMs),
       pollWaitMs: int(values['poll-wait-ms'], 'poll-wait-ms', d.pollWaitMs),

@@ -110,6 +110,7 @@ function configUpdate(cfg: SimConfig, body: unknown): SimConfig {
     'busyLagMs',
     'busyFlipAfterMs',
     'busyFlipMs',
+    'busyTrailMs',
     'offlineAfterMs',
     'pollWaitMs',
     'rateLimit',
@@ -120,6 +121,7 @@ function configUpdate(cfg: SimConfig, body: unknown): SimConfig {
     if (k === 'busyLagMs') next.busyLag.lagMs = n;
     else if (k === 'busyFlipAfterMs') next.busyLag.flipAfterMs = n;
     else if (k === 'busyFlipMs') next.busyLag.flipMs = n;
+    else if (k === 'busyTrailMs') next.busyLag.trailMs = n;
     else if (k === 'offlineAfterMs') next.offlineAfterMs = n;
     else if (k === 'pollWaitMs') next.pollWaitMs = n;
     else next.rateLimit = n;
@@ -132,6 +134,7 @@ function configView(cfg: SimConfig): Record<string, number> {
     busyLagMs: cfg.busyLag.lagMs,
     busyFlipAfterMs: cfg.busyLag.flipAfterMs,
     busyFlipMs: cfg.busyLag.flipMs,
+    busyTrailMs: cfg.busyLag.trailMs,
     offlineAfterMs: cfg.offlineAfterMs,
     pollWaitMs: cfg.pollWaitMs,
     rateLimit: cfg.rateLimit,

@@ -34,7 +34,11 @@ export async function startHarness(
     tokens: [TOKEN],
     ...(opts.realClock === true ? {} : { now: () => clock.now }),
     ...opts,
-    config: { pollWaitMs: 0, busyLag: { lagMs: 2000, flipAfterMs: 0, flipMs: 0 }, ...opts.config },
+    config: {
+      pollWaitMs: 0,
+      busyLag: { lagMs: 2000, flipAfterMs: 0, flipMs: 0, trailMs: 0 },
+      ...opts.config,
+    },
   });
   const api: Harness['api'] = (method, path, o = {}) => {
     const headers: Record<string, string> = { accept: 'application/vnd.github+json', ...o.headers };

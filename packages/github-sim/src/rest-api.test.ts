@@ -438,9 +438,9 @@ describe('faults', () => {
 });
 
 describe('busy and status realism', () => {
-  it('turns busy true only after the lag, flips it mid-job, and false after the job', async () => {
+  it('turns busy true only after the lag, flips it mid-job, and keeps it past the job for the trail', async () => {
     h = await startHarness({
-      config: { busyLag: { lagMs: 2000, flipAfterMs: 3000, flipMs: 1000 } },
+      config: { busyLag: { lagMs: 2000, flipAfterMs: 3000, flipMs: 1000, trailMs: 4000 } },
     });
     const r = await connectRunner(h, { url: 'acme/api', name: 'b', labels: [] });
     const job = await h.json<{ id: number }>('POST', '/_sim/jobs', {
@@ -467,6 +467,12 @@ describe('busy and status realism', () => {
       secret: r.secret,
       body: { result: 'succeeded' },
     });
+    // The job is over (DELETE is allowed), yet busy still reads true until the trail ends.
+    expect(await busyAt()).toBe(true);
+    h.clock.now += 3999;
+    await h.runner('POST', `/_runner/sessions/${r.sessionId}/heartbeat`, { secret: r.secret });
+    expect(await busyAt()).toBe(true);
+    h.clock.now += 1;
     expect(await busyAt()).toBe(false);
   });
 
@@ -494,8 +500,12 @@ describe('busy and status realism', () => {
 
   it('busy and status are configurable through the control API', async () => {
     h = await startHarness();
-    const cfg = await h.json('PATCH', '/_sim/config', { busyLagMs: 0, offlineAfterMs: 100 });
-    expect(cfg.body).toMatchObject({ busyLagMs: 0, offlineAfterMs: 100 });
+    const cfg = await h.json('PATCH', '/_sim/config', {
+      busyLagMs: 0,
+      busyTrailMs: 5,
+      offlineAfterMs: 100,
+    });
+    expect(cfg.body).toMatchObject({ busyLagMs: 0, busyTrailMs: 5, offlineAfterMs: 100 });
     expect((await h.json('PATCH', '/_sim/config', { nope: 1 })).status).toBe(422);
     const r = await connectRunner(h, { url: 'acme/api', name: 'c', labels: [] });
     await h.json('POST', '/_sim/jobs', { repository: 'acme/api', labels: [], durationMs: 1 });

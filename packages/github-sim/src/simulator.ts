@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { type BusyLag, DEFAULT_BUSY_LAG, reportedBusy } from './domain/busy.js';
+import { type BusyLag, type BusySource, DEFAULT_BUSY_LAG, reportedBusy } from './domain/busy.js';
 import {
   addCustom,
   initialLabels,
@@ -150,7 +150,20 @@ export class GitHubSimulator {
   reportedBusy(r: RunnerRecord): boolean {
     if (r.fixedBusy) return true;
     if (this.status(r) === 'offline') return false;
-    return reportedBusy(this.currentJob(r.id)?.startedAt ?? null, this.now(), this.config.busyLag);
+    return reportedBusy(this.#busySource(r.id), this.now(), this.config.busyLag);
+  }
+
+  /** The runner's current job, else its most recently ended one. */
+  #busySource(runnerId: number): BusySource | null {
+    let latest: BusySource | null = null;
+    for (const j of this.state.jobs) {
+      if (j.runnerId !== runnerId || j.startedAt === null) continue;
+      if (j.status === 'in_progress') return { startedAt: j.startedAt, endedAt: null };
+      if (j.completedAt !== null && (latest === null || (latest.endedAt ?? 0) < j.completedAt)) {
+        latest = { startedAt: j.startedAt, endedAt: j.completedAt };
+      }
+    }
+    return latest;
   }
 
   /** The job the runner really runs right now, if any. */

@@ -41,7 +41,7 @@ beforeEach(async () => {
     config: {
       pollWaitMs: 300,
       offlineAfterMs: 1500,
-      busyLag: { lagMs: 600_000, flipAfterMs: 0, flipMs: 0 },
+      busyLag: { lagMs: 600_000, flipAfterMs: 0, flipMs: 0, trailMs: 0 },
     },
   });
   dir = mkdtempSync(join(tmpdir(), 'stub-runner-'));
