@@ -38,3 +38,13 @@ describe('tryBase64urlDecode()', () => {
     expect(base64urlEncode('é')).toBe(Buffer.from('é', 'utf8').toString('base64url'));
   });
 });
+
+test('tryBase64urlDecode() accepts a text exactly when decoding and re-encoding gives it back', () => {
+  fc.assert(
+    fc.property(fc.stringMatching(/^[A-Za-z0-9_-]{0,9}$/), (text) => {
+      const roundTrips = Buffer.from(text, 'base64url').toString('base64url') === text;
+      expect(tryBase64urlDecode(text) !== undefined).toBe(roundTrips);
+    }),
+    { numRuns: 2000 },
+  );
+});

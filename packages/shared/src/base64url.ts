@@ -27,7 +27,27 @@ export function isBase64urlAlphabet(text: string): boolean {
  * trailing bits).
  */
 export function tryBase64urlDecode(text: string): Buffer | undefined {
-  if (!ALPHABET.test(text)) return undefined;
-  const bytes = Buffer.from(text, 'base64url');
-  return bytes.toString('base64url') === text ? bytes : undefined;
+  return ALPHABET.test(text) ? decodeCanonicalAlphabet(text) : undefined;
+}
+
+/**
+ * {@link tryBase64urlDecode} for text already known to use only the alphabet: checks the length
+ * and that the unused low bits of the last character are zero (RFC 4648 §3.5), which is what
+ * makes the encoding canonical, without re-encoding.
+ */
+export function decodeCanonicalAlphabet(text: string): Buffer | undefined {
+  const rest = text.length % 4;
+  if (rest === 1) return undefined;
+  if (rest !== 0) {
+    const last = sextet(text.charCodeAt(text.length - 1));
+    if ((last & (rest === 2 ? 0x0f : 0x03)) !== 0) return undefined;
+  }
+  return Buffer.from(text, 'base64url');
+}
+
+function sextet(c: number): number {
+  if (c >= 0x41 && c <= 0x5a) return c - 0x41; // A-Z
+  if (c >= 0x61 && c <= 0x7a) return c - 0x61 + 26; // a-z
+  if (c >= 0x30 && c <= 0x39) return c - 0x30 + 52; // 0-9
+  return c === 0x2d ? 62 : 63; // - or _
 }

@@ -7,10 +7,10 @@
  * is trusted before the signature over the received bytes has been checked, except what is
  * needed to pick the key (`alg`, `typ`, `kid` — which must equal fixed, pinned values).
  */
-import { Buffer } from 'node:buffer';
+import { Buffer, isUtf8 } from 'node:buffer';
 import { sign, verify, type KeyObject } from 'node:crypto';
 import type { z } from 'zod';
-import { base64urlEncode, isBase64urlAlphabet, tryBase64urlDecode } from './base64url.js';
+import { base64urlEncode, decodeCanonicalAlphabet, isBase64urlAlphabet } from './base64url.js';
 import { LaunchplaneError } from './errors.js';
 import { assertEd25519, fingerprint, publicKeyOf } from './keys.js';
 import { parseStrictJson } from './strict-json.js';
@@ -23,7 +23,6 @@ export const DEFAULT_MAX_JWS_LENGTH = 128 * 1024;
 
 const ED25519_SIGNATURE_BYTES = 64;
 const HEADER_MEMBERS = new Set(['alg', 'typ', 'kid']);
-const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** The protected header of every Launchplane JWS, members in this order. */
 export interface JwsHeader {
@@ -50,12 +49,28 @@ export function signJws(payload: unknown, options: SignJwsOptions): string {
   const { privateKey, typ } = options;
   assertEd25519(privateKey, 'private');
   const kid = options.kid ?? fingerprint(publicKeyOf(privateKey));
-  const header: JwsHeader = { alg: JWS_ALG, typ, kid };
   const payloadJson = JSON.stringify(payload) as string | undefined;
   if (payloadJson === undefined) throw new TypeError('Cannot sign a payload that is not JSON');
-  const signingInput = `${base64urlEncode(JSON.stringify(header))}.${base64urlEncode(payloadJson)}`;
+  const signingInput = `${encodedHeader(typ, kid)}.${base64urlEncode(payloadJson)}`;
   const signature = sign(null, Buffer.from(signingInput, 'latin1'), privateKey);
   return `${signingInput}.${signature.toString('base64url')}`;
+}
+
+// A signer uses one or two (typ, kid) pairs for its whole life; the cap only bounds misuse.
+const HEADER_CACHE_LIMIT = 64;
+const headerCache = new Map<string, string>();
+
+/** The base64url protected header `{"alg","typ","kid"}`, in that member order. */
+function encodedHeader(typ: string, kid: string): string {
+  const cacheKey = `${typ}\n${kid}`;
+  let encoded = headerCache.get(cacheKey);
+  if (encoded === undefined) {
+    const header: JwsHeader = { alg: JWS_ALG, typ, kid };
+    encoded = base64urlEncode(JSON.stringify(header));
+    if (headerCache.size >= HEADER_CACHE_LIMIT) headerCache.clear();
+    headerCache.set(cacheKey, encoded);
+  }
+  return encoded;
 }
 
 /** Options of {@link verifyJwsCompact}. */
@@ -127,7 +142,7 @@ export function verifyJwsCompact(jws: unknown, options: VerifyJwsOptions): Verif
   }
 
   // Signature over the bytes as received: never re-encode before verifying.
-  const signature = tryBase64urlDecode(signaturePart);
+  const signature = decodeCanonicalAlphabet(signaturePart);
   if (signature?.length !== ED25519_SIGNATURE_BYTES) {
     throw badSignature('JWS signature is not 64 bytes of canonical base64url');
   }
@@ -137,11 +152,11 @@ export function verifyJwsCompact(jws: unknown, options: VerifyJwsOptions): Verif
   }
 
   // Payload.
-  const payloadBytes = tryBase64urlDecode(payloadPart);
+  const payloadBytes = decodeCanonicalAlphabet(payloadPart);
   if (payloadBytes === undefined) throw invalid('JWS payload is not canonical base64url');
   let payload: unknown;
   try {
-    payload = parseStrictJson(utf8.decode(payloadBytes));
+    payload = parseStrictJson(decodeUtf8(payloadBytes));
   } catch (cause) {
     throw invalid(`JWS payload is not strict JSON: ${errorMessage(cause)}`, cause);
   }
@@ -185,11 +200,11 @@ interface ParsedHeader {
 }
 
 function parseHeader(headerPart: string): ParsedHeader {
-  const bytes = tryBase64urlDecode(headerPart);
+  const bytes = decodeCanonicalAlphabet(headerPart);
   if (bytes === undefined) throw badHeader('JWS header is not canonical base64url');
   let value: unknown;
   try {
-    value = parseStrictJson(utf8.decode(bytes), { maxDepth: 2 });
+    value = parseStrictJson(decodeUtf8(bytes), { maxDepth: 2 });
   } catch (cause) {
     throw badHeader(`JWS header is not strict JSON: ${errorMessage(cause)}`, { cause });
   }
@@ -204,6 +219,12 @@ function parseHeader(headerPart: string): ParsedHeader {
   }
   const { alg, typ, kid } = value as Record<string, unknown>;
   return { alg, typ, kid };
+}
+
+/** Decodes UTF-8, refusing invalid sequences instead of replacing them with U+FFFD. */
+function decodeUtf8(bytes: Buffer): string {
+  if (!isUtf8(bytes)) throw new Error('not valid UTF-8');
+  return bytes.toString('utf8');
 }
 
 function quote(value: unknown): string {

@@ -94,3 +94,18 @@ describe('parseStrictJson()', () => {
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
 });
+
+describe('parseStrictJson() tells member names from string values', () => {
+  test.each([
+    ['a value that looks like a member', '{"a":"},{\\"a\\":1","b":1}', true],
+    ['a value ending in an escaped backslash', '{"a":"x\\\\","b":"y"}', true],
+    ['a name ending in an escaped backslash, repeated', '{"a\\\\":1,"a\\\\":2}', false],
+    ['an escaped quote inside a name', '{"a\\"b":1,"a\\"b":2}', false],
+    ['arrays of strings between members', '{"a":["a","a"],"b":{"a":"a"}}', true],
+    ['a repeat after a nested object closes', '{"a":{"b":1},"a":2}', false],
+    ['a repeat after an array closes', '{"a":[{"a":1}],"a":2}', false],
+  ])('%s', (_name, text, ok) => {
+    if (ok) expect(parseStrictJson(text)).toEqual(JSON.parse(text));
+    else expect(() => parseStrictJson(text)).toThrow(/Duplicate member name/);
+  });
+});

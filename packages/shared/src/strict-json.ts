@@ -2,9 +2,9 @@
  * Strict JSON parsing for signed envelopes.
  *
  * `JSON.parse` keeps the last of two equal keys, so `{"aud":"a","aud":"b"}` would mean
- * different things to different parsers. A small scanner walks the RFC 8259 grammar first and
- * refuses duplicate member names (compared after unescaping), excessive nesting and anything
- * `JSON.parse` would also refuse; only then does `JSON.parse` build the value.
+ * different things to different parsers. {@link parseStrictJson} lets `JSON.parse` check the
+ * grammar and build the value, then walks the (now known valid) text once more to refuse
+ * duplicate member names, compared after unescaping, and nesting deeper than a limit.
  */
 
 /** Options of {@link parseStrictJson}. */
@@ -13,225 +13,93 @@ export interface StrictJsonOptions {
   maxDepth?: number;
 }
 
-/** Why a text is not strict JSON; `offset` is the UTF-16 index where scanning stopped. */
+/** Why a text is not strict JSON; `offset` is the UTF-16 index of the problem, when known. */
 export class StrictJsonError extends Error {
-  readonly offset: number;
+  readonly offset: number | undefined;
 
-  constructor(message: string, offset: number) {
-    super(message);
+  constructor(message: string, offset?: number) {
+    super(offset === undefined ? message : `${message} at offset ${offset}`);
     this.name = 'StrictJsonError';
     this.offset = offset;
   }
 }
 
 /**
- * Parses `text` as a single JSON value, refusing duplicate object keys and nesting deeper
- * than `maxDepth`. Throws {@link StrictJsonError}.
+ * Parses `text` as a single JSON value (RFC 8259, exactly what `JSON.parse` accepts), refusing
+ * duplicate object member names and nesting deeper than `maxDepth`. Throws
+ * {@link StrictJsonError}.
  */
 export function parseStrictJson(text: string, options: StrictJsonOptions = {}): unknown {
-  new Scanner(text, options.maxDepth ?? 32).scanDocument();
-  return JSON.parse(text) as unknown;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (cause) {
+    throw new StrictJsonError(cause instanceof Error ? cause.message : 'Invalid JSON');
+  }
+  checkMembers(text, options.maxDepth ?? 32);
+  return value;
 }
 
-// Character codes the scanner compares against.
-const Char = {
-  Tab: 0x09,
-  Newline: 0x0a,
-  Return: 0x0d,
-  Space: 0x20,
-  Quote: 0x22,
-  Plus: 0x2b,
-  Comma: 0x2c,
-  Minus: 0x2d,
-  Dot: 0x2e,
-  Zero: 0x30,
-  One: 0x31,
-  Nine: 0x39,
-  Colon: 0x3a,
-  UpperE: 0x45,
-  OpenBracket: 0x5b,
-  Backslash: 0x5c,
-  CloseBracket: 0x5d,
-  LowerE: 0x65,
-  OpenBrace: 0x7b,
-  CloseBrace: 0x7d,
-} as const;
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const COMMA = 0x2c;
+const OPEN_BRACE = 0x7b;
+const CLOSE_BRACE = 0x7d;
+const OPEN_BRACKET = 0x5b;
+const CLOSE_BRACKET = 0x5d;
 
-class Scanner {
-  readonly #text: string;
-  readonly #maxDepth: number;
-  #pos = 0;
-
-  constructor(text: string, maxDepth: number) {
-    this.#text = text;
-    this.#maxDepth = maxDepth;
-  }
-
-  scanDocument(): void {
-    this.#skipWhitespace();
-    this.#scanValue(0);
-    this.#skipWhitespace();
-    if (this.#pos !== this.#text.length) this.#fail('Unexpected data after the JSON value');
-  }
-
-  #fail(message: string): never {
-    throw new StrictJsonError(`${message} at offset ${this.#pos}`, this.#pos);
-  }
-
-  #peek(): number {
-    return this.#text.charCodeAt(this.#pos);
-  }
-
-  #skipWhitespace(): void {
-    for (;;) {
-      const c = this.#peek();
-      if (c !== Char.Space && c !== Char.Tab && c !== Char.Newline && c !== Char.Return) return;
-      this.#pos++;
-    }
-  }
-
-  #expect(c: number, what: string): void {
-    if (this.#peek() !== c) this.#fail(`Expected ${what}`);
-    this.#pos++;
-  }
-
-  #scanValue(depth: number): void {
-    const c = this.#peek();
-    if (c === Char.OpenBrace) return this.#scanObject(depth + 1);
-    if (c === Char.OpenBracket) return this.#scanArray(depth + 1);
-    if (c === Char.Quote) return void this.#scanString();
-    if (c === Char.Minus || (c >= Char.Zero && c <= Char.Nine)) return this.#scanNumber();
-    for (const literal of ['true', 'false', 'null']) {
-      if (this.#text.startsWith(literal, this.#pos)) {
-        this.#pos += literal.length;
-        return;
-      }
-    }
-    this.#fail('Expected a JSON value');
-  }
-
-  #scanObject(depth: number): void {
-    if (depth > this.#maxDepth) this.#fail(`Nesting deeper than ${this.#maxDepth}`);
-    this.#pos++;
-    this.#skipWhitespace();
-    if (this.#peek() === Char.CloseBrace) {
-      this.#pos++;
-      return;
-    }
-    const keys = new Set<string>();
-    for (;;) {
-      if (this.#peek() !== Char.Quote) this.#fail('Expected a member name');
-      const keyStart = this.#pos;
-      const key = this.#scanString();
-      if (keys.has(key)) {
-        this.#pos = keyStart;
-        this.#fail(`Duplicate member name ${JSON.stringify(key)}`);
-      }
-      keys.add(key);
-      this.#skipWhitespace();
-      this.#expect(Char.Colon, '":"');
-      this.#skipWhitespace();
-      this.#scanValue(depth);
-      this.#skipWhitespace();
-      if (this.#peek() === Char.Comma) {
-        this.#pos++;
-        this.#skipWhitespace();
-        continue;
-      }
-      this.#expect(Char.CloseBrace, '"," or "}"');
-      return;
-    }
-  }
-
-  #scanArray(depth: number): void {
-    if (depth > this.#maxDepth) this.#fail(`Nesting deeper than ${this.#maxDepth}`);
-    this.#pos++;
-    this.#skipWhitespace();
-    if (this.#peek() === Char.CloseBracket) {
-      this.#pos++;
-      return;
-    }
-    for (;;) {
-      this.#scanValue(depth);
-      this.#skipWhitespace();
-      if (this.#peek() === Char.Comma) {
-        this.#pos++;
-        this.#skipWhitespace();
-        continue;
-      }
-      this.#expect(Char.CloseBracket, '"," or "]"');
-      return;
-    }
-  }
-
-  /** Scans a string token and returns its decoded value. */
-  #scanString(): string {
-    const start = this.#pos;
-    this.#pos++;
-    let escaped = false;
-    for (;;) {
-      const c = this.#peek();
-      if (Number.isNaN(c)) this.#fail('Unterminated string');
-      if (c < Char.Space) this.#fail('Control character in string');
-      if (c === Char.Quote) break;
-      if (c === Char.Backslash) {
-        escaped = true;
-        const e = this.#text.charCodeAt(this.#pos + 1);
-        if (e === 0x75 /* u */) {
-          if (!/^[0-9A-Fa-f]{4}$/.test(this.#text.slice(this.#pos + 2, this.#pos + 6))) {
-            this.#fail('Invalid \\u escape');
-          }
-          this.#pos += 6;
-          continue;
+/**
+ * Walks valid JSON text. Outside strings it only needs to see brackets and commas to know
+ * whether the next string is a member name; strings are skipped with `indexOf`, so kilobytes of
+ * base64 inside a string cost next to nothing.
+ */
+function checkMembers(text: string, maxDepth: number): void {
+  // One entry per open container: the member names seen so far, or null for an array.
+  const stack: (Set<string> | null)[] = [];
+  let expectName = false;
+  const length = text.length;
+  let pos = 0;
+  while (pos < length) {
+    const c = text.charCodeAt(pos);
+    if (c === QUOTE) {
+      const end = closingQuote(text, pos);
+      if (expectName) {
+        const raw = text.slice(pos + 1, end);
+        const name = raw.includes('\\') ? (JSON.parse(text.slice(pos, end + 1)) as string) : raw;
+        const names = stack[stack.length - 1];
+        if (names?.has(name)) {
+          throw new StrictJsonError(`Duplicate member name ${JSON.stringify(name)}`, pos);
         }
-        // " \ / b f n r t
-        if (![0x22, 0x5c, 0x2f, 0x62, 0x66, 0x6e, 0x72, 0x74].includes(e)) {
-          this.#fail('Invalid escape');
-        }
-        this.#pos += 2;
-        continue;
+        names?.add(name);
+        expectName = false;
       }
-      this.#pos++;
+      pos = end + 1;
+      continue;
     }
-    this.#pos++;
-    const raw = this.#text.slice(start + 1, this.#pos - 1);
-    return escaped ? (JSON.parse(this.#text.slice(start, this.#pos)) as string) : raw;
+    if (c === OPEN_BRACE || c === OPEN_BRACKET) {
+      if (stack.length >= maxDepth) {
+        throw new StrictJsonError(`Nesting deeper than ${maxDepth}`, pos);
+      }
+      stack.push(c === OPEN_BRACE ? new Set() : null);
+      expectName = c === OPEN_BRACE;
+    } else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) {
+      stack.pop();
+      expectName = false;
+    } else if (c === COMMA) {
+      expectName = stack[stack.length - 1] != null;
+    }
+    pos++;
   }
+}
 
-  #scanNumber(): void {
-    if (this.#peek() === Char.Minus) this.#pos++;
-    const first = this.#peek();
-    if (first === Char.Zero) {
-      this.#pos++;
-    } else if (first >= Char.One && first <= Char.Nine) {
-      this.#skipDigits();
-    } else {
-      this.#fail('Invalid number');
-    }
-    if (this.#peek() === Char.Dot) {
-      this.#pos++;
-      this.#requireDigits();
-    }
-    const e = this.#peek();
-    if (e === Char.LowerE || e === Char.UpperE) {
-      this.#pos++;
-      const sign = this.#peek();
-      if (sign === Char.Plus || sign === Char.Minus) this.#pos++;
-      this.#requireDigits();
-    }
-  }
-
-  #requireDigits(): void {
-    const c = this.#peek();
-    if (!(c >= Char.Zero && c <= Char.Nine)) this.#fail('Invalid number');
-    this.#skipDigits();
-  }
-
-  #skipDigits(): void {
-    for (;;) {
-      const c = this.#peek();
-      if (!(c >= Char.Zero && c <= Char.Nine)) return;
-      this.#pos++;
-    }
+/** Index of the quote closing the string that opens at `open` (text is valid JSON). */
+function closingQuote(text: string, open: number): number {
+  let from = open + 1;
+  for (;;) {
+    const quote = text.indexOf('"', from);
+    let backslashes = 0;
+    while (text.charCodeAt(quote - 1 - backslashes) === BACKSLASH) backslashes++;
+    if (backslashes % 2 === 0) return quote;
+    from = quote + 1;
   }
 }
