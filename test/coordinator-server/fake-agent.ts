@@ -77,6 +77,8 @@ export class FakeAgent {
       followRedirects: false,
       maxPayload: opts.maxPayload ?? 256 * 1024,
     });
+    // Listen before 'open': the challenge can arrive in the same read as the upgrade answer.
+    const agent = new FakeAgent(ws);
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());
       ws.once('error', reject);
@@ -84,7 +86,7 @@ export class FakeAgent {
         reject(new Error(`upgrade refused: ${res.statusCode}`)),
       );
     });
-    return new FakeAgent(ws);
+    return agent;
   }
 
   /** Opens, answers the challenge with a hello signed by `privateKey`, waits for welcome. */

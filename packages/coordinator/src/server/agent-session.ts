@@ -278,6 +278,7 @@ export class AgentSession {
         this.#phase = 'closed';
         this.#stopTimers();
         this.#ws.terminate();
+        this.#host.detach(this);
         return;
       }
       this.#missedPongs++;

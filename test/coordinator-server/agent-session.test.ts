@@ -1,0 +1,417 @@
+import { randomUUID } from 'node:crypto';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import {
+  LaunchplaneError,
+  InMemoryReplayStore,
+  importPublicJwk,
+  signEvent,
+  signResult,
+  verifyCommand,
+  type EventPayload,
+  type LaneReport,
+} from '@launchplane/shared';
+import type { LaneRecord } from '@launchplane/coordinator';
+import { FakeAgent, enrollHost, newHostKey } from './fake-agent.js';
+import { startHarness, type Harness } from './harness.js';
+
+const LANE_ID = '01jd0000000000000000000000';
+
+let h: Harness;
+let key: ReturnType<typeof newHostKey>;
+const agents: FakeAgent[] = [];
+
+beforeEach(async () => {
+  h = await startHarness({ yaml: 'agents: { heartbeatSec: 1, handshakeTimeoutSec: 1 }\n' });
+  key = newHostKey();
+  await enroll('host-a', key);
+});
+afterEach(async () => {
+  for (const a of agents.splice(0)) a.ws.terminate();
+  await h.close();
+});
+
+async function enroll(hostId: string, k: ReturnType<typeof newHostKey>): Promise<void> {
+  const t = await h.api('POST', '/v1/enrollment-tokens', { body: { hostId } });
+  const r = await enrollHost(h.baseUrl, {
+    token: String(t.body.token),
+    hostId,
+    publicKey: k.publicKey,
+  });
+  expect(r.status).toBe(201);
+}
+
+async function connect(hostId = 'host-a', k = key): Promise<FakeAgent> {
+  const a = await FakeAgent.connect(h.agentUrl, { hostId, privateKey: k.privateKey });
+  agents.push(a);
+  return a;
+}
+
+async function open(): Promise<FakeAgent> {
+  const a = await FakeAgent.open(h.agentUrl);
+  agents.push(a);
+  return a;
+}
+
+function laneReport(state: LaneReport['state']): LaneReport {
+  return {
+    laneId: LANE_ID,
+    name: 'lp-host-a-build-00000000',
+    pool: 'build',
+    scope: { repository: 'acme/api' },
+    backend: 'systemd',
+    ephemeral: false,
+    state,
+    labels: ['launchplane'],
+    restarts: 0,
+    createdAt: 1,
+    updatedAt: 2,
+  };
+}
+
+const LANE: LaneRecord = {
+  laneId: LANE_ID,
+  hostId: 'host-a',
+  pool: 'build',
+  scope: { repository: 'acme/api' },
+  backend: 'systemd',
+  ephemeral: false,
+  runnerName: 'lp-host-a-build-00000000',
+  runnerId: 11,
+  labels: ['launchplane'],
+  state: 'starting',
+  recovery: undefined,
+  lastError: undefined,
+  createdAt: 1,
+  updatedAt: 1,
+};
+
+function event(seq: number, event: EventPayload['event'], iss = 'host-a'): EventPayload {
+  return { iss, seq, at: h.clock.now, event };
+}
+
+describe('agent session', () => {
+  it('challenge → hello → welcome; the host shows as connected', async () => {
+    const a = await open();
+    const challenge = await a.next('challenge');
+    expect(challenge.coordinatorId).toBe(h.coordinator.coordinatorId);
+    expect(String(challenge.nonce)).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    a.frames.unshift(challenge);
+    await a.hello({ hostId: 'host-a', privateKey: key.privateKey });
+    expect(await a.next('welcome')).toEqual({ type: 'welcome', heartbeatSec: 1 });
+    expect(h.coordinator.server.hub.session('host-a')?.agentVersion).toBe('0.0.0-test');
+    const hosts = await h.api('GET', '/v1/hosts');
+    expect((hosts.body.hosts as { hostId: string; connected: boolean }[])[0]).toMatchObject({
+      hostId: 'host-a',
+      connected: true,
+    });
+  });
+
+  it('a hello signed with another key is closed with 4401', async () => {
+    const a = await open();
+    await a.hello({ hostId: 'host-a', privateKey: newHostKey().privateKey });
+    expect((await a.closed).code).toBe(4401);
+    expect(h.coordinator.server.hub.session('host-a')).toBeUndefined();
+  });
+
+  it('an unknown host is closed with 4401', async () => {
+    const a = await open();
+    await a.hello({ hostId: 'host-zz', privateKey: key.privateKey });
+    expect((await a.closed).code).toBe(4401);
+  });
+
+  it('a hello claiming another enrolled host is closed with 4401', async () => {
+    const keyB = newHostKey();
+    await enroll('host-b', keyB);
+    const a = await open();
+    // Signed with host-a's key for host-a's text, but claiming host-b.
+    await a.hello({ hostId: 'host-a', privateKey: key.privateKey, claimHostId: 'host-b' });
+    expect((await a.closed).code).toBe(4401);
+  });
+
+  it('a frame before the hello is closed with 4400', async () => {
+    const a = await open();
+    a.send({ type: 'inventory', optIn: {}, lanes: [], capabilities: [] });
+    expect((await a.closed).code).toBe(4400);
+  });
+
+  it('a silent peer is closed with 4408 after the handshake timeout', async () => {
+    const a = await open();
+    expect((await a.closed).code).toBe(4408);
+  });
+
+  it('a revoked host is refused at hello with 4403', async () => {
+    await h.api('POST', '/v1/hosts/host-a/revoke');
+    const a = await open();
+    await a.hello({ hostId: 'host-a', privateKey: key.privateKey });
+    expect((await a.closed).code).toBe(4403);
+  });
+
+  it('revoking a host closes its live session at once with 4403', async () => {
+    const a = await connect();
+    const r = await h.api('POST', '/v1/hosts/host-a/revoke');
+    expect(r.body).toMatchObject({ hostId: 'host-a', sessionClosed: true });
+    expect((await a.closed).code).toBe(4403);
+    expect(h.coordinator.server.hub.session('host-a')).toBeUndefined();
+    const audit = await h.api('GET', '/v1/audit?host=host-a');
+    expect((audit.body.records as { action: string }[]).map((x) => x.action)).toContain(
+      'host.revoke',
+    );
+  });
+
+  it('a new authenticated session replaces the old one', async () => {
+    const first = await connect();
+    const second = await connect();
+    expect((await first.closed).code).toBe(4000);
+    expect(second.ws.readyState).toBe(second.ws.OPEN);
+    expect(h.coordinator.server.hub.sessions().map((s) => s.hostId)).toEqual(['host-a']);
+  });
+
+  it('an oversized frame is refused (1009) and ends the session', async () => {
+    const a = await connect();
+    a.ws.send('x'.repeat(257 * 1024));
+    expect((await a.closed).code).toBe(1009);
+  });
+
+  it('other paths and other subprotocols are refused at upgrade', async () => {
+    await expect(FakeAgent.open(h.agentUrl.replace('/v1/agent', '/v1/other'))).rejects.toThrow(
+      /404/,
+    );
+    await expect(FakeAgent.open(h.agentUrl, { protocols: ['other.v1'] })).rejects.toThrow(/400/);
+  });
+
+  it('inventory is stored: opt-in and capabilities on the host, lane states for its known lanes', async () => {
+    await h.coordinator.store.putLane(LANE);
+    const a = await connect();
+    const optIn = {
+      repositories: ['acme/api'],
+      organizations: [],
+      backends: ['systemd'],
+      maxLanes: 2,
+    };
+    a.send({ type: 'inventory', optIn, lanes: [laneReport('online')], capabilities: ['gpu'] });
+    await expect
+      .poll(async () => (await h.coordinator.store.getHost('host-a'))?.capabilities)
+      .toEqual(['gpu']);
+    expect((await h.coordinator.store.getHost('host-a'))?.optIn).toEqual(optIn);
+    expect((await h.coordinator.store.getLane(LANE_ID))?.state).toBe('online');
+    expect(h.coordinator.server.hub.session('host-a')?.inventory?.lanes).toHaveLength(1);
+  });
+
+  it("a lane recorded for another host is not changed by this host's inventory", async () => {
+    await h.coordinator.store.putLane({ ...LANE, hostId: 'host-b' });
+    const a = await connect();
+    a.send({
+      type: 'inventory',
+      optIn: { repositories: [], organizations: [], backends: [], maxLanes: 0 },
+      lanes: [laneReport('removed')],
+      capabilities: ['marker'],
+    });
+    await expect
+      .poll(async () => (await h.coordinator.store.getHost('host-a'))?.capabilities)
+      .toEqual(['marker']);
+    expect((await h.coordinator.store.getLane(LANE_ID))?.state).toBe('starting');
+  });
+
+  it('events are verified, stored once per seq, acknowledged, and applied', async () => {
+    await h.coordinator.store.putLane(LANE);
+    const a = await connect();
+    const record = {
+      seq: 7,
+      at: h.clock.now,
+      actor: 'coordinator',
+      hostId: 'host-a',
+      laneId: LANE_ID,
+      action: 'lane.create',
+      params: { name: 'x' },
+      dryRun: false,
+      outcome: 'ok' as const,
+      prevHash: '0'.repeat(64),
+      hash: 'a'.repeat(64),
+    };
+    const e1 = signEvent(event(1, { kind: 'audit', record }), { privateKey: key.privateKey });
+    const e2 = signEvent(event(2, { kind: 'lane', lane: laneReport('busy') }), {
+      privateKey: key.privateKey,
+    });
+    a.send({ type: 'event', seq: 1, jws: e1 });
+    a.send({ type: 'event', seq: 2, jws: e2 });
+    expect(await a.next('ack')).toEqual({ type: 'ack', seq: 1 });
+    expect(await a.next('ack')).toEqual({ type: 'ack', seq: 2 });
+    // Resent after a reconnect: acknowledged again, stored once.
+    a.send({ type: 'event', seq: 1, jws: e1 });
+    expect(await a.next('ack')).toEqual({ type: 'ack', seq: 1 });
+    const audit = await h.api('GET', `/v1/audit?lane=${LANE_ID}`);
+    const fromAgent = (audit.body.records as { action: string; hash?: string }[]).filter(
+      (x) => x.action === 'lane.create',
+    );
+    expect(fromAgent).toHaveLength(1);
+    expect(fromAgent[0]?.hash).toBe('a'.repeat(64));
+    expect((await h.coordinator.store.getLane(LANE_ID))?.state).toBe('busy');
+  });
+
+  it('an event whose signed issuer is another host is refused and closes the session (4400)', async () => {
+    const keyB = newHostKey();
+    await enroll('host-b', keyB);
+    const a = await connect();
+    // Signed by host-a's own key but naming host-b as issuer.
+    const jws = signEvent(event(1, { kind: 'lane-removed', laneId: LANE_ID }, 'host-b'), {
+      privateKey: key.privateKey,
+    });
+    a.send({ type: 'event', seq: 1, jws });
+    expect((await a.closed).code).toBe(4400);
+    expect(await h.coordinator.store.putAgentEvent('host-b', 1, {}, 0)).toBe(true);
+  });
+
+  it('an audit event naming another host is refused (4400)', async () => {
+    const a = await connect();
+    const record = {
+      seq: 1,
+      at: h.clock.now,
+      actor: 'x',
+      hostId: 'host-b',
+      action: 'lane.remove',
+      params: {},
+      dryRun: false,
+      outcome: 'ok' as const,
+    };
+    a.send({
+      type: 'event',
+      seq: 1,
+      jws: signEvent(event(1, { kind: 'audit', record }), { privateKey: key.privateKey }),
+    });
+    expect((await a.closed).code).toBe(4400);
+  });
+
+  it('an event signed with another key is refused (4401) and not stored', async () => {
+    const a = await connect();
+    const jws = signEvent(event(1, { kind: 'lane-removed', laneId: LANE_ID }), {
+      privateKey: newHostKey().privateKey,
+    });
+    a.send({ type: 'event', seq: 1, jws });
+    expect((await a.closed).code).toBe(4401);
+    expect(await h.coordinator.store.putAgentEvent('host-a', 1, {}, 0)).toBe(true);
+  });
+
+  it('send() signs a command the agent can verify, and resolves with the verified result', async () => {
+    const a = await connect();
+    const sent = h.coordinator.server.hub.send(
+      'host-a',
+      { type: 'lane.inspect', laneId: LANE_ID, dryRun: false },
+      { actor: 'tok-1', timeoutMs: 5000 },
+    );
+    const frame = await a.next('command');
+    const verified = verifyCommand(frame.jws, {
+      publicKey: importPublicJwk(h.coordinator.identity.publicJwk),
+      hostId: 'host-a',
+      now: h.clock.now,
+      replay: new InMemoryReplayStore(),
+    });
+    expect(verified.payload.iss).toBe(h.coordinator.coordinatorId);
+    expect(verified.payload.exp - verified.payload.iat).toBe(120);
+    expect(verified.payload.seq).toBe(1);
+    const result = {
+      iss: 'host-a',
+      jti: verified.payload.jti,
+      ok: true,
+      dryRun: false,
+      outcome: 'inspected',
+    };
+    a.send({ type: 'result', jws: signResult(result, { privateKey: key.privateKey }) });
+    expect(await sent).toEqual(result);
+    const cmd = await h.coordinator.store.getCommand(verified.payload.jti);
+    expect(cmd).toMatchObject({
+      hostId: 'host-a',
+      seq: 1,
+      type: 'lane.inspect',
+      actor: 'tok-1',
+      result,
+    });
+    // The next command gets the next seq.
+    const second = h.coordinator.server.hub.send(
+      'host-a',
+      { type: 'lane.inspect', laneId: LANE_ID, dryRun: true },
+      { actor: 'tok-1', timeoutMs: 200 },
+    );
+    const f2 = await a.next('command');
+    expect(
+      JSON.parse(Buffer.from(String(f2.jws).split('.')[1] ?? '', 'base64url').toString()).seq,
+    ).toBe(2);
+    await expect(second).rejects.toMatchObject({ code: 'LP_TIMEOUT' });
+  });
+
+  it('secrets in a command are never stored or audited', async () => {
+    const a = await connect();
+    const secret = 'JIT-SECRET-VALUE-123';
+    const sent = h.coordinator.server.hub.send(
+      'host-a',
+      {
+        type: 'lane.create',
+        laneId: LANE_ID,
+        dryRun: false,
+        name: 'lp-host-a-build-00000000',
+        scope: { repository: 'acme/api' },
+        pool: 'build',
+        labels: ['launchplane'],
+        backend: 'systemd',
+        ephemeral: true,
+        runner: { jitConfig: secret },
+      },
+      { actor: 'tok-1', timeoutMs: 100 },
+    );
+    await a.next('command');
+    await expect(sent).rejects.toMatchObject({ code: 'LP_TIMEOUT' });
+    const audit = JSON.stringify(await h.coordinator.store.listAudit({ limit: 1000 }));
+    expect(audit).toContain('command.lane.create');
+    expect(audit).toContain('[redacted]');
+    expect(audit).not.toContain(secret);
+  });
+
+  it('a result signed by another key or for an unknown jti does not resolve a command', async () => {
+    const a = await connect();
+    const sent = h.coordinator.server.hub.send(
+      'host-a',
+      { type: 'lane.inspect', laneId: LANE_ID, dryRun: false },
+      { actor: 't', timeoutMs: 5000 },
+    );
+    await a.next('command');
+    a.send({
+      type: 'result',
+      jws: signResult(
+        { iss: 'host-a', jti: randomUUID(), ok: true, dryRun: false, outcome: 'x' },
+        { privateKey: key.privateKey },
+      ),
+    });
+    const forged = signResult(
+      { iss: 'host-a', jti: randomUUID(), ok: true, dryRun: false, outcome: 'x' },
+      { privateKey: newHostKey().privateKey },
+    );
+    a.send({ type: 'result', jws: forged });
+    expect((await a.closed).code).toBe(4401);
+    await expect(sent).rejects.toMatchObject({ code: 'LP_HOST_OFFLINE' });
+  });
+
+  it('send() to an offline or revoked host fails with a code', async () => {
+    const cmd = { type: 'lane.inspect' as const, laneId: LANE_ID, dryRun: false };
+    const offline = await h.coordinator.server.hub
+      .send('host-a', cmd, { actor: 't' })
+      .catch((e: unknown) => e);
+    expect(offline).toBeInstanceOf(LaunchplaneError);
+    expect((offline as LaunchplaneError).code).toBe('LP_HOST_OFFLINE');
+    await h.api('POST', '/v1/hosts/host-a/revoke');
+    await expect(
+      h.coordinator.server.hub.send('host-a', cmd, { actor: 't' }),
+    ).rejects.toMatchObject({
+      code: 'LP_HOST_REVOKED',
+    });
+  });
+
+  it('a peer that stops answering pings is terminated', async () => {
+    const a = await connect();
+    // Stop the client from answering pings automatically.
+    (
+      a.ws as unknown as { _receiver: { removeAllListeners(e: string): void } }
+    )._receiver.removeAllListeners('ping');
+    const closed = await a.closed;
+    expect(closed.code).toBe(1006);
+    expect(h.coordinator.server.hub.session('host-a')).toBeUndefined();
+  });
+});
