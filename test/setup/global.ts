@@ -24,7 +24,15 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const info: TestbedInfo = {
     systemd:
       systemd.status === 'fulfilled'
-        ? { available: true, info: { env: systemd.value.env, unitDir: systemd.value.unitDir, laneRoot: systemd.value.laneRoot, pid: systemd.value.pid } }
+        ? {
+            available: true,
+            info: {
+              env: systemd.value.env,
+              unitDir: systemd.value.unitDir,
+              laneRoot: systemd.value.laneRoot,
+              pid: systemd.value.pid,
+            },
+          }
         : { available: false, reason: reasonOf(systemd.reason) },
     docker:
       docker.status === 'fulfilled'

@@ -44,7 +44,16 @@ export async function sweepAbandoned(baseDir: string): Promise<void> {
     const owner = Number(await readFile(join(dir, OWNER_FILE), 'utf8').catch(() => '0'));
     if (owner > 0 && isAlive(owner)) continue;
     // No owner yet may mean another run is creating it right now.
-    if (owner === 0 && Date.now() - (await stat(dir).then((s) => s.mtimeMs, () => 0)) < 60_000) continue;
+    if (
+      owner === 0 &&
+      Date.now() -
+        (await stat(dir).then(
+          (s) => s.mtimeMs,
+          () => 0,
+        )) <
+        60_000
+    )
+      continue;
     await removeStateDir(dir);
   }
 }

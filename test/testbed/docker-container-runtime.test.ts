@@ -1,4 +1,4 @@
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import Docker from 'dockerode';
@@ -38,7 +38,11 @@ describeWithDocker('DockerContainerRuntime on a private dockerd', (dockerInfo) =
       laneId: id,
       hostId: 'host-a',
       image: tag,
-      cmd: ['/bin/sh', '-c', 'Runner.Worker -e "setInterval(() => {}, 1e6)" & echo "$GREETING" > /lane/greeting; exec sleep 1000'],
+      cmd: [
+        '/bin/sh',
+        '-c',
+        'Runner.Worker -e "setInterval(() => {}, 1e6)" & echo "$GREETING" > /lane/greeting; exec sleep 1000',
+      ],
       env: { GREETING: 'hello lane 100% "quoted"', RUNNER_TOKEN: 'AAAA-secret-token-value' },
       labels: { 'dev.launchplane.pool': 'linux' },
       stopTimeoutSec: 5,
@@ -61,7 +65,10 @@ describeWithDocker('DockerContainerRuntime on a private dockerd', (dockerInfo) =
 
   afterAll(async () => {
     for (const c of (await docker?.listContainers({ all: true })) ?? []) {
-      await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+      await docker
+        .getContainer(c.Id)
+        .remove({ force: true })
+        .catch(() => undefined);
     }
     await work?.cleanup();
   });
@@ -70,14 +77,20 @@ describeWithDocker('DockerContainerRuntime on a private dockerd', (dockerInfo) =
     const id = laneId();
     const laneDir = join(work.path, id);
     await mkdir(laneDir);
-    const name = await runtime.create(busySpec(id, { mounts: [{ source: laneDir, target: '/lane' }], workingDir: '/lane' }));
+    const name = await runtime.create(
+      busySpec(id, { mounts: [{ source: laneDir, target: '/lane' }], workingDir: '/lane' }),
+    );
     expect(name).toBe(`launchplane-lane-${id}`);
 
     const created = await runtime.inspect(name);
     expect(created).toMatchObject({
       name,
       image: tag,
-      labels: { 'dev.launchplane.lane': id, 'dev.launchplane.host': 'host-a', 'dev.launchplane.pool': 'linux' },
+      labels: {
+        'dev.launchplane.lane': id,
+        'dev.launchplane.host': 'host-a',
+        'dev.launchplane.pool': 'linux',
+      },
       state: { status: 'created', running: false },
     });
     const raw = await docker.getContainer(name).inspect();
@@ -88,12 +101,19 @@ describeWithDocker('DockerContainerRuntime on a private dockerd', (dockerInfo) =
 
     await runtime.start(name);
     await runtime.start(name); // starting a running container succeeds
-    expect((await runtime.inspect(name))?.state).toMatchObject({ status: 'running', running: true, restartCount: 0 });
+    expect((await runtime.inspect(name))?.state).toMatchObject({
+      status: 'running',
+      running: true,
+      restartCount: 0,
+    });
 
-    const procs = await waitFor(async () => {
-      const list = await runtime.processes(name);
-      return list.some((p) => p.comm === 'Runner.Worker') ? list : undefined;
-    }, { what: 'Runner.Worker in the container' });
+    const procs = await waitFor(
+      async () => {
+        const list = await runtime.processes(name);
+        return list.some((p) => p.comm === 'Runner.Worker') ? list : undefined;
+      },
+      { what: 'Runner.Worker in the container' },
+    );
     const worker = procs.find((p) => p.comm === 'Runner.Worker');
     expect(worker?.pid).toBeGreaterThan(0);
     expect(worker?.args).toContain('setInterval');
@@ -129,8 +149,16 @@ describeWithDocker('DockerContainerRuntime on a private dockerd', (dockerInfo) =
       Labels: { 'dev.launchplane.lane': 'not-a-ulid' },
       HostConfig: { NetworkMode: 'none' },
     });
-    const handmadeNamed = await docker.createContainer({ name: 'launchplane-lane-handmade', Image: tag, HostConfig: { NetworkMode: 'none' } });
-    const unrelated = await docker.createContainer({ name: 'unrelated', Image: tag, HostConfig: { NetworkMode: 'none' } });
+    const handmadeNamed = await docker.createContainer({
+      name: 'launchplane-lane-handmade',
+      Image: tag,
+      HostConfig: { NetworkMode: 'none' },
+    });
+    const unrelated = await docker.createContainer({
+      name: 'unrelated',
+      Image: tag,
+      HostConfig: { NetworkMode: 'none' },
+    });
     try {
       const listed = await runtime.list();
       const names = listed.map((c) => c.name);
@@ -138,8 +166,12 @@ describeWithDocker('DockerContainerRuntime on a private dockerd', (dockerInfo) =
       expect(names).toContain('someone-elses-runner');
       expect(names).toContain('launchplane-lane-handmade');
       expect(names).not.toContain('unrelated');
-      expect(listed.find((c) => c.name === 'someone-elses-runner')?.labels['dev.launchplane.lane']).toBe('not-a-ulid');
-      expect(listed.find((c) => c.name === 'launchplane-lane-handmade')?.labels['dev.launchplane.lane']).toBeUndefined();
+      expect(
+        listed.find((c) => c.name === 'someone-elses-runner')?.labels['dev.launchplane.lane'],
+      ).toBe('not-a-ulid');
+      expect(
+        listed.find((c) => c.name === 'launchplane-lane-handmade')?.labels['dev.launchplane.lane'],
+      ).toBeUndefined();
       expect(listed.find((c) => c.name === ours)?.status).toBe('created');
     } finally {
       await runtime.remove(ours, { force: true });
@@ -148,10 +180,14 @@ describeWithDocker('DockerContainerRuntime on a private dockerd', (dockerInfo) =
   });
 
   it('create() failures are LP_BACKEND_FAILED and never echo environment values', async () => {
-    const error = await rejection(runtime.create(busySpec(laneId(), { image: 'launchplane-test/no-such-image:latest' })));
+    const error = await rejection(
+      runtime.create(busySpec(laneId(), { image: 'launchplane-test/no-such-image:latest' })),
+    );
     expect(error.code).toBe('LP_BACKEND_FAILED');
     expect(error.recovery).toContain('image');
-    expect(JSON.stringify({ message: error.message, details: error.details, recovery: error.recovery })).not.toContain('secret-token');
+    expect(
+      JSON.stringify({ message: error.message, details: error.details, recovery: error.recovery }),
+    ).not.toContain('secret-token');
     expect(error.cause).toBeUndefined();
 
     const id = laneId();
@@ -169,11 +205,17 @@ describeWithDocker('DockerContainerRuntime on a private dockerd', (dockerInfo) =
     for (const bad of ['../x', 'UPPERCASE0000000000000000A', '', 'a b']) {
       expect((await rejection(runtime.create(busySpec(bad)))).code).toBe('LP_INVALID_MESSAGE');
     }
-    expect((await rejection(runtime.create(busySpec(laneId(), { hostId: 'Bad Host' })))).code).toBe('LP_INVALID_MESSAGE');
-    expect((await rejection(runtime.create(busySpec(laneId(), { env: { 'BAD NAME': 'x' } })))).code).toBe('LP_INVALID_MESSAGE');
+    expect((await rejection(runtime.create(busySpec(laneId(), { hostId: 'Bad Host' })))).code).toBe(
+      'LP_INVALID_MESSAGE',
+    );
+    expect(
+      (await rejection(runtime.create(busySpec(laneId(), { env: { 'BAD NAME': 'x' } })))).code,
+    ).toBe('LP_INVALID_MESSAGE');
     for (const bad of ['unrelated', '../launchplane-lane-x', 'launchplane-lane-a/b']) {
       expect((await rejection(runtime.stop(bad))).code).toBe('LP_INVALID_MESSAGE');
-      expect((await rejection(runtime.remove(bad, { force: true }))).code).toBe('LP_INVALID_MESSAGE');
+      expect((await rejection(runtime.remove(bad, { force: true }))).code).toBe(
+        'LP_INVALID_MESSAGE',
+      );
     }
   });
 
@@ -182,7 +224,13 @@ describeWithDocker('DockerContainerRuntime on a private dockerd', (dockerInfo) =
     const gone = new DockerContainerRuntime({ socketPath: doomed.socketPath });
     await expect(gone.ping()).resolves.toBeUndefined();
     await doomed.stop();
-    for (const call of [gone.ping(), gone.list(), gone.create(busySpec(laneId())), gone.inspect('launchplane-lane-x'), gone.start('launchplane-lane-x')]) {
+    for (const call of [
+      gone.ping(),
+      gone.list(),
+      gone.create(busySpec(laneId())),
+      gone.inspect('launchplane-lane-x'),
+      gone.start('launchplane-lane-x'),
+    ]) {
       const error = await rejection(call);
       expect(error.code).toBe('LP_BACKEND_UNAVAILABLE');
       expect(error.recovery).toContain('dockerd');

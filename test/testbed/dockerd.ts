@@ -45,9 +45,11 @@ export interface StartDockerdOptions {
 /** Starts a private dockerd. Throws {@link TestbedUnavailableError} when it cannot run here. */
 export async function startDockerd(options: StartDockerdOptions = {}): Promise<PrivateDockerd> {
   if (process.platform !== 'linux') throw new TestbedUnavailableError('Docker testbed needs Linux');
-  if (process.getuid?.() !== 0) throw new TestbedUnavailableError('Docker testbed needs root to run dockerd');
+  if (process.getuid?.() !== 0)
+    throw new TestbedUnavailableError('Docker testbed needs root to run dockerd');
   const dockerd = await findBinary('dockerd');
-  if (dockerd === undefined) throw new TestbedUnavailableError('Docker testbed needs dockerd (Debian package docker.io)');
+  if (dockerd === undefined)
+    throw new TestbedUnavailableError('Docker testbed needs dockerd (Debian package docker.io)');
 
   const baseDir = options.baseDir ?? '/run/launchplane-testbed';
   await mkdir(baseDir, { recursive: true, mode: 0o700 });
@@ -56,7 +58,10 @@ export async function startDockerd(options: StartDockerdOptions = {}): Promise<P
   await claimStateDir(dir);
   let dataRoot = join(dir, 'data');
   let releaseLock = async (): Promise<void> => {};
-  if (options.persistentDataRoot !== undefined && (await lockDataRoot(options.persistentDataRoot))) {
+  if (
+    options.persistentDataRoot !== undefined &&
+    (await lockDataRoot(options.persistentDataRoot))
+  ) {
     dataRoot = options.persistentDataRoot;
     const lock = `${dataRoot}.lock`;
     releaseLock = () => rm(lock, { force: true });
@@ -82,7 +87,10 @@ export async function startDockerd(options: StartDockerdOptions = {}): Promise<P
       '--containerd-plugins-namespace',
       `${namespace}-plugins`,
     ],
-    { env: { PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin' }, logFile: join(dir, 'dockerd.log') },
+    {
+      env: { PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin' },
+      logFile: join(dir, 'dockerd.log'),
+    },
   );
   const docker = new Docker({ socketPath });
   const stop = async (): Promise<void> => {
@@ -98,7 +106,8 @@ export async function startDockerd(options: StartDockerdOptions = {}): Promise<P
           const log = await readFile(join(dir, 'dockerd.log'), 'utf8').catch(() => '');
           throw new TestbedUnavailableError(`dockerd exited: ${log.trim().slice(-800)}`);
         }
-        return (await docker.ping()).toString() === 'OK';
+        const pong: unknown = await docker.ping();
+        return String(pong) === 'OK';
       },
       { timeoutMs: options.startTimeoutMs ?? 60_000, intervalMs: 50, what: 'dockerd /_ping' },
     );
@@ -108,17 +117,25 @@ export async function startDockerd(options: StartDockerdOptions = {}): Promise<P
   } catch (error) {
     await stop();
     if (error instanceof TestbedUnavailableError) throw error;
-    const cause = error instanceof Error && error.cause instanceof TestbedUnavailableError ? error.cause : error;
+    const cause =
+      error instanceof Error && error.cause instanceof TestbedUnavailableError
+        ? error.cause
+        : error;
     if (cause instanceof TestbedUnavailableError) throw cause;
-    throw new TestbedUnavailableError(`dockerd did not start: ${error instanceof Error ? error.message : String(error)}`, {
-      cause: error,
-    });
+    throw new TestbedUnavailableError(
+      `dockerd did not start: ${error instanceof Error ? error.message : String(error)}`,
+      {
+        cause: error,
+      },
+    );
   }
 }
 
 async function removeAllContainers(docker: Docker): Promise<void> {
   const containers = await docker.listContainers({ all: true });
-  await Promise.all(containers.map((c) => docker.getContainer(c.Id).remove({ force: true, v: true })));
+  await Promise.all(
+    containers.map((c) => docker.getContainer(c.Id).remove({ force: true, v: true })),
+  );
 }
 
 /** Takes `<dataRoot>.lock` unless a live process holds it. */
@@ -152,4 +169,3 @@ function isAlive(pid: number): boolean {
 export function defaultDockerCacheDir(): string {
   return join(tmpdir(), 'launchplane-testbed-cache', 'docker-data');
 }
-

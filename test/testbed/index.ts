@@ -4,12 +4,23 @@
  * {@link requireDocker} (or the `describeWith…` helpers).
  */
 export { startSystemdUserManager } from './systemd-user-manager.js';
-export type { StartSystemdOptions, SystemdTestbed, SystemdUserEnv, SystemdUserManager } from './systemd-user-manager.js';
+export type {
+  StartSystemdOptions,
+  SystemdTestbed,
+  SystemdUserEnv,
+  SystemdUserManager,
+} from './systemd-user-manager.js';
 export { defaultDockerCacheDir, startDockerd } from './dockerd.js';
 export type { DockerTestbed, PrivateDockerd, StartDockerdOptions } from './dockerd.js';
 export { buildScratchImage } from './scratch-image.js';
 export type { ImageFile, ScratchImage, ScratchImageOptions } from './scratch-image.js';
-export { describeWithDocker, describeWithSystemd, requireDocker, requireSystemd, testbedPart } from './require.js';
+export {
+  describeWithDocker,
+  describeWithSystemd,
+  requireDocker,
+  requireSystemd,
+  testbedPart,
+} from './require.js';
 export type { TestbedInfo, TestbedPart } from './require.js';
 export { tempDir } from './temp-dir.js';
 export type { TempDir } from './temp-dir.js';

@@ -26,7 +26,8 @@ declare module 'vitest' {
 type PartName = keyof TestbedInfo;
 type PartInfo<K extends PartName> = TestbedInfo[K] extends TestbedPart<infer T> ? T : never;
 
-const NOT_SET_UP = 'the testbed global setup did not run (add "./test/setup/global.ts" to globalSetup)';
+const NOT_SET_UP =
+  'the testbed global setup did not run (add "./test/setup/global.ts" to globalSetup)';
 
 /** The provided state of one part, also when the global setup is missing. */
 export function testbedPart<K extends PartName>(name: K): TestbedPart<PartInfo<K>> {
@@ -40,7 +41,10 @@ function isCi(): boolean {
   return process.env['CI'] === 'true' || process.env['CI'] === '1';
 }
 
-function requirePart<K extends PartName>(name: K, ctx: { skip(note?: string): never }): PartInfo<K> {
+function requirePart<K extends PartName>(
+  name: K,
+  ctx: { skip(note?: string): never },
+): PartInfo<K> {
   const part = testbedPart(name);
   if (part.available) return part.info;
   const reason = `${name} unavailable: ${part.reason}`;
@@ -59,7 +63,11 @@ export function requireDocker(ctx: { skip(note?: string): never }): DockerTestbe
   return requirePart('docker', ctx);
 }
 
-function describeWith<K extends PartName>(part: K, title: string, body: (info: () => PartInfo<K>) => void): void {
+function describeWith<K extends PartName>(
+  part: K,
+  title: string,
+  body: (info: () => PartInfo<K>) => void,
+): void {
   const state = testbedPart(part);
   if (state.available) {
     describe(title, () => body(() => state.info));
@@ -78,8 +86,7 @@ function describeWith<K extends PartName>(part: K, title: string, body: (info: (
   describe.skip(`${title} (skipped: ${reason})`, () =>
     body(() => {
       throw new Error(reason);
-    }),
-  );
+    }));
 }
 
 /**
@@ -87,11 +94,17 @@ function describeWith<K extends PartName>(part: K, title: string, body: (info: (
  * hooks or tests). Missing manager: the suite is skipped with the reason printed, or under CI=true
  * replaced by a failing test.
  */
-export function describeWithSystemd(title: string, body: (systemd: () => SystemdTestbed) => void): void {
+export function describeWithSystemd(
+  title: string,
+  body: (systemd: () => SystemdTestbed) => void,
+): void {
   describeWith('systemd', title, body);
 }
 
 /** Like {@link describeWithSystemd}, for the private dockerd. */
-export function describeWithDocker(title: string, body: (docker: () => DockerTestbed) => void): void {
+export function describeWithDocker(
+  title: string,
+  body: (docker: () => DockerTestbed) => void,
+): void {
   describeWith('docker', title, body);
 }

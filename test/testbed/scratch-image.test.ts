@@ -7,7 +7,10 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { buildScratchImage, describeWithDocker } from './index.js';
 
 /** Runs a container to completion and returns its exit code and output. */
-async function runToEnd(docker: Docker, options: Docker.ContainerCreateOptions): Promise<{ code: number; output: string }> {
+async function runToEnd(
+  docker: Docker,
+  options: Docker.ContainerCreateOptions,
+): Promise<{ code: number; output: string }> {
   const container = await docker.createContainer(options);
   try {
     await container.start();
@@ -15,7 +18,7 @@ async function runToEnd(docker: Docker, options: Docker.ContainerCreateOptions):
     const logs = await container.logs({ stdout: true, stderr: true, follow: false });
     // Multiplexed stream frames: 8-byte header, then payload.
     let output = '';
-    for (let i = 0; i + 8 <= logs.length; ) {
+    for (let i = 0; i + 8 <= logs.length;) {
       const size = logs.readUInt32BE(i + 4);
       output += logs.subarray(i + 8, i + 8 + size).toString('utf8');
       i += 8 + size;
@@ -34,7 +37,10 @@ describeWithDocker('buildScratchImage() on a private dockerd', (dockerInfo) => {
     docker = new Docker({ socketPath: dockerInfo().socketPath });
   });
   afterAll(async () => {
-    await docker?.getImage(tag).remove({ force: true }).catch(() => undefined);
+    await docker
+      ?.getImage(tag)
+      .remove({ force: true })
+      .catch(() => undefined);
   });
 
   it('builds offline an image in which node and busybox run, and caches it by content', async () => {
@@ -42,13 +48,20 @@ describeWithDocker('buildScratchImage() on a private dockerd', (dockerInfo) => {
     const first = await buildScratchImage(docker, { tag, files });
     const again = await buildScratchImage(docker, { tag, files });
     expect(again).toMatchObject({ tag, hash: first.hash, built: false });
-    const changed = await buildScratchImage(docker, { tag, files: [{ ...files[0]!, content: 'changed\n' }] });
+    const changed = await buildScratchImage(docker, {
+      tag,
+      files: [{ ...files[0]!, content: 'changed\n' }],
+    });
     expect(changed.hash).not.toBe(first.hash);
     expect(changed.built).toBe(true);
 
     const result = await runToEnd(docker, {
       Image: tag,
-      Cmd: ['/bin/sh', '-c', `${first.nodePath} -e 'console.log("node", process.version)' && cat /actions-runner/hello.txt && ls -d /tmp`],
+      Cmd: [
+        '/bin/sh',
+        '-c',
+        `${first.nodePath} -e 'console.log("node", process.version)' && cat /actions-runner/hello.txt && ls -d /tmp`,
+      ],
       HostConfig: { NetworkMode: 'none' },
     });
     expect(result).toMatchObject({ code: 0 });
@@ -65,7 +78,11 @@ describeWithDocker('buildScratchImage() on a private dockerd', (dockerInfo) => {
       const { port } = server.address() as AddressInfo;
       const result = await runToEnd(docker, {
         Image: tag,
-        Cmd: [image.nodePath, '-e', `fetch("http://127.0.0.1:${port}/").then(r => r.text()).then(t => console.log(t))`],
+        Cmd: [
+          image.nodePath,
+          '-e',
+          `fetch("http://127.0.0.1:${port}/").then(r => r.text()).then(t => console.log(t))`,
+        ],
         HostConfig: { NetworkMode: 'host' },
       });
       expect(result).toEqual({ code: 0, output: 'pong from the host\n' });

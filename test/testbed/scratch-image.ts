@@ -6,7 +6,19 @@
 import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { chmod, copyFile, link, mkdir, mkdtemp, readdir, realpath, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import {
+  chmod,
+  copyFile,
+  link,
+  mkdir,
+  mkdtemp,
+  readdir,
+  realpath,
+  rm,
+  stat,
+  symlink,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { promisify } from 'node:util';
@@ -64,7 +76,10 @@ interface Entry {
 }
 
 /** Builds (or finds cached) a `FROM scratch` image with node and busybox. */
-export async function buildScratchImage(docker: Docker, options: ScratchImageOptions): Promise<ScratchImage> {
+export async function buildScratchImage(
+  docker: Docker,
+  options: ScratchImageOptions,
+): Promise<ScratchImage> {
   const entries = await collectEntries(options.files ?? []);
   const hash = await hashEntries(entries);
   const nodePath = process.execPath;
@@ -72,7 +87,8 @@ export async function buildScratchImage(docker: Docker, options: ScratchImageOpt
     .getImage(options.tag)
     .inspect()
     .catch(() => undefined);
-  if (existing?.Config.Labels?.[HASH_LABEL] === hash) return { tag: options.tag, hash, built: false, nodePath };
+  if (existing?.Config.Labels?.[HASH_LABEL] === hash)
+    return { tag: options.tag, hash, built: false, nodePath };
 
   const staging = await mkdtemp(join(tmpdir(), 'lp-image-'));
   try {
@@ -90,17 +106,24 @@ export async function buildScratchImage(docker: Docker, options: ScratchImageOpt
         '',
       ].join('\n'),
     );
-    const tar = spawn('tar', ['-C', staging, '--numeric-owner', '--owner=0', '--group=0', '-c', '.'], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const tar = spawn(
+      'tar',
+      ['-C', staging, '--numeric-owner', '--owner=0', '--group=0', '-c', '.'],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
     const stream = await docker.buildImage(tar.stdout, { t: options.tag, rm: true, forcerm: true });
     const output = await new Promise<unknown[]>((resolve, reject) => {
       docker.modem.followProgress(stream, (error: Error | null, result: unknown[]) =>
         error === null ? resolve(result) : reject(error),
       );
     });
-    const failure = output.find((o): o is { error: string } => typeof (o as { error?: unknown }).error === 'string');
-    if (failure !== undefined) throw new Error(`docker build of "${options.tag}" failed: ${failure.error}`);
+    const failure = output.find(
+      (o): o is { error: string } => typeof (o as { error?: unknown }).error === 'string',
+    );
+    if (failure !== undefined)
+      throw new Error(`docker build of "${options.tag}" failed: ${failure.error}`);
     return { tag: options.tag, hash, built: true, nodePath };
   } finally {
     await rm(staging, { recursive: true, force: true });
@@ -113,7 +136,10 @@ async function collectEntries(files: readonly ImageFile[]): Promise<Entry[]> {
     entries.set(entry.path, entry);
   };
   const busybox = await findBinary('/bin/busybox', '/usr/bin/busybox');
-  if (busybox === undefined) throw new TestbedUnavailableError('scratch images need busybox (Debian package busybox-static)');
+  if (busybox === undefined)
+    throw new TestbedUnavailableError(
+      'scratch images need busybox (Debian package busybox-static)',
+    );
   const { stdout: lddOut } = await run('ldd', [process.execPath]).catch((error: unknown) => {
     throw new TestbedUnavailableError(`ldd failed on node: ${String(error)}`);
   });
@@ -132,8 +158,20 @@ async function collectEntries(files: readonly ImageFile[]): Promise<Entry[]> {
   }
   add({ path: '/usr/bin/env', kind: 'symlink', target: '/bin/busybox', mode: 0o777 });
   add({ path: '/tmp', kind: 'dir', mode: 0o1777 });
-  add({ path: '/etc/passwd', kind: 'file', content: Buffer.from('root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n'), mode: 0o644 });
-  add({ path: '/etc/group', kind: 'file', content: Buffer.from('root:x:0:\nnogroup:x:65534:\n'), mode: 0o644 });
+  add({
+    path: '/etc/passwd',
+    kind: 'file',
+    content: Buffer.from(
+      'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n',
+    ),
+    mode: 0o644,
+  });
+  add({
+    path: '/etc/group',
+    kind: 'file',
+    content: Buffer.from('root:x:0:\nnogroup:x:65534:\n'),
+    mode: 0o644,
+  });
   add({ path: '/root', kind: 'dir', mode: 0o700 });
   for (const file of files) {
     if (!file.path.startsWith('/')) throw new Error(`image path must be absolute: ${file.path}`);
@@ -141,7 +179,12 @@ async function collectEntries(files: readonly ImageFile[]): Promise<Entry[]> {
       add({ path: file.path, kind: 'symlink', target: file.symlink, mode: 0o777 });
     } else if (file.content !== undefined) {
       const content = Buffer.from(file.content);
-      add({ path: file.path, kind: 'file', content, mode: file.mode ?? (content.subarray(0, 2).toString() === '#!' ? 0o755 : 0o644) });
+      add({
+        path: file.path,
+        kind: 'file',
+        content,
+        mode: file.mode ?? (content.subarray(0, 2).toString() === '#!' ? 0o755 : 0o644),
+      });
     } else if (file.source !== undefined) {
       await addTree(add, file.source, file.path);
     } else {
@@ -155,7 +198,8 @@ async function addTree(add: (entry: Entry) => void, source: string, path: string
   const info = await stat(source);
   if (info.isDirectory()) {
     add({ path, kind: 'dir', mode: info.mode & 0o7777 });
-    for (const name of await readdir(source)) await addTree(add, join(source, name), join(path, name));
+    for (const name of await readdir(source))
+      await addTree(add, join(source, name), join(path, name));
   } else {
     add({ path, kind: 'file', source, mode: info.mode & 0o7777 });
   }
@@ -176,7 +220,8 @@ async function hashEntries(entries: readonly Entry[]): Promise<string> {
 
 async function stage(rootfs: string, entry: Entry): Promise<void> {
   const dest = join(rootfs, entry.path);
-  if (relative(rootfs, dest).startsWith('..')) throw new Error(`image path escapes the image: ${entry.path}`);
+  if (relative(rootfs, dest).startsWith('..'))
+    throw new Error(`image path escapes the image: ${entry.path}`);
   switch (entry.kind) {
     case 'dir':
       await mkdir(dest, { recursive: true });

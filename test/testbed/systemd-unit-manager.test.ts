@@ -5,7 +5,10 @@ import { LaunchplaneError, newLaneId } from '@launchplane/shared';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 
 import { DbusUnitManager } from '../../packages/agent/src/adapters/systemd/dbus-unit-manager.js';
-import { findRunnerWorkers, readProc } from '../../packages/agent/src/adapters/proc/runner-worker.js';
+import {
+  findRunnerWorkers,
+  readProc,
+} from '../../packages/agent/src/adapters/proc/runner-worker.js';
 import type { UnitSpec } from '../../packages/agent/src/ports/unit-manager.js';
 import { describeWithSystemd, tempDir, waitFor } from './index.js';
 import type { TempDir } from './index.js';
@@ -24,7 +27,10 @@ describeWithSystemd('DbusUnitManager on a real systemd user manager', (systemd) 
   const created: string[] = [];
 
   /** A lane dir holding `script` as run.sh, and a spec that runs it. */
-  async function lane(script: string, overrides: Partial<UnitSpec> = {}): Promise<UnitSpec & { dir: string }> {
+  async function lane(
+    script: string,
+    overrides: Partial<UnitSpec> = {},
+  ): Promise<UnitSpec & { dir: string }> {
     const id = overrides.laneId ?? laneId();
     const dir = join(work.path, id);
     await mkdir(dir, { recursive: true });
@@ -44,7 +50,11 @@ describeWithSystemd('DbusUnitManager on a real systemd user manager', (systemd) 
 
   beforeAll(async () => {
     const sd = systemd();
-    units = await DbusUnitManager.create({ bus: 'user', unitDir: sd.unitDir, busAddress: sd.env.DBUS_SESSION_BUS_ADDRESS });
+    units = await DbusUnitManager.create({
+      bus: 'user',
+      unitDir: sd.unitDir,
+      busAddress: sd.env.DBUS_SESSION_BUS_ADDRESS,
+    });
     // PrivateTmp=yes hides /tmp from units: lane dirs live under the testbed's laneRoot.
     work = await tempDir({ base: sd.laneRoot, prefix: 'units-' });
     await mkdir(join(work.path, 'bin'));
@@ -80,10 +90,13 @@ describeWithSystemd('DbusUnitManager on a real systemd user manager', (systemd) 
     expect(status?.mainPid).toBeGreaterThan(0);
     expect(status?.controlGroup).toMatch(new RegExp(`/${name.replaceAll('.', '\\.')}$`));
 
-    const workers = await waitFor(async () => {
-      const found = await findRunnerWorkers(await units.pids(name));
-      return found.length > 0 ? found : undefined;
-    }, { what: 'Runner.Worker in the unit cgroup' });
+    const workers = await waitFor(
+      async () => {
+        const found = await findRunnerWorkers(await units.pids(name));
+        return found.length > 0 ? found : undefined;
+      },
+      { what: 'Runner.Worker in the unit cgroup' },
+    );
     expect(workers[0]?.comm).toBe('Runner.Worker');
     expect(await units.pids(name)).toContain(status?.mainPid);
 
@@ -96,15 +109,24 @@ describeWithSystemd('DbusUnitManager on a real systemd user manager', (systemd) 
 
   it('environment values and arguments with spaces, %, quotes, $ and newlines reach the process as written', async () => {
     const tricky = `hello world 100% %n %% "double" 'single' $HOME \${X} \\back\\slash \`tick\` ;#x\nsecond line`;
-    const spec = await lane('printf "%s" "$TRICKY" > env.out\nprintf "%s" "$1" > arg.out\ntouch done\nexec sleep 1000', {
-      environment: { TRICKY: tricky, EMPTY: '', RUNNER_TOKEN: 'AAAA-secret-token-value' },
-    });
+    const spec = await lane(
+      'printf "%s" "$TRICKY" > env.out\nprintf "%s" "$1" > arg.out\ntouch done\nexec sleep 1000',
+      {
+        environment: { TRICKY: tricky, EMPTY: '', RUNNER_TOKEN: 'AAAA-secret-token-value' },
+      },
+    );
     spec.execStart = [...spec.execStart, tricky];
     const name = await units.writeUnit(spec);
     await units.start(name);
-    await waitFor(() => stat(join(spec.dir, 'done')).then(() => true), { what: 'the unit to write its outputs' });
-    expect(JSON.stringify(await readFile(join(spec.dir, 'env.out'), 'utf8'))).toBe(JSON.stringify(tricky));
-    expect(JSON.stringify(await readFile(join(spec.dir, 'arg.out'), 'utf8'))).toBe(JSON.stringify(tricky));
+    await waitFor(() => stat(join(spec.dir, 'done')).then(() => true), {
+      what: 'the unit to write its outputs',
+    });
+    expect(JSON.stringify(await readFile(join(spec.dir, 'env.out'), 'utf8'))).toBe(
+      JSON.stringify(tricky),
+    );
+    expect(JSON.stringify(await readFile(join(spec.dir, 'arg.out'), 'utf8'))).toBe(
+      JSON.stringify(tricky),
+    );
     // Values live in a 0600 environment file, not in the world-readable unit file (nor on the bus).
     const unitText = await readFile(join(systemd().unitDir, name), 'utf8');
     expect(unitText).not.toContain('secret-token');
@@ -135,11 +157,16 @@ describeWithSystemd('DbusUnitManager on a real systemd user manager', (systemd) 
   it('a start refused by the start limit (crash loop) is a rejection, never a success', async () => {
     // A lane that dies shortly after starting, as a broken runner would; the health loop would
     // start it again. systemd counts starts of a unit that failed; clean stops reset the count.
-    const spec = await lane('sleep 0.2\nexit 1', { startLimitBurst: 2, startLimitIntervalSec: 600 });
+    const spec = await lane('sleep 0.2\nexit 1', {
+      startLimitBurst: 2,
+      startLimitIntervalSec: 600,
+    });
     const name = await units.writeUnit(spec);
     for (let attempt = 1; attempt <= 2; attempt++) {
       await units.start(name);
-      await waitFor(async () => (await units.status(name))?.activeState === 'failed', { what: `failure ${attempt}` });
+      await waitFor(async () => (await units.status(name))?.activeState === 'failed', {
+        what: `failure ${attempt}`,
+      });
     }
     const error = await units.start(name).then(
       () => undefined,
@@ -164,7 +191,10 @@ describeWithSystemd('DbusUnitManager on a real systemd user manager', (systemd) 
     const name = await units.writeUnit(spec);
     await units.restart(name);
     await units.restart(name);
-    await expect(units.restart(name)).rejects.toMatchObject({ name: 'LaunchplaneError', code: 'LP_BACKEND_FAILED' });
+    await expect(units.restart(name)).rejects.toMatchObject({
+      name: 'LaunchplaneError',
+      code: 'LP_BACKEND_FAILED',
+    });
     expect((await units.status(name))?.activeState).not.toBe('active');
   });
 
@@ -199,7 +229,10 @@ describeWithSystemd('DbusUnitManager on a real systemd user manager', (systemd) 
     const oursName = await units.writeUnit(ours);
     const handmade = `launchplane-lane-${laneId()}.service`;
     created.push(handmade);
-    await writeFile(join(systemd().unitDir, handmade), '[Unit]\nDescription=hand-made\n\n[Service]\nExecStart=/bin/sleep 1000\n');
+    await writeFile(
+      join(systemd().unitDir, handmade),
+      '[Unit]\nDescription=hand-made\n\n[Service]\nExecStart=/bin/sleep 1000\n',
+    );
     // Not reloaded yet: list() must still see it on disk.
     const listed = await units.list();
     const byName = new Map(listed.map((u) => [u.name, u]));
@@ -213,13 +246,22 @@ describeWithSystemd('DbusUnitManager on a real systemd user manager', (systemd) 
   it('a marker outside [Unit] does not count', async () => {
     const name = `launchplane-lane-${laneId()}.service`;
     created.push(name);
-    await writeFile(join(systemd().unitDir, name), '[Service]\nX-Launchplane-Lane=01jxxxxxxxxxxxxxxxxxxxxxxx\nExecStart=/bin/true\n');
+    await writeFile(
+      join(systemd().unitDir, name),
+      '[Service]\nX-Launchplane-Lane=01jxxxxxxxxxxxxxxxxxxxxxxx\nExecStart=/bin/true\n',
+    );
     expect((await units.status(name))?.marker).toBeUndefined();
   });
 
   it('refuses a lane id that is not a canonical lowercase ULID, so no path escapes the unit dir', async () => {
     const base = await lane('exec sleep 1');
-    for (const bad of ['../../../etc/evil', '01J0000000000000000000000A', 'x', `${base.laneId}/..`, '']) {
+    for (const bad of [
+      '../../../etc/evil',
+      '01J0000000000000000000000A',
+      'x',
+      `${base.laneId}/..`,
+      '',
+    ]) {
       const error = await units.writeUnit({ ...base, laneId: bad }).then(
         () => undefined,
         (e: unknown) => e,
@@ -227,9 +269,16 @@ describeWithSystemd('DbusUnitManager on a real systemd user manager', (systemd) 
       expect(error, bad).toBeInstanceOf(LaunchplaneError);
       expect((error as LaunchplaneError).code).toBe('LP_INVALID_MESSAGE');
     }
-    for (const bad of ['../x.service', 'launchplane-lane-../../x.service', 'sshd.service', 'launchplane-lane-a/b.service']) {
+    for (const bad of [
+      '../x.service',
+      'launchplane-lane-../../x.service',
+      'sshd.service',
+      'launchplane-lane-a/b.service',
+    ]) {
       await expect(units.status(bad), bad).rejects.toMatchObject({ code: 'LP_INVALID_MESSAGE' });
-      await expect(units.removeUnit(bad), bad).rejects.toMatchObject({ code: 'LP_INVALID_MESSAGE' });
+      await expect(units.removeUnit(bad), bad).rejects.toMatchObject({
+        code: 'LP_INVALID_MESSAGE',
+      });
     }
   });
 

@@ -62,9 +62,13 @@ export interface StartSystemdOptions {
 }
 
 /** Starts a private systemd user manager. Throws {@link TestbedUnavailableError} when it cannot run here. */
-export async function startSystemdUserManager(options: StartSystemdOptions = {}): Promise<SystemdUserManager> {
-  if (process.platform !== 'linux') throw new TestbedUnavailableError('systemd testbed needs Linux');
-  if (process.getuid?.() !== 0) throw new TestbedUnavailableError('systemd testbed needs root (private mount namespace)');
+export async function startSystemdUserManager(
+  options: StartSystemdOptions = {},
+): Promise<SystemdUserManager> {
+  if (process.platform !== 'linux')
+    throw new TestbedUnavailableError('systemd testbed needs Linux');
+  if (process.getuid?.() !== 0)
+    throw new TestbedUnavailableError('systemd testbed needs root (private mount namespace)');
   const systemd = await findBinary('/usr/lib/systemd/systemd', '/lib/systemd/systemd', 'systemd');
   const dbusDaemon = await findBinary('dbus-daemon');
   const unshare = await findBinary('unshare');
@@ -86,7 +90,14 @@ export async function startSystemdUserManager(options: StartSystemdOptions = {})
   const configHome = join(dir, 'config');
   const unitDir = join(configHome, 'systemd', 'user');
   const laneRoot = join(dir, 'lanes');
-  for (const d of [runtimeDir, unitDir, laneRoot, join(dir, 'data'), join(dir, 'state'), join(dir, 'cache')]) {
+  for (const d of [
+    runtimeDir,
+    unitDir,
+    laneRoot,
+    join(dir, 'data'),
+    join(dir, 'state'),
+    join(dir, 'cache'),
+  ]) {
     await mkdir(d, { recursive: true, mode: 0o700 });
   }
   // The manager connects to the user bus only while its dbus.socket unit is active, and the
@@ -137,18 +148,31 @@ export async function startSystemdUserManager(options: StartSystemdOptions = {})
       { env: childEnv, logFile: join(dir, 'systemd.log'), cwd: dir },
     );
     daemons.push(manager);
-    await waitForManager(env.DBUS_SESSION_BUS_ADDRESS, manager, options.startTimeoutMs ?? 30_000, join(dir, 'systemd.log'));
+    await waitForManager(
+      env.DBUS_SESSION_BUS_ADDRESS,
+      manager,
+      options.startTimeoutMs ?? 30_000,
+      join(dir, 'systemd.log'),
+    );
     return { env, unitDir, laneRoot, pid: manager.pid, stop };
   } catch (error) {
     if (process.env['LP_TESTBED_KEEP'] !== '1') await stop();
     if (error instanceof TestbedUnavailableError) throw error;
-    throw new TestbedUnavailableError(`systemd user manager did not start: ${error instanceof Error ? error.message : String(error)}`, {
-      cause: error,
-    });
+    throw new TestbedUnavailableError(
+      `systemd user manager did not start: ${error instanceof Error ? error.message : String(error)}`,
+      {
+        cause: error,
+      },
+    );
   }
 }
 
-async function waitForManager(address: string, manager: Daemon, timeoutMs: number, logFile: string): Promise<void> {
+async function waitForManager(
+  address: string,
+  manager: Daemon,
+  timeoutMs: number,
+  logFile: string,
+): Promise<void> {
   const exitedEarly = async (): Promise<TestbedUnavailableError> => {
     const log = await readFile(logFile, 'utf8').catch(() => '');
     return new TestbedUnavailableError(`systemd --user exited: ${log.trim().slice(-500)}`);

@@ -1,6 +1,11 @@
 import Docker from 'dockerode';
 import type { ContainerCreateOptions } from 'dockerode';
-import { HOST_ID_PATTERN, LaunchplaneError, containerLabels, containerName } from '@launchplane/shared';
+import {
+  HOST_ID_PATTERN,
+  LaunchplaneError,
+  containerLabels,
+  containerName,
+} from '@launchplane/shared';
 
 import type {
   ContainerInfo,
@@ -21,7 +26,15 @@ export interface DockerContainerRuntimeOptions {
 
 const RECOVERY_UNAVAILABLE = 'Is dockerd running? Check `systemctl status docker`';
 // Socket-level failures: the daemon is not there (or not ours to talk to).
-const UNREACHABLE_CODES = new Set(['ENOENT', 'ECONNREFUSED', 'ECONNRESET', 'EACCES', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH']);
+const UNREACHABLE_CODES = new Set([
+  'ENOENT',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EACCES',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+]);
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 interface DockerodeError {
@@ -50,10 +63,14 @@ export class DockerContainerRuntime implements ContainerRuntime {
     try {
       await this.#docker.ping();
     } catch (error) {
-      throw new LaunchplaneError('LP_BACKEND_UNAVAILABLE', `Cannot reach the Docker daemon: ${describe(error)}`, {
-        recovery: RECOVERY_UNAVAILABLE,
-        cause: error,
-      });
+      throw new LaunchplaneError(
+        'LP_BACKEND_UNAVAILABLE',
+        `Cannot reach the Docker daemon: ${describe(error)}`,
+        {
+          recovery: RECOVERY_UNAVAILABLE,
+          cause: error,
+        },
+      );
     }
   }
 
@@ -61,13 +78,19 @@ export class DockerContainerRuntime implements ContainerRuntime {
   async create(spec: ContainerSpec): Promise<string> {
     const name = containerName(spec.laneId); // throws LP_INVALID_MESSAGE on a non-canonical lane id
     if (!HOST_ID_PATTERN.test(spec.hostId)) {
-      throw new LaunchplaneError('LP_INVALID_MESSAGE', `Cannot create container "${name}": invalid host id ${JSON.stringify(spec.hostId)}`);
+      throw new LaunchplaneError(
+        'LP_INVALID_MESSAGE',
+        `Cannot create container "${name}": invalid host id ${JSON.stringify(spec.hostId)}`,
+      );
     }
     const env = Object.entries(spec.env ?? {});
     for (const [key, value] of env) {
       if (!ENV_NAME.test(key) || value.includes('\0')) {
         // The name is safe to show; the value never is.
-        throw new LaunchplaneError('LP_INVALID_MESSAGE', `Cannot create container "${name}": invalid environment entry "${key.slice(0, 64)}"`);
+        throw new LaunchplaneError(
+          'LP_INVALID_MESSAGE',
+          `Cannot create container "${name}": invalid environment entry "${key.slice(0, 64)}"`,
+        );
       }
     }
     const options: ContainerCreateOptions = {
@@ -80,8 +103,15 @@ export class DockerContainerRuntime implements ContainerRuntime {
         NetworkMode: spec.networkMode ?? 'host',
         RestartPolicy: { Name: 'no' },
         Init: spec.init ?? true,
-        Mounts: (spec.mounts ?? []).map((m) => ({ Type: 'bind' as const, Source: m.source, Target: m.target, ReadOnly: m.readOnly ?? false })),
-        ...(spec.resources?.memoryBytes === undefined ? {} : { Memory: spec.resources.memoryBytes }),
+        Mounts: (spec.mounts ?? []).map((m) => ({
+          Type: 'bind' as const,
+          Source: m.source,
+          Target: m.target,
+          ReadOnly: m.readOnly ?? false,
+        })),
+        ...(spec.resources?.memoryBytes === undefined
+          ? {}
+          : { Memory: spec.resources.memoryBytes }),
         ...(spec.resources?.nanoCpus === undefined ? {} : { NanoCpus: spec.resources.nanoCpus }),
         ...(spec.resources?.pidsLimit === undefined ? {} : { PidsLimit: spec.resources.pidsLimit }),
       },
@@ -97,8 +127,12 @@ export class DockerContainerRuntime implements ContainerRuntime {
       throw this.#failure(`create container "${name}"`, error, {
         details: { container: name, image: spec.image },
         secrets,
-        ...(statusOf(error) === 404 ? { recovery: `Pull or build image "${spec.image}" on this host` } : {}),
-        ...(statusOf(error) === 409 ? { recovery: `A container named "${name}" already exists; inspect or remove it first` } : {}),
+        ...(statusOf(error) === 404
+          ? { recovery: `Pull or build image "${spec.image}" on this host` }
+          : {}),
+        ...(statusOf(error) === 409
+          ? { recovery: `A container named "${name}" already exists; inspect or remove it first` }
+          : {}),
       });
     }
     return name;
@@ -119,7 +153,9 @@ export class DockerContainerRuntime implements ContainerRuntime {
   async stop(name: string, options: { timeoutSec?: number } = {}): Promise<void> {
     assertLaneContainerName(name);
     try {
-      await this.#docker.getContainer(name).stop(options.timeoutSec === undefined ? {} : { t: options.timeoutSec });
+      await this.#docker
+        .getContainer(name)
+        .stop(options.timeoutSec === undefined ? {} : { t: options.timeoutSec });
     } catch (error) {
       const status = statusOf(error);
       if (status === 304 || status === 404) return; // already stopped, or gone
@@ -136,7 +172,9 @@ export class DockerContainerRuntime implements ContainerRuntime {
       if (statusOf(error) === 404) return;
       throw this.#failure(`remove container "${name}"`, error, {
         details: { container: name },
-        ...(statusOf(error) === 409 ? { recovery: 'Stop the container first, or remove it with force' } : {}),
+        ...(statusOf(error) === 409
+          ? { recovery: 'Stop the container first, or remove it with force' }
+          : {}),
       });
     }
   }
@@ -174,7 +212,11 @@ export class DockerContainerRuntime implements ContainerRuntime {
       const lanes: ContainerSummary[] = [];
       for (const c of containers) {
         const labels = { ...c.Labels };
-        const name = (c.Names.find((n) => n.startsWith('/launchplane-lane-')) ?? c.Names[0] ?? '').replace(/^\//, '');
+        const name = (
+          c.Names.find((n) => n.startsWith('/launchplane-lane-')) ??
+          c.Names[0] ??
+          ''
+        ).replace(/^\//, '');
         if (!looksLikeLane(name, labels)) continue;
         lanes.push({ id: c.Id, name, labels, status: c.State, image: c.Image });
       }
@@ -191,22 +233,32 @@ export class DockerContainerRuntime implements ContainerRuntime {
     try {
       // Docker runs ps on the host, so this works in images without ps. Columns are fixed here:
       // pid, comm, then args (the last column keeps its spaces).
-      top = (await this.#docker.getContainer(name).top({ ps_args: '-eo pid,comm,args' })) as typeof top;
+      top = (await this.#docker
+        .getContainer(name)
+        .top({ ps_args: '-eo pid,comm,args' })) as typeof top;
     } catch (error) {
       const status = statusOf(error);
       if (status === 409 || status === 404) return []; // not running, or gone
-      throw this.#failure(`list processes of container "${name}"`, error, { details: { container: name } });
+      throw this.#failure(`list processes of container "${name}"`, error, {
+        details: { container: name },
+      });
     }
     return (top.Processes ?? []).flatMap(([pid, comm, ...args]) => {
       const n = Number(pid);
-      return Number.isSafeInteger(n) && n > 0 && comm !== undefined ? [{ pid: n, comm, args: args.join(' ') }] : [];
+      return Number.isSafeInteger(n) && n > 0 && comm !== undefined
+        ? [{ pid: n, comm, args: args.join(' ') }]
+        : [];
     });
   }
 
   #failure(
     what: string,
     error: unknown,
-    options: { details?: Record<string, unknown>; secrets?: readonly string[]; recovery?: string } = {},
+    options: {
+      details?: Record<string, unknown>;
+      secrets?: readonly string[];
+      recovery?: string;
+    } = {},
   ): LaunchplaneError {
     if (error instanceof LaunchplaneError) return error;
     const message = redact(describe(error), options.secrets ?? []);
@@ -220,7 +272,10 @@ export class DockerContainerRuntime implements ContainerRuntime {
     }
     return new LaunchplaneError('LP_BACKEND_FAILED', `Cannot ${what}: ${message}`, {
       ...(options.recovery === undefined ? {} : { recovery: options.recovery }),
-      details: { ...options.details, ...(statusOf(error) === undefined ? {} : { status: statusOf(error) }) },
+      details: {
+        ...options.details,
+        ...(statusOf(error) === undefined ? {} : { status: statusOf(error) }),
+      },
       ...(options.secrets?.length ? {} : { cause: error }),
     });
   }

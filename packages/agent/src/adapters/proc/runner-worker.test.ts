@@ -10,13 +10,24 @@ import { findRunnerWorkers, isRunnerWorker, readProc } from './runner-worker.js'
 describe('isRunnerWorker()', () => {
   it('recognises the apphost by comm or argv[0], and the dll under dotnet', () => {
     expect(isRunnerWorker({ comm: 'Runner.Worker', argv: [] })).toBe(true);
-    expect(isRunnerWorker({ comm: 'x', argv: ['/opt/runner/bin/Runner.Worker', 'spawnclient', '1', '2'] })).toBe(true);
-    expect(isRunnerWorker({ comm: 'dotnet', argv: ['dotnet', '/opt/runner/bin/Runner.Worker.dll'] })).toBe(true);
+    expect(
+      isRunnerWorker({
+        comm: 'x',
+        argv: ['/opt/runner/bin/Runner.Worker', 'spawnclient', '1', '2'],
+      }),
+    ).toBe(true);
+    expect(
+      isRunnerWorker({ comm: 'dotnet', argv: ['dotnet', '/opt/runner/bin/Runner.Worker.dll'] }),
+    ).toBe(true);
   });
 
   it('does not mistake the listener or a look-alike for a worker', () => {
-    expect(isRunnerWorker({ comm: 'Runner.Listener', argv: ['/opt/runner/bin/Runner.Listener', 'run'] })).toBe(false);
-    expect(isRunnerWorker({ comm: 'bash', argv: ['bash', '-c', 'echo Runner.Worker'] })).toBe(false);
+    expect(
+      isRunnerWorker({ comm: 'Runner.Listener', argv: ['/opt/runner/bin/Runner.Listener', 'run'] }),
+    ).toBe(false);
+    expect(isRunnerWorker({ comm: 'bash', argv: ['bash', '-c', 'echo Runner.Worker'] })).toBe(
+      false,
+    );
     expect(isRunnerWorker({ comm: 'Runner.Workers', argv: ['Runner.Workers'] })).toBe(false);
   });
 });
@@ -32,8 +43,12 @@ describe('findRunnerWorkers()', () => {
   });
 
   it('finds a live process named Runner.Worker among the given pids, and skips gone ones', async () => {
-    const worker = spawn(join(dir, 'Runner.Worker'), ['-e', 'setInterval(() => {}, 1e6)'], { stdio: 'ignore' });
-    const other = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1e6)'], { stdio: 'ignore' });
+    const worker = spawn(join(dir, 'Runner.Worker'), ['-e', 'setInterval(() => {}, 1e6)'], {
+      stdio: 'ignore',
+    });
+    const other = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1e6)'], {
+      stdio: 'ignore',
+    });
     try {
       const pids = [worker.pid ?? -1, other.pid ?? -1, 2 ** 22 + 12345];
       const found = await findRunnerWorkers(pids);

@@ -20,11 +20,17 @@ export interface ProcOptions {
 }
 
 /** Reads one process, or undefined when it is gone (processes exit while we look). */
-export async function readProc(pid: number, options: ProcOptions = {}): Promise<ProcInfo | undefined> {
+export async function readProc(
+  pid: number,
+  options: ProcOptions = {},
+): Promise<ProcInfo | undefined> {
   if (!Number.isSafeInteger(pid) || pid <= 0) return undefined;
   const dir = join(options.procRoot ?? '/proc', String(pid));
   try {
-    const [comm, cmdline] = await Promise.all([readFile(join(dir, 'comm'), 'utf8'), readFile(join(dir, 'cmdline'))]);
+    const [comm, cmdline] = await Promise.all([
+      readFile(join(dir, 'comm'), 'utf8'),
+      readFile(join(dir, 'cmdline')),
+    ]);
     const argv = cmdline.toString('utf8').split('\0');
     if (argv.at(-1) === '') argv.pop();
     return { pid, comm: comm.replace(/\n$/, ''), argv };
@@ -50,7 +56,10 @@ export function isRunnerWorker(proc: Pick<ProcInfo, 'comm' | 'argv'>): boolean {
  * The runner workers among `pids` (e.g. a unit's cgroup). An empty result means no job runs
  * there right now, as far as processes tell.
  */
-export async function findRunnerWorkers(pids: readonly number[], options: ProcOptions = {}): Promise<ProcInfo[]> {
+export async function findRunnerWorkers(
+  pids: readonly number[],
+  options: ProcOptions = {},
+): Promise<ProcInfo[]> {
   const procs = await Promise.all(pids.map((pid) => readProc(pid, options)));
   return procs.filter((p): p is ProcInfo => p !== undefined && isRunnerWorker(p));
 }

@@ -57,8 +57,10 @@ interface JobWaiter {
   resolve: (result: string) => void;
 }
 
-const RECOVERY_UNAVAILABLE_SYSTEM = 'Is systemd running and the system bus reachable? Check `systemctl is-system-running`';
-const RECOVERY_UNAVAILABLE_USER = 'Is the user manager running? Check `systemctl --user is-system-running`';
+const RECOVERY_UNAVAILABLE_SYSTEM =
+  'Is systemd running and the system bus reachable? Check `systemctl is-system-running`';
+const RECOVERY_UNAVAILABLE_USER =
+  'Is the user manager running? Check `systemctl --user is-system-running`';
 
 /**
  * {@link UnitManager} over D-Bus (`org.freedesktop.systemd1`), on the system bus in production or a
@@ -83,10 +85,13 @@ export class DbusUnitManager implements UnitManager {
     this.#unitDir = options.unitDir;
     this.#envDir =
       options.envDir ??
-      (options.bus === 'system' ? '/etc/launchplane/lanes' : join(options.unitDir, '..', '..', 'launchplane', 'lanes'));
+      (options.bus === 'system'
+        ? '/etc/launchplane/lanes'
+        : join(options.unitDir, '..', '..', 'launchplane', 'lanes'));
     this.#callTimeoutMs = options.callTimeoutMs ?? 30_000;
     this.#jobTimeoutMs = options.jobTimeoutMs ?? 900_000;
-    this.#recovery = options.bus === 'system' ? RECOVERY_UNAVAILABLE_SYSTEM : RECOVERY_UNAVAILABLE_USER;
+    this.#recovery =
+      options.bus === 'system' ? RECOVERY_UNAVAILABLE_SYSTEM : RECOVERY_UNAVAILABLE_USER;
   }
 
   /**
@@ -94,7 +99,9 @@ export class DbusUnitManager implements UnitManager {
    * `LP_BACKEND_UNAVAILABLE` when the bus or the manager cannot be reached.
    */
   static async create(options: DbusUnitManagerOptions): Promise<DbusUnitManager> {
-    const busAddress = options.busAddress ?? (options.bus === 'user' ? process.env['DBUS_SESSION_BUS_ADDRESS'] : undefined);
+    const busAddress =
+      options.busAddress ??
+      (options.bus === 'user' ? process.env['DBUS_SESSION_BUS_ADDRESS'] : undefined);
     const bus =
       options.bus === 'system' && busAddress === undefined
         ? dbus.systemBus()
@@ -122,7 +129,10 @@ export class DbusUnitManager implements UnitManager {
       }
     });
     return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('timed out connecting to the bus')), this.#callTimeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error('timed out connecting to the bus')),
+        this.#callTimeoutMs,
+      );
       bus.once('connect', () => {
         clearTimeout(timer);
         resolve();
@@ -159,9 +169,13 @@ export class DbusUnitManager implements UnitManager {
       const timer = setTimeout(() => {
         this.#jobWaiters.delete(jobPath);
         reject(
-          new LaunchplaneError('LP_TIMEOUT', `Cannot ${what}: job "${jobPath}" did not finish within ${this.#jobTimeoutMs} ms`, {
-            recovery: 'Check the unit with `systemctl status`; the job may still be running',
-          }),
+          new LaunchplaneError(
+            'LP_TIMEOUT',
+            `Cannot ${what}: job "${jobPath}" did not finish within ${this.#jobTimeoutMs} ms`,
+            {
+              recovery: 'Check the unit with `systemctl status`; the job may still be running',
+            },
+          ),
         );
       }, this.#jobTimeoutMs);
       this.#jobWaiters.set(jobPath, {
@@ -173,8 +187,18 @@ export class DbusUnitManager implements UnitManager {
     });
   }
 
-  async #call(path: string, iface: string, member: string, signature: string, body: unknown[]): Promise<unknown[]> {
-    if (this.#closed) throw new LaunchplaneError('LP_BACKEND_UNAVAILABLE', 'Cannot reach systemd: the connection is closed');
+  async #call(
+    path: string,
+    iface: string,
+    member: string,
+    signature: string,
+    body: unknown[],
+  ): Promise<unknown[]> {
+    if (this.#closed)
+      throw new LaunchplaneError(
+        'LP_BACKEND_UNAVAILABLE',
+        'Cannot reach systemd: the connection is closed',
+      );
     if (this.#broken !== undefined) throw this.#unavailable('reach systemd', this.#broken);
     const destination = iface === 'org.freedesktop.DBus' ? 'org.freedesktop.DBus' : DEST;
     const message = new dbus.Message({
@@ -188,13 +212,19 @@ export class DbusUnitManager implements UnitManager {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
-        () => reject(new dbus.DBusError('org.freedesktop.DBus.Error.Timeout', `no reply to ${member} within ${this.#callTimeoutMs} ms`)),
+        () =>
+          reject(
+            new dbus.DBusError(
+              'org.freedesktop.DBus.Error.Timeout',
+              `no reply to ${member} within ${this.#callTimeoutMs} ms`,
+            ),
+          ),
         this.#callTimeoutMs,
       );
     });
     try {
       const reply = await Promise.race([this.#bus.call(message), timeout]);
-      return reply?.body ?? [];
+      return (reply?.body as unknown[] | undefined) ?? [];
     } finally {
       clearTimeout(timer);
     }
@@ -211,10 +241,16 @@ export class DbusUnitManager implements UnitManager {
   /** Maps a D-Bus failure to UNAVAILABLE (bus/manager gone) or FAILED (systemd said no). */
   #failure(what: string, error: unknown, details: Record<string, unknown> = {}): LaunchplaneError {
     if (error instanceof LaunchplaneError) return error;
-    if (this.#broken !== undefined || (error instanceof dbus.DBusError && UNAVAILABLE_ERRORS.has(error.type))) {
+    if (
+      this.#broken !== undefined ||
+      (error instanceof dbus.DBusError && UNAVAILABLE_ERRORS.has(error.type))
+    ) {
       return this.#unavailable(what, error);
     }
-    return new LaunchplaneError('LP_BACKEND_FAILED', `Cannot ${what}: ${describe(error)}`, { details, cause: error });
+    return new LaunchplaneError('LP_BACKEND_FAILED', `Cannot ${what}: ${describe(error)}`, {
+      details,
+      cause: error,
+    });
   }
 
   /** {@inheritDoc UnitManager.ping} */
@@ -238,10 +274,14 @@ export class DbusUnitManager implements UnitManager {
       await writeAtomic(envFile, envText, 0o600);
       await writeAtomic(join(this.#unitDir, name), unitText, 0o644);
     } catch (error) {
-      throw new LaunchplaneError('LP_BACKEND_FAILED', `Cannot write unit "${name}": ${describe(error)}`, {
-        details: { unit: name, unitDir: this.#unitDir },
-        cause: error,
-      });
+      throw new LaunchplaneError(
+        'LP_BACKEND_FAILED',
+        `Cannot write unit "${name}": ${describe(error)}`,
+        {
+          details: { unit: name, unitDir: this.#unitDir },
+          cause: error,
+        },
+      );
     }
     await this.#reload(`write unit "${name}"`);
     return name;
@@ -265,26 +305,43 @@ export class DbusUnitManager implements UnitManager {
     await this.#runStartJob(name, 'RestartUnit', 'restart');
   }
 
-  async #runStartJob(name: string, member: 'StartUnit' | 'RestartUnit', verb: string): Promise<void> {
+  async #runStartJob(
+    name: string,
+    member: 'StartUnit' | 'RestartUnit',
+    verb: string,
+  ): Promise<void> {
     assertLaneUnitName(name);
     const what = `${verb} unit "${name}"`;
     let jobPath: string;
     try {
-      [jobPath] = (await this.#call(MANAGER_PATH, MANAGER, member, 'ss', [name, 'replace'])) as [string];
+      [jobPath] = (await this.#call(MANAGER_PATH, MANAGER, member, 'ss', [name, 'replace'])) as [
+        string,
+      ];
     } catch (error) {
       throw this.#failure(what, error, { unit: name });
     }
     const result = await this.#waitJob(jobPath, what);
     const status = await this.status(name);
     const state = status === undefined ? 'not-found' : `${status.activeState}/${status.subState}`;
-    if (result !== 'done' || status === undefined || !['active', 'activating', 'reloading'].includes(status.activeState)) {
+    if (
+      result !== 'done' ||
+      status === undefined ||
+      !['active', 'activating', 'reloading'].includes(status.activeState)
+    ) {
       throw new LaunchplaneError(
         'LP_BACKEND_FAILED',
         `Cannot ${what}: job ${result}, unit is ${state}` +
-          (status !== undefined && status.execMainStatus !== 0 ? ` (exit status ${status.execMainStatus})` : ''),
+          (status !== undefined && status.execMainStatus !== 0
+            ? ` (exit status ${status.execMainStatus})`
+            : ''),
         {
           recovery: `Check \`systemctl status ${name}\`; after fixing it, clear a start limit with \`systemctl reset-failed ${name}\``,
-          details: { unit: name, jobResult: result, activeState: status?.activeState, subState: status?.subState },
+          details: {
+            unit: name,
+            jobResult: result,
+            activeState: status?.activeState,
+            subState: status?.subState,
+          },
         },
       );
     }
@@ -296,18 +353,28 @@ export class DbusUnitManager implements UnitManager {
     const what = `stop unit "${name}"`;
     let jobPath: string;
     try {
-      [jobPath] = (await this.#call(MANAGER_PATH, MANAGER, 'StopUnit', 'ss', [name, 'replace'])) as [string];
+      [jobPath] = (await this.#call(MANAGER_PATH, MANAGER, 'StopUnit', 'ss', [
+        name,
+        'replace',
+      ])) as [string];
     } catch (error) {
       if (error instanceof dbus.DBusError && error.type === NO_SUCH_UNIT) return;
       throw this.#failure(what, error, { unit: name });
     }
     const result = await this.#waitJob(jobPath, what);
     const status = await this.status(name);
-    if (result !== 'done' || (status !== undefined && ['active', 'activating', 'deactivating'].includes(status.activeState))) {
+    if (
+      result !== 'done' ||
+      (status !== undefined &&
+        ['active', 'activating', 'deactivating'].includes(status.activeState))
+    ) {
       throw new LaunchplaneError(
         'LP_BACKEND_FAILED',
         `Cannot ${what}: job ${result}, unit is ${status === undefined ? 'gone' : `${status.activeState}/${status.subState}`}`,
-        { recovery: `Check \`systemctl status ${name}\``, details: { unit: name, jobResult: result } },
+        {
+          recovery: `Check \`systemctl status ${name}\``,
+          details: { unit: name, jobResult: result },
+        },
       );
     }
   }
@@ -316,24 +383,35 @@ export class DbusUnitManager implements UnitManager {
   async removeUnit(name: string): Promise<void> {
     assertLaneUnitName(name);
     const status = await this.status(name);
-    if (status !== undefined && status.activeState !== 'inactive' && status.activeState !== 'failed') {
+    if (
+      status !== undefined &&
+      status.activeState !== 'inactive' &&
+      status.activeState !== 'failed'
+    ) {
       await this.stop(name);
     }
     try {
       await rm(join(this.#unitDir, name), { force: true });
       await rm(this.#envFile(name), { force: true });
     } catch (error) {
-      throw new LaunchplaneError('LP_BACKEND_FAILED', `Cannot remove unit "${name}": ${describe(error)}`, {
-        details: { unit: name },
-        cause: error,
-      });
+      throw new LaunchplaneError(
+        'LP_BACKEND_FAILED',
+        `Cannot remove unit "${name}": ${describe(error)}`,
+        {
+          details: { unit: name },
+          cause: error,
+        },
+      );
     }
     await this.#reload(`remove unit "${name}"`);
     try {
       await this.#call(MANAGER_PATH, MANAGER, 'ResetFailedUnit', 's', [name]);
     } catch (error) {
       // Nothing to reset: the unit is already unloaded.
-      if (!(error instanceof dbus.DBusError && (error.type === NO_SUCH_UNIT || error.type === LOAD_FAILED))) {
+      if (!(
+        error instanceof dbus.DBusError &&
+        (error.type === NO_SUCH_UNIT || error.type === LOAD_FAILED)
+      )) {
         throw this.#failure(`remove unit "${name}": reset-failed`, error, { unit: name });
       }
     }
@@ -345,11 +423,17 @@ export class DbusUnitManager implements UnitManager {
     const what = `read status of unit "${name}"`;
     try {
       const [path] = (await this.#call(MANAGER_PATH, MANAGER, 'LoadUnit', 's', [name])) as [string];
-      const [unitProps] = (await this.#call(path, PROPERTIES, 'GetAll', 's', [UNIT])) as [Record<string, Variant>];
-      const [serviceProps] = (await this.#call(path, PROPERTIES, 'GetAll', 's', [SERVICE])) as [Record<string, Variant>];
+      const [unitProps] = (await this.#call(path, PROPERTIES, 'GetAll', 's', [UNIT])) as [
+        Record<string, Variant>,
+      ];
+      const [serviceProps] = (await this.#call(path, PROPERTIES, 'GetAll', 's', [SERVICE])) as [
+        Record<string, Variant>,
+      ];
       const loadState = str(unitProps['LoadState']);
       const fragmentPath = str(unitProps['FragmentPath']);
-      const marker = await this.#readMarker(fragmentPath === '' ? join(this.#unitDir, name) : fragmentPath);
+      const marker = await this.#readMarker(
+        fragmentPath === '' ? join(this.#unitDir, name) : fragmentPath,
+      );
       const fileExists = marker.exists;
       if (loadState === 'not-found' && !fileExists) return undefined;
       return {
@@ -382,9 +466,10 @@ export class DbusUnitManager implements UnitManager {
   async list(): Promise<UnitStatus[]> {
     const names = new Set<string>();
     try {
-      const [units] = (await this.#call(MANAGER_PATH, MANAGER, 'ListUnitsByPatterns', 'asas', [[], [LANE_UNIT_PATTERN]])) as [
-        unknown[][],
-      ];
+      const [units] = (await this.#call(MANAGER_PATH, MANAGER, 'ListUnitsByPatterns', 'asas', [
+        [],
+        [LANE_UNIT_PATTERN],
+      ])) as [unknown[][]];
       for (const unit of units) {
         const unitName = unit[0];
         if (typeof unitName === 'string' && isLaneUnitName(unitName)) names.add(unitName);
@@ -398,7 +483,11 @@ export class DbusUnitManager implements UnitManager {
       }
     } catch (error) {
       if (!isErrno(error, 'ENOENT')) {
-        throw new LaunchplaneError('LP_BACKEND_FAILED', `Cannot list lane units: ${describe(error)}`, { cause: error });
+        throw new LaunchplaneError(
+          'LP_BACKEND_FAILED',
+          `Cannot list lane units: ${describe(error)}`,
+          { cause: error },
+        );
       }
     }
     const statuses: UnitStatus[] = [];
@@ -413,9 +502,9 @@ export class DbusUnitManager implements UnitManager {
   async pids(name: string): Promise<number[]> {
     assertLaneUnitName(name);
     try {
-      const [processes] = (await this.#call(MANAGER_PATH, MANAGER, 'GetUnitProcesses', 's', [name])) as [
-        [string, number, string][],
-      ];
+      const [processes] = (await this.#call(MANAGER_PATH, MANAGER, 'GetUnitProcesses', 's', [
+        name,
+      ])) as [[string, number, string][]];
       return [...new Set(processes.map(([, pid]) => pid))].sort((a, b) => a - b);
     } catch (error) {
       if (error instanceof dbus.DBusError && error.type === NO_SUCH_UNIT) return [];

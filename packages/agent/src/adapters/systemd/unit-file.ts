@@ -19,9 +19,13 @@ const USER_NAME = /^[a-z_][a-z0-9_-]{0,31}$/;
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
 function invalid(laneId: string, what: string): LaunchplaneError {
-  return new LaunchplaneError('LP_INVALID_MESSAGE', `Cannot write unit for lane "${laneId}": ${what}`, {
-    details: { laneId },
-  });
+  return new LaunchplaneError(
+    'LP_INVALID_MESSAGE',
+    `Cannot write unit for lane "${laneId}": ${what}`,
+    {
+      details: { laneId },
+    },
+  );
 }
 
 /** `%` starts a specifier in most unit settings; `%%` is a literal percent. */
@@ -40,7 +44,11 @@ function quoteWord(value: string): string {
     .replaceAll('"', '\\"')
     .replaceAll('%', '%%')
     .replaceAll('$', () => '$$') // a function: in a replacement string '$$' means one '$'
-    .replace(/[\u0001-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+    // eslint-disable-next-line no-control-regex -- control characters are what this escapes
+    .replace(
+      /[\u0001-\u001f\u007f]/g,
+      (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`,
+    );
   return `"${escaped}"`;
 }
 
@@ -51,7 +59,8 @@ function assertPath(laneId: string, what: string, value: string): void {
 }
 
 function positiveInt(laneId: string, what: string, value: number): number {
-  if (!Number.isSafeInteger(value) || value < 0) throw invalid(laneId, `${what} must be a non-negative integer`);
+  if (!Number.isSafeInteger(value) || value < 0)
+    throw invalid(laneId, `${what} must be a non-negative integer`);
   return value;
 }
 
@@ -75,16 +84,29 @@ export function renderUnitFile(spec: UnitSpec, options: { environmentFile: strin
   assertPath(laneId, 'environment file', options.environmentFile);
   const readWrite = [spec.workingDirectory, ...(spec.readWritePaths ?? [])];
   for (const p of readWrite) assertPath(laneId, 'readWritePaths', p);
-  if (spec.user !== undefined && !USER_NAME.test(spec.user)) throw invalid(laneId, 'user is not a valid user name');
-  if (spec.group !== undefined && !USER_NAME.test(spec.group)) throw invalid(laneId, 'group is not a valid group name');
-  const timeoutStopSec = positiveInt(laneId, 'timeoutStopSec', spec.timeoutStopSec ?? UNIT_DEFAULTS.timeoutStopSec);
+  if (spec.user !== undefined && !USER_NAME.test(spec.user))
+    throw invalid(laneId, 'user is not a valid user name');
+  if (spec.group !== undefined && !USER_NAME.test(spec.group))
+    throw invalid(laneId, 'group is not a valid group name');
+  const timeoutStopSec = positiveInt(
+    laneId,
+    'timeoutStopSec',
+    spec.timeoutStopSec ?? UNIT_DEFAULTS.timeoutStopSec,
+  );
   const intervalSec = positiveInt(
     laneId,
     'startLimitIntervalSec',
     spec.startLimitIntervalSec ?? UNIT_DEFAULTS.startLimitIntervalSec,
   );
-  const burst = positiveInt(laneId, 'startLimitBurst', spec.startLimitBurst ?? UNIT_DEFAULTS.startLimitBurst);
-  const description = escapeSpecifiers(spec.description.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim());
+  const burst = positiveInt(
+    laneId,
+    'startLimitBurst',
+    spec.startLimitBurst ?? UNIT_DEFAULTS.startLimitBurst,
+  );
+  // eslint-disable-next-line no-control-regex -- a description is one line
+  const description = escapeSpecifiers(
+    spec.description.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim(),
+  );
 
   const lines = [
     '# Written by launchplane-agent. Do not edit: the agent rewrites or removes this file.',
@@ -129,10 +151,14 @@ export function renderUnitFile(spec: UnitSpec, options: { environmentFile: strin
  * characters systemd's parser treats specially escaped, so spaces, `%`, `$`, quotes and newlines
  * survive as written.
  */
-export function renderEnvironmentFile(laneId: string, environment: Readonly<Record<string, string>>): string {
+export function renderEnvironmentFile(
+  laneId: string,
+  environment: Readonly<Record<string, string>>,
+): string {
   const lines = ['# Written by launchplane-agent.'];
   for (const [name, value] of Object.entries(environment)) {
-    if (!ENV_NAME.test(name)) throw invalid(laneId, `environment name ${JSON.stringify(name)} is not valid`);
+    if (!ENV_NAME.test(name))
+      throw invalid(laneId, `environment name ${JSON.stringify(name)} is not valid`);
     // Never echo the value: it may be a token.
     if (value.includes('\0')) throw invalid(laneId, `environment value of "${name}" contains NUL`);
     const escaped = value.replace(/[\\"$`]/g, (c) => `\\${c}`);
