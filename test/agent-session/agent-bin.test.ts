@@ -73,7 +73,10 @@ describe('launchplane-agent binary', () => {
       sockets.push(entry);
       const nonce = randomBytes(32).toString('base64url');
       ws.on('message', (data) => {
-        const msg = JSON.parse(String(data)) as Record<string, string>;
+        const msg = JSON.parse(Buffer.from(data as Buffer).toString('utf8')) as Record<
+          string,
+          string
+        >;
         entry.messages.push(msg);
         if (msg['type'] === 'hello' && enrolledKey !== undefined) {
           verifyHello(
