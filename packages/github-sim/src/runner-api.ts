@@ -3,7 +3,7 @@ import { SimError } from './errors.js';
 import { field, readJson, send, textField } from './http-io.js';
 import { parseRunnerUrl } from './scope.js';
 import type { GitHubSimulator } from './simulator.js';
-import { runnerFiles } from './simulator.js';
+import { runnerFiles } from './runner-files.js';
 
 /**
  * The private protocol between the stub runner and the sim, under `/_runner/`. It stands in for

@@ -9,6 +9,8 @@ import {
   setCustom,
 } from './domain/labels.js';
 import { SimError } from './errors.js';
+import { parseJitBody, parseLabelBody } from './request-bodies.js';
+import { runnerFiles } from './runner-files.js';
 import { type Scope, parseScopeKey, scopeKey, scopeServes } from './scope.js';
 import {
   type JobRecord,
@@ -577,100 +579,4 @@ export interface RegisterInput {
   noDefaultLabels: boolean;
   ephemeral: boolean;
   replace: boolean;
-}
-
-/** The `.runner` and `.credentials` contents a configured runner keeps. */
-export function runnerFiles(opts: {
-  origin: string;
-  scope: Scope;
-  runner: RunnerRecord;
-  workFolder: string;
-  secret: string;
-}): { runner: Record<string, unknown>; credentials: Record<string, unknown> } {
-  const path =
-    opts.scope.kind === 'repo' ? `${opts.scope.owner}/${opts.scope.repo}` : opts.scope.org;
-  return {
-    runner: {
-      agentId: opts.runner.id,
-      agentName: opts.runner.name,
-      poolId: opts.runner.runnerGroupId,
-      poolName: 'Default',
-      serverUrl: opts.origin,
-      gitHubUrl: `${opts.origin}/${path}`,
-      workFolder: opts.workFolder,
-      ephemeral: opts.runner.ephemeral,
-    },
-    credentials: {
-      scheme: 'OAuth',
-      data: { clientId: String(opts.runner.id), secret: opts.secret },
-    },
-  };
-}
-
-function parseJitBody(body: unknown): {
-  name: string;
-  runnerGroupId: number;
-  labels: string[];
-  workFolder: string;
-} {
-  const problems: string[] = [];
-  const b = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
-  const { name, runner_group_id: group, labels, work_folder: work } = b;
-  if (typeof name !== 'string' || name.trim() === '' || name.length > 64) {
-    problems.push('"name" must be a string of 1 to 64 characters');
-  }
-  if (typeof group !== 'number' || !Number.isInteger(group))
-    problems.push('"runner_group_id" must be an integer');
-  if (
-    !Array.isArray(labels) ||
-    labels.length < 1 ||
-    labels.length > 100 ||
-    !labels.every((l) => typeof l === 'string')
-  ) {
-    problems.push('"labels" must be an array of 1 to 100 strings');
-  } else {
-    for (const l of labels) {
-      const p = labelProblem(l);
-      if (p !== null) problems.push(p);
-    }
-  }
-  if (work !== undefined && typeof work !== 'string')
-    problems.push('"work_folder" must be a string');
-  if (problems.length > 0) {
-    throw new SimError('SIM_INVALID', 'Invalid request.', {
-      errors: problems,
-      documentationUrl: `${RUNNER_DOCS}#create-configuration-for-a-just-in-time-runner-for-a-repository`,
-    });
-  }
-  return {
-    name: name as string,
-    runnerGroupId: group as number,
-    labels: labels as string[],
-    workFolder: typeof work === 'string' ? work : '_work',
-  };
-}
-
-function parseLabelBody(body: unknown, minItems: number): string[] {
-  const labels =
-    typeof body === 'object' && body !== null
-      ? (body as Record<string, unknown>)['labels']
-      : undefined;
-  if (
-    !Array.isArray(labels) ||
-    labels.length < minItems ||
-    labels.length > 100 ||
-    !labels.every((l) => typeof l === 'string')
-  ) {
-    throw new SimError('SIM_INVALID', 'Invalid request.', {
-      errors: [`"labels" must be an array of ${minItems} to 100 strings`],
-      documentationUrl: RUNNER_DOCS,
-    });
-  }
-  const problems = labels.map(labelProblem).filter((p): p is string => p !== null);
-  if (problems.length > 0)
-    throw new SimError('SIM_INVALID', 'Invalid request.', {
-      errors: problems,
-      documentationUrl: RUNNER_DOCS,
-    });
-  return labels;
 }
