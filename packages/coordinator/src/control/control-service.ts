@@ -1,0 +1,326 @@
+/**
+ * The control layer's front: plan, apply, single-lane actions and the read views (lanes,
+ * runners) that the API, the CLI and the reconciler use. Apply runs one at a time; a lane is
+ * acted on by one saga at a time.
+ */
+import { classifyRunner, type ControlPlan, type PlanAction } from '@launchplane/shared';
+import { plan as computePlan, scopeKey, type PlanInput } from '../domain/plan.js';
+import type { LaneRecord } from '../ports/store.js';
+import type { ActionReport } from './action-report.js';
+import type { ControlDeps } from './control-deps.js';
+import { createLane } from './create-lane.js';
+import { drainLane, type DrainMode } from './drain-lane.js';
+import { LaneLocks } from './lane-locks.js';
+import { Observer } from './observer.js';
+import { repairLabels } from './repair-labels.js';
+import { errorBody } from './saga-support.js';
+
+/** What an apply did (or, dry-run, would do). */
+export interface ApplyResult {
+  plan: ControlPlan;
+  dryRun: boolean;
+  /** True when every action succeeded. */
+  ok: boolean;
+  reports: ActionReport[];
+}
+
+/** A lane with what GitHub and its agent last said about it. */
+export interface LaneListing extends LaneRecord {
+  github: { status: 'online' | 'offline'; busy: boolean } | null;
+  /** The agent's local busy signal from its last inventory, when it reported one. */
+  localBusy: boolean | null;
+}
+
+/** A GitHub runner and whether it is provably one of our lanes. */
+export interface RunnerListing {
+  scope: string;
+  runnerId: number;
+  name: string;
+  status: 'online' | 'offline';
+  busy: boolean;
+  labels: string[];
+  managed: boolean;
+  laneId?: string;
+  hostId?: string;
+  /** Why it is unmanaged. */
+  reason?: string;
+}
+
+/** Options of a single-lane action. */
+export interface LaneActionOptions {
+  actor: string;
+  dryRun: boolean;
+  force: boolean;
+  timeoutSec?: number;
+  signal?: AbortSignal;
+  onProgress?: (line: string) => void;
+}
+
+export class ControlService {
+  readonly #deps: ControlDeps;
+  readonly #observer: Observer;
+  readonly #locks = new LaneLocks();
+  #latest: { input: PlanInput; plan: ControlPlan } | undefined;
+
+  constructor(deps: ControlDeps) {
+    this.#deps = deps;
+    this.#observer = new Observer(deps);
+  }
+
+  /** Observes and plans. Changes nothing. */
+  async plan(): Promise<ControlPlan> {
+    const input = await this.#observer.observe();
+    const plan = computePlan(input);
+    this.#latest = { input, plan };
+    return plan;
+  }
+
+  /** The last plan computed (by a call to `plan`, `apply` or the reconciler), if any. */
+  latestPlan(): ControlPlan | undefined {
+    return this.#latest?.plan;
+  }
+
+  /** True while an apply runs. */
+  applying(): boolean {
+    return this.#locks.has('apply');
+  }
+
+  /**
+   * Plans and carries out the plan: removes, restarts and label repairs first (each lane by one
+   * saga), then creates (one host's creates one after another, so capacity checks never race).
+   */
+  async apply(opts: {
+    actor: string;
+    dryRun: boolean;
+    signal?: AbortSignal;
+  }): Promise<ApplyResult> {
+    const release = this.#locks.acquire('apply', 'apply');
+    try {
+      return await this.#applyLocked(opts);
+    } finally {
+      release();
+    }
+  }
+
+  /**
+   * Starts an apply and returns its plan at once; the apply goes on in the background (every
+   * action is audited). Refused with `LP_CONFLICT` while another apply runs.
+   */
+  async startApply(opts: { actor: string; dryRun: boolean }): Promise<ControlPlan> {
+    const release = this.#locks.acquire('apply', 'apply');
+    let planned: ControlPlan;
+    try {
+      planned = await this.plan();
+    } catch (err) {
+      release();
+      throw err;
+    }
+    void this.#execute(planned, opts)
+      .catch((err: unknown) => {
+        this.#deps.logger.error({ err: errorBody(err) }, 'background apply failed');
+      })
+      .finally(release);
+    return planned;
+  }
+
+  async #applyLocked(opts: {
+    actor: string;
+    dryRun: boolean;
+    signal?: AbortSignal;
+  }): Promise<ApplyResult> {
+    const planned = await this.plan();
+    const reports = await this.#execute(planned, opts);
+    return { plan: planned, dryRun: opts.dryRun, ok: reports.every((r) => r.ok), reports };
+  }
+
+  async #execute(
+    planned: ControlPlan,
+    opts: { actor: string; dryRun: boolean; signal?: AbortSignal },
+  ): Promise<ActionReport[]> {
+    const first = planned.actions.filter((a) => a.kind !== 'create');
+    const creates = planned.actions.filter((a) => a.kind === 'create');
+    const limit = this.#deps.options.applyConcurrency;
+    const reports = await runLimited(first, limit, (a) => this.#run(a, opts));
+    const byHost = new Map<string, PlanAction[]>();
+    for (const a of creates) byHost.set(a.hostId, [...(byHost.get(a.hostId) ?? []), a]);
+    const perHost = await runLimited([...byHost.values()], limit, async (list) => {
+      const out: ActionReport[] = [];
+      for (const a of list) out.push(await this.#run(a, opts));
+      return out;
+    });
+    return [...reports, ...perHost.flat()];
+  }
+
+  async #run(
+    a: PlanAction,
+    opts: { actor: string; dryRun: boolean; signal?: AbortSignal },
+  ): Promise<ActionReport> {
+    const common = {
+      actor: opts.actor,
+      dryRun: opts.dryRun,
+      actionId: a.id,
+      ...(opts.signal === undefined ? {} : { signal: opts.signal }),
+    };
+    switch (a.kind) {
+      case 'create':
+        return createLane(this.#deps, { ...common, hostId: a.hostId, pool: a.pool });
+      case 'remove':
+      case 'restart':
+        return this.#locked(a.laneId, a.kind, a.hostId, () =>
+          drainLane(this.#deps, { ...common, laneId: a.laneId, mode: a.kind, force: false }),
+        );
+      case 'repair-labels':
+        return this.#locked(a.laneId, a.kind, a.hostId, () =>
+          repairLabels(this.#deps, { ...common, laneId: a.laneId }),
+        );
+    }
+  }
+
+  /** Drains, restarts or removes one lane (an operator's `launchplane lane …`). */
+  async laneAction(
+    laneId: string,
+    mode: DrainMode,
+    opts: LaneActionOptions,
+  ): Promise<ActionReport> {
+    const release = this.#locks.acquire(laneId, `${mode} of lane "${laneId}"`);
+    try {
+      return await drainLane(this.#deps, {
+        laneId,
+        mode,
+        actor: opts.actor,
+        dryRun: opts.dryRun,
+        force: opts.force,
+        ...(opts.timeoutSec === undefined ? {} : { timeoutSec: opts.timeoutSec }),
+        ...(opts.signal === undefined ? {} : { signal: opts.signal }),
+        ...(opts.onProgress === undefined ? {} : { onProgress: opts.onProgress }),
+      });
+    } finally {
+      release();
+    }
+  }
+
+  async #locked(
+    laneId: string,
+    kind: ActionReport['kind'],
+    hostId: string,
+    fn: () => Promise<ActionReport>,
+  ): Promise<ActionReport> {
+    let release: () => void;
+    try {
+      release = this.#locks.acquire(laneId, `${kind} of lane "${laneId}"`);
+    } catch (err) {
+      return {
+        kind,
+        hostId,
+        laneId,
+        dryRun: false,
+        forced: false,
+        ok: false,
+        outcome: 'refused',
+        steps: [],
+        commands: [],
+        error: errorBody(err),
+      };
+    }
+    try {
+      return await fn();
+    } finally {
+      release();
+    }
+  }
+
+  /** Lanes with GitHub's view from a fresh observation. */
+  async lanes(filter: { hostId?: string; pool?: string } = {}): Promise<LaneListing[]> {
+    const input = await this.#observer.observe();
+    const runners = new Map<number, { status: 'online' | 'offline'; busy: boolean }>();
+    for (const o of input.github) {
+      if ('runners' in o)
+        for (const r of o.runners) runners.set(r.id, { status: r.status, busy: r.busy });
+    }
+    const local = new Map<string, boolean>();
+    for (const h of input.hosts) {
+      for (const l of h.lanes) if (l.local !== undefined) local.set(l.laneId, l.local.busy);
+    }
+    return input.lanes
+      .filter(
+        (l) =>
+          (filter.hostId === undefined || l.hostId === filter.hostId) &&
+          (filter.pool === undefined || l.pool === filter.pool),
+      )
+      .sort((a, b) => cmp(a.hostId, b.hostId) || cmp(a.pool, b.pool) || cmp(a.laneId, b.laneId))
+      .map((l) => ({
+        ...l,
+        github: l.runnerId === undefined ? null : (runners.get(l.runnerId) ?? null),
+        localBusy: local.get(l.laneId) ?? null,
+      }));
+  }
+
+  /** Every runner GitHub lists in the scopes we know, each `managed` or `unmanaged`. */
+  async runners(): Promise<{
+    runners: RunnerListing[];
+    unavailable: { scope: string; reason: string }[];
+  }> {
+    const input = await this.#observer.observe();
+    const byId = new Map(
+      input.lanes.filter((l) => l.state !== 'removed').map((l) => [l.laneId, l]),
+    );
+    const out: RunnerListing[] = [];
+    const unavailable: { scope: string; reason: string }[] = [];
+    for (const o of input.github) {
+      const key = scopeKey(o.scope);
+      if ('unavailable' in o) {
+        unavailable.push({ scope: key, reason: o.unavailable });
+        continue;
+      }
+      for (const r of o.runners) {
+        const c = classifyRunner(r, {
+          coordinatorId: this.#deps.coordinatorId,
+          findLane: (id) => {
+            const lane = byId.get(id);
+            return lane === undefined || scopeKey(lane.scope) !== key
+              ? undefined
+              : { laneId: id, runnerId: lane.runnerId };
+          },
+        });
+        const base = {
+          scope: key,
+          runnerId: r.id,
+          name: r.name,
+          status: r.status,
+          busy: r.busy,
+          labels: [...r.labels].sort(cmp),
+        };
+        out.push(
+          c.ours
+            ? { ...base, managed: true, laneId: c.laneId, hostId: byId.get(c.laneId)?.hostId ?? '' }
+            : { ...base, managed: false, reason: `${c.reason}: ${c.message}` },
+        );
+      }
+    }
+    out.sort((a, b) => cmp(a.scope, b.scope) || a.runnerId - b.runnerId);
+    unavailable.sort((a, b) => cmp(a.scope, b.scope));
+    return { runners: out, unavailable };
+  }
+}
+
+/** Runs `fn` over `items` with at most `limit` at once, keeping the order of results. */
+async function runLimited<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const results: R[] = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await fn(items[i] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  return results;
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

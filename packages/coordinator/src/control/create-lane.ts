@@ -1,0 +1,375 @@
+/**
+ * The create saga (DESIGN.md "Create"): guardrails re-checked → lane recorded `pending` → a JIT
+ * config (ephemeral) or a registration token (persistent) from GitHub → signed `lane.create` →
+ * poll GitHub until the runner is `online` → `online`. On failure or deadline it undoes what it
+ * made — the agent removes the lane (force: nothing runs on a lane that never came online), the
+ * registration is deleted by its recorded runner id — and marks the lane `failed` with a recovery
+ * hint. Nothing half-made stays.
+ */
+import {
+  LaunchplaneError,
+  coordinatorLabel,
+  laneLabel,
+  laneLabels,
+  newLaneId,
+  parsePolicy,
+  runnerName,
+  toLaunchplaneError,
+  type LaneCreateCommand,
+  type Pool,
+  type RunnerConfig,
+  type Scope,
+} from '@launchplane/shared';
+import { checkLaneGuardrails, errorCodeForGuardrail, freeCapacity } from '../domain/guardrails.js';
+import { poolScope } from '../domain/plan.js';
+import { pollDelayMs } from '../domain/idle-settle.js';
+import type { GitHubRunner } from '../ports/github-runners.js';
+import type { LaneRecord } from '../ports/store.js';
+import { REDACTED, redactCommand, type ActionReport } from './action-report.js';
+import { nowSec } from './clock.js';
+import type { ControlDeps } from './control-deps.js';
+import {
+  Deadline,
+  auditReport,
+  errorBody,
+  hostViewOf,
+  isGoneOnHost,
+  isTransientGitHubError,
+  sendOk,
+  updateLane,
+} from './saga-support.js';
+
+/** What to create. */
+export interface CreateLaneRequest {
+  hostId: string;
+  pool: string;
+  actor: string;
+  dryRun: boolean;
+  /** The plan action this carries out, for the audit. */
+  actionId?: string;
+  signal?: AbortSignal;
+}
+
+/** States that hold a pool's slot on a host (as the planner counts them). */
+const SLOT_STATES = new Set<LaneRecord['state']>([
+  'pending',
+  'provisioning',
+  'starting',
+  'online',
+  'busy',
+  'draining',
+  'drained',
+  'unhealthy',
+  'restarting',
+  'failed',
+]);
+
+/** Runs the create saga. Never throws for a refusal or failure: the report says what happened. */
+export async function createLane(deps: ControlDeps, req: CreateLaneRequest): Promise<ActionReport> {
+  const report: ActionReport = {
+    kind: 'create',
+    ...(req.actionId === undefined ? {} : { actionId: req.actionId }),
+    hostId: req.hostId,
+    pool: req.pool,
+    dryRun: req.dryRun,
+    forced: false,
+    ok: false,
+    outcome: 'refused',
+    steps: [],
+    commands: [],
+  };
+  let pool: Pool;
+  let capabilities: readonly string[];
+  try {
+    ({ pool, capabilities } = await checkCreate(deps, req));
+  } catch (err) {
+    report.error = errorBody(err);
+    await auditReport(deps, report, { actor: req.actor });
+    return report;
+  }
+
+  const scope = poolScope(pool);
+  const laneId = newLaneId(deps.clock.nowMs());
+  const name = runnerName(req.hostId, req.pool, laneId);
+  const labels = laneLabels({
+    coordinatorId: deps.coordinatorId,
+    laneId,
+    pool: req.pool,
+    poolLabels: pool.labels,
+    capabilities,
+  });
+  const base: Omit<LaneCreateCommand, 'runner'> = {
+    type: 'lane.create',
+    laneId,
+    dryRun: req.dryRun,
+    name,
+    scope,
+    pool: req.pool,
+    labels,
+    backend: pool.backend,
+    ephemeral: pool.ephemeral,
+    ...(pool.docker === undefined ? {} : { docker: pool.docker }),
+  };
+  report.laneId = laneId;
+
+  if (req.dryRun) {
+    const runner: RunnerConfig = pool.ephemeral
+      ? { jitConfig: REDACTED }
+      : { url: scopeUrl(deps.githubWebUrl, scope), registrationToken: REDACTED };
+    report.commands.push(redactCommand({ ...base, runner }));
+    report.steps.push(
+      `record lane "${laneId}" (pending)`,
+      pool.ephemeral
+        ? `generate a JIT config for runner "${name}"`
+        : `create a registration token for ${scopeKeyOf(scope)}`,
+      `send lane.create to host "${req.hostId}"`,
+      `wait up to ${deps.options.createOnlineSec} s for runner "${name}" to be online on GitHub`,
+    );
+    report.ok = true;
+    report.outcome = 'would-create';
+    await auditReport(deps, report, { actor: req.actor, params: { name, labels } });
+    return report;
+  }
+
+  const now = nowSec(deps.clock);
+  let lane: LaneRecord = {
+    laneId,
+    hostId: req.hostId,
+    pool: req.pool,
+    scope,
+    backend: pool.backend,
+    ephemeral: pool.ephemeral,
+    runnerName: name,
+    runnerId: undefined,
+    labels,
+    state: 'pending',
+    recovery: undefined,
+    lastError: undefined,
+    createdAt: now,
+    updatedAt: now,
+  };
+  await deps.store.putLane(lane);
+  report.steps.push(`recorded lane "${laneId}" (pending)`);
+  const deadline = new Deadline(deps, deps.options.createOnlineSec * 1000);
+
+  try {
+    let runner: RunnerConfig;
+    if (pool.ephemeral) {
+      const jit = await deps.github.generateJitConfig(scope, {
+        name,
+        labels,
+        runnerGroupId: pool.runnerGroupId,
+      });
+      // Recorded before anything else: from here on the registration is ours to clean up.
+      lane = await updateLane(deps, lane, { runnerId: jit.runner.id, state: 'provisioning' });
+      runner = { jitConfig: jit.encodedJitConfig };
+      report.steps.push(`generated a JIT config (runner id ${jit.runner.id})`);
+    } else {
+      const token = await deps.github.createRegistrationToken(scope);
+      lane = await updateLane(deps, lane, { state: 'provisioning' });
+      runner = { url: scopeUrl(deps.githubWebUrl, scope), registrationToken: token.token };
+      report.steps.push('created a registration token');
+    }
+    const cmd: LaneCreateCommand = {
+      ...base,
+      ...(lane.runnerId === undefined ? {} : { runnerId: lane.runnerId }),
+      runner,
+    };
+    report.commands.push(redactCommand(cmd));
+    await sendOk(deps, req.hostId, cmd, req.actor);
+    lane = await updateLane(deps, lane, { state: 'starting' });
+    report.steps.push(`host "${req.hostId}" started the lane`);
+
+    const online = await waitOnline(deps, lane, deadline, req.signal);
+    lane = await updateLane(deps, lane, { runnerId: online.id, state: 'online' });
+    report.steps.push(`runner "${name}" (id ${online.id}) is online`);
+    report.ok = true;
+    report.outcome = 'created';
+    report.lane = lane;
+    await auditReport(deps, report, { actor: req.actor, params: { name, labels } });
+    return report;
+  } catch (err) {
+    const cause = toLaunchplaneError(err);
+    lane = await rollback(deps, lane, cause, report, req.actor);
+    report.outcome = cause.code === 'LP_TIMEOUT' ? 'timeout' : 'failed';
+    report.error = lane.lastError ?? cause.toJSON();
+    report.lane = lane;
+    await auditReport(deps, report, { actor: req.actor, params: { name, labels } });
+    return report;
+  }
+}
+
+/** The guardrails of a create, checked against the store and the live session right now. */
+async function checkCreate(
+  deps: ControlDeps,
+  req: CreateLaneRequest,
+): Promise<{ pool: Pool; capabilities: readonly string[] }> {
+  const current = await deps.store.currentPolicy();
+  if (current === undefined) {
+    throw new LaunchplaneError('LP_CONFLICT', 'Cannot create a lane: no policy has been applied', {
+      recovery: 'Run "launchplane policy apply FILE" first',
+    });
+  }
+  const parsed = parsePolicy(current.text);
+  if (!parsed.ok) {
+    throw new LaunchplaneError('LP_POLICY_INVALID', 'The stored policy no longer validates', {
+      recovery: 'Apply a valid policy with "launchplane policy apply FILE"',
+    });
+  }
+  const policy = parsed.value;
+  const pool = policy.pools[req.pool];
+  if (pool === undefined) {
+    throw new LaunchplaneError(
+      'LP_NOT_FOUND',
+      `Cannot create a lane: pool "${req.pool}" is not in the policy`,
+    );
+  }
+  const host = await hostViewOf(deps, req.hostId);
+  const block = checkLaneGuardrails(policy, { poolName: req.pool, pool, host });
+  if (block !== undefined) {
+    throw new LaunchplaneError(
+      errorCodeForGuardrail(block.guardrail),
+      `Cannot create a lane of pool "${req.pool}" on host "${req.hostId}": ${block.message}`,
+      { details: { guardrail: block.guardrail } },
+    );
+  }
+  const onHost = await deps.store.listLanes({ hostId: req.hostId });
+  if (freeCapacity(host, onHost.length) < 1) {
+    throw new LaunchplaneError(
+      'LP_CAPACITY',
+      `Cannot create a lane on host "${req.hostId}": it opts in to at most ${host.optIn?.maxLanes ?? 0} lane(s) and holds ${onHost.length}`,
+      { details: { guardrail: 'capacity' } },
+    );
+  }
+  const desired = pool.lanes[req.hostId] ?? 0;
+  const holding = onHost.filter((l) => l.pool === req.pool && SLOT_STATES.has(l.state)).length;
+  if (holding >= desired) {
+    throw new LaunchplaneError(
+      'LP_CONFLICT',
+      `Cannot create a lane of pool "${req.pool}" on host "${req.hostId}": it wants ${desired} and ${holding} exist`,
+      { recovery: 'Run "launchplane plan" to see the current plan' },
+    );
+  }
+  return { pool, capabilities: host.capabilities };
+}
+
+/** Polls GitHub with capped exponential backoff until the lane's runner is online. */
+async function waitOnline(
+  deps: ControlDeps,
+  lane: LaneRecord,
+  deadline: Deadline,
+  signal: AbortSignal | undefined,
+): Promise<GitHubRunner> {
+  let recorded = lane;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const runner = await findRunner(deps, recorded);
+      if (runner !== undefined && recorded.runnerId === undefined) {
+        // A persistent runner's id becomes known only once config.sh registered it.
+        recorded = await updateLane(deps, recorded, { runnerId: runner.id });
+      }
+      if (runner?.status === 'online') return runner;
+    } catch (err) {
+      if (!isTransientGitHubError(err)) throw err;
+    }
+    if (deadline.passed()) {
+      throw new LaunchplaneError(
+        'LP_TIMEOUT',
+        `Lane "${lane.laneId}" did not come online on GitHub within ${deps.options.createOnlineSec} s`,
+      );
+    }
+    await deadline.sleep(
+      pollDelayMs(attempt, { baseMs: deps.options.pollBaseMs, capMs: deps.options.pollCapMs }),
+      signal,
+    );
+  }
+}
+
+/**
+ * The lane's runner on GitHub: by recorded id, or for a persistent lane not yet identified, by
+ * its unique name together with our identity labels.
+ */
+async function findRunner(deps: ControlDeps, lane: LaneRecord): Promise<GitHubRunner | undefined> {
+  if (lane.runnerId !== undefined) {
+    const r = await deps.github.getRunner(lane.scope, lane.runnerId);
+    return r !== undefined && r.name === lane.runnerName ? r : undefined;
+  }
+  const all = await deps.github.listRunners(lane.scope);
+  const ours = all.filter(
+    (r) =>
+      r.name === lane.runnerName &&
+      r.labels.includes(laneLabel(lane.laneId)) &&
+      r.labels.includes(coordinatorLabel(deps.coordinatorId)),
+  );
+  // Two runners with one lane's name is not something to guess about.
+  return ours.length === 1 ? ours[0] : undefined;
+}
+
+/** Undoes a failed create as far as it can and marks the lane `failed` with what is left. */
+async function rollback(
+  deps: ControlDeps,
+  laneIn: LaneRecord,
+  cause: LaunchplaneError,
+  report: ActionReport,
+  actor: string,
+): Promise<LaneRecord> {
+  let lane = laneIn;
+  const left: string[] = [];
+  report.steps.push(`failed: ${cause.message}; rolling back`);
+  const remove = { type: 'lane.remove' as const, laneId: lane.laneId, dryRun: false, force: true };
+  report.commands.push(remove);
+  try {
+    await sendOk(deps, lane.hostId, remove, actor);
+    report.steps.push(`host "${lane.hostId}" removed the lane`);
+  } catch (err) {
+    if (isGoneOnHost(err)) {
+      report.steps.push(`host "${lane.hostId}" has no such lane`);
+    } else {
+      left.push(
+        `the lane may still exist on host "${lane.hostId}" (${toLaunchplaneError(err).code})`,
+      );
+    }
+  }
+  if (lane.runnerId === undefined && !lane.ephemeral) {
+    try {
+      const found = await findRunner(deps, lane);
+      if (found !== undefined) lane = await updateLane(deps, lane, { runnerId: found.id });
+    } catch (err) {
+      left.push(
+        `GitHub could not be searched for runner "${lane.runnerName}" (${toLaunchplaneError(err).code})`,
+      );
+    }
+  }
+  if (lane.runnerId !== undefined) {
+    try {
+      await deps.github.deleteRunner(lane.scope, lane.runnerId);
+      report.steps.push(`deleted GitHub runner ${lane.runnerId}`);
+    } catch (err) {
+      const e = toLaunchplaneError(err);
+      if (e.code === 'LP_NOT_FOUND')
+        report.steps.push(`GitHub runner ${lane.runnerId} was already gone`);
+      else left.push(`GitHub runner ${lane.runnerId} is still registered (${e.code})`);
+    }
+  }
+  const recovery =
+    left.length === 0
+      ? `Creation failed and was rolled back. Fix the cause, then run "launchplane lane remove ${lane.laneId}" to free the slot; the next apply creates a new lane`
+      : `Creation failed and cleanup is incomplete: ${left.join('; ')}. Check host "${lane.hostId}" and GitHub, then run "launchplane lane remove ${lane.laneId}"`;
+  return updateLane(deps, lane, {
+    state: 'failed',
+    recovery,
+    lastError: { code: cause.code, message: cause.message, recovery },
+  });
+}
+
+/** `config.sh --url`: the repository's or organization's page on GitHub. */
+export function scopeUrl(webUrl: string, scope: Scope): string {
+  const base = webUrl.replace(/\/+$/, '');
+  return 'repository' in scope ? `${base}/${scope.repository}` : `${base}/${scope.organization}`;
+}
+
+function scopeKeyOf(scope: Scope): string {
+  return 'repository' in scope
+    ? `repository "${scope.repository}"`
+    : `organization "${scope.organization}"`;
+}

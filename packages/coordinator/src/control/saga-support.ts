@@ -1,0 +1,158 @@
+/**
+ * Small pieces every saga shares: the host as guardrails see it, lane record updates, audited
+ * outcomes, agent commands whose refusals become errors, and deadline-bound waiting.
+ */
+import {
+  LaunchplaneError,
+  toLaunchplaneError,
+  type AuditOutcome,
+  type Command,
+  type ErrorBody,
+  type LaneState,
+  type ResultPayload,
+} from '@launchplane/shared';
+import type { HostView } from '../domain/guardrails.js';
+import type { LaneRecord } from '../ports/store.js';
+import { writeAudit } from '../server/audit-writer.js';
+import type { ActionReport } from './action-report.js';
+import { nowSec } from './clock.js';
+import type { ControlDeps } from './control-deps.js';
+
+/** The host as the guardrails see it: its record, and its live session's inventory if any. */
+export async function hostViewOf(deps: ControlDeps, hostId: string): Promise<HostView> {
+  const record = await deps.store.getHost(hostId);
+  const session = deps.hub.session(hostId);
+  const inventory = session?.inventory;
+  return {
+    hostId,
+    enrolled: record !== undefined,
+    revoked: record?.revokedAt !== undefined,
+    connected: session !== undefined && record !== undefined && record.revokedAt === undefined,
+    optIn: inventory?.optIn ?? record?.optIn,
+    capabilities: inventory?.capabilities ?? record?.capabilities ?? [],
+  };
+}
+
+/** Stores a changed lane record and returns it. */
+export async function updateLane(
+  deps: ControlDeps,
+  lane: LaneRecord,
+  change: Partial<Pick<LaneRecord, 'state' | 'runnerId' | 'recovery' | 'lastError' | 'labels'>>,
+): Promise<LaneRecord> {
+  const next: LaneRecord = { ...lane, ...change, updatedAt: nowSec(deps.clock) };
+  await deps.store.putLane(next);
+  return next;
+}
+
+/** Sets a lane's state. */
+export function setState(
+  deps: ControlDeps,
+  lane: LaneRecord,
+  state: LaneState,
+): Promise<LaneRecord> {
+  return updateLane(deps, lane, { state });
+}
+
+/**
+ * Sends a command and returns the agent's result; a refusal (`ok: false`) becomes a thrown
+ * `LaunchplaneError` with the agent's code, message and recovery.
+ */
+export async function sendOk(
+  deps: ControlDeps,
+  hostId: string,
+  cmd: Command,
+  actor: string,
+): Promise<ResultPayload> {
+  const result = await deps.hub.send(hostId, cmd, {
+    actor,
+    timeoutMs: deps.options.commandTimeoutMs,
+  });
+  if (!result.ok) {
+    const e = result.error;
+    throw new LaunchplaneError(
+      e?.code ?? 'LP_BACKEND_FAILED',
+      e?.message ?? `Host "${hostId}" refused "${cmd.type}" (outcome "${result.outcome}")`,
+      e?.recovery === undefined ? {} : { recovery: e.recovery },
+    );
+  }
+  return result;
+}
+
+/** The wire form of any error, with its recovery hint. */
+export function errorBody(err: unknown): ErrorBody {
+  return toLaunchplaneError(err).toJSON();
+}
+
+/** Writes the audit record of a finished action, from its report. */
+export async function auditReport(
+  deps: ControlDeps,
+  report: ActionReport,
+  opts: { actor: string; params?: Record<string, unknown> },
+): Promise<void> {
+  const outcome: AuditOutcome = report.dryRun
+    ? 'dry-run'
+    : report.ok
+      ? 'ok'
+      : report.outcome === 'refused'
+        ? 'refused'
+        : 'failed';
+  await writeAudit(deps.store, nowSec(deps.clock), {
+    actor: opts.actor,
+    action: `lane.${report.kind}`,
+    outcome,
+    // An unknown lane has no host; its refusal is audited all the same.
+    hostId: report.hostId === '' ? undefined : report.hostId,
+    laneId: report.laneId,
+    dryRun: report.dryRun,
+    params: {
+      ...(report.actionId === undefined ? {} : { actionId: report.actionId }),
+      ...(report.pool === undefined ? {} : { pool: report.pool }),
+      forced: report.forced,
+      steps: report.steps,
+      ...opts.params,
+    },
+    code: report.error?.code,
+    message: report.error?.message,
+    recovery: report.error?.recovery,
+  });
+}
+
+/** A deadline on the saga's clock. */
+export class Deadline {
+  readonly #deps: ControlDeps;
+  readonly at: number;
+  /** The length it was made with, in milliseconds. */
+  readonly totalMs: number;
+
+  constructor(deps: ControlDeps, ms: number) {
+    this.#deps = deps;
+    this.totalMs = ms;
+    this.at = deps.clock.nowMs() + ms;
+  }
+
+  /** Milliseconds left, never negative. */
+  remainingMs(): number {
+    return Math.max(0, this.at - this.#deps.clock.nowMs());
+  }
+
+  passed(): boolean {
+    return this.#deps.clock.nowMs() >= this.at;
+  }
+
+  /** Sleeps `ms`, or less when the deadline comes first. */
+  async sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    await this.#deps.clock.sleep(Math.max(1, Math.min(ms, this.remainingMs())), signal);
+  }
+}
+
+/** True for errors that only say GitHub is slow or rate limited right now: worth polling on. */
+export function isTransientGitHubError(err: unknown): boolean {
+  const code = toLaunchplaneError(err).code;
+  return code === 'LP_GITHUB_UNAVAILABLE' || code === 'LP_GITHUB_RATE_LIMITED';
+}
+
+/** True when the agent says it has no such lane (nothing left on the host to stop). */
+export function isGoneOnHost(err: unknown): boolean {
+  const code = toLaunchplaneError(err).code;
+  return code === 'LP_NOT_OWNED' || code === 'LP_NOT_FOUND';
+}
