@@ -1,0 +1,272 @@
+/**
+ * Shared set-up of the agent integration suites: a github-sim, keys, an agent config over a data dir
+ * the lane units can reach, and helpers to sign commands, ask the sim for runner credentials, and
+ * check that the ledger matches what systemd and Docker show.
+ */
+import { randomUUID } from 'node:crypto';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  agentConfigSchema,
+  fingerprint,
+  generateEd25519KeyPair,
+  newLaneId,
+  signCommand,
+  verifyResult,
+} from '@launchplane/shared';
+import type {
+  AgentConfig,
+  Command,
+  CommandPayload,
+  Ed25519KeyPair,
+  ResultPayload,
+} from '@launchplane/shared';
+import { startGitHubSim, stubRunnerTemplateDir, type GitHubSim } from '@launchplane/github-sim';
+import { expect } from 'vitest';
+
+import type { AgentCore} from '../../packages/agent/src/agent-core.js';
+import { type AgentCoreDeps } from '../../packages/agent/src/agent-core.js';
+import { systemClock } from '../../packages/agent/src/ports/clock.js';
+import { silentLogger } from '../../packages/agent/src/ports/logger.js';
+import type { ContainerRuntime } from '../../packages/agent/src/ports/container-runtime.js';
+import type { UnitManager } from '../../packages/agent/src/ports/unit-manager.js';
+import { waitFor } from '../testbed/index.js';
+
+/** PAT the sim accepts. */
+export const SIM_TOKEN = 'ghp_agenttest00000000000000000000000000';
+
+/** Starts a github-sim tuned for quick runner tests. */
+export function startSim(): Promise<GitHubSim> {
+  return startGitHubSim({
+    tokens: [SIM_TOKEN],
+    config: {
+      pollWaitMs: 300,
+      offlineAfterMs: 3000,
+      busyLag: { lagMs: 0, flipAfterMs: 0, flipMs: 0, trailMs: 0 },
+    },
+  });
+}
+
+/** Calls the sim's REST API with the PAT. */
+export async function simJson<T>(
+  sim: GitHubSim,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<T> {
+  const res = await fetch(`${sim.url}${path}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${SIM_TOKEN}`,
+      accept: 'application/vnd.github+json',
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
+  return (text === '' ? undefined : JSON.parse(text)) as T;
+}
+
+/** A runner as the sim reports it. */
+export interface SimRunner {
+  id: number;
+  name: string;
+  status: string;
+  busy: boolean;
+}
+
+/** The agent side of a suite. */
+export interface AgentFixture {
+  config: AgentConfig;
+  keys: { coordinator: Ed25519KeyPair; host: Ed25519KeyPair };
+  /** Deps without the backends (the suite adds them). */
+  deps(extra: { units?: UnitManager; containers?: ContainerRuntime }): AgentCoreDeps;
+  sign(cmd: Command, overrides?: Partial<CommandPayload>): string;
+  send(core: AgentCore, cmd: Command): Promise<ResultPayload>;
+  read(jws: string): ResultPayload;
+}
+
+/** Builds the agent side: `dataDir` must be reachable by lane units (not under /tmp). */
+export function agentFixture(
+  dataDir: string,
+  runnerEnv: Record<string, string> = {},
+): AgentFixture {
+  const keys = { coordinator: generateEd25519KeyPair(), host: generateEd25519KeyPair() };
+  const config = agentConfigSchema.parse({
+    hostId: 'host-a',
+    dataDir,
+    optIn: { repositories: ['acme/api'], backends: ['systemd', 'docker'], maxLanes: 10 },
+    runner: { template: stubRunnerTemplateDir() },
+  });
+  let seq = 0;
+  const f: AgentFixture = {
+    config,
+    keys,
+    deps: (extra) => ({
+      config,
+      hostKey: keys.host.privateKey,
+      coordinatorKey: keys.coordinator.publicKey,
+      coordinatorFingerprint: fingerprint(keys.coordinator.publicKey),
+      units: extra.units,
+      containers: extra.containers,
+      clock: systemClock,
+      logger: silentLogger,
+      runnerEnv: { LAUNCHPLANE_STUB_HEARTBEAT_MS: '200', ...runnerEnv },
+    }),
+    sign(cmd, overrides = {}) {
+      const iat = Math.floor(Date.now() / 1000);
+      seq = Math.max(seq + 1, Date.now());
+      return signCommand(
+        {
+          iss: 'coord-test',
+          aud: 'host-a',
+          iat,
+          exp: iat + 120,
+          jti: randomUUID(),
+          seq,
+          cmd,
+          ...overrides,
+        },
+        { privateKey: keys.coordinator.privateKey },
+      );
+    },
+    async send(core, cmd) {
+      return f.read(await core.handleCommand(f.sign(cmd)));
+    },
+    read(jws) {
+      return verifyResult(jws, { publicKey: keys.host.publicKey, hostId: 'host-a' });
+    },
+  };
+  return f;
+}
+
+let idSeq = 0;
+/** A fresh lane id, distinct within one millisecond too. */
+export function freshLaneId(): string {
+  idSeq += 1;
+  return newLaneId(Date.now() + idSeq);
+}
+
+/** A lane.create for an ephemeral lane with a JIT config from the sim. */
+export async function jitCreate(
+  sim: GitHubSim,
+  backend: 'systemd' | 'docker',
+  docker?: { image: string },
+): Promise<Extract<Command, { type: 'lane.create' }>> {
+  const laneId = freshLaneId();
+  const name = `lp-host-a-build-${laneId.slice(-8)}`;
+  const labels = ['launchplane', `lp-lane-${laneId}`, 'lp-pool-build'];
+  const jit = await simJson<{ runner: { id: number }; encoded_jit_config: string }>(
+    sim,
+    'POST',
+    '/repos/acme/api/actions/runners/generate-jitconfig',
+    { name, runner_group_id: 1, labels },
+  );
+  return {
+    type: 'lane.create',
+    laneId,
+    dryRun: false,
+    name,
+    scope: { repository: 'acme/api' },
+    pool: 'build',
+    labels,
+    backend,
+    ephemeral: true,
+    runnerId: jit.runner.id,
+    runner: { jitConfig: jit.encoded_jit_config },
+    ...(docker === undefined ? {} : { docker }),
+  };
+}
+
+/** A lane.create for a persistent lane with a registration token from the sim. */
+export async function persistentCreate(
+  sim: GitHubSim,
+  backend: 'systemd' | 'docker',
+  docker?: { image: string },
+): Promise<Extract<Command, { type: 'lane.create' }>> {
+  const laneId = freshLaneId();
+  const { token } = await simJson<{ token: string }>(
+    sim,
+    'POST',
+    '/repos/acme/api/actions/runners/registration-token',
+  );
+  return {
+    type: 'lane.create',
+    laneId,
+    dryRun: false,
+    name: `lp-host-a-build-${laneId.slice(-8)}`,
+    scope: { repository: 'acme/api' },
+    pool: 'build',
+    labels: ['launchplane', `lp-lane-${laneId}`, 'lp-pool-build'],
+    backend,
+    ephemeral: false,
+    runner: { url: `${sim.url}/acme/api`, registrationToken: token },
+    ...(docker === undefined ? {} : { docker }),
+  };
+}
+
+/** Waits until the sim shows the runner with `status`. */
+export async function waitForRunner(
+  sim: GitHubSim,
+  id: number,
+  status: 'online' | 'offline',
+): Promise<SimRunner> {
+  return waitFor(
+    async () => {
+      const r = await simJson<SimRunner>(sim, 'GET', `/repos/acme/api/actions/runners/${id}`);
+      return r.status === status ? r : undefined;
+    },
+    { timeoutMs: 30_000, intervalMs: 100, what: `runner ${id} ${status}` },
+  );
+}
+
+/** Queues a job for the pool and returns its id. */
+export async function enqueueJob(sim: GitHubSim, durationMs: number): Promise<number> {
+  const res = await fetch(`${sim.url}/_sim/jobs`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ repository: 'acme/api', labels: ['lp-pool-build'], durationMs }),
+  });
+  return ((await res.json()) as { id: number }).id;
+}
+
+/** A job as the sim shows it. */
+export async function simJob(
+  sim: GitHubSim,
+  id: number,
+): Promise<{ status: string; conclusion: string | null }> {
+  const res = await fetch(`${sim.url}/_sim/jobs/${id}`);
+  return (await res.json()) as { status: string; conclusion: string | null };
+}
+
+/**
+ * The ledger matches reality: every lane unit/container named like ours that is in the ledger is a
+ * live lane, every live lane has its object and dir, no dir without a live lane, no open journal.
+ * `ignore` lists look-alike objects the test planted.
+ */
+export async function expectLedgerMatchesReality(
+  core: AgentCore,
+  objects: readonly string[],
+  dataDir: string,
+  ignore: readonly string[] = [],
+): Promise<void> {
+  const lanes = core.ledger.lanes.all();
+  const live = lanes.filter(
+    (l) => l.state !== 'removed' && l.state !== 'failed' && l.state !== 'completed',
+  );
+  const dirs = await readdir(join(dataDir, 'lanes')).catch(() => []);
+  const withDirs = lanes
+    .filter((l) => l.state !== 'removed' && l.state !== 'failed')
+    .map((l) => l.laneId);
+  expect(dirs.sort()).toEqual(withDirs.sort());
+  expect(objects.filter((o) => !ignore.includes(o)).sort()).toEqual(
+    lanes
+      .filter((l) => l.state !== 'removed' && l.state !== 'failed')
+      .map((l) => l.objectName)
+      .sort(),
+  );
+  for (const l of live) expect(objects).toContain(l.objectName);
+  for (const l of lanes) expect(core.ledger.journal.openOperation(l.laneId)).toBeUndefined();
+  expect(core.verifyAudit()).toEqual({ ok: true });
+}
