@@ -109,3 +109,20 @@ describe('parseStrictJson() tells member names from string values', () => {
     else expect(() => parseStrictJson(text)).toThrow(/Duplicate member name/);
   });
 });
+
+test('parseStrictJson() errors do not quote the text, which may hold a secret', () => {
+  for (const text of [
+    '{"jitConfig":"s3cr3t-value" x}',
+    's3cr3t-value',
+    '{"jitConfig":"s3cr3t-value"',
+  ]) {
+    try {
+      parseStrictJson(text);
+      expect.unreachable();
+    } catch (error) {
+      expect(error).toBeInstanceOf(StrictJsonError);
+      expect((error as Error).message).not.toContain('s3cr3t');
+      expect((error as Error).cause).toBeUndefined();
+    }
+  }
+});

@@ -33,8 +33,10 @@ export function parseStrictJson(text: string, options: StrictJsonOptions = {}): 
   let value: unknown;
   try {
     value = JSON.parse(text);
-  } catch (cause) {
-    throw new StrictJsonError(cause instanceof Error ? cause.message : 'Invalid JSON');
+  } catch (error) {
+    // V8's message quotes the text around the error, which may hold a secret: keep only where.
+    const at = error instanceof Error ? /position (\d+)/.exec(error.message)?.[1] : undefined;
+    throw new StrictJsonError('Not valid JSON', at === undefined ? undefined : Number(at));
   }
   checkMembers(text, options.maxDepth ?? 32);
   return value;
@@ -68,7 +70,8 @@ function checkMembers(text: string, maxDepth: number): void {
         const name = raw.includes('\\') ? (JSON.parse(text.slice(pos, end + 1)) as string) : raw;
         const names = stack[stack.length - 1];
         if (names?.has(name)) {
-          throw new StrictJsonError(`Duplicate member name ${JSON.stringify(name)}`, pos);
+          const shown = name.length > 64 ? `${name.slice(0, 64)}…` : name;
+          throw new StrictJsonError(`Duplicate member name ${JSON.stringify(shown)}`, pos);
         }
         names?.add(name);
         expectName = false;
