@@ -214,6 +214,12 @@ describe('enroll()', () => {
     expect(await exists(join(dir, 'etc', 'agent.yaml'))).toBe(false);
   });
 
+  it('refuses an answer larger than maxResponseBytes', async () => {
+    handler = (_req, _body, res) => res.writeHead(201).end('x'.repeat(200_000));
+    await expectCode(enroll(opts({ maxResponseBytes: 1024 })), 'LP_INVALID_MESSAGE');
+    expect(await exists(join(dir, 'etc', 'agent.yaml'))).toBe(false);
+  });
+
   it('refuses an answer for another host', async () => {
     handler = (req, body, res) => created(req, body.replace('host-a', 'host-z'), res);
     await expectCode(enroll(opts()), 'LP_INVALID_MESSAGE');

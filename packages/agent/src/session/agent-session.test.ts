@@ -221,6 +221,33 @@ describe('AgentSession', () => {
     expect(attempts).toEqual([1, 2, 3]);
   });
 
+  it('resets the backoff after a stable session, and only then', async () => {
+    startSession({ stableAfterMs: 0 });
+    for (let n = 0; n < 2; n++) (await coordinator.connection()).ws.close(4401, 'no');
+    const ok = await coordinator.connection();
+    await coordinator.authenticate(ok, publicKey);
+    await ok.next();
+    ok.ws.terminate();
+    const again = await coordinator.connection();
+    await coordinator.authenticate(again, publicKey);
+    await again.next();
+    const attempts = statuses.filter((s) => s.state === 'backoff').map((s) => s.attempt);
+    // Two refusals grow the attempt; the welcomed session resets it before the next delay.
+    expect(attempts).toEqual([1, 2, 1]);
+  });
+
+  it('does not reset the backoff after a session shorter than stableAfterMs', async () => {
+    startSession({ stableAfterMs: 60_000 });
+    (await coordinator.connection()).ws.close(4401, 'no');
+    const ok = await coordinator.connection();
+    await coordinator.authenticate(ok, publicKey);
+    await ok.next();
+    ok.ws.terminate();
+    await coordinator.connection();
+    const attempts = statuses.filter((s) => s.state === 'backoff').map((s) => s.attempt);
+    expect(attempts).toEqual([1, 2]);
+  });
+
   it('resends unacknowledged events after a reconnect until they are acked', async () => {
     for (const seq of [1, 2, 3]) core.addEvent(seq);
     startSession();
