@@ -24,7 +24,7 @@ import type {
 import { startGitHubSim, stubRunnerTemplateDir, type GitHubSim } from '@launchplane/github-sim';
 import { expect } from 'vitest';
 
-import type { AgentCore} from '../../packages/agent/src/agent-core.js';
+import type { AgentCore } from '../../packages/agent/src/agent-core.js';
 import { type AgentCoreDeps } from '../../packages/agent/src/agent-core.js';
 import { systemClock } from '../../packages/agent/src/ports/clock.js';
 import { silentLogger } from '../../packages/agent/src/ports/logger.js';
