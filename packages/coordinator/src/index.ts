@@ -5,6 +5,26 @@
 export { runCli, CLI_VERSION } from './cli/program.js';
 export type { CliIo } from './cli/output.js';
 
+// Server, store and wiring (C1).
+export { startCoordinator, ADMIN_TOKEN_FILE, DATABASE_FILE } from './main.js';
+export type { Coordinator, RouteFactory, StartCoordinatorOptions } from './main.js';
+export {
+  parseCoordinatorConfig,
+  loadCoordinatorConfig,
+  agentUrlOf,
+  coordinatorConfigSchema,
+} from './config/coordinator-config.js';
+export type { CoordinatorConfig } from './config/coordinator-config.js';
+export { SqliteCoordinatorStore } from './adapters/sqlite/sqlite-store.js';
+export { CoordinatorServer } from './server/coordinator-server.js';
+export type { CoordinatorServerOptions } from './server/coordinator-server.js';
+export { WsAgentHub } from './server/agent-hub.js';
+export { roleAllows, parseBody, compilePath } from './server/routes.js';
+export type { Route, RouteContext, RouteResponse, HttpMethod } from './server/routes.js';
+export { silentLogger } from './ports/logger.js';
+export type { Logger } from './ports/logger.js';
+export type * from './ports/store.js';
+export type * from './ports/agent-hub.js';
 // GitHub client (C3).
 export {
   OctokitGitHubRunners,

@@ -6,6 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { policyValidate } from './policy-validate.js';
 import type { CliIo } from './output.js';
 import { printError } from './output.js';
+import { registerServerCommands } from './server-commands.js';
 
 export const CLI_VERSION = '0.1.0';
 
@@ -27,6 +28,9 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .action(async (file: string, opts: { json: boolean }) => {
       status = await policyValidate(io, file, opts);
     });
+
+  // serve, token, enroll-token, hosts, policy apply, audit (C1).
+  registerServerCommands(program, { io, setStatus: (s) => (status = s), policy, routes: [] });
 
   try {
     await program.parseAsync([...argv], { from: 'user' });

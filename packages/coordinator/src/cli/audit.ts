@@ -1,0 +1,87 @@
+/**
+ * `launchplane audit [--host H] [--lane L] [--since T] [--follow] [--json]` (viewer). With
+ * `--follow` it keeps polling for new records until interrupted; with `--json --follow` each
+ * record is one JSON line (a stream has no single document).
+ */
+import type { AuditRecord } from '@launchplane/shared';
+import type { ApiClient } from '../api-client/api-client.js';
+import { formatTime, parseSince } from './duration.js';
+import type { CliIo } from './output.js';
+import { printJson, renderTable } from './output.js';
+
+/** Options of {@link auditCommand}. */
+export interface AuditOptions {
+  host?: string | undefined;
+  lane?: string | undefined;
+  since?: string | undefined;
+  follow: boolean;
+  json: boolean;
+  /** Poll interval for `--follow`. Default 1000 ms. */
+  pollMs?: number;
+  /** Ends `--follow` (SIGINT in the CLI). */
+  signal?: AbortSignal;
+}
+
+const HEADER = ['SEQ', 'TIME', 'ACTOR', 'ACTION', 'HOST', 'LANE', 'OUTCOME', 'CODE'];
+
+function row(r: AuditRecord): string[] {
+  return [
+    String(r.seq),
+    formatTime(r.at),
+    r.actor,
+    r.action,
+    r.hostId ?? '-',
+    r.laneId ?? '-',
+    r.dryRun ? `${r.outcome} (dry run)` : r.outcome,
+    r.code ?? '',
+  ];
+}
+
+/** Prints audit records; returns the exit status. */
+export async function auditCommand(
+  io: CliIo,
+  client: ApiClient,
+  opts: AuditOptions,
+): Promise<number> {
+  const query = {
+    host: opts.host,
+    lane: opts.lane,
+    since:
+      opts.since === undefined ? undefined : parseSince(opts.since, Math.floor(Date.now() / 1000)),
+  };
+  const first = ((await client.get('/v1/audit', query)) as { records: AuditRecord[] }).records;
+  if (!opts.follow) {
+    if (opts.json) printJson(io, { records: first });
+    else if (first.length === 0) io.stdout('no audit records\n');
+    else io.stdout(renderTable(HEADER, first.map(row)));
+    return 0;
+  }
+  const emit = (records: AuditRecord[]) => {
+    for (const r of records) {
+      io.stdout(opts.json ? `${JSON.stringify(r)}\n` : `${row(r).join('  ')}\n`);
+    }
+  };
+  if (!opts.json) io.stdout(`${HEADER.join('  ')}\n`);
+  emit(first);
+  let afterSeq = first.at(-1)?.seq ?? 0;
+  const pollMs = opts.pollMs ?? 1000;
+  const aborted = (): boolean => opts.signal?.aborted === true;
+  while (!aborted()) {
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, pollMs);
+      opts.signal?.addEventListener('abort', () => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
+    if (aborted()) break;
+    const next = (
+      (await client.get('/v1/audit', { host: opts.host, lane: opts.lane, afterSeq })) as {
+        records: AuditRecord[];
+      }
+    ).records;
+    emit(next);
+    afterSeq = next.at(-1)?.seq ?? afterSeq;
+  }
+  return 0;
+}
