@@ -1,0 +1,462 @@
+/**
+ * Fakes of the control layer's ports for saga tests: a clock that advances on sleep, a GitHub
+ * that keeps runners in memory, and an agent hub whose agent keeps lanes in memory. Each records
+ * what it was asked, so tests assert on commands and calls, not on internals.
+ */
+import {
+  LaunchplaneError,
+  laneLabels,
+  type Command,
+  type LaneReport,
+  type OptIn,
+  type ResultPayload,
+  type Scope,
+} from '@launchplane/shared';
+import { SqliteCoordinatorStore } from '../adapters/sqlite/sqlite-store.js';
+import { scopeKey } from '../domain/plan.js';
+import type { AgentHub, HostSessionInfo, SendOptions } from '../ports/agent-hub.js';
+import type {
+  GitHubRunner,
+  GitHubRunners,
+  JitConfig,
+  JitConfigRequest,
+  RateLimitStatus,
+  RunnerToken,
+} from '../ports/github-runners.js';
+import { silentLogger } from '../ports/logger.js';
+import type { LaneRecord } from '../ports/store.js';
+import type { Clock } from './clock.js';
+import { resolveControlOptions, type ControlDeps, type ControlOptions } from './control-deps.js';
+
+export const COORDINATOR_ID = 'coord-test-0001';
+export const SECRET_JIT = 'JIT-SECRET-do-not-leak';
+export const SECRET_REG = 'REG-SECRET-do-not-leak';
+
+/** A clock whose sleep advances time at once, then runs the test's hooks. */
+export class FakeClock implements Clock {
+  #now: number;
+  readonly #hooks: ((nowMs: number) => void)[] = [];
+  sleeps = 0;
+
+  constructor(startMs = 1_764_370_000_000) {
+    this.#now = startMs;
+  }
+
+  nowMs(): number {
+    return this.#now;
+  }
+
+  async sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    if (signal?.aborted === true) throw new Error('Aborted');
+    this.sleeps++;
+    if (this.sleeps > 100_000) throw new Error('FakeClock: runaway loop');
+    this.#now += ms;
+    for (const h of this.#hooks) h(this.#now);
+    await Promise.resolve();
+  }
+
+  /** Runs `hook` after every sleep with the new time. */
+  onSleep(hook: (nowMs: number) => void): void {
+    this.#hooks.push(hook);
+  }
+}
+
+const READ_ONLY = ['self-hosted', 'Linux', 'X64'];
+
+/** GitHub's runner API in memory. */
+export class FakeGitHubRunners implements GitHubRunners {
+  readonly runners = new Map<string, GitHubRunner[]>();
+  /** Every call, as `method scope [id]`. */
+  readonly calls: string[] = [];
+  /** Makes the next call of a method throw. */
+  readonly failNext = new Map<string, LaunchplaneError>();
+  /** When set, `listRunners` of any scope throws it. */
+  listError: LaunchplaneError | undefined;
+  #nextId = 100;
+
+  #scope(scope: Scope): GitHubRunner[] {
+    const key = scopeKey(scope);
+    let list = this.runners.get(key);
+    if (list === undefined) {
+      list = [];
+      this.runners.set(key, list);
+    }
+    return list;
+  }
+
+  #call(method: string, scope: Scope, id?: number): void {
+    this.calls.push(`${method} ${scopeKey(scope)}${id === undefined ? '' : ` ${id}`}`);
+    const fail = this.failNext.get(method);
+    if (fail !== undefined) {
+      this.failNext.delete(method);
+      throw fail;
+    }
+  }
+
+  /** Adds a runner (an unmanaged one, or a persistent lane's after config.sh). */
+  add(scope: Scope, runner: Omit<GitHubRunner, 'id'> & { id?: number }): GitHubRunner {
+    const r: GitHubRunner = { ...runner, id: runner.id ?? this.#nextId++ };
+    this.#scope(scope).push(r);
+    return r;
+  }
+
+  find(id: number): GitHubRunner | undefined {
+    for (const list of this.runners.values()) {
+      const r = list.find((x) => x.id === id);
+      if (r !== undefined) return r;
+    }
+    return undefined;
+  }
+
+  set(id: number, patch: Partial<GitHubRunner>): void {
+    const r = this.find(id);
+    if (r === undefined) throw new Error(`no runner ${id}`);
+    Object.assign(r, patch);
+  }
+
+  listRunners(scope: Scope): Promise<GitHubRunner[]> {
+    this.#call('listRunners', scope);
+    if (this.listError !== undefined) return Promise.reject(this.listError);
+    return Promise.resolve(this.#scope(scope).map((r) => ({ ...r, labels: [...r.labels] })));
+  }
+
+  getRunner(scope: Scope, runnerId: number): Promise<GitHubRunner | undefined> {
+    this.#call('getRunner', scope, runnerId);
+    const r = this.#scope(scope).find((x) => x.id === runnerId);
+    return Promise.resolve(r === undefined ? undefined : { ...r, labels: [...r.labels] });
+  }
+
+  createRegistrationToken(scope: Scope): Promise<RunnerToken> {
+    this.#call('createRegistrationToken', scope);
+    return Promise.resolve({ token: SECRET_REG, expiresAt: 2_000_000_000 });
+  }
+
+  createRemoveToken(scope: Scope): Promise<RunnerToken> {
+    this.#call('createRemoveToken', scope);
+    return Promise.resolve({ token: 'REMOVE-SECRET', expiresAt: 2_000_000_000 });
+  }
+
+  generateJitConfig(scope: Scope, request: JitConfigRequest): Promise<JitConfig> {
+    this.#call('generateJitConfig', scope);
+    const runner = this.add(scope, {
+      name: request.name,
+      os: 'Linux',
+      status: 'offline',
+      busy: false,
+      labels: [...READ_ONLY, ...request.labels],
+    });
+    return Promise.resolve({ runner: { ...runner }, encodedJitConfig: SECRET_JIT });
+  }
+
+  deleteRunner(scope: Scope, runnerId: number): Promise<void> {
+    this.#call('deleteRunner', scope, runnerId);
+    const list = this.#scope(scope);
+    const i = list.findIndex((x) => x.id === runnerId);
+    if (i < 0) {
+      return Promise.reject(new LaunchplaneError('LP_NOT_FOUND', `No runner ${runnerId}`));
+    }
+    if (list[i]?.busy === true) {
+      return Promise.reject(
+        new LaunchplaneError('LP_LANE_BUSY', `Runner ${runnerId} is running a job`),
+      );
+    }
+    list.splice(i, 1);
+    return Promise.resolve();
+  }
+
+  setCustomLabels(scope: Scope, runnerId: number, labels: readonly string[]): Promise<string[]> {
+    this.#call('setCustomLabels', scope, runnerId);
+    const r = this.#scope(scope).find((x) => x.id === runnerId);
+    if (r === undefined) {
+      return Promise.reject(new LaunchplaneError('LP_NOT_FOUND', `No runner ${runnerId}`));
+    }
+    r.labels = [...r.labels.filter((l) => READ_ONLY.includes(l)), ...labels];
+    return Promise.resolve([...r.labels]);
+  }
+
+  rateLimit(): RateLimitStatus | undefined {
+    return undefined;
+  }
+}
+
+/** What the fake agent does with a command; return undefined for the default behaviour. */
+export type AgentBehaviour = (
+  hostId: string,
+  cmd: Command,
+) => Partial<ResultPayload> | undefined | 'timeout';
+
+/** Agents in memory: sessions, a lane table per host, and a log of every command sent. */
+export class FakeAgentHub implements AgentHub {
+  readonly #github: FakeGitHubRunners;
+  readonly #sessions = new Map<string, HostSessionInfo>();
+  /** Lanes the fake agents hold, by laneId. */
+  readonly lanes = new Map<string, LaneReport & { hostId: string }>();
+  /** The local busy signal per lane (default idle). */
+  readonly localBusy = new Map<string, boolean>();
+  readonly sent: { hostId: string; cmd: Command; actor: string }[] = [];
+  /** Overrides per test. */
+  behaviour: AgentBehaviour = () => undefined;
+  /** Whether a started persistent lane registers its runner (and comes online) on GitHub. */
+  registerOnStart = true;
+
+  constructor(github: FakeGitHubRunners) {
+    this.#github = github;
+  }
+
+  connect(hostId: string, optIn: OptIn, capabilities: string[] = []): void {
+    this.#sessions.set(hostId, {
+      hostId,
+      connectedAt: 0,
+      lastSeenAt: 0,
+      agentVersion: 'test',
+      inventory: { type: 'inventory', optIn, lanes: [], capabilities },
+    });
+  }
+
+  disconnect(hostId: string): void {
+    this.#sessions.delete(hostId);
+  }
+
+  session(hostId: string): HostSessionInfo | undefined {
+    return this.#sessions.get(hostId);
+  }
+
+  sessions(): HostSessionInfo[] {
+    return [...this.#sessions.values()];
+  }
+
+  send(hostId: string, cmd: Command, opts: SendOptions): Promise<ResultPayload> {
+    if (!this.#sessions.has(hostId)) {
+      return Promise.reject(new LaunchplaneError('LP_HOST_OFFLINE', `Host "${hostId}" is offline`));
+    }
+    this.sent.push({ hostId, cmd, actor: opts.actor });
+    const override = this.behaviour(hostId, cmd);
+    if (override === 'timeout') {
+      return Promise.reject(new LaunchplaneError('LP_TIMEOUT', `Host "${hostId}" did not answer`));
+    }
+    const base: ResultPayload = {
+      iss: hostId,
+      jti: '00000000-0000-4000-8000-000000000000',
+      ok: true,
+      dryRun: cmd.dryRun,
+      outcome: 'ok',
+      ...this.#default(hostId, cmd),
+    };
+    return Promise.resolve({ ...base, ...override });
+  }
+
+  #default(hostId: string, cmd: Command): Partial<ResultPayload> {
+    const lane = this.lanes.get(cmd.laneId);
+    const notOwned = {
+      ok: false,
+      outcome: 'refused',
+      error: {
+        code: 'LP_NOT_OWNED' as const,
+        message: `Lane "${cmd.laneId}" is not owned by this host`,
+      },
+    };
+    switch (cmd.type) {
+      case 'lane.create': {
+        const report: LaneReport & { hostId: string } = {
+          hostId,
+          laneId: cmd.laneId,
+          name: cmd.name,
+          pool: cmd.pool,
+          scope: cmd.scope,
+          backend: cmd.backend,
+          ephemeral: cmd.ephemeral,
+          state: 'online',
+          ...(cmd.runnerId === undefined ? {} : { runnerId: cmd.runnerId }),
+          labels: cmd.labels,
+          restarts: 0,
+          createdAt: 0,
+          updatedAt: 0,
+        };
+        this.lanes.set(cmd.laneId, report);
+        if (this.registerOnStart) {
+          if (cmd.runnerId !== undefined) this.#github.set(cmd.runnerId, { status: 'online' });
+          else
+            this.#github.add(cmd.scope, {
+              name: cmd.name,
+              os: 'Linux',
+              status: 'online',
+              busy: false,
+              labels: ['self-hosted', 'Linux', 'X64', ...cmd.labels],
+            });
+        }
+        return { outcome: 'created', lane: stripHost(report) };
+      }
+      case 'lane.inspect': {
+        if (lane === undefined || lane.hostId !== hostId) return notOwned;
+        const busy = this.localBusy.get(cmd.laneId) ?? false;
+        return {
+          outcome: 'inspected',
+          lane: {
+            ...stripHost(lane),
+            state: busy ? 'busy' : lane.state,
+            local: { busy, jobRunning: busy, workerProcess: busy, jobsCompleted: 0 },
+          },
+        };
+      }
+      case 'lane.remove':
+        if (lane === undefined || lane.hostId !== hostId) return notOwned;
+        if (!cmd.force && this.localBusy.get(cmd.laneId) === true) {
+          return {
+            ok: false,
+            outcome: 'refused',
+            error: { code: 'LP_LANE_BUSY', message: `Lane "${cmd.laneId}" is running a job` },
+          };
+        }
+        this.lanes.delete(cmd.laneId);
+        return { outcome: 'removed' };
+      case 'lane.restart':
+      case 'lane.start':
+      case 'lane.stop':
+        if (lane === undefined || lane.hostId !== hostId) return notOwned;
+        return { outcome: cmd.type.slice(5), lane: stripHost(lane) };
+    }
+  }
+
+  /** Commands of one type that were sent. */
+  commands(type: Command['type']): Command[] {
+    return this.sent.filter((s) => s.cmd.type === type).map((s) => s.cmd);
+  }
+}
+
+function stripHost(l: LaneReport & { hostId: string }): LaneReport {
+  const { hostId: _hostId, ...rest } = l;
+  return rest;
+}
+
+export const OPT_IN: OptIn = {
+  repositories: ['acme/api'],
+  organizations: [],
+  backends: ['systemd', 'docker'],
+  maxLanes: 4,
+};
+
+export const POLICY_TEXT = `version: 1
+allowedHosts: [host-a, host-b]
+allowedRepositories: [acme/api]
+pools:
+  build:
+    repository: acme/api
+    labels: [linux]
+    backend: systemd
+    lanes: { host-a: 2 }
+  eph:
+    repository: acme/api
+    backend: systemd
+    ephemeral: true
+    lanes: { host-a: 1 }
+`;
+
+/** A coordinator world: in-memory SQLite store, fakes, one enrolled and connected host. */
+export interface World {
+  deps: ControlDeps;
+  clock: FakeClock;
+  github: FakeGitHubRunners;
+  hub: FakeAgentHub;
+  store: SqliteCoordinatorStore;
+}
+
+export async function makeWorld(
+  opts: { policy?: string; options?: ControlOptions; hosts?: string[] } = {},
+): Promise<World> {
+  const clock = new FakeClock();
+  const github = new FakeGitHubRunners();
+  const hub = new FakeAgentHub(github);
+  const store = SqliteCoordinatorStore.open(':memory:');
+  for (const hostId of opts.hosts ?? ['host-a']) {
+    await store.putHost({
+      hostId,
+      publicKey: { kty: 'OKP', crv: 'Ed25519', x: 'A'.repeat(43) },
+      fingerprint: `SHA256:${'A'.repeat(43)}`,
+      enrolledAt: 1,
+      revokedAt: undefined,
+      lastSeenAt: undefined,
+      agentVersion: 'test',
+      optIn: OPT_IN,
+      capabilities: [],
+    });
+    hub.connect(hostId, OPT_IN);
+  }
+  await store.addPolicyVersion({
+    digest: 'sha256:test',
+    text: opts.policy ?? POLICY_TEXT,
+    createdAt: 1,
+    actor: 'test',
+  });
+  const deps: ControlDeps = {
+    store,
+    hub,
+    github,
+    clock,
+    logger: silentLogger,
+    coordinatorId: COORDINATOR_ID,
+    githubWebUrl: 'https://github.example',
+    options: resolveControlOptions({
+      createOnlineSec: 60,
+      drainSec: 600,
+      settleObservations: 3,
+      settleSec: 30,
+      drainPollSec: 5,
+      ...opts.options,
+    }),
+  };
+  return { deps, clock, github, hub, store };
+}
+
+/** Records an online lane with its runner on GitHub and on its agent, as a finished create would. */
+export async function seedLane(
+  w: World,
+  over: Partial<LaneRecord> & { laneId: string },
+): Promise<LaneRecord> {
+  const hostId = over.hostId ?? 'host-a';
+  const pool = over.pool ?? 'build';
+  const labels = laneLabels({
+    coordinatorId: COORDINATOR_ID,
+    laneId: over.laneId,
+    pool,
+    poolLabels: ['linux'],
+  });
+  const name = `lp-${hostId}-${pool}-${over.laneId.slice(-8)}`;
+  const runner = w.github.add(
+    { repository: 'acme/api' },
+    { name, os: 'Linux', status: 'online', busy: false, labels: ['self-hosted', ...labels] },
+  );
+  const lane: LaneRecord = {
+    laneId: over.laneId,
+    hostId,
+    pool,
+    scope: { repository: 'acme/api' },
+    backend: 'systemd',
+    ephemeral: false,
+    runnerName: name,
+    runnerId: runner.id,
+    labels,
+    state: 'online',
+    recovery: undefined,
+    lastError: undefined,
+    createdAt: 1,
+    updatedAt: 1,
+    ...over,
+  };
+  await w.store.putLane(lane);
+  w.hub.lanes.set(lane.laneId, {
+    hostId,
+    laneId: lane.laneId,
+    name,
+    pool,
+    scope: lane.scope,
+    backend: 'systemd',
+    ephemeral: lane.ephemeral,
+    state: 'online',
+    runnerId: runner.id,
+    labels,
+    restarts: 0,
+    createdAt: 1,
+    updatedAt: 1,
+  });
+  return lane;
+}

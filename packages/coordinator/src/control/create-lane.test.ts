@@ -1,0 +1,195 @@
+import type { LaneCreateCommand } from '@launchplane/shared';
+import { describe, expect, it } from 'vitest';
+import { createLane } from './create-lane.js';
+import {
+  OPT_IN,
+  SECRET_JIT,
+  SECRET_REG,
+  makeWorld,
+  seedLane,
+  type World,
+} from './control-fakes.test.helper.js';
+
+const create = (w: World, pool: string, dryRun = false) =>
+  createLane(w.deps, { hostId: 'host-a', pool, actor: 'tok-op', dryRun });
+
+async function auditText(w: World): Promise<string> {
+  return JSON.stringify(await w.store.listAudit({}));
+}
+
+describe('createLane()', () => {
+  it('creates a persistent lane: registration token, lane.create, online, runner id recorded', async () => {
+    const w = await makeWorld();
+    const r = await create(w, 'build');
+    expect(r).toMatchObject({ ok: true, outcome: 'created', hostId: 'host-a', pool: 'build' });
+    const lane = await w.store.getLane(r.laneId!);
+    expect(lane).toMatchObject({
+      state: 'online',
+      runnerName: `lp-host-a-build-${r.laneId!.slice(-8)}`,
+    });
+    const runner = w.github.find(lane!.runnerId!);
+    expect(runner?.name).toBe(lane!.runnerName);
+    const sent = w.hub.commands('lane.create')[0] as LaneCreateCommand;
+    expect(sent.runner).toEqual({
+      url: 'https://github.example/acme/api',
+      registrationToken: SECRET_REG,
+    });
+    expect(sent.labels).toEqual(lane!.labels);
+    expect(sent.labels).toEqual(
+      expect.arrayContaining([
+        'launchplane',
+        'lp-ctl-coord-te',
+        `lp-lane-${r.laneId}`,
+        'lp-pool-build',
+        'linux',
+      ]),
+    );
+    // The report and the audit show the command, never the token.
+    expect(JSON.stringify(r)).not.toContain(SECRET_REG);
+    const audit = await auditText(w);
+    expect(audit).toContain('"outcome":"ok"');
+    expect(audit).not.toContain(SECRET_REG);
+  });
+
+  it('creates an ephemeral lane with a JIT config and records the runner id before sending', async () => {
+    const w = await makeWorld();
+    let recordedAtSend: number | undefined;
+    w.hub.behaviour = (_h, cmd) => {
+      if (cmd.type === 'lane.create') {
+        void w.store.getLane(cmd.laneId).then((l) => (recordedAtSend = l?.runnerId));
+      }
+      return undefined;
+    };
+    const r = await create(w, 'eph');
+    expect(r.ok).toBe(true);
+    const sent = w.hub.commands('lane.create')[0] as LaneCreateCommand;
+    expect(sent.runner).toEqual({ jitConfig: SECRET_JIT });
+    expect(sent.runnerId).toBeGreaterThan(0);
+    expect(recordedAtSend).toBe(sent.runnerId);
+    expect(JSON.stringify(r)).not.toContain(SECRET_JIT);
+    expect(await auditText(w)).not.toContain(SECRET_JIT);
+  });
+
+  it('on deadline removes the lane on the host, deletes the registration by id and marks it failed', async () => {
+    const w = await makeWorld();
+    w.hub.registerOnStart = false; // the JIT runner never comes online
+    const r = await create(w, 'eph');
+    expect(r).toMatchObject({ ok: false, outcome: 'timeout' });
+    expect(r.error?.code).toBe('LP_TIMEOUT');
+    const sent = w.hub.commands('lane.create')[0] as LaneCreateCommand;
+    expect(w.hub.commands('lane.remove')).toEqual([
+      { type: 'lane.remove', laneId: sent.laneId, dryRun: false, force: true },
+    ]);
+    expect(w.github.calls).toContain(`deleteRunner acme/api ${sent.runnerId}`);
+    expect(w.github.find(sent.runnerId!)).toBeUndefined();
+    expect(w.hub.lanes.has(sent.laneId)).toBe(false);
+    const lane = await w.store.getLane(sent.laneId);
+    expect(lane?.state).toBe('failed');
+    expect(lane?.recovery).toContain(`launchplane lane remove ${sent.laneId}`);
+    expect(lane?.lastError?.code).toBe('LP_TIMEOUT');
+    // The deadline was honoured, give or take one poll.
+    expect(w.clock.nowMs() - 1_764_370_000_000).toBeLessThanOrEqual(60_000 + 10_000);
+    const audit = await w.store.listAudit({ laneId: sent.laneId });
+    expect(audit.at(-1)).toMatchObject({
+      action: 'lane.create',
+      outcome: 'failed',
+      code: 'LP_TIMEOUT',
+    });
+  });
+
+  it('rolls back a persistent lane that registered but never came online, finding it by name and labels', async () => {
+    const w = await makeWorld();
+    w.hub.registerOnStart = false;
+    w.hub.behaviour = (_h, cmd) => {
+      if (cmd.type === 'lane.create') {
+        // A look-alike with the lane's name but not its identity labels: never ours to delete.
+        w.github.add(cmd.scope, {
+          id: 7,
+          name: cmd.name,
+          os: 'Linux',
+          status: 'offline',
+          busy: false,
+          labels: ['self-hosted'],
+        });
+        w.github.add(cmd.scope, {
+          name: cmd.name,
+          os: 'Linux',
+          status: 'offline',
+          busy: false,
+          labels: ['self-hosted', ...cmd.labels],
+        });
+      }
+      return undefined;
+    };
+    const r = await create(w, 'build');
+    expect(r.error?.code).toBe('LP_TIMEOUT');
+    const lane = await w.store.getLane(r.laneId!);
+    expect(lane?.runnerId).toBeDefined();
+    expect(lane?.runnerId).not.toBe(7);
+    expect(w.github.calls).toContain(`deleteRunner acme/api ${lane!.runnerId}`);
+    expect(w.github.runners.get('acme/api')?.map((x) => x.id)).toEqual([7]);
+  });
+
+  it('rolls back when the agent refuses, and reports the agent code', async () => {
+    const w = await makeWorld();
+    w.hub.behaviour = (_h, cmd) =>
+      cmd.type === 'lane.create'
+        ? {
+            ok: false,
+            outcome: 'refused',
+            error: { code: 'LP_NOT_OPTED_IN', message: 'Host does not opt in' },
+          }
+        : undefined;
+    const r = await create(w, 'eph');
+    expect(r.ok).toBe(false);
+    expect(r.error?.code).toBe('LP_NOT_OPTED_IN');
+    expect(w.github.runners.get('acme/api')).toEqual([]);
+    expect((await w.store.getLane(r.laneId!))?.state).toBe('failed');
+  });
+
+  it.each([
+    ['LP_HOST_OFFLINE', (w: World) => w.hub.disconnect('host-a')],
+    ['LP_NOT_OPTED_IN', (w: World) => w.hub.connect('host-a', { ...OPT_IN, backends: ['docker'] })],
+    ['LP_NOT_OPTED_IN', (w: World) => w.hub.connect('host-a', { ...OPT_IN, pools: ['other'] })],
+    ['LP_CAPACITY', (w: World) => w.hub.connect('host-a', { ...OPT_IN, maxLanes: 0 })],
+  ])('refuses with %s before touching anything', async (code, arrange) => {
+    const w = await makeWorld();
+    arrange(w);
+    const r = await create(w, 'build');
+    expect(r).toMatchObject({ ok: false, outcome: 'refused' });
+    expect(r.error?.code).toBe(code);
+    expect(w.hub.sent).toEqual([]);
+    expect(w.github.calls).toEqual([]);
+    expect(await w.store.listLanes()).toEqual([]);
+    expect((await w.store.listAudit({})).at(-1)).toMatchObject({ outcome: 'refused', code });
+  });
+
+  it('refuses a create beyond what the pool wants on the host', async () => {
+    const w = await makeWorld();
+    await seedLane(w, { laneId: '01hzzzzzzzzzzzzzzzzzzz0001' });
+    await seedLane(w, { laneId: '01hzzzzzzzzzzzzzzzzzzz0002' });
+    const r = await create(w, 'build');
+    expect(r.error?.code).toBe('LP_CONFLICT');
+    expect(w.hub.sent).toEqual([]);
+  });
+
+  it('dry-run walks the guardrails, shows the redacted command, and sends and records nothing', async () => {
+    const w = await makeWorld();
+    for (const pool of ['build', 'eph']) {
+      const r = await create(w, pool, true);
+      expect(r).toMatchObject({ ok: true, dryRun: true, outcome: 'would-create' });
+      expect(r.commands).toHaveLength(1);
+      expect(JSON.stringify(r.commands)).toContain('[redacted]');
+    }
+    expect(w.hub.sent).toEqual([]);
+    expect(w.github.calls).toEqual([]);
+    expect(await w.store.listLanes()).toEqual([]);
+    expect((await w.store.listAudit({})).map((a) => [a.outcome, a.dryRun])).toEqual([
+      ['dry-run', true],
+      ['dry-run', true],
+    ]);
+    w.hub.disconnect('host-a');
+    const refused = await create(w, 'build', true);
+    expect(refused.error?.code).toBe('LP_HOST_OFFLINE');
+  });
+});

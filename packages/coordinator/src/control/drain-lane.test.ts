@@ -1,0 +1,218 @@
+import { drainingLabels } from '@launchplane/shared';
+import { describe, expect, it } from 'vitest';
+import { drainLane, type DrainMode } from './drain-lane.js';
+import { COORDINATOR_ID, makeWorld, seedLane, type World } from './control-fakes.test.helper.js';
+
+const LANE = '01hzzzzzzzzzzzzzzzzzzz0001';
+const T0 = 1_764_370_000_000;
+
+async function setup(over: Parameters<typeof seedLane>[1] = { laneId: LANE }) {
+  const w = await makeWorld();
+  const lane = await seedLane(w, over);
+  return { w, lane, runnerId: lane.runnerId! };
+}
+
+const run = (
+  w: World,
+  mode: DrainMode,
+  extra: { dryRun?: boolean; force?: boolean; timeoutSec?: number } = {},
+) =>
+  drainLane(w.deps, { laneId: LANE, mode, actor: 'tok-op', dryRun: false, force: false, ...extra });
+
+/** The fake time at which the first command of `type` reached the agent. */
+function timeOf(w: World, type: string): () => number | undefined {
+  let at: number | undefined;
+  const prev = w.hub.behaviour;
+  w.hub.behaviour = (h, cmd) => {
+    if (cmd.type === type && at === undefined) at = w.clock.nowMs();
+    return prev(h, cmd);
+  };
+  return () => at;
+}
+
+describe('drainLane()', () => {
+  it('quarantines, waits while the host says busy even though GitHub says idle, then removes', async () => {
+    const { w, runnerId } = await setup();
+    w.hub.localBusy.set(LANE, true);
+    w.clock.onSleep((now) => {
+      if (now >= T0 + 120_000) w.hub.localBusy.set(LANE, false);
+    });
+    const removedAt = timeOf(w, 'lane.remove');
+    const r = await run(w, 'remove');
+    expect(r).toMatchObject({ ok: true, outcome: 'removed' });
+    // Settle: 3 idle observations spanning 30 s after the job ended.
+    expect(removedAt()).toBeGreaterThanOrEqual(T0 + 120_000 + 30_000);
+    expect(w.github.calls.indexOf(`setCustomLabels acme/api ${runnerId}`)).toBeLessThan(
+      w.github.calls.indexOf(`deleteRunner acme/api ${runnerId}`),
+    );
+    expect(w.github.find(runnerId)).toBeUndefined();
+    expect((await w.store.getLane(LANE))?.state).toBe('removed');
+    expect(w.hub.commands('lane.remove')).toEqual([
+      { type: 'lane.remove', laneId: LANE, dryRun: false, force: false },
+    ]);
+  });
+
+  it('waits while GitHub says busy even though the host says idle, and restarts the count when GitHub flips mid-job', async () => {
+    const { w, runnerId } = await setup();
+    // GitHub: idle (lag) → busy → idle → busy again → idle for good.
+    const busyWindows = [
+      [T0 + 10_000, T0 + 40_000],
+      [T0 + 55_000, T0 + 70_000],
+    ] as const;
+    w.clock.onSleep((now) => {
+      w.github.set(runnerId, { busy: busyWindows.some(([a, b]) => now >= a && now < b) });
+    });
+    const removedAt = timeOf(w, 'lane.remove');
+    const r = await run(w, 'remove');
+    expect(r.ok).toBe(true);
+    expect(removedAt()).toBeGreaterThanOrEqual(T0 + 70_000 + 30_000);
+  });
+
+  it('on timeout leaves the lane quarantined in draining and stops nothing', async () => {
+    const { w, runnerId } = await setup();
+    w.hub.localBusy.set(LANE, true);
+    const r = await run(w, 'remove', { timeoutSec: 120 });
+    expect(r).toMatchObject({ ok: false, outcome: 'timeout' });
+    expect(r.error?.code).toBe('LP_TIMEOUT');
+    expect(r.error?.recovery).toContain('--force');
+    expect(w.hub.commands('lane.remove')).toEqual([]);
+    expect(w.hub.commands('lane.restart')).toEqual([]);
+    expect((await w.store.getLane(LANE))?.state).toBe('draining');
+    const runner = w.github.find(runnerId)!;
+    expect(
+      runner.labels.filter((l) => l !== 'self-hosted' && l !== 'Linux' && l !== 'X64'),
+    ).toEqual(drainingLabels(COORDINATOR_ID, LANE));
+    expect(w.clock.nowMs() - T0).toBeLessThanOrEqual(125_000);
+    const audit = await w.store.listAudit({ laneId: LANE });
+    expect(audit.at(-1)).toMatchObject({
+      action: 'lane.remove',
+      outcome: 'failed',
+      code: 'LP_TIMEOUT',
+    });
+  });
+
+  it('treats an agent that cannot answer as busy', async () => {
+    const { w } = await setup();
+    w.hub.behaviour = (_h, cmd) => (cmd.type === 'lane.inspect' ? 'timeout' : undefined);
+    const r = await run(w, 'remove', { timeoutSec: 60 });
+    expect(r.error?.code).toBe('LP_TIMEOUT');
+    expect(w.hub.commands('lane.remove')).toEqual([]);
+  });
+
+  it('retries the registration delete while GitHub answers 422, never forcing it', async () => {
+    const { w, runnerId } = await setup();
+    let busyUntil = Infinity;
+    w.hub.behaviour = (_h, cmd) => {
+      if (cmd.type === 'lane.remove') {
+        // GitHub handed the runner a job at the last moment; it ends 20 s later.
+        w.github.set(runnerId, { busy: true });
+        busyUntil = w.clock.nowMs() + 20_000;
+      }
+      return undefined;
+    };
+    w.clock.onSleep((now) => {
+      if (now >= busyUntil) w.github.set(runnerId, { busy: false });
+    });
+    const r = await run(w, 'remove');
+    expect(r).toMatchObject({ ok: true, outcome: 'removed' });
+    expect(w.github.calls.filter((c) => c.startsWith('deleteRunner')).length).toBeGreaterThan(1);
+    expect(w.github.find(runnerId)).toBeUndefined();
+  });
+
+  it('with force skips the wait, says so in the audit, and still never force-deletes a busy registration', async () => {
+    const { w, runnerId } = await setup();
+    w.hub.localBusy.set(LANE, true);
+    w.github.set(runnerId, { busy: true });
+    w.clock.onSleep((now) => {
+      if (now >= T0 + 15_000) w.github.set(runnerId, { busy: false });
+    });
+    const r = await run(w, 'remove', { force: true });
+    expect(r).toMatchObject({ ok: true, forced: true, outcome: 'removed' });
+    expect(w.hub.commands('lane.inspect')).toEqual([]);
+    expect(w.hub.commands('lane.remove')).toEqual([
+      { type: 'lane.remove', laneId: LANE, dryRun: false, force: true },
+    ]);
+    expect(w.github.calls.filter((c) => c.startsWith('deleteRunner')).length).toBeGreaterThan(1);
+    const audit = await w.store.listAudit({ laneId: LANE });
+    expect(audit.at(-1)).toMatchObject({ action: 'lane.remove', outcome: 'ok' });
+    expect(audit.at(-1)?.params).toMatchObject({ force: true, forced: true });
+  });
+
+  it('restarts only after idle, restores the canonical labels and verifies online', async () => {
+    const { w, lane, runnerId } = await setup();
+    w.hub.localBusy.set(LANE, true);
+    w.clock.onSleep((now) => {
+      if (now >= T0 + 50_000) w.hub.localBusy.set(LANE, false);
+    });
+    const restartedAt = timeOf(w, 'lane.restart');
+    const r = await run(w, 'restart');
+    expect(r).toMatchObject({ ok: true, outcome: 'restarted' });
+    expect(restartedAt()).toBeGreaterThanOrEqual(T0 + 50_000 + 30_000);
+    expect(w.github.find(runnerId)?.labels).toEqual(['self-hosted', ...lane.labels]);
+    expect((await w.store.getLane(LANE))?.state).toBe('online');
+    expect(w.hub.commands('lane.remove')).toEqual([]);
+  });
+
+  it('drain alone leaves the lane drained and quarantined', async () => {
+    const { w, runnerId } = await setup();
+    const r = await run(w, 'drain');
+    expect(r).toMatchObject({ ok: true, outcome: 'drained' });
+    expect((await w.store.getLane(LANE))?.state).toBe('drained');
+    expect(w.github.find(runnerId)?.labels).toContain('lp-draining');
+    expect(w.hub.commands('lane.remove')).toEqual([]);
+  });
+
+  it.each(['drain', 'restart', 'remove'] as const)(
+    'dry-run %s sends nothing and changes nothing',
+    async (mode) => {
+      const { w, runnerId } = await setup();
+      const before = JSON.stringify(w.github.find(runnerId));
+      const r = await run(w, mode, { dryRun: true });
+      expect(r).toMatchObject({ ok: true, dryRun: true, outcome: `would-${mode}` });
+      expect(r.commands.length).toBeGreaterThan(0);
+      expect(r.commands.every((c) => c.dryRun)).toBe(true);
+      expect(w.hub.sent).toEqual([]);
+      expect(w.github.calls).toEqual([]);
+      expect(JSON.stringify(w.github.find(runnerId))).toBe(before);
+      expect((await w.store.getLane(LANE))?.state).toBe('online');
+      expect((await w.store.listAudit({ laneId: LANE })).at(-1)).toMatchObject({
+        outcome: 'dry-run',
+        dryRun: true,
+      });
+    },
+  );
+
+  it('refuses an unknown lane, an offline host and the restart of an ephemeral lane', async () => {
+    const { w } = await setup({ laneId: LANE, ephemeral: true });
+    const unknown = await drainLane(w.deps, {
+      laneId: '01hzzzzzzzzzzzzzzzzzzz9999',
+      mode: 'remove',
+      actor: 'a',
+      dryRun: false,
+      force: false,
+    });
+    expect(unknown.error?.code).toBe('LP_NOT_FOUND');
+    expect((await run(w, 'restart')).error?.code).toBe('LP_CONFLICT');
+    w.hub.disconnect('host-a');
+    const offline = await run(w, 'remove');
+    expect(offline.error?.code).toBe('LP_HOST_OFFLINE');
+    expect(offline.error?.recovery).toContain('--local');
+    expect(w.hub.sent).toEqual([]);
+    expect(w.github.calls).toEqual([]);
+    const refusals = await w.store.listAudit({});
+    expect(refusals.map((a) => a.outcome)).toEqual(['refused', 'refused', 'refused']);
+  });
+
+  it('removes a failed lane that never got a runner, even when the host no longer has it', async () => {
+    const { w } = await setup();
+    await w.store.putLane({
+      ...(await w.store.getLane(LANE))!,
+      state: 'failed',
+      runnerId: undefined,
+    });
+    w.hub.lanes.delete(LANE);
+    const r = await run(w, 'remove');
+    expect(r).toMatchObject({ ok: true, outcome: 'removed' });
+    expect(w.github.calls.filter((c) => c.startsWith('deleteRunner'))).toEqual([]);
+  });
+});
