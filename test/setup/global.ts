@@ -16,10 +16,19 @@ function reasonOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/** `LP_TESTBED_DISABLE=systemd,docker` leaves parts out, e.g. to see how suites behave without them. */
+function disabled(part: string): Promise<never> | undefined {
+  const list = (process.env['LP_TESTBED_DISABLE'] ?? '').split(',').map((s) => s.trim());
+  return list.includes(part)
+    ? Promise.reject(new Error('disabled by LP_TESTBED_DISABLE'))
+    : undefined;
+}
+
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const [systemd, docker] = await Promise.allSettled([
-    timed('systemd user manager', () => startSystemdUserManager()),
-    timed('dockerd', () => startDockerd({ persistentDataRoot: defaultDockerCacheDir() })),
+    disabled('systemd') ?? timed('systemd user manager', () => startSystemdUserManager()),
+    disabled('docker') ??
+      timed('dockerd', () => startDockerd({ persistentDataRoot: defaultDockerCacheDir() })),
   ]);
   const info: TestbedInfo = {
     systemd:

@@ -17,8 +17,8 @@
  * because the manager runs as root. PrivateTmp hides the host's /tmp from units, so lane
  * directories must live outside /tmp: use `laneRoot`.
  */
-import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { access, mkdir, mkdtemp, readdir, readFile, rmdir, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 
 import * as dbus from 'dbus-next';
 
@@ -128,9 +128,13 @@ export async function startSystemdUserManager(
   };
 
   const daemons: Daemon[] = [];
+  // The manager treats the cgroup it starts in as its root (init.scope, app.slice, … go below it).
+  // Two managers in one cgroup would share those, so each gets a fresh cgroup of its own.
+  const cgroups = await createCgroups(`launchplane-testbed-${basename(dir)}`);
   const stop = async (): Promise<void> => {
     // On SIGTERM the manager stops its units (the bus among them) before it exits.
     for (const daemon of daemons) await daemon.stop();
+    for (const cg of cgroups) await removeCgroup(cg);
     await removeStateDir(dir);
   };
   try {
@@ -142,8 +146,10 @@ export async function startSystemdUserManager(
         'private',
         'sh',
         '-c',
-        'mount -t tmpfs tmpfs /run/systemd && mkdir -p /run/systemd/system && exec "$0" --user',
+        'for cg in "$@"; do echo $$ > "$cg/cgroup.procs" || exit 1; done; ' +
+          'mount -t tmpfs tmpfs /run/systemd && mkdir -p /run/systemd/system && exec "$0" --user',
         systemd,
+        ...cgroups,
       ],
       { env: childEnv, logFile: join(dir, 'systemd.log'), cwd: dir },
     );
@@ -165,6 +171,48 @@ export async function startSystemdUserManager(
       },
     );
   }
+}
+
+/**
+ * Creates `name` below this process's cgroup in every hierarchy systemd uses: the unified one
+ * (`/sys/fs/cgroup` on a pure v2 host, `/sys/fs/cgroup/unified` on a hybrid one) and, on hybrid
+ * hosts, the `name=systemd` v1 hierarchy, which is the one systemd tracks processes in there.
+ */
+async function createCgroups(name: string): Promise<string[]> {
+  const unified = (await exists('/sys/fs/cgroup/cgroup.controllers'))
+    ? '/sys/fs/cgroup'
+    : (await exists('/sys/fs/cgroup/unified/cgroup.controllers'))
+      ? '/sys/fs/cgroup/unified'
+      : undefined;
+  const lines = (await readFile('/proc/self/cgroup', 'utf8')).split('\n');
+  const targets: string[] = [];
+  for (const line of lines) {
+    const [id, controllers, path] = line.split(':', 3);
+    if (path === undefined) continue;
+    if (id === '0' && controllers === '' && unified !== undefined)
+      targets.push(join(unified, path, name));
+    if (controllers === 'name=systemd' && (await exists('/sys/fs/cgroup/systemd/cgroup.procs'))) {
+      targets.push(join('/sys/fs/cgroup/systemd', path, name));
+    }
+  }
+  if (targets.length === 0)
+    throw new TestbedUnavailableError('systemd testbed found no cgroup hierarchy to use');
+  for (const target of targets) await mkdir(target);
+  return targets;
+}
+
+/** Removes a cgroup and whatever sub-cgroups the manager left, deepest first. */
+async function removeCgroup(path: string): Promise<void> {
+  const entries = await readdir(path, { withFileTypes: true }).catch(() => []);
+  for (const entry of entries) if (entry.isDirectory()) await removeCgroup(join(path, entry.name));
+  await rmdir(path).catch(() => undefined);
+}
+
+async function exists(path: string): Promise<boolean> {
+  return access(path).then(
+    () => true,
+    () => false,
+  );
 }
 
 async function waitForManager(

@@ -17,6 +17,10 @@ const USER_NAME = /^[a-z_][a-z0-9_-]{0,31}$/;
 // Control characters have no safe spelling in a unit file line.
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f]/;
+// eslint-disable-next-line no-control-regex
+const CONTROL_CHARS = /[\u0001-\u001f\u007f]/g;
+// eslint-disable-next-line no-control-regex
+const CONTROL_RUNS = /[\u0000-\u001f\u007f]+/g;
 
 function invalid(laneId: string, what: string): LaunchplaneError {
   return new LaunchplaneError(
@@ -44,11 +48,7 @@ function quoteWord(value: string): string {
     .replaceAll('"', '\\"')
     .replaceAll('%', '%%')
     .replaceAll('$', () => '$$') // a function: in a replacement string '$$' means one '$'
-    // eslint-disable-next-line no-control-regex -- control characters are what this escapes
-    .replace(
-      /[\u0001-\u001f\u007f]/g,
-      (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`,
-    );
+    .replace(CONTROL_CHARS, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
   return `"${escaped}"`;
 }
 
@@ -103,10 +103,8 @@ export function renderUnitFile(spec: UnitSpec, options: { environmentFile: strin
     'startLimitBurst',
     spec.startLimitBurst ?? UNIT_DEFAULTS.startLimitBurst,
   );
-  // eslint-disable-next-line no-control-regex -- a description is one line
-  const description = escapeSpecifiers(
-    spec.description.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim(),
-  );
+  // A description is one line.
+  const description = escapeSpecifiers(spec.description.replace(CONTROL_RUNS, ' ').trim());
 
   const lines = [
     '# Written by launchplane-agent. Do not edit: the agent rewrites or removes this file.',
