@@ -426,7 +426,6 @@ export async function seedLane(
     { name, os: 'Linux', status: 'online', busy: false, labels: ['self-hosted', ...labels] },
   );
   const lane: LaneRecord = {
-    laneId: over.laneId,
     hostId,
     pool,
     scope: { repository: 'acme/api' },
