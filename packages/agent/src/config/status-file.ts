@@ -6,6 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { LaunchplaneError } from '@launchplane/shared';
 import { writeFileAtomic } from './config-file.js';
 
 export const STATUS_FILE = 'status.json';
@@ -54,12 +55,26 @@ export async function writeStatusFile(dataDir: string, status: DaemonStatus): Pr
   await writeFileAtomic(statusFilePath(dataDir), `${JSON.stringify(status)}\n`, 0o644);
 }
 
-/** Reads the status file; undefined when there is none or it is unreadable. */
+/**
+ * Reads the status file; undefined when there is none or it is garbled. A file this user may not
+ * read is an error, not "no daemon": the answer would be wrong.
+ */
 export async function readStatusFile(dataDir: string): Promise<DaemonStatus | undefined> {
+  let text: string;
   try {
-    const parsed = daemonStatusSchema.safeParse(
-      JSON.parse(await readFile(statusFilePath(dataDir), 'utf8')),
-    );
+    text = await readFile(statusFilePath(dataDir), 'utf8');
+  } catch (cause) {
+    const code = (cause as NodeJS.ErrnoException).code;
+    if (code === 'EACCES' || code === 'EPERM') {
+      throw new LaunchplaneError('LP_FORBIDDEN', `Cannot read "${statusFilePath(dataDir)}"`, {
+        cause,
+        recovery: 'Run the command as the user the agent runs as (usually root)',
+      });
+    }
+    return undefined;
+  }
+  try {
+    const parsed = daemonStatusSchema.safeParse(JSON.parse(text));
     return parsed.success ? parsed.data : undefined;
   } catch {
     return undefined;

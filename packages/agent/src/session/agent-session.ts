@@ -443,7 +443,21 @@ export class AgentSession {
     if (conn.welcomedAt !== undefined && now - conn.welcomedAt >= stableAfter) {
       this.#backoff.reset();
     }
-    if (conn.welcomedAt !== undefined) {
+    if (code === CLOSE_CODES.authenticationFailed || code === CLOSE_CODES.revoked) {
+      // Retrying cannot help until an operator acts; keep trying (at the capped delay) so the
+      // host comes back by itself once it is re-enrolled or un-revoked.
+      this.#log.error(
+        {
+          code,
+          reason,
+          recovery:
+            code === CLOSE_CODES.revoked
+              ? 'The coordinator revoked this host; re-enroll it to bring it back'
+              : 'Check that the host key matches the one enrolled, or re-enroll the host',
+        },
+        'Coordinator refused this host',
+      );
+    } else if (conn.welcomedAt !== undefined) {
       this.#log.info({ code, reason }, 'Disconnected from coordinator');
     }
     this.#setStatus({
