@@ -23,6 +23,8 @@ export const systemClock: Clock = {
         signal?.removeEventListener('abort', onAbort);
         resolve();
       }, ms);
+      // A wait never keeps the process alive on its own: the server (or the caller) does.
+      timer.unref();
       const onAbort = (): void => {
         clearTimeout(timer);
         reject(abortReason(signal));

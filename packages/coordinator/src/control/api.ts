@@ -1,0 +1,126 @@
+/**
+ * The control API routes (plan, apply, lanes, lane actions, runners) in the server's route
+ * shape. The server authenticates, enforces roles and maps thrown `LaunchplaneError`s to HTTP
+ * errors; these handlers parse their input strictly and call the control service.
+ */
+import { z } from 'zod';
+import { LaunchplaneError, hostIdSchema, laneIdSchema, poolNameSchema } from '@launchplane/shared';
+import { parseBody, type Route, type RouteContext } from '../server/routes.js';
+import type { ActionReport } from './action-report.js';
+import type { ControlService } from './control-service.js';
+import type { DrainMode } from './drain-lane.js';
+import { errorBody } from './saga-support.js';
+
+const applyBody = z.strictObject({
+  dryRun: z.boolean().default(false),
+  wait: z.boolean().default(false),
+});
+
+const laneActionBody = z.strictObject({
+  dryRun: z.boolean().default(false),
+  force: z.boolean().default(false),
+  timeoutSec: z.number().int().min(1).max(86_400).optional(),
+  wait: z.boolean().default(true),
+});
+
+const lanesQuery = z.strictObject({
+  host: hostIdSchema.optional(),
+  pool: poolNameSchema.optional(),
+});
+
+/** The control routes, mounted by the server under `/v1/`. */
+export function controlRoutes(service: ControlService): Route[] {
+  const laneRoute = (mode: DrainMode): Route => ({
+    method: 'POST',
+    path: `/v1/lanes/:id/${mode}`,
+    role: 'operator',
+    handler: (ctx) => laneAction(service, mode, ctx),
+  });
+  return [
+    {
+      method: 'GET',
+      path: '/v1/plan',
+      role: 'viewer',
+      handler: async () => ({ status: 200, body: await service.plan() }),
+    },
+    {
+      method: 'POST',
+      path: '/v1/apply',
+      role: 'operator',
+      handler: async (ctx) => {
+        const body = parseBody(applyBody, ctx.body);
+        if (body.wait || body.dryRun) {
+          return {
+            status: 200,
+            body: await service.apply({ actor: ctx.actor, dryRun: body.dryRun }),
+          };
+        }
+        const plan = await service.startApply({ actor: ctx.actor, dryRun: false });
+        return { status: 202, body: { plan, dryRun: false, started: true } };
+      },
+    },
+    {
+      method: 'GET',
+      path: '/v1/lanes',
+      role: 'viewer',
+      handler: async (ctx) => {
+        const q = parseBody(lanesQuery, Object.fromEntries(ctx.query));
+        const lanes = await service.lanes({
+          ...(q.host === undefined ? {} : { hostId: q.host }),
+          ...(q.pool === undefined ? {} : { pool: q.pool }),
+        });
+        return { status: 200, body: { lanes } };
+      },
+    },
+    laneRoute('drain'),
+    laneRoute('restart'),
+    laneRoute('remove'),
+    {
+      method: 'GET',
+      path: '/v1/runners',
+      role: 'viewer',
+      handler: async () => ({ status: 200, body: await service.runners() }),
+    },
+  ];
+}
+
+async function laneAction(
+  service: ControlService,
+  mode: DrainMode,
+  ctx: RouteContext,
+): Promise<{ status: number; body: unknown }> {
+  const laneId = laneIdSchema.safeParse(ctx.params['id']);
+  if (!laneId.success) {
+    throw new LaunchplaneError('LP_USAGE', `Invalid lane id: must be a lowercase ULID`);
+  }
+  const body = parseBody(laneActionBody, ctx.body);
+  const opts = {
+    actor: ctx.actor,
+    dryRun: body.dryRun,
+    force: body.force,
+    ...(body.timeoutSec === undefined ? {} : { timeoutSec: body.timeoutSec }),
+  };
+  if (body.wait || body.dryRun) {
+    // The saga goes on if the client leaves: stopping a drain half way helps no one.
+    return {
+      status: 200,
+      body: { report: throwIfFailed(await service.laneAction(laneId.data, mode, opts)) },
+    };
+  }
+  // Refusals (unknown lane, offline host, a saga already on the lane) answer now, not later.
+  throwIfFailed(
+    await service.laneAction(laneId.data, mode, { ...opts, dryRun: true, actor: ctx.actor }),
+  );
+  void service.laneAction(laneId.data, mode, opts).catch(() => undefined);
+  return { status: 202, body: { laneId: laneId.data, mode, started: true } };
+}
+
+/** A failed or refused action becomes the error the server answers with. */
+function throwIfFailed(report: ActionReport): ActionReport {
+  if (report.ok) return report;
+  const e = report.error ?? errorBody(new Error(`${report.kind} failed`));
+  throw new LaunchplaneError(e.code, e.message, {
+    ...(e.recovery === undefined ? {} : { recovery: e.recovery }),
+    details: { outcome: report.outcome, laneId: report.laneId, steps: report.steps },
+  });
+}

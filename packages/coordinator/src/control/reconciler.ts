@@ -1,0 +1,111 @@
+/**
+ * The reconciler: on an interval it observes and plans; with `auto` it also applies the plan as
+ * actor `reconciler`. Awareness first: `auto` is off by default, and then it only keeps the
+ * latest plan fresh (GitHub polled, offline clocks running) for operators to read.
+ */
+import type { ControlPlan } from '@launchplane/shared';
+import type { Logger } from '../ports/logger.js';
+import type { Clock } from './clock.js';
+import type { ApplyResult, ControlService } from './control-service.js';
+import { errorBody } from './saga-support.js';
+
+/** Options of {@link Reconciler}. */
+export interface ReconcilerOptions {
+  /** Apply every plan (default false: only observe and plan). */
+  auto?: boolean;
+  /** Seconds between rounds (default 30). */
+  intervalSec?: number;
+}
+
+export const RECONCILER_ACTOR = 'reconciler';
+
+export class Reconciler {
+  readonly #service: ControlService;
+  readonly #clock: Clock;
+  readonly #logger: Logger;
+  readonly #auto: boolean;
+  readonly #intervalMs: number;
+  #abort: AbortController | undefined;
+  #loop: Promise<void> | undefined;
+  #rounds = 0;
+
+  constructor(
+    deps: { service: ControlService; clock: Clock; logger: Logger },
+    opts: ReconcilerOptions = {},
+  ) {
+    this.#service = deps.service;
+    this.#clock = deps.clock;
+    this.#logger = deps.logger;
+    this.#auto = opts.auto ?? false;
+    this.#intervalMs = (opts.intervalSec ?? 30) * 1000;
+  }
+
+  /** Rounds completed so far. */
+  get rounds(): number {
+    return this.#rounds;
+  }
+
+  /**
+   * One round: plan, and with `auto` apply. Never throws: a failed round is logged and the next
+   * one tries again. An apply already running (an operator's) makes the round plan only.
+   */
+  async tick(
+    signal?: AbortSignal,
+  ): Promise<{ plan: ControlPlan; applied: ApplyResult | undefined }> {
+    try {
+      if (this.#auto && !this.#service.applying()) {
+        const applied = await this.#service.apply({
+          actor: RECONCILER_ACTOR,
+          dryRun: false,
+          ...(signal === undefined ? {} : { signal }),
+        });
+        if (!applied.ok) {
+          this.#logger.warn(
+            {
+              failed: applied.reports
+                .filter((r) => !r.ok)
+                .map((r) => ({ id: r.actionId, code: r.error?.code })),
+            },
+            'reconciler: some actions failed',
+          );
+        }
+        return { plan: applied.plan, applied };
+      }
+      return { plan: await this.#service.plan(), applied: undefined };
+    } finally {
+      this.#rounds++;
+    }
+  }
+
+  /** Starts the loop (idempotent). */
+  start(): void {
+    if (this.#loop !== undefined) return;
+    const abort = new AbortController();
+    this.#abort = abort;
+    this.#loop = this.#run(abort.signal);
+  }
+
+  /** Stops the loop and waits for the current round to end. */
+  async stop(): Promise<void> {
+    this.#abort?.abort();
+    await this.#loop;
+    this.#loop = undefined;
+    this.#abort = undefined;
+  }
+
+  async #run(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      try {
+        await this.tick(signal);
+      } catch (err) {
+        if (signal.aborted) return;
+        this.#logger.error({ err: errorBody(err) }, 'reconciler round failed');
+      }
+      try {
+        await this.#clock.sleep(this.#intervalMs, signal);
+      } catch {
+        return;
+      }
+    }
+  }
+}

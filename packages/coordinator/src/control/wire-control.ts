@@ -1,0 +1,100 @@
+/**
+ * Builds the control layer from a running coordinator's parts: the GitHub client from the config,
+ * the control service, the reconciler (started; applying only with `reconcile.auto`) and the API
+ * routes. `serve` passes {@link controlRouteFactory} to `startCoordinator`.
+ */
+import { LaunchplaneError } from '@launchplane/shared';
+import { createGitHubRunners } from '../adapters/github/create-github-runners.js';
+import type { RouteFactory } from '../main.js';
+import type { GitHubRunners } from '../ports/github-runners.js';
+import type { Route } from '../server/routes.js';
+import { controlRoutes } from './api.js';
+import { systemClock, type Clock } from './clock.js';
+import { resolveControlOptions } from './control-deps.js';
+import { ControlService } from './control-service.js';
+import { Reconciler } from './reconciler.js';
+
+/** The parts of a running coordinator the control layer uses. */
+type CoordinatorParts = Parameters<RouteFactory>[0];
+
+/** The control layer of one coordinator. */
+export interface Control {
+  service: ControlService;
+  reconciler: Reconciler;
+  routes: Route[];
+  /** Stops the reconciler. */
+  stop(): Promise<void>;
+}
+
+/** Options of {@link startControl}. */
+export interface StartControlOptions {
+  /** Defaults to the Octokit client built from `config.github`. */
+  github?: GitHubRunners;
+  clock?: Clock;
+}
+
+/** Builds and starts the control layer. */
+export async function startControl(
+  parts: CoordinatorParts,
+  opts: StartControlOptions = {},
+): Promise<Control> {
+  const { config } = parts;
+  const auth = config.github.auth;
+  const github =
+    opts.github ??
+    (auth === undefined
+      ? unconfiguredGitHub()
+      : await createGitHubRunners({ apiUrl: config.github.apiUrl, auth }));
+  const clock = opts.clock ?? systemClock;
+  const service = new ControlService({
+    store: parts.store,
+    hub: parts.server.hub,
+    github,
+    clock,
+    logger: parts.logger,
+    coordinatorId: parts.coordinatorId,
+    githubWebUrl: config.github.webUrl,
+    options: resolveControlOptions({
+      createOnlineSec: config.timeouts.createOnlineSec,
+      drainSec: config.timeouts.drainSec,
+      commandTimeoutMs: config.agents.commandTimeoutSec * 1000,
+    }),
+  });
+  const reconciler = new Reconciler(
+    { service, clock, logger: parts.logger },
+    { auto: config.reconcile.auto, intervalSec: config.reconcile.intervalSec },
+  );
+  reconciler.start();
+  return { service, reconciler, routes: controlRoutes(service), stop: () => reconciler.stop() };
+}
+
+/** A route factory for `startCoordinator({routes: [controlRouteFactory()]})`. */
+export function controlRouteFactory(
+  opts: StartControlOptions & { onStarted?: (control: Control) => void } = {},
+): RouteFactory {
+  return async (parts) => {
+    const control = await startControl(parts, opts);
+    opts.onStarted?.(control);
+    return control.routes;
+  };
+}
+
+/** Without credentials every GitHub call fails with a clear code: plans show it as degraded. */
+function unconfiguredGitHub(): GitHubRunners {
+  const fail = (): Promise<never> =>
+    Promise.reject(
+      new LaunchplaneError('LP_GITHUB_UNAVAILABLE', 'GitHub credentials are not configured', {
+        recovery: 'Set github.auth in coordinator.yaml (a token, a token file, or a GitHub App)',
+      }),
+    );
+  return {
+    listRunners: fail,
+    getRunner: fail,
+    createRegistrationToken: fail,
+    createRemoveToken: fail,
+    generateJitConfig: fail,
+    deleteRunner: fail,
+    setCustomLabels: fail,
+    rateLimit: () => undefined,
+  };
+}
