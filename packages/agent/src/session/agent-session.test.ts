@@ -290,6 +290,27 @@ describe('AgentSession', () => {
     expect(await peer.next()).toMatchObject({ type: 'event', seq: 5 });
   });
 
+  it('closes with 1011 and reconnects when the core fails while handling a frame', async () => {
+    let broken = true;
+    core.ackEvents = (seq) => {
+      if (broken) throw new Error('ledger is gone');
+      core.acked.push(seq);
+    };
+    core.addEvent(1);
+    startSession();
+    const peer = await coordinator.connection();
+    await coordinator.authenticate(peer, publicKey);
+    await peer.next();
+    await peer.next();
+    peer.send({ type: 'ack', seq: 1 });
+    expect((await peer.closed).code).toBe(1011);
+    broken = false;
+    const again = await coordinator.connection();
+    await coordinator.authenticate(again, publicKey);
+    await again.next();
+    expect(await again.next()).toEqual({ type: 'event', seq: 1, jws: 'ev.1.sig' });
+  });
+
   it('runs commands one at a time, in arrival order', async () => {
     const order: string[] = [];
     let releaseFirst: () => void = () => undefined;

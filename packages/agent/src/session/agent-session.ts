@@ -272,7 +272,17 @@ export class AgentSession {
       );
       return;
     }
-    this.#dispatch(conn, parsed.data);
+    try {
+      this.#dispatch(conn, parsed.data);
+    } catch (err) {
+      // A fault of ours (the core, the ledger), not of the peer: end this session and retry.
+      this.#log.error(
+        { type: parsed.data.type, err: err instanceof Error ? err.message : String(err) },
+        'Handling a coordinator frame failed',
+      );
+      this.#setStatus({ lastError: 'Internal error while handling a frame' });
+      this.#fail(conn, 1011, 'internal error');
+    }
   }
 
   #dispatch(conn: Connection, msg: CoordinatorMessage): void {
