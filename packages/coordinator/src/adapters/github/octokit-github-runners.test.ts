@@ -361,6 +361,66 @@ describe('OctokitGitHubRunners against faults', () => {
   });
 });
 
+describe('OctokitGitHubRunners when an answer is lost', () => {
+  /** Forwards to the sim, but swaps the first answer to `method` for a 502 (the work is done). */
+  function losingFirst(method: string): { fetch: typeof fetch; lost: () => number } {
+    let lost = 0;
+    return {
+      lost: () => lost,
+      fetch: async (input, init) => {
+        const res = await fetch(input, init);
+        if (init?.method !== method || lost > 0) return res;
+        lost++;
+        await res.body?.cancel();
+        return new Response('{"message":"Bad Gateway"}', {
+          status: 502,
+          headers: { 'content-type': 'application/json' },
+        });
+      },
+    };
+  }
+
+  it('treats a 404 on a retried delete as done: the first attempt deleted the runner', async () => {
+    const r = await addRunner(REPO, 'deleted-first-time');
+    const lossy = losingFirst('DELETE');
+    const gitHub = client({ fetch: lossy.fetch });
+    await gitHub.deleteRunner(REPO, r.id);
+    expect(lossy.lost()).toBe(1);
+    expect((await countOf('actions/delete-self-hosted-runner-from-repo')).total).toBe(2);
+    expect(await gitHub.getRunner(REPO, r.id)).toBeUndefined();
+  });
+
+  it('reports a JIT runner made by a lost first attempt as LP_CONFLICT naming the runner', async () => {
+    const lossy = losingFirst('POST');
+    const gitHub = client({ fetch: lossy.fetch });
+    const err = await rejection(
+      gitHub.generateJitConfig(REPO, { name: 'lp-h-p-12345678', labels: ['x'], runnerGroupId: 1 }),
+    );
+    expect(err.code).toBe('LP_CONFLICT');
+    expect(err.details['retried']).toBe(true);
+    expect(err.recovery).toContain('lp-h-p-12345678');
+    expect((await gitHub.listRunners(REPO)).map((r) => r.name)).toEqual(['lp-h-p-12345678']);
+  });
+
+  it('never reads "no such runner" from a 404 of a repository it cannot see', async () => {
+    const gitHub = client({
+      fetch: (input, init) =>
+        String(input instanceof Request ? input.url : input).includes('/repos/ghost/')
+          ? Promise.resolve(
+              new Response('{"message":"Not Found"}', {
+                status: 404,
+                headers: { 'content-type': 'application/json' },
+              }),
+            )
+          : fetch(input, init),
+    });
+    const err = await rejection(gitHub.getRunner({ repository: 'ghost/hidden' }, 5));
+    expect(err.code).toBe('LP_NOT_FOUND');
+    expect(err.recovery).toContain('credential');
+    expect(await gitHub.getRunner(REPO, 5)).toBeUndefined();
+  });
+});
+
 describe('OctokitGitHubRunners with GitHub App auth', () => {
   function appKeys(): { privateKey: string; publicKey: string } {
     const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });

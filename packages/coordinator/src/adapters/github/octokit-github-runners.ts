@@ -173,6 +173,17 @@ function parse<T>(schema: z.ZodType<T>, data: unknown, action: GitHubAction): T 
 
 type RequestFn = LpOctokit['request'];
 
+function isStatus(err: unknown, status: number): boolean {
+  return (err as { status?: unknown } | null)?.status === status;
+}
+
+/** How many retries the retry plugin had made when this error came back. */
+function retryCountOf(err: unknown): number {
+  const n = (err as { request?: { request?: { retryCount?: unknown } } } | null)?.request?.request
+    ?.retryCount;
+  return typeof n === 'number' ? n : 0;
+}
+
 /** Counters of what the adapter sent, for benchmarks and diagnostics. */
 export interface GitHubRunnersStats {
   /** HTTP requests sent (every attempt and page). */
@@ -196,14 +207,10 @@ export class OctokitGitHubRunners implements GitHubRunners {
   #blockedUntilMs = 0;
 
   constructor(opts: OctokitGitHubRunnersOptions) {
-    this.#opts = {
-      ...DEFAULTS,
-      apiUrl: GITHUB_API_URL,
-      ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)),
-    };
-    this.#opts.apiUrl = this.#opts.apiUrl.replace(/\/+$/, '');
+    this.#opts = { ...DEFAULTS, apiUrl: (opts.apiUrl ?? GITHUB_API_URL).replace(/\/+$/, '') };
     for (const k of Object.keys(DEFAULTS) as (keyof typeof DEFAULTS)[]) {
-      const v = this.#opts[k];
+      const v = opts[k] ?? DEFAULTS[k];
+      this.#opts[k] = v;
       if (!Number.isInteger(v) || v < 0) {
         throw new LaunchplaneError(
           'LP_CONFIG_INVALID',
@@ -311,7 +318,7 @@ export class OctokitGitHubRunners implements GitHubRunners {
         const res = await request(`GET ${runnersPath(scope)}/${runnerId}`);
         return toRunner(parse(runnerSchema, res.data, action));
       } catch (err) {
-        if ((err as { status?: unknown }).status !== 404) throw err;
+        if (!isStatus(err, 404)) throw err;
       }
       // GitHub also answers 404 for a repository the credential cannot see; only a scope that
       // lists fine proves the runner itself is gone.
@@ -328,15 +335,35 @@ export class OctokitGitHubRunners implements GitHubRunners {
     return this.#scopeToken(scope, 'remove-token', 'remove');
   }
 
+  /**
+   * A conflict (`LP_CONFLICT`) means a runner of that name exists — possibly made by an earlier
+   * attempt of this very call whose answer was lost to a 5xx; its JIT config cannot be read
+   * back, so the caller deletes that runner by name and tries again.
+   */
   async generateJitConfig(scope: Scope, req: JitConfigRequest): Promise<JitConfig> {
     const action = { what: `create runner "${req.name}" in ${describeScope(scope)}` };
     return this.#call(action, async (request) => {
-      const res = await request(`POST ${runnersPath(scope)}/generate-jitconfig`, {
-        name: req.name,
-        runner_group_id: req.runnerGroupId,
-        labels: req.labels,
-        ...(req.workFolder === undefined ? {} : { work_folder: req.workFolder }),
-      });
+      let res;
+      try {
+        res = await request(`POST ${runnersPath(scope)}/generate-jitconfig`, {
+          name: req.name,
+          runner_group_id: req.runnerGroupId,
+          labels: req.labels,
+          ...(req.workFolder === undefined ? {} : { work_folder: req.workFolder }),
+        });
+      } catch (err) {
+        if (isStatus(err, 409) && retryCountOf(err) > 0) {
+          throw new LaunchplaneError(
+            'LP_CONFLICT',
+            `Cannot ${action.what}: a runner of that name exists, likely made by an earlier attempt whose answer was lost`,
+            {
+              recovery: `Delete runner "${req.name}" from ${describeScope(scope)} and create it again`,
+              details: { status: 409, retried: true },
+            },
+          );
+        }
+        throw err;
+      }
       const body = parse(jitSchema, res.data, action);
       return { runner: toRunner(body.runner), encodedJitConfig: body.encoded_jit_config };
     });
@@ -348,7 +375,13 @@ export class OctokitGitHubRunners implements GitHubRunners {
       deletesRunner: true,
     };
     await this.#call(action, async (request) => {
-      await request(`DELETE ${runnersPath(scope)}/${runnerId}`);
+      try {
+        await request(`DELETE ${runnersPath(scope)}/${runnerId}`);
+      } catch (err) {
+        // A 404 on a retry means an earlier attempt deleted the runner before its answer was
+        // lost: the deletion is done.
+        if (!(isStatus(err, 404) && retryCountOf(err) > 0)) throw err;
+      }
     });
   }
 
