@@ -3,7 +3,7 @@
  * recovery, behind the API the session and the CLI use (see `agent-arch.md`).
  */
 import type { KeyObject } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type {
   AgentConfig,
@@ -314,6 +314,11 @@ export class AgentCore {
       for (const l of this.#inventoryListeners) safeCall(l, this.#d.logger);
     });
   }
+}
+
+/** The ledger holds the audit and replay state: root only. */
+function restrictLedgerFiles(path: string): void {
+  for (const p of [path, `${path}-wal`, `${path}-shm`]) if (existsSync(p)) chmodSync(p, 0o600);
 }
 
 function safeCall(fn: () => void, logger: Logger): void {

@@ -6,7 +6,18 @@
  *
  * Every script uses shell builtins only: it must run under a bare busybox `sh` in a container too.
  */
-import { chmod, cp, lstat, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import {
+  chmod,
+  cp,
+  lchown,
+  lstat,
+  mkdir,
+  readdir,
+  readFile,
+  rm,
+  stat,
+  writeFile,
+} from 'node:fs/promises';
 import { join } from 'node:path';
 import type { LocalBusy } from '@launchplane/shared';
 import { LaunchplaneError, isLaneId } from '@launchplane/shared';
@@ -72,6 +83,8 @@ export interface LayoutOptions {
   ephemeral: boolean;
   /** The JIT config of an ephemeral lane; written 0600 and nowhere else. */
   jitConfig?: string;
+  /** When set, the whole lane dir is handed to this user (the unit's `User=`). */
+  owner?: { uid: number; gid: number } | undefined;
 }
 
 /**
@@ -121,6 +134,14 @@ export async function layoutLaneDir(options: LayoutOptions): Promise<void> {
     });
     await chmod(join(laneDir, LANE_FILES.jit), 0o600);
   }
+  if (options.owner !== undefined) await chownTree(laneDir, options.owner);
+}
+
+/** Hands a directory tree to a user, never following symlinks. */
+async function chownTree(dir: string, owner: { uid: number; gid: number }): Promise<void> {
+  await lchown(dir, owner.uid, owner.gid);
+  const entries = await readdir(dir, { recursive: true });
+  for (const entry of entries) await lchown(join(dir, entry), owner.uid, owner.gid);
 }
 
 /** Deletes a lane dir (missing is fine). */

@@ -37,6 +37,7 @@ import {
   removeLaneDir,
 } from './lane-layout.js';
 import { configArgs, runConfigSh } from './run-config.js';
+import { resolveUser, type UserIds } from './run-as-user.js';
 
 /** Called after each step of an operation; tests use it to crash the process there. */
 export type CrashPoint = (step: string) => void;
@@ -211,7 +212,9 @@ export class LaneService {
       );
       if (!dry) {
         this.#journal(lane, 'create', 'layout');
+        const owner = await this.#laneOwner(lane);
         await layoutLaneDir({
+          owner,
           template: config.runner.template,
           laneDir: lane.laneDir,
           ephemeral: lane.ephemeral,
@@ -234,6 +237,7 @@ export class LaneService {
             name: lane.name,
             labels: lane.labels,
             env: this.#runnerEnv(),
+            owner: await this.#laneOwner(lane),
           });
           const runnerId = await readRunnerId(lane.laneDir);
           if (runnerId !== undefined) {
@@ -688,6 +692,14 @@ export class LaneService {
         error,
       );
     }
+  }
+
+  /** The user a systemd lane runs as under the system manager, if the config names one. */
+  async #laneOwner(lane: LaneRecord): Promise<UserIds | undefined> {
+    const { systemd } = this.#d.config;
+    if (lane.backend !== 'systemd' || systemd.bus !== 'system' || systemd.runAsUser === undefined)
+      return undefined;
+    return resolveUser(systemd.runAsUser);
   }
 
   #runnerEnv(): Record<string, string> {

@@ -17,6 +17,8 @@ export interface RunConfigOptions {
   env: NodeJS.ProcessEnv;
   /** Deadline in ms. Default 120 000. */
   timeoutMs?: number;
+  /** Runs config.sh as this user (the lane's `User=`). */
+  owner?: { uid: number; gid: number } | undefined;
 }
 
 /** The argv of `config.sh` with the token shown as `[redacted]` (for dry-run steps and logs). */
@@ -52,6 +54,7 @@ export async function runConfigSh(options: RunConfigOptions): Promise<void> {
     const child = spawn(cmd ?? './config.sh', args, {
       cwd: options.laneDir,
       env: options.env,
+      ...(options.owner === undefined ? {} : { uid: options.owner.uid, gid: options.owner.gid }),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
