@@ -72,6 +72,31 @@ export function controlRoutes(service: ControlService): Route[] {
         return { status: 200, body: { lanes } };
       },
     },
+    {
+      method: 'GET',
+      path: '/v1/apply',
+      role: 'viewer',
+      handler: () => {
+        const job = service.applyJob();
+        if (job === undefined) throw new LaunchplaneError('LP_NOT_FOUND', 'No apply has run yet');
+        return Promise.resolve({ status: 200, body: { job } });
+      },
+    },
+    {
+      method: 'GET',
+      path: '/v1/lanes/:id/job',
+      role: 'viewer',
+      handler: (ctx) => {
+        const job = service.laneJob(ctx.params['id'] ?? '');
+        if (job === undefined) {
+          throw new LaunchplaneError(
+            'LP_NOT_FOUND',
+            `No action has run on lane "${ctx.params['id'] ?? ''}" here`,
+          );
+        }
+        return Promise.resolve({ status: 200, body: { job } });
+      },
+    },
     laneRoute('drain'),
     laneRoute('restart'),
     laneRoute('remove'),

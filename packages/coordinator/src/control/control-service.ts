@@ -9,11 +9,11 @@ import type { LaneRecord } from '../ports/store.js';
 import type { ActionReport } from './action-report.js';
 import type { ControlDeps } from './control-deps.js';
 import { createLane } from './create-lane.js';
-import { drainLane, type DrainMode } from './drain-lane.js';
+import { drainLane, precheckLaneAction, type DrainMode } from './drain-lane.js';
 import { LaneLocks } from './lane-locks.js';
 import { Observer } from './observer.js';
 import { repairLabels } from './repair-labels.js';
-import { errorBody } from './saga-support.js';
+import { auditReport, errorBody } from './saga-support.js';
 
 /** What an apply did (or, dry-run, would do). */
 export interface ApplyResult {
@@ -56,11 +56,36 @@ export interface LaneActionOptions {
   onProgress?: (line: string) => void;
 }
 
+/** A lane action running in the background, as `GET /v1/lanes/:id/job` shows it. */
+export interface LaneJob {
+  laneId: string;
+  mode: DrainMode;
+  /** Unix milliseconds. */
+  startedAt: number;
+  running: boolean;
+  /** The saga's last progress line. */
+  progress: string | undefined;
+  /** Set once the saga ended. */
+  report: ActionReport | undefined;
+}
+
+/** The current or last background apply, as `GET /v1/apply` shows it. */
+export interface ApplyJob {
+  startedAt: number;
+  actor: string;
+  running: boolean;
+  plan: ControlPlan;
+  total: number;
+  reports: ActionReport[];
+}
+
 export class ControlService {
   readonly #deps: ControlDeps;
   readonly #observer: Observer;
   readonly #locks = new LaneLocks();
   #latest: { input: PlanInput; plan: ControlPlan } | undefined;
+  readonly #laneJobs = new Map<string, LaneJob>();
+  #applyJob: ApplyJob | undefined;
 
   constructor(deps: ControlDeps) {
     this.#deps = deps;
@@ -115,12 +140,29 @@ export class ControlService {
       release();
       throw err;
     }
-    void this.#execute(planned, opts)
+    const job: ApplyJob = {
+      startedAt: this.#deps.clock.nowMs(),
+      actor: opts.actor,
+      running: true,
+      plan: planned,
+      total: planned.actions.length,
+      reports: [],
+    };
+    this.#applyJob = job;
+    void this.#execute(planned, opts, (r) => job.reports.push(r))
       .catch((err: unknown) => {
         this.#deps.logger.error({ err: errorBody(err) }, 'background apply failed');
       })
-      .finally(release);
+      .finally(() => {
+        job.running = false;
+        release();
+      });
     return planned;
+  }
+
+  /** The current or last background apply. */
+  applyJob(): ApplyJob | undefined {
+    return this.#applyJob;
   }
 
   async #applyLocked(opts: {
@@ -136,16 +178,22 @@ export class ControlService {
   async #execute(
     planned: ControlPlan,
     opts: { actor: string; dryRun: boolean; signal?: AbortSignal },
+    onReport: (r: ActionReport) => void = () => undefined,
   ): Promise<ActionReport[]> {
     const first = planned.actions.filter((a) => a.kind !== 'create');
     const creates = planned.actions.filter((a) => a.kind === 'create');
     const limit = this.#deps.options.applyConcurrency;
-    const reports = await runLimited(first, limit, (a) => this.#run(a, opts));
+    const run = async (a: PlanAction): Promise<ActionReport> => {
+      const r = await this.#run(a, opts);
+      onReport(r);
+      return r;
+    };
+    const reports = await runLimited(first, limit, run);
     const byHost = new Map<string, PlanAction[]>();
     for (const a of creates) byHost.set(a.hostId, [...(byHost.get(a.hostId) ?? []), a]);
     const perHost = await runLimited([...byHost.values()], limit, async (list) => {
       const out: ActionReport[] = [];
-      for (const a of list) out.push(await this.#run(a, opts));
+      for (const a of list) out.push(await run(a));
       return out;
     });
     return [...reports, ...perHost.flat()];
@@ -166,11 +214,11 @@ export class ControlService {
         return createLane(this.#deps, { ...common, hostId: a.hostId, pool: a.pool });
       case 'remove':
       case 'restart':
-        return this.#locked(a.laneId, a.kind, a.hostId, () =>
+        return this.#locked(a.laneId, a.kind, a.hostId, opts, () =>
           drainLane(this.#deps, { ...common, laneId: a.laneId, mode: a.kind, force: false }),
         );
       case 'repair-labels':
-        return this.#locked(a.laneId, a.kind, a.hostId, () =>
+        return this.#locked(a.laneId, a.kind, a.hostId, opts, () =>
           repairLabels(this.#deps, { ...common, laneId: a.laneId }),
         );
     }
@@ -199,21 +247,86 @@ export class ControlService {
     }
   }
 
+  /**
+   * Starts a lane action in the background after its refusals were checked (they throw here,
+   * before anything starts); follow it with {@link laneJob}.
+   */
+  async startLaneAction(
+    laneId: string,
+    mode: DrainMode,
+    opts: LaneActionOptions,
+  ): Promise<LaneJob> {
+    await precheckLaneAction(this.#deps, { laneId, mode });
+    const release = this.#locks.acquire(laneId, `${mode} of lane "${laneId}"`);
+    const job: LaneJob = {
+      laneId,
+      mode,
+      startedAt: this.#deps.clock.nowMs(),
+      running: true,
+      progress: undefined,
+      report: undefined,
+    };
+    this.#laneJobs.set(laneId, job);
+    void drainLane(this.#deps, {
+      laneId,
+      mode,
+      actor: opts.actor,
+      dryRun: opts.dryRun,
+      force: opts.force,
+      ...(opts.timeoutSec === undefined ? {} : { timeoutSec: opts.timeoutSec }),
+      onProgress: (line) => {
+        job.progress = line;
+        opts.onProgress?.(line);
+      },
+    })
+      .then(
+        (report) => {
+          job.report = report;
+        },
+        (err: unknown) => {
+          job.report = {
+            kind: mode,
+            hostId: '',
+            laneId,
+            dryRun: opts.dryRun,
+            forced: opts.force,
+            ok: false,
+            outcome: 'failed',
+            steps: [],
+            commands: [],
+            error: errorBody(err),
+          };
+        },
+      )
+      .finally(() => {
+        job.running = false;
+        release();
+      });
+    return { ...job };
+  }
+
+  /** The current or last background action of a lane. */
+  laneJob(laneId: string): LaneJob | undefined {
+    const job = this.#laneJobs.get(laneId);
+    return job === undefined ? undefined : { ...job };
+  }
+
   async #locked(
     laneId: string,
     kind: ActionReport['kind'],
     hostId: string,
+    opts: { actor: string; dryRun: boolean; actionId?: string },
     fn: () => Promise<ActionReport>,
   ): Promise<ActionReport> {
     let release: () => void;
     try {
       release = this.#locks.acquire(laneId, `${kind} of lane "${laneId}"`);
     } catch (err) {
-      return {
+      const report: ActionReport = {
         kind,
         hostId,
         laneId,
-        dryRun: false,
+        dryRun: opts.dryRun,
         forced: false,
         ok: false,
         outcome: 'refused',
@@ -221,6 +334,8 @@ export class ControlService {
         commands: [],
         error: errorBody(err),
       };
+      await auditReport(this.#deps, report, { actor: opts.actor });
+      return report;
     }
     try {
       return await fn();

@@ -146,10 +146,21 @@ export async function drainLane(deps: ControlDeps, req: DrainLaneRequest): Promi
   return report;
 }
 
+/**
+ * The refusals of a lane action, checked without side effects or audit (so an API can refuse
+ * before it starts the saga in the background). Throws the refusal.
+ */
+export async function precheckLaneAction(
+  deps: ControlDeps,
+  req: Pick<DrainLaneRequest, 'laneId' | 'mode'>,
+): Promise<LaneRecord> {
+  return checkLane(deps, req, await deps.store.getLane(req.laneId));
+}
+
 /** The refusals before anything is touched. */
 async function checkLane(
   deps: ControlDeps,
-  req: DrainLaneRequest,
+  req: Pick<DrainLaneRequest, 'laneId' | 'mode'>,
   lane: LaneRecord | undefined,
 ): Promise<LaneRecord> {
   if (lane === undefined || lane.state === 'removed') {
