@@ -172,4 +172,20 @@ describe('enrollment', () => {
     expect(r.status).toBe(403);
     expect((r.body.error as { code: string }).code).toBe('LP_HOST_REVOKED');
   });
+
+  it('two concurrent enrollments with one token: exactly one host is recorded', async () => {
+    const token = await enrollToken('host-a');
+    const results = await Promise.all(
+      Array.from({ length: 5 }, () =>
+        enrollHost(h.baseUrl, { token, hostId: 'host-a', publicKey: newHostKey().publicKey }),
+      ),
+    );
+    expect(results.filter((r) => r.status === 201)).toHaveLength(1);
+    expect(
+      results
+        .filter((r) => r.status !== 201)
+        .every((r) => r.body.error?.code === 'LP_TOKEN_INVALID'),
+    ).toBe(true);
+    expect(await h.coordinator.store.listHosts()).toHaveLength(1);
+  });
 });

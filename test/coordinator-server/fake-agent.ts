@@ -70,12 +70,13 @@ export class FakeAgent {
   /** Opens a socket (no hello yet). */
   static async open(
     agentUrl: string,
-    opts: { protocols?: string[]; maxPayload?: number } = {},
+    opts: { protocols?: string[]; maxPayload?: number; ca?: string } = {},
   ): Promise<FakeAgent> {
     const ws = new WebSocket(agentUrl, opts.protocols ?? [PROTOCOL_SUBPROTOCOL], {
       perMessageDeflate: false,
       followRedirects: false,
       maxPayload: opts.maxPayload ?? 256 * 1024,
+      ...(opts.ca === undefined ? {} : { ca: opts.ca }),
     });
     // Listen before 'open': the challenge can arrive in the same read as the upgrade answer.
     const agent = new FakeAgent(ws);

@@ -45,11 +45,17 @@ export async function startHarness(
     `listen: { host: 127.0.0.1, port: 0 }\ndataDir: data\n${opts.yaml ?? ''}`,
     { baseDir: dir },
   );
-  const coordinator = await startCoordinator(config, {
-    logger: silentLogger,
-    now: () => clock.now,
-    ...(opts.routes === undefined ? {} : { routes: opts.routes }),
-  });
+  let coordinator: Coordinator;
+  try {
+    coordinator = await startCoordinator(config, {
+      logger: silentLogger,
+      now: () => clock.now,
+      ...(opts.routes === undefined ? {} : { routes: opts.routes }),
+    });
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
   const adminToken = readFileSync(join(dataDir, 'admin.token'), 'utf8').trim();
   const baseUrl = coordinator.server.url;
   const api: Harness['api'] = async (method, path, o = {}) => {
