@@ -35,6 +35,8 @@ export default defineConfig({
           // Integration suites share one systemd user manager and one dockerd; files run
           // one at a time so they do not fight over them on a 2-core machine.
           fileParallelism: false,
+          // One private systemd user manager and one private dockerd for the whole run.
+          globalSetup: ['./test/setup/global.ts'],
         },
       },
     ],
