@@ -82,9 +82,14 @@ export class AgentCore {
   private constructor(deps: AgentCoreDeps) {
     this.#d = deps;
     const { config } = deps;
-    if (deps.ledgerPath !== ':memory:')
-      mkdirSync(join(config.dataDir, 'lanes'), { recursive: true, mode: 0o700 });
-    this.#ledger = Ledger.open(deps.ledgerPath ?? join(config.dataDir, 'ledger.db'));
+    const ledgerPath = deps.ledgerPath ?? join(config.dataDir, 'ledger.db');
+    if (ledgerPath !== ':memory:') {
+      // Lane users must traverse into their own lane dir, never list or read the others.
+      mkdirSync(join(config.dataDir, 'lanes'), { recursive: true, mode: 0o711 });
+      chmodSync(join(config.dataDir, 'lanes'), 0o711);
+    }
+    this.#ledger = Ledger.open(ledgerPath);
+    if (ledgerPath !== ':memory:') restrictLedgerFiles(ledgerPath);
     this.#recorder = new Recorder({
       ledger: this.#ledger,
       hostId: config.hostId,

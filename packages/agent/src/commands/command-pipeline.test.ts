@@ -49,6 +49,13 @@ async function createOnline(overrides: Parameters<Harness['createCmd']>[0] = {})
   return cmd.laneId;
 }
 
+describe('data dir', () => {
+  it('keeps the ledger root-only and lets lane users only traverse lanes/', async () => {
+    expect((await stat(join(h.dataDir, 'ledger.db'))).mode & 0o777).toBe(0o600);
+    expect((await stat(join(h.dataDir, 'lanes'))).mode & 0o777).toBe(0o711);
+  });
+});
+
 describe('lane.create', () => {
   it('records, lays out, writes a marked unit, starts it, and reports the lane starting', async () => {
     const cmd = h.createCmd();
