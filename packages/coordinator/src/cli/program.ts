@@ -7,6 +7,8 @@ import { policyValidate } from './policy-validate.js';
 import type { CliIo } from './output.js';
 import { printError } from './output.js';
 import { registerServerCommands } from './server-commands.js';
+import { controlRouteFactory } from '../control/wire-control.js';
+import { registerControlCommands } from './control-commands.js';
 
 export const CLI_VERSION = '0.1.0';
 
@@ -30,7 +32,14 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     });
 
   // serve, token, enroll-token, hosts, policy apply, audit (C1).
-  registerServerCommands(program, { io, setStatus: (s) => (status = s), policy, routes: [] });
+  registerServerCommands(program, {
+    io,
+    setStatus: (s) => (status = s),
+    policy,
+    routes: [controlRouteFactory()],
+  });
+  // plan, apply, lanes, lane drain|restart|remove, runners (C2).
+  registerControlCommands(program, { io, setStatus: (s) => (status = s) });
 
   try {
     await program.parseAsync([...argv], { from: 'user' });

@@ -1,0 +1,115 @@
+/**
+ * Registers the control commands (C2): `plan`, `apply`, `lanes`, `lane drain|restart|remove`,
+ * `runners`. program.ts calls {@link registerControlCommands}.
+ */
+import type { Command } from 'commander';
+import { applyCommand } from './apply.js';
+import { clientFrom, withConnection, type ConnectionOptions } from './connection.js';
+import { laneActionCommand, type LaneMode } from './lane-action.js';
+import { lanesCommand } from './lanes.js';
+import type { CliIo } from './output.js';
+import { planCommand } from './plan.js';
+import { runnersCommand } from './runners.js';
+
+type Json = { json: boolean };
+
+/** What the registrations need from program.ts. */
+export interface ControlCommandContext {
+  io: CliIo;
+  setStatus: (status: number) => void;
+  /** Whether stderr is a terminal (progress lines are shown only then). */
+  stderrIsTty?: boolean;
+}
+
+/** Adds the control commands to `program`. */
+export function registerControlCommands(program: Command, ctx: ControlCommandContext): void {
+  const { io, setStatus } = ctx;
+  const progress = ctx.stderrIsTty ?? process.stderr.isTTY === true;
+
+  withConnection(
+    program
+      .command('plan')
+      .description('The control plan: every action with its reason or blocking guardrail')
+      .option('--json', 'print one JSON document', false),
+  ).action(async (o: ConnectionOptions & Json) => {
+    setStatus(await planCommand(io, clientFrom(o), { json: o.json }));
+  });
+
+  withConnection(
+    program
+      .command('apply')
+      .description('Execute the current plan')
+      .option(
+        '--dry-run',
+        'walk every guardrail and show what would be sent; change nothing',
+        false,
+      )
+      .option('--wait', 'wait until every action finished', false)
+      .option('--json', 'print one JSON document', false),
+  ).action(async (o: ConnectionOptions & Json & { dryRun: boolean; wait: boolean }) => {
+    setStatus(
+      await applyCommand(io, clientFrom(o), {
+        dryRun: o.dryRun,
+        wait: o.wait,
+        json: o.json,
+        progress,
+      }),
+    );
+  });
+
+  withConnection(
+    program
+      .command('lanes')
+      .description('Lanes with state, runner id, GitHub status and busy')
+      .option('--host <hostId>', 'only this host')
+      .option('--pool <pool>', 'only this pool')
+      .option('--json', 'print one JSON document', false),
+  ).action(async (o: ConnectionOptions & Json & { host?: string; pool?: string }) => {
+    setStatus(await lanesCommand(io, clientFrom(o), { host: o.host, pool: o.pool, json: o.json }));
+  });
+
+  const lane = program.command('lane').description('Act on one lane (operator)');
+  for (const [mode, what] of [
+    ['drain', 'Quarantine a lane and wait until it is idle'],
+    ['restart', 'Drain a lane, then restart it and restore its labels'],
+    ['remove', 'Drain a lane, then remove it and its GitHub registration'],
+  ] as const) {
+    withConnection(
+      lane
+        .command(mode)
+        .description(what)
+        .argument('<lane>', 'lane id')
+        .option('--dry-run', 'show what would be done; change nothing', false)
+        .option('--force', 'do not wait for idle: a job in flight is cancelled (audited)', false)
+        .option('--timeout <duration>', 'how long to wait for idle (e.g. 15m)')
+        .option('--wait', 'wait until the action finished', false)
+        .option('--json', 'print one JSON document', false),
+    ).action(
+      async (
+        laneId: string,
+        o: ConnectionOptions &
+          Json & { dryRun: boolean; force: boolean; timeout?: string; wait: boolean },
+      ) => {
+        setStatus(
+          await laneActionCommand(io, clientFrom(o), mode satisfies LaneMode, laneId, {
+            dryRun: o.dryRun,
+            force: o.force,
+            timeout: o.timeout,
+            wait: o.wait,
+            json: o.json,
+            progress,
+          }),
+        );
+      },
+    );
+  }
+
+  withConnection(
+    program
+      .command('runners')
+      .description('GitHub runners, each managed or unmanaged (never touched)')
+      .option('--json', 'print one JSON document', false),
+  ).action(async (o: ConnectionOptions & Json) => {
+    setStatus(await runnersCommand(io, clientFrom(o), { json: o.json }));
+  });
+}

@@ -1,0 +1,74 @@
+/**
+ * `launchplane plan [--json]` (viewer): the control plan — every action with its reason, every
+ * lane the policy wants but cannot have with the guardrail that blocks it, and the runners that
+ * are not ours (never touched).
+ */
+import type { ApiClient } from '../api-client/api-client.js';
+import type { ControlPlan } from './control-views.js';
+import { printJson, renderTable, type CliIo } from './output.js';
+
+/** Prints the plan; returns the exit status. */
+export async function planCommand(
+  io: CliIo,
+  client: ApiClient,
+  opts: { json: boolean },
+): Promise<number> {
+  const plan = (await client.get('/v1/plan')) as ControlPlan;
+  if (opts.json) {
+    printJson(io, plan);
+    return 0;
+  }
+  io.stdout(renderPlan(plan));
+  return 0;
+}
+
+/** The human form of a plan. */
+export function renderPlan(plan: ControlPlan): string {
+  const out: string[] = [];
+  const s = plan.summary;
+  out.push(
+    `policy ${plan.policyDigest ?? '(none)'}: ${s.desired} lane(s) desired, ${s.observed} recorded; ` +
+      `${s.creates} create, ${s.removes} remove, ${s.restarts} restart, ${s.repairs} repair, ` +
+      `${s.blocked} blocked, ${s.unmanaged} unmanaged runner(s)\n`,
+  );
+  if (plan.actions.length === 0) out.push('\nno actions: observed state matches the policy\n');
+  else {
+    out.push('\nactions:\n');
+    out.push(
+      renderTable(
+        ['ID', 'HOST', 'POOL', 'REASON'],
+        plan.actions.map((a) => [
+          a.id,
+          a.hostId,
+          a.pool,
+          a.kind === 'repair-labels'
+            ? `${a.reason} (missing ${a.missing.join(',') || '-'}; extra ${a.extra.join(',') || '-'})`
+            : a.reason,
+        ]),
+      ),
+    );
+  }
+  if (plan.blocked.length > 0) {
+    out.push('\nblocked:\n');
+    out.push(
+      renderTable(
+        ['HOST', 'POOL', 'LANES', 'GUARDRAIL', 'WHY'],
+        plan.blocked.map((b) => [b.hostId, b.pool, String(b.count), b.guardrail, b.message]),
+      ),
+    );
+  }
+  if (plan.unmanaged.length > 0) {
+    out.push('\nunmanaged runners (never touched):\n');
+    out.push(
+      renderTable(
+        ['RUNNER', 'NAME', 'SCOPE', 'STATUS', 'WHY'],
+        plan.unmanaged.map((u) => [String(u.runnerId), u.name, u.scope, u.status, u.reason]),
+      ),
+    );
+  }
+  if (plan.degraded.length > 0) {
+    out.push('\nwarnings:\n');
+    for (const d of plan.degraded) out.push(`  ${d}\n`);
+  }
+  return out.join('');
+}
