@@ -206,6 +206,29 @@ describe.each([
   });
 });
 
+describe('OctokitGitHubRunners options', () => {
+  it('refuses limits that would make every call fail or wait forever', () => {
+    for (const bad of [
+      { perPage: 101 },
+      { perPage: 0 },
+      { maxPages: 0 },
+      { callTimeoutMs: 0 },
+      { retries: -1 },
+      { retryBaseDelayMs: 0.5 },
+    ]) {
+      let err: unknown;
+      try {
+        client(bad);
+      } catch (e) {
+        err = e;
+      }
+      expect(err, JSON.stringify(bad)).toBeInstanceOf(LaunchplaneError);
+      expect((err as LaunchplaneError).code).toBe('LP_CONFIG_INVALID');
+    }
+    expect(() => client({ retries: 0, minWriteIntervalMs: 0 })).not.toThrow();
+  });
+});
+
 describe('OctokitGitHubRunners against faults', () => {
   it('retries a burst of 5xx and then succeeds', async () => {
     await addRunner(REPO, 'one');
@@ -288,7 +311,7 @@ describe('OctokitGitHubRunners against faults', () => {
     expect(err.code).toBe('LP_GITHUB_RATE_LIMITED');
     expect((await countOf('actions/create-registration-token-for-repo')).total).toBe(3);
     // The sim's clock and the client's move an hour on: the budget is back.
-    now += 3_601_000;
+    now += 3_605_000;
     await gitHub.createRegistrationToken(REPO);
     expect(gitHub.rateLimit()?.remaining).toBe(2);
   });

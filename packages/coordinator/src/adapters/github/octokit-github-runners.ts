@@ -71,8 +71,6 @@ export interface OctokitGitHubRunnersOptions {
   callTimeoutMs?: number;
   /** Spacing of writes (POST/PUT/DELETE), as GitHub asks of integrations. Default 1000. */
   minWriteIntervalMs?: number;
-  /** Requests in flight at once. Default 10. */
-  maxConcurrent?: number;
   /** Runners per page when listing (GitHub's maximum is 100). Default 100. */
   perPage?: number;
   /** Pages one listing may span before it is refused as runaway. Default 100. */
@@ -101,10 +99,17 @@ const DEFAULTS = {
   requestTimeoutMs: 30_000,
   callTimeoutMs: 120_000,
   minWriteIntervalMs: 1000,
-  maxConcurrent: 10,
   perPage: 100,
   maxPages: 100,
 } as const;
+
+/** Limits where 0 would make every call fail. */
+const POSITIVE = new Set<keyof typeof DEFAULTS>([
+  'requestTimeoutMs',
+  'callTimeoutMs',
+  'perPage',
+  'maxPages',
+]);
 
 type Limits = Required<Pick<OctokitGitHubRunnersOptions, keyof typeof DEFAULTS | 'apiUrl'>>;
 
@@ -211,10 +216,11 @@ export class OctokitGitHubRunners implements GitHubRunners {
     for (const k of Object.keys(DEFAULTS) as (keyof typeof DEFAULTS)[]) {
       const v = opts[k] ?? DEFAULTS[k];
       this.#opts[k] = v;
-      if (!Number.isInteger(v) || v < 0) {
+      const min = POSITIVE.has(k) ? 1 : 0;
+      if (!Number.isInteger(v) || v < min) {
         throw new LaunchplaneError(
           'LP_CONFIG_INVALID',
-          `GitHub client option "${k}" must be a non-negative integer`,
+          `GitHub client option "${k}" must be an integer of ${min} or more`,
         );
       }
     }
@@ -510,6 +516,11 @@ export class OctokitGitHubRunners implements GitHubRunners {
   #recordingFetch(inner: typeof fetch): typeof fetch {
     return async (input, init) => {
       const res = await inner(input, init);
+      // The App's JWT endpoints have a budget of their own; it says nothing about the token's.
+      const url = input instanceof Request ? input.url : String(input);
+      if (url.startsWith(`${this.#opts.apiUrl}/app/`) || url === `${this.#opts.apiUrl}/app`) {
+        return res;
+      }
       const limit = Number(res.headers.get('x-ratelimit-limit'));
       const remaining = Number(res.headers.get('x-ratelimit-remaining'));
       const reset = Number(res.headers.get('x-ratelimit-reset'));
