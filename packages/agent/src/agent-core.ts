@@ -76,6 +76,7 @@ export class AgentCore {
   readonly #eventListeners = new Set<() => void>();
   #queue: Promise<unknown> = Promise.resolve();
   #notifyScheduled = false;
+  #inventoryChanged = false;
   #recovered: RecoveredLane[] = [];
   #stopped = false;
 
@@ -95,7 +96,7 @@ export class AgentCore {
       hostId: config.hostId,
       hostKey: deps.hostKey,
       now: () => Math.floor(deps.clock.now() / 1000),
-      onAppend: () => this.#scheduleNotify(),
+      onAppend: (kind) => this.#scheduleNotify(kind === 'lane'),
     });
     this.#backends = {
       ...(deps.units === undefined
@@ -309,14 +310,17 @@ export class AgentCore {
     return run;
   }
 
-  #scheduleNotify(): void {
+  #scheduleNotify(inventoryChanged: boolean): void {
+    this.#inventoryChanged ||= inventoryChanged;
     if (this.#notifyScheduled) return;
     this.#notifyScheduled = true;
     // After the current transaction commits: listeners read committed rows only.
     setImmediate(() => {
       this.#notifyScheduled = false;
+      const inventory = this.#inventoryChanged;
+      this.#inventoryChanged = false;
       for (const l of this.#eventListeners) safeCall(l, this.#d.logger);
-      for (const l of this.#inventoryListeners) safeCall(l, this.#d.logger);
+      if (inventory) for (const l of this.#inventoryListeners) safeCall(l, this.#d.logger);
     });
   }
 }

@@ -547,6 +547,25 @@ describe('lane lifecycle', () => {
     expect(h.core.pendingEvents()[0]?.seq).toBe(last + 1);
   });
 
+  it('notifies event listeners after every append, inventory listeners only when a lane changed', async () => {
+    let events = 0;
+    let inventory = 0;
+    const offE = h.core.onEvent(() => (events += 1));
+    const offI = h.core.onInventoryChange(() => (inventory += 1));
+    const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
+    await h.send(h.createCmd({ scope: { repository: 'acme/other' } }));
+    await tick();
+    expect([events, inventory]).toEqual([1, 0]);
+    await h.send(h.createCmd());
+    await tick();
+    expect([events, inventory]).toEqual([2, 1]);
+    offE();
+    offI();
+    await h.send(h.createCmd());
+    await tick();
+    expect([events, inventory]).toEqual([2, 1]);
+  });
+
   it('removes a lane locally without a coordinator, audited with the local actor', async () => {
     const laneId = await createOnline();
     const dry = await h.core.removeLaneLocally(laneId, {

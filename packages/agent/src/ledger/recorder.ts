@@ -17,8 +17,8 @@ export interface RecorderOptions {
   hostKey: KeyObject;
   /** Unix seconds now. */
   now: () => number;
-  /** Called after something was appended to the outbox. */
-  onAppend: () => void;
+  /** Called after something was appended to the outbox: `lane` when a lane changed. */
+  onAppend: (kind: 'audit' | 'lane') => void;
 }
 
 /** Appends audit records and lane events to the ledger's outbox. */
@@ -37,7 +37,7 @@ export class Recorder {
       this.#event({ kind: 'audit', record: r });
       return r;
     });
-    this.#o.onAppend();
+    this.#o.onAppend('audit');
     return record;
   }
 
@@ -48,7 +48,7 @@ export class Recorder {
       this.#event({ kind: 'lane', lane: laneReport(lane, local) });
       if (lane.state === 'removed') this.#event({ kind: 'lane-removed', laneId: lane.laneId });
     });
-    this.#o.onAppend();
+    this.#o.onAppend('lane');
   }
 
   #event(event: EventPayload['event']): void {
