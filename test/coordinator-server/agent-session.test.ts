@@ -415,3 +415,30 @@ describe('agent session', () => {
     expect(h.coordinator.server.hub.session('host-a')).toBeUndefined();
   });
 });
+
+describe('agent session limits', () => {
+  it('connections beyond maxPendingHandshakes are closed with 1013 until handshakes finish', async () => {
+    const limited = await startHarness({ yaml: 'agents: { maxPendingHandshakes: 1 }\n' });
+    try {
+      const k = newHostKey();
+      const t = await limited.api('POST', '/v1/enrollment-tokens', { body: { hostId: 'host-a' } });
+      await enrollHost(limited.baseUrl, {
+        token: String(t.body.token),
+        hostId: 'host-a',
+        publicKey: k.publicKey,
+      });
+      const pending = await FakeAgent.open(limited.agentUrl);
+      const refused = await FakeAgent.open(limited.agentUrl);
+      expect((await refused.closed).code).toBe(1013);
+      // Once the pending one authenticates, a new connection is accepted again.
+      await pending.hello({ hostId: 'host-a', privateKey: k.privateKey });
+      await pending.next('welcome');
+      const next = await FakeAgent.open(limited.agentUrl);
+      expect((await next.next('challenge')).type).toBe('challenge');
+      next.ws.terminate();
+      pending.ws.terminate();
+    } finally {
+      await limited.close();
+    }
+  });
+});

@@ -129,6 +129,7 @@ export async function startCoordinator(
       heartbeatSec: config.agents.heartbeatSec,
       handshakeTimeoutMs: config.agents.handshakeTimeoutSec * 1000,
       commandTimeoutMs: config.agents.commandTimeoutSec * 1000,
+      maxPendingHandshakes: config.agents.maxPendingHandshakes,
       now,
     });
     const parts = { config, store, identity, coordinatorId, server, logger };

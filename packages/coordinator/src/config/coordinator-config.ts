@@ -15,7 +15,7 @@
  * policyFile: policy.yaml                     # optional; applied at start when its digest is new
  * reconcile: { auto: false, intervalSec: 30 }
  * timeouts: { createOnlineSec: 300, drainSec: 900 }
- * agents: { heartbeatSec: 15, handshakeTimeoutSec: 10, commandTimeoutSec: 30 }
+ * agents: { heartbeatSec: 15, handshakeTimeoutSec: 10, commandTimeoutSec: 30, maxPendingHandshakes: 2048 }
  * http: { maxBodyBytes: 1048576 }
  * log: { level: info }
  * ```
@@ -78,8 +78,14 @@ export const coordinatorConfigSchema = z.strictObject({
       heartbeatSec: z.number().int().min(1).max(300).default(15),
       handshakeTimeoutSec: z.number().int().min(1).max(300).default(10),
       commandTimeoutSec: z.number().int().min(1).max(3600).default(30),
+      maxPendingHandshakes: z.number().int().min(1).max(1_000_000).default(2048),
     })
-    .default({ heartbeatSec: 15, handshakeTimeoutSec: 10, commandTimeoutSec: 30 }),
+    .default({
+      heartbeatSec: 15,
+      handshakeTimeoutSec: 10,
+      commandTimeoutSec: 30,
+      maxPendingHandshakes: 2048,
+    }),
   http: z
     .strictObject({
       maxBodyBytes: z

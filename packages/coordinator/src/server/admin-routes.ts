@@ -244,15 +244,18 @@ export function adminRoutes(deps: AdminRouteDeps): Route[] {
       role: 'admin',
       async handler(ctx) {
         const hostId = ctx.params.id ?? '';
-        const host = await store.getHost(hostId);
-        if (host === undefined) {
-          throw new LaunchplaneError('LP_NOT_FOUND', `Host "${hostId}" is not enrolled`, {
-            recovery: 'List hosts with "launchplane hosts"',
-          });
-        }
         const at = now();
+        const host = await store.transaction(async (tx) => {
+          const current = await tx.getHost(hostId);
+          if (current === undefined) {
+            throw new LaunchplaneError('LP_NOT_FOUND', `Host "${hostId}" is not enrolled`, {
+              recovery: 'List hosts with "launchplane hosts"',
+            });
+          }
+          if (current.revokedAt === undefined) await tx.putHost({ ...current, revokedAt: at });
+          return current;
+        });
         const revokedAt = host.revokedAt ?? at;
-        if (host.revokedAt === undefined) await store.putHost({ ...host, revokedAt });
         const sessionClosed = hub.revoke(hostId);
         await writeAudit(store, at, {
           actor: ctx.actor,

@@ -36,6 +36,11 @@ export interface WsAgentHubOptions {
   commandTimeoutMs?: number;
   /** Signed command lifetime, in seconds (≤ 300). Default 120. */
   commandLifetimeSec?: number;
+  /**
+   * Sockets allowed to be mid-handshake at once; more are closed with 1013 (try again later),
+   * so unauthenticated connections cannot exhaust the coordinator. Default 2048.
+   */
+  maxPendingHandshakes?: number;
 }
 
 interface Pending {
@@ -60,6 +65,7 @@ export class WsAgentHub implements AgentHub {
       handshakeTimeoutMs: 10_000,
       commandTimeoutMs: 30_000,
       commandLifetimeSec: 120,
+      maxPendingHandshakes: 2048,
       now: () => Math.floor(Date.now() / 1000),
       ...opts,
     };
@@ -79,6 +85,11 @@ export class WsAgentHub implements AgentHub {
 
   /** Takes over a freshly upgraded socket. */
   accept(ws: WebSocket): void {
+    if (this.#all.size - this.#live.size >= this.#opts.maxPendingHandshakes) {
+      this.#opts.logger.warn({}, 'too many pending agent handshakes; refusing a connection');
+      ws.close(1013, 'too many pending handshakes');
+      return;
+    }
     const session = new AgentSession(ws, this.#sessionHost);
     this.#all.add(session);
   }

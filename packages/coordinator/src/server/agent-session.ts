@@ -46,6 +46,9 @@ export interface SessionHost {
 
 type Phase = 'challenging' | 'verifying' | 'authenticated' | 'closed';
 
+/** Frames waiting to be handled before the socket is paused. */
+const MAX_QUEUED_FRAMES = 64;
+
 /** Close code for a session that a newer one of the same host replaced. */
 export const CLOSE_REPLACED = 4000;
 
@@ -56,6 +59,7 @@ export class AgentSession {
   readonly #nonce = newNonce();
   #phase: Phase = 'challenging';
   #queue: Promise<void> = Promise.resolve();
+  #queued = 0;
   #handshakeTimer: NodeJS.Timeout | undefined;
   #heartbeatTimer: NodeJS.Timeout | undefined;
   #missedPongs = 0;
@@ -67,7 +71,15 @@ export class AgentSession {
     this.#ws = ws;
     this.#host = host;
     ws.on('message', (data, isBinary) => {
-      this.#queue = this.#queue.then(() => this.#onFrame(data, isBinary));
+      // Frames are handled in order; a peer that sends faster than they are stored is paused.
+      this.#queued++;
+      if (this.#queued >= MAX_QUEUED_FRAMES && !ws.isPaused) ws.pause();
+      this.#queue = this.#queue
+        .then(() => this.#onFrame(data, isBinary))
+        .finally(() => {
+          this.#queued--;
+          if (this.#queued < MAX_QUEUED_FRAMES / 2 && ws.isPaused) ws.resume();
+        });
     });
     ws.on('close', () => this.#onClose());
     ws.on('error', (err) => host.logger.warn({ err: err.message }, 'agent socket error'));
@@ -130,10 +142,9 @@ export class AgentSession {
   }
 
   #onClose(): void {
-    const wasOpen = this.#phase !== 'closed';
     this.#phase = 'closed';
     this.#stopTimers();
-    if (wasOpen || this.#hostId !== undefined) this.#host.detach(this);
+    this.#host.detach(this);
   }
 
   async #onFrame(data: RawData, isBinary: boolean): Promise<void> {
@@ -239,6 +250,18 @@ export class AgentSession {
     });
     if (this.#phase !== 'verifying') return;
     const now = this.#host.now();
+    // Re-read inside a transaction: a revoke that landed while the signature was checked wins,
+    // and the host record is never written back from a stale copy.
+    const stillValid = await store.transaction(async (tx) => {
+      const current = await tx.getHost(host.hostId);
+      if (current === undefined || current.revokedAt !== undefined) return false;
+      await tx.putHost({ ...current, lastSeenAt: now, agentVersion: msg.agentVersion });
+      return true;
+    });
+    if (!stillValid) {
+      throw new LaunchplaneError('LP_HOST_REVOKED', `Host "${msg.hostId}" has been revoked`);
+    }
+    if (this.#phase !== 'verifying') return;
     this.#hostId = host.hostId;
     this.#hostKey = key;
     this.#info = {
@@ -251,7 +274,7 @@ export class AgentSession {
     this.#phase = 'authenticated';
     if (this.#handshakeTimer !== undefined) clearTimeout(this.#handshakeTimer);
     this.#handshakeTimer = undefined;
-    await store.putHost({ ...host, lastSeenAt: now, agentVersion: msg.agentVersion });
+    // Synchronously after the check above, so a later revoke always finds this session.
     this.#host.attach(this);
     this.#sendFrame({ type: 'welcome', heartbeatSec: this.#host.heartbeatSec });
     this.#startHeartbeat();

@@ -49,6 +49,8 @@ export interface CoordinatorServerOptions {
   heartbeatSec?: number;
   handshakeTimeoutMs?: number;
   commandTimeoutMs?: number;
+  /** Sockets allowed mid-handshake at once; more are closed with 1013. Default 2048. */
+  maxPendingHandshakes?: number;
   /** Unix seconds; default the system clock. */
   now?: () => number;
 }
@@ -83,6 +85,9 @@ export class CoordinatorServer {
         ? {}
         : { handshakeTimeoutMs: opts.handshakeTimeoutMs }),
       ...(opts.commandTimeoutMs === undefined ? {} : { commandTimeoutMs: opts.commandTimeoutMs }),
+      ...(opts.maxPendingHandshakes === undefined
+        ? {}
+        : { maxPendingHandshakes: opts.maxPendingHandshakes }),
     });
     const handler = (req: IncomingMessage, res: ServerResponse) => {
       this.#handle(req, res).catch((err: unknown) => {

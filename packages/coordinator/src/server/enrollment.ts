@@ -64,10 +64,21 @@ export async function enroll(
   ctx: EnrollmentContext,
 ): Promise<EnrollResponse> {
   const { now } = ctx;
-  // Parse the key before anything else: a malformed key is a bad request, not an auth failure.
-  const hostKey = importPublicJwk(req.publicKey);
-  const hostFingerprint = fingerprint(hostKey);
   const parsed = parseToken('enrollment', req.token);
+  let hostFingerprint: string;
+  try {
+    hostFingerprint = fingerprint(importPublicJwk(req.publicKey));
+  } catch (err) {
+    await writeAudit(store, now, {
+      actor: parsed === undefined ? 'anonymous' : `enroll:${parsed.id}`,
+      action: 'host.enroll',
+      outcome: 'refused',
+      hostId: req.hostId,
+      code: 'LP_INVALID_MESSAGE',
+      message: 'The public key is not an Ed25519 JWK',
+    });
+    throw err;
+  }
   const answer: EnrollResponse = {
     hostId: req.hostId,
     coordinatorId: ctx.coordinatorId,
