@@ -212,10 +212,25 @@ async function hashEntries(entries: readonly Entry[]): Promise<string> {
     hash.update(`${entry.kind} ${entry.path} ${entry.mode.toString(8)} ${entry.target ?? ''}\n`);
     if (entry.content !== undefined) hash.update(entry.content);
     if (entry.source !== undefined && entry.kind === 'file') {
-      for await (const chunk of createReadStream(entry.source)) hash.update(chunk as Buffer);
+      hash.update(await fileDigest(entry.source));
     }
   }
   return hash.digest('hex');
+}
+
+// Digests of files already read in this process, keyed by identity and mtime: node alone is ~100 MB.
+const digests = new Map<string, string>();
+
+async function fileDigest(path: string): Promise<string> {
+  const info = await stat(path);
+  const key = `${path}\0${info.dev}:${info.ino}:${info.size}:${info.mtimeMs}`;
+  const known = digests.get(key);
+  if (known !== undefined) return known;
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  const digest = hash.digest('hex');
+  digests.set(key, digest);
+  return digest;
 }
 
 async function stage(rootfs: string, entry: Entry): Promise<void> {
