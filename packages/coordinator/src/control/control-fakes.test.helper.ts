@@ -52,7 +52,8 @@ export class FakeClock implements Clock {
     if (this.sleeps > 100_000) throw new Error('FakeClock: runaway loop');
     this.#now += ms;
     for (const h of this.#hooks) h(this.#now);
-    await Promise.resolve();
+    // Yield to the event loop, so loops that only sleep on this clock never starve the test.
+    await new Promise<void>((resolve) => setImmediate(resolve));
   }
 
   /** Runs `hook` after every sleep with the new time. */

@@ -1,0 +1,201 @@
+import { LaunchplaneError, controlPlanSchema } from '@launchplane/shared';
+import { describe, expect, it } from 'vitest';
+import { silentLogger } from '../ports/logger.js';
+import { ControlService } from './control-service.js';
+import { COORDINATOR_ID, makeWorld, seedLane, type World } from './control-fakes.test.helper.js';
+import { Reconciler } from './reconciler.js';
+
+const UNMANAGED = {
+  id: 9,
+  name: 'ci-box',
+  os: 'Linux',
+  status: 'online' as const,
+  busy: false,
+  labels: [
+    'self-hosted',
+    'launchplane',
+    `lp-ctl-${COORDINATOR_ID.slice(0, 8)}`,
+    'lp-lane-01hzzzzzzzzzzzzzzzzzzz0777',
+  ],
+};
+
+async function world(): Promise<{ w: World; service: ControlService }> {
+  const w = await makeWorld();
+  w.github.add({ repository: 'acme/api' }, UNMANAGED);
+  return { w, service: new ControlService(w.deps) };
+}
+
+describe('ControlService', () => {
+  it('apply brings the policy up (persistent and ephemeral), and a second apply has nothing to do', async () => {
+    const { w, service } = await world();
+    const first = await service.apply({ actor: 'tok-op', dryRun: false });
+    expect(first.ok).toBe(true);
+    expect(first.reports.map((r) => [r.actionId, r.outcome])).toEqual([
+      ['create:host-a:build:1', 'created'],
+      ['create:host-a:build:2', 'created'],
+      ['create:host-a:eph:1', 'created'],
+    ]);
+    const lanes = await w.store.listLanes();
+    expect(lanes.map((l) => [l.pool, l.state])).toEqual(
+      expect.arrayContaining([
+        ['build', 'online'],
+        ['build', 'online'],
+        ['eph', 'online'],
+      ]),
+    );
+    const second = await service.apply({ actor: 'tok-op', dryRun: false });
+    expect(second.plan.actions).toEqual([]);
+    expect(second.reports).toEqual([]);
+    controlPlanSchema.parse(second.plan);
+  });
+
+  it('never touches an unmanaged runner, even one wearing our labels', async () => {
+    const { w, service } = await world();
+    await service.apply({ actor: 'tok-op', dryRun: false });
+    const plan = await service.plan();
+    expect(plan.unmanaged.map((u) => u.runnerId)).toEqual([9]);
+    expect(w.github.calls.filter((c) => / 9$/.test(c))).toEqual([]);
+    expect(w.github.find(9)).toEqual(UNMANAGED);
+    const { runners } = await service.runners();
+    expect(runners.find((r) => r.runnerId === 9)).toMatchObject({ managed: false });
+    expect(runners.filter((r) => r.managed)).toHaveLength(3);
+  });
+
+  it('apply --dry-run walks every action and sends nothing', async () => {
+    const { w, service } = await world();
+    await seedLane(w, { laneId: '01hzzzzzzzzzzzzzzzzzzz0001', pool: 'gone' });
+    const r = await service.apply({ actor: 'tok-op', dryRun: true });
+    expect(r.reports.map((x) => x.outcome).sort()).toEqual([
+      'would-create',
+      'would-create',
+      'would-create',
+      'would-remove',
+    ]);
+    expect(w.hub.sent).toEqual([]);
+    expect(w.github.calls.filter((c) => !c.startsWith('listRunners'))).toEqual([]);
+    expect((await w.store.listLanes()).map((l) => l.state)).toEqual(['online']);
+  });
+
+  it('replaces a completed ephemeral lane: removes it, then creates a new one', async () => {
+    const { w, service } = await world();
+    await service.apply({ actor: 'tok-op', dryRun: false });
+    const eph = (await w.store.listLanes({ pool: 'eph' }))[0]!;
+    await w.store.putLane({ ...eph, state: 'completed' });
+    // GitHub deletes an ephemeral runner after its job.
+    await w.github.deleteRunner(eph.scope, eph.runnerId!);
+    const r = await service.apply({ actor: 'reconciler', dryRun: false });
+    expect(r.reports.map((x) => [x.kind, x.outcome])).toEqual([
+      ['remove', 'removed'],
+      ['create', 'created'],
+    ]);
+    expect((await w.store.getLane(eph.laneId))?.state).toBe('removed');
+  });
+
+  it('repairs drifted labels back to the canonical set', async () => {
+    const { w, service } = await world();
+    const lane = await seedLane(w, { laneId: '01hzzzzzzzzzzzzzzzzzzz0001' });
+    await seedLane(w, { laneId: '01hzzzzzzzzzzzzzzzzzzz0002' });
+    w.github.set(lane.runnerId!, {
+      labels: ['self-hosted', ...lane.labels.filter((l) => l !== 'linux'), 'stray'],
+    });
+    const r = await service.apply({ actor: 'tok-op', dryRun: false });
+    expect(r.reports.filter((x) => x.kind === 'repair-labels').map((x) => x.outcome)).toEqual([
+      'repaired',
+    ]);
+    expect(w.github.find(lane.runnerId!)?.labels).toEqual(['self-hosted', ...lane.labels]);
+  });
+
+  it('refuses a second apply while one runs', async () => {
+    const { service } = await world();
+    const first = service.apply({ actor: 'a', dryRun: false });
+    await expect(service.apply({ actor: 'b', dryRun: false })).rejects.toSatisfy(
+      (e: unknown) => e instanceof LaunchplaneError && e.code === 'LP_CONFLICT',
+    );
+    expect((await first).ok).toBe(true);
+  });
+
+  it('refuses a second action on a lane while one runs, and audits the refusal', async () => {
+    const { w, service } = await world();
+    await seedLane(w, { laneId: '01hzzzzzzzzzzzzzzzzzzz0001' });
+    w.hub.localBusy.set('01hzzzzzzzzzzzzzzzzzzz0001', true);
+    const job = await service.startLaneAction('01hzzzzzzzzzzzzzzzzzzz0001', 'remove', {
+      actor: 'a',
+      dryRun: false,
+      force: false,
+      timeoutSec: 60,
+    });
+    expect(job.running).toBe(true);
+    await expect(
+      service.laneAction('01hzzzzzzzzzzzzzzzzzzz0001', 'drain', {
+        actor: 'b',
+        dryRun: false,
+        force: false,
+      }),
+    ).rejects.toSatisfy((e: unknown) => e instanceof LaunchplaneError && e.code === 'LP_CONFLICT');
+    await expect(
+      service.startLaneAction('01hzzzzzzzzzzzzzzzzzzz9999', 'remove', {
+        actor: 'b',
+        dryRun: false,
+        force: false,
+      }),
+    ).rejects.toSatisfy((e: unknown) => e instanceof LaunchplaneError && e.code === 'LP_NOT_FOUND');
+    for (
+      let i = 0;
+      i < 1000 && service.laneJob('01hzzzzzzzzzzzzzzzzzzz0001')?.running === true;
+      i++
+    ) {
+      await new Promise((r) => setImmediate(r));
+    }
+    const done = service.laneJob('01hzzzzzzzzzzzzzzzzzzz0001');
+    expect(done?.report?.error?.code).toBe('LP_TIMEOUT');
+    expect(w.hub.commands('lane.remove')).toEqual([]);
+  });
+
+  it('lists lanes with what GitHub says', async () => {
+    const { w, service } = await world();
+    const lane = await seedLane(w, { laneId: '01hzzzzzzzzzzzzzzzzzzz0001' });
+    w.github.set(lane.runnerId!, { busy: true });
+    const lanes = await service.lanes({ pool: 'build' });
+    expect(lanes).toEqual([
+      expect.objectContaining({ laneId: lane.laneId, github: { status: 'online', busy: true } }),
+    ]);
+    expect(await service.lanes({ pool: 'other' })).toEqual([]);
+  });
+});
+
+describe('Reconciler', () => {
+  it('only observes when auto is off: the plan is kept, nothing is sent', async () => {
+    const { w, service } = await world();
+    const rec = new Reconciler({ service, clock: w.clock, logger: silentLogger });
+    const r = await rec.tick();
+    expect(r.applied).toBeUndefined();
+    expect(r.plan.summary.creates).toBe(3);
+    expect(service.latestPlan()).toEqual(r.plan);
+    expect(w.hub.sent).toEqual([]);
+  });
+
+  it('applies as actor "reconciler" when auto is on', async () => {
+    const { w, service } = await world();
+    const rec = new Reconciler({ service, clock: w.clock, logger: silentLogger }, { auto: true });
+    const r = await rec.tick();
+    expect(r.applied?.ok).toBe(true);
+    expect(new Set(w.hub.sent.map((s) => s.actor))).toEqual(new Set(['reconciler']));
+    const audit = await w.store.listAudit({});
+    expect(
+      audit.filter((a) => a.action === 'lane.create').every((a) => a.actor === 'reconciler'),
+    ).toBe(true);
+  });
+
+  it('runs rounds on its interval until stopped', async () => {
+    const { w, service } = await world();
+    const rec = new Reconciler(
+      { service, clock: w.clock, logger: silentLogger },
+      { intervalSec: 30 },
+    );
+    rec.start();
+    for (let i = 0; i < 1000 && rec.rounds < 3; i++) await new Promise((r) => setImmediate(r));
+    await rec.stop();
+    expect(rec.rounds).toBeGreaterThanOrEqual(3);
+    expect(w.hub.sent).toEqual([]);
+  });
+});
