@@ -328,6 +328,31 @@ describe('OctokitGitHubRunners against faults', () => {
     expect(err.cause).toBeUndefined();
   });
 
+  it('never hands a token or JIT config to its logger, through failures and retries', async () => {
+    const lines: string[] = [];
+    const record = (fields: Record<string, unknown>, message: string): void => {
+      lines.push(`${message} ${JSON.stringify(fields)}`);
+    };
+    const log = { debug: record, info: record, warn: record, error: record };
+    const gitHub = client({ log });
+    const reg = await gitHub.createRegistrationToken(REPO);
+    const jit = await gitHub.generateJitConfig(REPO, {
+      name: 'lp-log-check-abcdefgh',
+      labels: ['x'],
+      runnerGroupId: 1,
+    });
+    await control('PATCH', 'faults', { serverErrorsNext: 2, secondaryRateLimitNext: 1 });
+    await gitHub.listRunners(REPO);
+    await rejection(
+      client({ log, auth: { kind: 'token', token: 'ghp_nope000000000000000' } }).listRunners(REPO),
+    );
+    for (const line of lines) {
+      for (const secret of [TOKEN, reg.token, jit.encodedJitConfig, 'ghp_nope']) {
+        expect(line).not.toContain(secret);
+      }
+    }
+  });
+
   it('times out a slow attempt, retries it, and fails within its bounds', async () => {
     await control('PATCH', 'faults', { latencyMs: 400 });
     const gitHub = client({ requestTimeoutMs: 100, retries: 1 });
