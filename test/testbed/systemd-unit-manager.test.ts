@@ -10,7 +10,7 @@ import {
   readProc,
 } from '../../packages/agent/src/adapters/proc/runner-worker.js';
 import type { UnitSpec } from '../../packages/agent/src/ports/unit-manager.js';
-import { describeWithSystemd, tempDir, waitFor } from './index.js';
+import { describeWithSystemd, startSystemdUserManager, tempDir, waitFor } from './index.js';
 import type { TempDir } from './index.js';
 
 let seq = 0;
@@ -279,6 +279,48 @@ describeWithSystemd('DbusUnitManager on a real systemd user manager', (systemd) 
       await expect(units.removeUnit(bad), bad).rejects.toMatchObject({
         code: 'LP_INVALID_MESSAGE',
       });
+    }
+  });
+
+  it('stop() sends SIGKILL after TimeoutStopSec to a lane that ignores SIGTERM', async () => {
+    const spec = await lane("trap '' TERM\nwhile :; do sleep 0.1; done", { timeoutStopSec: 1 });
+    const name = await units.writeUnit(spec);
+    await units.start(name);
+    const mainPid = (await units.status(name))?.mainPid ?? -1;
+    await units.stop(name);
+    expect(await readProc(mainPid)).toBeUndefined();
+    expect(await units.pids(name)).toEqual([]);
+    expect((await units.status(name))?.activeState).not.toBe('active');
+  });
+
+  it('a manager that goes away is LP_BACKEND_UNAVAILABLE, and so are calls after it', async () => {
+    const doomed = await startSystemdUserManager();
+    const lost = await DbusUnitManager.create({
+      bus: 'user',
+      unitDir: doomed.unitDir,
+      busAddress: doomed.env.DBUS_SESSION_BUS_ADDRESS,
+      callTimeoutMs: 20_000,
+    });
+    try {
+      await lost.ping();
+      await doomed.stop();
+      const error = await waitFor(
+        () =>
+          lost.ping().then(
+            () => undefined,
+            (e: unknown) => e,
+          ),
+        { timeoutMs: 15_000, what: 'ping to fail' },
+      );
+      expect(error).toBeInstanceOf(LaunchplaneError);
+      expect((error as LaunchplaneError).code).toBe('LP_BACKEND_UNAVAILABLE');
+      await expect(lost.list()).rejects.toMatchObject({ code: 'LP_BACKEND_UNAVAILABLE' });
+      await expect(lost.start('launchplane-lane-x.service')).rejects.toMatchObject({
+        code: 'LP_BACKEND_UNAVAILABLE',
+      });
+    } finally {
+      await lost.close();
+      await doomed.stop();
     }
   });
 

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { open, mkdir, readFile, readdir, rename, rm } from 'node:fs/promises';
+import type { EventEmitter } from 'node:events';
 import { join } from 'node:path';
 
 import * as dbus from 'dbus-next';
@@ -55,6 +56,7 @@ export interface DbusUnitManagerOptions {
 
 interface JobWaiter {
   resolve: (result: string) => void;
+  reject: (error: Error) => void;
 }
 
 const RECOVERY_UNAVAILABLE_SYSTEM =
@@ -78,9 +80,15 @@ export class DbusUnitManager implements UnitManager {
   readonly #finishedJobs = new Map<string, string>();
   readonly #jobWaiters = new Map<string, JobWaiter>();
   #broken: unknown;
+  #rejectLost: (error: unknown) => void = () => undefined;
+  // Rejects when the connection is lost, so calls in flight fail at once rather than at their timeout.
+  readonly #lostSignal = new Promise<never>((_, reject) => {
+    this.#rejectLost = reject;
+  });
   #closed = false;
 
   private constructor(bus: MessageBus, options: DbusUnitManagerOptions) {
+    this.#lostSignal.catch(() => undefined); // observed through the races in #call
     this.#bus = bus;
     this.#unitDir = options.unitDir;
     this.#envDir =
@@ -139,10 +147,27 @@ export class DbusUnitManager implements UnitManager {
       });
       bus.on('error', (error: unknown) => {
         clearTimeout(timer);
-        this.#broken = error;
+        this.#lost(error);
         reject(error instanceof Error ? error : new Error(String(error)));
       });
+      // dbus-next does not surface the end of the stream (bus or manager restarted); without this,
+      // calls would wait for their timeout. `_connection` is internal, hence the guard.
+      const connection = (bus as unknown as { _connection?: { on?: unknown } })._connection;
+      if (connection !== undefined && typeof connection.on === 'function') {
+        (connection as EventEmitter).on('end', () => {
+          this.#lost(new Error('the bus connection was closed'));
+        });
+      }
     });
+  }
+
+  /** Marks the connection unusable and fails everything that waits on it. */
+  #lost(error: unknown): void {
+    this.#broken ??= error;
+    const failure = this.#unavailable('reach systemd', error);
+    this.#rejectLost(failure);
+    for (const waiter of this.#jobWaiters.values()) waiter.reject(failure);
+    this.#jobWaiters.clear();
   }
 
   #jobFinished(jobPath: string, result: string): void {
@@ -182,6 +207,10 @@ export class DbusUnitManager implements UnitManager {
         resolve: (result) => {
           clearTimeout(timer);
           resolve(result);
+        },
+        reject: (error) => {
+          clearTimeout(timer);
+          reject(error);
         },
       });
     });
@@ -223,7 +252,7 @@ export class DbusUnitManager implements UnitManager {
       );
     });
     try {
-      const reply = await Promise.race([this.#bus.call(message), timeout]);
+      const reply = await Promise.race([this.#bus.call(message), timeout, this.#lostSignal]);
       return (reply?.body as unknown[] | undefined) ?? [];
     } finally {
       clearTimeout(timer);
