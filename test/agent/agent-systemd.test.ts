@@ -1,7 +1,14 @@
 import { access, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { GitHubSim } from '@launchplane/github-sim';
-import { unitName, type Command } from '@launchplane/shared';
+import { randomUUID } from 'node:crypto';
+import {
+  fingerprint,
+  generateEd25519KeyPair,
+  signCommand,
+  unitName,
+  type Command,
+} from '@launchplane/shared';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 
 import { AgentCore } from '../../packages/agent/src/agent-core.js';
@@ -214,6 +221,65 @@ describeWithSystemd('agent core on a real systemd user manager with the stub run
     ).toBe(true);
     expect(
       (await f.send(core, { type: 'lane.remove', laneId: cmd.laneId, dryRun: false, force: false }))
+        .ok,
+    ).toBe(true);
+  });
+
+  it('forged, tampered, expired, wrong-audience, replayed and out-of-sequence commands change nothing on systemd', async () => {
+    const before = await unitNames();
+    const auditBefore = core.auditLog().length;
+    const cmd = await jitCreate(sim, 'systemd');
+    const other = generateEd25519KeyPair();
+    const now = Math.floor(Date.now() / 1000);
+    const forged = signCommand(
+      {
+        iss: 'coord-test',
+        aud: 'host-a',
+        iat: now,
+        exp: now + 60,
+        jti: randomUUID(),
+        seq: Date.now(),
+        cmd,
+      },
+      { privateKey: other.privateKey, kid: fingerprint(f.keys.coordinator.publicKey) },
+    );
+    const good = f.sign(cmd);
+    const [h64, p64, s64] = good.split('.');
+    const payload = JSON.parse(Buffer.from(p64 ?? '', 'base64url').toString()) as {
+      cmd: { labels: string[] };
+    };
+    payload.cmd.labels = ['launchplane', 'lp-pool-gpu'];
+    const tampered = `${h64}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}.${s64}`;
+    const cases: [string, string][] = [
+      [forged, 'LP_SIGNATURE_INVALID'],
+      [tampered, 'LP_SIGNATURE_INVALID'],
+      [f.sign(cmd, { iat: now - 500, exp: now - 300 }), 'LP_EXPIRED'],
+      [f.sign(cmd, { aud: 'host-b' }), 'LP_WRONG_AUDIENCE'],
+    ];
+    for (const [jws, code] of cases)
+      expect(f.read(await core.handleCommand(jws)).error?.code).toBe(code);
+    expect(await unitNames()).toEqual(before);
+    expect(core.ledger.lanes.get(cmd.laneId)).toBeUndefined();
+    // A good command, then its replay and an older seq: executed once.
+    const first = await core.handleCommand(good);
+    expect(f.read(first).ok).toBe(true);
+    expect(await core.handleCommand(good)).toBe(first);
+    expect(f.read(await core.handleCommand(f.sign(cmd, { seq: 1 }))).error?.code).toBe(
+      'LP_SEQ_REGRESSION',
+    );
+    expect((await unitNames()).filter((n) => !before.includes(n))).toEqual([unitName(cmd.laneId)]);
+    const audit = core.auditLog().slice(auditBefore);
+    expect(audit.map((a) => a.code ?? a.outcome)).toEqual([
+      'LP_SIGNATURE_INVALID',
+      'LP_SIGNATURE_INVALID',
+      'LP_EXPIRED',
+      'LP_WRONG_AUDIENCE',
+      'ok',
+      'LP_REPLAYED',
+      'LP_SEQ_REGRESSION',
+    ]);
+    expect(
+      (await f.send(core, { type: 'lane.remove', laneId: cmd.laneId, dryRun: false, force: true }))
         .ok,
     ).toBe(true);
   });
