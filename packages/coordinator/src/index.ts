@@ -52,3 +52,27 @@ export type {
   RateLimitStatus,
   RunnerToken,
 } from './ports/github-runners.js';
+// The control layer (C2): planner, sagas, control service, reconciler, API routes.
+export { plan, poolScope, scopeKey, DEFAULT_UNHEALTHY_AFTER_SEC } from './domain/plan.js';
+export type { PlanInput, PlanHost, PlanOptions, ScopeObservation } from './domain/plan.js';
+export { checkLaneGuardrails } from './domain/guardrails.js';
+export type { HostView, GuardrailBlock } from './domain/guardrails.js';
+export { ControlService } from './control/control-service.js';
+export type {
+  ApplyJob,
+  ApplyResult,
+  LaneJob,
+  LaneListing,
+  LaneActionOptions,
+  RunnerListing,
+} from './control/control-service.js';
+export type { ActionReport, ActionKind } from './control/action-report.js';
+export { Reconciler, RECONCILER_ACTOR } from './control/reconciler.js';
+export type { ReconcilerOptions } from './control/reconciler.js';
+export { controlRoutes } from './control/api.js';
+export { controlRouteFactory, startControl } from './control/wire-control.js';
+export type { Control, StartControlOptions } from './control/wire-control.js';
+export { resolveControlOptions, DEFAULT_CONTROL_OPTIONS } from './control/control-deps.js';
+export type { ControlDeps, ControlOptions } from './control/control-deps.js';
+export { systemClock } from './control/clock.js';
+export type { Clock } from './control/clock.js';

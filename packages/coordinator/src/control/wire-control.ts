@@ -10,7 +10,7 @@ import type { GitHubRunners } from '../ports/github-runners.js';
 import type { Route } from '../server/routes.js';
 import { controlRoutes } from './api.js';
 import { systemClock, type Clock } from './clock.js';
-import { resolveControlOptions } from './control-deps.js';
+import { resolveControlOptions, type ControlOptions } from './control-deps.js';
 import { ControlService } from './control-service.js';
 import { Reconciler } from './reconciler.js';
 
@@ -31,6 +31,8 @@ export interface StartControlOptions {
   /** Defaults to the Octokit client built from `config.github`. */
   github?: GitHubRunners;
   clock?: Clock;
+  /** Overrides of the limits the config does not set (settle time, poll intervals…). */
+  options?: ControlOptions;
 }
 
 /** Builds and starts the control layer. */
@@ -55,6 +57,7 @@ export async function startControl(
     coordinatorId: parts.coordinatorId,
     githubWebUrl: config.github.webUrl,
     options: resolveControlOptions({
+      ...opts.options,
       createOnlineSec: config.timeouts.createOnlineSec,
       drainSec: config.timeouts.drainSec,
       commandTimeoutMs: config.agents.commandTimeoutSec * 1000,
