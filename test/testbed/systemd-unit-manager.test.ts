@@ -1,4 +1,4 @@
-import { readFile, readdir, symlink, writeFile, mkdir, stat } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { LaunchplaneError, newLaneId } from '@launchplane/shared';
@@ -233,9 +233,21 @@ describeWithSystemd('DbusUnitManager on a real systemd user manager', (systemd) 
       join(systemd().unitDir, handmade),
       '[Unit]\nDescription=hand-made\n\n[Service]\nExecStart=/bin/sleep 1000\n',
     );
-    // Not reloaded yet: list() must still see it on disk.
+    // One in another directory of the manager's search path, with a marker.
+    const elsewhereDir = join(systemd().env.XDG_RUNTIME_DIR, 'systemd', 'user');
+    await mkdir(elsewhereDir, { recursive: true });
+    const elsewhereId = laneId();
+    const elsewhere = `launchplane-lane-${elsewhereId}.service`;
+    await writeFile(
+      join(elsewhereDir, elsewhere),
+      `[Unit]\nX-Launchplane-Lane=${elsewhereId}\n\n[Service]\nExecStart=/bin/sleep 1000\n`,
+    );
+    // Not reloaded yet: list() must still see them on disk.
     const listed = await units.list();
+    await rm(join(elsewhereDir, elsewhere));
     const byName = new Map(listed.map((u) => [u.name, u]));
+    expect(byName.get(elsewhere)?.marker).toBe(elsewhereId);
+    expect(byName.get(elsewhere)?.fragmentPath).toBe(join(elsewhereDir, elsewhere));
     expect(byName.get(oursName)?.marker).toBe(ours.laneId);
     expect(byName.has(handmade)).toBe(true);
     expect(byName.get(handmade)?.marker).toBeUndefined();

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { open, mkdir, readFile, readdir, rename, rm } from 'node:fs/promises';
 import type { EventEmitter } from 'node:events';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 
 import * as dbus from 'dbus-next';
 import type { MessageBus, Variant } from 'dbus-next';
@@ -502,6 +502,16 @@ export class DbusUnitManager implements UnitManager {
       for (const unit of units) {
         const unitName = unit[0];
         if (typeof unitName === 'string' && isLaneUnitName(unitName)) names.add(unitName);
+      }
+      // Unit files anywhere in the manager's search path, loaded or not (e.g. a hand-made lane
+      // in /run/systemd/system that nothing has loaded yet).
+      const [files] = (await this.#call(MANAGER_PATH, MANAGER, 'ListUnitFilesByPatterns', 'asas', [
+        [],
+        [LANE_UNIT_PATTERN],
+      ])) as [[string, string][]];
+      for (const [path] of files) {
+        const file = basename(path);
+        if (isLaneUnitName(file)) names.add(file);
       }
     } catch (error) {
       throw this.#failure('list lane units', error);
