@@ -29,7 +29,12 @@ export interface Coordinator {
   coordinatorId: string;
   server: CoordinatorServer;
   logger: Logger;
-  /** Stops the server and closes the store. */
+  /**
+   * Registers work to stop when the coordinator closes (a reconciler loop, timers). Hooks run
+   * in reverse order of registration, before the server and the store close.
+   */
+  onClose(hook: () => Promise<void> | void): void;
+  /** Runs the close hooks, stops the server and closes the store. */
   close(): Promise<void>;
 }
 
@@ -132,16 +137,36 @@ export async function startCoordinator(
       maxPendingHandshakes: config.agents.maxPendingHandshakes,
       now,
     });
-    const parts = { config, store, identity, coordinatorId, server, logger };
+    const hooks: (() => Promise<void> | void)[] = [];
+    const runHooks = async () => {
+      for (const hook of hooks.splice(0).reverse()) {
+        try {
+          await hook();
+        } catch (err) {
+          logger.error({ err: String(err) }, 'close hook failed');
+        }
+      }
+    };
+    const parts = {
+      config,
+      store,
+      identity,
+      coordinatorId,
+      server,
+      logger,
+      onClose: (hook: () => Promise<void> | void) => void hooks.push(hook),
+    };
     try {
       for (const factory of opts.routes ?? []) server.registerRoutes(await factory(parts));
     } catch (err) {
+      await runHooks();
       await server.close();
       throw err;
     }
     return {
       ...parts,
       async close() {
+        await runHooks();
         await server.close();
         await store.close();
       },
