@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '@launchplane/coordinator';
+import { ApiClient, auditCommand, runCli } from '@launchplane/coordinator';
 import { FakeAgent, enrollHost, newHostKey } from './fake-agent.js';
 import { startHarness, type Harness } from './harness.js';
 
@@ -174,5 +174,27 @@ describe('launchplane CLI against a coordinator', () => {
     );
     expect(JSON.stringify(j)).not.toContain(h.adminToken);
     expect((await cli(['audit', '--since', 'yesterday'])).status).toBe(2);
+  });
+
+  it('audit --follow prints new records as they arrive, one JSON line each, until stopped', async () => {
+    const lines: string[] = [];
+    const abort = new AbortController();
+    const client = new ApiClient({ url: h.baseUrl, token: h.adminToken });
+    const following = auditCommand(
+      { stdout: (t) => void lines.push(t), stderr: () => undefined },
+      client,
+      { follow: true, json: true, pollMs: 20, signal: abort.signal, host: 'host-c' },
+    );
+    await h.api('POST', '/v1/enrollment-tokens', { body: { hostId: 'host-c' } });
+    await expect.poll(() => lines.length).toBeGreaterThanOrEqual(1);
+    await h.api('POST', '/v1/enrollment-tokens', { body: { hostId: 'host-c' } });
+    await expect.poll(() => lines.length).toBe(2);
+    abort.abort();
+    expect(await following).toBe(0);
+    const records = lines.map(
+      (l) => JSON.parse(l) as { seq: number; action: string; hostId: string },
+    );
+    expect(records.map((r) => r.action)).toEqual(['enroll-token.create', 'enroll-token.create']);
+    expect(records[1]!.seq).toBeGreaterThan(records[0]!.seq);
   });
 });

@@ -25,6 +25,10 @@ export { silentLogger } from './ports/logger.js';
 export type { Logger } from './ports/logger.js';
 export type * from './ports/store.js';
 export type * from './ports/agent-hub.js';
+export { ApiClient } from './api-client/api-client.js';
+export type { ApiClientOptions } from './api-client/api-client.js';
+export { auditCommand } from './cli/audit.js';
+export type { AuditOptions } from './cli/audit.js';
 // GitHub client (C3).
 export {
   OctokitGitHubRunners,
