@@ -361,15 +361,26 @@ describe('OctokitGitHubRunners against faults', () => {
     expect(gitHub.stats().requests).toBe(2);
   });
 
-  it('stops retrying when the call deadline passes', async () => {
+  it('ends a call at its deadline, mid-backoff, and sends nothing after it', async () => {
     await control('PATCH', 'faults', { serverErrorRate: 1 });
-    const gitHub = client({ retries: 10, retryBaseDelayMs: 40, callTimeoutMs: 300 });
+    const gitHub = client({ retries: 10, retryBaseDelayMs: 2000, callTimeoutMs: 300 });
+    const started = Date.now();
     const err = await rejection(gitHub.listRunners(REPO));
     expect(err.code).toBe('LP_GITHUB_UNAVAILABLE');
-    // 40·(1+4+9) ms of backoff already outlasts the deadline: far fewer than 11 attempts.
-    expect((await countOf('actions/list-self-hosted-runners-for-repo')).total).toBeLessThanOrEqual(
-      4,
-    );
+    expect(err.message).toContain('no answer within 300 ms');
+    // The first backoff wait is 2 s: ending inside it proves the call did not wait it out.
+    expect(Date.now() - started).toBeLessThan(1800);
+    expect((await countOf('actions/list-self-hosted-runners-for-repo')).total).toBe(1);
+    // When the plugin's wait ends, its next attempt must not reach GitHub.
+    await new Promise((r) => setTimeout(r, 2200 - (Date.now() - started)));
+    expect((await countOf('actions/list-self-hosted-runners-for-repo')).total).toBe(1);
+  });
+
+  it('does not start a secondary-limit wait that would outlast the call deadline', async () => {
+    await control('PATCH', 'faults', { secondaryRateLimitNext: 1, secondaryRetryAfterSec: 5 });
+    const err = await rejection(client({ callTimeoutMs: 300 }).listRunners(REPO));
+    expect(err.code).toBe('LP_GITHUB_RATE_LIMITED');
+    expect((await countOf('actions/list-self-hosted-runners-for-repo')).total).toBe(1);
   });
 
   it('maps an unreachable API to LP_GITHUB_UNAVAILABLE after bounded retries', async () => {

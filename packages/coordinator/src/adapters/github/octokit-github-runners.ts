@@ -65,8 +65,8 @@ export interface OctokitGitHubRunnersOptions {
   /** One attempt's time limit; a timed-out attempt counts as a network failure. Default 30 000. */
   requestTimeoutMs?: number;
   /**
-   * One method call's time limit, all pages and retries included; no attempt starts after it.
-   * Default 120 000.
+   * One method call's time limit, all pages, retries and waits included: the call fails with
+   * `LP_GITHUB_UNAVAILABLE` at this deadline and no attempt is sent after it. Default 120 000.
    */
   callTimeoutMs?: number;
   /** Spacing of writes (POST/PUT/DELETE), as GitHub asks of integrations. Default 1000. */
@@ -483,18 +483,31 @@ export class OctokitGitHubRunners implements GitHubRunners {
       throw primaryRateLimitError(action, this.#rate.resetAt, { sent: false });
     }
     const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(), this.#opts.callTimeoutMs);
+    const late = (): LaunchplaneError =>
+      new LaunchplaneError(
+        'LP_GITHUB_UNAVAILABLE',
+        `Cannot ${action.what}: no answer within ${this.#opts.callTimeoutMs} ms`,
+        { recovery: 'Check GitHub status and the network path to the API URL, then retry' },
+      );
+    // The plugins' backoff waits cannot be interrupted; the race ends the call at its deadline
+    // anyway, and the aborted signal keeps any later attempt from being sent.
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        controller.abort();
+        reject(late());
+      }, this.#opts.callTimeoutMs);
+    });
     this.#deadlines.set(controller.signal, now + this.#opts.callTimeoutMs);
     const request = this.#octokit.request.defaults({ request: { signal: controller.signal } });
+    const work = fn(request);
+    work.catch(() => undefined);
     try {
-      return await fn(request);
+      return await Promise.race([work, deadline]);
     } catch (err) {
+      if (err instanceof LaunchplaneError) throw err;
       if (err instanceof Error && err.name === 'AbortError' && controller.signal.aborted) {
-        throw new LaunchplaneError(
-          'LP_GITHUB_UNAVAILABLE',
-          `Cannot ${action.what}: no answer within ${this.#opts.callTimeoutMs} ms`,
-          { recovery: 'Check GitHub status and the network path to the API URL, then retry' },
-        );
+        throw late();
       }
       throw toGitHubError(err, action);
     } finally {
