@@ -372,6 +372,8 @@ describe('agent session', () => {
       { type: 'lane.inspect', laneId: LANE_ID, dryRun: false },
       { actor: 't', timeoutMs: 5000 },
     );
+    // It rejects when the session closes, before the assertion below is attached.
+    const outcome = sent.catch((e: unknown) => e);
     await a.next('command');
     a.send({
       type: 'result',
@@ -386,7 +388,33 @@ describe('agent session', () => {
     );
     a.send({ type: 'result', jws: forged });
     expect((await a.closed).code).toBe(4401);
-    await expect(sent).rejects.toMatchObject({ code: 'LP_HOST_OFFLINE' });
+    expect(await outcome).toMatchObject({ code: 'LP_HOST_OFFLINE' });
+  });
+
+  it('a pending command fails at once when its host is revoked; a late result is still recorded', async () => {
+    const a = await connect();
+    const hub = h.coordinator.server.hub;
+    const cmd = { type: 'lane.inspect' as const, laneId: LANE_ID, dryRun: false };
+    // A command that times out, then gets its answer late: the result is recorded.
+    const timedOut = hub.send('host-a', cmd, { actor: 't', timeoutMs: 50 });
+    const first = await a.next('command');
+    await expect(timedOut).rejects.toMatchObject({ code: 'LP_TIMEOUT' });
+    const jti = JSON.parse(
+      Buffer.from(String(first.jws).split('.')[1] ?? '', 'base64url').toString(),
+    ).jti as string;
+    const late = { iss: 'host-a', jti, ok: true, dryRun: false, outcome: 'inspected' };
+    a.send({ type: 'result', jws: signResult(late, { privateKey: key.privateKey }) });
+    await expect
+      .poll(async () => (await h.coordinator.store.getCommand(jti))?.result)
+      .toEqual(late);
+
+    const pending = hub
+      .send('host-a', cmd, { actor: 't', timeoutMs: 60_000 })
+      .catch((e: unknown) => e);
+    await a.next('command');
+    await h.api('POST', '/v1/hosts/host-a/revoke');
+    expect(await pending).toMatchObject({ code: 'LP_HOST_OFFLINE' });
+    expect((await a.closed).code).toBe(4403);
   });
 
   it('send() to an offline or revoked host fails with a code', async () => {
