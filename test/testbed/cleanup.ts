@@ -4,12 +4,16 @@
  * abandoned dirs from live ones.
  */
 import { execFile } from 'node:child_process';
-import { readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { readFile, readdir, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 const OWNER_FILE = 'owner.pid';
+/** File in a state dir holding the PID of its daemon (dockerd, or systemd --user). */
+export const DAEMON_PID_FILE = 'daemon.pid';
+/** File in a state dir listing cgroups made for it, one per line. */
+export const CGROUPS_FILE = 'cgroups';
 
 /** Records the current process as the owner of a state dir. */
 export async function claimStateDir(dir: string): Promise<void> {
@@ -44,18 +48,42 @@ export async function sweepAbandoned(baseDir: string): Promise<void> {
     const owner = Number(await readFile(join(dir, OWNER_FILE), 'utf8').catch(() => '0'));
     if (owner > 0 && isAlive(owner)) continue;
     // No owner yet may mean another run is creating it right now.
-    if (
-      owner === 0 &&
+    const age =
       Date.now() -
-        (await stat(dir).then(
-          (s) => s.mtimeMs,
-          () => 0,
-        )) <
-        60_000
-    )
-      continue;
+      (await stat(dir).then(
+        (st) => st.mtimeMs,
+        () => 0,
+      ));
+    if (owner === 0 && age < 60_000) continue;
+    await stopOrphanDaemon(dir);
+    const cgroups = await readFile(join(dir, CGROUPS_FILE), 'utf8').catch(() => '');
+    for (const cg of cgroups.split('\n').filter(Boolean)) await removeCgroup(cg);
     await removeStateDir(dir);
   }
+}
+
+/**
+ * Stops the daemon a dead run left behind, if that PID still belongs to it: its command line or
+ * environment names the state dir (a reused PID would not).
+ */
+async function stopOrphanDaemon(dir: string): Promise<void> {
+  const pid = Number(await readFile(join(dir, DAEMON_PID_FILE), 'utf8').catch(() => '0'));
+  if (!(pid > 0) || !isAlive(pid)) return;
+  const [cmdline, environ] = await Promise.all([
+    readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => ''),
+    readFile(`/proc/${pid}/environ`, 'utf8').catch(() => ''),
+  ]);
+  if (!cmdline.includes(dir) && !environ.includes(dir)) return;
+  process.kill(pid, 'SIGTERM');
+  for (let i = 0; i < 200 && isAlive(pid); i++) await new Promise((r) => setTimeout(r, 50));
+  if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+}
+
+/** Removes a cgroup and whatever sub-cgroups are left in it, deepest first. */
+export async function removeCgroup(path: string): Promise<void> {
+  const entries = await readdir(path, { withFileTypes: true }).catch(() => []);
+  for (const entry of entries) if (entry.isDirectory()) await removeCgroup(join(path, entry.name));
+  await rmdir(path).catch(() => undefined);
 }
 
 function isAlive(pid: number): boolean {

@@ -4,7 +4,7 @@
  * test process dies first.
  */
 import { spawn } from 'node:child_process';
-import { openSync, closeSync } from 'node:fs';
+import { closeSync, openSync, writeFileSync } from 'node:fs';
 
 /** A spawned daemon. */
 export interface Daemon {
@@ -39,7 +39,13 @@ function hookExit(): void {
 /** Spawns `argv` with stdout/stderr appended to `logFile`. */
 export function spawnDaemon(
   argv: readonly string[],
-  options: { env: NodeJS.ProcessEnv; logFile: string; cwd?: string },
+  options: {
+    env: NodeJS.ProcessEnv;
+    logFile: string;
+    cwd?: string;
+    /** Where to record the PID, so a later run can stop the daemon if this one dies (cleanup.ts). */
+    pidFile?: string;
+  },
 ): Daemon {
   const [cmd, ...args] = argv;
   if (cmd === undefined) throw new Error('spawnDaemon: empty argv');
@@ -67,6 +73,7 @@ export function spawnDaemon(
   }
   live.add(child.pid);
   hookExit();
+  if (options.pidFile !== undefined) writeFileSync(options.pidFile, String(child.pid));
   const pid = child.pid;
   return {
     pid,

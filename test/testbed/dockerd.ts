@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import Docker from 'dockerode';
 
 import { spawnDaemon } from './daemon.js';
-import { claimStateDir, removeStateDir, sweepAbandoned } from './cleanup.js';
+import { DAEMON_PID_FILE, claimStateDir, removeStateDir, sweepAbandoned } from './cleanup.js';
 import { findBinary } from './find-binary.js';
 import { TestbedUnavailableError } from './testbed-unavailable.js';
 import { waitFor } from './wait-for.js';
@@ -90,6 +90,7 @@ export async function startDockerd(options: StartDockerdOptions = {}): Promise<P
     {
       env: { PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin' },
       logFile: join(dir, 'dockerd.log'),
+      pidFile: join(dir, DAEMON_PID_FILE),
     },
   );
   const docker = new Docker({ socketPath });

@@ -17,14 +17,21 @@
  * because the manager runs as root. PrivateTmp hides the host's /tmp from units, so lane
  * directories must live outside /tmp: use `laneRoot`.
  */
-import { access, mkdir, mkdtemp, readdir, readFile, rmdir, writeFile } from 'node:fs/promises';
+import { access, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 
 import * as dbus from 'dbus-next';
 
 import { spawnDaemon } from './daemon.js';
 import type { Daemon } from './daemon.js';
-import { claimStateDir, removeStateDir, sweepAbandoned } from './cleanup.js';
+import {
+  CGROUPS_FILE,
+  DAEMON_PID_FILE,
+  claimStateDir,
+  removeCgroup,
+  removeStateDir,
+  sweepAbandoned,
+} from './cleanup.js';
 import { findBinary } from './find-binary.js';
 import { TestbedUnavailableError } from './testbed-unavailable.js';
 import { waitFor } from './wait-for.js';
@@ -131,6 +138,7 @@ export async function startSystemdUserManager(
   // The manager treats the cgroup it starts in as its root (init.scope, app.slice, … go below it).
   // Two managers in one cgroup would share those, so each gets a fresh cgroup of its own.
   const cgroups = await createCgroups(`launchplane-testbed-${basename(dir)}`);
+  await writeFile(join(dir, CGROUPS_FILE), cgroups.join('\n'));
   const stop = async (): Promise<void> => {
     // On SIGTERM the manager stops its units (the bus among them) before it exits.
     for (const daemon of daemons) await daemon.stop();
@@ -151,7 +159,12 @@ export async function startSystemdUserManager(
         systemd,
         ...cgroups,
       ],
-      { env: childEnv, logFile: join(dir, 'systemd.log'), cwd: dir },
+      {
+        env: childEnv,
+        logFile: join(dir, 'systemd.log'),
+        cwd: dir,
+        pidFile: join(dir, DAEMON_PID_FILE),
+      },
     );
     daemons.push(manager);
     await waitForManager(
@@ -199,13 +212,6 @@ async function createCgroups(name: string): Promise<string[]> {
     throw new TestbedUnavailableError('systemd testbed found no cgroup hierarchy to use');
   for (const target of targets) await mkdir(target);
   return targets;
-}
-
-/** Removes a cgroup and whatever sub-cgroups the manager left, deepest first. */
-async function removeCgroup(path: string): Promise<void> {
-  const entries = await readdir(path, { withFileTypes: true }).catch(() => []);
-  for (const entry of entries) if (entry.isDirectory()) await removeCgroup(join(path, entry.name));
-  await rmdir(path).catch(() => undefined);
 }
 
 async function exists(path: string): Promise<boolean> {

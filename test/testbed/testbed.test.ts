@@ -1,4 +1,5 @@
-import { access, stat, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { access, mkdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import * as dbus from 'dbus-next';
@@ -12,6 +13,7 @@ import {
   tempDir,
   waitFor,
 } from './index.js';
+import { DAEMON_PID_FILE, sweepAbandoned } from './cleanup.js';
 
 function alive(pid: number): boolean {
   try {
@@ -44,6 +46,54 @@ describe('testbed helpers', () => {
     expect((await stat(dir.path)).isDirectory()).toBe(true);
     await dir.cleanup();
     expect(await exists(dir.path)).toBe(false);
+  });
+});
+
+describe('sweepAbandoned()', () => {
+  it('stops the daemon of a run that died and removes its state dir, but leaves live runs alone', async () => {
+    const base = await tempDir({ prefix: 'lp-sweep-' });
+    try {
+      const deadOwner = spawn('true');
+      await new Promise((resolve) => deadOwner.once('exit', resolve));
+      const abandoned = join(base.path, 'sd-dead');
+      await mkdir(abandoned);
+      await writeFile(join(abandoned, 'owner.pid'), String(deadOwner.pid));
+      // An orphan "daemon": its environment names the state dir, as the testbed's daemons' do.
+      const orphan = spawn('sleep', ['1000'], {
+        env: { XDG_RUNTIME_DIR: join(abandoned, 'run') },
+        stdio: 'ignore',
+      });
+      await writeFile(join(abandoned, DAEMON_PID_FILE), String(orphan.pid));
+      const exited = new Promise((resolve) => orphan.once('exit', resolve));
+
+      const live = join(base.path, 'sd-live');
+      await mkdir(live);
+      await writeFile(join(live, 'owner.pid'), String(process.pid));
+
+      await sweepAbandoned(base.path);
+      await exited;
+      expect(await exists(abandoned)).toBe(false);
+      expect(await exists(live)).toBe(true);
+    } finally {
+      await base.cleanup();
+    }
+  });
+
+  it('never kills a process whose PID was reused by something unrelated', async () => {
+    const base = await tempDir({ prefix: 'lp-sweep-' });
+    const bystander = spawn('sleep', ['1000'], { stdio: 'ignore' });
+    try {
+      const abandoned = join(base.path, 'd-dead');
+      await mkdir(abandoned);
+      await writeFile(join(abandoned, 'owner.pid'), '999999999');
+      await writeFile(join(abandoned, DAEMON_PID_FILE), String(bystander.pid));
+      await sweepAbandoned(base.path);
+      expect(alive(bystander.pid ?? -1)).toBe(true);
+      expect(await exists(abandoned)).toBe(false);
+    } finally {
+      bystander.kill('SIGKILL');
+      await base.cleanup();
+    }
   });
 });
 
