@@ -134,6 +134,38 @@ describe('agent session', () => {
     expect((await a.closed).code).toBe(4400);
   });
 
+  it.each([
+    ['not JSON', 'hello there'],
+    ['duplicate keys', '{"type":"hello","type":"inventory"}'],
+    ['an unknown type', '{"type":"shell","cmd":"rm -rf /"}'],
+    ['a JSON array', '[1,2,3]'],
+  ])('%s before or after the hello closes with 4400', async (_what, text) => {
+    const before = await open();
+    before.ws.send(text);
+    expect((await before.closed).code).toBe(4400);
+    const after = await connect();
+    after.ws.send(text);
+    expect((await after.closed).code).toBe(4400);
+  });
+
+  it('a binary frame closes with 4400', async () => {
+    const a = await connect();
+    a.ws.send(Buffer.from('{"type":"inventory"}'));
+    expect((await a.closed).code).toBe(4400);
+  });
+
+  it('a second hello on an authenticated session closes with 4400', async () => {
+    const a = await connect();
+    a.send({
+      type: 'hello',
+      hostId: 'host-a',
+      nonce: 'A'.repeat(43),
+      agentVersion: '1',
+      sig: 'A'.repeat(86),
+    });
+    expect((await a.closed).code).toBe(4400);
+  });
+
   it('a silent peer is closed with 4408 after the handshake timeout', async () => {
     const a = await open();
     expect((await a.closed).code).toBe(4408);
