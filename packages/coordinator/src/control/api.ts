@@ -76,17 +76,17 @@ export function controlRoutes(service: ControlService): Route[] {
       method: 'GET',
       path: '/v1/apply',
       role: 'viewer',
-      handler: () => {
+      handler: answer(() => {
         const job = service.applyJob();
         if (job === undefined) throw new LaunchplaneError('LP_NOT_FOUND', 'No apply has run yet');
-        return Promise.resolve({ status: 200, body: { job } });
-      },
+        return { status: 200, body: { job } };
+      }),
     },
     {
       method: 'GET',
       path: '/v1/lanes/:id/job',
       role: 'viewer',
-      handler: (ctx) => {
+      handler: answer((ctx) => {
         const job = service.laneJob(ctx.params['id'] ?? '');
         if (job === undefined) {
           throw new LaunchplaneError(
@@ -94,8 +94,8 @@ export function controlRoutes(service: ControlService): Route[] {
             `No action has run on lane "${ctx.params['id'] ?? ''}" here`,
           );
         }
-        return Promise.resolve({ status: 200, body: { job } });
-      },
+        return { status: 200, body: { job } };
+      }),
     },
     laneRoute('drain'),
     laneRoute('restart'),
@@ -133,11 +133,15 @@ async function laneAction(
     };
   }
   // Refusals (unknown lane, offline host, a saga already on the lane) answer now, not later.
-  throwIfFailed(
-    await service.laneAction(laneId.data, mode, { ...opts, dryRun: true, actor: ctx.actor }),
-  );
-  void service.laneAction(laneId.data, mode, opts).catch(() => undefined);
-  return { status: 202, body: { laneId: laneId.data, mode, started: true } };
+  const job = await service.startLaneAction(laneId.data, mode, opts);
+  return { status: 202, body: { job } };
+}
+
+/** A synchronous handler whose throws become rejections, like an async one's. */
+function answer(
+  fn: (ctx: RouteContext) => { status: number; body: unknown },
+): (ctx: RouteContext) => Promise<{ status: number; body: unknown }> {
+  return (ctx) => new Promise((resolve) => resolve(fn(ctx)));
 }
 
 /** A failed or refused action becomes the error the server answers with. */

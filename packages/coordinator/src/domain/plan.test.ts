@@ -257,6 +257,27 @@ describe('plan()', () => {
     expect(drainingLabels(COORDINATOR_ID, laneIdOf(2))).toContain('lp-draining');
   });
 
+  it('never takes a quarantined lane out of quarantine on its own', () => {
+    const lanes = [laneOf(1), laneOf(2)];
+    const p = run({
+      lanes,
+      hosts: [hostOf('host-a', { lanes: lanes.map((l) => reportOf(l)) })],
+      github: [
+        {
+          scope: { repository: 'acme/api' },
+          runners: [
+            runnerOf(lanes[0]!, {
+              labels: ['self-hosted', ...drainingLabels(COORDINATOR_ID, laneIdOf(1))],
+            }),
+            runnerOf(lanes[1]!),
+          ],
+        },
+      ],
+    });
+    expect(p.actions).toEqual([]);
+    expect(p.degraded.join('\n')).toContain(`lane restart ${laneIdOf(1)}`);
+  });
+
   it('reports a failed lane, keeps its slot, and never plans a create to retry it', () => {
     const lanes = [
       laneOf(1, { state: 'failed', recovery: 'Run "launchplane lane remove x"' }),

@@ -11,6 +11,7 @@
  * - empty allowlists allow nothing.
  */
 import {
+  LABEL_DRAINING,
   classifyRunner,
   drainingLabels,
   poolScopeKey,
@@ -396,6 +397,13 @@ export function plan(input: PlanInput): ControlPlan {
       : [...v.record.labels];
     if (canonical.length === 0) continue;
     const custom = runner.labels.filter((l) => !READ_ONLY_LABELS.has(l));
+    if (!draining && custom.includes(LABEL_DRAINING)) {
+      // Taking a lane out of quarantine routes jobs to it: only an operator's restart does that.
+      degraded.add(
+        `Lane "${v.record.laneId}" is quarantined (lp-draining) on GitHub but recorded as "${v.record.state}": run "launchplane lane restart ${v.record.laneId}" to return it to service`,
+      );
+      continue;
+    }
     const missing = canonical.filter((l) => !custom.includes(l)).sort(cmp);
     const extra = [...new Set(custom.filter((l) => !canonical.includes(l)))].sort(cmp);
     if (missing.length === 0 && extra.length === 0) continue;
