@@ -53,19 +53,19 @@ describe('backoff', () => {
         fc.integer({ min: 0, max: 1000 }),
         fc.double({ min: 0, max: 0.9999999, noNaN: true }),
         (n, r) => {
-          const d = backoffDelayMs(n, { baseSec: 2, capSec: 120 }, r);
+          const d = backoffDelayMs(n, { baseSec: 2, capSec: 120, random: r });
           return d >= 0 && d < Math.min(120, 2 * 2 ** Math.min(n, 52)) * 1000 + 1 && d <= 120_000;
         },
       ),
     );
-    expect(backoffDelayMs(3, { baseSec: 2, capSec: 120 }, 0.5)).toBe(8000);
+    expect(backoffDelayMs(3, { baseSec: 2, capSec: 120, random: 0.5 })).toBe(8000);
   });
   it('recordFailure() keeps only failures inside the window and flags the 5th', () => {
     let f: number[] = [];
     for (const t of [0, 100, 200, 300])
-      f = recordFailure(f, t, { maxFailures: 5, windowSec: 600 }).failures;
-    expect(recordFailure(f, 599, { maxFailures: 5, windowSec: 600 }).exhausted).toBe(true);
-    expect(recordFailure(f, 601, { maxFailures: 5, windowSec: 600 })).toEqual({
+      f = recordFailure(f, { now: t, maxFailures: 5, windowSec: 600 }).failures;
+    expect(recordFailure(f, { now: 599, maxFailures: 5, windowSec: 600 }).exhausted).toBe(true);
+    expect(recordFailure(f, { now: 601, maxFailures: 5, windowSec: 600 })).toEqual({
       failures: [100, 200, 300, 601],
       exhausted: false,
     });
@@ -89,14 +89,22 @@ describe('decideHealth()', () => {
   };
   it('moves starting lanes online and follows busy', () => {
     expect(
-      decideHealth({ ...lane, state: 'starting' }, { kind: 'running', busy: false }, 0, opts),
+      decideHealth(
+        { ...lane, state: 'starting' },
+        { kind: 'running', busy: false },
+        { ...opts, nowMs: 0 },
+      ),
     ).toEqual({ kind: 'transition', events: ['came-online'] });
-    expect(decideHealth(lane, { kind: 'running', busy: true }, 0, opts)).toEqual({
+    expect(decideHealth(lane, { kind: 'running', busy: true }, { ...opts, nowMs: 0 })).toEqual({
       kind: 'transition',
       events: ['job-started'],
     });
     expect(
-      decideHealth({ ...lane, state: 'busy' }, { kind: 'running', busy: false }, 0, opts),
+      decideHealth(
+        { ...lane, state: 'busy' },
+        { kind: 'running', busy: false },
+        { ...opts, nowMs: 0 },
+      ),
     ).toEqual({ kind: 'transition', events: ['job-finished'] });
   });
   it('leaves lanes that belong to commands or operators alone', () => {
@@ -110,13 +118,13 @@ describe('decideHealth()', () => {
       'completed',
       'removed',
     ] as const) {
-      expect(decideHealth({ ...lane, state }, { kind: 'dead', jobsCompleted: 0 }, 0, opts)).toEqual(
-        { kind: 'none' },
-      );
+      expect(
+        decideHealth({ ...lane, state }, { kind: 'dead', jobsCompleted: 0 }, { ...opts, nowMs: 0 }),
+      ).toEqual({ kind: 'none' });
     }
   });
   it('a dead persistent lane waits for its backoff, then restarts', () => {
-    const a = decideHealth(lane, { kind: 'dead', jobsCompleted: 0 }, 10_000, opts);
+    const a = decideHealth(lane, { kind: 'dead', jobsCompleted: 0 }, { ...opts, nowMs: 10_000 });
     expect(a).toEqual({
       kind: 'wait',
       events: ['became-unhealthy'],
@@ -129,39 +137,39 @@ describe('decideHealth()', () => {
       failures: [10],
       nextRestartAtMs: 11_000,
     };
-    expect(decideHealth(waiting, { kind: 'dead', jobsCompleted: 0 }, 10_500, opts).kind).toBe(
-      'wait',
-    );
-    expect(decideHealth(waiting, { kind: 'dead', jobsCompleted: 0 }, 11_000, opts)).toEqual({
+    expect(
+      decideHealth(waiting, { kind: 'dead', jobsCompleted: 0 }, { ...opts, nowMs: 10_500 }).kind,
+    ).toBe('wait');
+    expect(
+      decideHealth(waiting, { kind: 'dead', jobsCompleted: 0 }, { ...opts, nowMs: 11_000 }),
+    ).toEqual({
       kind: 'restart',
       events: ['restart'],
       failures: [10],
     });
   });
   it('the 5th failure in the window fails the lane with a recovery hint', () => {
-    const a = failureStep({ laneId: 'x', failures: [1, 2, 3, 4] }, 5_000, opts);
+    const a = failureStep({ laneId: 'x', failures: [1, 2, 3, 4] }, { ...opts, nowMs: 5_000 });
     expect(a).toMatchObject({ kind: 'fail', failures: [1, 2, 3, 4, 5] });
     expect(a.kind === 'fail' && a.recovery).toMatch(/restart or remove/);
   });
   it('vanished and foreign objects fail the lane; nothing is touched', () => {
-    expect(decideHealth(lane, { kind: 'missing' }, 0, opts).kind).toBe('fail');
-    expect(decideHealth(lane, { kind: 'foreign' }, 0, opts).kind).toBe('fail');
+    expect(decideHealth(lane, { kind: 'missing' }, { ...opts, nowMs: 0 }).kind).toBe('fail');
+    expect(decideHealth(lane, { kind: 'foreign' }, { ...opts, nowMs: 0 }).kind).toBe('fail');
   });
   it('an ephemeral lane that ran its job completes', () => {
     expect(
       decideHealth(
         { ...lane, ephemeral: true, state: 'busy' },
         { kind: 'dead', jobsCompleted: 1 },
-        0,
-        opts,
+        { ...opts, nowMs: 0 },
       ),
     ).toEqual({ kind: 'transition', events: ['job-completed-ephemeral'] });
     expect(
       decideHealth(
         { ...lane, ephemeral: true, state: 'starting' },
         { kind: 'dead', jobsCompleted: 1 },
-        0,
-        opts,
+        { ...opts, nowMs: 0 },
       ),
     ).toEqual({ kind: 'transition', events: ['came-online', 'job-completed-ephemeral'] });
   });
@@ -171,23 +179,23 @@ describe('decideRecovery()', () => {
   const none = { objectExists: false, objectOwned: false, dirExists: false };
   const owned = { objectExists: true, objectOwned: true, dirExists: true };
   it('decides per state and open operation', () => {
-    expect(decideRecovery('pending', 'create', none)).toBe('forget');
-    expect(decideRecovery('pending', 'create', { ...none, dirExists: true })).toBe(
+    expect(decideRecovery({ state: 'pending', op: 'create' }, none)).toBe('forget');
+    expect(decideRecovery({ state: 'pending', op: 'create' }, { ...none, dirExists: true })).toBe(
       'rollback-removed',
     );
-    expect(decideRecovery('provisioning', 'create', owned)).toBe('rollback-failed');
-    expect(decideRecovery('starting', 'create', owned)).toBe('finish-start');
-    expect(decideRecovery('starting', 'create', none)).toBe('rollback-failed');
-    expect(decideRecovery('starting', 'create', { ...owned, objectOwned: false })).toBe(
-      'rollback-failed',
-    );
-    expect(decideRecovery('restarting', 'restart', none)).toBe('mark-vanished');
-    expect(decideRecovery('stopping', 'remove', owned)).toBe('finish-remove');
-    expect(decideRecovery('failed', 'remove', owned)).toBe('finish-remove');
-    expect(decideRecovery('draining', 'stop', owned)).toBe('finish-stop');
-    expect(decideRecovery('online', undefined, none)).toBe('mark-vanished');
-    expect(decideRecovery('online', undefined, owned)).toBe('none');
-    expect(decideRecovery('removed', 'remove', owned)).toBe('none');
+    expect(decideRecovery({ state: 'provisioning', op: 'create' }, owned)).toBe('rollback-failed');
+    expect(decideRecovery({ state: 'starting', op: 'create' }, owned)).toBe('finish-start');
+    expect(decideRecovery({ state: 'starting', op: 'create' }, none)).toBe('rollback-failed');
+    expect(
+      decideRecovery({ state: 'starting', op: 'create' }, { ...owned, objectOwned: false }),
+    ).toBe('rollback-failed');
+    expect(decideRecovery({ state: 'restarting', op: 'restart' }, none)).toBe('mark-vanished');
+    expect(decideRecovery({ state: 'stopping', op: 'remove' }, owned)).toBe('finish-remove');
+    expect(decideRecovery({ state: 'failed', op: 'remove' }, owned)).toBe('finish-remove');
+    expect(decideRecovery({ state: 'draining', op: 'stop' }, owned)).toBe('finish-stop');
+    expect(decideRecovery({ state: 'online', op: undefined }, none)).toBe('mark-vanished');
+    expect(decideRecovery({ state: 'online', op: undefined }, owned)).toBe('none');
+    expect(decideRecovery({ state: 'removed', op: 'remove' }, owned)).toBe('none');
   });
 });
 

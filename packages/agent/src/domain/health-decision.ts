@@ -32,6 +32,12 @@ export interface HealthOptions {
   backoffCapSec: number;
 }
 
+/** The inputs of one decision: the settings, the time (ms) and a random draw in [0, 1). */
+export interface DecisionOptions extends HealthOptions {
+  nowMs: number;
+  random: number;
+}
+
 /** What to do with a lane after one observation. */
 export type HealthAction =
   | { kind: 'none' }
@@ -57,8 +63,7 @@ export const WATCHED_STATES: readonly LaneState[] = [
 export function decideHealth(
   lane: HealthLane,
   obs: LaneObservation,
-  nowMs: number,
-  options: HealthOptions & { random: number },
+  options: DecisionOptions,
 ): HealthAction {
   if (!WATCHED_STATES.includes(lane.state)) return { kind: 'none' };
   const failures = [...lane.failures];
@@ -82,7 +87,7 @@ export function decideHealth(
     case 'dead':
       return lane.ephemeral
         ? deadEphemeral(lane, obs.jobsCompleted, failures)
-        : deadPersistent(lane, nowMs, options);
+        : deadPersistent(lane, options);
   }
 }
 
@@ -119,11 +124,8 @@ function deadEphemeral(lane: HealthLane, jobsCompleted: number, failures: number
   };
 }
 
-function deadPersistent(
-  lane: HealthLane,
-  nowMs: number,
-  options: HealthOptions & { random: number },
-): HealthAction {
+function deadPersistent(lane: HealthLane, options: DecisionOptions): HealthAction {
+  const { nowMs } = options;
   const toUnhealthy: LaneEvent[] = lane.state === 'unhealthy' ? [] : ['became-unhealthy'];
   if (lane.nextRestartAtMs !== undefined) {
     if (nowMs < lane.nextRestartAtMs) {
@@ -136,7 +138,7 @@ function deadPersistent(
     }
     return { kind: 'restart', events: [...toUnhealthy, 'restart'], failures: [...lane.failures] };
   }
-  return failureStep(lane, nowMs, options, toUnhealthy);
+  return failureStep(lane, { ...options, events: toUnhealthy });
 }
 
 /**
@@ -145,12 +147,12 @@ function deadPersistent(
  */
 export function failureStep(
   lane: Pick<HealthLane, 'laneId' | 'failures'>,
-  nowMs: number,
-  options: HealthOptions & { random: number },
-  events: LaneEvent[] = [],
+  options: DecisionOptions & { events?: LaneEvent[] },
 ): HealthAction {
-  const nowSec = Math.floor(nowMs / 1000);
-  const verdict = recordFailure(lane.failures, nowSec, {
+  const { nowMs } = options;
+  const events = options.events ?? [];
+  const verdict = recordFailure(lane.failures, {
+    now: Math.floor(nowMs / 1000),
     maxFailures: options.maxFailures,
     windowSec: options.failureWindowSec,
   });
@@ -162,11 +164,11 @@ export function failureStep(
       failures: verdict.failures,
     };
   }
-  const delay = backoffDelayMs(
-    verdict.failures.length - 1,
-    { baseSec: options.backoffBaseSec, capSec: options.backoffCapSec },
-    options.random,
-  );
+  const delay = backoffDelayMs(verdict.failures.length - 1, {
+    baseSec: options.backoffBaseSec,
+    capSec: options.backoffCapSec,
+    random: options.random,
+  });
   if (delay <= 0)
     return { kind: 'restart', events: [...events, 'restart'], failures: verdict.failures };
   return { kind: 'wait', events, failures: verdict.failures, nextRestartAtMs: nowMs + delay };

@@ -40,10 +40,10 @@ export type RecoveryAction =
  * the journal has none open).
  */
 export function decideRecovery(
-  state: LaneState,
-  op: LaneOp | undefined,
+  lane: { state: LaneState; op: LaneOp | undefined },
   obs: RecoveryObservation,
 ): RecoveryAction {
+  const { state, op } = lane;
   if (state === 'removed') return 'none';
   if (op === 'remove' || state === 'stopping') return 'finish-remove';
   if (op === 'stop') return 'finish-stop';

@@ -10,6 +10,7 @@ import {
   decideHealth,
   failureStep,
   WATCHED_STATES,
+  type DecisionOptions,
   type HealthAction,
   type LaneObservation,
 } from '../domain/health-decision.js';
@@ -119,6 +120,7 @@ export class HealthMonitor {
     const nowMs = this.#d.clock.now();
     const h = this.#d.config.health;
     const options = {
+      nowMs,
       maxFailures: h.maxFailures,
       failureWindowSec: h.failureWindowSec,
       backoffBaseSec: h.backoffBaseSec,
@@ -127,7 +129,7 @@ export class HealthMonitor {
     };
     lane.lastHealthAt = Math.floor(nowMs / 1000);
     lane.backendState = obs.exists ? obs.backendState : 'missing';
-    const action = decideHealth(lane, observation, nowMs, options);
+    const action = decideHealth(lane, observation, options);
     await this.#apply(lane, action, backend, options);
   }
 
@@ -135,7 +137,7 @@ export class HealthMonitor {
     lane: LaneRecord,
     action: HealthAction,
     backend: LaneBackend,
-    options: Parameters<typeof failureStep>[2],
+    options: DecisionOptions,
   ): Promise<void> {
     const { ledger, lanes, recorder } = this.#d;
     switch (action.kind) {
@@ -189,7 +191,7 @@ export class HealthMonitor {
     lane: LaneRecord,
     action: Extract<HealthAction, { kind: 'restart' }>,
     backend: LaneBackend,
-    options: Parameters<typeof failureStep>[2],
+    options: DecisionOptions,
   ): Promise<void> {
     const { lanes, recorder } = this.#d;
     this.#events(lane, action.events);
@@ -215,7 +217,11 @@ export class HealthMonitor {
       lanes.journal(lane, 'health-restart', 'end');
       const body = errorBodyOf(error);
       // A start systemd or Docker refused (e.g. the start rate limit) is a failure, never a success.
-      const next = failureStep(lane, this.#d.clock.now(), options, ['became-unhealthy']);
+      const next = failureStep(lane, {
+        ...options,
+        nowMs: this.#d.clock.now(),
+        events: ['became-unhealthy'],
+      });
       recorder.audit({
         actor: 'agent',
         laneId: lane.laneId,

@@ -54,11 +54,14 @@ export async function recoverLanes(deps: RecoveryDeps): Promise<RecoveredLane[]>
     const from = lane.state;
     try {
       const obs = await backend.observe(lane);
-      const action = decideRecovery(lane.state, open?.op, {
-        objectExists: obs.exists,
-        objectOwned: obs.owned,
-        dirExists: await exists(lane.laneDir),
-      });
+      const action = decideRecovery(
+        { state: lane.state, op: open?.op },
+        {
+          objectExists: obs.exists,
+          objectOwned: obs.owned,
+          dirExists: await exists(lane.laneDir),
+        },
+      );
       if (action === 'none') {
         if (open !== undefined) lanes.journal(lane, open.op, 'end');
         continue;
