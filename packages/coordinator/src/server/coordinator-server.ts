@@ -99,8 +99,10 @@ export class CoordinatorServer {
       opts.tls === undefined
         ? createHttpServer(handler)
         : createHttpsServer({ cert: opts.tls.cert, key: opts.tls.key }, handler);
+    // Receiving a request (headers and body) must finish in time; answering may take long
+    // (a lane action with `wait`), which these limits do not cover.
     this.#server.headersTimeout = 30_000;
-    this.#server.requestTimeout = 0;
+    this.#server.requestTimeout = 60_000;
     this.#wss = new WebSocketServer({
       noServer: true,
       maxPayload: opts.maxPayloadBytes ?? MAX_PAYLOAD_BYTES,
@@ -136,6 +138,12 @@ export class CoordinatorServer {
     const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
     s.#url = `${opts.tls === undefined ? 'http' : 'https'}://${host}:${addr.port}`;
     s.#publicUrl = opts.publicUrl ?? s.#url;
+    if (opts.publicUrl === undefined && (addr.address === '0.0.0.0' || addr.address === '::')) {
+      opts.logger.warn(
+        { url: s.#url },
+        'publicUrl is not set and the server listens on all addresses: enrolled agents will be told to dial an unroutable URL; set publicUrl',
+      );
+    }
     opts.logger.info({ url: s.#url, publicUrl: s.#publicUrl }, 'coordinator listening');
     return s;
   }
