@@ -220,6 +220,22 @@ describe('health loop', () => {
     expect(box.running).toBe(false);
   });
 
+  it('on the clock, a restart due before the next interval gets its own pass', async () => {
+    h = await createHarness({ random: () => 0.5 });
+    const laneId = await persistentOnline();
+    const name = unitName(laneId);
+    h.units.kill(name);
+    h.core.startHealthLoop();
+    h.clock.advance(10_000); // pass 1: dead, restart due in 1 s
+    await h.core.healthPass(); // queued behind the timer's pass: both have run
+    expect(state(laneId)).toBe('unhealthy');
+    // pass 1 scheduled the next one for the restart (1 s), not for the interval (10 s)
+    expect(starts(name)).toBe(1);
+    h.clock.advance(1_000);
+    await h.core.stopHealthLoop();
+    expect(starts(name)).toBe(2);
+  });
+
   it('runs passes on the clock every intervalSec', async () => {
     h = await createHarness();
     const laneId = (await h.send(h.createCmd())).lane?.laneId ?? '';

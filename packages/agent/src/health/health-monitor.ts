@@ -70,9 +70,29 @@ export class HealthMonitor {
     await this.#current;
   }
 
+  /**
+   * The next pass comes after `intervalSec`, or earlier when a restart falls due before that, so a
+   * short backoff is not stretched to the interval.
+   */
+  #nextDelayMs(): number {
+    const interval = this.#d.config.health.intervalSec * 1000;
+    const now = this.#d.clock.now();
+    let delay = interval;
+    try {
+      for (const lane of this.#d.ledger.lanes.active()) {
+        if (lane.nextRestartAtMs !== undefined) {
+          delay = Math.min(delay, Math.max(0, lane.nextRestartAtMs - now));
+        }
+      }
+    } catch {
+      // The ledger is closing: the interval will do.
+    }
+    return delay;
+  }
+
   #schedule(): void {
     if (!this.#running) return;
-    this.#timer = this.#d.clock.setTimer(this.#d.config.health.intervalSec * 1000, () => {
+    this.#timer = this.#d.clock.setTimer(this.#nextDelayMs(), () => {
       this.#current = this.pass()
         .catch((error: unknown) =>
           this.#d.logger.error({ err: String(error) }, 'Health pass failed'),
