@@ -86,6 +86,8 @@ export class DbusUnitManager implements UnitManager {
     this.#rejectLost = reject;
   });
   #closed = false;
+  /** Unique bus name of systemd, the only sender whose JobRemoved signals are trusted. */
+  #managerName: string | undefined;
 
   private constructor(bus: MessageBus, options: DbusUnitManagerOptions) {
     this.#lostSignal.catch(() => undefined); // observed through the races in #call
@@ -120,6 +122,17 @@ export class DbusUnitManager implements UnitManager {
       await manager.#call(MANAGER_PATH, 'org.freedesktop.DBus', 'AddMatch', 's', [
         `type='signal',sender='${DEST}',path='${MANAGER_PATH}',interface='${MANAGER}',member='JobRemoved'`,
       ]);
+      await manager.#call(MANAGER_PATH, 'org.freedesktop.DBus', 'AddMatch', 's', [
+        `type='signal',sender='org.freedesktop.DBus',interface='org.freedesktop.DBus',member='NameOwnerChanged',arg0='${DEST}'`,
+      ]);
+      const [owner] = await manager.#call(
+        MANAGER_PATH,
+        'org.freedesktop.DBus',
+        'GetNameOwner',
+        's',
+        [DEST],
+      );
+      if (typeof owner === 'string') manager.#managerName = owner;
       await manager.#call(MANAGER_PATH, MANAGER, 'Subscribe', '', []);
       await manager.ping();
     } catch (error) {
@@ -132,8 +145,18 @@ export class DbusUnitManager implements UnitManager {
   #connect(bus: MessageBus): Promise<void> {
     bus.on('message', (msg) => {
       if (msg.interface === MANAGER && msg.member === 'JobRemoved' && msg.path === MANAGER_PATH) {
+        // Any bus client may emit a signal; only the manager's own count.
+        if (this.#managerName !== undefined && msg.sender !== this.#managerName) return;
         const [, jobPath, , result] = msg.body as [number, string, string, string];
         this.#jobFinished(jobPath, result);
+      } else if (
+        msg.interface === 'org.freedesktop.DBus' &&
+        msg.member === 'NameOwnerChanged' &&
+        msg.sender === 'org.freedesktop.DBus'
+      ) {
+        // systemd re-executed (e.g. on upgrade) and came back under a new unique name.
+        const [name, , newOwner] = msg.body as [string, string, string];
+        if (name === DEST && newOwner !== '') this.#managerName = newOwner;
       }
     });
     return new Promise<void>((resolve, reject) => {
