@@ -173,6 +173,14 @@ describeWithDocker('DockerContainerRuntime on a private dockerd', (dockerInfo) =
         listed.find((c) => c.name === 'launchplane-lane-handmade')?.labels['dev.launchplane.lane'],
       ).toBeUndefined();
       expect(listed.find((c) => c.name === ours)?.status).toBe('created');
+      // Read-only calls work on a label-only container; mutating ones refuse non-lane names.
+      expect((await runtime.inspect('someone-elses-runner'))?.labels['dev.launchplane.lane']).toBe(
+        'not-a-ulid',
+      );
+      expect(await runtime.processes('someone-elses-runner')).toEqual([]);
+      await expect(runtime.remove('someone-elses-runner', { force: true })).rejects.toMatchObject({
+        code: 'LP_INVALID_MESSAGE',
+      });
     } finally {
       await runtime.remove(ours, { force: true });
       for (const c of [handmadeLabelled, handmadeNamed, unrelated]) await c.remove({ force: true });
@@ -216,6 +224,10 @@ describeWithDocker('DockerContainerRuntime on a private dockerd', (dockerInfo) =
       expect((await rejection(runtime.remove(bad, { force: true }))).code).toBe(
         'LP_INVALID_MESSAGE',
       );
+    }
+    for (const bad of ['../x', 'a/b', '', '-x']) {
+      expect((await rejection(runtime.inspect(bad))).code).toBe('LP_INVALID_MESSAGE');
+      expect((await rejection(runtime.processes(bad))).code).toBe('LP_INVALID_MESSAGE');
     }
   });
 

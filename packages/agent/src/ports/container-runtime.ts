@@ -110,7 +110,10 @@ export interface ContainerRuntime {
    * Removing a missing container succeeds.
    */
   remove(name: string, options?: { force?: boolean }): Promise<void>;
-  /** The container's state, or undefined when there is no such container. */
+  /**
+   * The container's state, or undefined when there is no such container. Accepts any container
+   * name (a hand-made container may carry only our label); mutating calls take lane names only.
+   */
   inspect(name: string): Promise<ContainerInfo | undefined>;
   /** Every container, running or not, named `launchplane-lane-*` or labelled `dev.launchplane.lane`. */
   list(): Promise<ContainerSummary[]>;

@@ -18,3 +18,20 @@ export function assertLaneContainerName(name: string): void {
     );
   }
 }
+
+// Docker's own rule for container names.
+const CONTAINER_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,254}$/;
+
+/**
+ * Throws `LP_INVALID_MESSAGE` unless `name` is a valid Docker container name. Read-only calls
+ * accept any name, so the core can look at a hand-made container that only carries our label.
+ */
+export function assertContainerName(name: string): void {
+  if (!CONTAINER_NAME.test(name)) {
+    throw new LaunchplaneError(
+      'LP_INVALID_MESSAGE',
+      `Invalid container name ${JSON.stringify(name.slice(0, 100))}`,
+      { details: { container: name.slice(0, 100) } },
+    );
+  }
+}

@@ -14,7 +14,7 @@ import type {
   ContainerSpec,
   ContainerSummary,
 } from '../../ports/container-runtime.js';
-import { assertLaneContainerName, looksLikeLane } from './container-name.js';
+import { assertContainerName, assertLaneContainerName, looksLikeLane } from './container-name.js';
 
 /** Options of {@link DockerContainerRuntime}. */
 export interface DockerContainerRuntimeOptions {
@@ -181,7 +181,7 @@ export class DockerContainerRuntime implements ContainerRuntime {
 
   /** {@inheritDoc ContainerRuntime.inspect} */
   async inspect(name: string): Promise<ContainerInfo | undefined> {
-    assertLaneContainerName(name);
+    assertContainerName(name);
     try {
       const info = await this.#docker.getContainer(name).inspect();
       return {
@@ -228,7 +228,7 @@ export class DockerContainerRuntime implements ContainerRuntime {
 
   /** {@inheritDoc ContainerRuntime.processes} */
   async processes(name: string): Promise<ContainerProcess[]> {
-    assertLaneContainerName(name);
+    assertContainerName(name);
     let top: { Titles?: string[]; Processes?: string[][] };
     try {
       // Docker runs ps on the host, so this works in images without ps. Columns are fixed here:
