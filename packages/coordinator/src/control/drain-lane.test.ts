@@ -153,6 +153,31 @@ describe('drainLane()', () => {
     expect(w.hub.commands('lane.remove')).toEqual([]);
   });
 
+  it('waits and retries when the agent refuses the restart as busy, never forcing it', async () => {
+    const { w } = await setup();
+    let refusals = 2;
+    w.hub.behaviour = (_h, cmd) =>
+      cmd.type === 'lane.restart' && refusals-- > 0
+        ? { ok: false, outcome: 'refused', error: { code: 'LP_LANE_BUSY', message: 'A job runs' } }
+        : undefined;
+    const r = await run(w, 'restart');
+    expect(r).toMatchObject({ ok: true, outcome: 'restarted' });
+    expect(w.hub.commands('lane.restart')).toHaveLength(3);
+    expect(w.hub.commands('lane.remove')).toEqual([]);
+  });
+
+  it('gives up a restart the agent keeps refusing at the deadline, leaving the lane drained', async () => {
+    const { w } = await setup();
+    w.hub.behaviour = (_h, cmd) =>
+      cmd.type === 'lane.restart'
+        ? { ok: false, outcome: 'refused', error: { code: 'LP_LANE_BUSY', message: 'A job runs' } }
+        : undefined;
+    const r = await run(w, 'restart', { timeoutSec: 60 });
+    expect(r.ok).toBe(false);
+    expect(r.error?.code).toBe('LP_LANE_BUSY');
+    expect((await w.store.getLane(LANE))?.state).toBe('drained');
+  });
+
   it('drain alone leaves the lane drained and quarantined', async () => {
     const { w, runnerId } = await setup();
     const r = await run(w, 'drain');

@@ -124,7 +124,7 @@ export async function drainLane(deps: ControlDeps, req: DrainLaneRequest): Promi
         report.outcome = 'drained';
         break;
       case 'restart':
-        lane = await restart(deps, lane, report, req.actor, req.signal);
+        lane = await restart(deps, lane, report, req, new Deadline(deps, deadline.totalMs));
         report.outcome = 'restarted';
         break;
       case 'remove':
@@ -323,13 +323,31 @@ async function restart(
   deps: ControlDeps,
   laneIn: LaneRecord,
   report: ActionReport,
-  actor: string,
-  signal: AbortSignal | undefined,
+  req: DrainLaneRequest,
+  busyDeadline: Deadline,
 ): Promise<LaneRecord> {
+  const signal = req.signal;
   let lane = await setState(deps, laneIn, 'restarting');
   const cmd: Command = { type: 'lane.restart', laneId: lane.laneId, dryRun: false };
   report.commands.push(cmd);
-  await sendOk(deps, lane.hostId, cmd, actor);
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await sendOk(deps, lane.hostId, cmd, req.actor);
+      break;
+    } catch (err) {
+      // The agent's own check saw a job (one GitHub handed out just before the quarantine):
+      // wait for it like the drain did, never force.
+      if (toLaunchplaneError(err).code !== 'LP_LANE_BUSY' || busyDeadline.passed()) {
+        await setState(deps, lane, 'drained');
+        throw err;
+      }
+      req.onProgress?.(`lane ${lane.laneId}: host says busy, waiting`);
+      await busyDeadline.sleep(
+        pollDelayMs(attempt, { baseMs: deps.options.pollBaseMs, capMs: deps.options.pollCapMs }),
+        signal,
+      );
+    }
+  }
   report.steps.push(`host "${lane.hostId}" restarted the lane`);
   if (lane.runnerId !== undefined) {
     await deps.github.setCustomLabels(lane.scope, lane.runnerId, lane.labels);
