@@ -132,71 +132,27 @@ export class WsAgentHub implements AgentHub {
       });
     }
     const now = this.#opts.now();
-    const seq = await store.nextCommandSeq(hostId);
-    const payload: CommandPayload = {
-      iss: coordinatorId,
-      aud: hostId,
-      iat: now,
-      exp: now + this.#opts.commandLifetimeSec,
-      jti: randomUUID(),
-      seq,
-      cmd,
-    };
-    const jws = signCommand(payload, {
-      privateKey: identity.privateKey,
-      kid: identity.fingerprint,
-    });
-    // The record carries no command body, so no secret (JIT config, registration token) is stored.
-    await store.putCommand({
-      jti: payload.jti,
-      hostId,
-      seq,
-      type: cmd.type,
-      laneId: cmd.laneId,
-      dryRun: cmd.dryRun,
-      actor: opts.actor,
-      sentAt: now,
-      expiresAt: payload.exp,
-      result: undefined,
-      completedAt: undefined,
-    });
-    await writeAudit(store, now, {
-      actor: opts.actor,
-      action: `command.${cmd.type}`,
-      outcome: cmd.dryRun ? 'dry-run' : 'ok',
-      hostId,
-      laneId: cmd.laneId,
-      dryRun: cmd.dryRun,
-      params: { jti: payload.jti, seq, cmd: redact(cmd) },
-    });
-    const timeoutMs = opts.timeoutMs ?? this.#opts.commandTimeoutMs;
-    const result = new Promise<ResultPayload>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#pending.delete(payload.jti);
-        reject(
-          new LaunchplaneError(
-            'LP_TIMEOUT',
-            `Host "${hostId}" did not answer command "${payload.jti}" within ${timeoutMs} ms`,
-            {
-              details: { hostId, jti: payload.jti },
-              recovery: 'Check the agent; the result is recorded if it arrives later',
-            },
-          ),
-        );
-      }, timeoutMs);
-      this.#pending.set(payload.jti, { hostId, session, resolve, reject, timer });
-    });
-    if (!session.sendFrame({ type: 'command', jws })) {
-      this.#fail(
-        payload.jti,
-        new LaunchplaneError('LP_HOST_OFFLINE', `Host "${hostId}" disconnected`),
-      );
-    }
-    logger.debug({ hostId, jti: payload.jti, type: cmd.type, laneId: cmd.laneId }, 'command sent');
-    const answer = await result;
-    await store.putCommand({
-      ...((await store.getCommand(payload.jti)) ?? {
-        jti: payload.jti,
+    const jti = randomUUID();
+    const exp = now + this.#opts.commandLifetimeSec;
+    // Seq, command record and audit commit together (one fsync), before anything is sent.
+    const jws = await store.transaction(async (tx) => {
+      const seq = await tx.nextCommandSeq(hostId);
+      const payload: CommandPayload = {
+        iss: coordinatorId,
+        aud: hostId,
+        iat: now,
+        exp,
+        jti,
+        seq,
+        cmd,
+      };
+      const jws = signCommand(payload, {
+        privateKey: identity.privateKey,
+        kid: identity.fingerprint,
+      });
+      // The record carries no command body, so no secret (JIT config, registration token) is stored.
+      await tx.putCommand({
+        jti,
         hostId,
         seq,
         type: cmd.type,
@@ -204,12 +160,47 @@ export class WsAgentHub implements AgentHub {
         dryRun: cmd.dryRun,
         actor: opts.actor,
         sentAt: now,
-        expiresAt: payload.exp,
-        completedAt: undefined,
+        expiresAt: exp,
         result: undefined,
-      }),
-      result: answer,
-      completedAt: this.#opts.now(),
+        completedAt: undefined,
+      });
+      await writeAudit(tx, now, {
+        actor: opts.actor,
+        action: `command.${cmd.type}`,
+        outcome: cmd.dryRun ? 'dry-run' : 'ok',
+        hostId,
+        laneId: cmd.laneId,
+        dryRun: cmd.dryRun,
+        params: { jti, seq, cmd: redact(cmd) },
+      });
+      return jws;
+    });
+    const timeoutMs = opts.timeoutMs ?? this.#opts.commandTimeoutMs;
+    const result = new Promise<ResultPayload>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pending.delete(jti);
+        reject(
+          new LaunchplaneError(
+            'LP_TIMEOUT',
+            `Host "${hostId}" did not answer command "${jti}" within ${timeoutMs} ms`,
+            {
+              details: { hostId, jti: jti },
+              recovery: 'Check the agent; the result is recorded if it arrives later',
+            },
+          ),
+        );
+      }, timeoutMs);
+      this.#pending.set(jti, { hostId, session, resolve, reject, timer });
+    });
+    if (!session.sendFrame({ type: 'command', jws })) {
+      this.#fail(jti, new LaunchplaneError('LP_HOST_OFFLINE', `Host "${hostId}" disconnected`));
+    }
+    logger.debug({ hostId, jti: jti, type: cmd.type, laneId: cmd.laneId }, 'command sent');
+    const answer = await result;
+    const completedAt = this.#opts.now();
+    await store.transaction(async (tx) => {
+      const record = await tx.getCommand(jti);
+      if (record !== undefined) await tx.putCommand({ ...record, result: answer, completedAt });
     });
     return answer;
   }
