@@ -20,6 +20,7 @@ import {
   type AgentMessage,
   type EventPayload,
   type InventoryMessage,
+  type LaneState,
   type ResultPayload,
 } from '@launchplane/shared';
 import type { HostSessionInfo } from '../ports/agent-hub.js';
@@ -426,14 +427,33 @@ async function applyLaneReport(
     );
     return;
   }
-  const next: LaneRecord = {
-    ...lane,
-    state: report.state,
-    runnerId: lane.runnerId ?? report.runnerId,
-    recovery: report.recovery,
-    updatedAt: now,
-  };
+  const state = mergedLaneState(lane.state, report.state);
+  const runnerId = lane.runnerId ?? report.runnerId;
+  const recovery = report.recovery ?? lane.recovery;
+  if (state === lane.state && runnerId === lane.runnerId && recovery === lane.recovery) return;
+  const next: LaneRecord = { ...lane, state, runnerId, recovery, updatedAt: now };
   await tx.putLane(next);
+}
+
+/** States the coordinator decides (quarantine, its own health verdict, its own give-up). */
+const COORDINATOR_HELD: ReadonlySet<LaneState> = new Set([
+  'draining',
+  'drained',
+  'unhealthy',
+  'failed',
+]);
+/** What an agent reports that is a fact no coordinator-held state can overrule. */
+const AGENT_FACTS: ReadonlySet<LaneState> = new Set(['removed', 'completed', 'failed']);
+
+/**
+ * The lane state after an agent's report. The agent knows what its unit or container does; the
+ * coordinator alone knows a lane is quarantined for draining or judged unhealthy from GitHub,
+ * so an agent's `online` never undoes a coordinator's `draining`.
+ */
+export function mergedLaneState(recorded: LaneState, reported: LaneState): LaneState {
+  if (recorded === 'removed') return recorded;
+  if (COORDINATOR_HELD.has(recorded) && !AGENT_FACTS.has(reported)) return recorded;
+  return reported;
 }
 
 function errText(e: unknown): string | undefined {
