@@ -37,16 +37,17 @@ export function checkLaneGuardrails(
 ): GuardrailBlock | undefined {
   const { poolName, pool, host } = opts;
   const hostId = host.hostId;
-  if (!policy.allowedHosts.includes(hostId)) {
+  const allowed = allowlists(policy);
+  if (!allowed.hosts.has(hostId)) {
     return block('host-not-allowed', `Host "${hostId}" is not in the policy's allowedHosts`);
   }
-  if (pool.repository !== undefined && !policy.allowedRepositories.includes(pool.repository)) {
+  if (pool.repository !== undefined && !allowed.repositories.has(pool.repository)) {
     return block(
       'repository-not-allowed',
       `Repository "${pool.repository}" of pool "${poolName}" is not in allowedRepositories`,
     );
   }
-  if (pool.organization !== undefined && !policy.allowedOrganizations.includes(pool.organization)) {
+  if (pool.organization !== undefined && !allowed.organizations.has(pool.organization)) {
     return block(
       'organization-not-allowed',
       `Organization "${pool.organization}" of pool "${poolName}" is not in allowedOrganizations`,
@@ -137,6 +138,28 @@ export function errorCodeForGuardrail(guardrail: Guardrail): ErrorCode {
     case 'github-unavailable':
       return 'LP_GITHUB_UNAVAILABLE';
   }
+}
+
+interface Allowlists {
+  hosts: ReadonlySet<string>;
+  repositories: ReadonlySet<string>;
+  organizations: ReadonlySet<string>;
+}
+
+// A plan checks every (host, pool) pair against the same policy: look-ups stay O(1) at 10,000 hosts.
+const allowlistCache = new WeakMap<Policy, Allowlists>();
+
+function allowlists(policy: Policy): Allowlists {
+  let sets = allowlistCache.get(policy);
+  if (sets === undefined) {
+    sets = {
+      hosts: new Set(policy.allowedHosts),
+      repositories: new Set(policy.allowedRepositories),
+      organizations: new Set(policy.allowedOrganizations),
+    };
+    allowlistCache.set(policy, sets);
+  }
+  return sets;
 }
 
 function block(guardrail: Guardrail, message: string): GuardrailBlock {

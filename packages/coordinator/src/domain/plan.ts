@@ -263,8 +263,15 @@ export function plan(input: PlanInput): ControlPlan {
   let desiredTotal = 0;
   const held = new Map<string, number>();
   for (const v of views) held.set(v.record.hostId, (held.get(v.record.hostId) ?? 0) + 1);
+  const byPair = new Map<string, LaneView[]>();
+  for (const v of views) {
+    const k = `${v.record.hostId}\u0000${v.record.pool}`;
+    const list = byPair.get(k);
+    if (list === undefined) byPair.set(k, [v]);
+    else list.push(v);
+  }
   const lanesOfPair = (hostId: string, pool: string): LaneView[] =>
-    views.filter((v) => v.record.hostId === hostId && v.record.pool === pool);
+    byPair.get(`${hostId}\u0000${pool}`) ?? [];
   const handledPairs = new Set<string>();
 
   const poolEntries: [string, Pool][] =
