@@ -45,6 +45,11 @@ describe('ControlService', () => {
     );
     const second = await service.apply({ actor: 'tok-op', dryRun: false });
     expect(second.plan.actions).toEqual([]);
+    const applies = (await w.store.listAudit({})).filter((a) => a.action === 'apply');
+    expect(applies.map((a) => [a.actor, a.outcome, a.params['actions']])).toEqual([
+      ['tok-op', 'ok', 3],
+      ['tok-op', 'ok', 0],
+    ]);
     expect(second.reports).toEqual([]);
     controlPlanSchema.parse(second.plan);
   });

@@ -13,6 +13,8 @@ import { drainLane, precheckLaneAction, type DrainMode } from './drain-lane.js';
 import { LaneLocks } from './lane-locks.js';
 import { Observer } from './observer.js';
 import { repairLabels } from './repair-labels.js';
+import { writeAudit } from '../server/audit-writer.js';
+import { nowSec } from './clock.js';
 import { auditReport, errorBody } from './saga-support.js';
 
 /** What an apply did (or, dry-run, would do). */
@@ -150,6 +152,7 @@ export class ControlService {
     };
     this.#applyJob = job;
     void this.#execute(planned, opts, (r) => job.reports.push(r))
+      .then((reports) => this.#auditApply(planned, reports, opts))
       .catch((err: unknown) => {
         this.#deps.logger.error({ err: errorBody(err) }, 'background apply failed');
       })
@@ -158,6 +161,30 @@ export class ControlService {
         release();
       });
     return planned;
+  }
+
+  /** One record for the apply as a whole; each action has its own. */
+  async #auditApply(
+    planned: ControlPlan,
+    reports: readonly ActionReport[],
+    opts: { actor: string; dryRun: boolean },
+  ): Promise<void> {
+    const failed = reports.filter((r) => !r.ok);
+    await writeAudit(this.#deps.store, nowSec(this.#deps.clock), {
+      actor: opts.actor,
+      action: 'apply',
+      outcome: opts.dryRun ? 'dry-run' : failed.length === 0 ? 'ok' : 'failed',
+      dryRun: opts.dryRun,
+      params: {
+        policyDigest: planned.policyDigest,
+        actions: planned.actions.length,
+        blocked: planned.summary.blocked,
+        failed: failed.map((r) => r.actionId ?? r.kind),
+      },
+      ...(failed.length === 0
+        ? {}
+        : { message: `${failed.length} of ${reports.length} action(s) failed` }),
+    });
   }
 
   /** The current or last background apply. */
@@ -172,6 +199,7 @@ export class ControlService {
   }): Promise<ApplyResult> {
     const planned = await this.plan();
     const reports = await this.#execute(planned, opts);
+    await this.#auditApply(planned, reports, opts);
     return { plan: planned, dryRun: opts.dryRun, ok: reports.every((r) => r.ok), reports };
   }
 
