@@ -157,6 +157,12 @@ describe('enrollment', () => {
     });
     expect(bad.status).toBe(400);
     expect(((await bad.json()) as { error: { code: string } }).error.code).toBe('LP_USAGE');
+    const huge = await fetch(`${h.baseUrl}/v1/enroll`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ token: 'x'.repeat(20_000) }),
+    });
+    expect(huge.status).toBe(413);
     expect(await h.coordinator.store.listHosts()).toEqual([]);
   });
 

@@ -55,6 +55,9 @@ export interface CoordinatorServerOptions {
   now?: () => number;
 }
 
+/** Largest body accepted on the unauthenticated enrollment endpoint. */
+const ENROLL_MAX_BODY_BYTES = 16 * 1024;
+
 interface MountedRoute {
   route: Route;
   matcher: PathMatcher;
@@ -218,10 +221,8 @@ export class CoordinatorServer {
         });
       }
       if (method === 'POST' && path === '/v1/enroll') {
-        const body = parseBody(
-          enrollRequestSchema,
-          await readJsonBody(req, this.#opts.maxBodyBytes ?? 1024 * 1024),
-        );
+        // Unauthenticated: a small cap, since a real request is well under 1 KiB.
+        const body = parseBody(enrollRequestSchema, await readJsonBody(req, ENROLL_MAX_BODY_BYTES));
         const answer = await enroll(store, body, {
           coordinatorId: this.#opts.coordinatorId,
           coordinatorKey: this.#opts.identity.publicJwk,
