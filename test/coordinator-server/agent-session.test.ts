@@ -111,6 +111,14 @@ describe('agent session', () => {
     await a.hello({ hostId: 'host-a', privateKey: newHostKey().privateKey });
     expect((await a.closed).code).toBe(4401);
     expect(h.coordinator.server.hub.session('host-a')).toBeUndefined();
+    const audit = await h.coordinator.store.listAudit({});
+    expect(audit.at(-1)).toMatchObject({
+      actor: 'anonymous',
+      action: 'agent.session',
+      outcome: 'refused',
+      code: 'LP_SIGNATURE_INVALID',
+      params: { claimedHostId: 'host-a' },
+    });
   });
 
   it('an unknown host is closed with 4401', async () => {

@@ -65,6 +65,8 @@ export class AgentSession {
   #heartbeatTimer: NodeJS.Timeout | undefined;
   #missedPongs = 0;
   #hostId: string | undefined;
+  /** The host id a hello claimed, before it verified (for the audit of a refusal). */
+  #claimedHostId: string | undefined;
   #hostKey: KeyObject | undefined;
   #info: HostSessionInfo | undefined;
 
@@ -198,6 +200,7 @@ export class AgentSession {
           action: 'agent.session',
           outcome: 'refused',
           hostId: this.#hostId,
+          params: this.#hostId === undefined ? { claimedHostId: this.#claimedHostId } : {},
           code: e.code,
           message: e.message,
         }).catch(() => undefined);
@@ -233,6 +236,7 @@ export class AgentSession {
       throw new LaunchplaneError('LP_INVALID_MESSAGE', 'Hello was already received');
     }
     this.#phase = 'verifying';
+    this.#claimedHostId = msg.hostId;
     const { store } = this.#host;
     const host = await store.getHost(msg.hostId);
     if (host === undefined) {
