@@ -347,6 +347,78 @@ describeWithSystemd('coordinator + agent + GitHub sim + systemd', (systemd) => {
     await userctl('stop', 'hand-made.service');
   }, 120_000);
 
+  it('an ephemeral lane runs one job and is then replaced', async () => {
+    const policy = await harness.api('POST', '/v1/policy', {
+      body: {
+        text: [
+          'version: 1',
+          'allowedHosts: [host-a]',
+          'allowedRepositories: [acme/api]',
+          'pools:',
+          '  build:',
+          '    repository: acme/api',
+          '    labels: [linux]',
+          '    backend: systemd',
+          '    lanes: { host-a: 1 }',
+          '  eph:',
+          '    repository: acme/api',
+          '    backend: systemd',
+          '    ephemeral: true',
+          '    lanes: { host-a: 1 }',
+          '',
+        ].join('\n'),
+      },
+    });
+    expect(policy.status).toBeLessThan(300);
+    const first = await cli(['apply', '--wait', '--json', ...conn, '--token', operator]);
+    expect(first.stderr).toBe('');
+    expect(first.code).toBe(0);
+    const lanesOf = async () =>
+      (
+        (await cli(['lanes', '--pool', 'eph', '--json', ...conn, '--token', viewer])).json() as {
+          lanes: { laneId: string; state: string; runnerId: number }[];
+        }
+      ).lanes;
+    const [eph] = await lanesOf();
+    expect(eph).toBeDefined();
+    expect((await simRunners()).find((x) => x.id === eph!.runnerId)?.status).toBe('online');
+
+    const job = await simJson<SimJob>('POST', '/_sim/jobs', {
+      repository: 'acme/api',
+      labels: ['lp-pool-eph'],
+      durationMs: 500,
+    });
+    await waitFor(
+      async () => {
+        const jobs = (await simJson<{ jobs: SimJob[] }>('GET', '/_sim/jobs')).jobs;
+        return jobs.find((x) => x.id === job.id)?.conclusion === 'success';
+      },
+      { timeoutMs: 30_000, what: 'the ephemeral job to finish' },
+    );
+    // The agent reports the lane completed; the plan replaces it.
+    const replace = await waitFor(
+      async () => {
+        const p = (await cli(['plan', '--json', ...conn, '--token', viewer])).json() as {
+          actions: { id: string; kind: string; laneId?: string }[];
+        };
+        return p.actions.some((a) => a.kind === 'remove' && a.laneId === eph!.laneId)
+          ? p
+          : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 500, what: 'a plan that replaces the completed lane' },
+    );
+    expect(replace.actions.map((a) => a.id)).toEqual([
+      `remove:${eph!.laneId}`,
+      'create:host-a:eph:1',
+    ]);
+    const second = await cli(['apply', '--wait', '--json', ...conn, '--token', operator]);
+    expect(second.stderr).toBe('');
+    expect(second.code).toBe(0);
+    const after = await lanesOf();
+    expect(after).toHaveLength(1);
+    expect(after[0]!.laneId).not.toBe(eph!.laneId);
+  }, 120_000);
+
   it('a dry-run remove sends nothing', async () => {
     const lanes = (await cli(['lanes', '--json', ...conn, '--token', viewer])).json() as {
       lanes: { laneId: string; state: string }[];
