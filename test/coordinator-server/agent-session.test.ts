@@ -3,6 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   LaunchplaneError,
   InMemoryReplayStore,
+  chainRecord,
   importPublicJwk,
   signEvent,
   signResult,
@@ -255,8 +256,8 @@ describe('agent session', () => {
   it('events are verified, stored once per seq, acknowledged, and applied', async () => {
     await h.coordinator.store.putLane(LANE);
     const a = await connect();
-    const record = {
-      seq: 7,
+    const record = chainRecord(undefined, {
+      seq: 1,
       at: h.clock.now,
       actor: 'coordinator',
       hostId: 'host-a',
@@ -265,9 +266,7 @@ describe('agent session', () => {
       params: { name: 'x' },
       dryRun: false,
       outcome: 'ok' as const,
-      prevHash: '0'.repeat(64),
-      hash: 'a'.repeat(64),
-    };
+    });
     const e1 = signEvent(event(1, { kind: 'audit', record }), { privateKey: key.privateKey });
     const e2 = signEvent(event(2, { kind: 'lane', lane: laneReport('busy') }), {
       privateKey: key.privateKey,
@@ -284,8 +283,43 @@ describe('agent session', () => {
       (x) => x.action === 'lane.create',
     );
     expect(fromAgent).toHaveLength(1);
-    expect(fromAgent[0]?.hash).toBe('a'.repeat(64));
+    expect(fromAgent[0]?.hash).toBe(record.hash);
+    expect(JSON.stringify(audit.body)).not.toContain('agent.audit-chain');
     expect((await h.coordinator.store.getLane(LANE_ID))?.state).toBe('busy');
+  });
+
+  it('agent audit records must continue their hash chain; a break is stored, flagged and audited', async () => {
+    const a = await connect();
+    const base = {
+      at: h.clock.now,
+      actor: 'coordinator',
+      hostId: 'host-a',
+      params: {},
+      dryRun: false,
+      outcome: 'ok' as const,
+    };
+    const r1 = chainRecord(undefined, { ...base, seq: 1, action: 'one' });
+    const r2 = chainRecord(r1, { ...base, seq: 2, action: 'two' });
+    const r3 = chainRecord(r2, { ...base, seq: 3, action: 'three' });
+    const r4 = chainRecord(r3, { ...base, seq: 4, action: 'four' });
+    const send = (seq: number, record: typeof r1) =>
+      a.send({
+        type: 'event',
+        seq,
+        jws: signEvent(event(seq, { kind: 'audit', record }), { privateKey: key.privateKey }),
+      });
+    send(1, r1);
+    send(2, r2);
+    // Record 3 never arrives (lost or deleted on the host); record 4 names it as its predecessor.
+    send(3, r4);
+    // A record edited after it was chained.
+    send(4, { ...chainRecord(r4, { ...base, seq: 5, action: 'five' }), action: 'edited' });
+    for (let i = 1; i <= 4; i++) expect((await a.next('ack')).seq).toBe(i);
+    const records = await h.coordinator.store.listAudit({ hostId: 'host-a' });
+    const breaks = records.filter((r) => r.action === 'agent.audit-chain');
+    expect(breaks.map((r) => r.params.chainBreak)).toEqual(['prev-hash-mismatch', 'hash-mismatch']);
+    expect(breaks.map((r) => r.params.agentSeq)).toEqual([4, 5]);
+    expect(records.find((r) => r.action === 'two')?.params.chainBreak).toBeUndefined();
   });
 
   it('an event whose signed issuer is another host is refused and closes the session (4400)', async () => {

@@ -10,9 +10,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AgentSession, enroll, loadEnrolledHost } from '@launchplane/agent';
 import {
   InMemoryReplayStore,
+  chainRecord,
   signEvent,
   signResult,
   verifyCommand,
+  type AuditRecord,
   type InventoryMessage,
 } from '@launchplane/shared';
 import { startHarness, type Harness } from './harness.js';
@@ -49,26 +51,25 @@ describe('the real agent session against the coordinator', () => {
     const host = await loadEnrolledHost(configPath);
 
     const replay = new InMemoryReplayStore();
-    const outbox = [1, 2, 3].map((seq) => ({
-      seq,
-      jws: signEvent(
-        {
-          iss: 'host-r',
+    // Audit records chained as the agent's log chains them.
+    const records: ReturnType<typeof chainRecord<AuditRecord>>[] = [];
+    for (const seq of [1, 2, 3]) {
+      records.push(
+        chainRecord(records.at(-1), {
           seq,
           at: h.clock.now,
-          event: {
-            kind: 'audit',
-            record: {
-              seq,
-              at: h.clock.now,
-              actor: 'agent',
-              action: `interop.${seq}`,
-              params: {},
-              dryRun: false,
-              outcome: 'ok',
-            },
-          },
-        },
+          actor: 'agent',
+          action: `interop.${seq}`,
+          params: {},
+          dryRun: false,
+          outcome: 'ok' as const,
+        }),
+      );
+    }
+    const outbox = records.map((record) => ({
+      seq: record.seq,
+      jws: signEvent(
+        { iss: 'host-r', seq: record.seq, at: h.clock.now, event: { kind: 'audit', record } },
         { privateKey: host.hostKey },
       ),
     }));

@@ -8,8 +8,10 @@ import type { KeyObject } from 'node:crypto';
 import type { WebSocket, RawData } from 'ws';
 import {
   CLOSE_CODES,
+  GENESIS_HASH,
   LaunchplaneError,
   agentMessageSchema,
+  auditRecordHash,
   closeCodeFor,
   importPublicJwk,
   newNonce,
@@ -18,6 +20,7 @@ import {
   verifyHello,
   verifyResult,
   type AgentMessage,
+  type AuditRecord,
   type EventPayload,
   type InventoryMessage,
   type LaneState,
@@ -395,11 +398,29 @@ async function applyEvent(
   switch (event.kind) {
     case 'audit': {
       const { seq: agentSeq, ...record } = event.record;
+      const chain = await followAgentChain(tx, hostId, event.record);
       await tx.appendAudit({
         ...record,
         hostId,
-        params: { ...record.params, agentSeq },
+        params: {
+          ...record.params,
+          agentSeq,
+          ...(chain === undefined ? {} : { chainBreak: chain }),
+        },
       });
+      if (chain !== undefined) {
+        logger.warn({ hostId, agentSeq, chainBreak: chain }, 'agent audit chain broken');
+        await writeAudit(tx, now, {
+          actor: 'coordinator',
+          action: 'agent.audit-chain',
+          outcome: 'failed',
+          hostId,
+          params: { agentSeq, chainBreak: chain },
+          code: 'LP_SIGNATURE_INVALID',
+          message: `Audit record ${agentSeq} from host "${hostId}" does not continue its hash chain (${chain})`,
+          recovery: `Run "launchplane-agent audit --verify" on host "${hostId}" and compare with this audit log`,
+        });
+      }
       return;
     }
     case 'lane':
@@ -412,6 +433,26 @@ async function applyEvent(
       return;
     }
   }
+}
+
+/**
+ * Checks that an agent audit record continues the host's hash chain as this coordinator last
+ * saw it (head kept in meta), and moves the head on. Returns why it does not, or undefined.
+ * A break is reported once: the head re-anchors on the record that broke it.
+ */
+async function followAgentChain(
+  tx: CoordinatorStore,
+  hostId: string,
+  record: AuditRecord,
+): Promise<'missing-hash' | 'hash-mismatch' | 'prev-hash-mismatch' | undefined> {
+  if (record.hash === undefined || record.prevHash === undefined) return 'missing-hash';
+  const key = `agent-audit-head:${hostId}`;
+  const head = await tx.getMeta(key);
+  await tx.setMeta(key, record.hash);
+  if (auditRecordHash(record.prevHash, record) !== record.hash) return 'hash-mismatch';
+  const expected = head ?? (record.seq === 1 ? GENESIS_HASH : undefined);
+  if (expected !== undefined && record.prevHash !== expected) return 'prev-hash-mismatch';
+  return undefined;
 }
 
 /** Updates the coordinator's record of a lane this host reported; other hosts' lanes are ignored. */
