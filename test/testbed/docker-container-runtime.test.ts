@@ -10,6 +10,7 @@ import type { ContainerSpec } from '../../packages/agent/src/ports/container-run
 import { buildScratchImage, describeWithDocker, startDockerd, tempDir, waitFor } from './index.js';
 import type { ScratchImage, TempDir } from './index.js';
 
+const SUITE_LABEL = 'dev.launchplane.test.docker-container-runtime';
 let seq = 0;
 function laneId(): string {
   seq += 1;
@@ -44,7 +45,7 @@ describeWithDocker('DockerContainerRuntime on a private dockerd', (dockerInfo) =
         'Runner.Worker -e "setInterval(() => {}, 1e6)" & echo "$GREETING" > /lane/greeting; exec sleep 1000',
       ],
       env: { GREETING: 'hello lane 100% "quoted"', RUNNER_TOKEN: 'AAAA-secret-token-value' },
-      labels: { 'dev.launchplane.pool': 'linux' },
+      labels: { 'dev.launchplane.pool': 'linux', [SUITE_LABEL]: '1' },
       stopTimeoutSec: 5,
       ...overrides,
     };
@@ -64,7 +65,9 @@ describeWithDocker('DockerContainerRuntime on a private dockerd', (dockerInfo) =
   });
 
   afterAll(async () => {
-    for (const c of (await docker?.listContainers({ all: true })) ?? []) {
+    // The daemon is shared with other suites: remove only what this one made.
+    const mine = { label: [`${SUITE_LABEL}=1`] };
+    for (const c of (await docker?.listContainers({ all: true, filters: mine })) ?? []) {
       await docker
         .getContainer(c.Id)
         .remove({ force: true })

@@ -66,7 +66,10 @@ describeWithSystemd('DbusUnitManager on a real systemd user manager', (systemd) 
   afterAll(async () => {
     if (units !== undefined) {
       for (const name of created) await units.removeUnit(name).catch(() => undefined);
+      // The manager is shared with other suites: leave no unit of ours behind.
+      const left = (await units.list()).filter((u) => created.includes(u.name));
       await units.close();
+      expect(left.map((u) => u.name)).toEqual([]);
     }
     await work?.cleanup();
   });
@@ -238,6 +241,7 @@ describeWithSystemd('DbusUnitManager on a real systemd user manager', (systemd) 
     await mkdir(elsewhereDir, { recursive: true });
     const elsewhereId = laneId();
     const elsewhere = `launchplane-lane-${elsewhereId}.service`;
+    created.push(elsewhere);
     await writeFile(
       join(elsewhereDir, elsewhere),
       `[Unit]\nX-Launchplane-Lane=${elsewhereId}\n\n[Service]\nExecStart=/bin/sleep 1000\n`,
