@@ -70,7 +70,10 @@ export function registerControlCommands(program: Command, ctx: ControlCommandCon
 
   const lane = program.command('lane').description('Act on one lane (operator)');
   for (const [mode, what] of [
-    ['drain', 'Quarantine a lane and wait until it is idle'],
+    [
+      'drain',
+      'Quarantine a lane and wait until it is idle; it stays out of service until "lane restart"',
+    ],
     ['restart', 'Drain a lane, then restart it and restore its labels'],
     ['remove', 'Drain a lane, then remove it and its GitHub registration'],
   ] as const) {

@@ -156,6 +156,27 @@ describe('ControlService', () => {
     expect(w.hub.commands('lane.remove')).toEqual([]);
   });
 
+  it('restarts a lane whose runner stayed offline past the threshold while its agent says it runs', async () => {
+    const { w, service } = await world();
+    const lane = await seedLane(w, { laneId: '01hzzzzzzzzzzzzzzzzzzz0001' });
+    await seedLane(w, { laneId: '01hzzzzzzzzzzzzzzzzzzz0002' });
+    const report = w.hub.lanes.get(lane.laneId)!;
+    w.hub.session('host-a')!.inventory!.lanes.push({ ...report, state: 'online' });
+    w.github.set(lane.runnerId!, { status: 'offline' });
+    const restarts = async () =>
+      (await service.plan()).actions.filter((a) => a.kind === 'restart').map((a) => a.id);
+    expect(await restarts()).toEqual([]);
+    await w.clock.sleep(299_000);
+    expect(await restarts()).toEqual([]);
+    await w.clock.sleep(1_000);
+    expect(await restarts()).toEqual([`restart:${lane.laneId}`]);
+    // Back online: the offline clock starts over.
+    w.github.set(lane.runnerId!, { status: 'online' });
+    expect(await restarts()).toEqual([]);
+    w.github.set(lane.runnerId!, { status: 'offline' });
+    expect(await restarts()).toEqual([]);
+  });
+
   it('lists lanes with what GitHub says', async () => {
     const { w, service } = await world();
     const lane = await seedLane(w, { laneId: '01hzzzzzzzzzzzzzzzzzzz0001' });
