@@ -121,7 +121,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['**/*.test.ts', 'test/**', 'bench/**', '**/cli.ts', '**/cli/**'],
+    files: ['**/*.test.ts', 'test/**', 'bench/**', 'demo/**', '**/cli.ts', '**/cli/**'],
     rules: { 'no-console': 'off' },
   },
   {

@@ -1,0 +1,480 @@
+/**
+ * `npm run demo`: the main job on embedded defaults. In a temp dir it starts the GitHub simulator,
+ * a coordinator on SQLite, a private systemd user manager (or a private dockerd when systemd
+ * cannot run here) and one enrolled agent, then walks the real flow through the real CLIs:
+ * policy → plan → apply → lanes online → a job runs → restart waits for the job → an unmanaged
+ * runner is left alone → a lane is removed → the audit trail.
+ *
+ * `npm run demo -- --keep` leaves everything running and prints the commands to try.
+ * `--backend systemd|docker` picks the backend (default: systemd when it can run, else Docker).
+ */
+import { spawn } from 'node:child_process';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+
+import { startGitHubSim, stubRunnerTemplateDir } from '@launchplane/github-sim';
+
+import {
+  buildScratchImage,
+  startDockerd,
+  startSystemdUserManager,
+  tempDir,
+  waitFor,
+} from '../test/testbed/index.js';
+import type { Daemon } from '../test/testbed/index.js';
+import { spawnDaemon } from '../test/testbed/index.js';
+import Docker from 'dockerode';
+
+const ROOT = new URL('..', import.meta.url).pathname;
+const LAUNCHPLANE = join(ROOT, 'packages/coordinator/dist/cli.js');
+const AGENT = join(ROOT, 'packages/agent/dist/cli.js');
+const SIM_TOKEN = 'ghp_demo0000000000000000000000000000000';
+const HOST = 'demo-host';
+const REPO = 'acme/api';
+
+const { values: args } = parseArgs({
+  options: {
+    keep: { type: 'boolean', default: false },
+    backend: { type: 'string' },
+  },
+});
+
+const tty = process.stdout.isTTY;
+const bold = (s: string): string => (tty ? `\x1b[1m${s}\x1b[0m` : s);
+const dim = (s: string): string => (tty ? `\x1b[2m${s}\x1b[0m` : s);
+
+let stepNo = 0;
+function step(title: string): void {
+  stepNo += 1;
+  process.stdout.write(`\n${bold(`${stepNo}. ${title}`)}\n`);
+}
+
+function say(text: string): void {
+  process.stdout.write(`${text}\n`);
+}
+
+const cleanups: (() => Promise<void>)[] = [];
+async function cleanup(): Promise<void> {
+  while (cleanups.length > 0) {
+    const fn = cleanups.pop();
+    try {
+      await fn?.();
+    } catch (err) {
+      process.stderr.write(`cleanup: ${String(err)}\n`);
+    }
+  }
+}
+
+interface RunResult {
+  status: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a CLI, echoing the command line and its output like a terminal session would. */
+function run(
+  bin: string,
+  argv: string[],
+  opts: { env?: NodeJS.ProcessEnv; quiet?: boolean; redact?: string[] } = {},
+): Promise<RunResult> {
+  const name = bin === AGENT ? 'launchplane-agent' : 'launchplane';
+  let shown = `$ ${name} ${argv.join(' ')}`;
+  for (const secret of opts.redact ?? []) shown = shown.split(secret).join('[redacted]');
+  if (opts.quiet !== true) say(dim(shown));
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [bin, ...argv], {
+      env: { ...process.env, ...opts.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (b: Buffer) => {
+      stdout += b.toString();
+      if (opts.quiet !== true) process.stdout.write(b);
+    });
+    child.stderr.on('data', (b: Buffer) => {
+      stderr += b.toString();
+      if (opts.quiet !== true) process.stderr.write(b);
+    });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ status: code ?? 1, stdout, stderr }));
+  });
+}
+
+async function must(p: Promise<RunResult>, what: string): Promise<RunResult> {
+  const r = await p;
+  if (r.status !== 0) throw new Error(`${what} failed (exit ${r.status}): ${r.stderr.trim()}`);
+  return r;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function simRequest(
+  url: string,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<unknown> {
+  const res = await fetch(`${url}${path}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${SIM_TOKEN}`,
+      accept: 'application/vnd.github+json',
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
+  return text === '' ? undefined : JSON.parse(text);
+}
+
+interface LaneJson {
+  laneId: string;
+  state: string;
+  runnerId?: number;
+  github?: { status?: string; busy?: boolean } | null;
+}
+
+async function lanesJson(env: NodeJS.ProcessEnv): Promise<LaneJson[]> {
+  const r = await must(run(LAUNCHPLANE, ['lanes', '--json'], { env, quiet: true }), 'lanes');
+  const doc = JSON.parse(r.stdout) as { lanes: LaneJson[] };
+  return doc.lanes;
+}
+
+interface SimJob {
+  id: number;
+  status: string;
+  runnerId?: number | null;
+  runnerName?: string | null;
+}
+
+async function main(): Promise<void> {
+  const dir = await tempDir({ prefix: 'launchplane-demo-' });
+  cleanups.push(() => dir.cleanup());
+  say(bold('Launchplane demo') + dim(`  (working dir ${dir.path})`));
+
+  // --- backends --------------------------------------------------------------------------
+  step('Start a private systemd user manager (or Docker), and the GitHub simulator');
+  let backend: 'systemd' | 'docker' | undefined;
+  let agentEnv: NodeJS.ProcessEnv = {};
+  let systemdSection: Record<string, unknown> = { bus: 'system' };
+  let dockerSection: Record<string, unknown> | undefined;
+  let laneRoot = join(dir.path, 'agent');
+  let poolDocker: { image: string } | undefined;
+  const wanted = args.backend;
+  if (wanted !== undefined && wanted !== 'systemd' && wanted !== 'docker') {
+    throw new Error(`--backend must be systemd or docker, not "${wanted}"`);
+  }
+  let systemdError: string | undefined;
+  if (wanted !== 'docker') {
+    try {
+      const systemd = await startSystemdUserManager();
+      cleanups.push(() => systemd.stop());
+      backend = 'systemd';
+      agentEnv = { ...systemd.env };
+      systemdSection = { bus: 'user', unitDir: systemd.unitDir };
+      laneRoot = join(systemd.laneRoot, 'agent');
+      say(`systemd user manager running (pid ${systemd.pid}), units in ${systemd.unitDir}`);
+    } catch (err) {
+      systemdError = err instanceof Error ? err.message : 'unknown error';
+      if (wanted === 'systemd') throw err;
+    }
+  }
+  if (backend === undefined) {
+    if (systemdError !== undefined) say(dim(`systemd cannot run here: ${systemdError}`));
+    const docker = await startDockerd();
+    cleanups.push(() => docker.stop());
+    const image = await buildScratchImage(new Docker({ socketPath: docker.socketPath }), {
+      tag: 'launchplane-demo-runner:latest',
+    });
+    backend = 'docker';
+    dockerSection = { socketPath: docker.socketPath };
+    poolDocker = { image: image.tag };
+    say(`private dockerd running on ${docker.socketPath}; runner image ${image.tag} built offline`);
+  }
+
+  const sim = await startGitHubSim({
+    tokens: [SIM_TOKEN],
+    config: {
+      pollWaitMs: 500,
+      offlineAfterMs: 5000,
+      busyLag: { lagMs: 3000, flipAfterMs: 0, flipMs: 0, trailMs: 0 },
+    },
+  });
+  cleanups.push(() => sim.close());
+  say(`GitHub simulator on ${sim.url} (busy flag lags 3 s, as GitHub's does)`);
+
+  // --- coordinator -----------------------------------------------------------------------
+  step('Start the coordinator (SQLite store, GitHub through Octokit)');
+  const port = await freePort();
+  const coordUrl = `http://127.0.0.1:${port}`;
+  const coordDir = join(dir.path, 'coordinator');
+  await mkdir(coordDir, { recursive: true });
+  await writeFile(join(coordDir, 'github.token'), SIM_TOKEN, { mode: 0o600 });
+  const coordConfig = join(coordDir, 'coordinator.yaml');
+  await writeFile(
+    coordConfig,
+    [
+      `listen: { host: 127.0.0.1, port: ${port} }`,
+      `publicUrl: ${coordUrl}`,
+      `dataDir: ${join(coordDir, 'data')}`,
+      'coordinatorId: demo-ctl',
+      'github:',
+      `  apiUrl: ${sim.url}`,
+      `  webUrl: ${sim.url}`,
+      `  auth: { tokenFile: ${join(coordDir, 'github.token')} }`,
+      'reconcile: { auto: false }',
+      'timeouts: { createOnlineSec: 60, drainSec: 120 }',
+      'agents: { heartbeatSec: 5 }',
+      'log: { level: warn }',
+      '',
+    ].join('\n'),
+  );
+  const coordinator: Daemon = spawnDaemon(
+    [process.execPath, LAUNCHPLANE, 'serve', '--config', coordConfig],
+    {
+      env: process.env,
+      logFile: join(coordDir, 'coordinator.log'),
+    },
+  );
+  cleanups.push(() => coordinator.stop());
+  await waitFor(
+    async () => {
+      if (!coordinator.alive())
+        throw new Error(`coordinator exited; see ${join(coordDir, 'coordinator.log')}`);
+      const res = await fetch(`${coordUrl}/v1/health`);
+      return res.ok;
+    },
+    { timeoutMs: 30_000, intervalMs: 200, what: 'the coordinator to listen' },
+  );
+  const adminToken = (await readFile(join(coordDir, 'data', 'admin.token'), 'utf8')).trim();
+  const env: NodeJS.ProcessEnv = { LAUNCHPLANE_URL: coordUrl, LAUNCHPLANE_TOKEN: adminToken };
+  say(
+    `coordinator listening on ${coordUrl}; admin token in ${join(coordDir, 'data', 'admin.token')}`,
+  );
+
+  // --- enrollment ------------------------------------------------------------------------
+  step(`Enroll host "${HOST}": a single-use token, the host's own key, the coordinator key pinned`);
+  const et = await must(
+    run(LAUNCHPLANE, ['enroll-token', 'create', '--host', HOST, '--ttl', '15m', '--json'], {
+      env,
+      quiet: true,
+    }),
+    'enroll-token create',
+  );
+  const enrollment = JSON.parse(et.stdout) as { token: string; coordinatorFingerprint: string };
+  const agentDir = laneRoot;
+  await mkdir(agentDir, { recursive: true });
+  const agentConfig = join(agentDir, 'agent.yaml');
+  const agentYaml: Record<string, unknown> = {
+    hostId: HOST,
+    dataDir: join(agentDir, 'data'),
+    optIn: { repositories: [REPO], backends: [backend], maxLanes: 4 },
+    capabilities: [],
+    systemd: systemdSection,
+    runner: { template: stubRunnerTemplateDir() },
+    health: { intervalSec: 5 },
+    log: { level: 'warn' },
+    ...(dockerSection === undefined ? {} : { docker: dockerSection }),
+  };
+  await writeFile(
+    agentConfig,
+    `# demo agent config: the host opts in to ${REPO} on ${backend}\n${toYaml(agentYaml)}`,
+  );
+  await must(
+    run(
+      AGENT,
+      [
+        'enroll',
+        '--config',
+        agentConfig,
+        '--coordinator',
+        coordUrl,
+        '--token',
+        enrollment.token,
+        '--host-id',
+        HOST,
+        '--coordinator-fingerprint',
+        enrollment.coordinatorFingerprint,
+      ],
+      { env: agentEnv, redact: [enrollment.token] },
+    ),
+    'agent enroll',
+  );
+  const agent: Daemon = spawnDaemon([process.execPath, AGENT, 'run', '--config', agentConfig], {
+    env: { ...process.env, ...agentEnv },
+    logFile: join(agentDir, 'agent.log'),
+  });
+  cleanups.push(() => agent.stop());
+  await waitFor(
+    async () => {
+      const r = await run(LAUNCHPLANE, ['hosts', '--json'], { env, quiet: true });
+      return r.status === 0 && /"connected":\s*true/.test(r.stdout);
+    },
+    { timeoutMs: 30_000, intervalMs: 500, what: 'the agent to connect' },
+  );
+  await must(run(LAUNCHPLANE, ['hosts'], { env }), 'hosts');
+
+  // --- policy ----------------------------------------------------------------------------
+  step('Validate and apply a policy: 2 lanes of pool "build" for acme/api on the demo host');
+  const policyFile = join(dir.path, 'policy.yaml');
+  await writeFile(
+    policyFile,
+    [
+      'version: 1',
+      `allowedHosts: [${HOST}]`,
+      `allowedRepositories: [${REPO}]`,
+      'pools:',
+      '  build:',
+      `    repository: ${REPO}`,
+      '    labels: [linux]',
+      `    backend: ${backend}`,
+      ...(poolDocker === undefined ? [] : [`    docker: { image: "${poolDocker.image}" }`]),
+      '    ephemeral: false',
+      `    lanes: { ${HOST}: 2 }`,
+      '',
+    ].join('\n'),
+  );
+  await must(run(LAUNCHPLANE, ['policy', 'validate', policyFile]), 'policy validate');
+  await must(run(LAUNCHPLANE, ['policy', 'apply', policyFile], { env }), 'policy apply');
+
+  step('Plan: what would change, and why');
+  await must(run(LAUNCHPLANE, ['plan'], { env }), 'plan');
+
+  step('Apply: lanes are created, started and verified online on GitHub');
+  await must(run(LAUNCHPLANE, ['apply', '--wait'], { env }), 'apply');
+  await must(run(LAUNCHPLANE, ['lanes'], { env }), 'lanes');
+  await must(run(LAUNCHPLANE, ['runners'], { env }), 'runners');
+
+  // --- a job -----------------------------------------------------------------------------
+  step('A job with `runs-on: [linux, lp-pool-build]` runs on a lane');
+  const job = (await simRequest(sim.url, 'POST', '/_sim/jobs', {
+    repository: REPO,
+    labels: ['linux', 'lp-pool-build'],
+    durationMs: 20_000,
+  })) as SimJob;
+  let taken: SimJob | undefined;
+  await waitFor(
+    async () => {
+      const jobs = (await simRequest(sim.url, 'GET', '/_sim/jobs')) as
+        { jobs: SimJob[] } | SimJob[];
+      const list = Array.isArray(jobs) ? jobs : jobs.jobs;
+      taken = list.find((j) => j.id === job.id && j.status === 'in_progress');
+      return taken !== undefined;
+    },
+    { timeoutMs: 30_000, intervalMs: 500 },
+  );
+  say(`job ${job.id} is running on runner ${taken?.runnerName ?? taken?.runnerId ?? '?'}`);
+  const lanes = await lanesJson(env);
+  const busyLane = lanes.find((l) => l.runnerId !== undefined && l.runnerId === taken?.runnerId);
+  const idleLane = lanes.find((l) => l !== busyLane);
+  if (busyLane === undefined || idleLane === undefined)
+    throw new Error('expected two lanes, one of them busy');
+
+  step(`Restart the busy lane ${busyLane.laneId}: it drains, waits for the job, then restarts`);
+  await must(
+    run(LAUNCHPLANE, ['lane', 'restart', busyLane.laneId, '--wait', '--timeout', '5m'], { env }),
+    'lane restart',
+  );
+  const jobsAfter = (await simRequest(sim.url, 'GET', '/_sim/jobs')) as
+    { jobs: SimJob[] } | SimJob[];
+  const finished = (Array.isArray(jobsAfter) ? jobsAfter : jobsAfter.jobs).find(
+    (j) => j.id === job.id,
+  );
+  say(
+    `job ${job.id} finished with status "${finished?.status ?? '?'}" — it was waited for, not killed`,
+  );
+
+  // --- an unmanaged runner ---------------------------------------------------------------
+  step('Someone registers a runner by hand, with look-alike labels: it is listed, never touched');
+  await simRequest(sim.url, 'POST', '/_sim/runners', {
+    repository: REPO,
+    name: 'lp-demo-host-build-handmade',
+    labels: ['launchplane', 'lp-pool-build', 'linux'],
+    status: 'online',
+  });
+  await must(run(LAUNCHPLANE, ['runners'], { env }), 'runners');
+  await must(run(LAUNCHPLANE, ['plan'], { env }), 'plan');
+
+  // --- remove ----------------------------------------------------------------------------
+  step(`Remove lane ${idleLane.laneId} (dry run first, then for real)`);
+  await must(
+    run(LAUNCHPLANE, ['lane', 'remove', idleLane.laneId, '--dry-run'], { env }),
+    'lane remove --dry-run',
+  );
+  await must(
+    run(LAUNCHPLANE, ['lane', 'remove', idleLane.laneId, '--wait'], { env }),
+    'lane remove',
+  );
+  await must(run(LAUNCHPLANE, ['lanes'], { env }), 'lanes');
+  await must(run(LAUNCHPLANE, ['runners'], { env }), 'runners');
+
+  step('The audit trail');
+  await must(run(LAUNCHPLANE, ['audit'], { env }), 'audit');
+  await must(
+    run(AGENT, ['audit', '--verify', '--config', agentConfig], { env: agentEnv }),
+    'agent audit --verify',
+  );
+
+  if (args.keep) {
+    step('Left running (--keep). Try:');
+    say(
+      `  export LAUNCHPLANE_URL=${coordUrl} LAUNCHPLANE_TOKEN=$(cat ${join(coordDir, 'data', 'admin.token')})`,
+    );
+    say('  npx launchplane plan');
+    say('  npx launchplane lanes');
+    say('  npx launchplane runners');
+    say('  npx launchplane audit --follow');
+    say(`  npx launchplane-agent lanes --config ${agentConfig}`);
+    say(
+      `  curl -s -X POST ${sim.url}/_sim/jobs -H 'content-type: application/json' -d '{"repository":"${REPO}","labels":["linux","lp-pool-build"],"durationMs":10000}'`,
+    );
+    say('Press Ctrl-C to stop and clean up.');
+    await new Promise<void>((resolve) => {
+      process.once('SIGINT', resolve);
+      process.once('SIGTERM', resolve);
+    });
+  }
+  say(`\n${bold('Demo complete.')} Cleaning up…`);
+}
+
+/** A tiny YAML writer for the flat config above (JSON is valid YAML; one level reads better). */
+function toYaml(obj: Record<string, unknown>): string {
+  return (
+    Object.entries(obj)
+      .map(([k, v]) => `${k}: ${JSON.stringify(v)}`)
+      .join('\n') + '\n'
+  );
+}
+
+let interrupted = false;
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(sig, () => {
+    if (args.keep || interrupted) return;
+    interrupted = true;
+    say('\ninterrupted: cleaning up…');
+    void cleanup().then(() => process.exit(130));
+  });
+}
+
+try {
+  await main();
+  await cleanup();
+} catch (err) {
+  process.stderr.write(`\ndemo failed: ${err instanceof Error ? err.message : String(err)}\n`);
+  await cleanup();
+  process.exitCode = 1;
+}
