@@ -439,6 +439,23 @@ describe('agent session', () => {
     expect(audit).not.toContain(secret);
   });
 
+  it('a read-only lane.inspect keeps its command record but is not audited', async () => {
+    const a = await connect();
+    const sent = h.coordinator.server.hub.send(
+      'host-a',
+      { type: 'lane.inspect', laneId: LANE_ID, dryRun: false },
+      { actor: 'tok-1', timeoutMs: 100 },
+    );
+    const frame = await a.next('command');
+    await expect(sent).rejects.toMatchObject({ code: 'LP_TIMEOUT' });
+    const { jti } = JSON.parse(
+      Buffer.from(String(frame.jws).split('.')[1] ?? '', 'base64url').toString(),
+    ) as { jti: string };
+    expect(await h.coordinator.store.getCommand(jti)).toMatchObject({ type: 'lane.inspect' });
+    const audit = JSON.stringify(await h.coordinator.store.listAudit({ limit: 1000 }));
+    expect(audit).not.toContain('command.lane.inspect');
+  });
+
   it('a result signed by another key or for an unknown jti does not resolve a command', async () => {
     const a = await connect();
     const sent = h.coordinator.server.hub.send(

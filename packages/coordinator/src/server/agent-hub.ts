@@ -164,15 +164,18 @@ export class WsAgentHub implements AgentHub {
         result: undefined,
         completedAt: undefined,
       });
-      await writeAudit(tx, now, {
-        actor: opts.actor,
-        action: `command.${cmd.type}`,
-        outcome: cmd.dryRun ? 'dry-run' : 'ok',
-        hostId,
-        laneId: cmd.laneId,
-        dryRun: cmd.dryRun,
-        params: { jti, seq, cmd: redact(cmd) },
-      });
+      // Every mutating command is audited when sent. `lane.inspect` only reads (drains poll it
+      // every few seconds), so it keeps its command record but stays out of the audit trail.
+      if (cmd.type !== 'lane.inspect')
+        await writeAudit(tx, now, {
+          actor: opts.actor,
+          action: `command.${cmd.type}`,
+          outcome: cmd.dryRun ? 'dry-run' : 'ok',
+          hostId,
+          laneId: cmd.laneId,
+          dryRun: cmd.dryRun,
+          params: { jti, seq, cmd: redact(cmd) },
+        });
       return jws;
     });
     const timeoutMs = opts.timeoutMs ?? this.#opts.commandTimeoutMs;
