@@ -1,6 +1,6 @@
 /**
  * The same state read done without the agent: one short-lived process per read (`systemctl
- * --user show …`, `docker -H unix://… inspect …`), one at a time, timed from spawn to exit.
+ * --user show …`, `docker -H unix://… inspect …`), timed from spawn to exit.
  */
 import { execFile } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
@@ -14,39 +14,22 @@ export interface DirectRead {
   check(stdout: string): void;
 }
 
-function runOnce(read: DirectRead, i: number): Promise<string> {
-  return new Promise((resolve, reject) => {
+/** Runs read number `i` once; resolves with its latency in ms (spawn to exit) after checking it. */
+export async function directReadOnce(read: DirectRead, i: number): Promise<number> {
+  const t0 = performance.now();
+  const stdout = await new Promise<string>((resolve, reject) => {
     execFile(
       read.file,
       read.args(i),
       { env: read.env, encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 },
-      (error, stdout, stderr) => {
+      (error, out, stderr) => {
         if (error !== null)
           reject(new Error(`${read.file} failed: ${stderr.trim() || error.message}`));
-        else resolve(stdout);
+        else resolve(out);
       },
     );
   });
-}
-
-/** Runs `count` reads sequentially (after `warmup` untimed ones); returns per-read ms and wall ms. */
-export async function timeDirectReads(
-  read: DirectRead,
-  count: number,
-  warmup: number,
-  around: { before(): void; after(): void },
-): Promise<{ samples: number[]; wallMs: number }> {
-  for (let i = 0; i < warmup; i++) read.check(await runOnce(read, i));
-  const samples: number[] = [];
-  around.before();
-  const start = performance.now();
-  for (let i = 0; i < count; i++) {
-    const t0 = performance.now();
-    const out = await runOnce(read, i);
-    samples.push(performance.now() - t0);
-    read.check(out);
-  }
-  const wallMs = performance.now() - start;
-  around.after();
-  return { samples, wallMs };
+  const ms = performance.now() - t0;
+  read.check(stdout);
+  return ms;
 }

@@ -11,7 +11,8 @@
  * 1. the agent's idle RSS (VmRSS, sampled) and CPU (utime+stime over `--idle-sec`) with the lanes
  *    running and the health loop active;
  * 2. `--commands` sequential signed `lane.inspect` round-robin over the systemd lanes, from send
- *    to verified result, next to `--direct` × `systemctl --user show <unit> -p …` processes;
+ *    to verified result, next to `--direct` × `systemctl --user show <unit> -p …` processes,
+ *    in alternating batches (interleave.ts) so both meet the same interference;
  * 3. the same for the Docker lanes next to `docker -H unix://… inspect <container>` processes.
  *
  * CPU per call is charged to every process involved (the bench process, the agent, systemd
@@ -19,7 +20,7 @@
  *
  * Usage (root, after `npm run build`): node .tmp/bench-build/bench/agent/run.js
  *   [--lanes 10] [--docker-lanes 2] [--commands 1000] [--direct 1000] [--warmup 20]
- *   [--idle-sec 20] [--no-docker]
+ *   [--rounds 20] [--idle-sec 20] [--no-docker]
  * JSON on stdout, a table on stderr. Everything it starts is stopped on exit, also on failure.
  */
 import { execFile, spawn } from 'node:child_process';
@@ -42,9 +43,11 @@ import { buildScratchImage } from '../../test/testbed/scratch-image.js';
 import { tempDir } from '../../test/testbed/temp-dir.js';
 import { waitFor } from '../../test/testbed/wait-for.js';
 import { BenchCoordinator } from './bench-coordinator.js';
-import { timeDirectReads } from './direct-read.js';
+import { directReadOnce } from './direct-read.js';
 import type { DirectRead } from './direct-read.js';
 import { startSimProcess } from './github-sim-process.js';
+import { interleave } from './interleave.js';
+import type { ReadMethod } from './interleave.js';
 import type { SimProcess } from './github-sim-process.js';
 import { round, summarize } from './latency.js';
 import type { LatencySummary } from './latency.js';
@@ -60,6 +63,7 @@ const { values: args } = parseArgs({
     commands: { type: 'string', default: '1000' },
     direct: { type: 'string', default: '1000' },
     warmup: { type: 'string', default: '20' },
+    rounds: { type: 'string', default: '20' },
     'idle-sec': { type: 'string', default: '20' },
     'no-docker': { type: 'boolean', default: false },
   },
@@ -70,6 +74,7 @@ const COMMANDS = positiveInt('commands');
 const DIRECT = positiveInt('direct');
 const WARMUP = nonNegativeInt('warmup');
 const IDLE_SEC = positiveInt('idle-sec');
+const ROUNDS = Math.min(positiveInt('rounds'), COMMANDS, DIRECT);
 
 const HOST_ID = 'bench-host';
 const COORDINATOR_ID = 'coord-bench';
@@ -384,54 +389,58 @@ async function main(): Promise<unknown> {
   )?.[1];
 
   // ---------------------------------------------------------------- inspect
-  const agentInspect = async (
-    backend: Backend,
-  ): Promise<{ latency: LatencySummary; cpu: PhaseCpu; states: Record<string, number> }> => {
+  const agentInspect = (backend: Backend, states: Record<string, number>): ReadMethod => {
     const targets = lanes.filter((l) => l.backend === backend);
-    const states: Record<string, number> = {};
-    const once = async (i: number): Promise<number> => {
-      const lane = targets[i % targets.length];
-      if (lane === undefined) throw new Error('no lanes');
-      const t0 = performance.now();
-      const r = await coordinator.send({
-        type: 'lane.inspect',
-        laneId: lane.laneId,
-        dryRun: false,
-      });
-      const ms = performance.now() - t0;
-      if (!r.ok || r.lane === undefined)
-        throw new Error(`lane.inspect refused: ${r.error?.code} ${r.error?.message}`);
-      const key = `${r.lane.state} ${r.lane.backendState ?? ''}`.trim();
-      states[key] = (states[key] ?? 0) + 1;
-      return ms;
+    return {
+      count: COMMANDS,
+      async once(i, timed) {
+        const lane = targets[i % targets.length];
+        if (lane === undefined) throw new Error(`no ${backend} lanes`);
+        const t0 = performance.now();
+        const r = await coordinator.send({
+          type: 'lane.inspect',
+          laneId: lane.laneId,
+          dryRun: false,
+        });
+        const ms = performance.now() - t0;
+        if (!r.ok || r.lane === undefined)
+          throw new Error(`lane.inspect refused: ${r.error?.code} ${r.error?.message}`);
+        if (timed) {
+          const key = `${r.lane.state} ${r.lane.backendState ?? ''}`.trim();
+          states[key] = (states[key] ?? 0) + 1;
+        }
+        return ms;
+      },
     };
-    for (let i = 0; i < WARMUP; i++) await once(i);
-    for (const k of Object.keys(states)) delete states[k];
-    const samples: number[] = [];
-    const before = meter.snapshot();
-    const start = performance.now();
-    for (let i = 0; i < COMMANDS; i++) samples.push(await once(i));
-    const wallMs = performance.now() - start;
-    const cpu = cpuPerCall(CpuMeter.diff(before, meter.snapshot()), COMMANDS);
-    return { latency: summarize(samples, wallMs), cpu, states };
   };
-  const directInspect = async (
+  const compare = async (
+    backend: Backend,
     read: DirectRead,
-  ): Promise<{ latency: LatencySummary; cpu: PhaseCpu }> => {
-    let before = new Map<string, CpuTimes>();
-    let diff = new Map<string, CpuTimes>();
-    const { samples, wallMs } = await timeDirectReads(read, DIRECT, WARMUP, {
-      before: () => (before = meter.snapshot()),
-      after: () => (diff = CpuMeter.diff(before, meter.snapshot())),
-    });
-    return { latency: summarize(samples, wallMs), cpu: cpuPerCall(diff, DIRECT) };
+  ): Promise<{
+    agent: { latency: LatencySummary; cpu: PhaseCpu; laneStates: Record<string, number> };
+    direct: { latency: LatencySummary; cpu: PhaseCpu };
+  }> => {
+    const laneStates: Record<string, number> = {};
+    const [a, d] = await interleave(
+      agentInspect(backend, laneStates),
+      { count: DIRECT, once: (i) => directReadOnce(read, i) },
+      { rounds: ROUNDS, warmup: WARMUP, meter },
+    );
+    return {
+      agent: {
+        latency: summarize(a.samples, a.wallMs),
+        cpu: cpuPerCall(a.cpu, COMMANDS),
+        laneStates,
+      },
+      direct: { latency: summarize(d.samples, d.wallMs), cpu: cpuPerCall(d.cpu, DIRECT) },
+    };
   };
 
-  log(`${COMMANDS} × signed lane.inspect (systemd lanes, round-robin)`);
-  const agentSd = await agentInspect('systemd');
   const sdUnits = lanes.filter((l) => l.backend === 'systemd').map((l) => l.object);
-  log(`${DIRECT} × systemctl --user show`);
-  const systemctlShow = await directInspect({
+  log(
+    `${COMMANDS} × signed lane.inspect (systemd lanes, round-robin) and ${DIRECT} × systemctl --user show, in ${ROUNDS} alternating rounds`,
+  );
+  const sd = await compare('systemd', {
     file: 'systemctl',
     args: (i) => [
       '--user',
@@ -450,11 +459,11 @@ async function main(): Promise<unknown> {
   let docker: Record<string, unknown> | undefined;
   if (dockerd !== undefined && dockerLanes > 0) {
     const d = dockerd;
-    log(`${COMMANDS} × signed lane.inspect (Docker lanes, round-robin)`);
-    const agentDocker = await agentInspect('docker');
     const containers = lanes.filter((l) => l.backend === 'docker').map((l) => l.object);
-    log(`${DIRECT} × docker inspect`);
-    const dockerInspect = await directInspect({
+    log(
+      `${COMMANDS} × signed lane.inspect (Docker lanes, round-robin) and ${DIRECT} × docker inspect, in ${ROUNDS} alternating rounds`,
+    );
+    const dk = await compare('docker', {
       file: 'docker',
       args: (i) => [
         '-H',
@@ -469,7 +478,10 @@ async function main(): Promise<unknown> {
           throw new Error('docker inspect: container not running');
       },
     });
-    docker = { agent: agentDocker, dockerInspect };
+    docker = {
+      agent: { latency: dk.agent.latency, cpu: dk.agent.cpu, states: dk.agent.laneStates },
+      dockerInspect: dk.direct,
+    };
   }
 
   notes.push(
@@ -478,7 +490,7 @@ async function main(): Promise<unknown> {
     'lane.inspect latency: from signing the command to a verified result (sign + WebSocket + the agent verifying, journaling the jti/seq and audit record in SQLite, reading unit or container state, Runner.Worker processes and the hook files, signing the result + the bench verifying it); one at a time.',
     'Direct reads: one process per read, spawn to exit, one at a time; systemctl reads 4 unit properties, docker inspect the whole container. Neither checks Runner.Worker, the job hooks or the ledger, nor signs or audits anything.',
     `CPU per call: each process's utime+stime plus its reaped children (bench = the bench process: coordinator signing/verifying, or spawning the direct-read processes, whose own CPU is in bench's children). Background costs run in every phase alike: the idle agent, the stub runners' heartbeats and the simulator (separate process, not counted).`,
-    `Warm-up: ${WARMUP} untimed calls before each timed loop.`,
+    `Timing: after ${WARMUP} untimed reads of each, the agent path and the direct reads run in ${ROUNDS} alternating rounds (A B, B A, …), one batch of each per round, one read at a time, so both see the same interference on a shared machine; perSec is reads per second of the method's own batch time.`,
   );
   return {
     machine: { ...machine, loadAvg1mAtEnd: round(loadavg()[0] ?? 0, 2) },
@@ -495,11 +507,11 @@ async function main(): Promise<unknown> {
       eventsAcked: coordinator.eventsAcked,
     },
     inspect: {
-      agent: agentSd.latency,
-      agentCpu: agentSd.cpu,
-      agentLaneStates: agentSd.states,
-      systemctlShow: systemctlShow.latency,
-      systemctlShowCpu: systemctlShow.cpu,
+      agent: sd.agent.latency,
+      agentCpu: sd.agent.cpu,
+      agentLaneStates: sd.agent.laneStates,
+      systemctlShow: sd.direct.latency,
+      systemctlShowCpu: sd.direct.cpu,
       ...(docker === undefined ? {} : { docker }),
     },
     notes,
