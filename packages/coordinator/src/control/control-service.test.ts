@@ -177,6 +177,49 @@ describe('ControlService', () => {
     expect(await restarts()).toEqual([]);
   });
 
+  it('marks lanes left mid-saga by a restart of the coordinator, and audits it', async () => {
+    const { w, service } = await world();
+    const states = ['pending', 'starting', 'stopping', 'restarting', 'online', 'draining'] as const;
+    for (const [i, state] of states.entries()) {
+      await seedLane(w, { laneId: `01hzzzzzzzzzzzzzzzzzzz000${i + 1}`, state });
+    }
+    const changed = await service.recoverInterrupted();
+    expect(changed.map((l) => l.state)).toEqual(['failed', 'failed', 'failed', 'unhealthy']);
+    const lanes = await w.store.listLanes();
+    expect(lanes.map((l) => l.state)).toEqual([
+      'failed',
+      'failed',
+      'failed',
+      'unhealthy',
+      'online',
+      'draining',
+    ]);
+    expect(lanes[0]?.recovery).toContain('launchplane lane remove 01hzzzzzzzzzzzzzzzzzzz0001');
+    const audit = (await w.store.listAudit({})).filter((a) => a.action === 'lane.recover');
+    expect(audit).toHaveLength(4);
+    expect(w.hub.sent).toEqual([]);
+  });
+
+  it('holds a lane being created against any other action on it', async () => {
+    const { w, service } = await world();
+    w.hub.registerOnStart = false; // creates keep polling GitHub until their deadline
+    const applying = service.apply({ actor: 'tok-op', dryRun: false });
+    let creating: string | undefined;
+    for (let i = 0; i < 1000 && creating === undefined; i++) {
+      creating = (await w.store.listLanes()).find((l) => l.state === 'starting')?.laneId;
+      await new Promise((r) => setImmediate(r));
+    }
+    expect(creating).toBeDefined();
+    await expect(
+      service.laneAction(creating!, 'remove', { actor: 'tok-other', dryRun: false, force: true }),
+    ).rejects.toSatisfy((e: unknown) => e instanceof LaunchplaneError && e.code === 'LP_CONFLICT');
+    const done = await applying;
+    expect(done.reports.every((r) => r.error?.code === 'LP_TIMEOUT')).toBe(true);
+    expect(w.hub.commands('lane.remove').every((c) => c.type === 'lane.remove' && c.force)).toBe(
+      true,
+    );
+  });
+
   it('lists lanes with what GitHub says', async () => {
     const { w, service } = await world();
     const lane = await seedLane(w, { laneId: '01hzzzzzzzzzzzzzzzzzzz0001' });

@@ -163,6 +163,57 @@ export class ControlService {
     return planned;
   }
 
+  /**
+   * After a coordinator restart, lanes left mid-saga (a create or remove that was cut off) would
+   * hold their slot forever in a transitional state. They are marked `failed` with a recovery
+   * hint (audited), so they are reported and an operator clears them with `lane remove`; an
+   * interrupted restart becomes `unhealthy`, which the planner restarts again. Call it once,
+   * before the first plan, while no saga runs.
+   */
+  async recoverInterrupted(actor = 'coordinator'): Promise<LaneRecord[]> {
+    const changed: LaneRecord[] = [];
+    for (const lane of await this.#deps.store.listLanes()) {
+      if (this.#locks.has(lane.laneId)) continue;
+      let next: LaneRecord | undefined;
+      const what =
+        lane.state === 'stopping'
+          ? 'removed'
+          : lane.state === 'restarting'
+            ? 'restarted'
+            : 'created';
+      if (lane.state === 'restarting') {
+        next = { ...lane, state: 'unhealthy' };
+      } else if (
+        lane.state === 'pending' ||
+        lane.state === 'provisioning' ||
+        lane.state === 'starting' ||
+        lane.state === 'stopping'
+      ) {
+        const recovery = `The coordinator stopped while this lane was being ${what}. Check host "${lane.hostId}" and GitHub, then run "launchplane lane remove ${lane.laneId}"`;
+        next = {
+          ...lane,
+          state: 'failed',
+          recovery,
+          lastError: { code: 'LP_INTERNAL', message: `Interrupted while ${lane.state}`, recovery },
+        };
+      }
+      if (next === undefined) continue;
+      next = { ...next, updatedAt: nowSec(this.#deps.clock) };
+      await this.#deps.store.putLane(next);
+      await writeAudit(this.#deps.store, nowSec(this.#deps.clock), {
+        actor,
+        action: 'lane.recover',
+        outcome: 'ok',
+        hostId: lane.hostId,
+        laneId: lane.laneId,
+        params: { from: lane.state, to: next.state },
+        recovery: next.recovery,
+      });
+      changed.push(next);
+    }
+    return changed;
+  }
+
   /** One record for the apply as a whole; each action has its own. */
   async #auditApply(
     planned: ControlPlan,
@@ -239,7 +290,12 @@ export class ControlService {
     };
     switch (a.kind) {
       case 'create':
-        return createLane(this.#deps, { ...common, hostId: a.hostId, pool: a.pool });
+        return createLane(this.#deps, {
+          ...common,
+          hostId: a.hostId,
+          pool: a.pool,
+          lockLane: (laneId) => this.#locks.acquire(laneId, `create of lane "${laneId}"`),
+        });
       case 'remove':
       case 'restart':
         return this.#locked(a.laneId, a.kind, a.hostId, opts, () =>

@@ -48,6 +48,11 @@ export interface CreateLaneRequest {
   /** The plan action this carries out, for the audit. */
   actionId?: string;
   signal?: AbortSignal;
+  /**
+   * Takes the new lane's lock before its record exists, so no other saga (an operator's remove
+   * of a lane still `pending`) can act on it while it is being made; returns the release.
+   */
+  lockLane?: (laneId: string) => () => void;
 }
 
 /** States that hold a pool's slot on a host (as the planner counts them). */
@@ -131,71 +136,76 @@ export async function createLane(deps: ControlDeps, req: CreateLaneRequest): Pro
     return report;
   }
 
-  const now = nowSec(deps.clock);
-  let lane: LaneRecord = {
-    laneId,
-    hostId: req.hostId,
-    pool: req.pool,
-    scope,
-    backend: pool.backend,
-    ephemeral: pool.ephemeral,
-    runnerName: name,
-    runnerId: undefined,
-    labels,
-    state: 'pending',
-    recovery: undefined,
-    lastError: undefined,
-    createdAt: now,
-    updatedAt: now,
-  };
-  await deps.store.putLane(lane);
-  report.steps.push(`recorded lane "${laneId}" (pending)`);
-  const deadline = new Deadline(deps, deps.options.createOnlineSec * 1000);
-
+  const release = req.lockLane?.(laneId);
   try {
-    let runner: RunnerConfig;
-    if (pool.ephemeral) {
-      const jit = await deps.github.generateJitConfig(scope, {
-        name,
-        labels,
-        runnerGroupId: pool.runnerGroupId,
-      });
-      // Recorded before anything else: from here on the registration is ours to clean up.
-      lane = await updateLane(deps, lane, { runnerId: jit.runner.id, state: 'provisioning' });
-      runner = { jitConfig: jit.encodedJitConfig };
-      report.steps.push(`generated a JIT config (runner id ${jit.runner.id})`);
-    } else {
-      const token = await deps.github.createRegistrationToken(scope);
-      lane = await updateLane(deps, lane, { state: 'provisioning' });
-      runner = { url: scopeUrl(deps.githubWebUrl, scope), registrationToken: token.token };
-      report.steps.push('created a registration token');
-    }
-    const cmd: LaneCreateCommand = {
-      ...base,
-      ...(lane.runnerId === undefined ? {} : { runnerId: lane.runnerId }),
-      runner,
+    const now = nowSec(deps.clock);
+    let lane: LaneRecord = {
+      laneId,
+      hostId: req.hostId,
+      pool: req.pool,
+      scope,
+      backend: pool.backend,
+      ephemeral: pool.ephemeral,
+      runnerName: name,
+      runnerId: undefined,
+      labels,
+      state: 'pending',
+      recovery: undefined,
+      lastError: undefined,
+      createdAt: now,
+      updatedAt: now,
     };
-    report.commands.push(redactCommand(cmd));
-    await sendOk(deps, req.hostId, cmd, req.actor);
-    lane = await updateLane(deps, lane, { state: 'starting' });
-    report.steps.push(`host "${req.hostId}" started the lane`);
+    await deps.store.putLane(lane);
+    report.steps.push(`recorded lane "${laneId}" (pending)`);
+    const deadline = new Deadline(deps, deps.options.createOnlineSec * 1000);
 
-    const online = await waitOnline(deps, lane, deadline, req.signal);
-    lane = await updateLane(deps, lane, { runnerId: online.id, state: 'online' });
-    report.steps.push(`runner "${name}" (id ${online.id}) is online`);
-    report.ok = true;
-    report.outcome = 'created';
-    report.lane = lane;
-    await auditReport(deps, report, { actor: req.actor, params: { name, labels } });
-    return report;
-  } catch (err) {
-    const cause = toLaunchplaneError(err);
-    lane = await rollback(deps, lane, cause, report, req.actor);
-    report.outcome = cause.code === 'LP_TIMEOUT' ? 'timeout' : 'failed';
-    report.error = lane.lastError ?? cause.toJSON();
-    report.lane = lane;
-    await auditReport(deps, report, { actor: req.actor, params: { name, labels } });
-    return report;
+    try {
+      let runner: RunnerConfig;
+      if (pool.ephemeral) {
+        const jit = await deps.github.generateJitConfig(scope, {
+          name,
+          labels,
+          runnerGroupId: pool.runnerGroupId,
+        });
+        // Recorded before anything else: from here on the registration is ours to clean up.
+        lane = await updateLane(deps, lane, { runnerId: jit.runner.id, state: 'provisioning' });
+        runner = { jitConfig: jit.encodedJitConfig };
+        report.steps.push(`generated a JIT config (runner id ${jit.runner.id})`);
+      } else {
+        const token = await deps.github.createRegistrationToken(scope);
+        lane = await updateLane(deps, lane, { state: 'provisioning' });
+        runner = { url: scopeUrl(deps.githubWebUrl, scope), registrationToken: token.token };
+        report.steps.push('created a registration token');
+      }
+      const cmd: LaneCreateCommand = {
+        ...base,
+        ...(lane.runnerId === undefined ? {} : { runnerId: lane.runnerId }),
+        runner,
+      };
+      report.commands.push(redactCommand(cmd));
+      await sendOk(deps, req.hostId, cmd, req.actor);
+      lane = await updateLane(deps, lane, { state: 'starting' });
+      report.steps.push(`host "${req.hostId}" started the lane`);
+
+      const online = await waitOnline(deps, lane, deadline, req.signal);
+      lane = await updateLane(deps, lane, { runnerId: online.id, state: 'online' });
+      report.steps.push(`runner "${name}" (id ${online.id}) is online`);
+      report.ok = true;
+      report.outcome = 'created';
+      report.lane = lane;
+      await auditReport(deps, report, { actor: req.actor, params: { name, labels } });
+      return report;
+    } catch (err) {
+      const cause = toLaunchplaneError(err);
+      lane = await rollback(deps, lane, cause, report, req.actor);
+      report.outcome = cause.code === 'LP_TIMEOUT' ? 'timeout' : 'failed';
+      report.error = lane.lastError ?? cause.toJSON();
+      report.lane = lane;
+      await auditReport(deps, report, { actor: req.actor, params: { name, labels } });
+      return report;
+    }
+  } finally {
+    release?.();
   }
 }
 

@@ -63,6 +63,13 @@ export async function startControl(
       commandTimeoutMs: config.agents.commandTimeoutSec * 1000,
     }),
   });
+  const recovered = await service.recoverInterrupted();
+  if (recovered.length > 0) {
+    parts.logger.warn(
+      { lanes: recovered.map((l) => ({ laneId: l.laneId, state: l.state })) },
+      'lanes left mid-saga by the last run were marked for an operator',
+    );
+  }
   const reconciler = new Reconciler(
     { service, clock, logger: parts.logger },
     { auto: config.reconcile.auto, intervalSec: config.reconcile.intervalSec },
