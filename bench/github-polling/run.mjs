@@ -7,7 +7,6 @@
 //     [--interval-sec 30] [--duration-sec 3600] [--changes 5]
 //
 // Prints JSON on stdout and a short table on stderr.
-/* global fetch */
 import { performance } from 'node:perf_hooks';
 import process from 'node:process';
 import { parseArgs } from 'node:util';
