@@ -5,6 +5,7 @@
  * reported, with progress on stderr when that is a terminal.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import { LaunchplaneError } from '@launchplane/shared';
 import type { ApiClient } from '../api-client/api-client.js';
 import { renderPlan } from './plan.js';
 import { reportRows, type ApplyAnswer, type ApplyJob, type ControlPlan } from './control-views.js';
@@ -32,6 +33,7 @@ export async function applyCommand(
   }
   const started = (await client.post('/v1/apply', { dryRun: false, wait: false })) as {
     plan: ControlPlan;
+    jobId: number;
   };
   if (!opts.wait) {
     if (opts.json) printJson(io, { plan: started.plan, dryRun: false, started: true });
@@ -47,6 +49,13 @@ export async function applyCommand(
   let shown = -1;
   for (;;) {
     job = ((await client.get('/v1/apply')) as { job: ApplyJob }).job;
+    if (job.id !== started.jobId) {
+      throw new LaunchplaneError(
+        'LP_CONFLICT',
+        `Apply ${started.jobId} can no longer be followed: the coordinator now runs apply ${job.id}`,
+        { recovery: 'See what each apply did with "launchplane audit"' },
+      );
+    }
     if (opts.progress && job.reports.length !== shown) {
       shown = job.reports.length;
       io.stderr(`apply: ${job.reports.length}/${job.total} action(s) done\n`);

@@ -264,6 +264,23 @@ describe('launchplane apply', () => {
     expect(o.out).toMatch(/create:host-a:build:1\s+created/);
   });
 
+  it('--wait stops with LP_CONFLICT when another apply replaced the one it follows', async () => {
+    const api = new FakeApi((method) =>
+      method === 'POST'
+        ? { plan: PLAN, jobId: 4 }
+        : { job: { id: 5, running: true, plan: PLAN, total: 1, reports: [] } },
+    );
+    await expect(
+      applyCommand(io(), api.client(), {
+        dryRun: false,
+        wait: true,
+        json: false,
+        progress: false,
+        pollMs: 1,
+      }),
+    ).rejects.toSatisfy((e: unknown) => e instanceof LaunchplaneError && e.code === 'LP_CONFLICT');
+  });
+
   it('--dry-run asks for a dry run and says nothing was changed', async () => {
     const api = new FakeApi(() => ({
       plan: PLAN,

@@ -55,8 +55,11 @@ export function controlRoutes(service: ControlService): Route[] {
             body: await service.apply({ actor: ctx.actor, dryRun: body.dryRun }),
           };
         }
-        const plan = await service.startApply({ actor: ctx.actor, dryRun: false });
-        return { status: 202, body: { plan, dryRun: false, started: true } };
+        const job = await service.startApply({ actor: ctx.actor, dryRun: false });
+        return {
+          status: 202,
+          body: { plan: job.plan, jobId: job.id, dryRun: false, started: true },
+        };
       },
     },
     {

@@ -73,6 +73,8 @@ export interface LaneJob {
 
 /** The current or last background apply, as `GET /v1/apply` shows it. */
 export interface ApplyJob {
+  /** Numbers the background applies of this process, from 1. */
+  id: number;
   startedAt: number;
   actor: string;
   running: boolean;
@@ -88,6 +90,7 @@ export class ControlService {
   #latest: { input: PlanInput; plan: ControlPlan } | undefined;
   readonly #laneJobs = new Map<string, LaneJob>();
   #applyJob: ApplyJob | undefined;
+  #applyJobs = 0;
 
   constructor(deps: ControlDeps) {
     this.#deps = deps;
@@ -133,7 +136,7 @@ export class ControlService {
    * Starts an apply and returns its plan at once; the apply goes on in the background (every
    * action is audited). Refused with `LP_CONFLICT` while another apply runs.
    */
-  async startApply(opts: { actor: string; dryRun: boolean }): Promise<ControlPlan> {
+  async startApply(opts: { actor: string; dryRun: boolean }): Promise<ApplyJob> {
     const release = this.#locks.acquire('apply', 'apply');
     let planned: ControlPlan;
     try {
@@ -143,6 +146,7 @@ export class ControlService {
       throw err;
     }
     const job: ApplyJob = {
+      id: ++this.#applyJobs,
       startedAt: this.#deps.clock.nowMs(),
       actor: opts.actor,
       running: true,
@@ -160,7 +164,7 @@ export class ControlService {
         job.running = false;
         release();
       });
-    return planned;
+    return { ...job, reports: [] };
   }
 
   /**
