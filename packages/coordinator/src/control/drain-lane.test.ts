@@ -228,6 +228,16 @@ describe('drainLane()', () => {
     expect(refusals.map((a) => a.outcome)).toEqual(['refused', 'refused', 'refused']);
   });
 
+  it('a failed restart of a failed lane leaves it failed', async () => {
+    const { w } = await setup();
+    await w.store.putLane({ ...(await w.store.getLane(LANE))!, state: 'failed', recovery: 'x' });
+    w.hub.lanes.delete(LANE); // the agent no longer has it: lane.restart is refused
+    const r = await run(w, 'restart');
+    expect(r.ok).toBe(false);
+    expect(r.error?.code).toBe('LP_NOT_OWNED');
+    expect((await w.store.getLane(LANE))?.state).toBe('failed');
+  });
+
   it('removes a failed lane that never got a runner, even when the host no longer has it', async () => {
     const { w } = await setup();
     await w.store.putLane({

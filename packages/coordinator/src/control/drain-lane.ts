@@ -140,6 +140,10 @@ export async function drainLane(deps: ControlDeps, req: DrainLaneRequest): Promi
     report.error = e.toJSON();
     const fresh = await deps.store.getLane(lane.laneId);
     if (fresh !== undefined) lane = fresh;
+    // A failed lane stays failed (reported, never retried) until a saga on it succeeds.
+    if (stored?.state === 'failed' && lane.state !== 'failed' && lane.state !== 'removed') {
+      lane = await updateLane(deps, lane, { state: 'failed' });
+    }
   }
   report.lane = lane;
   await audit();
