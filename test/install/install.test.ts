@@ -1,0 +1,238 @@
+/**
+ * The installers (install/agent.sh, install/coordinator.sh) against a temp root: idempotent,
+ * dry-run changes nothing, both units pass `systemd-analyze verify`, and the installed agent
+ * unit starts under the test systemd manager, enrolls and connects to a real coordinator.
+ */
+import { execFile, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { copyFile, readFile, readdir, rm, stat, writeFile, mkdir } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+
+import { describeWithSystemd, spawnDaemon, tempDir, waitFor } from '../testbed/index.js';
+import type { Daemon, TempDir } from '../testbed/index.js';
+
+const exec = promisify(execFile);
+const REPO = new URL('../..', import.meta.url).pathname;
+const LAUNCHPLANE = join(REPO, 'packages/coordinator/dist/cli.js');
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      srv.close(() => resolve(typeof addr === 'object' && addr !== null ? addr.port : 0));
+    });
+  });
+}
+
+/** Runs a script and resolves with its exit status and output (never rejects on exit status). */
+function runScript(
+  argv: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ status: number; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const [cmd, ...args] = argv;
+    const child = spawn(cmd ?? 'false', args, {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ status: code ?? 1, stdout, stderr }));
+  });
+}
+
+async function listTree(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    out.push(join(entry.parentPath, entry.name));
+  }
+  return out.sort();
+}
+
+async function sha256(file: string): Promise<string> {
+  return createHash('sha256')
+    .update(await readFile(file))
+    .digest('hex');
+}
+
+describeWithSystemd('installers', (systemd) => {
+  let dir: TempDir;
+  let coordinator: Daemon;
+  let coordUrl: string;
+  let adminToken: string;
+
+  const cli = async (...args: string[]): Promise<string> => {
+    const { stdout } = await exec(process.execPath, [LAUNCHPLANE, ...args], {
+      env: { ...process.env, LAUNCHPLANE_URL: coordUrl, LAUNCHPLANE_TOKEN: adminToken },
+    });
+    return stdout;
+  };
+  const systemctl = (...args: string[]) =>
+    exec('systemctl', ['--user', ...args], { env: { ...process.env, ...systemd().env } });
+
+  beforeAll(async () => {
+    // Under the lane root: PrivateTmp in the units hides /tmp.
+    dir = await tempDir({ prefix: 'lp-install-', base: systemd().laneRoot });
+    const port = await freePort();
+    coordUrl = `http://127.0.0.1:${port}`;
+    const coordDir = join(dir.path, 'coordinator');
+    await mkdir(coordDir, { recursive: true });
+    const config = join(coordDir, 'coordinator.yaml');
+    await writeFile(
+      config,
+      `listen: { host: 127.0.0.1, port: ${port} }\npublicUrl: ${coordUrl}\ndataDir: ${join(coordDir, 'data')}\nlog: { level: warn }\n`,
+    );
+    coordinator = spawnDaemon([process.execPath, LAUNCHPLANE, 'serve', '--config', config], {
+      env: process.env,
+      logFile: join(coordDir, 'coordinator.log'),
+    });
+    await waitFor(async () => (await fetch(`${coordUrl}/v1/health`)).ok, {
+      timeoutMs: 30_000,
+      intervalMs: 100,
+      what: 'the coordinator',
+    });
+    adminToken = (await readFile(join(coordDir, 'data', 'admin.token'), 'utf8')).trim();
+  });
+
+  afterAll(async () => {
+    await systemctl('stop', 'launchplane-agent.service').catch(() => undefined);
+    await rm(join(systemd().unitDir, 'launchplane-agent.service'), { force: true });
+    await systemctl('daemon-reload').catch(() => undefined);
+    await coordinator.stop();
+    await dir.cleanup();
+  });
+
+  it('--dry-run prints every step and changes nothing', async () => {
+    const root = join(dir.path, 'dry');
+    await mkdir(root);
+    const r = await runScript([
+      'bash',
+      join(REPO, 'install/agent.sh'),
+      '--root',
+      root,
+      '--host-id',
+      'host-i',
+      '--dry-run',
+    ]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain('dry run: nothing will change');
+    expect(r.stdout).toMatch(/would copy: .* -> .*\/opt\/launchplane/);
+    expect(r.stdout).toContain('would write:');
+    expect(await listTree(root)).toEqual([]);
+  });
+
+  it('refuses bad usage with exit 2 and a coded error', async () => {
+    const r = await runScript(['bash', join(REPO, 'install/agent.sh'), '--token', 'x']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('error LP_USAGE: --token needs --coordinator and --host-id');
+    const u = await runScript(['bash', join(REPO, 'install/coordinator.sh'), '--bogus']);
+    expect(u.status).toBe(2);
+  });
+
+  it('installs both units, which pass systemd-analyze verify', async () => {
+    const root = join(dir.path, 'both');
+    await mkdir(root);
+    for (const argv of [
+      ['agent.sh', '--host-id', 'host-v'],
+      ['coordinator.sh', '--public-url', 'https://coord.example:7443'],
+    ]) {
+      const [script = '', ...rest] = argv;
+      const r = await runScript(['bash', join(REPO, 'install', script), '--root', root, ...rest]);
+      expect(r.status, r.stderr).toBe(0);
+    }
+    for (const unit of ['launchplane-agent.service', 'launchplane-coordinator.service']) {
+      const path = join(root, 'etc/systemd/system', unit);
+      const text = await readFile(path, 'utf8');
+      expect(text).not.toMatch(/@[A-Z_]+@/);
+      const verify = await runScript(['systemd-analyze', 'verify', path]);
+      expect(verify.status, verify.stderr).toBe(0);
+    }
+    expect((await stat(join(root, 'var/lib/launchplane'))).mode & 0o777).toBe(0o700);
+    expect((await stat(join(root, 'var/lib/launchplane-coordinator'))).mode & 0o777).toBe(0o700);
+  });
+
+  it('enrolls, starts the installed agent unit under systemd, and is idempotent', async () => {
+    const root = join(dir.path, 'live');
+    await mkdir(root);
+    const created = JSON.parse(
+      await cli('enroll-token', 'create', '--host', 'host-i', '--json'),
+    ) as {
+      token: string;
+      coordinatorFingerprint: string;
+    };
+    const install = await runScript([
+      'bash',
+      join(REPO, 'install/agent.sh'),
+      '--root',
+      root,
+      '--coordinator',
+      coordUrl,
+      '--token',
+      created.token,
+      '--host-id',
+      'host-i',
+      '--coordinator-fingerprint',
+      created.coordinatorFingerprint,
+    ]);
+    expect(install.status, install.stderr).toBe(0);
+    expect(install.stdout + install.stderr).not.toContain(created.token);
+    const keyFile = join(root, 'var/lib/launchplane/host.key');
+    expect((await stat(keyFile)).mode & 0o777).toBe(0o600);
+    const keyHash = await sha256(keyFile);
+    const config = await readFile(join(root, 'etc/launchplane/agent.yaml'), 'utf8');
+    expect(config).toContain('hostId: host-i');
+    expect(config).toContain(created.coordinatorFingerprint);
+
+    // The user manager only reads its own unit dir: hand it the unit the installer wrote.
+    await copyFile(
+      join(root, 'etc/systemd/system/launchplane-agent.service'),
+      join(systemd().unitDir, 'launchplane-agent.service'),
+    );
+    await systemctl('daemon-reload');
+    await systemctl('start', 'launchplane-agent.service');
+    const status = async (): Promise<string> => {
+      const r = await runScript(
+        ['systemctl', '--user', 'status', '--no-pager', '-l', 'launchplane-agent.service'],
+        systemd().env,
+      );
+      return r.stdout + r.stderr;
+    };
+    await waitFor(
+      async () => {
+        const { hosts } = JSON.parse(await cli('hosts', '--json')) as {
+          hosts: { hostId: string; connected: boolean }[];
+        };
+        return hosts.find((h) => h.hostId === 'host-i')?.connected === true;
+      },
+      { timeoutMs: 30_000, intervalMs: 500, what: 'the installed agent to connect' },
+    ).catch(async (err: unknown) => {
+      throw new Error(`${String(err)}\n${await status()}`);
+    });
+    const { stdout: active } = await systemctl('is-active', 'launchplane-agent.service');
+    expect(active.trim()).toBe('active');
+
+    // Again, without a token: an upgrade keeps the config, the key and the ledger.
+    const again = await runScript([
+      'bash',
+      join(REPO, 'install/agent.sh'),
+      '--root',
+      root,
+      '--host-id',
+      'host-i',
+    ]);
+    expect(again.status, again.stderr).toBe(0);
+    expect(again.stdout).toContain('ok: keeping');
+    expect(await sha256(keyFile)).toBe(keyHash);
+    expect(await readFile(join(root, 'etc/launchplane/agent.yaml'), 'utf8')).toBe(config);
+
+    await systemctl('stop', 'launchplane-agent.service');
+  });
+});
