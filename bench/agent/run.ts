@@ -122,8 +122,10 @@ function cleanUp(): Promise<void> {
   })();
   return cleaning;
 }
+let interrupted: NodeJS.Signals | undefined;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
+    interrupted = signal;
     log(`${signal}: cleaning up`);
     void cleanUp().then(() => process.exit(130));
   });
@@ -558,8 +560,9 @@ try {
   process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   process.stderr.write(`${table(result)}\n`);
 } catch (error) {
-  exitCode = 1;
-  log(`failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+  exitCode = interrupted === undefined ? 1 : 130;
+  if (interrupted === undefined)
+    log(`failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
 } finally {
   log('cleaning up');
   await cleanUp();
