@@ -481,8 +481,11 @@ async function main(): Promise<unknown> {
       },
     });
     docker = {
-      agent: { latency: dk.agent.latency, cpu: dk.agent.cpu, states: dk.agent.laneStates },
-      dockerInspect: dk.direct,
+      agentDocker: dk.agent.latency,
+      agentDockerCpu: dk.agent.cpu,
+      agentDockerLaneStates: dk.agent.laneStates,
+      dockerInspect: dk.direct.latency,
+      dockerInspectCpu: dk.direct.cpu,
     };
   }
 
@@ -514,7 +517,7 @@ async function main(): Promise<unknown> {
       agentLaneStates: sd.agent.laneStates,
       systemctlShow: sd.direct.latency,
       systemctlShowCpu: sd.direct.cpu,
-      ...(docker === undefined ? {} : { docker }),
+      ...docker,
     },
     notes,
   };
@@ -530,16 +533,16 @@ function table(result: {
     agentCpu: PhaseCpu;
     systemctlShow: LatencySummary;
     systemctlShowCpu: PhaseCpu;
-    docker?: {
-      agent: { latency: LatencySummary; cpu: PhaseCpu };
-      dockerInspect: { latency: LatencySummary; cpu: PhaseCpu };
-    };
+    agentDocker?: LatencySummary;
+    agentDockerCpu?: PhaseCpu;
+    dockerInspect?: LatencySummary;
+    dockerInspectCpu?: PhaseCpu;
   };
   rows.push(['agent lane.inspect (systemd)', i.agent, i.agentCpu]);
   rows.push(['systemctl --user show', i.systemctlShow, i.systemctlShowCpu]);
-  if (i.docker !== undefined) {
-    rows.push(['agent lane.inspect (docker)', i.docker.agent.latency, i.docker.agent.cpu]);
-    rows.push(['docker inspect', i.docker.dockerInspect.latency, i.docker.dockerInspect.cpu]);
+  if (i.agentDocker !== undefined && i.dockerInspect !== undefined) {
+    rows.push(['agent lane.inspect (docker)', i.agentDocker, i.agentDockerCpu]);
+    rows.push(['docker inspect', i.dockerInspect, i.dockerInspectCpu]);
   }
   const pad = (s: string, n: number): string => s.padStart(n);
   const lines = [
