@@ -177,6 +177,11 @@ describeWithSystemd(
   (systemd) => {
     let units: DbusUnitManager;
     let work: TempDir;
+    // The systemd manager is shared by every suite of the run: units that were there before this
+    // suite are not its to judge or to clean up.
+    let baseline = new Set<string>();
+    const ours = async (): Promise<string[]> =>
+      (await units.list()).map((u) => u.name).filter((n) => !baseline.has(n));
     beforeAll(async () => {
       const sd = systemd();
       units = await DbusUnitManager.create({
@@ -184,12 +189,13 @@ describeWithSystemd(
         unitDir: sd.unitDir,
         busAddress: sd.env.DBUS_SESSION_BUS_ADDRESS,
       });
+      baseline = new Set((await units.list()).map((u) => u.name));
       work = await tempDir({ base: sd.laneRoot, prefix: 'crash-' });
     });
     afterAll(async () => {
       if (units !== undefined) {
-        for (const u of await units.list().catch(() => []))
-          await units.removeUnit(u.name).catch(() => undefined);
+        for (const name of await ours().catch(() => []))
+          await units.removeUnit(name).catch(() => undefined);
         await units.close();
       }
       await work?.cleanup();
@@ -199,7 +205,7 @@ describeWithSystemd(
         kind: 'systemd',
         units,
         child: { unitDir: systemd().unitDir, busAddress: systemd().env.DBUS_SESSION_BUS_ADDRESS },
-        objects: async () => (await units.list()).map((u) => u.name),
+        objects: ours,
       }),
       () => work,
       () => sim,
@@ -213,18 +219,23 @@ describeWithDocker(
   (dockerInfo) => {
     let runtime: DockerContainerRuntime;
     let work: TempDir;
+    // The dockerd is shared by every suite of the run (see the systemd sweep above).
+    let baseline = new Set<string>();
+    const ours = async (): Promise<string[]> =>
+      (await runtime.list()).map((c) => c.name).filter((n) => !baseline.has(n));
     beforeAll(async () => {
       runtime = new DockerContainerRuntime({
         socketPath: dockerInfo().socketPath,
         stopTimeoutSec: 10,
       });
       await buildScratchImage(new Docker({ socketPath: dockerInfo().socketPath }), { tag: TAG });
+      baseline = new Set((await runtime.list()).map((c) => c.name));
       work = await tempDir({ prefix: 'lp-crash-docker-' });
     });
     afterAll(async () => {
       if (runtime !== undefined) {
-        for (const c of await runtime.list().catch(() => []))
-          await runtime.remove(c.name, { force: true }).catch(() => undefined);
+        for (const name of await ours().catch(() => []))
+          await runtime.remove(name, { force: true }).catch(() => undefined);
       }
       await work?.cleanup();
     });
@@ -233,7 +244,7 @@ describeWithDocker(
         kind: 'docker',
         containers: runtime,
         child: { socketPath: dockerInfo().socketPath },
-        objects: async () => (await runtime.list()).map((c) => c.name),
+        objects: ours,
       }),
       () => work,
       () => sim,

@@ -201,7 +201,7 @@ describeWithSystemd('installers', (systemd) => {
     const status = async (): Promise<string> => {
       const r = await runScript(
         ['systemctl', '--user', 'status', '--no-pager', '-l', 'launchplane-agent.service'],
-        systemd().env,
+        { ...systemd().env },
       );
       return r.stdout + r.stderr;
     };

@@ -8,9 +8,15 @@ describe('mergedLaneState', () => {
       for (const reported of ['online', 'busy', 'starting', 'restarting'] as const) {
         expect(mergedLaneState(held, reported)).toBe(held);
       }
-      expect(mergedLaneState(held, 'removed')).toBe('removed');
       expect(mergedLaneState(held, 'completed')).toBe('completed');
     }
+    for (const held of ['draining', 'drained', 'unhealthy'] as const) {
+      expect(mergedLaneState(held, 'removed')).toBe('removed');
+    }
+  });
+
+  it('a failed lane stays failed when the agent reports its rollback removed it', () => {
+    expect(mergedLaneState('failed', 'removed')).toBe('failed');
   });
 
   it('the agent is believed for states it owns, and a removed lane stays removed', () => {

@@ -429,7 +429,8 @@ async function applyEvent(
     case 'lane-removed': {
       const lane = await tx.getLane(event.laneId);
       if (lane === undefined || lane.hostId !== hostId) return;
-      await tx.putLane({ ...lane, state: 'removed', updatedAt: now });
+      const state = mergedLaneState(lane.state, 'removed');
+      if (state !== lane.state) await tx.putLane({ ...lane, state, updatedAt: now });
       return;
     }
   }
@@ -497,6 +498,10 @@ const AGENT_FACTS: ReadonlySet<LaneState> = new Set(['removed', 'completed', 'fa
  */
 export function mergedLaneState(recorded: LaneState, reported: LaneState): LaneState {
   if (recorded === 'removed') return recorded;
+  // A lane the coordinator gave up on keeps its slot (and its recovery hint) until an operator
+  // removes it, even once the agent has rolled it back: otherwise the next plan would create it
+  // again and a lasting fault would be retried forever.
+  if (recorded === 'failed' && reported === 'removed') return recorded;
   if (COORDINATOR_HELD.has(recorded) && !AGENT_FACTS.has(reported)) return recorded;
   return reported;
 }
