@@ -96,12 +96,16 @@ async function configure(extra: string[] = [], url = 'acme/api'): Promise<void> 
   ]);
 }
 
-function start(args: string[] = []): ChildProcess & { exited: Promise<number | null> } {
+function start(
+  args: string[] = [],
+  env: NodeJS.ProcessEnv = {},
+): ChildProcess & { exited: Promise<number | null> } {
   const child = spawn(join(dir, 'run.sh'), args, {
     cwd: dir,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: {
       ...process.env,
+      ...env,
       ACTIONS_RUNNER_HOOK_JOB_STARTED: join(dir, 'started.sh'),
       ACTIONS_RUNNER_HOOK_JOB_COMPLETED: join(dir, 'completed.sh'),
       LAUNCHPLANE_STUB_HEARTBEAT_MS: '200',
@@ -274,6 +278,29 @@ describe('stub runner', { timeout: 60_000 }, () => {
     );
     const reuse = start(['--jitconfig', jit.body.encoded_jit_config]);
     expect(await reuse.exited).toBe(1);
+  });
+
+  it('takes --jitconfig from ACTIONS_RUNNER_INPUT_JITCONFIG, off the command line, and hides it from jobs', async () => {
+    const jit = await h.json<{ encoded_jit_config: string }>(
+      'POST',
+      '/orgs/acme/actions/runners/generate-jitconfig',
+      { name: 'jit-env', runner_group_id: 1, labels: ['lp-pool-e'] },
+    );
+    writeFileSync(
+      join(dir, 'started.sh'),
+      `echo "seen=\${ACTIONS_RUNNER_INPUT_JITCONFIG:-none}" >> "${dir}/started.log"\n`,
+    );
+    const runner = start([], { ACTIONS_RUNNER_INPUT_JITCONFIG: jit.body.encoded_jit_config });
+    const id = (
+      await h.json<{ id: number }>('POST', '/_sim/jobs', {
+        organization: 'acme',
+        labels: ['lp-pool-e'],
+        durationMs: 100,
+      })
+    ).body.id;
+    expect(await runner.exited).toBe(0);
+    expect(await job(id)).toMatchObject({ status: 'completed', runnerName: 'jit-env' });
+    expect(readFileSync(join(dir, 'started.log'), 'utf8')).toBe('seen=none\n');
   });
 
   it('config.sh remove deregisters the runner and clears its files', async () => {

@@ -49,9 +49,14 @@ describe('layoutLaneDir()', () => {
     expect((await stat(join(dir, LANE_FILES.jit))).mode & 0o777).toBe(0o600);
     const launch = await readFile(join(dir, LANE_FILES.launch), 'utf8');
     expect(launch).not.toContain('JIT-xyz');
-    await writeFile(join(dir, 'run.sh'), '#!/bin/sh\necho "$@" > args\n', { mode: 0o755 });
+    await writeFile(
+      join(dir, 'run.sh'),
+      '#!/bin/sh\necho "args=$*" > args\necho "env=$ACTIONS_RUNNER_INPUT_JITCONFIG" >> args\n',
+      { mode: 0o755 },
+    );
     await run('/bin/sh', [join(dir, LANE_FILES.launch)]);
-    expect(await readFile(join(dir, 'args'), 'utf8')).toBe('--jitconfig JIT-xyz\n');
+    // Handed over in the environment, never on the (world-readable) command line.
+    expect(await readFile(join(dir, 'args'), 'utf8')).toBe('args=\nenv=JIT-xyz\n');
   });
 
   it('hands the lane dir to the lane user when one is configured', async (ctx) => {

@@ -66,7 +66,11 @@ echo completed >> "$d/jobs"
 function launchScript(ephemeral: boolean): string {
   const run = ephemeral
     ? `IFS= read -r jit < ${LANE_FILES.jit} || [ -n "$jit" ] || { echo "launch.sh: no JIT config" >&2; exit 1; }
-exec ./run.sh --jitconfig "$jit"`
+# The runner reads --jitconfig from this variable (and clears it), so the secret never shows in
+# the world-readable command line of a process.
+ACTIONS_RUNNER_INPUT_JITCONFIG=$jit
+export ACTIONS_RUNNER_INPUT_JITCONFIG
+exec ./run.sh`
     : 'exec ./run.sh';
   return `#!/bin/sh
 # Written by launchplane-agent: the entry point of this lane's unit or container.

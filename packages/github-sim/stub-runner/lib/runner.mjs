@@ -49,10 +49,25 @@ function fail(message, code = 1) {
   process.exit(code);
 }
 
-/** Parses actions/runner-style flags: `--flag value` and boolean `--flag`. */
+const ENV_INPUT_PREFIX = 'ACTIONS_RUNNER_INPUT_';
+
+/**
+ * Parses actions/runner-style flags: `--flag value` and boolean `--flag`. Like the real runner, a
+ * flag may also come from the environment as `ACTIONS_RUNNER_INPUT_<FLAG>` (how secrets such as
+ * `--jitconfig` stay off the command line); those variables are removed from this process's
+ * environment so that jobs, hooks and the worker never inherit them.
+ */
 function parseFlags(argv, booleans) {
   const flags = {};
   const rest = [];
+  for (const key of Object.keys(process.env)) {
+    if (!key.startsWith(ENV_INPUT_PREFIX)) continue;
+    const name = key.slice(ENV_INPUT_PREFIX.length).toLowerCase();
+    const value = process.env[key] ?? '';
+    delete process.env[key];
+    if (booleans.includes(name)) flags[name] = value.toLowerCase() === 'true';
+    else if (value !== '') flags[name] = value;
+  }
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (!a.startsWith('--')) {
