@@ -21,3 +21,4 @@ export * from './report-signing.js';
 export * from './hello.js';
 export * from './audit-chain.js';
 export * from './replay-guard.js';
+export * from './cli-output.js';

@@ -3,39 +3,18 @@
  * on stdout and nothing else; errors go to stderr as `error LP_CODE: message` plus a hint line;
  * exit status 1 for a refusal or failure, 2 for bad usage.
  */
-import { exitCodeFor, formatIssue, toLaunchplaneError } from '@launchplane/shared';
+import { formatIssue, printError as printErrorLine, toLaunchplaneError } from '@launchplane/shared';
+import type { CliIo } from '@launchplane/shared';
 import { ConfigInvalidError } from '../config/config-file.js';
 
-/** Where the CLI writes. Tests pass their own streams. */
-export interface CliIo {
-  stdout: (text: string) => void;
-  stderr: (text: string) => void;
-}
+export { printJson, renderTable } from '@launchplane/shared';
+export type { CliIo } from '@launchplane/shared';
 
 /** The process's own streams. */
 export const processIo: CliIo = {
   stdout: (t) => process.stdout.write(t),
   stderr: (t) => process.stderr.write(t),
 };
-
-/** Writes one JSON document to stdout. */
-export function printJson(io: CliIo, value: unknown): void {
-  io.stdout(`${JSON.stringify(value, null, 2)}\n`);
-}
-
-/** Renders rows as a left-aligned table with a header row. */
-export function renderTable(
-  header: readonly string[],
-  rows: readonly (readonly string[])[],
-): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: readonly string[]): string =>
-    cells
-      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
-      .join('  ')
-      .trimEnd();
-  return [line(header), ...rows.map(line)].join('\n') + '\n';
-}
 
 /**
  * Prints an error the CLI.md way and returns the exit status to use. A bad config prints each
@@ -46,12 +25,9 @@ export function printError(io: CliIo, err: unknown): number {
   if (e instanceof ConfigInvalidError) {
     for (const issue of e.issues) io.stderr(`${formatIssue(issue, e.path)}\n`);
     const n = e.issues.length;
-    io.stderr(`error ${e.code}: Config "${e.path}" has ${n} problem${n === 1 ? '' : 's'}\n`);
-  } else {
-    io.stderr(`error ${e.code}: ${e.message}\n`);
+    return printErrorLine(io, e, `Config "${e.path}" has ${n} problem${n === 1 ? '' : 's'}`);
   }
-  if (e.recovery !== undefined) io.stderr(`hint: ${e.recovery}\n`);
-  return exitCodeFor(e.code);
+  return printErrorLine(io, e);
 }
 
 /** `1m 5s ago`-style age of a Unix-ms time, for human output. */

@@ -1,44 +1,13 @@
 /**
- * How the `launchplane` CLI talks to people and scripts (CLI.md): `--json` prints one JSON
- * document on stdout and nothing else; errors go to stderr as `error LP_CODE: message` plus a
- * hint line; exit status 1 for a refusal or failure, 2 for bad usage.
+ * The `launchplane` CLI's output: the shared CLI.md printer, bound to this process's streams.
  */
-import { exitCodeFor, toLaunchplaneError } from '@launchplane/shared';
+import type { CliIo } from '@launchplane/shared';
 
-/** Where the CLI writes. Tests pass their own streams. */
-export interface CliIo {
-  stdout: (text: string) => void;
-  stderr: (text: string) => void;
-}
+export { printError, printJson, renderTable } from '@launchplane/shared';
+export type { CliIo } from '@launchplane/shared';
 
+/** The process's own streams. */
 export const processIo: CliIo = {
   stdout: (t) => process.stdout.write(t),
   stderr: (t) => process.stderr.write(t),
 };
-
-/** Writes one JSON document to stdout. */
-export function printJson(io: CliIo, value: unknown): void {
-  io.stdout(`${JSON.stringify(value, null, 2)}\n`);
-}
-
-/** Renders rows as a left-aligned table with a header row. */
-export function renderTable(
-  header: readonly string[],
-  rows: readonly (readonly string[])[],
-): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: readonly string[]) =>
-    cells
-      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
-      .join('  ')
-      .trimEnd();
-  return [line(header), ...rows.map(line)].join('\n') + '\n';
-}
-
-/** Prints an error the CLI.md way and returns the exit status to use. */
-export function printError(io: CliIo, err: unknown): number {
-  const e = toLaunchplaneError(err);
-  io.stderr(`error ${e.code}: ${e.message}\n`);
-  if (e.recovery !== undefined) io.stderr(`hint: ${e.recovery}\n`);
-  return exitCodeFor(e.code);
-}
