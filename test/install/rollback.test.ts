@@ -127,6 +127,7 @@ describeWithSystemd('install/ROLLBACK.md on a live lane, coordinator gone', (sys
   let agentBin: string;
   let lanes: LaneJson[] = [];
   let handRunner: SimRunner;
+  let inFlight: { job: SimJob; lane: LaneJson } | undefined;
   const lookAlike = `launchplane-lane-${STRANGER_LANE}.service`;
   const dropIn = (): string => join(systemd().unitDir, `${AGENT_UNIT}.d`);
   /** Where a user-bus agent writes lane environment files: /etc/launchplane/lanes on the system bus. */
@@ -297,9 +298,9 @@ describeWithSystemd('install/ROLLBACK.md on a live lane, coordinator gone', (sys
       [
         '[Unit]',
         'Description=hand-made, named like a Launchplane lane',
+        `X-Launchplane-Lane=${STRANGER_LANE}`,
         '[Service]',
         'ExecStart=/bin/sleep infinity',
-        `X-Launchplane-Lane=${STRANGER_LANE}`,
         '',
       ].join('\n'),
     );
@@ -430,7 +431,7 @@ describeWithSystemd('install/ROLLBACK.md on a live lane, coordinator gone', (sys
     expect(lanes.map((l) => l.laneId)).not.toContain(STRANGER_LANE);
   });
 
-  it('1. stop the agent: the lanes keep running and stay online', async () => {
+  it('1. stop the agent: the lanes keep running, a job in flight with them', async () => {
     // Step 3 refuses beside a live daemon, as the doc says.
     const [first] = lanes;
     if (first === undefined) throw new Error('no lanes recorded');
@@ -438,21 +439,11 @@ describeWithSystemd('install/ROLLBACK.md on a live lane, coordinator gone', (sys
     expect(early.status).toBe(1);
     expect(early.stderr).toMatch(/^error LP_CONFLICT: /m);
 
-    await mustSystemctl('disable', '--now', AGENT_UNIT);
-    expect(await isActive(AGENT_UNIT)).toBe('inactive');
-    expect((await systemctl('is-enabled', AGENT_UNIT)).stdout.trim()).not.toBe('enabled');
-    const runners = await simRunners();
-    for (const lane of lanes) {
-      expect(await isActive(`launchplane-lane-${lane.laneId}.service`)).toBe('active');
-      expect(runners.find((r) => r.id === lane.runnerId)?.status).toBe('online');
-    }
-  });
-
-  it('2. a job in flight finishes; quarantined lanes take no new job', async () => {
+    // A job is running on a lane when the agent stops.
     const job = await ghJson<SimJob>('POST', '_sim/jobs', {
       repository: REPO,
       labels: ['linux', 'lp-pool-build'],
-      durationMs: 8000,
+      durationMs: 12_000,
     });
     const started = await waitFor(
       async () => {
@@ -461,9 +452,25 @@ describeWithSystemd('install/ROLLBACK.md on a live lane, coordinator gone', (sys
       },
       { timeoutMs: 30_000, intervalMs: 200, what: 'the job to start on a lane' },
     );
-    const busy = lanes.find((l) => l.runnerId === started.runnerId);
-    if (busy === undefined)
+    const lane = lanes.find((l) => l.runnerId === started.runnerId);
+    if (lane === undefined)
       throw new Error(`job ${job.id} runs on runner ${started.runnerId}, not a lane`);
+    inFlight = { job, lane };
+
+    await mustSystemctl('disable', '--now', AGENT_UNIT);
+    expect(await isActive(AGENT_UNIT)).toBe('inactive');
+    expect((await systemctl('is-enabled', AGENT_UNIT)).stdout.trim()).not.toBe('enabled');
+    const runners = await simRunners();
+    for (const l of lanes) {
+      expect(await isActive(`launchplane-lane-${l.laneId}.service`)).toBe('active');
+      expect(runners.find((r) => r.id === l.runnerId)?.status).toBe('online');
+    }
+    expect((await simJob(job.id)).status).toBe('in_progress');
+  }, 60_000);
+
+  it('2. the job in flight finishes; quarantined lanes take no new job', async () => {
+    if (inFlight === undefined) throw new Error('no job in flight');
+    const { job, lane: busy } = inFlight;
 
     // The local busy signal: the lane refuses removal while it runs the job (even as a dry run).
     await waitFor(
@@ -519,6 +526,12 @@ describeWithSystemd('install/ROLLBACK.md on a live lane, coordinator gone', (sys
     for (const lane of lanes) {
       const unit = `launchplane-lane-${lane.laneId}.service`;
       const laneDir = join(laneDirs(), lane.laneId);
+      // The marker check of the by-hand path names this lane.
+      const marker = await run(
+        ['sh', '-c', `systemctl --user cat ${unit} | grep '^X-Launchplane-Lane=${lane.laneId}$'`],
+        sdEnv(),
+      );
+      expect(marker.status, marker.stderr).toBe(0);
       const dry = await agent('lane', 'remove', lane.laneId, '--local', '--dry-run');
       expect(dry.status, dry.stderr).toBe(0);
       expect(dry.stdout).toContain(`would remove lane ${lane.laneId}`);
