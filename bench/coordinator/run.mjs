@@ -307,6 +307,7 @@ async function main() {
       memGiB: round(os.totalmem() / 2 ** 30, 1),
       node: process.version,
       platform: `${os.platform()} ${os.release()}`,
+      loadAvgAtStart: os.loadavg().map((l) => round(l, 2)),
     },
     options: {
       agents: AGENTS,
@@ -334,8 +335,8 @@ async function main() {
 
   // 2. The coordinator and its agents.
   tempDir = mkdtempSync(join(os.tmpdir(), 'lp-bench-coord-'));
-  const coord = await startCoordinator(tempDir);
-  const api = apiClient(coord.url, coord.adminToken);
+  let coord = await startCoordinator(tempDir);
+  let api = apiClient(coord.url, coord.adminToken);
   log(`coordinator pid ${coord.pid} at ${coord.url}`);
   const memStart = await coordinatorMemory(api, coord.pid);
 
@@ -343,6 +344,19 @@ async function main() {
   const e0 = performance.now();
   const { hosts, coordinatorKey } = await enrollHosts(api, coord.url, AGENTS, coord.coordinatorId);
   const enrollMs = performance.now() - e0;
+  const memEnrolled = await coordinatorMemory(api, coord.pid);
+
+  // Enrolling 1,000 hosts churns the heap, and freed memory stays in the process: measured in
+  // the same process, the connections would partly reuse it and look cheaper than they are. So
+  // the coordinator is restarted on the same data dir (as after an upgrade, when every agent
+  // reconnects) and the baseline is a fresh process that knows 1,000 enrolled hosts.
+  coord.child.kill('SIGTERM');
+  await new Promise((r) => coord.child.once('exit', r));
+  children.delete(coord.child);
+  coord = await startCoordinator(tempDir);
+  api = apiClient(coord.url, coord.adminToken);
+  log(`coordinator restarted: pid ${coord.pid} at ${coord.url}`);
+  await new Promise((r) => setTimeout(r, 500));
   const memBefore = await coordinatorMemory(api, coord.pid);
 
   log(`connecting ${AGENTS} protocol clients from ${WORKERS} worker process(es) …`);
@@ -375,18 +389,31 @@ async function main() {
   const workerRssKiB = workers.map((w) => procMemory(w.child.pid).rssKiB);
 
   result.memory = {
-    atStart: { rssKiB: memStart.rssKiB, heapUsedKiB: memStart.heapUsedKiB },
-    enrolledNotConnected: { rssKiB: memBefore.rssKiB, heapUsedKiB: memBefore.heapUsedKiB },
+    emptyAtStart: { rssKiB: memStart.rssKiB, heapUsedKiB: memStart.heapUsedKiB },
+    afterEnrolling: { rssKiB: memEnrolled.rssKiB, heapUsedKiB: memEnrolled.heapUsedKiB },
+    enrolledNotConnected: {
+      rssKiB: memBefore.rssKiB,
+      heapUsedKiB: memBefore.heapUsedKiB,
+      externalKiB: Math.round(memBefore.memory.external / 1024),
+    },
     connected: {
       agents: memAfter.sessions,
       withInventory: memAfter.withInventory,
       rssKiB: memAfter.rssKiB,
       heapUsedKiB: memAfter.heapUsedKiB,
+      externalKiB: Math.round(memAfter.memory.external / 1024),
     },
     perConnectionKiB: {
       rss: round((memAfter.rssKiB - memBefore.rssKiB) / AGENTS, 1),
       heapUsed: round((memAfter.heapUsedKiB - memBefore.heapUsedKiB) / AGENTS, 1),
+      external: round((memAfter.memory.external - memBefore.memory.external) / 1024 / AGENTS, 1),
     },
+    notes:
+      'Each figure after two forced GCs (node --expose-gc). enrolledNotConnected is a fresh coordinator ' +
+      'process on the data dir holding the enrolled hosts (restarted after enrolling, see afterEnrolling); ' +
+      'connected is the same process once every agent has sent its inventory. Per connection = ' +
+      '(connected - enrolledNotConnected) / agents: the WebSocket, the session, the inventory with ' +
+      'inventoryLanesPerAgent lane reports, the TLS-less TCP socket.',
     inventoryLanesPerAgent: LANES,
     agentWorkerRssKiB: workerRssKiB,
   };
@@ -439,7 +466,9 @@ async function main() {
       "CLI → GET /v1/lanes → observe, incl. the agents' inventories) next to the same GET over HTTP; " +
       'cliProcessOverheadP50Ms is the difference, and estimatedCliToAgentP50Ms adds it to httpToAgentMs.p50 ' +
       '(an estimate, not a measured path). cliVersionMs: `launchplane --version`, the bare process start.',
-    'GitHub credentials are not configured in this coordinator, so GET /v1/lanes includes a GitHub ' +
+    "The coordinator's lane ledger is empty here (lanes are reported by the agents' inventories, " +
+      'never created through apply), so GET /v1/lanes answers an empty list after a full observation. ' +
+      'GitHub credentials are not configured in this coordinator, so GET /v1/lanes includes a GitHub ' +
       'listing that fails at once (LP_GITHUB_UNAVAILABLE) rather than a network call.',
   ];
   result.roundTrip = rt;
@@ -480,7 +509,9 @@ async function main() {
       'One POST /v1/bench/fanout per round: the coordinator starts AgentHub.send(lane.inspect) for every ' +
       'connected host in the same tick (each: seq + command record in a SQLite transaction, Ed25519 ' +
       'signature, frame) and waits for all verified results. Per-agent latency runs from the start of ' +
-      "the round to that agent's verified result (and its record update). wallMs: until the last one.",
+      "the round to that agent's verified result (and its record update). wallMs: until the last one. " +
+      'The store is SQLite in WAL mode with synchronous=FULL and serializes transactions, so every ' +
+      'command costs two committed transactions in a row (record before sending, result after).',
   };
   result.memory.afterFanoutHwmKiB = procMemory(coord.pid).hwmKiB;
 
@@ -497,6 +528,7 @@ async function main() {
   coord.child.kill('SIGTERM');
   await new Promise((r) => coord.child.once('exit', r));
   result.finishedAt = new Date().toISOString();
+  result.machine.loadAvgAtEnd = os.loadavg().map((l) => round(l, 2));
   return result;
 }
 
@@ -510,7 +542,7 @@ function table(r) {
   }
   const m = r.memory;
   lines.push(
-    `RSS: start ${m.atStart.rssKiB} KiB, ${r.options.agents} enrolled ${m.enrolledNotConnected.rssKiB} KiB, ` +
+    `RSS: empty ${m.emptyAtStart.rssKiB} KiB, fresh with ${r.options.agents} enrolled ${m.enrolledNotConnected.rssKiB} KiB, ` +
       `${m.connected.agents} connected ${m.connected.rssKiB} KiB → ${m.perConnectionKiB.rss} KiB/conn (heap ${m.perConnectionKiB.heapUsed})`,
   );
   const rt = r.roundTrip;

@@ -19,6 +19,7 @@ export function summarize(samples) {
   const sum = sorted.reduce((a, b) => a + b, 0);
   return {
     count: sorted.length,
+    min: round(sorted[0] ?? Number.NaN),
     p50: round(percentile(sorted, 50)),
     p90: round(percentile(sorted, 90)),
     p99: round(percentile(sorted, 99)),
