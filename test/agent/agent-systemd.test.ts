@@ -36,7 +36,11 @@ describeWithSystemd('agent core on a real systemd user manager with the stub run
   let lookAlike: string;
   let lookAlikeId: string;
 
-  const unitNames = async (): Promise<string[]> => (await units.list()).map((u) => u.name);
+  // The systemd manager is shared by every suite of the run: units that were there before this
+  // suite started are not its to judge or to clean up.
+  let baseline = new Set<string>();
+  const unitNames = async (): Promise<string[]> =>
+    (await units.list()).map((u) => u.name).filter((n) => !baseline.has(n));
 
   beforeAll(async () => {
     const sd = systemd();
@@ -46,6 +50,7 @@ describeWithSystemd('agent core on a real systemd user manager with the stub run
       unitDir: sd.unitDir,
       busAddress: sd.env.DBUS_SESSION_BUS_ADDRESS,
     });
+    baseline = new Set((await units.list()).map((u) => u.name));
     work = await tempDir({ base: sd.laneRoot, prefix: 'agent-' });
     f = agentFixture(join(work.path, 'data'));
     core = await AgentCore.create(f.deps({ units }));
@@ -65,8 +70,8 @@ describeWithSystemd('agent core on a real systemd user manager with the stub run
   afterAll(async () => {
     await core?.stop();
     if (units !== undefined) {
-      for (const u of await units.list().catch(() => []))
-        await units.removeUnit(u.name).catch(() => undefined);
+      for (const name of await unitNames().catch(() => []))
+        await units.removeUnit(name).catch(() => undefined);
       await units.close();
     }
     await sim?.close();

@@ -5,7 +5,7 @@
  * through `runCli`, as scripts would. Skips (fails under CI=true) without systemd.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -56,6 +56,7 @@ describeWithSystemd('coordinator + agent + GitHub sim + systemd', (systemd) => {
   let harness: Harness;
   let control: Control | undefined;
   let work: TempDir;
+  let unitsBefore = new Set<string>();
   let agent: ChildProcess | undefined;
   let ticker: NodeJS.Timeout | undefined;
   let operator: string;
@@ -136,6 +137,7 @@ describeWithSystemd('coordinator + agent + GitHub sim + systemd', (systemd) => {
     });
     expect(policy.status).toBeLessThan(300);
 
+    unitsBefore = new Set(await readdir(systemd().unitDir).catch(() => [] as string[]));
     work = await tempDir({ base: systemd().laneRoot, prefix: 'e2e-coord-' });
     const configPath = join(work.path, 'agent.yaml');
     await mkdir(join(work.path, 'data'), { recursive: true });
@@ -187,20 +189,17 @@ describeWithSystemd('coordinator + agent + GitHub sim + systemd', (systemd) => {
     await control?.stop();
     await harness?.close();
     await sim?.close();
-    // Lane units left behind by a failed run must not leak into other suites.
-    const units = await userctl(
-      'list-units',
-      '--all',
-      '--plain',
-      '--no-legend',
-      'launchplane-lane-*',
-    ).catch(() => ({ stdout: '' }));
-    for (const line of units.stdout.split('\n')) {
-      const unit = line.trim().split(/\s+/)[0];
-      if (unit !== undefined && unit.startsWith('launchplane-lane-')) {
-        await userctl('stop', unit).catch(() => undefined);
-      }
+    // Lane units this suite made (stopped, or left by a failed run) must not leak into other
+    // suites that share the manager: stop them and delete their unit files.
+    const unitDir = systemd().unitDir;
+    const made = (await readdir(unitDir).catch(() => [] as string[])).filter(
+      (n) => /^launchplane-lane-.*\.service$/.test(n) && !unitsBefore.has(n),
+    );
+    for (const unit of made) {
+      await userctl('stop', unit).catch(() => undefined);
+      await rm(join(unitDir, unit), { force: true });
     }
+    if (made.length > 0) await userctl('daemon-reload').catch(() => undefined);
     await work?.cleanup();
   });
 
