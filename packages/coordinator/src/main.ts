@@ -135,6 +135,7 @@ export async function startCoordinator(
       handshakeTimeoutMs: config.agents.handshakeTimeoutSec * 1000,
       commandTimeoutMs: config.agents.commandTimeoutSec * 1000,
       maxPendingHandshakes: config.agents.maxPendingHandshakes,
+      maxBufferedBytes: config.agents.maxBufferedBytes,
       now,
     });
     const hooks: (() => Promise<void> | void)[] = [];

@@ -7,10 +7,8 @@ import { appendFileSync } from 'node:fs';
 export interface ScenarioRecord {
   area: 'load';
   scenario: string;
-  /** What was done to the system, in words. */
-  description: string;
-  /** Faults (or abusive inputs) injected. */
-  injected: number;
+  /** What was done to the system, in words, starting with how many faults (`1 coordinator SIGKILL …`). */
+  injected: string;
   survived: boolean;
   /** Counts that must be zero, and other counts. */
   counts: Record<string, number>;

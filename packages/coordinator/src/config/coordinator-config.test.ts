@@ -18,6 +18,17 @@ describe('parseCoordinatorConfig', () => {
     expect(c.listen).toEqual({ host: '127.0.0.1', port: 7443 });
     expect(c.reconcile).toEqual({ auto: false, intervalSec: 30 });
     expect(c.agents.heartbeatSec).toBe(15);
+    expect(c.agents.maxBufferedBytes).toBe(1024 * 1024);
+  });
+
+  it('refuses an agent buffer cap smaller than one largest frame', () => {
+    expect(() =>
+      parseCoordinatorConfig('dataDir: d\nagents: { maxBufferedBytes: 1000 }\n', { baseDir: '/' }),
+    ).toThrow(/agents\.maxBufferedBytes/);
+    const c = parseCoordinatorConfig('dataDir: d\nagents: { maxBufferedBytes: 262144 }\n', {
+      baseDir: '/',
+    });
+    expect(c.agents.maxBufferedBytes).toBe(262_144);
   });
 
   it('names the YAML path and line of every problem', () => {

@@ -15,7 +15,8 @@
  * policyFile: policy.yaml                     # optional; applied at start when its digest is new
  * reconcile: { auto: false, intervalSec: 30 }
  * timeouts: { createOnlineSec: 300, drainSec: 900 }
- * agents: { heartbeatSec: 15, handshakeTimeoutSec: 10, commandTimeoutSec: 30, maxPendingHandshakes: 2048 }
+ * agents: { heartbeatSec: 15, handshakeTimeoutSec: 10, commandTimeoutSec: 30, maxPendingHandshakes: 2048,
+ *           maxBufferedBytes: 1048576 }        # an agent that stops reading is cut off past this
  * http: { maxBodyBytes: 1048576 }
  * log: { level: info }
  * ```
@@ -79,12 +80,24 @@ export const coordinatorConfigSchema = z.strictObject({
       handshakeTimeoutSec: z.number().int().min(1).max(300).default(10),
       commandTimeoutSec: z.number().int().min(1).max(3600).default(30),
       maxPendingHandshakes: z.number().int().min(1).max(1_000_000).default(2048),
+      /**
+       * Bytes queued for one agent that its socket has not taken yet; past this the agent is
+       * not reading and its session is terminated, so one stuck host cannot grow the
+       * coordinator's memory. At least one largest frame (256 KiB).
+       */
+      maxBufferedBytes: z
+        .number()
+        .int()
+        .min(256 * 1024)
+        .max(1024 * 1024 * 1024)
+        .default(1024 * 1024),
     })
     .default({
       heartbeatSec: 15,
       handshakeTimeoutSec: 10,
       commandTimeoutSec: 30,
       maxPendingHandshakes: 2048,
+      maxBufferedBytes: 1024 * 1024,
     }),
   http: z
     .strictObject({

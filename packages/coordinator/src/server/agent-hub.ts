@@ -41,6 +41,12 @@ export interface WsAgentHubOptions {
    * so unauthenticated connections cannot exhaust the coordinator. Default 2048.
    */
   maxPendingHandshakes?: number;
+  /**
+   * Bytes queued for one agent that its socket has not taken yet. An agent that stops reading
+   * (stuck, or hostile) makes every frame sent to it pile up in the coordinator's memory; past
+   * this cap its session is terminated and its pending commands fail. Default 1 MiB.
+   */
+  maxBufferedBytes?: number;
 }
 
 interface Pending {
@@ -66,6 +72,7 @@ export class WsAgentHub implements AgentHub {
       commandTimeoutMs: 30_000,
       commandLifetimeSec: 120,
       maxPendingHandshakes: 2048,
+      maxBufferedBytes: 1024 * 1024,
       now: () => Math.floor(Date.now() / 1000),
       ...opts,
     };
@@ -77,6 +84,7 @@ export class WsAgentHub implements AgentHub {
       now: o.now,
       heartbeatSec: o.heartbeatSec,
       handshakeTimeoutMs: o.handshakeTimeoutMs,
+      maxBufferedBytes: o.maxBufferedBytes,
       attach: (s) => this.#attach(s),
       detach: (s) => this.#detach(s),
       deliverResult: (s, r) => this.#deliver(s, r),

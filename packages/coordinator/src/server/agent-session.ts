@@ -40,6 +40,8 @@ export interface SessionHost {
   now(): number;
   heartbeatSec: number;
   handshakeTimeoutMs: number;
+  /** Bytes queued on the socket past which the peer counts as not reading and is cut off. */
+  maxBufferedBytes: number;
   /** Called once the hello verified; the hub makes this the host's one live session. */
   attach(session: AgentSession): void;
   /** Called when the socket closed. */
@@ -137,6 +139,26 @@ export class AgentSession {
   #sendFrame(frame: object): boolean {
     if (this.#ws.readyState !== this.#ws.OPEN) return false;
     this.#ws.send(JSON.stringify(frame));
+    return !this.#cutOffIfNotReading();
+  }
+
+  /**
+   * Terminates the session when more than `maxBufferedBytes` wait for the peer to read them:
+   * a peer that stopped reading would otherwise hold every frame sent to it in our memory. A
+   * close frame would only queue behind the rest, so the socket is cut. Returns true if cut.
+   */
+  #cutOffIfNotReading(): boolean {
+    const buffered = this.#ws.bufferedAmount;
+    const limit = this.#host.maxBufferedBytes;
+    if (buffered <= limit || this.#phase === 'closed') return false;
+    this.#host.logger.warn(
+      { hostId: this.#hostId ?? this.#claimedHostId, bufferedBytes: buffered, limit },
+      'agent is not reading its socket; terminating',
+    );
+    this.#phase = 'closed';
+    this.#stopTimers();
+    this.#ws.terminate();
+    this.#host.detach(this);
     return true;
   }
 
@@ -318,6 +340,7 @@ export class AgentSession {
       } catch {
         // The close handler cleans up.
       }
+      this.#cutOffIfNotReading();
     }, this.#host.heartbeatSec * 1000);
     this.#heartbeatTimer.unref();
   }

@@ -51,6 +51,8 @@ export interface CoordinatorServerOptions {
   commandTimeoutMs?: number;
   /** Sockets allowed mid-handshake at once; more are closed with 1013. Default 2048. */
   maxPendingHandshakes?: number;
+  /** Bytes queued for one agent before it counts as not reading and is cut off. Default 1 MiB. */
+  maxBufferedBytes?: number;
   /** Unix seconds; default the system clock. */
   now?: () => number;
 }
@@ -91,6 +93,7 @@ export class CoordinatorServer {
       ...(opts.maxPendingHandshakes === undefined
         ? {}
         : { maxPendingHandshakes: opts.maxPendingHandshakes }),
+      ...(opts.maxBufferedBytes === undefined ? {} : { maxBufferedBytes: opts.maxBufferedBytes }),
     });
     const handler = (req: IncomingMessage, res: ServerResponse) => {
       this.#handle(req, res).catch((err: unknown) => {
