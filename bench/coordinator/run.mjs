@@ -18,7 +18,7 @@
 //
 // Usage (after `npm run build`): node bench/coordinator/run.mjs [--agents 1000] [--workers 2]
 //   [--plan-sizes 1000,10000] [--lanes-per-host 10] [--round-trips 200] [--cli-runs 100]
-//   [--fanouts 5] [--skip-plan]
+//   [--fanouts 5] [--skip-plan] [--data-parent /dev/shm]
 // Prints one JSON document on stdout and a short table on stderr.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -53,6 +53,8 @@ const { values: args } = parseArgs({
     'cli-runs': { type: 'string', default: '100' },
     fanouts: { type: 'string', default: '5' },
     'skip-plan': { type: 'boolean', default: false },
+    // Where the temp data dir goes: on tmpfs (/dev/shm) fsync is free, which shows its share.
+    'data-parent': { type: 'string', default: os.tmpdir() },
   },
 });
 const AGENTS = Number(args.agents);
@@ -317,6 +319,7 @@ async function main() {
       roundTrips: ROUND_TRIPS,
       cliRuns: CLI_RUNS,
       fanouts: FANOUTS,
+      dataParent: args['data-parent'],
     },
   };
 
@@ -334,7 +337,7 @@ async function main() {
   globalThis.gc?.();
 
   // 2. The coordinator and its agents.
-  tempDir = mkdtempSync(join(os.tmpdir(), 'lp-bench-coord-'));
+  tempDir = mkdtempSync(join(args['data-parent'], 'lp-bench-coord-'));
   let coord = await startCoordinator(tempDir);
   let api = apiClient(coord.url, coord.adminToken);
   log(`coordinator pid ${coord.pid} at ${coord.url}`);
