@@ -12,12 +12,12 @@ import {
   CLOSE_CODES,
   MAX_PAYLOAD_BYTES,
   PROTOCOL_SUBPROTOCOL,
-  coordinatorMessageSchema,
   signHello,
 } from '@launchplane/shared';
 import type { AgentMessage, CoordinatorMessage, InventoryMessage } from '@launchplane/shared';
 import type { Logger } from '../ports/logger.js';
 import { Backoff } from './backoff.js';
+import { parseCoordinatorFrame } from './coordinator-frame.js';
 import type { BackoffOptions } from './backoff.js';
 
 /** What the session needs from the agent core (a subset of `AgentCore`). */
@@ -247,37 +247,17 @@ export class AgentSession {
   #onMessage(conn: Connection, data: RawData, isBinary: boolean): void {
     if (conn.phase === 'closing' || this.#conn !== conn) return;
     this.#touch(conn);
-    if (isBinary) {
-      this.#fail(conn, CLOSE_CODES.invalidMessage, 'binary frames are not accepted');
-      return;
-    }
-    const text = Array.isArray(data)
-      ? Buffer.concat(data).toString('utf8')
-      : Buffer.from(data as Buffer).toString('utf8');
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      this.#fail(conn, CLOSE_CODES.invalidMessage, 'frame is not JSON');
-      return;
-    }
-    const parsed = coordinatorMessageSchema.safeParse(json);
-    if (!parsed.success) {
-      const type =
-        typeof json === 'object' && json !== null && 'type' in json ? String(json.type) : '';
-      this.#fail(
-        conn,
-        CLOSE_CODES.invalidMessage,
-        `invalid ${type === '' ? 'frame' : `"${type.slice(0, 32)}" frame`}`,
-      );
+    const parsed = parseCoordinatorFrame(data, isBinary);
+    if (!parsed.ok) {
+      this.#fail(conn, CLOSE_CODES.invalidMessage, parsed.reason);
       return;
     }
     try {
-      this.#dispatch(conn, parsed.data);
+      this.#dispatch(conn, parsed.message);
     } catch (err) {
       // A fault of ours (the core, the ledger), not of the peer: end this session and retry.
       this.#log.error(
-        { type: parsed.data.type, err: err instanceof Error ? err.message : String(err) },
+        { type: parsed.message.type, err: err instanceof Error ? err.message : String(err) },
         'Handling a coordinator frame failed',
       );
       this.#setStatus({ lastError: 'Internal error while handling a frame' });
