@@ -9,7 +9,9 @@
  *
  * CI runs 300 agents; `LP_LOAD_AGENTS=1000` (the bench) or `LP_SOAK=1` runs 1,000, and then
  * waits until the sessions are stable (the agent resets its backoff after 30 s) before each
- * restart, as for a coordinator that had been up a while.
+ * restart, as for a coordinator that had been up a while. `LP_SOAK=1` also holds the fleet for
+ * `LP_SOAK_HOLD_MIN` (default 10) minutes and checks that no session drops and the
+ * coordinator's RSS does not grow with time.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -38,6 +40,8 @@ const AGENTS = Number(process.env.LP_LOAD_AGENTS ?? (SOAK ? 1000 : 300));
 /** Wait for stable sessions (the agent's default `stableAfterMs`) before each restart. */
 const STABLE_WAIT_MS = SOAK || process.env.LP_LOAD_AGENTS !== undefined ? 31_000 : 0;
 const HEARTBEAT_SEC = 3;
+/** How long the soak holds the fleet (LP_SOAK=1 only). */
+const SOAK_HOLD_MIN = Number(process.env.LP_SOAK_HOLD_MIN ?? 10);
 /** The agent's default backoff: first ceiling 1 s, doubling, capped at 64 s. */
 const BASE_MS = 1_000;
 const CAP_MS = 64_000;
@@ -151,6 +155,51 @@ describe(`${AGENTS} agents on one coordinator`, () => {
     expect(perConnection).toBeGreaterThan(0);
   });
 
+  // Soak only: the fleet held for minutes; a leak per heartbeat or per session would show.
+  it.runIf(SOAK)(
+    `hold for ${SOAK_HOLD_MIN} minutes without a dropped session or memory growth`,
+    async () => {
+      const since = Date.now();
+      const pid = (serve as ServeProcess).pid;
+      const samples: number[] = [rssBytes(pid)];
+      const end = since + SOAK_HOLD_MIN * 60_000;
+      while (Date.now() < end) {
+        await new Promise((r) => setTimeout(r, Math.min(30_000, Math.max(0, end - Date.now()))));
+        samples.push(rssBytes(pid));
+      }
+      const report = await fleetReport(since);
+      const coordinatorSide = await coordinatorConnected();
+      const first = samples[0] as number;
+      const peak = Math.max(...samples);
+      const last = samples.at(-1) as number;
+      recordScenario({
+        area: 'load',
+        scenario: `${AGENTS}-agents-held-${SOAK_HOLD_MIN}-minutes`,
+        injected: `0 faults: ${AGENTS} agents held for ${SOAK_HOLD_MIN} minutes with ${HEARTBEAT_SEC} s heartbeats`,
+        survived:
+          report.disconnects.length === 0 && coordinatorSide === AGENTS && last <= first * 1.5,
+        counts: {
+          agents: AGENTS,
+          sessionsDropped: report.disconnects.length,
+          agentsNotConnected: AGENTS - coordinatorSide,
+        },
+        figures: {
+          agents: AGENTS,
+          minutes: SOAK_HOLD_MIN,
+          rssStartBytes: first,
+          rssPeakBytes: peak,
+          rssEndBytes: last,
+          heartbeatsPerAgent: Math.floor((SOAK_HOLD_MIN * 60) / HEARTBEAT_SEC),
+        },
+      });
+      expect(report.disconnects).toEqual([]);
+      expect(coordinatorSide).toBe(AGENTS);
+      // No growth with time: whatever a connection costs, it costs once, not per heartbeat.
+      expect(last).toBeLessThanOrEqual(first * 1.5);
+    },
+    (SOAK_HOLD_MIN + 2) * 60_000,
+  );
+
   for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
     it(`come back after a ${signal} restart of the coordinator, spread by jittered backoff`, async () => {
       if (STABLE_WAIT_MS > 0) {
@@ -206,6 +255,7 @@ describe(`${AGENTS} agents on one coordinator`, () => {
         peakAcceptsPerSecond: peakInWindow(acceptTimes, 1000),
         peakAcceptsPer100ms: peakInWindow(acceptTimes, 100),
         peakAttemptsPerSecond: peakInWindow(attemptTimes, 1000),
+        peakAttemptsPer100ms: peakInWindow(attemptTimes, 100),
         firstRetryP10Ms: percentile(firstRetry, 10),
         firstRetryP50Ms: percentile(firstRetry, 50),
         firstRetryP90Ms: percentile(firstRetry, 90),

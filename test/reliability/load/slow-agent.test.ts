@@ -28,7 +28,7 @@ const CAP = 1024 * 1024;
 /** A JIT config as large as the protocol allows: a frame of about 85 KiB once signed. */
 const JIT_CONFIG_BYTES = 60 * 1024;
 /** Far past any kernel buffering plus the cap; reaching it means the cap did not work. */
-const MAX_FLOOD_SENDS = 600;
+const MAX_FLOOD_SENDS = 1000;
 
 interface LogLine {
   level: string;

@@ -1,0 +1,176 @@
+/**
+ * The reliability report (issue 7 "Output"): runs the reliability suites (test/reliability/**)
+ * with `LP_RELIABILITY_OUT` pointing at a temporary JSON-lines file (each scenario appends one
+ * line: `{area, scenario, injected, survived, counts, figures?}`), then the 1,000-agent load run
+ * (the reconnect storm with `LP_LOAD_AGENTS=1000`), and writes:
+ *
+ * - `bench/results/reliability.json`: every scenario line plus the summary;
+ * - a table on stdout: faults injected and survived, bad inputs tried and refused, load held,
+ *   and the counts that must be zero (lanes lost, jobs killed, audit records lost, unmanaged
+ *   objects touched, …) summed over the scenarios;
+ * - the same table into `bench/reliability/README.md` (between the results markers).
+ *
+ * Run after a build: `npm run bench:reliability` (= `npm run build && tsx bench/reliability/run.ts`).
+ * Options: `--agents N` (default 1000), `--skip-suites` (only the load run), `--skip-load`
+ * (only the suites), `--soak` (the suites with LP_SOAK=1). Exits 1 when a suite failed or a
+ * scenario did not survive.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { aggregate, renderMarkdown, renderTable, type ScenarioLine } from './summary.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const RESULTS = join(ROOT, 'bench', 'results', 'reliability.json');
+const README = join(ROOT, 'bench', 'reliability', 'README.md');
+const START = '<!-- reliability-results:start -->';
+const END = '<!-- reliability-results:end -->';
+
+interface Options {
+  agents: number;
+  suites: boolean;
+  load: boolean;
+  soak: boolean;
+}
+
+function parseArgs(argv: string[]): Options {
+  const o: Options = { agents: 1000, suites: true, load: true, soak: false };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--agents') o.agents = Number(argv[++i]);
+    else if (a === '--skip-suites') o.suites = false;
+    else if (a === '--skip-load') o.load = false;
+    else if (a === '--soak') o.soak = true;
+    else throw new Error(`unknown option "${a}"`);
+  }
+  if (!(Number.isInteger(o.agents) && o.agents > 0)) throw new Error('--agents must be > 0');
+  return o;
+}
+
+/** Runs vitest's integration project on `paths`; resolves with its exit code. */
+function vitest(paths: string[], env: Record<string, string>): Promise<number> {
+  return new Promise((resolve) => {
+    const child = spawn(
+      process.execPath,
+      [
+        join(ROOT, 'node_modules', 'vitest', 'vitest.mjs'),
+        'run',
+        '--project',
+        'integration',
+        ...paths,
+      ],
+      { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, ...env } },
+    );
+    const stop = () => child.kill('SIGTERM');
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    child.on('exit', (code, signal) => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve(code ?? (signal === null ? 1 : 128));
+    });
+  });
+}
+
+function readLines(file: string): ScenarioLine[] {
+  if (!existsSync(file)) return [];
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .flatMap((l) => {
+      try {
+        return [JSON.parse(l) as ScenarioLine];
+      } catch {
+        process.stderr.write(`bench/reliability: ignoring a malformed line: ${l.slice(0, 120)}\n`);
+        return [];
+      }
+    });
+}
+
+async function main(): Promise<number> {
+  const opts = parseArgs(process.argv.slice(2));
+  const work = mkdtempSync(join(tmpdir(), 'lp-reliability-'));
+  const out = join(work, 'scenarios.jsonl');
+  const runs: { what: string; exitCode: number; ms: number }[] = [];
+  try {
+    const startedAt = new Date().toISOString();
+    if (opts.suites) {
+      const t = Date.now();
+      const code = await vitest(['test/reliability'], {
+        LP_RELIABILITY_OUT: out,
+        ...(opts.soak ? { LP_SOAK: '1' } : {}),
+      });
+      runs.push({
+        what: `vitest test/reliability${opts.soak ? ' (LP_SOAK=1)' : ''}`,
+        exitCode: code,
+        ms: Date.now() - t,
+      });
+    }
+    if (opts.load) {
+      const t = Date.now();
+      const code = await vitest(['test/reliability/load/reconnect-storm.test.ts'], {
+        LP_RELIABILITY_OUT: out,
+        LP_LOAD_AGENTS: String(opts.agents),
+      });
+      runs.push({ what: `load run, ${opts.agents} agents`, exitCode: code, ms: Date.now() - t });
+    }
+    const lines = readLines(out);
+    const summary = aggregate(lines);
+    const doc = {
+      startedAt,
+      finishedAt: new Date().toISOString(),
+      machine: machine(),
+      runs,
+      summary,
+      scenarios: lines,
+    };
+    mkdirSync(dirname(RESULTS), { recursive: true });
+    writeFileSync(RESULTS, `${JSON.stringify(doc, null, 2)}\n`);
+    process.stdout.write(`${renderTable(summary, lines)}\n`);
+    for (const r of runs) {
+      process.stdout.write(`${r.what}: exit ${r.exitCode} in ${Math.round(r.ms / 1000)} s\n`);
+    }
+    process.stdout.write(`wrote ${RESULTS}\n`);
+    if (existsSync(README)) {
+      const text = readFileSync(README, 'utf8');
+      const a = text.indexOf(START);
+      const b = text.indexOf(END);
+      if (a >= 0 && b > a) {
+        const md = renderMarkdown(summary, lines, { ...doc, runs });
+        writeFileSync(README, `${text.slice(0, a + START.length)}\n${md}\n${text.slice(b)}`);
+        process.stdout.write(`updated ${README}\n`);
+      }
+    }
+    const failed = runs.some((r) => r.exitCode !== 0) || summary.scenarios.notSurvived > 0;
+    return failed ? 1 : 0;
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+function machine(): Record<string, unknown> {
+  let cpu = '';
+  try {
+    cpu = /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '';
+  } catch {
+    // Not Linux: the model is optional.
+  }
+  return {
+    node: process.version,
+    platform: process.platform,
+    cpus: cpus().length,
+    cpu,
+  };
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(
+      `bench/reliability: ${err instanceof Error ? err.message : String(err)}\n`,
+    );
+    process.exit(2);
+  },
+);
