@@ -540,7 +540,7 @@ function table(r) {
   for (const p of r.plan) {
     lines.push(
       `plan() ${String(p.hosts).padStart(6)} hosts × ${p.lanesPerHost}: p50 ${p.planMs.p50} ms  p90 ${p.planMs.p90} ms` +
-        `   JSON ${p.jsonMs.p50} ms (${Math.round(p.planJsonBytes / 1024)} KiB, ${p.planSummary.creates + p.planSummary.removes + p.planSummary.restarts + p.planSummary.repairs} actions)`,
+        `   JSON ${p.jsonMs.p50} ms   parsePolicy ${p.policyParseMs} ms (${Math.round(p.planJsonBytes / 1024)} KiB, ${p.planSummary.creates + p.planSummary.removes + p.planSummary.restarts + p.planSummary.repairs} actions)`,
     );
   }
   const m = r.memory;
