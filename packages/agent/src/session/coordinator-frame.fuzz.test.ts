@@ -166,7 +166,7 @@ describe('agent edge parser under fuzzed coordinator frames', () => {
         parserTally.refused++;
         bump(parserTally.byClose, '4400');
       }),
-      { numRuns: runs(30_000) },
+      { numRuns: runs(25_000) },
     );
   }, 120_000);
 

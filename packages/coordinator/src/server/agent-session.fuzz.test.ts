@@ -494,7 +494,7 @@ describe('coordinator AgentSession under fuzzed agent frames', () => {
       fc.asyncProperty(fc.oneof(...templates.map(mutatedFrame), arbitraryFrame()), (m) =>
         expectRefused(m, true),
       ),
-      { numRuns: runs(6_000) },
+      { numRuns: runs(5_000) },
     );
   }, 120_000);
 
