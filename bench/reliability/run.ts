@@ -2,7 +2,8 @@
  * The reliability report (issue 7 "Output"): runs the reliability suites (test/reliability/**)
  * with `LP_RELIABILITY_OUT` pointing at a temporary JSON-lines file (each scenario appends one
  * line: `{area, scenario, injected, survived, counts, figures?}`), then the 1,000-agent load run
- * (the reconnect storm with `LP_LOAD_AGENTS=1000`), and writes:
+ * (the reconnect storm with `LP_LOAD_AGENTS=1000`, and the slow agent among 100 busy ones), and
+ * writes:
  *
  * - `bench/results/reliability.json`: every scenario line plus the summary;
  * - a table on stdout: faults injected and survived, bad inputs tried and refused, load held,
@@ -110,10 +111,18 @@ async function main(): Promise<number> {
     }
     if (opts.load) {
       const t = Date.now();
-      const code = await vitest(['test/reliability/load/reconnect-storm.test.ts'], {
-        LP_RELIABILITY_OUT: out,
-        LP_LOAD_AGENTS: String(opts.agents),
-      });
+      const code = await vitest(
+        [
+          'test/reliability/load/reconnect-storm.test.ts',
+          'test/reliability/load/slow-agent.test.ts',
+        ],
+        {
+          LP_RELIABILITY_OUT: out,
+          LP_LOAD_AGENTS: String(opts.agents),
+          // The slow agent among more busy ones than in CI.
+          LP_SLOW_OTHERS: String(Math.min(opts.agents, 100)),
+        },
+      );
       runs.push({ what: `load run, ${opts.agents} agents`, exitCode: code, ms: Date.now() - t });
     }
     const lines = readLines(out);

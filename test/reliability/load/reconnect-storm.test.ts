@@ -156,8 +156,13 @@ describe(`${AGENTS} agents on one coordinator`, () => {
   });
 
   // Soak only: the fleet held for minutes; a leak per heartbeat or per session would show.
+  if (!SOAK) {
+    process.stderr.write(
+      `[load] the ${SOAK_HOLD_MIN}-minute hold is skipped: it runs with LP_SOAK=1 (npm run soak)\n`,
+    );
+  }
   it.runIf(SOAK)(
-    `hold for ${SOAK_HOLD_MIN} minutes without a dropped session or memory growth`,
+    `hold for ${SOAK_HOLD_MIN} minutes without a dropped session or memory growth (LP_SOAK=1)`,
     async () => {
       const since = Date.now();
       const pid = (serve as ServeProcess).pid;
