@@ -1,0 +1,619 @@
+/**
+ * One acceptance world per backend, started the way an operator would (and the demo does): the
+ * GitHub simulator with a PAT, `launchplane serve` as a child process on a free port, and
+ * `launchplane-agent enroll` + `run` for each host a test needs, all against the real systemd
+ * user manager or dockerd of the testbed. Operators act through the built CLIs with `--json`.
+ *
+ * The systemd manager and dockerd are shared by every suite of the run: `close()` removes only
+ * the lane units and containers this world made (a snapshot taken at start tells them apart) and
+ * whatever the test registered through {@link World.adopt}.
+ */
+import { execFile } from 'node:child_process';
+import { chmod, cp, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+import Docker from 'dockerode';
+import { startGitHubSim, stubRunnerTemplateDir, type GitHubSim } from '@launchplane/github-sim';
+
+import { spawnDaemon, type Daemon } from '../testbed/daemon.js';
+import type { DockerTestbed } from '../testbed/dockerd.js';
+import { buildScratchImage } from '../testbed/scratch-image.js';
+import type { SystemdTestbed } from '../testbed/systemd-user-manager.js';
+import { tempDir, type TempDir } from '../testbed/temp-dir.js';
+import { waitFor } from '../testbed/wait-for.js';
+
+const exec = promisify(execFile);
+const LAUNCHPLANE = fileURLToPath(
+  new URL('../../packages/coordinator/dist/cli.js', import.meta.url),
+);
+const AGENT = fileURLToPath(new URL('../../packages/agent/dist/cli.js', import.meta.url));
+/** The PAT the coordinator uses against the simulator. */
+export const PAT = 'ghp_e2eacceptance00000000000000000000000';
+/** The repository the pools of the acceptance suite serve. */
+export const REPO = 'acme/api';
+const LANE_PREFIX = 'launchplane-lane-';
+
+export type Backend = 'systemd' | 'docker';
+
+/** The outcome of one CLI run. */
+export interface CliRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+  json<T>(): T;
+}
+
+/** A runner as the simulator's public REST API shows it. */
+export interface SimRunner {
+  id: number;
+  name: string;
+  status: string;
+  busy: boolean;
+  labels: { name: string; type?: string }[];
+}
+
+/** A job of the simulator's control API. */
+export interface SimJob {
+  id: number;
+  status: string;
+  conclusion: string | null;
+  runnerId: number | null;
+  runnerName: string | null;
+  startedAt: number | null;
+  completedAt: number | null;
+}
+
+/** A lane as `launchplane lanes --json` lists it. */
+export interface LaneView {
+  laneId: string;
+  hostId: string;
+  pool: string;
+  state: string;
+  runnerId?: number;
+  runnerName?: string;
+  recovery?: string;
+}
+
+/** An audit record as `launchplane audit --json` lists it. */
+export interface AuditView {
+  actor: string;
+  hostId?: string;
+  laneId?: string;
+  action: string;
+  dryRun: boolean;
+  outcome: string;
+  code?: string;
+  recovery?: string;
+  params?: Record<string, unknown>;
+}
+
+/** The host's own consent, as written to its agent config. */
+export interface AgentOptIn {
+  repositories: string[];
+  backends: Backend[];
+  maxLanes: number;
+}
+
+/** Options of {@link World.addAgent}. */
+export interface AgentSpec {
+  hostId: string;
+  optIn: AgentOptIn;
+  capabilities?: string[];
+  /** Runner template dir (default: the simulator's stub runner). */
+  template?: string;
+  /** Docker socket (default: the world's). */
+  dockerSocket?: string;
+}
+
+/** An enrolled agent daemon. */
+export interface AgentHandle {
+  readonly hostId: string;
+  readonly configPath: string;
+  readonly dataDir: string;
+  /** The running daemon (replaced by restart()). */
+  daemon(): Daemon;
+  /** Rewrites the opt-in in its config (takes effect at the next restart). */
+  setOptIn(optIn: AgentOptIn): Promise<void>;
+  /** SIGKILL: the agent dies without a word. */
+  kill(): Promise<void>;
+  /** SIGTERM, then starts it again and waits until the coordinator sees it connected. */
+  restart(): Promise<void>;
+  /** Starts it again after kill() and waits until it is connected. */
+  start(): Promise<void>;
+  /** `launchplane-agent …` against this host's config. */
+  cli(...args: string[]): Promise<CliRun>;
+}
+
+/** What {@link startWorld} needs. */
+export interface WorldOptions {
+  backend: Backend;
+  systemd?: SystemdTestbed;
+  docker?: DockerTestbed;
+  /** Deadline for a new runner to come online. Default 30. */
+  createOnlineSec?: number;
+}
+
+/** A running acceptance world. */
+export interface World {
+  readonly backend: Backend;
+  readonly sim: GitHubSim;
+  readonly coordinatorId: string;
+  readonly url: string;
+  readonly adminToken: string;
+  readonly operator: string;
+  readonly viewer: string;
+  /** Scratch dir for the test (lane-visible: under the systemd lane root). */
+  readonly work: TempDir;
+  /** Docker image of the pools (Docker world only). */
+  readonly image: string | undefined;
+  /** `launchplane …` with `--url` and `--token` added. */
+  cli(token: string, ...args: string[]): Promise<CliRun>;
+  /** Enrolls and starts an agent; waits until it is connected with its inventory. */
+  addAgent(spec: AgentSpec): Promise<AgentHandle>;
+  /** Writes and applies (as admin) a policy; `pools` get the world's backend. Throws if refused. */
+  applyPolicy(p: PolicySpec): Promise<CliRun>;
+  /** `launchplane policy apply` of `p` with `extra` flags, as admin; the outcome, refused or not. */
+  tryPolicy(p: PolicySpec, ...extra: string[]): Promise<CliRun>;
+  /** The policy YAML for {@link PolicySpec}. */
+  policyYaml(p: PolicySpec): string;
+  simJson<T>(method: string, path: string, body?: unknown): Promise<T>;
+  simRunners(): Promise<SimRunner[]>;
+  enqueueJob(labels: string[], durationMs: number): Promise<SimJob>;
+  job(id: number): Promise<SimJob>;
+  lanes(...filter: string[]): Promise<LaneView[]>;
+  audit(...filter: string[]): Promise<AuditView[]>;
+  /** Names of `launchplane-lane-*` units (unit files or loaded units) or containers, sorted. */
+  backendObjects(): Promise<string[]>;
+  /** Lane ids of the backend objects this world made (not those that existed before it). */
+  ownObjects(): Promise<string[]>;
+  /** Whether a unit is active / a container is running. */
+  objectRunning(name: string): Promise<boolean>;
+  /** A copy of the stub runner template whose `run.sh` is replaced by `runSh`. */
+  template(name: string, runSh: string): Promise<string>;
+  /** `systemctl --user …` (systemd world). */
+  userctl(...args: string[]): Promise<{ stdout: string }>;
+  /** The Docker client of the world's dockerd (Docker world). */
+  docker(): Docker;
+  /** Registers a clean-up to run at close(), before the daemons stop. */
+  adopt(cleanup: () => Promise<unknown>): void;
+  close(): Promise<void>;
+}
+
+/** A policy: allowlists and pools of the world's backend. */
+export interface PolicySpec {
+  allowedHosts: string[];
+  allowedRepositories: string[];
+  pools: Record<string, { labels?: string[]; lanes: Record<string, number>; repository?: string }>;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+const TRACE = process.env['LP_E2E_TRACE'] === '1';
+
+function runNode(bin: string, args: string[], env: NodeJS.ProcessEnv): Promise<CliRun> {
+  const t0 = Date.now();
+  return new Promise<CliRun>((resolve, reject) => {
+    execFile(
+      process.execPath,
+      [bin, ...args],
+      { env: { ...process.env, ...env }, maxBuffer: 16 * 1024 * 1024 },
+      (error, stdout, stderr) => {
+        const code = error === null ? 0 : typeof error.code === 'number' ? error.code : Number.NaN;
+        if (Number.isNaN(code)) {
+          reject(error ?? new Error('no exit code'));
+          return;
+        }
+        resolve({ code, stdout, stderr, json: <T>() => JSON.parse(stdout) as T });
+      },
+    );
+  }).then((r) => {
+    if (TRACE) {
+      const shown = args.filter((a, i) => args[i - 1] !== '--token' && args[i - 1] !== '--url');
+      process.stderr.write(`[e2e] ${Date.now() - t0}ms exit ${r.code}: ${shown.join(' ')}\n`);
+    }
+    return r;
+  });
+}
+
+/** Starts sim + coordinator for `backend`; agents come with {@link World.addAgent}. */
+export async function startWorld(opts: WorldOptions): Promise<World> {
+  const backend = opts.backend;
+  const cleanups: (() => Promise<unknown>)[] = [];
+  const close = async (): Promise<void> => {
+    while (cleanups.length > 0) {
+      const fn = cleanups.pop();
+      await fn?.().catch((err: unknown) => {
+        process.stderr.write(`[e2e world] clean-up: ${String(err)}\n`);
+      });
+    }
+  };
+  try {
+    const systemd = opts.systemd;
+    const dockerInfo = opts.docker;
+    if (backend === 'systemd' && systemd === undefined)
+      throw new Error('systemd world needs systemd');
+    if (backend === 'docker' && dockerInfo === undefined)
+      throw new Error('docker world needs docker');
+    const base = systemd?.laneRoot;
+    const work = await tempDir({
+      ...(base === undefined ? {} : { base }),
+      prefix: `e2e-${backend}-`,
+    });
+    cleanups.push(() => work.cleanup());
+
+    const userctl = (...args: string[]) => {
+      if (systemd === undefined) throw new Error('no systemd in this world');
+      return exec('systemctl', ['--user', ...args], { env: { ...process.env, ...systemd.env } });
+    };
+    const dockerClient =
+      dockerInfo === undefined ? undefined : new Docker({ socketPath: dockerInfo.socketPath });
+    const docker = (): Docker => {
+      if (dockerClient === undefined) throw new Error('no Docker in this world');
+      return dockerClient;
+    };
+
+    const backendObjects = async (): Promise<string[]> => {
+      if (backend === 'systemd') {
+        const files = (await readdir(systemd!.unitDir).catch(() => [] as string[])).filter((f) =>
+          f.startsWith(LANE_PREFIX),
+        );
+        const units = await userctl(
+          'list-units',
+          '--all',
+          '--plain',
+          '--no-legend',
+          `${LANE_PREFIX}*`,
+        );
+        const loaded = units.stdout
+          .split('\n')
+          .map((l) => l.trim().split(/\s+/)[0] ?? '')
+          .filter((u) => u.startsWith(LANE_PREFIX));
+        return [...new Set([...files, ...loaded])].sort();
+      }
+      const list = await docker().listContainers({ all: true });
+      return list
+        .flatMap((c) => c.Names.map((n) => n.replace(/^\//, '')))
+        .filter((n) => n.startsWith(LANE_PREFIX))
+        .sort();
+    };
+    const before = new Set(await backendObjects());
+    const laneIdOf = (name: string): string =>
+      name.slice(LANE_PREFIX.length).replace(/\.service$/, '');
+    const ownObjects = async (): Promise<string[]> =>
+      (await backendObjects()).filter((n) => !before.has(n)).map(laneIdOf);
+    const removeObject = async (name: string): Promise<void> => {
+      if (backend === 'systemd') {
+        await userctl('stop', name).catch(() => undefined);
+        await rm(join(systemd!.unitDir, name), { force: true });
+        await rm(join(systemd!.unitDir, `${name}.d`), { recursive: true, force: true });
+        await userctl('reset-failed', name).catch(() => undefined);
+      } else {
+        await docker()
+          .getContainer(name)
+          .remove({ force: true, v: true })
+          .catch(() => undefined);
+      }
+    };
+    // Runs last (pushed first): what this world made in the shared manager/dockerd goes.
+    cleanups.push(async () => {
+      for (const name of await backendObjects()) if (!before.has(name)) await removeObject(name);
+      if (backend === 'systemd') await userctl('daemon-reload');
+    });
+
+    let image: string | undefined;
+    if (backend === 'docker') {
+      image = (await buildScratchImage(docker(), { tag: 'launchplane-e2e/runner:latest' })).tag;
+    }
+
+    const sim = await startGitHubSim({
+      tokens: [PAT],
+      config: {
+        pollWaitMs: 300,
+        offlineAfterMs: 3000,
+        busyLag: { lagMs: 500, flipAfterMs: 0, flipMs: 0, trailMs: 500 },
+      },
+    });
+    cleanups.push(() => sim.close());
+
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
+    const coordDir = join(work.path, 'coordinator');
+    await mkdir(coordDir, { recursive: true });
+    await writeFile(join(coordDir, 'github.token'), PAT, { mode: 0o600 });
+    const coordinatorId = `e2e-${backend}-ctl`;
+    const coordConfig = join(coordDir, 'coordinator.yaml');
+    await writeFile(
+      coordConfig,
+      [
+        `listen: { host: 127.0.0.1, port: ${port} }`,
+        `publicUrl: ${url}`,
+        `dataDir: ${join(coordDir, 'data')}`,
+        `coordinatorId: ${coordinatorId}`,
+        'github:',
+        `  apiUrl: ${sim.url}`,
+        `  webUrl: ${sim.url}`,
+        `  auth: { tokenFile: ${join(coordDir, 'github.token')} }`,
+        'reconcile: { auto: false }',
+        `timeouts: { createOnlineSec: ${opts.createOnlineSec ?? 30}, drainSec: 120 }`,
+        'agents: { heartbeatSec: 5 }',
+        'log: { level: warn }',
+        '',
+      ].join('\n'),
+    );
+    const coordLog = join(coordDir, 'coordinator.log');
+    const coordinator = spawnDaemon(
+      [process.execPath, LAUNCHPLANE, 'serve', '--config', coordConfig],
+      {
+        env: process.env,
+        logFile: coordLog,
+      },
+    );
+    cleanups.push(() => coordinator.stop());
+    await waitFor(
+      async () => {
+        if (!coordinator.alive()) {
+          throw new Error(`coordinator exited: ${(await readFile(coordLog, 'utf8')).slice(-2000)}`);
+        }
+        return (await fetch(`${url}/v1/health`)).ok;
+      },
+      { timeoutMs: 30_000, intervalMs: 200, what: 'the coordinator to listen' },
+    );
+    const adminToken = (await readFile(join(coordDir, 'data', 'admin.token'), 'utf8')).trim();
+
+    const cli = (token: string, ...args: string[]): Promise<CliRun> =>
+      runNode(LAUNCHPLANE, [...args, '--url', url, '--token', token], {});
+    const must = async (r: Promise<CliRun>, what: string): Promise<CliRun> => {
+      const done = await r;
+      if (done.code !== 0) throw new Error(`${what}: exit ${done.code}: ${done.stderr.trim()}`);
+      return done;
+    };
+    const operator = (
+      await must(cli(adminToken, 'token', 'create', '--role', 'operator', '--json'), 'token create')
+    ).json<{ token: string }>().token;
+    const viewer = (
+      await must(cli(adminToken, 'token', 'create', '--role', 'viewer', '--json'), 'token create')
+    ).json<{ token: string }>().token;
+
+    const agentEnv: NodeJS.ProcessEnv = systemd === undefined ? {} : { ...systemd.env };
+    const hostConnected = async (hostId: string): Promise<boolean> => {
+      const r = await cli(viewer, 'hosts', '--json');
+      if (r.code !== 0) return false;
+      const doc = r.json<{ hosts: { hostId: string; connected: boolean; optIn?: unknown }[] }>();
+      const h = doc.hosts.find((x) => x.hostId === hostId);
+      return h?.connected === true && h.optIn !== undefined && h.optIn !== null;
+    };
+
+    const addAgent = async (spec: AgentSpec): Promise<AgentHandle> => {
+      const dir = join(work.path, 'agents', spec.hostId);
+      const dataDir = join(dir, 'data');
+      await mkdir(dataDir, { recursive: true });
+      const configPath = join(dir, 'agent.yaml');
+      let optIn = spec.optIn;
+      const writeConfig = async (coordinatorSection: string | undefined): Promise<void> => {
+        const doc: Record<string, unknown> = {
+          hostId: spec.hostId,
+          dataDir,
+          optIn,
+          capabilities: spec.capabilities ?? [],
+          systemd:
+            systemd === undefined ? { bus: 'system' } : { bus: 'user', unitDir: systemd.unitDir },
+          runner: { template: spec.template ?? stubRunnerTemplateDir() },
+          health: { intervalSec: 2 },
+          log: { level: 'warn' },
+          ...(dockerInfo === undefined && spec.dockerSocket === undefined
+            ? {}
+            : { docker: { socketPath: spec.dockerSocket ?? dockerInfo!.socketPath } }),
+        };
+        const body = Object.entries(doc)
+          .map(([k, v]) => `${k}: ${JSON.stringify(v)}`)
+          .join('\n');
+        await writeFile(configPath, `${body}\n${coordinatorSection ?? ''}`);
+      };
+      await writeConfig(undefined);
+      const et = (
+        await must(
+          cli(adminToken, 'enroll-token', 'create', '--host', spec.hostId, '--json'),
+          'enroll-token create',
+        )
+      ).json<{ token: string; coordinatorFingerprint: string }>();
+      await must(
+        runNode(
+          AGENT,
+          [
+            '--config',
+            configPath,
+            'enroll',
+            '--coordinator',
+            url,
+            '--token',
+            et.token,
+            '--host-id',
+            spec.hostId,
+            '--coordinator-fingerprint',
+            et.coordinatorFingerprint,
+          ],
+          agentEnv,
+        ),
+        'agent enroll',
+      );
+      // Keep what enroll wrote (the coordinator section) across opt-in rewrites.
+      const enrolled = await readFile(configPath, 'utf8');
+      const coordIdx = enrolled.search(/^coordinator:/m);
+      const coordinatorSection = coordIdx < 0 ? '' : enrolled.slice(coordIdx);
+      const log = join(dir, 'agent.log');
+      let daemon: Daemon | undefined;
+      const start = async (): Promise<void> => {
+        daemon = spawnDaemon([process.execPath, AGENT, '--config', configPath, 'run'], {
+          env: { ...process.env, ...agentEnv },
+          logFile: log,
+        });
+        await waitFor(
+          async () => {
+            if (daemon?.alive() !== true) {
+              throw new Error(
+                `agent ${spec.hostId} exited: ${(await readFile(log, 'utf8')).slice(-2000)}`,
+              );
+            }
+            return hostConnected(spec.hostId);
+          },
+          { timeoutMs: 30_000, intervalMs: 300, what: `agent ${spec.hostId} to connect` },
+        );
+      };
+      const stop = async (): Promise<void> => {
+        await daemon?.stop({ graceMs: 15_000 });
+      };
+      cleanups.push(stop);
+      await start();
+      const handle: AgentHandle = {
+        hostId: spec.hostId,
+        configPath,
+        dataDir,
+        daemon: () => daemon!,
+        async setOptIn(next) {
+          optIn = next;
+          await writeConfig(coordinatorSection);
+        },
+        async kill() {
+          const d = daemon!;
+          process.kill(d.pid, 'SIGKILL');
+          await d.exited;
+        },
+        async restart() {
+          await stop();
+          // The coordinator must first see the old session gone, or "connected" would be stale.
+          await waitFor(async () => !(await hostConnected(spec.hostId)), {
+            timeoutMs: 30_000,
+            intervalMs: 200,
+            what: `${spec.hostId} to be seen disconnected`,
+          });
+          await start();
+        },
+        start,
+        cli: (...args: string[]) => runNode(AGENT, ['--config', configPath, ...args], agentEnv),
+      };
+      return handle;
+    };
+
+    const policyYaml = (p: PolicySpec): string => {
+      const lines = [
+        'version: 1',
+        `allowedHosts: ${JSON.stringify(p.allowedHosts)}`,
+        `allowedRepositories: ${JSON.stringify(p.allowedRepositories)}`,
+        'pools:',
+      ];
+      for (const [name, pool] of Object.entries(p.pools)) {
+        lines.push(
+          `  ${name}:`,
+          `    repository: ${pool.repository ?? REPO}`,
+          `    labels: ${JSON.stringify(pool.labels ?? [])}`,
+          `    backend: ${backend}`,
+          ...(image === undefined ? [] : [`    docker: { image: "${image}" }`]),
+          '    ephemeral: false',
+          `    lanes: ${JSON.stringify(pool.lanes)}`,
+        );
+      }
+      return `${lines.join('\n')}\n`;
+    };
+    let policyNo = 0;
+    const tryPolicy = async (p: PolicySpec, ...extra: string[]): Promise<CliRun> => {
+      policyNo += 1;
+      const file = join(work.path, `policy-${policyNo}.yaml`);
+      await writeFile(file, policyYaml(p));
+      return cli(adminToken, 'policy', 'apply', file, '--json', ...extra);
+    };
+    const applyPolicy = (p: PolicySpec): Promise<CliRun> => must(tryPolicy(p), 'policy apply');
+
+    const simJson = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
+      const res = await fetch(`${sim.url}${path}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${PAT}`,
+          accept: 'application/vnd.github+json',
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+      const text = await res.text();
+      if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
+      return (text === '' ? undefined : JSON.parse(text)) as T;
+    };
+
+    const template = async (name: string, runSh: string): Promise<string> => {
+      const dir = join(work.path, 'templates', name);
+      await mkdir(dir, { recursive: true });
+      await cp(stubRunnerTemplateDir(), dir, { recursive: true });
+      await writeFile(join(dir, 'run.sh'), runSh);
+      await chmod(join(dir, 'run.sh'), 0o755);
+      return dir;
+    };
+
+    return {
+      backend,
+      sim,
+      coordinatorId,
+      url,
+      adminToken,
+      operator,
+      viewer,
+      work,
+      image,
+      cli,
+      addAgent,
+      applyPolicy,
+      tryPolicy,
+      policyYaml,
+      simJson,
+      simRunners: async () =>
+        (
+          await simJson<{ runners: SimRunner[] }>(
+            'GET',
+            `/repos/${REPO}/actions/runners?per_page=100`,
+          )
+        ).runners,
+      enqueueJob: (labels, durationMs) =>
+        simJson<SimJob>('POST', '/_sim/jobs', { repository: REPO, labels, durationMs }),
+      job: (id) => simJson<SimJob>('GET', `/_sim/jobs/${id}`),
+      lanes: async (...filter) =>
+        (await must(cli(viewer, 'lanes', '--json', ...filter), 'lanes')).json<{
+          lanes: LaneView[];
+        }>().lanes,
+      audit: async (...filter) =>
+        (await must(cli(viewer, 'audit', '--json', ...filter), 'audit')).json<{
+          records: AuditView[];
+        }>().records,
+      backendObjects,
+      ownObjects,
+      objectRunning: async (name) => {
+        if (backend === 'systemd') {
+          const r = await userctl('is-active', name).catch((e: { stdout?: string }) => ({
+            stdout: e.stdout ?? '',
+          }));
+          return r.stdout.trim() === 'active';
+        }
+        const info = await docker().getContainer(name).inspect();
+        return info.State.Running;
+      },
+      template,
+      userctl,
+      docker,
+      adopt: (fn) => cleanups.push(fn),
+      close,
+    };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
