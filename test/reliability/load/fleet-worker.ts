@@ -54,8 +54,8 @@ export interface FleetReport {
   connected: number;
   /** Dial attempts at or after `since` (each WebSocket the sessions opened), in order. */
   attempts: { host: number; t: number }[];
-  /** Welcomes at or after `since`. */
-  welcomes: { host: number; t: number }[];
+  /** Welcomes at or after `since`, with the backoff attempt count the session was at. */
+  welcomes: { host: number; t: number; attempt: number }[];
   /** Disconnects at or after `since`, with the close code. */
   disconnects: { host: number; t: number; code: number }[];
   commandsAnswered: number;
@@ -75,7 +75,7 @@ export type WorkerReply =
 const sessions: AgentSession[] = [];
 const connected = new Set<number>();
 const attempts: { host: number; t: number }[] = [];
-const welcomes: { host: number; t: number }[] = [];
+const welcomes: { host: number; t: number; attempt: number }[] = [];
 const disconnects: { host: number; t: number; code: number }[] = [];
 const counts = { answered: 0, badSignature: 0 };
 let slowWs: WebSocket | undefined;
@@ -164,7 +164,7 @@ function start(msg: Extract<WorkerRequest, { op: 'start' }>): void {
         if (s.state === 'connecting' && last !== 'connecting') attempts.push({ host: i, t: now });
         if (s.state === 'connected' && last !== 'connected') {
           connected.add(i);
-          welcomes.push({ host: i, t: now });
+          welcomes.push({ host: i, t: now, attempt: s.attempt });
         }
         if (last === 'connected' && s.state !== 'connected') {
           connected.delete(i);

@@ -17,6 +17,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { backoffCeiling } from '@launchplane/agent';
 import { CountingProxy } from './counting-proxy.js';
 import {
   FleetWorker,
@@ -45,6 +46,8 @@ const SOAK_HOLD_MIN = Number(process.env.LP_SOAK_HOLD_MIN ?? 10);
 /** The agent's default backoff: first ceiling 1 s, doubling, capped at 64 s. */
 const BASE_MS = 1_000;
 const CAP_MS = 64_000;
+/** Time for a dial that reached the restarted coordinator to be welcomed, with the herd. */
+const HANDSHAKE_SLACK_MS = 10_000;
 
 let dir: string;
 let config: string;
@@ -87,7 +90,8 @@ beforeAll(async () => {
   serve.child.kill('SIGTERM');
   await serve.exited;
   serve = await startServe(config);
-  await new Promise((r) => setTimeout(r, 500));
+  // Settled: start-up garbage collected. RSS is a figure for the report, never asserted (GC).
+  await new Promise((r) => setTimeout(r, 1_500));
   rssBeforeConnect = rssBytes(serve.pid);
   proxy.setUpstream(serve.port);
   const perWorker = AGENTS > 400 ? Math.ceil(AGENTS / 2) : AGENTS;
@@ -152,7 +156,6 @@ describe(`${AGENTS} agents on one coordinator`, () => {
     expect(report.disconnects).toEqual([]);
     expect(report.connected).toBe(AGENTS);
     expect(coordinatorSide).toBe(AGENTS);
-    expect(perConnection).toBeGreaterThan(0);
   });
 
   // Soak only: the fleet held for minutes; a leak per heartbeat or per session would show.
@@ -245,6 +248,18 @@ describe(`${AGENTS} agents on one coordinator`, () => {
       const disconnectedHosts = new Set(report.disconnects.map((d) => d.host)).size;
       const welcomedHosts = new Set(report.welcomes.map((w) => w.host)).size;
       const coordinatorSide = await coordinatorConnected();
+      const listed = (await api(serve.url, adminToken, 'GET', '/v1/hosts')).body.hosts as {
+        revoked: boolean;
+      }[];
+      const enrolledAfter = listed.filter((h) => !h.revoked).length;
+      // The largest backoff window any agent drew its last delay from: once the coordinator
+      // is back, every agent must be back within that window (plus the handshake).
+      const maxAttempt = Math.max(...report.welcomes.map((w) => w.attempt));
+      const lastWindowMs = backoffCeiling(Math.max(0, maxAttempt - 1), {
+        baseMs: BASE_MS,
+        capMs: CAP_MS,
+        factor: 2,
+      });
 
       const figures = {
         agents: AGENTS,
@@ -266,13 +281,16 @@ describe(`${AGENTS} agents on one coordinator`, () => {
         firstRetryP90Ms: percentile(firstRetry, 90),
         firstRetryUnder100msShare: Math.round(earlyShare * 1000) / 1000,
         rssAfterReconnectBytes: rssAfter,
+        largestBackoffWindowMs: lastWindowMs,
       };
       const survived =
         coordinatorSide === AGENTS &&
         disconnectedHosts === AGENTS &&
         welcomedHosts === AGENTS &&
         report.welcomes.length === AGENTS &&
+        enrolledAfter === AGENTS &&
         meanAttempts <= attemptBound &&
+        allBackMs - downtimeMs <= lastWindowMs + HANDSHAKE_SLACK_MS &&
         earlyShare <= 0.3;
       recordScenario({
         area: 'load',
@@ -283,9 +301,7 @@ describe(`${AGENTS} agents on one coordinator`, () => {
           agents: AGENTS,
           agentsLost: AGENTS - coordinatorSide,
           agentsReconnectedTwice: report.welcomes.length - welcomedHosts,
-          hostsLost:
-            AGENTS -
-            ((await api(serve.url, adminToken, 'GET', '/v1/hosts')).body.hosts as unknown[]).length,
+          hostsLost: AGENTS - enrolledAfter,
         },
         figures,
       });
@@ -309,8 +325,10 @@ describe(`${AGENTS} agents on one coordinator`, () => {
       expect(firstRetry.at(-1)).toBeLessThanOrEqual(CAP_MS + 1_000);
       // Bounded: on average about log2(downtime / base) + 2 dials each, never a retry loop.
       expect(meanAttempts).toBeLessThanOrEqual(attemptBound);
-      // The hosts themselves are all still enrolled after the restart.
-      expect(figures.agents).toBe(AGENTS);
+      // Bounded in time: all back within one backoff window of the coordinator's return.
+      expect(allBackMs - downtimeMs).toBeLessThanOrEqual(lastWindowMs + HANDSHAKE_SLACK_MS);
+      // The hosts themselves are all still enrolled, none revoked, after the restart.
+      expect(enrolledAfter).toBe(AGENTS);
     });
   }
 });
