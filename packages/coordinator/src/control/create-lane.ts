@@ -12,7 +12,6 @@ import {
   laneLabel,
   laneLabels,
   newLaneId,
-  parsePolicy,
   runnerName,
   toLaunchplaneError,
   type LaneCreateCommand,
@@ -27,6 +26,7 @@ import type { GitHubRunner } from '../ports/github-runners.js';
 import type { LaneRecord } from '../ports/store.js';
 import { REDACTED, redactCommand, type ActionReport } from './action-report.js';
 import { nowSec } from './clock.js';
+import { parseStoredPolicy } from './stored-policy.js';
 import type { ControlDeps } from './control-deps.js';
 import {
   Deadline,
@@ -220,7 +220,7 @@ async function checkCreate(
       recovery: 'Run "launchplane policy apply FILE" first',
     });
   }
-  const parsed = parsePolicy(current.text);
+  const parsed = parseStoredPolicy(current);
   if (!parsed.ok) {
     throw new LaunchplaneError('LP_POLICY_INVALID', 'The stored policy no longer validates', {
       recovery: 'Apply a valid policy with "launchplane policy apply FILE"',

@@ -3,7 +3,7 @@
  * records, GitHub's runners per scope — and remembers since when each runner has been offline,
  * so the pure planner can tell a blip from a dead lane.
  */
-import { parsePolicy, toLaunchplaneError, type Policy, type Scope } from '@launchplane/shared';
+import { toLaunchplaneError, type Policy, type Scope } from '@launchplane/shared';
 import {
   poolScope,
   scopeKey,
@@ -12,6 +12,7 @@ import {
   type ScopeObservation,
 } from '../domain/plan.js';
 import { nowSec } from './clock.js';
+import { parseStoredPolicy } from './stored-policy.js';
 import type { ControlDeps } from './control-deps.js';
 
 export class Observer {
@@ -30,7 +31,7 @@ export class Observer {
     const current = await deps.store.currentPolicy();
     let policy: Policy | undefined;
     if (current !== undefined) {
-      const parsed = parsePolicy(current.text);
+      const parsed = parseStoredPolicy(current);
       if (parsed.ok) policy = parsed.value;
       else deps.logger.error({ version: current.version }, 'stored policy no longer validates');
     }
