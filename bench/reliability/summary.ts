@@ -23,7 +23,7 @@ export interface Summary {
   scenarios: { total: number; survived: number; notSurvived: number };
   faults: { scenarios: number; survived: number; injected: number };
   badInput: { scenarios: number; survived: number; tried: number; refused: number };
-  load: { scenarios: number; held: number; maxAgents: number };
+  load: { scenarios: number; held: number; maxAgents: number; injected: number };
   /** The four counts the issue names, summed over every scenario; each must be zero. */
   headline: {
     lanesLost: number;
@@ -37,7 +37,7 @@ export interface Summary {
 
 /** Count names that must be zero: something lost, killed, touched, dropped, crashed, leaked… */
 const MUST_BE_ZERO =
-  /(lost|killed|touched|duplicated|dropped|orphan|crash|leftpending|withouthint|corrupt|leak|accepted|unrefused|notrefused)/i;
+  /(lost|killed|touched|duplicated|dropped|orphan|crash|died|followed|leftpending|withouthint|corrupt|leak|accepted|unrefused|notrefused)/i;
 const HEADLINE: Record<keyof Summary['headline'], RegExp> = {
   lanesLost: /^lanes?lost$/i,
   jobsKilled: /^jobs?killed$/i,
@@ -77,7 +77,7 @@ export function aggregate(lines: readonly ScenarioLine[]): Summary {
     scenarios: { total: 0, survived: 0, notSurvived: 0 },
     faults: { scenarios: 0, survived: 0, injected: 0 },
     badInput: { scenarios: 0, survived: 0, tried: 0, refused: 0 },
-    load: { scenarios: 0, held: 0, maxAgents: 0 },
+    load: { scenarios: 0, held: 0, maxAgents: 0, injected: 0 },
     headline: { lanesLost: 0, jobsKilled: 0, auditRecordsLost: 0, unmanagedObjectsTouched: 0 },
     mustBeZero: {},
   };
@@ -97,6 +97,7 @@ export function aggregate(lines: readonly ScenarioLine[]): Summary {
       case 'load': {
         s.load.scenarios++;
         if (survived) s.load.held++;
+        s.load.injected += injected;
         const agents = num(counts.agents) || num(line.figures?.agents);
         s.load.maxAgents = Math.max(s.load.maxAgents, agents);
         break;
@@ -177,7 +178,7 @@ function headlineRows(s: Summary): [string, string][] {
     ],
     [
       'load held',
-      `${s.load.held} of ${s.load.scenarios} scenarios, up to ${fmt(s.load.maxAgents)} agents`,
+      `${s.load.held} of ${s.load.scenarios} scenarios held, up to ${fmt(s.load.maxAgents)} agents, ${fmt(s.load.injected)} faults under load (restarts, a slow agent)`,
     ],
     ['lanes lost (must be 0)', String(s.headline.lanesLost)],
     ['jobs killed (must be 0)', String(s.headline.jobsKilled)],
