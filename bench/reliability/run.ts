@@ -13,7 +13,8 @@
  *
  * Run after a build: `npm run bench:reliability` (= `npm run build && tsx bench/reliability/run.ts`).
  * Options: `--agents N` (default 1000), `--skip-suites` (only the load run), `--skip-load`
- * (only the suites), `--soak` (the suites with LP_SOAK=1). Exits 1 when a suite failed or a
+ * (only the suites), `--soak` (the suites with LP_SOAK=1), `--render` (sum and render the last
+ * results file again, running nothing). Exits 1 when a suite failed or a
  * scenario did not survive.
  */
 import { spawn } from 'node:child_process';
@@ -34,16 +35,19 @@ interface Options {
   suites: boolean;
   load: boolean;
   soak: boolean;
+  /** Re-render the last results file (new summary rules) without running anything. */
+  render: boolean;
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { agents: 1000, suites: true, load: true, soak: false };
+  const o: Options = { agents: 1000, suites: true, load: true, soak: false, render: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--agents') o.agents = Number(argv[++i]);
     else if (a === '--skip-suites') o.suites = false;
     else if (a === '--skip-load') o.load = false;
     else if (a === '--soak') o.soak = true;
+    else if (a === '--render') o.render = true;
     else throw new Error(`unknown option "${a}"`);
   }
   if (!(Number.isInteger(o.agents) && o.agents > 0)) throw new Error('--agents must be > 0');
@@ -90,8 +94,60 @@ function readLines(file: string): ScenarioLine[] {
     });
 }
 
+/** `--render`: the last run's lines and runs, summed and rendered again. */
+function rerender(): number {
+  const last = JSON.parse(readFileSync(RESULTS, 'utf8')) as {
+    startedAt: string;
+    finishedAt: string;
+    machine: Record<string, unknown>;
+    runs: { what: string; exitCode: number; ms: number }[];
+    scenarios: ScenarioLine[];
+  };
+  return publish({ ...last, lines: last.scenarios });
+}
+
+/** Writes the results file, prints the table and updates the README section. */
+function publish(run: {
+  startedAt: string;
+  finishedAt: string;
+  machine: Record<string, unknown>;
+  runs: { what: string; exitCode: number; ms: number }[];
+  lines: ScenarioLine[];
+}): number {
+  const { lines, runs } = run;
+  const summary = aggregate(lines);
+  const doc = {
+    startedAt: run.startedAt,
+    finishedAt: run.finishedAt,
+    machine: run.machine,
+    runs,
+    summary,
+    scenarios: lines,
+  };
+  mkdirSync(dirname(RESULTS), { recursive: true });
+  writeFileSync(RESULTS, `${JSON.stringify(doc, null, 2)}\n`);
+  process.stdout.write(`${renderTable(summary, lines)}\n`);
+  for (const r of runs) {
+    process.stdout.write(`${r.what}: exit ${r.exitCode} in ${Math.round(r.ms / 1000)} s\n`);
+  }
+  process.stdout.write(`wrote ${RESULTS}\n`);
+  if (existsSync(README)) {
+    const text = readFileSync(README, 'utf8');
+    const a = text.indexOf(START);
+    const b = text.indexOf(END);
+    if (a >= 0 && b > a) {
+      const md = renderMarkdown(summary, lines, doc);
+      writeFileSync(README, `${text.slice(0, a + START.length)}\n${md}\n${text.slice(b)}`);
+      process.stdout.write(`updated ${README}\n`);
+    }
+  }
+  const failed = runs.some((r) => r.exitCode !== 0) || summary.scenarios.notSurvived > 0;
+  return failed ? 1 : 0;
+}
+
 async function main(): Promise<number> {
   const opts = parseArgs(process.argv.slice(2));
+  if (opts.render) return rerender();
   const work = mkdtempSync(join(tmpdir(), 'lp-reliability-'));
   const out = join(work, 'scenarios.jsonl');
   const runs: { what: string; exitCode: number; ms: number }[] = [];
@@ -125,35 +181,13 @@ async function main(): Promise<number> {
       );
       runs.push({ what: `load run, ${opts.agents} agents`, exitCode: code, ms: Date.now() - t });
     }
-    const lines = readLines(out);
-    const summary = aggregate(lines);
-    const doc = {
+    return publish({
       startedAt,
       finishedAt: new Date().toISOString(),
       machine: machine(),
       runs,
-      summary,
-      scenarios: lines,
-    };
-    mkdirSync(dirname(RESULTS), { recursive: true });
-    writeFileSync(RESULTS, `${JSON.stringify(doc, null, 2)}\n`);
-    process.stdout.write(`${renderTable(summary, lines)}\n`);
-    for (const r of runs) {
-      process.stdout.write(`${r.what}: exit ${r.exitCode} in ${Math.round(r.ms / 1000)} s\n`);
-    }
-    process.stdout.write(`wrote ${RESULTS}\n`);
-    if (existsSync(README)) {
-      const text = readFileSync(README, 'utf8');
-      const a = text.indexOf(START);
-      const b = text.indexOf(END);
-      if (a >= 0 && b > a) {
-        const md = renderMarkdown(summary, lines, { ...doc, runs });
-        writeFileSync(README, `${text.slice(0, a + START.length)}\n${md}\n${text.slice(b)}`);
-        process.stdout.write(`updated ${README}\n`);
-      }
-    }
-    const failed = runs.some((r) => r.exitCode !== 0) || summary.scenarios.notSurvived > 0;
-    return failed ? 1 : 0;
+      lines: readLines(out),
+    });
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
