@@ -24,14 +24,13 @@ export class CountingProxy {
 
   constructor() {
     this.#server = createServer((client) => this.#onConnection(client));
-    // Thousands of agents may dial at once; the default backlog (511) would drop SYNs.
-    this.#server.maxConnections = 100_000;
   }
 
   /** Listens on 127.0.0.1, a free port. */
   async listen(): Promise<number> {
     await new Promise<void>((resolve, reject) => {
       this.#server.once('error', reject);
+      // Thousands of agents may dial at once; the default backlog (511) would drop SYNs.
       this.#server.listen({ host: '127.0.0.1', port: 0, backlog: 4096 }, () => resolve());
     });
     const addr = this.#server.address();
