@@ -91,6 +91,9 @@ export interface AgentSessionOptions {
 
 type Phase = 'challenge' | 'hello-sent' | 'ready' | 'closing';
 
+/** Most fragments one coordinator message may arrive in; more close the session with 1008. */
+const MAX_FRAGMENTS = 1024;
+
 interface Connection {
   ws: WebSocket;
   phase: Phase;
@@ -203,6 +206,9 @@ export class AgentSession {
     const handshakeTimeoutMs = this.#opts.handshakeTimeoutMs ?? 10_000;
     const ws = new WebSocket(this.#opts.url, [PROTOCOL_SUBPROTOCOL], {
       maxPayload: this.#opts.maxPayloadBytes ?? MAX_PAYLOAD_BYTES,
+      // A coordinator sends each frame whole; a message in thousands of fragments is abuse
+      // (ws' client default is unlimited, up to maxPayload one-byte buffers held at once).
+      maxFragments: MAX_FRAGMENTS,
       perMessageDeflate: false,
       followRedirects: false,
       handshakeTimeout: handshakeTimeoutMs,
