@@ -218,7 +218,7 @@ export function acceptanceSuite(
       expect(customLabels(runner)).toEqual(
         laneLabels({
           coordinatorId: w.coordinatorId,
-          laneId: lane.laneId as never,
+          laneId: lane.laneId,
           pool: 'build',
           poolLabels: ['linux'],
           capabilities: CAPS,
