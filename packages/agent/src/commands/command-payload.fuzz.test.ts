@@ -108,7 +108,7 @@ afterAll(async () => {
       `${JSON.stringify({
         area: 'bad-input',
         scenario: 'fuzz: signed and mangled commands into AgentCore.handleCommand (in-process)',
-        injected: tally.tried,
+        injected: `${tally.tried} mutated or arbitrary inputs`,
         survived: tally.refused === tally.tried,
         counts: {
           tried: tally.tried,

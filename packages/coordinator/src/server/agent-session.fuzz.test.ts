@@ -405,7 +405,7 @@ afterAll(async () => {
       `${JSON.stringify({
         area: 'bad-input',
         scenario: 'fuzz: agent frames into the coordinator session (in-process)',
-        injected: tally.tried,
+        injected: `${tally.tried} mutated or arbitrary inputs`,
         survived: tally.refused === tally.tried,
         counts: {
           tried: tally.tried,

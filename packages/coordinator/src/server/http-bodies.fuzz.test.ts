@@ -189,7 +189,7 @@ afterAll(async () => {
       `${JSON.stringify({
         area: 'bad-input',
         scenario,
-        injected: t.tried,
+        injected: `${t.tried} mutated or arbitrary inputs`,
         survived: t.refused === t.tried,
         counts: {
           tried: t.tried,
