@@ -293,6 +293,19 @@ describe('AgentCore.handleCommand under fuzzed commands', () => {
     );
   }, 120_000);
 
+  it('a validly signed payload with invalid UTF-8 anywhere, even inside a string, is refused', async () => {
+    const bad = [[0xff], [0xc3], [0xc0, 0xaf], [0xed, 0xa0, 0x80], [0xf4, 0x90, 0x80, 0x80]];
+    await fc.assert(
+      fc.asyncProperty(fc.nat(), fc.constantFrom(...bad), async (pos, seq) => {
+        const text = Buffer.from(render(payloadTemplate(CREATE).value));
+        const at = pos % text.length;
+        const bytes = Buffer.concat([text.subarray(0, at), Buffer.from(seq), text.subarray(at)]);
+        await expectRefused({ kind: 'invalid-utf8', path: `byte ${at}`, bytes }, signRaw(bytes));
+      }),
+      { numRuns: runs(500) },
+    );
+  }, 120_000);
+
   it('a broken envelope (header, signature, structure) or any junk string is refused', async () => {
     const other = generateEd25519KeyPair();
     const fp = fingerprint(keys.coordinator.publicKey);
