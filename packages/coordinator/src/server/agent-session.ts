@@ -152,7 +152,7 @@ export class AgentSession {
     const limit = this.#host.maxBufferedBytes;
     if (buffered <= limit || this.#phase === 'closed') return false;
     this.#host.logger.warn(
-      { hostId: this.#hostId ?? this.#claimedHostId, bufferedBytes: buffered, limit },
+      { hostId: this.#hostId, bufferedBytes: buffered, limit },
       'agent is not reading its socket; terminating',
     );
     this.#phase = 'closed';
