@@ -443,7 +443,7 @@ describeWithSystemd('install/ROLLBACK.md on a live lane, coordinator gone', (sys
     const job = await ghJson<SimJob>('POST', '_sim/jobs', {
       repository: REPO,
       labels: ['linux', 'lp-pool-build'],
-      durationMs: 12_000,
+      durationMs: 20_000,
     });
     const started = await waitFor(
       async () => {
