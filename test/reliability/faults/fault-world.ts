@@ -1,0 +1,638 @@
+/**
+ * A world for fault injection with real processes, started as an operator would (like
+ * demo/run.ts): the GitHub simulator, the coordinator as a child process (what `launchplane
+ * serve` runs, with a drain settle time short enough for CI: coordinator-child.mjs), and one
+ * `launchplane-agent` child enrolled against the testbed's shared systemd user manager —
+ * optionally through a {@link BlackholeProxy}. Either daemon can be SIGKILLed and started again
+ * on the same data dir. `close()` removes only the lane units this world made (a snapshot of the
+ * `launchplane-lane-*` units taken at start tells them apart) and stops what it started.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { appendFile, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+import Database from 'better-sqlite3';
+import { startGitHubSim, stubRunnerTemplateDir, type GitHubSim } from '@launchplane/github-sim';
+
+import { spawnDaemon, type Daemon } from '../../testbed/daemon.js';
+import type { SystemdTestbed } from '../../testbed/systemd-user-manager.js';
+import { tempDir, type TempDir } from '../../testbed/temp-dir.js';
+import { waitFor } from '../../testbed/wait-for.js';
+import { startBlackholeProxy, type BlackholeProxy } from './blackhole-proxy.js';
+
+const exec = promisify(execFile);
+const LAUNCHPLANE = fileURLToPath(
+  new URL('../../../packages/coordinator/dist/cli.js', import.meta.url),
+);
+const COORDINATOR_CHILD = fileURLToPath(new URL('./coordinator-child.mjs', import.meta.url));
+const AGENT = fileURLToPath(new URL('../../../packages/agent/dist/cli.js', import.meta.url));
+export const PAT = 'ghp_faultworld000000000000000000000000000';
+export const REPO = 'acme/api';
+export const HOST = 'fault-host';
+const LANE_PREFIX = 'launchplane-lane-';
+
+/** The outcome of one CLI run. */
+export interface CliRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+  json<T>(): T;
+}
+
+/** A CLI run still going. */
+export interface RunningCli {
+  readonly child: ChildProcess;
+  readonly done: Promise<CliRun>;
+}
+
+/** A lane as `launchplane lanes --json` lists it. */
+export interface LaneView {
+  laneId: string;
+  hostId: string;
+  pool: string;
+  state: string;
+  runnerId?: number;
+  recovery?: string;
+  lastError?: { code: string; message: string; recovery?: string };
+}
+
+/** A runner as the simulator's control API lists it. */
+export interface SimRunnerTruth {
+  id: number;
+  name: string;
+  status: string;
+  origin: string;
+  labels: ({ name: string } | string)[];
+  currentJobId?: number | null;
+}
+
+/** A job of the simulator's control API. */
+export interface SimJob {
+  id: number;
+  status: string;
+  conclusion: string | null;
+  runnerId: number | null;
+}
+
+/** An audit record as `launchplane audit --json` lists it. */
+export interface AuditView {
+  seq: number;
+  actor: string;
+  hostId?: string;
+  laneId?: string;
+  action: string;
+  outcome: string;
+  code?: string;
+  recovery?: string;
+  params?: Record<string, unknown>;
+}
+
+/** What the four sources of truth say, and how they disagree. */
+export interface Consistency {
+  ledger: string[];
+  units: string[];
+  coordinator: string[];
+  simRunners: string[];
+  /** Lanes one source has and another lacks (each lane id once). */
+  lost: string[];
+  /** Lane ids registered more than once at the sim, or units/ledger rows duplicated. */
+  duplicated: string[];
+  /** Sim runners labelled as a lane of this world that no ledger row owns. */
+  orphanRegistrations: string[];
+  /** Agent audit records missing at the coordinator. */
+  auditLost: number;
+  /** Agent audit seqs seen twice at the coordinator. */
+  auditDuplicated: number;
+  agentAuditRecords: number;
+  agentAuditVerified: boolean;
+}
+
+/** Options of {@link startFaultWorld}. */
+export interface FaultWorldOptions {
+  systemd: SystemdTestbed;
+  /** Coordinator ping interval. Default 2. */
+  heartbeatSec?: number;
+  createOnlineSec?: number;
+  drainSec?: number;
+  /** How long the coordinator waits for a command's result. Default 8. */
+  commandTimeoutSec?: number;
+  /** Put a blackhole proxy between agent and coordinator. */
+  proxy?: boolean;
+  /** The agent's dataDir (default: under the world's work dir). */
+  agentDataDir?: string;
+  /** Extra env of the agent (e.g. a broken D-Bus address). */
+  agentEnv?: NodeJS.ProcessEnv;
+  /** Extra node flags of the agent (e.g. `--import` of a clock shift). */
+  agentNodeArgs?: string[];
+  /** Start the agent (default true). */
+  startAgent?: boolean;
+}
+
+/** A running fault world. */
+export interface FaultWorld {
+  readonly sim: GitHubSim;
+  readonly url: string;
+  readonly adminToken: string;
+  readonly operator: string;
+  readonly viewer: string;
+  readonly work: TempDir;
+  readonly agentConfig: string;
+  readonly agentDataDir: string;
+  readonly coordDataDir: string;
+  readonly proxy: BlackholeProxy | undefined;
+  cli(token: string, ...args: string[]): Promise<CliRun>;
+  /** Starts a CLI run without waiting for it. */
+  cliBg(token: string, ...args: string[]): RunningCli;
+  agentCli(...args: string[]): Promise<CliRun>;
+  /** SIGKILLs the agent and waits until it is gone. */
+  killAgent(): Promise<void>;
+  /** Starts the agent; waits until the coordinator sees it connected (unless told not to). */
+  startAgent(opts?: { wait?: boolean }): Promise<void>;
+  agentAlive(): boolean;
+  /** SIGKILLs the coordinator. */
+  killCoordinator(): Promise<void>;
+  /** Starts the coordinator on the same data dir and waits until it listens. */
+  startCoordinator(): Promise<void>;
+  hostConnected(): Promise<boolean>;
+  /** Applies (as admin) a policy with `lanes` lanes of pool `build`. */
+  applyPolicy(lanes: number): Promise<void>;
+  lanes(): Promise<LaneView[]>;
+  /** The same over HTTP without a CLI process (for tight polling). */
+  lanesFast(): Promise<LaneView[]>;
+  audit(...filter: string[]): Promise<AuditView[]>;
+  simJson<T>(method: string, path: string, body?: unknown): Promise<T>;
+  simRunners(): Promise<SimRunnerTruth[]>;
+  enqueueJob(durationMs: number): Promise<SimJob>;
+  job(id: number): Promise<SimJob>;
+  /** Lane ids of `launchplane-lane-*` units this world made (loaded or with a unit file). */
+  ownUnits(): Promise<string[]>;
+  unitActive(laneId: string): Promise<boolean>;
+  consistency(): Promise<Consistency>;
+  /** `PRAGMA integrity_check` of the agent ledger and the coordinator store. */
+  integrity(): { agent: string; coordinator: string };
+  log(which: 'agent' | 'coordinator'): Promise<string>;
+  close(): Promise<void>;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function runNodeBg(bin: string, args: string[], env: NodeJS.ProcessEnv): RunningCli {
+  const child = spawn(process.execPath, [bin, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+  child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+  const done = new Promise<CliRun>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) =>
+      resolve({ code: code ?? -1, stdout, stderr, json: <T>() => JSON.parse(stdout) as T }),
+    );
+  });
+  return { child, done };
+}
+
+const labelName = (l: { name: string } | string): string => (typeof l === 'string' ? l : l.name);
+
+/** The lane id a sim runner's `lp-lane-<id>` label names, if any. */
+export function laneIdOfRunner(r: SimRunnerTruth): string | undefined {
+  const label = r.labels.map(labelName).find((n) => n.startsWith('lp-lane-'));
+  return label?.slice('lp-lane-'.length);
+}
+
+/** Appends one result line to `$LP_RELIABILITY_OUT` when it is set. */
+export async function recordResult(line: {
+  scenario: string;
+  injected: string;
+  survived: boolean;
+  counts: Record<string, number>;
+  figures?: Record<string, number>;
+}): Promise<void> {
+  const out = process.env.LP_RELIABILITY_OUT;
+  if (out === undefined || out === '') return;
+  await appendFile(out, `${JSON.stringify({ area: 'faults', ...line })}\n`);
+}
+
+/** Starts sim, coordinator and (by default) the agent. */
+export async function startFaultWorld(opts: FaultWorldOptions): Promise<FaultWorld> {
+  const { systemd } = opts;
+  const cleanups: (() => Promise<unknown>)[] = [];
+  const close = async (): Promise<void> => {
+    while (cleanups.length > 0) {
+      const fn = cleanups.pop();
+      await fn?.().catch((err: unknown) => {
+        process.stderr.write(`[fault world] clean-up: ${String(err)}\n`);
+      });
+    }
+  };
+  try {
+    const work = await tempDir({ base: systemd.laneRoot, prefix: 'faults-' });
+    cleanups.push(() => work.cleanup());
+    const userctl = (...args: string[]) =>
+      exec('systemctl', ['--user', ...args], { env: { ...process.env, ...systemd.env } });
+
+    const laneUnits = async (): Promise<string[]> => {
+      const files = (await readdir(systemd.unitDir).catch(() => [] as string[])).filter((f) =>
+        f.startsWith(LANE_PREFIX),
+      );
+      const units = await userctl(
+        'list-units',
+        '--all',
+        '--plain',
+        '--no-legend',
+        `${LANE_PREFIX}*`,
+      );
+      const loaded = units.stdout
+        .split('\n')
+        .map((l) => l.trim().split(/\s+/)[0] ?? '')
+        .filter((u) => u.startsWith(LANE_PREFIX));
+      return [...new Set([...files, ...loaded])].sort();
+    };
+    // Units of other suites sharing the manager: never looked at, never touched.
+    const before = new Set(await laneUnits());
+    const ownUnitNames = async (): Promise<string[]> =>
+      (await laneUnits()).filter((n) => !before.has(n));
+    cleanups.push(async () => {
+      for (const name of await ownUnitNames()) {
+        await userctl('stop', name).catch(() => undefined);
+        await rm(join(systemd.unitDir, name), { force: true });
+        await rm(join(systemd.unitDir, `${name}.d`), { recursive: true, force: true });
+        await userctl('reset-failed', name).catch(() => undefined);
+      }
+      await userctl('daemon-reload');
+    });
+
+    const sim = await startGitHubSim({
+      tokens: [PAT],
+      config: {
+        pollWaitMs: 300,
+        offlineAfterMs: 3000,
+        busyLag: { lagMs: 500, flipAfterMs: 0, flipMs: 0, trailMs: 500 },
+      },
+    });
+    cleanups.push(() => sim.close());
+
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
+    const coordDir = join(work.path, 'coordinator');
+    const coordDataDir = join(coordDir, 'data');
+    await mkdir(coordDir, { recursive: true });
+    await writeFile(join(coordDir, 'github.token'), PAT, { mode: 0o600 });
+    const coordConfig = join(coordDir, 'coordinator.yaml');
+    const heartbeatSec = opts.heartbeatSec ?? 2;
+    await writeFile(
+      coordConfig,
+      [
+        `listen: { host: 127.0.0.1, port: ${port} }`,
+        `publicUrl: ${url}`,
+        `dataDir: ${coordDataDir}`,
+        'coordinatorId: faults-ctl',
+        'github:',
+        `  apiUrl: ${sim.url}`,
+        `  webUrl: ${sim.url}`,
+        `  auth: { tokenFile: ${join(coordDir, 'github.token')} }`,
+        'reconcile: { auto: false }',
+        `timeouts: { createOnlineSec: ${opts.createOnlineSec ?? 30}, drainSec: ${opts.drainSec ?? 120} }`,
+        `agents: { heartbeatSec: ${heartbeatSec}, commandTimeoutSec: ${opts.commandTimeoutSec ?? 8} }`,
+        'log: { level: info }',
+        '',
+      ].join('\n'),
+    );
+    const coordLog = join(coordDir, 'coordinator.log');
+    let coordinator: Daemon | undefined;
+    const startCoordinator = async (): Promise<void> => {
+      const d = spawnDaemon([process.execPath, COORDINATOR_CHILD, coordConfig], {
+        env: {
+          ...process.env,
+          LP_FAULTS_CONTROL_OPTIONS: JSON.stringify({
+            settleObservations: 3,
+            settleSec: 3,
+            drainPollSec: 1,
+            pollBaseMs: 250,
+            pollCapMs: 1000,
+          }),
+        },
+        logFile: coordLog,
+      });
+      coordinator = d;
+      await waitFor(
+        async () => {
+          if (!d.alive())
+            throw new Error(
+              `coordinator exited: ${(await readFile(coordLog, 'utf8')).slice(-2000)}`,
+            );
+          return (await fetch(`${url}/v1/health`)).ok;
+        },
+        { timeoutMs: 30_000, intervalMs: 100, what: 'the coordinator to listen' },
+      );
+    };
+    cleanups.push(async () => coordinator?.stop({ graceMs: 10_000 }));
+    await startCoordinator();
+    const adminToken = (await readFile(join(coordDataDir, 'admin.token'), 'utf8')).trim();
+
+    const proxy = opts.proxy === true ? await startBlackholeProxy(port) : undefined;
+    if (proxy !== undefined) cleanups.push(() => proxy.close());
+
+    const cliBg = (token: string, ...args: string[]): RunningCli =>
+      runNodeBg(LAUNCHPLANE, [...args, '--url', url, '--token', token], {});
+    const cli = (token: string, ...args: string[]): Promise<CliRun> => cliBg(token, ...args).done;
+    const must = async (r: Promise<CliRun>, what: string): Promise<CliRun> => {
+      const done = await r;
+      if (done.code !== 0) throw new Error(`${what}: exit ${done.code}: ${done.stderr.trim()}`);
+      return done;
+    };
+    const operator = (
+      await must(cli(adminToken, 'token', 'create', '--role', 'operator', '--json'), 'token')
+    ).json<{ token: string }>().token;
+    const viewer = (
+      await must(cli(adminToken, 'token', 'create', '--role', 'viewer', '--json'), 'token')
+    ).json<{ token: string }>().token;
+
+    // --- the agent ---------------------------------------------------------------------
+    const agentDir = join(work.path, 'agent');
+    const agentDataDir = opts.agentDataDir ?? join(agentDir, 'data');
+    await mkdir(agentDir, { recursive: true });
+    await mkdir(agentDataDir, { recursive: true });
+    const agentConfig = join(agentDir, 'agent.yaml');
+    const doc: Record<string, unknown> = {
+      hostId: HOST,
+      dataDir: agentDataDir,
+      optIn: { repositories: [REPO], backends: ['systemd'], maxLanes: 6 },
+      capabilities: [],
+      systemd: { bus: 'user', unitDir: systemd.unitDir },
+      runner: { template: stubRunnerTemplateDir() },
+      health: { intervalSec: 2 },
+      log: { level: 'info' },
+    };
+    await writeFile(
+      agentConfig,
+      `${Object.entries(doc)
+        .map(([k, v]) => `${k}: ${JSON.stringify(v)}`)
+        .join('\n')}\n`,
+    );
+    const agentEnv: NodeJS.ProcessEnv = { ...systemd.env, ...opts.agentEnv };
+    const agentCli = (...args: string[]): Promise<CliRun> =>
+      runNodeBg(AGENT, ['--config', agentConfig, ...args], agentEnv).done;
+    const et = (
+      await must(
+        cli(adminToken, 'enroll-token', 'create', '--host', HOST, '--json'),
+        'enroll-token create',
+      )
+    ).json<{ token: string; coordinatorFingerprint: string }>();
+    await must(
+      runNodeBg(
+        AGENT,
+        [
+          '--config',
+          agentConfig,
+          'enroll',
+          '--coordinator',
+          url,
+          '--token',
+          et.token,
+          '--host-id',
+          HOST,
+          '--coordinator-fingerprint',
+          et.coordinatorFingerprint,
+        ],
+        agentEnv,
+      ).done,
+      'agent enroll',
+    );
+    if (proxy !== undefined) {
+      // Dial the coordinator through the proxy (enroll wrote the direct URL).
+      const text = await readFile(agentConfig, 'utf8');
+      await writeFile(agentConfig, text.split(`127.0.0.1:${port}`).join(`127.0.0.1:${proxy.port}`));
+    }
+    const agentLog = join(agentDir, 'agent.log');
+    const hostConnected = async (): Promise<boolean> => {
+      const r = await cli(viewer, 'hosts', '--json');
+      if (r.code !== 0) return false;
+      const h = r
+        .json<{ hosts: { hostId: string; connected: boolean }[] }>()
+        .hosts.find((x) => x.hostId === HOST);
+      return h?.connected === true;
+    };
+    let agent: Daemon | undefined;
+    const startAgent = async (o: { wait?: boolean } = {}): Promise<void> => {
+      const d = spawnDaemon(
+        [process.execPath, ...(opts.agentNodeArgs ?? []), AGENT, '--config', agentConfig, 'run'],
+        { env: { ...process.env, ...agentEnv }, logFile: agentLog },
+      );
+      agent = d;
+      if (o.wait === false) return;
+      await waitFor(
+        async () => {
+          if (!d.alive())
+            throw new Error(`agent exited: ${(await readFile(agentLog, 'utf8')).slice(-2000)}`);
+          return hostConnected();
+        },
+        { timeoutMs: 30_000, intervalMs: 200, what: 'the agent to connect' },
+      );
+    };
+    cleanups.push(async () => agent?.stop({ graceMs: 15_000 }));
+    if (opts.startAgent !== false) await startAgent();
+
+    const simJson = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
+      const res = await fetch(`${sim.url}${path}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${PAT}`,
+          accept: 'application/vnd.github+json',
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+      const text = await res.text();
+      if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
+      return (text === '' ? undefined : JSON.parse(text)) as T;
+    };
+    const simRunners = async (): Promise<SimRunnerTruth[]> => {
+      const doc = await simJson<{ runners: SimRunnerTruth[] } | SimRunnerTruth[]>(
+        'GET',
+        '/_sim/runners',
+      );
+      return Array.isArray(doc) ? doc : doc.runners;
+    };
+    const lanes = async (): Promise<LaneView[]> =>
+      (await must(cli(viewer, 'lanes', '--json'), 'lanes')).json<{ lanes: LaneView[] }>().lanes;
+    const audit = async (...filter: string[]): Promise<AuditView[]> =>
+      (await must(cli(viewer, 'audit', '--json', ...filter), 'audit')).json<{
+        records: AuditView[];
+      }>().records;
+    const laneIdOfUnit = (name: string): string =>
+      name.slice(LANE_PREFIX.length).replace(/\.service$/, '');
+    const ownUnits = async (): Promise<string[]> =>
+      [...new Set((await ownUnitNames()).map(laneIdOfUnit))].sort();
+
+    let policyNo = 0;
+    const world: FaultWorld = {
+      sim,
+      url,
+      adminToken,
+      operator,
+      viewer,
+      work,
+      agentConfig,
+      agentDataDir,
+      coordDataDir,
+      proxy,
+      cli,
+      cliBg,
+      agentCli,
+      async killAgent() {
+        const d = agent;
+        if (d === undefined || !d.alive()) return;
+        process.kill(d.pid, 'SIGKILL');
+        await d.exited;
+      },
+      startAgent,
+      agentAlive: () => agent?.alive() === true,
+      async killCoordinator() {
+        const d = coordinator;
+        if (d === undefined || !d.alive()) return;
+        process.kill(d.pid, 'SIGKILL');
+        await d.exited;
+      },
+      startCoordinator,
+      hostConnected,
+      async applyPolicy(n) {
+        policyNo += 1;
+        const file = join(work.path, `policy-${policyNo}.yaml`);
+        await writeFile(
+          file,
+          [
+            'version: 1',
+            `allowedHosts: [${HOST}]`,
+            `allowedRepositories: [${REPO}]`,
+            'pools:',
+            '  build:',
+            `    repository: ${REPO}`,
+            '    labels: [linux]',
+            '    backend: systemd',
+            '    ephemeral: false',
+            `    lanes: { ${HOST}: ${n} }`,
+            '',
+          ].join('\n'),
+        );
+        await must(cli(adminToken, 'policy', 'apply', file, '--json'), 'policy apply');
+      },
+      lanes,
+      async lanesFast() {
+        const res = await fetch(`${url}/v1/lanes`, {
+          headers: { authorization: `Bearer ${viewer}` },
+        });
+        if (!res.ok) throw new Error(`GET /v1/lanes: ${res.status}`);
+        const body = (await res.json()) as { lanes: LaneView[] };
+        return body.lanes;
+      },
+      audit,
+      simJson,
+      simRunners,
+      enqueueJob: (durationMs) =>
+        simJson<SimJob>('POST', '/_sim/jobs', {
+          repository: REPO,
+          labels: ['linux', 'lp-pool-build'],
+          durationMs,
+        }),
+      job: (id) => simJson<SimJob>('GET', `/_sim/jobs/${id}`),
+      ownUnits,
+      async unitActive(laneId) {
+        const r = await userctl('is-active', `${LANE_PREFIX}${laneId}.service`).catch(
+          (e: { stdout?: string }) => ({ stdout: e.stdout ?? '' }),
+        );
+        return r.stdout.trim() === 'active';
+      },
+      async consistency() {
+        const ledgerRun = await must(agentCli('lanes', '--json'), 'agent lanes');
+        const ledgerRows = ledgerRun
+          .json<{ lanes: { laneId: string; state: string }[] }>()
+          .lanes.filter((l) => l.state !== 'removed');
+        const ledger = ledgerRows.map((l) => l.laneId).sort();
+        const units = await ownUnits();
+        const coordinator = (await lanes())
+          .filter((l) => l.hostId === HOST && l.state !== 'removed')
+          .map((l) => l.laneId)
+          .sort();
+        const managed = (await simRunners())
+          .map(laneIdOfRunner)
+          .filter((x): x is string => x !== undefined);
+        const simRunnerIds = [...managed].sort();
+        const all = new Set([...ledger, ...units, ...coordinator, ...simRunnerIds]);
+        const lost = [...all].filter(
+          (id) =>
+            !ledger.includes(id) ||
+            !units.includes(id) ||
+            !coordinator.includes(id) ||
+            !simRunnerIds.includes(id),
+        );
+        const dup = (xs: string[]): string[] => xs.filter((x, i) => xs.indexOf(x) !== i);
+        const duplicated = [
+          ...new Set([...dup(ledger), ...dup(simRunnerIds), ...dup(coordinator)]),
+        ];
+        const orphanRegistrations = simRunnerIds.filter((id) => !ledger.includes(id));
+        const agentAudit = await agentCli('audit', '--verify', '--json');
+        const agentDoc = agentAudit.json<{
+          records: { seq: number }[];
+          verify?: { ok: boolean };
+        }>();
+        const coordAudit = (await audit('--host', HOST))
+          .map((r) => r.params?.agentSeq)
+          .filter((s): s is number => typeof s === 'number');
+        const seen = new Set(coordAudit);
+        const auditLost = agentDoc.records.filter((r) => !seen.has(r.seq)).length;
+        return {
+          ledger,
+          units,
+          coordinator,
+          simRunners: simRunnerIds,
+          lost,
+          duplicated,
+          orphanRegistrations,
+          auditLost,
+          auditDuplicated: coordAudit.length - seen.size,
+          agentAuditRecords: agentDoc.records.length,
+          agentAuditVerified: agentAudit.code === 0 && agentDoc.verify?.ok === true,
+        };
+      },
+      integrity() {
+        const check = (file: string): string => {
+          const db = new Database(file, { readonly: true, fileMustExist: true });
+          try {
+            return (db.pragma('integrity_check') as { integrity_check: string }[])
+              .map((r) => r.integrity_check)
+              .join('; ');
+          } finally {
+            db.close();
+          }
+        };
+        return {
+          agent: check(join(agentDataDir, 'ledger.db')),
+          coordinator: check(join(coordDataDir, 'coordinator.db')),
+        };
+      },
+      log: async (which) =>
+        readFile(which === 'agent' ? agentLog : coordLog, 'utf8').catch(() => ''),
+      close,
+    };
+    return world;
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
