@@ -25,7 +25,7 @@ describeWithDocker('acceptance on Docker', (docker) => {
     });
     await own.stop();
     await w.applyPolicy({
-      allowedHosts: ['host-a', 'host-e'],
+      allowedHosts: ['host-a', 'host-d', 'host-e'],
       allowedRepositories: [REPO],
       pools: {
         build: { labels: ['linux'], lanes: { 'host-a': 1 } },
