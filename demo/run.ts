@@ -238,6 +238,8 @@ async function main(): Promise<void> {
       `  auth: { tokenFile: ${join(coordDir, 'github.token')} }`,
       'reconcile: { auto: false }',
       'timeouts: { createOnlineSec: 60, drainSec: 120 }',
+      // The simulator's busy flag lags 3 s (GitHub's: 25–60 s), so a 10 s settle is enough here.
+      'drain: { settleSec: 10, settleObservations: 2, pollSec: 2 }',
       'agents: { heartbeatSec: 5 }',
       'log: { level: warn }',
       '',

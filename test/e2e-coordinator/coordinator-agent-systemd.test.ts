@@ -98,6 +98,7 @@ describeWithSystemd('coordinator + agent + GitHub sim + systemd', (systemd) => {
       yaml: [
         `github: { apiUrl: "${sim.url}", webUrl: "${sim.url}", auth: { token: "${PAT}" } }`,
         'timeouts: { createOnlineSec: 60, drainSec: 120 }',
+        'drain: { settleSec: 4, settleObservations: 2, pollSec: 1 }',
       ].join('\n'),
       routes: [
         controlRouteFactory({

@@ -348,6 +348,8 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
         `  auth: { tokenFile: ${join(coordDir, 'github.token')} }`,
         'reconcile: { auto: false }',
         `timeouts: { createOnlineSec: ${opts.createOnlineSec ?? 30}, drainSec: 120 }`,
+        // The sim's busy flag lags 0.5 s, not GitHub's 25–60 s: a short settle keeps drains quick.
+        'drain: { settleSec: 4, settleObservations: 2, pollSec: 1 }',
         'agents: { heartbeatSec: 5 }',
         'log: { level: warn }',
         '',

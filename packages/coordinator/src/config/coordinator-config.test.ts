@@ -21,6 +21,18 @@ describe('parseCoordinatorConfig', () => {
     expect(c.agents.maxBufferedBytes).toBe(1024 * 1024);
   });
 
+  it("has drain settle defaults above GitHub's busy lag, and takes shorter ones", () => {
+    const d = parseCoordinatorConfig('dataDir: /d\n', { baseDir: '/' });
+    expect(d.drain).toEqual({ settleSec: 60, settleObservations: 3, pollSec: 5 });
+    const c = parseCoordinatorConfig('dataDir: /d\ndrain: { settleSec: 4, pollSec: 1 }\n', {
+      baseDir: '/',
+    });
+    expect(c.drain).toEqual({ settleSec: 4, settleObservations: 3, pollSec: 1 });
+    expect(() =>
+      parseCoordinatorConfig('dataDir: /d\ndrain: { settleObservations: 0 }\n', { baseDir: '/' }),
+    ).toThrow(/drain\.settleObservations/);
+  });
+
   it('refuses an agent buffer cap smaller than one largest frame', () => {
     expect(() =>
       parseCoordinatorConfig('dataDir: d\nagents: { maxBufferedBytes: 1000 }\n', { baseDir: '/' }),

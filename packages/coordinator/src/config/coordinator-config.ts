@@ -15,6 +15,7 @@
  * policyFile: policy.yaml                     # optional; applied at start when its digest is new
  * reconcile: { auto: false, intervalSec: 30 }
  * timeouts: { createOnlineSec: 300, drainSec: 900 }
+ * drain: { settleSec: 60, settleObservations: 3, pollSec: 5 }   # idle = N checks in a row over ≥ settleSec
  * agents: { heartbeatSec: 15, handshakeTimeoutSec: 10, commandTimeoutSec: 30, maxPendingHandshakes: 2048,
  *           maxBufferedBytes: 1048576 }        # an agent that stops reading is cut off past this
  * http: { maxBodyBytes: 1048576 }
@@ -74,6 +75,18 @@ export const coordinatorConfigSchema = z.strictObject({
       drainSec: z.number().int().min(1).max(86_400).default(900),
     })
     .default({ createOnlineSec: 300, drainSec: 900 }),
+  /**
+   * When a draining lane counts as idle: `settleObservations` checks in a row, `pollSec` apart,
+   * spanning at least `settleSec`, where the host and GitHub both say idle. Keep `settleSec` above
+   * GitHub's busy-flag lag (25–60 s on github.com).
+   */
+  drain: z
+    .strictObject({
+      settleSec: z.number().int().min(0).max(3600).default(60),
+      settleObservations: z.number().int().min(1).max(100).default(3),
+      pollSec: z.number().int().min(1).max(300).default(5),
+    })
+    .default({ settleSec: 60, settleObservations: 3, pollSec: 5 }),
   agents: z
     .strictObject({
       heartbeatSec: z.number().int().min(1).max(300).default(15),

@@ -60,6 +60,10 @@ export async function startControl(
       ...opts.options,
       createOnlineSec: config.timeouts.createOnlineSec,
       drainSec: config.timeouts.drainSec,
+      // Options given in code (tests) win over the config file's drain settings.
+      settleSec: opts.options?.settleSec ?? config.drain.settleSec,
+      settleObservations: opts.options?.settleObservations ?? config.drain.settleObservations,
+      drainPollSec: opts.options?.drainPollSec ?? config.drain.pollSec,
       commandTimeoutMs: config.agents.commandTimeoutSec * 1000,
     }),
   });
