@@ -222,6 +222,8 @@ export async function recordResult(line: {
   survived: boolean;
   counts: Record<string, number>;
   figures?: Record<string, number>;
+  /** The error code the fault produced, when there is one. */
+  code?: string | undefined;
 }): Promise<void> {
   const out = process.env.LP_RELIABILITY_OUT;
   if (out === undefined || out === '') return;
