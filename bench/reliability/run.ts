@@ -54,8 +54,35 @@ function parseArgs(argv: string[]): Options {
   return o;
 }
 
+/** One vitest run's outcome. */
+interface RunOutcome {
+  what: string;
+  exitCode: number;
+  ms: number;
+  tests?: { passed: number; failed: number; skipped: number; failedNames: string[] };
+}
+
+/** Test counts from vitest's JSON report (a failed test may have recorded no scenario line). */
+function testCounts(file: string): RunOutcome['tests'] {
+  if (!existsSync(file)) return undefined;
+  const r = JSON.parse(readFileSync(file, 'utf8')) as {
+    numPassedTests: number;
+    numFailedTests: number;
+    numPendingTests: number;
+    testResults: { assertionResults: { fullName: string; status: string }[] }[];
+  };
+  return {
+    passed: r.numPassedTests,
+    failed: r.numFailedTests,
+    skipped: r.numPendingTests,
+    failedNames: r.testResults.flatMap((f) =>
+      f.assertionResults.filter((a) => a.status === 'failed').map((a) => a.fullName),
+    ),
+  };
+}
+
 /** Runs vitest's integration project on `paths`; resolves with its exit code. */
-function vitest(paths: string[], env: Record<string, string>): Promise<number> {
+function vitest(paths: string[], env: Record<string, string>, jsonOut: string): Promise<number> {
   return new Promise((resolve) => {
     const child = spawn(
       process.execPath,
@@ -64,6 +91,9 @@ function vitest(paths: string[], env: Record<string, string>): Promise<number> {
         'run',
         '--project',
         'integration',
+        '--reporter=default',
+        '--reporter=json',
+        `--outputFile.json=${jsonOut}`,
         ...paths,
       ],
       { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, ...env } },
@@ -100,7 +130,7 @@ function rerender(): number {
     startedAt: string;
     finishedAt: string;
     machine: Record<string, unknown>;
-    runs: { what: string; exitCode: number; ms: number }[];
+    runs: RunOutcome[];
     scenarios: ScenarioLine[];
   };
   return publish({ ...last, lines: last.scenarios });
@@ -111,7 +141,7 @@ function publish(run: {
   startedAt: string;
   finishedAt: string;
   machine: Record<string, unknown>;
-  runs: { what: string; exitCode: number; ms: number }[];
+  runs: RunOutcome[];
   lines: ScenarioLine[];
 }): number {
   const { lines, runs } = run;
@@ -128,7 +158,8 @@ function publish(run: {
   writeFileSync(RESULTS, `${JSON.stringify(doc, null, 2)}\n`);
   process.stdout.write(`${renderTable(summary, lines)}\n`);
   for (const r of runs) {
-    process.stdout.write(`${r.what}: exit ${r.exitCode} in ${Math.round(r.ms / 1000)} s\n`);
+    process.stdout.write(`${runText(r)}\n`);
+    for (const name of r.tests?.failedNames ?? []) process.stdout.write(`  FAILED ${name}\n`);
   }
   process.stdout.write(`wrote ${RESULTS}\n`);
   if (existsSync(README)) {
@@ -150,19 +181,23 @@ async function main(): Promise<number> {
   if (opts.render) return rerender();
   const work = mkdtempSync(join(tmpdir(), 'lp-reliability-'));
   const out = join(work, 'scenarios.jsonl');
-  const runs: { what: string; exitCode: number; ms: number }[] = [];
+  const runs: RunOutcome[] = [];
   try {
     const startedAt = new Date().toISOString();
     if (opts.suites) {
       const t = Date.now();
-      const code = await vitest(['test/reliability'], {
-        LP_RELIABILITY_OUT: out,
-        ...(opts.soak ? { LP_SOAK: '1' } : {}),
-      });
+      const json = join(work, 'suites.json');
+      const code = await vitest(
+        ['test/reliability'],
+        { LP_RELIABILITY_OUT: out, ...(opts.soak ? { LP_SOAK: '1' } : {}) },
+        json,
+      );
+      const tests = testCounts(json);
       runs.push({
         what: `vitest test/reliability${opts.soak ? ' (LP_SOAK=1)' : ''}`,
         exitCode: code,
         ms: Date.now() - t,
+        ...(tests === undefined ? {} : { tests }),
       });
     }
     if (opts.load) {
@@ -178,8 +213,15 @@ async function main(): Promise<number> {
           // The slow agent among more busy ones than in CI.
           LP_SLOW_OTHERS: String(Math.min(opts.agents, 100)),
         },
+        join(work, 'load.json'),
       );
-      runs.push({ what: `load run, ${opts.agents} agents`, exitCode: code, ms: Date.now() - t });
+      const tests = testCounts(join(work, 'load.json'));
+      runs.push({
+        what: `load run, ${opts.agents} agents`,
+        exitCode: code,
+        ms: Date.now() - t,
+        ...(tests === undefined ? {} : { tests }),
+      });
     }
     return publish({
       startedAt,
@@ -191,6 +233,14 @@ async function main(): Promise<number> {
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
+}
+
+/** `vitest test/reliability: exit 1 in 474 s (17 passed, 4 failed, 3 skipped)`. */
+function runText(r: RunOutcome): string {
+  const t = r.tests;
+  const counts =
+    t === undefined ? '' : ` (${t.passed} passed, ${t.failed} failed, ${t.skipped} skipped)`;
+  return `${r.what}: ${r.exitCode === 0 ? 'passed' : `exit ${r.exitCode}`} in ${Math.round(r.ms / 1000)} s${counts}`;
 }
 
 function machine(): Record<string, unknown> {

@@ -220,16 +220,25 @@ export function renderMarkdown(
   meta: {
     startedAt: string;
     machine: Record<string, unknown>;
-    runs: { what: string; exitCode: number; ms: number }[];
+    runs: {
+      what: string;
+      exitCode: number;
+      ms: number;
+      tests?: { passed: number; failed: number; skipped: number; failedNames: string[] };
+    }[];
   },
 ): string {
   const out = [
     `Latest run: ${meta.startedAt} · Node ${text(meta.machine.node)} · ${text(meta.machine.cpus)} CPUs ${text(meta.machine.cpu)}`.trim(),
     '',
-    ...meta.runs.map(
-      (r) =>
-        `- ${r.what}: ${r.exitCode === 0 ? 'passed' : `exit ${r.exitCode}`} in ${Math.round(r.ms / 1000)} s`,
-    ),
+    ...meta.runs.flatMap((r) => [
+      `- ${r.what}: ${r.exitCode === 0 ? 'passed' : `exit ${r.exitCode}`} in ${Math.round(r.ms / 1000)} s${
+        r.tests === undefined
+          ? ''
+          : ` (${r.tests.passed} tests passed, ${r.tests.failed} failed, ${r.tests.skipped} skipped)`
+      }`,
+      ...(r.tests?.failedNames ?? []).map((n) => `  - failed (no scenario line): ${n}`),
+    ]),
     '',
     '| | |',
     '|---|---|',
