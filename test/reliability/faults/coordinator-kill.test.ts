@@ -53,7 +53,9 @@ describeWithSystemd('faults: coordinator SIGKILL mid-create and mid-drain', (sys
       (r) => r.action === 'lane.recover',
     );
     expect(recovered).toHaveLength(1);
-    expect(recovered[0]?.params).toMatchObject({ from: cut.state, to: 'failed' });
+    // The saga may have moved one step between our look and the kill.
+    expect(recovered[0]?.params?.to).toBe('failed');
+    expect(['pending', 'provisioning', 'starting']).toContain(recovered[0]?.params?.from);
 
     // The operator follows the hint; apply converges to exactly one lane.
     const rm = await world.cli(world.operator, 'lane', 'remove', cut.laneId, '--wait', '--json');
@@ -135,7 +137,7 @@ describeWithSystemd('faults: coordinator SIGKILL mid-create and mid-drain', (sys
     expect(world.integrity()).toEqual({ agent: 'ok', coordinator: 'ok' });
     await recordResult({
       scenario: 'coordinator-sigkill-create-drain',
-      injected: `2 coordinator SIGKILLs (create in ${cut.state}, drain with a job in flight)`,
+      injected: `2 coordinator SIGKILLs (create in ${String(recovered[0]?.params?.from)}, drain with a job in flight)`,
       survived: true,
       counts: {
         lanesLost: c.lost.length,

@@ -1,7 +1,7 @@
 /**
  * Faults 5: the host's environment fails under the agent — its clock is 5 minutes ahead or
  * behind (the real agent run with a shifted `Date`, clock-shift.mjs), D-Bus cannot be reached,
- * its data dir is full (a small tmpfs). Promises under attack: a clear refusal or failure with a
+ * its data dir is full (a small tmpfs), its Docker daemon is stopped. Promises under attack: a clear refusal or failure with a
  * stable code, state does not advance (no lane in the ledger, no unit, no runner registered),
  * the refusal is audited, nothing is corrupted (`PRAGMA integrity_check` = ok on both stores).
  */
@@ -25,7 +25,7 @@ interface AgentAudit {
   verify?: { ok: boolean };
 }
 
-describeWithSystemd('faults: clock skew, D-Bus down, data dir full', (systemd) => {
+describeWithSystemd('faults: clock skew, D-Bus down, data dir full, Docker stopped', (systemd) => {
   let world: FaultWorld | undefined;
   const undo: (() => Promise<unknown>)[] = [];
   afterEach(async () => {
@@ -186,4 +186,40 @@ describeWithSystemd('faults: clock skew, D-Bus down, data dir full', (systemd) =
       code,
     });
   }, 150_000);
+
+  it('refuses a Docker lane with a code when the Docker daemon is stopped', async () => {
+    // A stopped dockerd leaves no one listening on its socket path.
+    const gone = await tempDir({ base: systemd().laneRoot, prefix: 'faults-nodocker-' });
+    undo.push(() => gone.cleanup());
+    const w = await startFaultWorld({
+      systemd: systemd(),
+      backend: 'docker',
+      dockerSocket: join(gone.path, 'docker.sock'),
+      createOnlineSec: 15,
+    });
+    world = w;
+    await w.applyPolicy(1);
+    const plan = await w.cli(w.viewer, 'plan', '--json');
+    const apply = await w.cli(w.operator, 'apply', '--wait', '--json');
+    const codeSeen = /LP_BACKEND_UNAVAILABLE|LP_BACKEND_FAILED/.exec(
+      `${apply.stderr}${plan.stdout}`,
+    )?.[0];
+    expect(codeSeen, `${apply.stderr}\n${plan.stdout}`).toBeDefined();
+    expect(w.agentAlive()).toBe(true);
+    for (const l of await w.lanes())
+      await w.cli(w.operator, 'lane', 'remove', l.laneId, '--wait', '--json');
+    const c = await w.consistency();
+    expect(c.ledger).toEqual([]);
+    expect(c.simRunners).toEqual([]);
+    expect(c.agentAuditVerified).toBe(true);
+    expect(w.integrity()).toEqual({ agent: 'ok', coordinator: 'ok' });
+    await recordResult({
+      scenario: 'docker-daemon-stopped',
+      injected: 'agent opted in to Docker whose daemon is stopped; apply creates a Docker lane',
+      survived: true,
+      counts: { lanesCreated: c.ledger.length },
+      figures: {},
+      code: codeSeen,
+    });
+  }, 120_000);
 });

@@ -127,6 +127,12 @@ export interface FaultWorldOptions {
   agentEnv?: NodeJS.ProcessEnv;
   /** Extra node flags of the agent (e.g. `--import` of a clock shift). */
   agentNodeArgs?: string[];
+  /**
+   * The backend the host opts in to and the pool uses (default systemd). With `docker`, the
+   * agent talks to `dockerSocket` (which may be a socket nothing listens on: a stopped daemon).
+   */
+  backend?: 'systemd' | 'docker';
+  dockerSocket?: string;
   /** Start the agent (default true). */
   startAgent?: boolean;
 }
@@ -374,12 +380,13 @@ export async function startFaultWorld(opts: FaultWorldOptions): Promise<FaultWor
     const doc: Record<string, unknown> = {
       hostId: HOST,
       dataDir: agentDataDir,
-      optIn: { repositories: [REPO], backends: ['systemd'], maxLanes: 6 },
+      optIn: { repositories: [REPO], backends: [opts.backend ?? 'systemd'], maxLanes: 6 },
       capabilities: [],
       systemd: { bus: 'user', unitDir: systemd.unitDir },
       runner: { template: stubRunnerTemplateDir() },
       health: { intervalSec: 2 },
       log: { level: 'info' },
+      ...(opts.dockerSocket === undefined ? {} : { docker: { socketPath: opts.dockerSocket } }),
     };
     await writeFile(
       agentConfig,
@@ -526,7 +533,10 @@ export async function startFaultWorld(opts: FaultWorldOptions): Promise<FaultWor
             '  build:',
             `    repository: ${REPO}`,
             '    labels: [linux]',
-            '    backend: systemd',
+            `    backend: ${opts.backend ?? 'systemd'}`,
+            ...(opts.backend === 'docker'
+              ? ['    docker: { image: "launchplane-faults/runner:latest" }']
+              : []),
             '    ephemeral: false',
             `    lanes: { ${HOST}: ${n} }`,
             '',
