@@ -16,6 +16,7 @@ import {
 import type { Command } from '@launchplane/shared';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createHarness, SECRET_JIT, SECRET_TOKEN, type Harness } from '../testing/core-harness.js';
+import { internalErrorBody } from './command-pipeline.js';
 
 let h: Harness;
 beforeEach(async () => {
@@ -585,5 +586,20 @@ describe('lane lifecycle', () => {
     expect(r).toMatchObject({ ok: true });
     expect(h.units.units.has(unitName(laneId))).toBe(false);
     expect(lastAudit()).toMatchObject({ actor: 'cli:local', action: 'lane.remove', outcome: 'ok' });
+  });
+});
+
+describe('internalErrorBody()', () => {
+  it('names a full disk and how to recover, and keeps other failures generic', () => {
+    const full = Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+    expect(internalErrorBody(full)).toMatchObject({
+      code: 'LP_INTERNAL',
+      message: expect.stringContaining('data dir is full'),
+      recovery: expect.stringContaining('Free space'),
+    });
+    expect(internalErrorBody(new Error('boom'))).toEqual({
+      code: 'LP_INTERNAL',
+      message: 'The agent could not handle the command',
+    });
   });
 });

@@ -100,7 +100,7 @@ export class CommandPipeline {
         ok: false,
         dryRun: peek.dryRun,
         outcome: 'failed',
-        error: { code: 'LP_INTERNAL', message: 'The agent could not handle the command' },
+        error: internalErrorBody(error),
       });
     }
   }
@@ -276,4 +276,27 @@ export class CommandPipeline {
 function secretsOf(cmd: Command): string[] {
   if (cmd.type !== 'lane.create') return [];
   return 'jitConfig' in cmd.runner ? [cmd.runner.jitConfig] : [cmd.runner.registrationToken];
+}
+
+/** SQLite's result codes for a disk that cannot take another write. */
+const DISK_FULL_CODES = new Set(['SQLITE_FULL', 'SQLITE_IOERR_WRITE', 'ENOSPC']);
+
+/**
+ * The error an unexpected failure is answered with. A full disk under the ledger is named as such
+ * (nothing was changed: the transaction did not commit), so an operator knows what to free.
+ */
+export function internalErrorBody(error: unknown): {
+  code: 'LP_INTERNAL';
+  message: string;
+  recovery?: string;
+} {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && DISK_FULL_CODES.has(code)) {
+    return {
+      code: 'LP_INTERNAL',
+      message: "The agent's data dir is full; the command was not carried out",
+      recovery: "Free space on the filesystem of the agent's dataDir, then send the command again",
+    };
+  }
+  return { code: 'LP_INTERNAL', message: 'The agent could not handle the command' };
 }
