@@ -299,7 +299,10 @@ async function waitOnline(
  * The lane's runner on GitHub: by recorded id, or for a persistent lane not yet identified, by
  * its unique name together with our identity labels.
  */
-async function findRunner(deps: ControlDeps, lane: LaneRecord): Promise<GitHubRunner | undefined> {
+export async function findRunner(
+  deps: ControlDeps,
+  lane: LaneRecord,
+): Promise<GitHubRunner | undefined> {
   if (lane.runnerId !== undefined) {
     const r = await deps.github.getRunner(lane.scope, lane.runnerId);
     return r !== undefined && r.name === lane.runnerName ? r : undefined;

@@ -246,8 +246,27 @@ describe('drainLane()', () => {
       runnerId: undefined,
     });
     w.hub.lanes.delete(LANE);
+    w.github.runners.set('acme/api', []); // GitHub never saw it either
     const r = await run(w, 'remove');
     expect(r).toMatchObject({ ok: true, outcome: 'removed' });
     expect(w.github.calls.filter((c) => c.startsWith('deleteRunner'))).toEqual([]);
+  });
+
+  it('deletes the registration a cut-short create left unrecorded, found by name and lane labels', async () => {
+    const { w } = await setup();
+    const registered = w.github.runners.get('acme/api')?.map((r) => r.id) ?? [];
+    expect(registered).toEqual([100]);
+    // The create was cut short after config.sh registered the runner, before its id was recorded.
+    await w.store.putLane({
+      ...(await w.store.getLane(LANE))!,
+      state: 'failed',
+      runnerId: undefined,
+    });
+    w.hub.lanes.delete(LANE);
+    const r = await run(w, 'remove');
+    expect(r).toMatchObject({ ok: true, outcome: 'removed' });
+    expect(w.github.calls.filter((c) => c.startsWith('deleteRunner'))).toEqual([
+      'deleteRunner acme/api 100',
+    ]);
   });
 });

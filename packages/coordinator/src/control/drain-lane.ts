@@ -19,6 +19,7 @@ import { INITIAL_SETTLE, observeIdle, pollDelayMs } from '../domain/idle-settle.
 import type { LaneRecord } from '../ports/store.js';
 import type { ActionReport } from './action-report.js';
 import type { ControlDeps } from './control-deps.js';
+import { findRunner } from './create-lane.js';
 import {
   Deadline,
   auditReport,
@@ -423,6 +424,16 @@ async function remove(
         pollDelayMs(attempt, { baseMs: deps.options.pollBaseMs, capMs: deps.options.pollCapMs }),
         req.signal,
       );
+    }
+  }
+  if (lane.runnerId === undefined) {
+    // A persistent lane whose create was cut short may have registered (config.sh) before its
+    // runner id was recorded: find it by its unique name and this lane's identity labels, so the
+    // registration is not left behind.
+    const found = await findRunner(deps, lane).catch(() => undefined);
+    if (found !== undefined) {
+      report.steps.push(`found runner ${found.id} by its name and this lane's labels`);
+      lane = await updateLane(deps, lane, { runnerId: found.id });
     }
   }
   if (lane.runnerId !== undefined) {
