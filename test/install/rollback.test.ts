@@ -11,6 +11,7 @@
 import { spawn } from 'node:child_process';
 import {
   copyFile,
+  cp,
   mkdir,
   readFile,
   readdir,
@@ -267,7 +268,11 @@ describeWithSystemd('install/ROLLBACK.md on a live lane, coordinator gone', (sys
       maxLanes: 4,
     };
     config['systemd'] = { bus: 'user', unitDir: systemd().unitDir };
-    config['runner'] = { template: stubRunnerTemplateDir() };
+    // The agent unit has PrivateTmp=yes: a template under /tmp (a clone there) would be hidden
+    // from it, so the template is copied beside the install, outside /tmp.
+    const template = join(root, 'runner-template');
+    await cp(stubRunnerTemplateDir(), template, { recursive: true });
+    config['runner'] = { template };
     config['health'] = { intervalSec: 5 };
     await writeFile(configPath, stringify(config), { mode: 0o640 });
 
