@@ -10,7 +10,6 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
@@ -24,7 +23,7 @@ import {
   waitFor,
 } from '../test/testbed/index.js';
 import type { Daemon } from '../test/testbed/index.js';
-import { spawnDaemon } from '../test/testbed/index.js';
+import { freePort, spawnDaemon } from '../test/testbed/index.js';
 import Docker from 'dockerode';
 
 const ROOT = new URL('..', import.meta.url).pathname;
@@ -107,18 +106,6 @@ async function must(p: Promise<RunResult>, what: string): Promise<RunResult> {
   const r = await p;
   if (r.status !== 0) throw new Error(`${what} failed (exit ${r.status}): ${r.stderr.trim()}`);
   return r;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 async function simRequest(

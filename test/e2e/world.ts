@@ -10,7 +10,6 @@
  */
 import { execFile } from 'node:child_process';
 import { chmod, cp, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -24,6 +23,7 @@ import { buildScratchImage } from '../testbed/scratch-image.js';
 import type { SystemdTestbed } from '../testbed/systemd-user-manager.js';
 import { tempDir, type TempDir } from '../testbed/temp-dir.js';
 import { waitFor } from '../testbed/wait-for.js';
+import { freePort } from '../testbed/free-port.js';
 
 const exec = promisify(execFile);
 const LAUNCHPLANE = fileURLToPath(
@@ -187,18 +187,6 @@ export interface PolicySpec {
   allowedHosts: string[];
   allowedRepositories: string[];
   pools: Record<string, { labels?: string[]; lanes: Record<string, number>; repository?: string }>;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 const TRACE = process.env['LP_E2E_TRACE'] === '1';

@@ -6,28 +6,16 @@
 import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFile, readFile, readdir, rm, stat, writeFile, mkdir } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 
-import { describeWithSystemd, spawnDaemon, tempDir, waitFor } from '../testbed/index.js';
+import { describeWithSystemd, freePort, spawnDaemon, tempDir, waitFor } from '../testbed/index.js';
 import type { Daemon, TempDir } from '../testbed/index.js';
 
 const exec = promisify(execFile);
 const REPO = new URL('../..', import.meta.url).pathname;
 const LAUNCHPLANE = join(REPO, 'packages/coordinator/dist/cli.js');
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => resolve(typeof addr === 'object' && addr !== null ? addr.port : 0));
-    });
-  });
-}
 
 /** Runs a script and resolves with its exit status and output (never rejects on exit status). */
 function runScript(

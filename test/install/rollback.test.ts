@@ -20,7 +20,6 @@ import {
   stat,
   writeFile,
 } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
@@ -28,7 +27,7 @@ import { parse, stringify } from 'yaml';
 import { startGitHubSim, stubRunnerTemplateDir } from '@launchplane/github-sim';
 import type { GitHubSim } from '@launchplane/github-sim';
 
-import { describeWithSystemd, spawnDaemon, tempDir, waitFor } from '../testbed/index.js';
+import { describeWithSystemd, freePort, spawnDaemon, tempDir, waitFor } from '../testbed/index.js';
 import type { Daemon, TempDir } from '../testbed/index.js';
 
 const SRC = new URL('../..', import.meta.url).pathname;
@@ -60,17 +59,6 @@ function run(argv: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<RunR
     child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
     child.on('error', reject);
     child.on('close', (code) => resolve({ status: code ?? 1, stdout, stderr }));
-  });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => resolve(typeof addr === 'object' && addr !== null ? addr.port : 0));
-    });
   });
 }
 

@@ -29,3 +29,4 @@ export type { WaitForOptions } from './wait-for.js';
 export { spawnDaemon } from './daemon.js';
 export type { Daemon } from './daemon.js';
 export { TestbedUnavailableError } from './testbed-unavailable.js';
+export { freePort } from './free-port.js';

@@ -9,7 +9,6 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { appendFile, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -21,6 +20,7 @@ import { spawnDaemon, type Daemon } from '../../testbed/daemon.js';
 import type { SystemdTestbed } from '../../testbed/systemd-user-manager.js';
 import { tempDir, type TempDir } from '../../testbed/temp-dir.js';
 import { waitFor } from '../../testbed/wait-for.js';
+import { freePort } from '../../testbed/free-port.js';
 import { startBlackholeProxy, type BlackholeProxy } from './blackhole-proxy.js';
 
 const exec = promisify(execFile);
@@ -181,18 +181,6 @@ export interface FaultWorld {
   integrity(): { agent: string; coordinator: string };
   log(which: 'agent' | 'coordinator'): Promise<string>;
   close(): Promise<void>;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 function runNodeBg(bin: string, args: string[], env: NodeJS.ProcessEnv): RunningCli {
