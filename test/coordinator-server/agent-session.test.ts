@@ -508,6 +508,29 @@ describe('agent session', () => {
     expect((await a.closed).code).toBe(4403);
   });
 
+  it('a command cut off by a disconnect fails with a hint naming when it can no longer run', async () => {
+    const a = await connect();
+    const cmd = { type: 'lane.restart' as const, laneId: LANE_ID, dryRun: false };
+    const pending = h.coordinator.server.hub
+      .send('host-a', cmd, { actor: 't', timeoutMs: 60_000 })
+      .catch((e: unknown) => e);
+    const frame = await a.next('command');
+    const payload = JSON.parse(
+      Buffer.from(String(frame.jws).split('.')[1] ?? '', 'base64url').toString(),
+    ) as { jti: string; exp: number };
+    a.ws.terminate();
+    const err = (await pending) as LaunchplaneError;
+    expect(err.code).toBe('LP_HOST_OFFLINE');
+    expect(err.details).toMatchObject({
+      hostId: 'host-a',
+      jti: payload.jti,
+      expiresAt: payload.exp,
+    });
+    // Past exp plus the 30 s skew allowance, the host refuses it (LP_EXPIRED).
+    expect(err.recovery).toContain(new Date((payload.exp + 30) * 1000).toISOString());
+    expect(err.recovery).toMatch(/launchplane lanes/);
+  });
+
   it('send() to an offline or revoked host fails with a code', async () => {
     const cmd = { type: 'lane.inspect' as const, laneId: LANE_ID, dryRun: false };
     const offline = await h.coordinator.server.hub

@@ -134,6 +134,7 @@ export async function startCoordinator(
       heartbeatSec: config.agents.heartbeatSec,
       handshakeTimeoutMs: config.agents.handshakeTimeoutSec * 1000,
       commandTimeoutMs: config.agents.commandTimeoutSec * 1000,
+      commandLifetimeSec: config.agents.commandLifetimeSec,
       maxPendingHandshakes: config.agents.maxPendingHandshakes,
       maxBufferedBytes: config.agents.maxBufferedBytes,
       now,

@@ -33,6 +33,23 @@ describe('parseCoordinatorConfig', () => {
     ).toThrow(/drain\.settleObservations/);
   });
 
+  it('has a 120 s command lifetime and refuses one past the protocol maximum of 300 s', () => {
+    expect(parseCoordinatorConfig('dataDir: d\n', { baseDir: '/' }).agents.commandLifetimeSec).toBe(
+      120,
+    );
+    const c = parseCoordinatorConfig('dataDir: d\nagents: { commandLifetimeSec: 5 }\n', {
+      baseDir: '/',
+    });
+    expect(c.agents.commandLifetimeSec).toBe(5);
+    for (const bad of [0, 301, 2.5]) {
+      expect(() =>
+        parseCoordinatorConfig(`dataDir: d\nagents: { commandLifetimeSec: ${bad} }\n`, {
+          baseDir: '/',
+        }),
+      ).toThrow(/agents\.commandLifetimeSec/);
+    }
+  });
+
   it('refuses an agent buffer cap smaller than one largest frame', () => {
     expect(() =>
       parseCoordinatorConfig('dataDir: d\nagents: { maxBufferedBytes: 1000 }\n', { baseDir: '/' }),

@@ -16,8 +16,8 @@
  * reconcile: { auto: false, intervalSec: 30 }
  * timeouts: { createOnlineSec: 300, drainSec: 900 }
  * drain: { settleSec: 60, settleObservations: 3, pollSec: 5 }   # idle = N checks in a row over ≥ settleSec
- * agents: { heartbeatSec: 15, handshakeTimeoutSec: 10, commandTimeoutSec: 30, maxPendingHandshakes: 2048,
- *           maxBufferedBytes: 1048576 }        # an agent that stops reading is cut off past this
+ * agents: { heartbeatSec: 15, handshakeTimeoutSec: 10, commandTimeoutSec: 30, commandLifetimeSec: 120,
+ *           maxPendingHandshakes: 2048, maxBufferedBytes: 1048576 }        # an agent that stops reading is cut off past this
  * http: { maxBodyBytes: 1048576 }
  * log: { level: info }
  * ```
@@ -27,6 +27,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import {
   LaunchplaneError,
+  MAX_COMMAND_LIFETIME_SEC,
   coordinatorIdSchema,
   formatIssue,
   parseYamlWithSchema,
@@ -92,6 +93,12 @@ export const coordinatorConfigSchema = z.strictObject({
       heartbeatSec: z.number().int().min(1).max(300).default(15),
       handshakeTimeoutSec: z.number().int().min(1).max(300).default(10),
       commandTimeoutSec: z.number().int().min(1).max(3600).default(30),
+      /**
+       * How long a signed command stays valid (`exp - iat`). An agent refuses it after that
+       * plus the 30 s clock-skew allowance, however late it arrives; shorter narrows the window
+       * in which a delayed command could still act. At most 300 (PROTOCOL.md).
+       */
+      commandLifetimeSec: z.number().int().min(1).max(MAX_COMMAND_LIFETIME_SEC).default(120),
       maxPendingHandshakes: z.number().int().min(1).max(1_000_000).default(2048),
       /**
        * Bytes queued for one agent that its socket has not taken yet; past this the agent is
@@ -109,6 +116,7 @@ export const coordinatorConfigSchema = z.strictObject({
       heartbeatSec: 15,
       handshakeTimeoutSec: 10,
       commandTimeoutSec: 30,
+      commandLifetimeSec: 120,
       maxPendingHandshakes: 2048,
       maxBufferedBytes: 1024 * 1024,
     }),

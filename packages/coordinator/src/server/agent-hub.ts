@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { WebSocket } from 'ws';
 import {
+  CLOCK_SKEW_SEC,
   CLOSE_CODES,
   LaunchplaneError,
   signCommand,
@@ -51,6 +52,8 @@ export interface WsAgentHubOptions {
 
 interface Pending {
   hostId: string;
+  /** The command's `exp`: after it (plus the skew allowance) the host refuses it. */
+  exp: number;
   session: AgentSession;
   resolve: (r: ResultPayload) => void;
   reject: (e: Error) => void;
@@ -201,10 +204,10 @@ export class WsAgentHub implements AgentHub {
           ),
         );
       }, timeoutMs);
-      this.#pending.set(jti, { hostId, session, resolve, reject, timer });
+      this.#pending.set(jti, { hostId, exp, session, resolve, reject, timer });
     });
     if (!session.sendFrame({ type: 'command', jws })) {
-      this.#fail(jti, new LaunchplaneError('LP_HOST_OFFLINE', `Host "${hostId}" disconnected`));
+      this.#fail(jti, unanswered(hostId, jti, exp, 'disconnected'));
     }
     logger.debug({ hostId, jti: jti, type: cmd.type, laneId: cmd.laneId }, 'command sent');
     const answer = await result;
@@ -219,8 +222,11 @@ export class WsAgentHub implements AgentHub {
   /** Closes every session and fails every pending command. */
   close(): void {
     for (const s of this.#all) s.close(1001, 'coordinator shutting down');
-    for (const jti of [...this.#pending.keys()]) {
-      this.#fail(jti, new LaunchplaneError('LP_HOST_OFFLINE', 'The coordinator is shutting down'));
+    for (const [jti, p] of [...this.#pending]) {
+      this.#fail(
+        jti,
+        unanswered(p.hostId, jti, p.exp, 'was cut off (the coordinator is shutting down)'),
+      );
     }
   }
 
@@ -249,12 +255,7 @@ export class WsAgentHub implements AgentHub {
   #failSession(session: AgentSession, why: string): void {
     for (const [jti, p] of this.#pending) {
       if (p.session === session) {
-        this.#fail(
-          jti,
-          new LaunchplaneError('LP_HOST_OFFLINE', `Host "${p.hostId}" ${why} before answering`, {
-            details: { hostId: p.hostId, jti },
-          }),
-        );
+        this.#fail(jti, unanswered(p.hostId, jti, p.exp, why));
       }
     }
   }
@@ -275,4 +276,21 @@ export class WsAgentHub implements AgentHub {
     p.resolve(result);
     return true;
   }
+}
+
+/**
+ * A command whose host went away before answering. It may have run or not, and it may still
+ * arrive late: the host refuses it only once `exp` plus the skew allowance has passed, so the
+ * hint names that time.
+ */
+function unanswered(hostId: string, jti: string, exp: number, why: string): LaunchplaneError {
+  const deadline = new Date((exp + CLOCK_SKEW_SEC) * 1000).toISOString();
+  return new LaunchplaneError(
+    'LP_HOST_OFFLINE',
+    `Host "${hostId}" ${why} before answering command "${jti}"`,
+    {
+      details: { hostId, jti, expiresAt: exp },
+      recovery: `The command may or may not have run on the host, and cannot run after ${deadline}; once the host is connected again, check the lane with "launchplane lanes" and run the action again`,
+    },
+  );
 }

@@ -49,6 +49,8 @@ export interface CoordinatorServerOptions {
   heartbeatSec?: number;
   handshakeTimeoutMs?: number;
   commandTimeoutMs?: number;
+  /** Signed command lifetime in seconds (≤ 300). Default 120. */
+  commandLifetimeSec?: number;
   /** Sockets allowed mid-handshake at once; more are closed with 1013. Default 2048. */
   maxPendingHandshakes?: number;
   /** Bytes queued for one agent before it counts as not reading and is cut off. Default 1 MiB. */
@@ -90,6 +92,9 @@ export class CoordinatorServer {
         ? {}
         : { handshakeTimeoutMs: opts.handshakeTimeoutMs }),
       ...(opts.commandTimeoutMs === undefined ? {} : { commandTimeoutMs: opts.commandTimeoutMs }),
+      ...(opts.commandLifetimeSec === undefined
+        ? {}
+        : { commandLifetimeSec: opts.commandLifetimeSec }),
       ...(opts.maxPendingHandshakes === undefined
         ? {}
         : { maxPendingHandshakes: opts.maxPendingHandshakes }),
