@@ -5,6 +5,9 @@
  * connection that only heartbeats can detect. New connections are accepted and held too (their
  * SYN "got through" but nothing else does). `heal()` delivers what was held to whichever peer is
  * still there, in order, and passes traffic again.
+ *
+ * `injectToClient()` plays a middlebox that delivers a held frame late: it writes a WebSocket
+ * frame into the newest live connection's server → client stream, between two frames.
  */
 import { createServer, connect, type Server, type Socket } from 'node:net';
 
@@ -19,6 +22,10 @@ interface Pair {
   clientEnded: boolean;
   upstreamEnded: boolean;
   closed: boolean;
+  /** Where the server → client stream is: in the HTTP upgrade, or between/inside frames. */
+  downstream: FrameCursor;
+  /** Frames waiting for a frame boundary to be written to the client. */
+  injections: Buffer[];
 }
 
 /** A running proxy. */
@@ -33,6 +40,11 @@ export interface BlackholeProxy {
   readonly accepted: number;
   /** Bytes upstream → client held back during partitions (all of them, for inspection). */
   readonly heldToClient: readonly Buffer[];
+  /**
+   * Writes `frame` (a whole server → client WebSocket frame) to the newest connection whose
+   * upgrade is done, at the next frame boundary. Throws when there is none.
+   */
+  injectToClient(frame: Buffer): void;
   close(): Promise<void>;
 }
 
@@ -58,7 +70,7 @@ export async function startBlackholeProxy(targetPort: number): Promise<Blackhole
       if (partitioned) {
         pair.toClient.push(b);
         heldLog.push(b);
-      } else if (!pair.client.destroyed) pair.client.write(b);
+      } else if (!pair.client.destroyed) forwardToClient(pair, b);
     });
     up.on('end', () => {
       pair.upstreamEnded = true;
@@ -85,6 +97,8 @@ export async function startBlackholeProxy(targetPort: number): Promise<Blackhole
       clientEnded: false,
       upstreamEnded: false,
       closed: false,
+      downstream: new FrameCursor(),
+      injections: [],
     };
     pairs.add(pair);
     client.on('data', (b: Buffer) => {
@@ -110,6 +124,18 @@ export async function startBlackholeProxy(targetPort: number): Promise<Blackhole
   const addr = server.address();
   if (addr === null || typeof addr !== 'object') throw new Error('proxy: no address');
 
+  /** Passes server → client bytes, slipping waiting injections in at frame boundaries. */
+  const forwardToClient = (pair: Pair, b: Buffer): void => {
+    let from = 0;
+    for (const boundary of pair.downstream.feed(b)) {
+      if (pair.injections.length === 0) break;
+      pair.client.write(b.subarray(from, boundary));
+      for (const f of pair.injections.splice(0)) pair.client.write(f);
+      from = boundary;
+    }
+    if (from < b.length) pair.client.write(b.subarray(from));
+  };
+
   const heal = (): void => {
     if (!partitioned) return;
     partitioned = false;
@@ -122,7 +148,7 @@ export async function startBlackholeProxy(targetPort: number): Promise<Blackhole
       const up = pair.upstream;
       const client = pair.client;
       // Whatever a peer did while cut off reaches the other one now, in order.
-      if (!client.destroyed) for (const b of pair.toClient.splice(0)) client.write(b);
+      if (!client.destroyed) for (const b of pair.toClient.splice(0)) forwardToClient(pair, b);
       if (!up.destroyed && !up.connecting) for (const b of pair.toUpstream.splice(0)) up.write(b);
       if (pair.upstreamEnded || up.destroyed) client.end();
       if (pair.clientEnded || client.destroyed) up.end();
@@ -147,6 +173,15 @@ export async function startBlackholeProxy(targetPort: number): Promise<Blackhole
       return accepted;
     },
     heldToClient: heldLog,
+    injectToClient: (frame: Buffer) => {
+      const live = [...pairs].filter(
+        (p) => !p.closed && !p.client.destroyed && p.downstream.upgraded,
+      );
+      const pair = live[live.length - 1];
+      if (pair === undefined) throw new Error('proxy: no upgraded connection to inject into');
+      if (pair.downstream.atBoundary && pair.injections.length === 0) pair.client.write(frame);
+      else pair.injections.push(frame);
+    },
     close: async () => {
       for (const pair of [...pairs]) destroy(pair);
       await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -184,4 +219,84 @@ export function textFrames(chunks: readonly Buffer[]): string[] {
     i = off + len;
   }
   return out;
+}
+
+/**
+ * Follows a server → client byte stream: the HTTP upgrade response, then WebSocket frames, and
+ * reports the offsets in each chunk where a frame ends (where another frame may be slipped in).
+ */
+class FrameCursor {
+  upgraded = false;
+  #http = '';
+  #header = Buffer.alloc(0);
+  #bodyLeft = 0;
+
+  get atBoundary(): boolean {
+    return this.upgraded && this.#bodyLeft === 0 && this.#header.length === 0;
+  }
+
+  /** Consumes a chunk; returns the chunk offsets at which a frame boundary falls. */
+  feed(chunk: Buffer): number[] {
+    const boundaries: number[] = [];
+    let i = 0;
+    if (!this.upgraded) {
+      const before = this.#http.length;
+      this.#http += chunk.toString('latin1');
+      const end = this.#http.indexOf('\r\n\r\n');
+      if (end < 0) return boundaries;
+      this.upgraded = true;
+      i = end + 4 - before;
+      boundaries.push(i);
+    }
+    while (i < chunk.length) {
+      if (this.#bodyLeft > 0) {
+        const take = Math.min(this.#bodyLeft, chunk.length - i);
+        this.#bodyLeft -= take;
+        i += take;
+        if (this.#bodyLeft === 0) boundaries.push(i);
+        continue;
+      }
+      this.#header = Buffer.concat([this.#header, chunk.subarray(i, i + 1)]);
+      i += 1;
+      const need = headerLength(this.#header);
+      if (need === undefined || this.#header.length < need) continue;
+      this.#bodyLeft = payloadLength(this.#header);
+      this.#header = Buffer.alloc(0);
+      if (this.#bodyLeft === 0) boundaries.push(i);
+    }
+    return boundaries;
+  }
+}
+
+function headerLength(h: Buffer): number | undefined {
+  if (h.length < 2) return undefined;
+  const len7 = h[1]! & 0x7f;
+  const ext = len7 === 126 ? 2 : len7 === 127 ? 8 : 0;
+  return 2 + ext + ((h[1]! & 0x80) !== 0 ? 4 : 0);
+}
+
+function payloadLength(h: Buffer): number {
+  const len7 = h[1]! & 0x7f;
+  if (len7 === 126) return h.readUInt16BE(2);
+  if (len7 === 127) return Number(h.readBigUInt64BE(2));
+  return len7;
+}
+
+/** An unmasked, unfragmented WebSocket text frame (what a server sends). */
+export function encodeTextFrame(text: string): Buffer {
+  const body = Buffer.from(text, 'utf8');
+  let header: Buffer;
+  if (body.length < 126) header = Buffer.from([0x81, body.length]);
+  else if (body.length < 65_536) {
+    header = Buffer.alloc(4);
+    header[0] = 0x81;
+    header[1] = 126;
+    header.writeUInt16BE(body.length, 2);
+  } else {
+    header = Buffer.alloc(10);
+    header[0] = 0x81;
+    header[1] = 127;
+    header.writeBigUInt64BE(BigInt(body.length), 2);
+  }
+  return Buffer.concat([header, body]);
 }

@@ -119,6 +119,8 @@ export interface FaultWorldOptions {
   drainSec?: number;
   /** How long the coordinator waits for a command's result. Default 8. */
   commandTimeoutSec?: number;
+  /** Lifetime of the coordinator's signed commands (`agents.commandLifetimeSec`). Default 120. */
+  commandLifetimeSec?: number;
   /** Put a blackhole proxy between agent and coordinator. */
   proxy?: boolean;
   /** The agent's dataDir (default: under the world's work dir). */
@@ -176,6 +178,8 @@ export interface FaultWorld {
   /** Lane ids of `launchplane-lane-*` units this world made (loaded or with a unit file). */
   ownUnits(): Promise<string[]>;
   unitActive(laneId: string): Promise<boolean>;
+  /** The systemd InvocationID of a lane's unit: it changes whenever the unit is (re)started. */
+  unitInvocation(laneId: string): Promise<string>;
   consistency(): Promise<Consistency>;
   /** `PRAGMA integrity_check` of the agent ledger and the coordinator store. */
   integrity(): { agent: string; coordinator: string };
@@ -304,7 +308,7 @@ export async function startFaultWorld(opts: FaultWorldOptions): Promise<FaultWor
         `  auth: { tokenFile: ${join(coordDir, 'github.token')} }`,
         'reconcile: { auto: false }',
         `timeouts: { createOnlineSec: ${opts.createOnlineSec ?? 30}, drainSec: ${opts.drainSec ?? 120} }`,
-        `agents: { heartbeatSec: ${heartbeatSec}, commandTimeoutSec: ${opts.commandTimeoutSec ?? 8} }`,
+        `agents: { heartbeatSec: ${heartbeatSec}, commandTimeoutSec: ${opts.commandTimeoutSec ?? 8}, commandLifetimeSec: ${opts.commandLifetimeSec ?? 120} }`,
         'log: { level: info }',
         '',
       ].join('\n'),
@@ -557,6 +561,15 @@ export async function startFaultWorld(opts: FaultWorldOptions): Promise<FaultWor
           (e: { stdout?: string }) => ({ stdout: e.stdout ?? '' }),
         );
         return r.stdout.trim() === 'active';
+      },
+      async unitInvocation(laneId) {
+        const r = await userctl(
+          'show',
+          '--property=InvocationID',
+          '--value',
+          `${LANE_PREFIX}${laneId}.service`,
+        );
+        return r.stdout.trim();
       },
       async consistency() {
         const ledgerRun = await must(agentCli('lanes', '--json'), 'agent lanes');
