@@ -119,6 +119,33 @@ describe('drainLane()', () => {
     expect(w.github.find(runnerId)).toBeUndefined();
   });
 
+  it('holds the lane failed with a hint when the host is cut off answering lane.remove, and a second remove deletes the registration', async () => {
+    const { w, runnerId } = await setup();
+    // The host removes the lane, but its answer never arrives (it was killed, or cut off).
+    w.hub.behaviour = (_h, cmd) => {
+      if (cmd.type !== 'lane.remove') return undefined;
+      w.hub.lanes.delete(cmd.laneId);
+      return 'timeout';
+    };
+    const first = await run(w, 'remove');
+    expect(first).toMatchObject({ ok: false, error: { code: 'LP_TIMEOUT' } });
+    expect(first.error?.recovery).toContain(`GitHub runner ${runnerId} stays registered`);
+    expect(first.error?.recovery).toContain(`launchplane lane remove ${LANE}`);
+    const held = await w.store.getLane(LANE);
+    expect(held?.state).toBe('failed');
+    expect(held?.recovery).toBe(first.error?.recovery);
+    expect(w.github.find(runnerId), 'the registration is not orphaned').toBeDefined();
+
+    w.hub.behaviour = () => undefined;
+    const second = await run(w, 'remove');
+    expect(second).toMatchObject({ ok: true, outcome: 'removed' });
+    expect(second.steps).toContain(
+      `host "${(await w.store.getLane(LANE))?.hostId}" has no such lane any more`,
+    );
+    expect(w.github.find(runnerId)).toBeUndefined();
+    expect((await w.store.getLane(LANE))?.state).toBe('removed');
+  });
+
   it('with force skips the wait, says so in the audit, and still never force-deletes a busy registration', async () => {
     const { w, runnerId } = await setup();
     w.hub.localBusy.set(LANE, true);

@@ -418,7 +418,25 @@ async function remove(
         report.steps.push(`host "${lane.hostId}" has no such lane any more`);
         break;
       }
-      if (toLaunchplaneError(err).code !== 'LP_LANE_BUSY' || deadline.passed()) throw err;
+      const e = toLaunchplaneError(err);
+      if (e.code !== 'LP_LANE_BUSY') {
+        // The host may have removed the lane before it was cut off (and will say so once it is
+        // back), but the registration is deleted only after its answer. The lane is held as
+        // `failed`, which an agent's later `removed` does not overrule, so it stays listed with
+        // its hint until a remove runs to the end.
+        const registration =
+          lane.runnerId === undefined
+            ? 'its GitHub registration, if any, is kept'
+            : `GitHub runner ${lane.runnerId} stays registered`;
+        const recovery = `The host may or may not have removed the lane; ${registration} until the remove finishes. Once host "${lane.hostId}" is connected, run "launchplane lane remove ${lane.laneId}" again`;
+        lane = await updateLane(deps, lane, {
+          state: 'failed',
+          recovery,
+          lastError: { code: e.code, message: e.message, recovery },
+        });
+        throw new LaunchplaneError(e.code, e.message, { details: e.details, recovery });
+      }
+      if (deadline.passed()) throw err;
       req.onProgress?.(`lane ${lane.laneId}: host says busy, waiting`);
       await deadline.sleep(
         pollDelayMs(attempt, { baseMs: deps.options.pollBaseMs, capMs: deps.options.pollCapMs }),
