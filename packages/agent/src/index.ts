@@ -27,7 +27,16 @@ export { readStatusFile } from './config/status-file.js';
 export type { DaemonStatus } from './config/status-file.js';
 export { ensureHostKey, loadHostKey } from './keys/host-key.js';
 export { loadCoordinatorKey } from './keys/coordinator-key.js';
-export { loadEnrolledHost, realBackends, runDaemon, startAgent } from './main.js';
+export {
+  CRASH_AT_ENV,
+  crashInjection,
+  loadEnrolledHost,
+  realBackends,
+  runDaemon,
+  startAgent,
+} from './main.js';
+export { CRASH_POINTS } from './lanes/lane-service.js';
+export type { CrashPoint, CrashPointName } from './lanes/lane-service.js';
 export type { BackendFactories, RunningAgent, StartAgentOptions } from './main.js';
 export { runCli } from './cli/program.js';
 export { AGENT_VERSION } from './version.js';

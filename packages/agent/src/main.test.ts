@@ -8,7 +8,7 @@ import type { EnrolledHostFixture } from './cli/enrolled-host.test.fixture.js';
 import { runCli } from './cli/program.js';
 import { readStatusFile } from './config/status-file.js';
 import type { BackendFactories, RunningAgent } from './main.js';
-import { loadEnrolledHost, startAgent } from './main.js';
+import { crashInjection, loadEnrolledHost, startAgent } from './main.js';
 import { silentLogger } from './ports/logger.js';
 import { FakeCoordinator } from './session/fake-coordinator.test.fixture.js';
 
@@ -170,5 +170,41 @@ describe('the agent daemon (startAgent)', () => {
     } finally {
       await other.cleanup();
     }
+  });
+});
+
+describe('crash injection (LAUNCHPLANE_AGENT_CRASH_AT)', () => {
+  it('is off unless set', () => {
+    expect(crashInjection(undefined)).toBeUndefined();
+    expect(crashInjection('  ')).toBeUndefined();
+  });
+
+  it('kills at the named steps only', () => {
+    const killed: string[] = [];
+    let current = '';
+    const inj = crashInjection('create:configure, remove:stop', () => killed.push(current));
+    expect(inj?.points).toEqual(['create:configure', 'remove:stop']);
+    for (const step of [
+      'create:record',
+      'create:configure',
+      'remove:record',
+      'remove:stop',
+    ] as const) {
+      current = step;
+      inj?.crashPoint(step);
+    }
+    expect(killed).toEqual(['create:configure', 'remove:stop']);
+  });
+
+  it('refuses an unknown step, so a typo cannot test nothing', () => {
+    let err: unknown;
+    try {
+      crashInjection('create:configur');
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(LaunchplaneError);
+    expect((err as LaunchplaneError).code).toBe('LP_CONFIG_INVALID');
+    expect((err as LaunchplaneError).message).toMatch(/create:configur\b/);
   });
 });

@@ -19,6 +19,8 @@ import { writeStatusFile } from './config/status-file.js';
 import type { BackendStatus, DaemonStatus } from './config/status-file.js';
 import { loadCoordinatorKey } from './keys/coordinator-key.js';
 import { loadHostKey } from './keys/host-key.js';
+import { CRASH_POINTS } from './lanes/lane-service.js';
+import type { CrashPoint, CrashPointName } from './lanes/lane-service.js';
 import { systemClock } from './ports/clock.js';
 import type { Clock } from './ports/clock.js';
 import type { ContainerRuntime } from './ports/container-runtime.js';
@@ -101,6 +103,8 @@ export interface StartAgentOptions {
   >;
   /** How often the status file is refreshed besides session changes, in ms. Default 5 000. */
   statusIntervalMs?: number;
+  /** Called after each step of a lane operation (crash-recovery tests kill the process there). */
+  crashPoint?: CrashPoint;
 }
 
 /** A running agent. */
@@ -167,6 +171,7 @@ export async function startAgent(
       containers,
       clock,
       logger,
+      ...(options.crashPoint === undefined ? {} : { crashPoint: options.crashPoint }),
     });
     core.startHealthLoop();
 
@@ -244,6 +249,41 @@ export async function startAgent(
 export interface RunDaemonOptions extends StartAgentOptions {
   /** Signals that stop the daemon. Default SIGTERM and SIGINT. */
   signals?: readonly NodeJS.Signals[];
+  /** Where `LAUNCHPLANE_AGENT_CRASH_AT` is read. Default `process.env`. */
+  env?: Readonly<Record<string, string | undefined>>;
+}
+
+/** The environment variable that arms crash injection (see {@link crashInjection}). */
+export const CRASH_AT_ENV = 'LAUNCHPLANE_AGENT_CRASH_AT';
+
+/**
+ * Crash injection, for testing crash recovery against a real systemd or Docker:
+ * `LAUNCHPLANE_AGENT_CRASH_AT=create:configure` makes the daemon SIGKILL itself right after that
+ * step (one of {@link CRASH_POINTS}; several separated by commas). Never set it in production.
+ * An unknown step name is a config error, so a typo cannot silently test nothing.
+ */
+export function crashInjection(
+  value: string | undefined,
+  kill: () => void = () => process.kill(process.pid, 'SIGKILL'),
+): { points: CrashPointName[]; crashPoint: CrashPoint } | undefined {
+  if (value === undefined || value.trim() === '') return undefined;
+  const points = value.split(',').map((p) => p.trim());
+  const known = new Set<string>(CRASH_POINTS);
+  const unknown = points.filter((p) => !known.has(p));
+  if (unknown.length > 0) {
+    throw new LaunchplaneError(
+      'LP_CONFIG_INVALID',
+      `${CRASH_AT_ENV} names unknown steps: ${unknown.join(', ')}`,
+      { recovery: `Use steps from: ${CRASH_POINTS.join(', ')}; or unset ${CRASH_AT_ENV}` },
+    );
+  }
+  const armed = new Set<string>(points);
+  return {
+    points: points as CrashPointName[],
+    crashPoint: (step) => {
+      if (armed.has(step)) kill();
+    },
+  };
 }
 
 /**
@@ -255,7 +295,16 @@ export async function runDaemon(
   options: RunDaemonOptions = {},
 ): Promise<number> {
   const host = await loadEnrolledHost(configPath);
-  const agent = await startAgent(host, options);
+  const injection = crashInjection((options.env ?? process.env)[CRASH_AT_ENV]);
+  if (injection !== undefined) {
+    process.stderr.write(
+      `launchplane-agent: ${CRASH_AT_ENV} is set: this process kills itself (SIGKILL) after ${injection.points.join(', ')} — for crash-recovery tests only\n`,
+    );
+  }
+  const agent = await startAgent(host, {
+    ...options,
+    ...(injection === undefined ? {} : { crashPoint: injection.crashPoint }),
+  });
   const signals = options.signals ?? ['SIGTERM', 'SIGINT'];
   await new Promise<void>((resolve) => {
     const onSignal = (): void => {

@@ -117,6 +117,45 @@ describe('crash sweep: the agent dies after each step, then restarts', () => {
   }
 });
 
+describe('crash sweep: stop and restart', () => {
+  const cases = [
+    { step: 'restart:record', type: 'lane.restart', action: 'finish-start', to: 'online' },
+    { step: 'restart:restart', type: 'lane.restart', action: 'finish-start', to: 'online' },
+    { step: 'stop:record', type: 'lane.stop', action: 'finish-stop', to: 'drained' },
+    { step: 'stop:stop', type: 'lane.stop', action: 'finish-stop', to: 'drained' },
+  ] as const;
+  for (const backend of ['systemd', 'docker'] as const) {
+    for (const c of cases) {
+      it(`${backend} ${c.type} interrupted after ${c.step} is finished (${c.to})`, async () => {
+        const h = await crashingHarness(c.step);
+        const cmd = h.createCmd({
+          backend,
+          ...(backend === 'docker' ? { docker: { image: 'x' } } : {}),
+        });
+        expect((await h.send(cmd)).ok).toBe(true);
+        await h.core.healthPass();
+        const r = await h.send({ type: c.type, laneId: cmd.laneId, dryRun: false });
+        expect(r.ok).toBe(false);
+        const h2 = await h.restart({ crashPoint: () => undefined });
+        cleanups.push(h2);
+        expect(h2.core.recovered.map((x) => [x.laneId, x.action])).toEqual([
+          [cmd.laneId, c.action],
+        ]);
+        await h2.core.healthPass();
+        const lane = h2.core.ledger.lanes.get(cmd.laneId);
+        expect(lane?.state).toBe(c.to);
+        expect(h2.core.ledger.journal.openOperation(cmd.laneId)).toBeUndefined();
+        const running =
+          backend === 'systemd'
+            ? h2.units.units.get(lane!.objectName)?.activeState === 'active'
+            : h2.containers.containers.get(lane!.objectName)?.running === true;
+        expect(running).toBe(c.to === 'online');
+        expect(h2.core.verifyAudit()).toEqual({ ok: true });
+      });
+    }
+  }
+});
+
 describe('recovery of transitional states', () => {
   it('retires a pending lane that made nothing and cleans a half-made directory', async () => {
     const h = await createHarness();

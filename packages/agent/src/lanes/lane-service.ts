@@ -40,7 +40,31 @@ import { configArgs, runConfigSh } from './run-config.js';
 import { resolveUser, type UserIds } from './run-as-user.js';
 
 /** Called after each step of an operation; tests use it to crash the process there. */
-export type CrashPoint = (step: string) => void;
+export type CrashPoint = (step: CrashPointName) => void;
+
+/** The name of a step in {@link CRASH_POINTS}. */
+export type CrashPointName = (typeof CRASH_POINTS)[number];
+
+/**
+ * Every step after which {@link CrashPoint} is called: the ledger row of the step is committed and
+ * its side effect done, the next step not begun. `launchplane-agent run` can be told to SIGKILL
+ * itself at one of them (`LAUNCHPLANE_AGENT_CRASH_AT`) to test crash recovery on a real host.
+ */
+export const CRASH_POINTS = [
+  'create:record',
+  'create:layout',
+  'create:configure',
+  'create:install',
+  'create:start',
+  'stop:record',
+  'stop:stop',
+  'restart:record',
+  'restart:restart',
+  'remove:record',
+  'remove:stop',
+  'remove:uninstall',
+  'remove:delete-dir',
+] as const;
 
 /** Dependencies of {@link LaneService}. */
 export interface LaneServiceDeps {
@@ -399,11 +423,13 @@ export class LaneService {
     const dry = opts.dryRun;
     this.#begin(lane, 'stop', dry, opts.onAccept);
     if (RUNNING_STATES.includes(lane.state)) this.#move(lane, 'drain', dry);
+    this.#crash('stop:record', dry);
     if (obs.exists && obs.running) {
       steps.push(`stop "${lane.objectName}"`);
       if (!dry) {
         this.#journal(lane, 'stop', 'stop');
         await this.#backendCall(backend, 'stop', () => backend.stop(lane));
+        this.#crash('stop:stop');
       }
     } else steps.push(`"${lane.objectName}" is not running`);
     if (lane.state === 'draining') this.#move(lane, 'drain-complete', dry);
@@ -457,12 +483,14 @@ export class LaneService {
     lane.nextRestartAtMs = undefined;
     lane.recovery = undefined;
     this.#move(lane, 'restart', dry);
+    this.#crash('restart:record', dry);
     steps.push(`restart "${lane.objectName}"`);
     if (!dry) {
       this.#journal(lane, 'restart', 'restart');
       await this.#backendCall(backend, 'restart', () =>
         obs.running ? backend.restart(lane) : backend.start(lane),
       );
+      this.#crash('restart:restart');
       lane.restarts += 1;
       if ((await this.#observe(backend, lane, 'inspect')).running)
         this.#move(lane, 'came-online', false);
@@ -678,7 +706,7 @@ export class LaneService {
     this.#d.ledger.journal.record(lane.laneId, op, step, this.#now());
   }
 
-  #crash(step: string, dry = false): void {
+  #crash(step: CrashPointName, dry = false): void {
     if (!dry) this.#d.crashPoint?.(step);
   }
 
