@@ -10,10 +10,14 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeWithSystemd } from '../../testbed/index.js';
 import { waitFor } from '../../testbed/wait-for.js';
 import {
+  agree as agreeIn,
+  converge as convergeIn,
+  judgeApply as judgeApplyIn,
   recordResult,
   startFaultWorld,
   type CliRun,
   type FaultWorld,
+  type HintTally,
   type LaneView,
 } from './fault-world.js';
 
@@ -22,8 +26,11 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 describeWithSystemd('faults: agent SIGKILL during create, drain and remove', (systemd) => {
   let world: FaultWorld;
   let kills = 0;
-  let hintsFollowed = 0;
-  const sagaFailuresWithoutHint: string[] = [];
+  const tally: HintTally = { withoutHint: [], followed: 0 };
+  const judgeApply = (r: CliRun): void => judgeApplyIn(r, tally);
+  const converge = (want: number): Promise<LaneView[]> =>
+    convergeIn(world, want, tally, 'faults/agent-kill');
+  const agree = (what: string): Promise<void> => agreeIn(world, what);
 
   beforeAll(async () => {
     world = await startFaultWorld({ systemd: systemd(), heartbeatSec: 2, createOnlineSec: 20 });
@@ -31,55 +38,6 @@ describeWithSystemd('faults: agent SIGKILL during create, drain and remove', (sy
   afterAll(async () => {
     await world?.close();
   });
-
-  /** Every failed action of an apply names a recovery (or the apply succeeded). */
-  const judgeApply = (r: CliRun): void => {
-    if (r.code === 0) return;
-    const doc = safeJson(r.stdout) as {
-      reports?: { ok: boolean; error?: { code: string; recovery?: string }; recovery?: string }[];
-    } | null;
-    const failed = (doc?.reports ?? []).filter((x) => !x.ok);
-    for (const f of failed) {
-      const hint = f.error?.recovery ?? f.recovery;
-      if (hint === undefined || hint === '') sagaFailuresWithoutHint.push(JSON.stringify(f));
-    }
-    if (failed.length === 0 && !/hint:/.test(r.stderr)) sagaFailuresWithoutHint.push(r.stderr);
-  };
-
-  /** After a kill: failed lanes carry a hint; the operator follows it; apply converges. */
-  const converge = async (want: number): Promise<LaneView[]> => {
-    for (let round = 0; round < 4; round += 1) {
-      const lanes = await world.lanes();
-      process.stderr.write(
-        `[faults/agent-kill] converge ${round}: ${lanes.map((l) => l.state).join(',')}\n`,
-      );
-      for (const lane of lanes.filter((l) => l.state === 'failed')) {
-        const hint = lane.recovery ?? lane.lastError?.recovery;
-        if (hint === undefined) sagaFailuresWithoutHint.push(`lane ${lane.laneId} failed, no hint`);
-        const rm = await world.cli(
-          world.operator,
-          'lane',
-          'remove',
-          lane.laneId,
-          '--wait',
-          '--json',
-        );
-        hintsFollowed += 1;
-        process.stderr.write(
-          `[faults/agent-kill ${new Date().toISOString().slice(14, 23)}] followed hint: remove ${rm.code}\n`,
-        );
-        expect(rm.code, rm.stderr).toBe(0);
-      }
-      const apply = await world.cli(world.operator, 'apply', '--wait', '--json');
-      judgeApply(apply);
-      process.stderr.write(
-        `[faults/agent-kill ${new Date().toISOString().slice(14, 23)}] apply ${apply.code}\n`,
-      );
-      const now = await world.lanes();
-      if (apply.code === 0 && now.filter((l) => l.state === 'online').length === want) return now;
-    }
-    throw new Error(`did not converge: ${JSON.stringify(await world.lanes())}`);
-  };
 
   const killWhen = async (
     what: string,
@@ -95,25 +53,6 @@ describeWithSystemd('faults: agent SIGKILL during create, drain and remove', (sy
     process.stderr.write(
       `[faults/agent-kill ${new Date().toISOString().slice(14, 23)}] killed the agent: ${what}\n`,
     );
-  };
-
-  /** Waits until the four sources agree; on timeout shows what they said. */
-  const agree = async (what: string): Promise<void> => {
-    let last: unknown;
-    try {
-      await waitFor(
-        async () => {
-          const c = await world.consistency();
-          last = c;
-          return c.lost.length === 0;
-        },
-        { timeoutMs: 20_000, intervalMs: 500, what },
-      );
-    } catch (err) {
-      throw new Error(
-        `${String(err)}: ${JSON.stringify(last)}; lanes ${JSON.stringify(await world.lanes())}`,
-      );
-    }
   };
 
   const assertConsistent = async (want: number): Promise<void> => {
@@ -207,7 +146,7 @@ describeWithSystemd('faults: agent SIGKILL during create, drain and remove', (sy
         '--json',
       );
       expect(again.code, again.stderr).toBe(0);
-      hintsFollowed += 1;
+      tally.followed += 1;
     }
     const finished = await waitFor(
       async () => {
@@ -247,7 +186,7 @@ describeWithSystemd('faults: agent SIGKILL during create, drain and remove', (sy
         const l = (await world.lanes()).find((x) => x.laneId === victim.laneId);
         if (l === undefined || l.state === 'removed') return true;
         const again = await world.cli(world.operator, 'lane', 'remove', victim.laneId, '--wait');
-        hintsFollowed += again.code === 0 ? 1 : 0;
+        tally.followed += again.code === 0 ? 1 : 0;
         return false;
       },
       { timeoutMs: 60_000, intervalMs: 1000, what: `lane ${victim.laneId} to be removed` },
@@ -257,7 +196,7 @@ describeWithSystemd('faults: agent SIGKILL during create, drain and remove', (sy
     const c = await world.consistency();
     await assertConsistent(1);
     phase('removeMs');
-    expect(sagaFailuresWithoutHint).toEqual([]);
+    expect(tally.withoutHint).toEqual([]);
     const integrity = world.integrity();
     expect(integrity).toEqual({ agent: 'ok', coordinator: 'ok' });
 
@@ -271,17 +210,14 @@ describeWithSystemd('faults: agent SIGKILL during create, drain and remove', (sy
         orphanRegistrations: c.orphanRegistrations.length,
         auditRecordsLost: c.auditLost,
         jobsKilled,
-        sagasWithoutHint: sagaFailuresWithoutHint.length,
+        sagasWithoutHint: tally.withoutHint.length,
       },
-      figures: { kills, hintsFollowed, agentAuditRecords: c.agentAuditRecords, ...phaseMs },
+      figures: {
+        kills,
+        hintsFollowed: tally.followed,
+        agentAuditRecords: c.agentAuditRecords,
+        ...phaseMs,
+      },
     });
   }, 300_000);
 });
-
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return null;
-  }
-}

@@ -157,8 +157,13 @@ export interface FaultWorld {
   agentCli(...args: string[]): Promise<CliRun>;
   /** SIGKILLs the agent and waits until it is gone. */
   killAgent(): Promise<void>;
-  /** Starts the agent; waits until the coordinator sees it connected (unless told not to). */
-  startAgent(opts?: { wait?: boolean }): Promise<void>;
+  /**
+   * Starts the agent; waits until the coordinator sees it connected (unless told not to). `env`
+   * is added to this start only (e.g. `LAUNCHPLANE_AGENT_CRASH_AT`).
+   */
+  startAgent(opts?: { wait?: boolean; env?: NodeJS.ProcessEnv }): Promise<void>;
+  /** Resolves when the agent process has exited (at once if it is not running). */
+  agentExited(): Promise<void>;
   agentAlive(): boolean;
   /** SIGKILLs the coordinator. */
   killCoordinator(): Promise<void>;
@@ -430,10 +435,12 @@ export async function startFaultWorld(opts: FaultWorldOptions): Promise<FaultWor
       return h?.connected === true;
     };
     let agent: Daemon | undefined;
-    const startAgent = async (o: { wait?: boolean } = {}): Promise<void> => {
+    const startAgent = async (
+      o: { wait?: boolean; env?: NodeJS.ProcessEnv } = {},
+    ): Promise<void> => {
       const d = spawnDaemon(
         [process.execPath, ...(opts.agentNodeArgs ?? []), AGENT, '--config', agentConfig, 'run'],
-        { env: { ...process.env, ...agentEnv }, logFile: agentLog },
+        { env: { ...process.env, ...agentEnv, ...o.env }, logFile: agentLog },
       );
       agent = d;
       if (o.wait === false) return;
@@ -503,6 +510,10 @@ export async function startFaultWorld(opts: FaultWorldOptions): Promise<FaultWor
         await d.exited;
       },
       startAgent,
+      async agentExited() {
+        const d = agent;
+        if (d !== undefined && d.alive()) await d.exited;
+      },
       agentAlive: () => agent?.alive() === true,
       async killCoordinator() {
         const d = coordinator;
@@ -647,5 +658,85 @@ export async function startFaultWorld(opts: FaultWorldOptions): Promise<FaultWor
   } catch (err) {
     await close();
     throw err;
+  }
+}
+
+/** Failed actions seen without a recovery hint, and hints an operator followed. */
+export interface HintTally {
+  withoutHint: string[];
+  followed: number;
+}
+
+/** Notes every failed action of an `apply --json` run that names no recovery. */
+export function judgeApply(r: CliRun, tally: HintTally): void {
+  if (r.code === 0) return;
+  const doc = safeJson(r.stdout) as {
+    reports?: { ok: boolean; error?: { code: string; recovery?: string }; recovery?: string }[];
+  } | null;
+  const failed = (doc?.reports ?? []).filter((x) => !x.ok);
+  for (const f of failed) {
+    const hint = f.error?.recovery ?? f.recovery;
+    if (hint === undefined || hint === '') tally.withoutHint.push(JSON.stringify(f));
+  }
+  if (failed.length === 0 && !/hint:/.test(r.stderr)) tally.withoutHint.push(r.stderr);
+}
+
+/**
+ * What an operator does after a fault: every `failed` lane must carry a hint; they follow it
+ * (`lane remove`), then `apply` until `want` lanes are online. Returns the lanes.
+ */
+export async function converge(
+  world: FaultWorld,
+  want: number,
+  tally: HintTally,
+  tag: string,
+): Promise<LaneView[]> {
+  const say = (msg: string): void => {
+    process.stderr.write(`[${tag} ${new Date().toISOString().slice(14, 23)}] ${msg}\n`);
+  };
+  for (let round = 0; round < 4; round += 1) {
+    const lanes = await world.lanes();
+    say(`converge ${round}: ${lanes.map((l) => l.state).join(',')}`);
+    for (const lane of lanes.filter((l) => l.state === 'failed')) {
+      const hint = lane.recovery ?? lane.lastError?.recovery;
+      if (hint === undefined) tally.withoutHint.push(`lane ${lane.laneId} failed, no hint`);
+      const rm = await world.cli(world.operator, 'lane', 'remove', lane.laneId, '--wait', '--json');
+      tally.followed += 1;
+      say(`followed hint: remove ${rm.code}`);
+      if (rm.code !== 0) throw new Error(`lane remove ${lane.laneId}: ${rm.stderr}`);
+    }
+    const apply = await world.cli(world.operator, 'apply', '--wait', '--json');
+    judgeApply(apply, tally);
+    say(`apply ${apply.code}`);
+    const now = await world.lanes();
+    if (apply.code === 0 && now.filter((l) => l.state === 'online').length === want) return now;
+  }
+  throw new Error(`did not converge: ${JSON.stringify(await world.lanes())}`);
+}
+
+/** Waits until ledger, units, coordinator and GitHub agree; on timeout shows what they said. */
+export async function agree(world: FaultWorld, what: string): Promise<void> {
+  let last: unknown;
+  try {
+    await waitFor(
+      async () => {
+        const c = await world.consistency();
+        last = c;
+        return c.lost.length === 0;
+      },
+      { timeoutMs: 20_000, intervalMs: 500, what },
+    );
+  } catch (err) {
+    throw new Error(
+      `${String(err)}: ${JSON.stringify(last)}; lanes ${JSON.stringify(await world.lanes())}; GitHub runners ${JSON.stringify(await world.simRunners())}`,
+    );
+  }
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
   }
 }
