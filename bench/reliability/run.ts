@@ -1,6 +1,6 @@
 /**
- * The reliability report (issue 7 "Output"): runs the reliability suites (test/reliability/**)
- * with `LP_RELIABILITY_OUT` pointing at a temporary JSON-lines file (each scenario appends one
+ * The reliability report (issue 7 "Output"): runs the fuzzers (`*.fuzz.test.ts`) and the
+ * reliability suites (test/reliability/**) with `LP_RELIABILITY_OUT` pointing at a temporary JSON-lines file (each scenario appends one
  * line: `{area, scenario, injected, survived, counts, figures?}`), then the 1,000-agent load run
  * (the reconnect storm with `LP_LOAD_AGENTS=1000`, and the slow agent among 100 busy ones), and
  * writes:
@@ -81,8 +81,13 @@ function testCounts(file: string): RunOutcome['tests'] {
   };
 }
 
-/** Runs vitest's integration project on `paths`; resolves with its exit code. */
-function vitest(paths: string[], env: Record<string, string>, jsonOut: string): Promise<number> {
+/** Runs one vitest project on `paths`; resolves with its exit code. */
+function vitest(
+  paths: string[],
+  env: Record<string, string>,
+  jsonOut: string,
+  project: 'unit' | 'integration' = 'integration',
+): Promise<number> {
   return new Promise((resolve) => {
     const child = spawn(
       process.execPath,
@@ -90,7 +95,7 @@ function vitest(paths: string[], env: Record<string, string>, jsonOut: string): 
         join(ROOT, 'node_modules', 'vitest', 'vitest.mjs'),
         'run',
         '--project',
-        'integration',
+        project,
         '--reporter=default',
         '--reporter=json',
         `--outputFile.json=${jsonOut}`,
@@ -185,6 +190,23 @@ async function main(): Promise<number> {
   try {
     const startedAt = new Date().toISOString();
     if (opts.suites) {
+      // The property-based fuzzers of every inbound message (agent and coordinator, unit
+      // project): they count their cases into the same file.
+      const tf = Date.now();
+      const fuzzJson = join(work, 'fuzz.json');
+      const fuzzCode = await vitest(
+        ['.fuzz.test.ts'],
+        { LP_RELIABILITY_OUT: out, ...(opts.soak ? { LP_FUZZ_SCALE: '10' } : {}) },
+        fuzzJson,
+        'unit',
+      );
+      const fuzzTests = testCounts(fuzzJson);
+      runs.push({
+        what: `vitest *.fuzz.test.ts${opts.soak ? ' (LP_FUZZ_SCALE=10)' : ''}`,
+        exitCode: fuzzCode,
+        ms: Date.now() - tf,
+        ...(fuzzTests === undefined ? {} : { tests: fuzzTests }),
+      });
       const t = Date.now();
       const json = join(work, 'suites.json');
       const code = await vitest(
