@@ -232,6 +232,8 @@ async function main(): Promise<number> {
         {
           LP_RELIABILITY_OUT: out,
           LP_LOAD_AGENTS: String(opts.agents),
+          // Restart only once the sessions are stable (backoff reset), unlike CI's flapping case.
+          LP_LOAD_STABLE: '1',
           // The slow agent among more busy ones than in CI.
           LP_SLOW_OTHERS: String(Math.min(opts.agents, 100)),
         },

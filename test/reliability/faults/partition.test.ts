@@ -218,7 +218,7 @@ describeWithSystemd('faults: agent ↔ coordinator partition (blackhole proxy)',
         lanesLost: c.lost.length,
         jobsKilled: finished.conclusion === 'success' ? 0 : 1,
         auditRecordsLost: c.auditLost,
-        expiredCommandsExecuted: 0,
+        expiredCommandsExecuted: refusal.code === 'LP_EXPIRED' ? 0 : 1,
       },
       figures: {
         coordinatorDetectMs,

@@ -7,9 +7,10 @@
  * steady state). Attempts are counted where the coordinator sees them (a counting TCP relay in
  * front of its port) and where the agents make them. Memory per connection is measured.
  *
- * CI runs 300 agents; `LP_LOAD_AGENTS=1000` (the bench) or `LP_SOAK=1` runs 1,000, and then
- * waits until the sessions are stable (the agent resets its backoff after 30 s) before each
- * restart, as for a coordinator that had been up a while. `LP_SOAK=1` also holds the fleet for
+ * 1,000 agents by default (`LP_LOAD_AGENTS` to change), the SIGKILL restart 10 s after the
+ * SIGTERM one, before the agents' backoff has reset (a flapping coordinator). The bench
+ * (`LP_LOAD_STABLE=1`) and `LP_SOAK=1` first wait until the sessions are stable (the agent resets
+ * its backoff after 30 s) before each restart, as for a coordinator that had been up a while. `LP_SOAK=1` also holds the fleet for
  * `LP_SOAK_HOLD_MIN` (default 10) minutes and checks that no session drops and the
  * coordinator's RSS does not grow with time.
  */
@@ -37,9 +38,9 @@ import type { FleetReport } from './fleet-worker.js';
 import { recordScenario } from './record.js';
 
 const SOAK = process.env.LP_SOAK === '1';
-const AGENTS = Number(process.env.LP_LOAD_AGENTS ?? (SOAK ? 1000 : 300));
+const AGENTS = Number(process.env.LP_LOAD_AGENTS ?? 1000);
 /** Wait for stable sessions (the agent's default `stableAfterMs`) before each restart. */
-const STABLE_WAIT_MS = SOAK || process.env.LP_LOAD_AGENTS !== undefined ? 31_000 : 0;
+const STABLE_WAIT_MS = SOAK || process.env.LP_LOAD_STABLE === '1' ? 31_000 : 0;
 const HEARTBEAT_SEC = 3;
 /** How long the soak holds the fleet (LP_SOAK=1 only). */
 const SOAK_HOLD_MIN = Number(process.env.LP_SOAK_HOLD_MIN ?? 10);
@@ -143,7 +144,7 @@ describe(`${AGENTS} agents on one coordinator`, () => {
     };
     recordScenario({
       area: 'load',
-      scenario: `${AGENTS}-agents-connected-heartbeats`,
+      scenario: `${AGENTS}-agents-connected-heartbeats${STABLE_WAIT_MS > 0 ? '-load-run' : ''}`,
       injected: `0 faults: ${AGENTS} agents held with ${HEARTBEAT_SEC} s heartbeats for ${HEARTBEAT_SEC * 3} s`,
       survived: report.disconnects.length === 0 && coordinatorSide === AGENTS,
       counts: {
@@ -294,7 +295,7 @@ describe(`${AGENTS} agents on one coordinator`, () => {
         earlyShare <= 0.3;
       recordScenario({
         area: 'load',
-        scenario: `${AGENTS}-agents-coordinator-${signal.toLowerCase()}-reconnect-storm`,
+        scenario: `${AGENTS}-agents-coordinator-${signal.toLowerCase()}-reconnect-storm${STABLE_WAIT_MS > 0 ? '-after-stable-sessions' : '-flapping'}`,
         injected: `1 coordinator ${signal} and restart (launchplane serve) under ${AGENTS} connected agents`,
         survived,
         counts: {
