@@ -37,7 +37,7 @@ export interface Summary {
 
 /** Count names that must be zero: something lost, killed, touched, dropped, crashed, leaked… */
 const MUST_BE_ZERO =
-  /(lost|killed|touched|duplicated|dropped|orphan|crash|died|followed|leftpending|withouthint|corrupt|leak|accepted|unrefused|notrefused)/i;
+  /(lost|killed|touched|duplicated|dropped|orphan|crash|died|followed|leftpending|withouthint|corrupt|leak|accepted|unrefused|notrefused|executed)/i;
 const HEADLINE: Record<keyof Summary['headline'], RegExp> = {
   lanesLost: /^lanes?lost$/i,
   jobsKilled: /^jobs?killed$/i,
