@@ -97,6 +97,7 @@ describeWithSystemd('faults: agent SIGKILL after every journal step', (systemd) 
     expect(c.auditLost).toBe(0);
     expect(c.auditDuplicated).toBe(0);
     expect(c.agentAuditVerified).toBe(true);
+    expect(c.unmanagedTouched, 'the look-alike unit and runner were not touched').toEqual([]);
     expect(c.ledger).toContain(bystander.laneId);
     expect(await world.unitInvocation(bystander.laneId), 'the bystander lane was not touched').toBe(
       bystanderInvocation,
@@ -204,6 +205,7 @@ describeWithSystemd('faults: agent SIGKILL after every journal step', (systemd) 
         orphanRegistrations: c.orphanRegistrations.length,
         auditRecordsLost: c.auditLost,
         sagasWithoutHint: tally.withoutHint.length,
+        unmanagedObjectsTouched: c.unmanagedTouched.length,
       },
       figures: {
         kills: swept.length,

@@ -64,6 +64,7 @@ describeWithSystemd('faults: agent SIGKILL during create, drain and remove', (sy
     expect(c.auditLost).toBe(0);
     expect(c.auditDuplicated).toBe(0);
     expect(c.agentAuditVerified).toBe(true);
+    expect(c.unmanagedTouched, 'the look-alike unit and runner were not touched').toEqual([]);
   };
 
   it('keeps every lane, job and audit record across kills at each step', async () => {
@@ -211,6 +212,7 @@ describeWithSystemd('faults: agent SIGKILL during create, drain and remove', (sy
         auditRecordsLost: c.auditLost,
         jobsKilled,
         sagasWithoutHint: tally.withoutHint.length,
+        unmanagedObjectsTouched: c.unmanagedTouched.length,
       },
       figures: {
         kills,

@@ -192,6 +192,7 @@ describeWithSystemd(
       expect(c.orphanRegistrations).toEqual([]);
       expect(c.auditLost).toBe(0);
       expect(c.agentAuditVerified).toBe(true);
+      expect(c.unmanagedTouched, 'the look-alike unit and runner were not touched').toEqual([]);
       expect(world.integrity()).toEqual({ agent: 'ok', coordinator: 'ok' });
       await recordResult({
         scenario: 'coordinator-sigkill-create-drain-remove',
@@ -204,6 +205,7 @@ describeWithSystemd(
           auditRecordsLost: c.auditLost,
           jobsKilled: finished.conclusion === 'success' ? 0 : 1,
           interruptedWithoutHint: hint === '' ? 1 : 0,
+          unmanagedObjectsTouched: c.unmanagedTouched.length,
         },
       });
     }, 180_000);

@@ -42,6 +42,7 @@ describeWithSystemd('faults: clock skew, D-Bus down, data dir full, Docker stopp
     expect(c.simRunners).toEqual([]);
     expect(c.auditLost).toBe(0);
     expect(c.agentAuditVerified).toBe(true);
+    expect(c.unmanagedTouched).toEqual([]);
     expect(w.integrity()).toEqual({ agent: 'ok', coordinator: 'ok' });
   };
 
@@ -172,15 +173,18 @@ describeWithSystemd('faults: clock skew, D-Bus down, data dir full, Docker stopp
     expect(after.agentAuditVerified).toBe(true);
     expect(after.agentAuditRecords).toBeGreaterThan(before);
     expect(after.auditLost).toBe(0);
-    expect(w.integrity()).toEqual({ agent: 'ok', coordinator: 'ok' });
+    expect(after.unmanagedTouched).toEqual([]);
+    const integrity = w.integrity();
+    expect(integrity).toEqual({ agent: 'ok', coordinator: 'ok' });
     await recordResult({
       scenario: 'data-dir-full',
       injected: 'agent dataDir on a 4 MiB tmpfs filled to the last block; apply creates a lane',
       survived: true,
       counts: {
         lanesCreatedWhileFull: c.ledger.length,
-        corruptStores: 0,
+        corruptStores: Object.values(integrity).filter((v) => v !== 'ok').length,
         auditRecordsLost: after.auditLost,
+        unmanagedObjectsTouched: after.unmanagedTouched.length,
       },
       figures: { auditRecordsAfter: after.agentAuditRecords - before },
       code,

@@ -108,6 +108,11 @@ export interface Consistency {
   auditDuplicated: number;
   agentAuditRecords: number;
   agentAuditVerified: boolean;
+  /**
+   * What changed about the look-alikes planted at start (a hand-made `launchplane-lane-*` unit
+   * without the lane marker, a GitHub runner with lane-like labels no ledger owns): must be empty.
+   */
+  unmanagedTouched: string[];
 }
 
 /** Options of {@link startFaultWorld}. */
@@ -138,6 +143,11 @@ export interface FaultWorldOptions {
   /** Start the agent (default true). */
   startAgent?: boolean;
 }
+
+/** Crockford base32, as in lane ids. */
+const ULID_CHARS = '0123456789abcdefghjkmnpqrstvwxyz';
+const lookAlikeLaneId = (): string =>
+  `01hm${Array.from({ length: 22 }, () => ULID_CHARS[Math.floor(Math.random() * 32)]).join('')}`;
 
 /** A running fault world. */
 export interface FaultWorld {
@@ -270,6 +280,32 @@ export async function startFaultWorld(opts: FaultWorldOptions): Promise<FaultWor
     };
     // Units of other suites sharing the manager: never looked at, never touched.
     const before = new Set(await laneUnits());
+    // A hand-made unit named like a lane but without the lane marker: not ours, whatever its
+    // name says. Every fault must leave it running, unchanged and never restarted.
+    const plantedUnit = `${LANE_PREFIX}${lookAlikeLaneId()}.service`;
+    const plantedUnitText = [
+      '[Unit]',
+      'Description=hand-made look-alike of a Launchplane lane (not Launchplane-managed)',
+      '[Service]',
+      'ExecStart=/bin/sleep infinity',
+      '',
+    ].join('\n');
+    await writeFile(join(systemd.unitDir, plantedUnit), plantedUnitText);
+    before.add(plantedUnit);
+    cleanups.push(async () => {
+      await userctl('stop', plantedUnit).catch(() => undefined);
+      await rm(join(systemd.unitDir, plantedUnit), { force: true });
+      await userctl('daemon-reload');
+    });
+    await userctl('daemon-reload');
+    await userctl('start', plantedUnit);
+    const unitFacts = async (): Promise<string> =>
+      (
+        await userctl('show', '--property=ActiveState,InvocationID', plantedUnit).catch(
+          (e: { stdout?: string }) => ({ stdout: e.stdout ?? '' }),
+        )
+      ).stdout.trim();
+    const plantedUnitFacts = await unitFacts();
     const ownUnitNames = async (): Promise<string[]> =>
       (await laneUnits()).filter((n) => !before.has(n));
     cleanups.push(async () => {
@@ -291,6 +327,27 @@ export async function startFaultWorld(opts: FaultWorldOptions): Promise<FaultWor
       },
     });
     cleanups.push(() => sim.close());
+    // A runner with this world's lane labels that no ledger owns (hand-registered, or another
+    // installation's): listed as unmanaged, never relabelled or deleted.
+    const plantedRunner = (await (
+      await fetch(`${sim.url}/_sim/runners`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${PAT}`, 'content-type': 'application/json' },
+        body: JSON.stringify({
+          repository: REPO,
+          name: `lp-${HOST}-build-lookalike`,
+          labels: [
+            'launchplane',
+            'lp-ctl-faults-c',
+            `lp-lane-${lookAlikeLaneId()}`,
+            'lp-pool-build',
+          ],
+          // Offline, so the simulator routes no test job to it.
+          status: 'offline',
+          noDefaultLabels: true,
+        }),
+      })
+    ).json()) as SimRunnerTruth;
 
     const port = await freePort();
     const url = `http://127.0.0.1:${port}`;
@@ -593,9 +650,24 @@ export async function startFaultWorld(opts: FaultWorldOptions): Promise<FaultWor
           .filter((l) => l.hostId === HOST && l.state !== 'removed')
           .map((l) => l.laneId)
           .sort();
-        const managed = (await simRunners())
+        const runnersNow = await simRunners();
+        const managed = runnersNow
+          .filter((r) => r.id !== plantedRunner.id)
           .map(laneIdOfRunner)
           .filter((x): x is string => x !== undefined);
+        const unmanagedTouched: string[] = [];
+        const unitNow = await unitFacts();
+        if (unitNow !== plantedUnitFacts)
+          unmanagedTouched.push(`unit ${plantedUnit}: ${plantedUnitFacts} → ${unitNow}`);
+        const unitText = await readFile(join(systemd.unitDir, plantedUnit), 'utf8').catch(
+          () => '(deleted)',
+        );
+        if (unitText !== plantedUnitText) unmanagedTouched.push(`unit file ${plantedUnit} changed`);
+        const runnerNow = runnersNow.find((r) => r.id === plantedRunner.id);
+        const labelsOf = (r: SimRunnerTruth): string => r.labels.map(labelName).sort().join(',');
+        if (runnerNow === undefined) unmanagedTouched.push(`runner ${plantedRunner.id} deleted`);
+        else if (labelsOf(runnerNow) !== labelsOf(plantedRunner))
+          unmanagedTouched.push(`runner ${plantedRunner.id} relabelled: ${labelsOf(runnerNow)}`);
         const simRunnerIds = [...managed].sort();
         const all = new Set([...ledger, ...units, ...coordinator, ...simRunnerIds]);
         const lost = [...all].filter(
@@ -632,6 +704,7 @@ export async function startFaultWorld(opts: FaultWorldOptions): Promise<FaultWor
           auditDuplicated: coordAudit.length - seen.size,
           agentAuditRecords: agentDoc.records.length,
           agentAuditVerified: agentAudit.code === 0 && agentDoc.verify?.ok === true,
+          unmanagedTouched,
         };
       },
       integrity() {

@@ -141,6 +141,7 @@ describeWithSystemd(
       const c = await world.consistency();
       expect(c.ledger).toHaveLength(1);
       expect(c.lost).toEqual([]);
+      expect(c.unmanagedTouched).toEqual([]);
 
       await recordResult({
         scenario: 'github-5xx-secondary-budget',
@@ -149,6 +150,7 @@ describeWithSystemd(
         counts: {
           planActionsWhileDegraded: burst.plan.actions.length,
           lanesLost: c.lost.length,
+          unmanagedObjectsTouched: c.unmanagedTouched.length,
           retryStorm:
             burst.requests > callsPerPlan * MAX_ATTEMPTS_5XX ||
             secondary.requests > callsPerPlan * MAX_ATTEMPTS_SECONDARY ||

@@ -205,6 +205,7 @@ describeWithSystemd('faults: agent ↔ coordinator partition (blackhole proxy)',
     expect(c.auditLost).toBe(0);
     expect(c.auditDuplicated).toBe(0);
     expect(c.agentAuditVerified).toBe(true);
+    expect(c.unmanagedTouched, 'the look-alike unit and runner were not touched').toEqual([]);
     expect(c.agentAuditRecords).toBeGreaterThan(agentAuditBefore);
     expect(w.integrity()).toEqual({ agent: 'ok', coordinator: 'ok' });
     const agentLog = await readFile(join(w.work.path, 'agent', 'agent.log'), 'utf8');
@@ -219,6 +220,7 @@ describeWithSystemd('faults: agent ↔ coordinator partition (blackhole proxy)',
         jobsKilled: finished.conclusion === 'success' ? 0 : 1,
         auditRecordsLost: c.auditLost,
         expiredCommandsExecuted: refusal.code === 'LP_EXPIRED' ? 0 : 1,
+        unmanagedObjectsTouched: c.unmanagedTouched.length,
       },
       figures: {
         coordinatorDetectMs,
