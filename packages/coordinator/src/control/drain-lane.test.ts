@@ -146,6 +146,30 @@ describe('drainLane()', () => {
     expect((await w.store.getLane(LANE))?.state).toBe('removed');
   });
 
+  it('holds the lane failed when the host refuses lane.remove, keeping the registration and naming the cause', async () => {
+    const { w, runnerId } = await setup();
+    w.hub.behaviour = (_h, cmd) =>
+      cmd.type === 'lane.remove'
+        ? {
+            ok: false,
+            outcome: 'refused',
+            error: {
+              code: 'LP_BACKEND_UNAVAILABLE',
+              message: 'Docker is not reachable',
+              recovery: 'Start dockerd',
+            },
+          }
+        : undefined;
+    const r = await run(w, 'remove');
+    expect(r).toMatchObject({ ok: false, error: { code: 'LP_BACKEND_UNAVAILABLE' } });
+    expect(r.error?.recovery).toContain(
+      'refused to remove the lane (LP_BACKEND_UNAVAILABLE: Start dockerd)',
+    );
+    expect(r.error?.recovery).toContain(`launchplane lane remove ${LANE}`);
+    expect((await w.store.getLane(LANE))?.state).toBe('failed');
+    expect(w.github.find(runnerId)).toBeDefined();
+  });
+
   it('with force skips the wait, says so in the audit, and still never force-deletes a busy registration', async () => {
     const { w, runnerId } = await setup();
     w.hub.localBusy.set(LANE, true);

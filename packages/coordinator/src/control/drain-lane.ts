@@ -420,15 +420,19 @@ async function remove(
       }
       const e = toLaunchplaneError(err);
       if (e.code !== 'LP_LANE_BUSY') {
-        // The host may have removed the lane before it was cut off (and will say so once it is
-        // back), but the registration is deleted only after its answer. The lane is held as
-        // `failed`, which an agent's later `removed` does not overrule, so it stays listed with
-        // its hint until a remove runs to the end.
+        // Cut off (no answer), the host may have removed the lane and will say so once it is
+        // back; refused, it changed nothing. Either way the registration is deleted only after
+        // the host's part is done, so the lane is held as `failed` — which an agent's later
+        // `removed` does not overrule — and stays listed with its hint until a remove runs to
+        // the end.
         const registration =
           lane.runnerId === undefined
             ? 'its GitHub registration, if any, is kept'
             : `GitHub runner ${lane.runnerId} stays registered`;
-        const recovery = `The host may or may not have removed the lane; ${registration} until the remove finishes. Once host "${lane.hostId}" is connected, run "launchplane lane remove ${lane.laneId}" again`;
+        const unknownOutcome = e.code === 'LP_HOST_OFFLINE' || e.code === 'LP_TIMEOUT';
+        const recovery = unknownOutcome
+          ? `The host may or may not have removed the lane; ${registration} until the remove finishes. Once host "${lane.hostId}" is connected, run "launchplane lane remove ${lane.laneId}" again`
+          : `Host "${lane.hostId}" refused to remove the lane (${e.code}${e.recovery === undefined ? '' : `: ${e.recovery}`}); ${registration}. Fix that, then run "launchplane lane remove ${lane.laneId}" again`;
         lane = await updateLane(deps, lane, {
           state: 'failed',
           recovery,
