@@ -94,11 +94,12 @@ describeWithSystemd('faults: agent ↔ coordinator partition (blackhole proxy)',
     const [lane] = await w.lanes();
     // Long enough to still be running when the held command is delivered after the heal. After a
     // long partition the agent may wait out a full backoff (up to 64 s) before it dials again.
-    const job = await w.enqueueJob(
+    const jobMs =
       Math.max(partitionMs, (commandLifetimeSec + SKEW_SEC) * 1000) +
-        20_000 +
-        (partitionMs > 60_000 ? BACKOFF_CAP_MS : 0),
-    );
+      20_000 +
+      (partitionMs > 60_000 ? BACKOFF_CAP_MS : 0);
+    const job = await w.enqueueJob(jobMs);
+    const jobEndsBy = Date.now() + jobMs;
     await waitFor(async () => (await w.job(job.id)).status === 'in_progress', {
       timeoutMs: 20_000,
       intervalMs: 100,
@@ -191,7 +192,11 @@ describeWithSystemd('faults: agent ↔ coordinator partition (blackhole proxy)',
         const j = await w.job(job.id);
         return j.status === 'completed' || j.status === 'cancelled' ? j : undefined;
       },
-      { timeoutMs: 60_000, intervalMs: 300, what: 'the job to end' },
+      {
+        timeoutMs: Math.max(60_000, jobEndsBy - Date.now() + 30_000),
+        intervalMs: 300,
+        what: 'the job to end',
+      },
     );
     expect(finished.conclusion, 'the job in flight completed').toBe('success');
     const removed = await forcedRemove.done;
