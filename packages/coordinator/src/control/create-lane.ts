@@ -8,10 +8,9 @@
  */
 import {
   LaunchplaneError,
-  coordinatorLabel,
-  laneLabel,
   laneLabels,
   newLaneId,
+  recordedRunnerMismatch,
   runnerName,
   toLaunchplaneError,
   type LaneCreateCommand,
@@ -28,6 +27,7 @@ import { REDACTED, redactCommand, type ActionReport } from './action-report.js';
 import { nowSec } from './clock.js';
 import { parseStoredPolicy } from './stored-policy.js';
 import type { ControlDeps } from './control-deps.js';
+import { deleteLaneRunner, findLaneRunnerByName } from './runner-guard.js';
 import {
   Deadline,
   auditReport,
@@ -296,8 +296,9 @@ async function waitOnline(
 }
 
 /**
- * The lane's runner on GitHub: by recorded id, or for a persistent lane not yet identified, by
- * its unique name together with our identity labels.
+ * The lane's runner on GitHub, by what GitHub shows: under the recorded id (a JIT lane's, from
+ * GitHub's JIT answer) with the lane's name and identity labels, or for a persistent lane not yet
+ * identified, by its unique name together with its identity labels.
  */
 export async function findRunner(
   deps: ControlDeps,
@@ -305,17 +306,16 @@ export async function findRunner(
 ): Promise<GitHubRunner | undefined> {
   if (lane.runnerId !== undefined) {
     const r = await deps.github.getRunner(lane.scope, lane.runnerId);
-    return r !== undefined && r.name === lane.runnerName ? r : undefined;
+    if (r === undefined) return undefined;
+    const identity = {
+      coordinatorId: deps.coordinatorId,
+      laneId: lane.laneId,
+      runnerName: lane.runnerName,
+      runnerId: lane.runnerId,
+    };
+    return recordedRunnerMismatch(r, identity) === undefined ? r : undefined;
   }
-  const all = await deps.github.listRunners(lane.scope);
-  const ours = all.filter(
-    (r) =>
-      r.name === lane.runnerName &&
-      r.labels.includes(laneLabel(lane.laneId)) &&
-      r.labels.includes(coordinatorLabel(deps.coordinatorId)),
-  );
-  // Two runners with one lane's name is not something to guess about.
-  return ours.length === 1 ? ours[0] : undefined;
+  return findLaneRunnerByName(deps, lane);
 }
 
 /** Undoes a failed create as far as it can and marks the lane `failed` with what is left. */
@@ -355,12 +355,18 @@ async function rollback(
   }
   if (lane.runnerId !== undefined) {
     try {
-      await deps.github.deleteRunner(lane.scope, lane.runnerId);
-      report.steps.push(`deleted GitHub runner ${lane.runnerId}`);
+      const done = await deleteLaneRunner(deps, lane, lane.runnerId, actor);
+      report.steps.push(
+        done === 'deleted'
+          ? `deleted GitHub runner ${lane.runnerId}`
+          : `GitHub runner ${lane.runnerId} was already gone`,
+      );
     } catch (err) {
       const e = toLaunchplaneError(err);
       if (e.code === 'LP_NOT_FOUND')
         report.steps.push(`GitHub runner ${lane.runnerId} was already gone`);
+      else if (e.code === 'LP_NOT_OWNED')
+        left.push(`GitHub runner ${lane.runnerId} is not provably this lane's and was left alone`);
       else left.push(`GitHub runner ${lane.runnerId} is still registered (${e.code})`);
     }
   }

@@ -20,6 +20,7 @@ import type { LaneRecord } from '../ports/store.js';
 import type { ActionReport } from './action-report.js';
 import type { ControlDeps } from './control-deps.js';
 import { findRunner } from './create-lane.js';
+import { deleteLaneRunner, setLaneRunnerLabels } from './runner-guard.js';
 import {
   Deadline,
   auditReport,
@@ -112,7 +113,7 @@ export async function drainLane(deps: ControlDeps, req: DrainLaneRequest): Promi
 
   const deadline = new Deadline(deps, (req.timeoutSec ?? deps.options.drainSec) * 1000);
   try {
-    lane = await quarantine(deps, lane, report);
+    lane = await quarantine(deps, lane, report, req.actor);
     if (req.force) {
       report.steps.push('forced: did not wait for idle');
     } else {
@@ -137,7 +138,8 @@ export async function drainLane(deps: ControlDeps, req: DrainLaneRequest): Promi
     report.ok = true;
   } catch (err) {
     const e = toLaunchplaneError(err);
-    report.outcome = e.code === 'LP_TIMEOUT' ? 'timeout' : 'failed';
+    report.outcome =
+      e.code === 'LP_TIMEOUT' ? 'timeout' : e.code === 'LP_NOT_OWNED' ? 'refused' : 'failed';
     report.error = e.toJSON();
     const fresh = await deps.store.getLane(lane.laneId);
     if (fresh !== undefined) lane = fresh;
@@ -211,15 +213,18 @@ async function quarantine(
   deps: ControlDeps,
   lane: LaneRecord,
   report: ActionReport,
+  actor: string,
 ): Promise<LaneRecord> {
   if (lane.runnerId === undefined) {
     report.steps.push('no runner registered: nothing to quarantine on GitHub');
   } else {
     try {
-      await deps.github.setCustomLabels(
-        lane.scope,
+      await setLaneRunnerLabels(
+        deps,
+        lane,
         lane.runnerId,
         drainingLabels(deps.coordinatorId, lane.laneId),
+        actor,
       );
       report.steps.push(`quarantined runner ${lane.runnerId} (lp-draining)`);
     } catch (err) {
@@ -355,7 +360,7 @@ async function restart(
   }
   report.steps.push(`host "${lane.hostId}" restarted the lane`);
   if (lane.runnerId !== undefined) {
-    await deps.github.setCustomLabels(lane.scope, lane.runnerId, lane.labels);
+    await setLaneRunnerLabels(deps, lane, lane.runnerId, lane.labels, req.actor);
     report.steps.push('restored the canonical labels');
     const deadline = new Deadline(deps, deps.options.createOnlineSec * 1000);
     for (let attempt = 0; ; attempt++) {
@@ -461,14 +466,27 @@ async function remove(
   if (lane.runnerId !== undefined) {
     for (let attempt = 0; ; attempt++) {
       try {
-        await deps.github.deleteRunner(lane.scope, lane.runnerId);
-        report.steps.push(`deleted GitHub runner ${lane.runnerId}`);
+        const done = await deleteLaneRunner(deps, lane, lane.runnerId, req.actor);
+        report.steps.push(
+          done === 'deleted'
+            ? `deleted GitHub runner ${lane.runnerId}`
+            : `GitHub runner ${lane.runnerId} was already gone`,
+        );
         break;
       } catch (err) {
         const e = toLaunchplaneError(err);
         if (e.code === 'LP_NOT_FOUND') {
           report.steps.push(`GitHub runner ${lane.runnerId} was already gone`);
           break;
+        }
+        if (e.code === 'LP_NOT_OWNED') {
+          report.steps.push(`refused to delete runner ${lane.runnerId}: not provably this lane's`);
+          lane = await updateLane(deps, lane, {
+            state: 'failed',
+            recovery: e.recovery,
+            lastError: e.toJSON(),
+          });
+          throw e;
         }
         const retry = e.code === 'LP_LANE_BUSY' || isTransientGitHubError(e);
         if (!retry || deadline.passed()) {

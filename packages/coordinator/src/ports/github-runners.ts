@@ -10,7 +10,10 @@ export interface GitHubRunner {
   id: number;
   name: string;
   os: string;
+  /** GitHub's status; any value other than `online` and `offline` reads as `offline`. */
   status: 'online' | 'offline';
+  /** The status exactly as GitHub sent it, when it was neither `online` nor `offline`. */
+  githubStatus?: string;
   busy: boolean;
   /** Every label name, read-only defaults included. */
   labels: string[];
