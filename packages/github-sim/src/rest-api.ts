@@ -8,7 +8,7 @@ import type { Faults } from './faults.js';
 import { readJson, send } from './http-io.js';
 import type { Scope } from './scope.js';
 import { hashSecret } from './sim-state.js';
-import type { GitHubSimulator } from './simulator.js';
+import type { GitHubSimulator, RunnerGroup } from './simulator.js';
 
 /** Per-operation request counts, read through the control API. */
 export interface RequestCount {
@@ -240,6 +240,12 @@ export class RestApi {
         run: ({ principal }) => this.#installationToken(principal, installationId),
       };
     }
+    const groups = /^\/orgs\/([^/]+)\/actions\/runner-groups(?:\/(\d+))?$/.exec(path);
+    if (groups !== null) {
+      if (method !== 'GET') return null;
+      const scope: Scope = { kind: 'org', org: decodeURIComponent(groups[1] ?? '') };
+      return this.#runnerGroupOperation(scope, groups[2], origin);
+    }
     const repo = /^\/repos\/([^/]+)\/([^/]+)\/actions\/runners(\/.*)?$/.exec(path);
     const org = /^\/orgs\/([^/]+)\/actions\/runners(\/.*)?$/.exec(path);
     let scope: Scope;
@@ -348,6 +354,53 @@ export class RestApi {
       default:
         return null;
     }
+  }
+
+  /** `GET /orgs/{org}/actions/runner-groups[/{id}]`: the default group and the org's own. */
+  #runnerGroupOperation(scope: Scope, id: string | undefined, origin: string): Operation {
+    const { sim } = this.#d;
+    const org = scope.kind === 'org' ? scope.org : '';
+    const view = (g: RunnerGroup): Record<string, unknown> => {
+      const url = `${origin}/orgs/${encodeURIComponent(org)}/actions/runner-groups/${g.id}`;
+      return {
+        id: g.id,
+        name: g.name,
+        visibility: g.visibility,
+        default: g.default,
+        ...(g.visibility === 'selected'
+          ? { selected_repositories_url: `${url}/repositories` }
+          : {}),
+        runners_url: `${url}/runners`,
+        hosted_runners_url: `${url}/hosted-runners`,
+        inherited: false,
+        allows_public_repositories: false,
+        restricted_to_workflows: false,
+        selected_workflows: [],
+        workflow_restrictions_read_only: false,
+      };
+    };
+    if (id !== undefined) {
+      return {
+        id: 'actions/get-self-hosted-runner-group-for-org',
+        run: () => ({ status: 200, body: view(sim.runnerGroup(scope, Number(id))) }),
+      };
+    }
+    return {
+      id: 'actions/list-self-hosted-runner-groups-for-org',
+      run: ({ url }) => {
+        const all = sim.runnerGroups(scope).map(view);
+        const page = paginate(
+          all,
+          parsePaging(url.searchParams.get('per_page'), url.searchParams.get('page')),
+        );
+        const link = linkHeader(new URL(url.pathname + url.search, origin), page);
+        return {
+          status: 200,
+          body: { total_count: all.length, runner_groups: page.items },
+          ...(link === null ? {} : { headers: { link } }),
+        };
+      },
+    };
   }
 
   #installationToken(principal: Principal, installationId: number): Outcome {
