@@ -29,7 +29,7 @@ export async function runnersCommand(
           String(x.runnerId),
           x.name,
           x.scope,
-          x.status,
+          x.githubStatus === undefined ? x.status : `${x.status} (GitHub: ${x.githubStatus})`,
           x.busy ? 'busy' : 'idle',
           x.managed ? 'managed' : 'unmanaged',
           x.managed ? `${x.hostId ?? ''} ${x.laneId ?? ''}`.trim() : (x.reason ?? ''),

@@ -21,6 +21,7 @@ import type {
   JitConfig,
   JitConfigRequest,
   RateLimitStatus,
+  RunnerGroup,
   RunnerToken,
 } from '../ports/github-runners.js';
 import { silentLogger } from '../ports/logger.js';
@@ -137,8 +138,12 @@ export class FakeGitHubRunners implements GitHubRunners {
     return Promise.resolve({ token: 'REMOVE-SECRET', expiresAt: 2_000_000_000 });
   }
 
+  /** The JIT requests made, secrets aside. */
+  readonly jitRequests: JitConfigRequest[] = [];
+
   generateJitConfig(scope: Scope, request: JitConfigRequest): Promise<JitConfig> {
     this.#call('generateJitConfig', scope);
+    this.jitRequests.push({ ...request });
     const runner = this.add(scope, {
       name: request.name,
       os: 'Linux',
@@ -173,6 +178,17 @@ export class FakeGitHubRunners implements GitHubRunners {
     }
     r.labels = [...r.labels.filter((l) => READ_ONLY.includes(l)), ...labels];
     return Promise.resolve([...r.labels]);
+  }
+
+  /** Runner groups per organization (the default group is always there). */
+  readonly groups = new Map<string, RunnerGroup[]>();
+
+  listRunnerGroups(organization: string): Promise<RunnerGroup[]> {
+    this.#call('listRunnerGroups', { organization });
+    return Promise.resolve([
+      { id: 1, name: 'Default', default: true },
+      ...(this.groups.get(organization) ?? []),
+    ]);
   }
 
   rateLimit(): RateLimitStatus | undefined {

@@ -109,6 +109,7 @@ function unconfiguredGitHub(): GitHubRunners {
     generateJitConfig: fail,
     deleteRunner: fail,
     setCustomLabels: fail,
+    listRunnerGroups: fail,
     rateLimit: () => undefined,
   };
 }

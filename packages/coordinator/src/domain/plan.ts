@@ -172,7 +172,7 @@ export function plan(input: PlanInput): ControlPlan {
           runnerId: runner.id,
           name: runner.name,
           scope: key,
-          status: runner.status,
+          status: runner.githubStatus ?? runner.status,
           labels: [...runner.labels].sort(cmp),
           reason: `${c.reason}: ${c.message}`,
         });

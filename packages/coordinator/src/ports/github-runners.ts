@@ -40,6 +40,14 @@ export interface JitConfig {
   encodedJitConfig: string;
 }
 
+/** A runner group of an organization, as GitHub lists it. */
+export interface RunnerGroup {
+  id: number;
+  name: string;
+  /** The organization's default group (id 1, where runners go unless told otherwise). */
+  default: boolean;
+}
+
 /** Rate-limit state as last seen on a response. */
 export interface RateLimitStatus {
   limit: number;
@@ -64,6 +72,8 @@ export interface GitHubRunners {
   generateJitConfig(scope: Scope, request: JitConfigRequest): Promise<JitConfig>;
   /** Deletes a runner registration; a runner that runs a job is refused with `LP_LANE_BUSY`. */
   deleteRunner(scope: Scope, runnerId: number): Promise<void>;
+  /** Every runner group of an organization (all pages). Groups exist for organizations only. */
+  listRunnerGroups(organization: string): Promise<RunnerGroup[]>;
   /** Replaces the runner's custom labels; returns every label the runner has afterwards. */
   setCustomLabels(scope: Scope, runnerId: number, labels: readonly string[]): Promise<string[]>;
   /** The last rate-limit headers seen, if any request has been made. */

@@ -20,6 +20,7 @@ import type {
   JitConfig,
   JitConfigRequest,
   RateLimitStatus,
+  RunnerGroup,
   RunnerToken,
 } from '../../ports/github-runners.js';
 import type { Logger } from '../../ports/logger.js';
@@ -131,6 +132,9 @@ const runnerSchema = z.object({
 const runnerPageSchema = z.array(runnerSchema);
 const tokenSchema = z.object({ token: z.string().min(1), expires_at: z.string() });
 const jitSchema = z.object({ runner: runnerSchema, encoded_jit_config: z.string().min(1) });
+const runnerGroupPageSchema = z.array(
+  z.object({ id: z.number().int(), name: z.string(), default: z.boolean() }),
+);
 const labelsSchema = z.object({ labels: z.array(z.object({ name: z.string() })) });
 
 /** Runner statuses the coordinator knows; anything else GitHub sends reads as offline. */
@@ -401,6 +405,30 @@ export class OctokitGitHubRunners implements GitHubRunners {
         // lost: the deletion is done.
         if (!(isStatus(err, 404) && retryCountOf(err) > 0)) throw err;
       }
+    });
+  }
+
+  async listRunnerGroups(organization: string): Promise<RunnerGroup[]> {
+    const action = { what: `list runner groups of organization "${organization}"` };
+    return this.#call(action, async (request) => {
+      const groups: RunnerGroup[] = [];
+      let pages = 0;
+      const iterator = this.#octokit.paginate.iterator(
+        request,
+        `GET /orgs/${encodeURIComponent(organization)}/actions/runner-groups?per_page=${this.#opts.perPage}`,
+      );
+      for await (const page of iterator) {
+        if (++pages > this.#opts.maxPages) {
+          throw new LaunchplaneError(
+            'LP_GITHUB_UNAVAILABLE',
+            `Cannot ${action.what}: more than ${this.#opts.maxPages} pages`,
+          );
+        }
+        for (const g of parse(runnerGroupPageSchema, [...(page.data as unknown[])], action)) {
+          groups.push({ id: g.id, name: g.name, default: g.default });
+        }
+      }
+      return groups;
     });
   }
 
