@@ -66,6 +66,21 @@ export function renderPlan(plan: ControlPlan): string {
       ),
     );
   }
+  if (plan.ignoredCapabilities.length > 0) {
+    out.push('\nignored host capabilities (never put on a lane):\n');
+    out.push(
+      renderTable(
+        ['HOST', 'CAPABILITY', 'WHY'],
+        plan.ignoredCapabilities.map((c) => [
+          c.hostId,
+          c.capability,
+          c.reason === 'reserved'
+            ? 'uses a prefix reserved for Launchplane'
+            : `not granted by the policy (hosts.${c.hostId}.capabilities)`,
+        ]),
+      ),
+    );
+  }
   if (plan.degraded.length > 0) {
     out.push('\nwarnings:\n');
     for (const d of plan.degraded) out.push(`  ${d}\n`);

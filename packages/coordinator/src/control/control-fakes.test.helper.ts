@@ -3,6 +3,7 @@
  * that keeps runners in memory, and an agent hub whose agent keeps lanes in memory. Each records
  * what it was asked, so tests assert on commands and calls, not on internals.
  */
+import { createHash } from 'node:crypto';
 import {
   LaunchplaneError,
   laneLabels,
@@ -398,9 +399,11 @@ export async function makeWorld(
     });
     hub.connect(hostId, OPT_IN);
   }
+  const text = opts.policy ?? POLICY_TEXT;
   await store.addPolicyVersion({
-    digest: 'sha256:test',
-    text: opts.policy ?? POLICY_TEXT,
+    // Stored policies are parsed once per digest: each text needs its own.
+    digest: `sha256:${createHash('sha256').update(text).digest('hex')}`,
+    text,
     createdAt: 1,
     actor: 'test',
   });

@@ -14,8 +14,11 @@ import {
   LABEL_DRAINING,
   classifyRunner,
   drainingLabels,
+  grantedCapabilities,
+  ownEntry,
   poolScopeKey,
   type Blocked,
+  type IgnoredCapabilityView,
   type ControlPlan,
   type LaneReport,
   type LaneState,
@@ -385,7 +388,7 @@ export function plan(input: PlanInput): ControlPlan {
     if (policy === undefined) continue;
     remove(
       v,
-      policy.pools[v.record.pool] === undefined
+      ownEntry(policy.pools, v.record.pool) === undefined
         ? `pool "${v.record.pool}" is no longer in the policy`
         : `pool "${v.record.pool}" no longer has lanes on host "${v.record.hostId}"`,
     );
@@ -449,6 +452,16 @@ export function plan(input: PlanInput): ControlPlan {
   blocked.sort((a, b) => cmp(a.hostId, b.hostId) || cmp(a.pool, b.pool));
   unmanaged.sort((a, b) => cmp(a.scope, b.scope) || a.runnerId - b.runnerId);
 
+  // What hosts report as capabilities becomes a label only where the policy grants it.
+  const ignoredCapabilities: IgnoredCapabilityView[] = [];
+  if (policy !== undefined) {
+    for (const host of hosts.values()) {
+      for (const i of grantedCapabilities(policy, host.hostId, host.capabilities).ignored) {
+        ignoredCapabilities.push({ hostId: host.hostId, ...i });
+      }
+    }
+  }
+
   const count = (k: PlanAction['kind']): number => actions.filter((a) => a.kind === k).length;
   return {
     version: 1,
@@ -457,6 +470,7 @@ export function plan(input: PlanInput): ControlPlan {
     actions,
     blocked,
     unmanaged,
+    ignoredCapabilities,
     degraded: [...degraded].sort(cmp),
     summary: {
       desired: desiredTotal,
