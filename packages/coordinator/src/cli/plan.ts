@@ -5,7 +5,7 @@
  */
 import type { ApiClient } from '../api-client/api-client.js';
 import type { ControlPlan } from './control-views.js';
-import { printJson, renderTable, type CliIo } from './output.js';
+import { oneLine, printJson, renderTable, type CliIo } from './output.js';
 
 /** Prints the plan; returns the exit status. */
 export async function planCommand(
@@ -83,7 +83,7 @@ export function renderPlan(plan: ControlPlan): string {
   }
   if (plan.degraded.length > 0) {
     out.push('\nwarnings:\n');
-    for (const d of plan.degraded) out.push(`  ${d}\n`);
+    for (const d of plan.degraded) out.push(`  ${oneLine(d)}\n`);
   }
   return out.join('');
 }

@@ -309,6 +309,31 @@ pools:
     expect(r.steps.filter((s) => s.includes('ignored'))).toHaveLength(4);
   });
 
+  it("sets back labels a host's own config.sh registered the runner with, before the lane counts as made", async () => {
+    const w = await makeWorld({ policy: GRANTING });
+    w.hub.connect('host-a', OPT_IN, ['gpu']);
+    w.hub.registerOnStart = false;
+    w.hub.behaviour = (_h, cmd) => {
+      if (cmd.type === 'lane.create') {
+        w.github.add(cmd.scope, {
+          name: cmd.name,
+          os: 'Linux',
+          status: 'online',
+          busy: false,
+          labels: [...cmd.labels, 'lp-pool-deploy', 'lp-draining'].filter((l) => l !== 'gpu'),
+        });
+      }
+      return undefined;
+    };
+    const r = await create(w, 'build');
+    expect(r.ok).toBe(true);
+    const lane = await w.store.getLane(r.laneId!);
+    expect(w.github.find(lane!.runnerId!)?.labels).toEqual(lane!.labels);
+    expect(r.steps.join('\n')).toContain(
+      'registered with labels it was not given (extra lp-draining,lp-pool-deploy; missing gpu)',
+    );
+  });
+
   it('grants nothing to a host the policy does not list under hosts', async () => {
     const w = await makeWorld({
       policy: GRANTING.replace('  host-a: { capabilities: [gpu] }\n', '  {}\n').replace(

@@ -22,7 +22,7 @@ import {
   type Scope,
 } from '@launchplane/shared';
 import { checkLaneGuardrails, errorCodeForGuardrail, freeCapacity } from '../domain/guardrails.js';
-import { poolScope } from '../domain/plan.js';
+import { customLabelsOf, poolScope } from '../domain/plan.js';
 import { pollDelayMs } from '../domain/idle-settle.js';
 import type { GitHubRunner, RunnerGroup } from '../ports/github-runners.js';
 import type { LaneRecord } from '../ports/store.js';
@@ -30,7 +30,7 @@ import { REDACTED, redactCommand, type ActionReport } from './action-report.js';
 import { nowSec } from './clock.js';
 import { parseStoredPolicy } from './stored-policy.js';
 import type { ControlDeps } from './control-deps.js';
-import { deleteLaneRunner, findLaneRunnerByName } from './runner-guard.js';
+import { deleteLaneRunner, findLaneRunnerByName, setLaneRunnerLabels } from './runner-guard.js';
 import {
   Deadline,
   auditReport,
@@ -195,6 +195,7 @@ export async function createLane(deps: ControlDeps, req: CreateLaneRequest): Pro
       report.steps.push(`host "${req.hostId}" started the lane`);
 
       const online = await waitOnline(deps, lane, deadline, req.signal);
+      await enforceCanonicalLabels(deps, lane, online, report, req.actor);
       lane = await updateLane(deps, lane, { runnerId: online.id, state: 'online' });
       report.steps.push(`runner "${name}" (id ${online.id}) is online`);
       report.ok = true;
@@ -337,6 +338,28 @@ function registrationConfig(
 
 function groupText(group: RunnerGroup | undefined): string {
   return group === undefined ? '' : ` in runner group "${group.name}" (id ${group.id})`;
+}
+
+/**
+ * A persistent lane's host registers the runner itself (config.sh), so the labels GitHub shows
+ * are the host's doing: anything but the lane's canonical set (a reserved `lp-pool-*` of another
+ * pool, `lp-draining`, a capability not granted) is set back before the lane counts as made.
+ */
+async function enforceCanonicalLabels(
+  deps: ControlDeps,
+  lane: LaneRecord,
+  runner: GitHubRunner,
+  report: ActionReport,
+  actor: string,
+): Promise<void> {
+  const custom = customLabelsOf(runner.labels);
+  const extra = custom.filter((l) => !lane.labels.includes(l)).sort();
+  const missing = lane.labels.filter((l) => !custom.includes(l)).sort();
+  if (extra.length === 0 && missing.length === 0) return;
+  await setLaneRunnerLabels(deps, lane, runner.id, lane.labels, actor);
+  report.steps.push(
+    `runner ${runner.id} registered with labels it was not given (extra ${extra.join(',') || '-'}; missing ${missing.join(',') || '-'}): set back to its canonical set`,
+  );
 }
 
 /** Polls GitHub with capped exponential backoff until the lane's runner is online. */

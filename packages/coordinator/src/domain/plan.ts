@@ -84,6 +84,11 @@ const READ_ONLY_LABELS = new Set([
   'ARM64',
 ]);
 
+/** A runner's custom labels: every label but GitHub's read-only defaults. */
+export function customLabelsOf(labels: readonly string[]): string[] {
+  return labels.filter((l) => !READ_ONLY_LABELS.has(l));
+}
+
 const KIND_ORDER: Record<PlanAction['kind'], number> = {
   remove: 0,
   restart: 1,
@@ -406,7 +411,7 @@ export function plan(input: PlanInput): ControlPlan {
       ? drainingLabels(input.coordinatorId, v.record.laneId)
       : [...v.record.labels];
     if (canonical.length === 0) continue;
-    const custom = runner.labels.filter((l) => !READ_ONLY_LABELS.has(l));
+    const custom = customLabelsOf(runner.labels);
     if (!draining && custom.includes(LABEL_DRAINING)) {
       // Taking a lane out of quarantine routes jobs to it: only an operator's restart does that.
       degraded.add(
