@@ -9,12 +9,7 @@
  * - its audit records claim another actor: they are stored under the host's identity.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  chainRecord,
-  signEvent,
-  type LaneCreateCommand,
-  type LaneReport,
-} from '@launchplane/shared';
+import { chainRecord, type LaneCreateCommand, type LaneReport } from '@launchplane/shared';
 import { waitFor } from '../testbed/wait-for.js';
 import {
   idleInspect,
@@ -68,6 +63,23 @@ async function lanes(w: LyingWorld): Promise<Lane[]> {
   return (await w.cli(w.viewer, 'lanes', '--json')).json<{ lanes: Lane[] }>().lanes;
 }
 
+/**
+ * Makes the host refuse every create with `message` (so the lane fails before GitHub names a
+ * runner for it) and answer inspects of that lane as idle; returns the last create it refused.
+ */
+function refuseCreates(w: LyingWorld, message: string): () => LaneCreateCommand | undefined {
+  let created: LaneCreateCommand | undefined;
+  w.onCommand((cmd) => {
+    if (cmd.type === 'lane.create') {
+      created = cmd;
+      return { ok: false, outcome: 'refused', error: { code: 'LP_BACKEND_FAILED', message } };
+    }
+    if (cmd.type === 'lane.inspect' && created !== undefined) return idleInspect(created);
+    return undefined;
+  });
+  return () => created;
+}
+
 /** The requests the simulator served for an operation (every attempt). */
 async function served(w: LyingWorld, op: string): Promise<number> {
   const counts = await w.simJson<Record<string, { total: number }>>('GET', '/_sim/requests');
@@ -89,19 +101,7 @@ describe('a host that lies about runner ids', () => {
     expect(handMade.id).toBe(3);
 
     // The host refuses the create: the lane fails before GitHub ever named a runner for it.
-    let created: LaneCreateCommand | undefined;
-    w.onCommand((cmd) => {
-      if (cmd.type === 'lane.create') {
-        created = cmd;
-        return {
-          ok: false,
-          outcome: 'refused',
-          error: { code: 'LP_BACKEND_FAILED', message: 'Refused on purpose' },
-        };
-      }
-      if (cmd.type === 'lane.inspect' && created !== undefined) return idleInspect(created);
-      return undefined;
-    });
+    const created = refuseCreates(w, 'Refused on purpose');
     const apply = await w.cli(w.operator, 'apply', '--wait');
     expect(apply.code).toBe(1);
     const [lane] = await lanes(w);
@@ -110,22 +110,9 @@ describe('a host that lies about runner ids', () => {
     expect(lane?.recovery).toContain(`launchplane lane remove ${lane!.laneId}`);
 
     // Now it claims runner 3 as that lane's, in its inventory and in a signed lane event.
-    const claimed: LaneReport = reportOf(created!, { state: 'failed', runnerId: handMade.id });
+    const claimed: LaneReport = reportOf(created()!, { state: 'failed', runnerId: handMade.id });
     w.inventory([claimed]);
-    w.host.send({
-      type: 'event',
-      seq: 1,
-      jws: signEvent(
-        {
-          iss: w.hostId,
-          seq: 1,
-          at: w.harness.clock.now,
-          event: { kind: 'lane', lane: claimed },
-        },
-        { privateKey: w.hostKey },
-      ),
-    });
-    await w.host.next('ack');
+    await w.event({ kind: 'lane', lane: claimed });
     expect((await lanes(w))[0]?.runnerId).toBeUndefined();
     const runners = (await w.cli(w.viewer, 'runners', '--json')).json<{
       runners: { runnerId: number; managed: boolean }[];
@@ -205,20 +192,9 @@ describe('a host that puts control characters in what it reports', () => {
   it('never reaches the terminal through a human view; JSON keeps the exact text, escaped', async () => {
     const version = `1.0${HOSTILE}`.slice(0, 64);
     const w = (world = await startLyingWorld({ policy: POLICY, agentVersion: version }));
-    let created: LaneCreateCommand | undefined;
-    w.onCommand((cmd) => {
-      if (cmd.type === 'lane.create') {
-        created = cmd;
-        return {
-          ok: false,
-          outcome: 'refused',
-          error: { code: 'LP_BACKEND_FAILED', message: `Refused${HOSTILE}\nhint: forged` },
-        };
-      }
-      return undefined;
-    });
+    const created = refuseCreates(w, `Refused${HOSTILE}\nhint: forged`);
     const apply = await w.cli(w.operator, 'apply', '--wait');
-    w.inventory([reportOf(created!, { state: 'failed', recovery: `Recover${HOSTILE}` })]);
+    w.inventory([reportOf(created()!, { state: 'failed', recovery: `Recover${HOSTILE}` })]);
     const record = chainRecord(undefined, {
       seq: 1,
       at: w.harness.clock.now,
@@ -230,15 +206,7 @@ describe('a host that puts control characters in what it reports', () => {
       outcome: 'ok' as const,
       message: `Note${HOSTILE}`,
     });
-    w.host.send({
-      type: 'event',
-      seq: 1,
-      jws: signEvent(
-        { iss: w.hostId, seq: 1, at: w.harness.clock.now, event: { kind: 'audit', record } },
-        { privateKey: w.hostKey },
-      ),
-    });
-    await w.host.next('ack');
+    await w.event({ kind: 'audit', record });
     await waitFor(
       async () => ((await lanes(w))[0]?.recovery?.startsWith('Recover') ? true : undefined),
       {
@@ -255,7 +223,7 @@ describe('a host that puts control characters in what it reports', () => {
       await w.cli(w.viewer, 'lanes'),
       await w.cli(w.viewer, 'plan'),
       await w.cli(w.viewer, 'audit'),
-      await w.cli(w.operator, 'lane', 'remove', created!.laneId, '--dry-run'),
+      await w.cli(w.operator, 'lane', 'remove', created()!.laneId, '--dry-run'),
     ];
     for (const v of views) {
       expect(v.stdout + v.stderr).not.toMatch(actionable);
@@ -289,15 +257,7 @@ describe("a host's audit records", () => {
       dryRun: false,
       outcome: 'ok' as const,
     });
-    w.host.send({
-      type: 'event',
-      seq: 1,
-      jws: signEvent(
-        { iss: w.hostId, seq: 1, at: w.harness.clock.now, event: { kind: 'audit', record } },
-        { privateKey: w.hostKey },
-      ),
-    });
-    await w.host.next('ack');
+    await w.event({ kind: 'audit', record });
     const audit = (await w.cli(w.viewer, 'audit', '--host', 'host-a', '--json')).json<{
       records: { actor: string; action: string; params: Record<string, unknown> }[];
     }>();

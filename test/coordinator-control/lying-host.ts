@@ -9,18 +9,21 @@ import type { KeyObject } from 'node:crypto';
 import {
   InMemoryReplayStore,
   importPublicJwk,
+  signEvent,
   signResult,
   verifyCommand,
   type Command,
+  type EventPayload,
   type LaneCreateCommand,
   type LaneReport,
   type OptIn,
   type ResultPayload,
 } from '@launchplane/shared';
-import { controlRouteFactory, runCli, type ControlOptions } from '@launchplane/coordinator';
+import { controlRouteFactory, type ControlOptions } from '@launchplane/coordinator';
 import { startGitHubSim, type GitHubSim } from '@launchplane/github-sim';
 import { FakeAgent, enrollHost, newHostKey } from '../coordinator-server/fake-agent.js';
 import { startHarness, type Harness } from '../coordinator-server/harness.js';
+import { cliClient, simJsonClient, type CliRun } from './world-io.js';
 
 export const PAT = 'ghp_lyinghost000000000000000000000000000';
 
@@ -29,26 +32,19 @@ export type CommandHandler = (
   cmd: Command,
 ) => Promise<Partial<ResultPayload> | undefined> | Partial<ResultPayload> | undefined;
 
-export interface CliRun {
-  code: number;
-  stdout: string;
-  stderr: string;
-  json: <T>() => T;
-}
-
 export interface LyingWorld {
   sim: GitHubSim;
   harness: Harness;
   host: FakeAgent;
   hostId: string;
-  /** The host's own enrolled key: what it signs events and results with. */
-  hostKey: KeyObject;
   operator: string;
   viewer: string;
   /** Every command the host received, in order. */
   commands: Command[];
   /** Replaces how the host answers commands. */
   onCommand(handler: CommandHandler): void;
+  /** Sends a signed event (the next seq) and waits for its acknowledgement. */
+  event(event: EventPayload['event']): Promise<void>;
   /** Sends an inventory frame, as the host chooses to describe itself. */
   inventory(lanes: LaneReport[], capabilities?: string[]): void;
   cli(token: string, ...args: string[]): Promise<CliRun>;
@@ -164,41 +160,30 @@ export async function startLyingWorld(opts: LyingWorldOptions): Promise<LyingWor
     };
     await session();
 
-    const simJson = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
-      const res = await fetch(`${sim.url}${path}`, {
-        method,
-        headers: {
-          authorization: `Bearer ${PAT}`,
-          accept: 'application/vnd.github+json',
-          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-        },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    let eventSeq = 0;
+    const event = async (e: EventPayload['event']): Promise<void> => {
+      eventSeq += 1;
+      const payload = { iss: hostId, seq: eventSeq, at: harness.clock.now, event: e };
+      host.send({
+        type: 'event',
+        seq: eventSeq,
+        jws: signEvent(payload, { privateKey: key.privateKey }),
       });
-      const text = await res.text();
-      if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
-      return (text === '' ? undefined : JSON.parse(text)) as T;
+      await host.next('ack');
     };
     return {
       sim,
       harness,
       host,
       hostId,
-      hostKey: key.privateKey,
       operator,
       viewer,
       commands,
       onCommand: (h) => (handler = h),
       inventory,
-      async cli(token, ...args) {
-        let stdout = '';
-        let stderr = '';
-        const code = await runCli([...args, '--url', harness.baseUrl, '--token', token], {
-          stdout: (s) => (stdout += s),
-          stderr: (s) => (stderr += s),
-        });
-        return { code, stdout, stderr, json: <T>() => JSON.parse(stdout) as T };
-      },
-      simJson,
+      event,
+      cli: cliClient(harness.baseUrl),
+      simJson: simJsonClient(sim.url, PAT),
       close,
     };
   } catch (err) {

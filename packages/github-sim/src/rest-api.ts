@@ -293,16 +293,7 @@ export class RestApi {
         return op('list-self-hosted-runners-for', ({ url }) => {
           const nameFilter = url.searchParams.get('name');
           const all = sim.listRunners(scope, nameFilter ?? undefined).map((r) => sim.view(r));
-          const page = paginate(
-            all,
-            parsePaging(url.searchParams.get('per_page'), url.searchParams.get('page')),
-          );
-          const link = linkHeader(new URL(url.pathname + url.search, origin), page);
-          return {
-            status: 200,
-            body: { total_count: all.length, runners: page.items },
-            ...(link === null ? {} : { headers: { link } }),
-          };
+          return pagedList(all, 'runners', url, origin);
         });
       case rest === '/registration-token' && method === 'POST':
       case rest === '/remove-token' && method === 'POST': {
@@ -387,19 +378,7 @@ export class RestApi {
     }
     return {
       id: 'actions/list-self-hosted-runner-groups-for-org',
-      run: ({ url }) => {
-        const all = sim.runnerGroups(scope).map(view);
-        const page = paginate(
-          all,
-          parsePaging(url.searchParams.get('per_page'), url.searchParams.get('page')),
-        );
-        const link = linkHeader(new URL(url.pathname + url.search, origin), page);
-        return {
-          status: 200,
-          body: { total_count: all.length, runner_groups: page.items },
-          ...(link === null ? {} : { headers: { link } }),
-        };
-      },
+      run: ({ url }) => pagedList(sim.runnerGroups(scope).map(view), 'runner_groups', url, origin),
     };
   }
 
@@ -432,6 +411,20 @@ export class RestApi {
       },
     };
   }
+}
+
+/** One page of a list endpoint: `{total_count, <key>: [...]}` with GitHub's `Link` header. */
+function pagedList(all: readonly unknown[], key: string, url: URL, origin: string): Outcome {
+  const page = paginate(
+    all,
+    parsePaging(url.searchParams.get('per_page'), url.searchParams.get('page')),
+  );
+  const link = linkHeader(new URL(url.pathname + url.search, origin), page);
+  return {
+    status: 200,
+    body: { total_count: all.length, [key]: page.items },
+    ...(link === null ? {} : { headers: { link } }),
+  };
 }
 
 /** An ISO 8601 time without milliseconds, as GitHub writes them. */

@@ -7,7 +7,7 @@
 import { coordinatorLabel, laneLabel } from '@launchplane/shared';
 import { describe, expect, it } from 'vitest';
 import { createLane } from './create-lane.js';
-import { drainLane } from './drain-lane.js';
+import { drainLane, type DrainMode } from './drain-lane.js';
 import { repairLabels } from './repair-labels.js';
 import { COORDINATOR_ID, makeWorld, seedLane, type World } from './control-fakes.test.helper.js';
 
@@ -21,6 +21,10 @@ function expectEveryWriteRechecked(w: World): void {
     expect(w.github.calls[i - 1], `the call before "${call}"`).toBe(`getRunner ${m[2]} ${m[3]}`);
   });
 }
+
+/** An operator's drain, restart or remove of the test lane. */
+const saga = (w: World, mode: DrainMode, opts: { force: boolean }) =>
+  drainLane(w.deps, { laneId: LANE, mode, actor: 'tok-op', dryRun: false, ...opts });
 
 async function ownershipRefusals(w: World) {
   return (await w.store.listAudit({})).filter((r) => r.action === 'runner.ownership');
@@ -49,13 +53,7 @@ describe('ownership is re-checked against GitHub before every write', () => {
       w.github.set(runner.id, change(runner.labels));
       const before = structuredClone(w.github.find(runner.id));
 
-      const r = await drainLane(w.deps, {
-        laneId: LANE,
-        mode: 'remove',
-        actor: 'tok-op',
-        dryRun: false,
-        force: false,
-      });
+      const r = await saga(w, 'remove', { force: false });
       expect(r).toMatchObject({ ok: false, outcome: 'refused', error: { code: 'LP_NOT_OWNED' } });
       expect(r.error?.recovery).toContain('launchplane runners');
       expect(w.github.find(runner.id)).toEqual(before);
@@ -70,8 +68,8 @@ describe('ownership is re-checked against GitHub before every write', () => {
         laneId: LANE,
         params: { runnerId: runner.id, write: 'set-labels' },
       });
-      const saga = (await w.store.listAudit({})).find((x) => x.action === 'lane.remove');
-      expect(saga).toMatchObject({ outcome: 'refused', code: 'LP_NOT_OWNED' });
+      const removal = (await w.store.listAudit({})).find((x) => x.action === 'lane.remove');
+      expect(removal).toMatchObject({ outcome: 'refused', code: 'LP_NOT_OWNED' });
     },
   );
 
@@ -83,13 +81,7 @@ describe('ownership is re-checked against GitHub before every write', () => {
       if (cmd.type === 'lane.remove') w.github.set(id, { name: 'someone-elses' });
       return undefined;
     };
-    const r = await drainLane(w.deps, {
-      laneId: LANE,
-      mode: 'remove',
-      actor: 'tok-op',
-      dryRun: false,
-      force: true,
-    });
+    const r = await saga(w, 'remove', { force: true });
     expect(r).toMatchObject({ ok: false, outcome: 'refused', error: { code: 'LP_NOT_OWNED' } });
     expect(w.github.find(id)?.name).toBe('someone-elses');
     expect(w.github.calls).not.toContain(`deleteRunner acme/api ${id}`);
@@ -104,13 +96,7 @@ describe('ownership is re-checked against GitHub before every write', () => {
     // Once the runner is gone from GitHub (deleted by hand), the remove finishes.
     w.github.runners.set('acme/api', []);
     w.hub.behaviour = () => undefined;
-    const again = await drainLane(w.deps, {
-      laneId: LANE,
-      mode: 'remove',
-      actor: 'tok-op',
-      dryRun: false,
-      force: true,
-    });
+    const again = await saga(w, 'remove', { force: true });
     expect(again).toMatchObject({ ok: true, outcome: 'removed' });
   });
 
@@ -125,13 +111,7 @@ describe('ownership is re-checked against GitHub before every write', () => {
       }
       return undefined;
     };
-    const r = await drainLane(w.deps, {
-      laneId: LANE,
-      mode: 'restart',
-      actor: 'tok-op',
-      dryRun: false,
-      force: true,
-    });
+    const r = await saga(w, 'restart', { force: true });
     expect(r).toMatchObject({ ok: false, error: { code: 'LP_NOT_OWNED' } });
     // Only the quarantine wrote labels; the restore was refused.
     expect(w.github.calls.filter((c) => c.startsWith('setCustomLabels'))).toHaveLength(1);
@@ -199,13 +179,7 @@ describe('ownership is re-checked against GitHub before every write', () => {
         labels: lane.labels.filter((l) => !l.startsWith('lp-ctl-')),
       },
     );
-    const r = await drainLane(w.deps, {
-      laneId: LANE,
-      mode: 'remove',
-      actor: 'tok-op',
-      dryRun: false,
-      force: false,
-    });
+    const r = await saga(w, 'remove', { force: false });
     expect(r).toMatchObject({ ok: true, outcome: 'removed' });
     expect(w.github.find(3)).toBeDefined();
     expect(w.github.find(4)).toBeDefined();
