@@ -4,7 +4,8 @@
  * poll GitHub until the runner is `online` → `online`. On failure or deadline it undoes what it
  * made — the agent removes the lane (force: nothing runs on a lane that never came online), the
  * registration is deleted by its recorded runner id — and marks the lane `failed` with a recovery
- * hint. Nothing half-made stays.
+ * hint. Nothing half-made stays. The runner id is only ever GitHub's: the JIT answer, or the one
+ * runner GitHub lists with the lane's name and identity labels; a host's report never sets it.
  */
 import {
   DEFAULT_RUNNER_GROUP_ID,

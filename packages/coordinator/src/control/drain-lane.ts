@@ -6,6 +6,8 @@
  * 3. then restart (agent restarts, labels restored, online verified) or remove (agent stops and
  *    deletes, then the registration is deleted by the recorded runner id; GitHub's 422 means
  *    "still busy": wait and retry, never force).
+ * Every label write and deletion first proves, against GitHub's current view, that the runner
+ * under the recorded id is still this lane's (`runner-guard.ts`); otherwise `LP_NOT_OWNED`.
  * A timeout leaves the lane quarantined in `draining`: safe, and visible. `force` skips step 2
  * and is audited as forced. Nothing is stopped before step 2 says idle, unless forced.
  */
