@@ -8,17 +8,15 @@ import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import {
-  controlRouteFactory,
-  runCli,
-  type Control,
-  type ControlOptions,
-} from '@launchplane/coordinator';
+import { controlRouteFactory, type Control, type ControlOptions } from '@launchplane/coordinator';
 import { startGitHubSim, type GitHubSim } from '@launchplane/github-sim';
 import { startHarness, type Harness } from '../coordinator-server/harness.js';
 import type { SystemdTestbed } from '../testbed/index.js';
 import { tempDir, type TempDir } from '../testbed/temp-dir.js';
 import { waitFor } from '../testbed/wait-for.js';
+import { cliClient, simJsonClient, type CliRun } from './world-io.js';
+
+export type { CliRun } from './world-io.js';
 
 const AGENT_BIN = fileURLToPath(new URL('../../packages/agent/dist/cli.js', import.meta.url));
 export const PAT = 'ghp_controlworld0000000000000000000000000';
@@ -30,13 +28,6 @@ export interface SimRunner {
   status: string;
   busy: boolean;
   labels: { name: string }[];
-}
-
-export interface CliRun {
-  code: number;
-  stdout: string;
-  stderr: string;
-  json: <T>() => T;
 }
 
 export interface ControlWorld {
@@ -183,20 +174,7 @@ export async function startControlWorld(opts: ControlWorldOptions): Promise<Cont
       what: 'the agent session and its inventory',
     });
 
-    const simJson = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
-      const res = await fetch(`${sim.url}${path}`, {
-        method,
-        headers: {
-          authorization: `Bearer ${PAT}`,
-          accept: 'application/vnd.github+json',
-          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-        },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      });
-      const text = await res.text();
-      if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
-      return (text === '' ? undefined : JSON.parse(text)) as T;
-    };
+    const simJson = simJsonClient(sim.url, PAT);
     return {
       sim,
       harness,
@@ -204,15 +182,7 @@ export async function startControlWorld(opts: ControlWorldOptions): Promise<Cont
       work,
       operator,
       viewer,
-      async cli(token, ...args) {
-        let stdout = '';
-        let stderr = '';
-        const code = await runCli([...args, '--url', harness.baseUrl, '--token', token], {
-          stdout: (t) => (stdout += t),
-          stderr: (t) => (stderr += t),
-        });
-        return { code, stdout, stderr, json: <T>() => JSON.parse(stdout) as T };
-      },
+      cli: cliClient(harness.baseUrl),
       simJson,
       simRunners: async () =>
         (await simJson<{ runners: SimRunner[] }>('GET', '/repos/acme/api/actions/runners')).runners,

@@ -253,6 +253,69 @@ describe('agent session', () => {
     expect((await h.coordinator.store.getLane(LANE_ID))?.state).toBe('starting');
   });
 
+  it("a host's report never gives a lane a runner id: ids come only from GitHub's answers", async () => {
+    // A create the host refused: the lane failed before GitHub answered with a runner.
+    await h.coordinator.store.putLane({ ...LANE, runnerId: undefined, state: 'failed' });
+    const a = await connect();
+    // The host, with its real key, claims runner 3 (a hand-made runner) in its inventory…
+    a.send({
+      type: 'inventory',
+      optIn: { repositories: [], organizations: [], backends: [], maxLanes: 0 },
+      lanes: [{ ...laneReport('failed'), runnerId: 3, recovery: 'from the host' }],
+      capabilities: ['inventory-seen'],
+    });
+    await expect
+      .poll(async () => (await h.coordinator.store.getHost('host-a'))?.capabilities)
+      .toEqual(['inventory-seen']);
+    // …and in a lane event.
+    a.send({
+      type: 'event',
+      seq: 1,
+      jws: signEvent(event(1, { kind: 'lane', lane: { ...laneReport('online'), runnerId: 3 } }), {
+        privateKey: key.privateKey,
+      }),
+    });
+    expect(await a.next('ack')).toEqual({ type: 'ack', seq: 1 });
+    const lane = await h.coordinator.store.getLane(LANE_ID);
+    expect(lane?.runnerId).toBeUndefined();
+    expect(lane?.recovery).toBe('from the host');
+  });
+
+  it("an agent's audit record is stored under the session's identity, its own actor kept as a claim", async () => {
+    const a = await connect();
+    const record = chainRecord(undefined, {
+      seq: 1,
+      at: h.clock.now,
+      actor: 'tok-admin-of-someone-else',
+      hostId: 'host-a',
+      action: 'lane.remove',
+      params: { claimedActor: 'forged too' },
+      dryRun: false,
+      outcome: 'ok' as const,
+    });
+    a.send({
+      type: 'event',
+      seq: 1,
+      jws: signEvent(event(1, { kind: 'audit', record }), { privateKey: key.privateKey }),
+    });
+    expect(await a.next('ack')).toEqual({ type: 'ack', seq: 1 });
+    const stored = (await h.coordinator.store.listAudit({ hostId: 'host-a' })).filter(
+      (r) => r.action === 'lane.remove',
+    );
+    expect(stored).toHaveLength(1);
+    expect(stored[0]).toMatchObject({
+      actor: 'agent:host-a',
+      hostId: 'host-a',
+      params: { claimedActor: 'tok-admin-of-someone-else', agentSeq: 1 },
+    });
+    // The chain is still checked against what the host signed.
+    expect(
+      (await h.coordinator.store.listAudit({ hostId: 'host-a' })).some(
+        (r) => r.action === 'agent.audit-chain',
+      ),
+    ).toBe(false);
+  });
+
   it('events are verified, stored once per seq, acknowledged, and applied', async () => {
     await h.coordinator.store.putLane(LANE);
     const a = await connect();

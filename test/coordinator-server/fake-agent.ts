@@ -93,7 +93,7 @@ export class FakeAgent {
   /** Opens, answers the challenge with a hello signed by `privateKey`, waits for welcome. */
   static async connect(
     agentUrl: string,
-    opts: { hostId: string; privateKey: KeyObject; claimHostId?: string },
+    opts: { hostId: string; privateKey: KeyObject; claimHostId?: string; agentVersion?: string },
   ): Promise<FakeAgent> {
     const a = await FakeAgent.open(agentUrl);
     await a.hello(opts);
@@ -106,6 +106,7 @@ export class FakeAgent {
     hostId: string;
     privateKey: KeyObject;
     claimHostId?: string;
+    agentVersion?: string;
   }): Promise<void> {
     const challenge = await this.next('challenge');
     const sig = signHello(
@@ -120,7 +121,7 @@ export class FakeAgent {
       type: 'hello',
       hostId: opts.claimHostId ?? opts.hostId,
       nonce: challenge.nonce,
-      agentVersion: '0.0.0-test',
+      agentVersion: opts.agentVersion ?? '0.0.0-test',
       sig,
     });
   }

@@ -386,7 +386,10 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
       return h?.connected === true && h.optIn !== undefined && h.optIn !== null;
     };
 
+    // The policy grants each host the capabilities its agent config reports.
+    const capabilities = new Map<string, string[]>();
     const addAgent = async (spec: AgentSpec): Promise<AgentHandle> => {
+      capabilities.set(spec.hostId, spec.capabilities ?? []);
       const dir = join(work.path, 'agents', spec.hostId);
       const dataDir = join(dir, 'data');
       await mkdir(dataDir, { recursive: true });
@@ -502,8 +505,13 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
         'version: 1',
         `allowedHosts: ${JSON.stringify(p.allowedHosts)}`,
         `allowedRepositories: ${JSON.stringify(p.allowedRepositories)}`,
-        'pools:',
       ];
+      const granted = p.allowedHosts.filter((h) => (capabilities.get(h) ?? []).length > 0);
+      if (granted.length > 0) lines.push('hosts:');
+      for (const h of granted) {
+        lines.push(`  ${h}: { capabilities: ${JSON.stringify(capabilities.get(h))} }`);
+      }
+      lines.push('pools:');
       for (const [name, pool] of Object.entries(p.pools)) {
         lines.push(
           `  ${name}:`,

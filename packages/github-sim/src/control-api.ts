@@ -213,6 +213,46 @@ async function route(
     });
     return { status: 200, body: runnerView(sim, r) };
   }
+  const st = /^\/_sim\/runners\/(\d+)\/status$/.exec(path);
+  if (st !== null && method === 'PUT') {
+    // Any runner: the REST API then reports this exact status (null restores the real one).
+    const r = sim.state.runner(Number(st[1]));
+    if (r === undefined) throw new SimError('SIM_NOT_FOUND', 'Runner not found');
+    const status = field(body, 'status');
+    if (status !== null && (typeof status !== 'string' || status === '' || status.length > 64)) {
+      throw new SimError('SIM_INVALID', '"status" must be a string of 1 to 64 characters, or null');
+    }
+    sim.state.updateRunner(r.id, (x) => {
+      x.reportedStatus = status;
+    });
+    return { status: 200, body: runnerView(sim, r) };
+  }
+  if (key === 'POST /_sim/runner-groups') {
+    const org = field(body, 'organization');
+    const name = field(body, 'name');
+    const visibility = field(body, 'visibility') ?? 'all';
+    if (typeof org !== 'string' || !/^[^/\s]+$/.test(org)) {
+      throw new SimError('SIM_INVALID', '"organization" must be an organization login');
+    }
+    if (typeof name !== 'string' || name.trim() === '' || name.length > 100) {
+      throw new SimError('SIM_INVALID', '"name" must be a string of 1 to 100 characters');
+    }
+    if (visibility !== 'all' && visibility !== 'selected' && visibility !== 'private') {
+      throw new SimError('SIM_INVALID', '"visibility" must be all, selected or private');
+    }
+    return { status: 201, body: sim.createRunnerGroup({ org, name, visibility }) };
+  }
+  if (key === 'GET /_sim/runner-groups') {
+    const orgs = [...new Set(sim.state.groups.map((g) => g.org))];
+    return {
+      status: 200,
+      body: {
+        runnerGroups: orgs.flatMap((org) =>
+          sim.runnerGroups({ kind: 'org', org }).filter((g) => !g.default),
+        ),
+      },
+    };
+  }
   if (key === 'GET /_sim/faults') return { status: 200, body: d.faults.current };
   if (key === 'PUT /_sim/faults' || key === 'PATCH /_sim/faults') {
     const base = method === 'PUT' ? NO_FAULTS : d.faults.current;

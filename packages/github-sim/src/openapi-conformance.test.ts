@@ -32,12 +32,16 @@ for (const [path, item] of Object.entries(spec.paths)) {
 }
 
 // The operations the sim serves: the runner endpoints (both scopes) except the runner
-// application downloads, and the installation token endpoint of the App flow.
+// application downloads, listing and reading an organization's runner groups, and the
+// installation token endpoint of the App flow.
 const served = [...operations.entries()]
   .filter(
     ([, v]) =>
       (/^\/(repos\/\{owner\}\/\{repo\}|orgs\/\{org\})\/actions\/runners/.test(v.path) &&
         !v.path.endsWith('/downloads')) ||
+      (v.method === 'get' &&
+        (v.path === '/orgs/{org}/actions/runner-groups' ||
+          v.path === '/orgs/{org}/actions/runner-groups/{runner_group_id}')) ||
       v.path === '/app/installations/{installation_id}/access_tokens',
   )
   .map(([id]) => id)
@@ -230,6 +234,46 @@ describe.each([
   });
 });
 
+describe('OpenAPI conformance, runner groups', () => {
+  it('lists and reads the default group and groups of every visibility', async () => {
+    for (const visibility of ['all', 'selected', 'private']) {
+      await h.json('POST', '/_sim/runner-groups', {
+        organization: 'groups',
+        name: `g-${visibility}`,
+        visibility,
+      });
+    }
+    const list = (await call(
+      'actions/list-self-hosted-runner-groups-for-org',
+      'GET',
+      '/orgs/groups/actions/runner-groups?per_page=2',
+    )) as { runner_groups: { id: number }[] };
+    expect(list.runner_groups).toHaveLength(2);
+    for (const id of [1, 2, 3, 4]) {
+      await call(
+        'actions/get-self-hosted-runner-group-for-org',
+        'GET',
+        `/orgs/groups/actions/runner-groups/${id}`,
+      );
+    }
+  });
+
+  it('a runner in a group conforms, and reports any status string GitHub may send', async () => {
+    const r = await h.json<{ id: number }>('POST', '/_sim/runners', {
+      organization: 'groups',
+      name: 'odd-status',
+      labels: [],
+    });
+    await h.json('PUT', `/_sim/runners/${r.body.id}/status`, { status: 'maintenance' });
+    const got = (await call(
+      'actions/get-self-hosted-runner-for-org',
+      'GET',
+      `/orgs/groups/actions/runners/${r.body.id}`,
+    )) as { status: string };
+    expect(got.status).toBe('maintenance');
+  });
+});
+
 describe('OpenAPI conformance, App installation token', () => {
   it('201 with a valid JWT, 401 without, 404 for an unknown app installation', async () => {
     const now = Math.floor(h.clock.now / 1000);
@@ -272,7 +316,7 @@ describe('coverage', () => {
   });
 
   it('validated every operation the sim serves', () => {
-    expect(served).toHaveLength(23);
+    expect(served).toHaveLength(25);
     expect([...checked.keys()].sort()).toEqual(served);
     expect([...h.gh.rest.counts.keys()].sort()).toEqual(served);
   });

@@ -8,7 +8,7 @@ import type { Faults } from './faults.js';
 import { readJson, send } from './http-io.js';
 import type { Scope } from './scope.js';
 import { hashSecret } from './sim-state.js';
-import type { GitHubSimulator } from './simulator.js';
+import type { GitHubSimulator, RunnerGroup } from './simulator.js';
 
 /** Per-operation request counts, read through the control API. */
 export interface RequestCount {
@@ -240,6 +240,12 @@ export class RestApi {
         run: ({ principal }) => this.#installationToken(principal, installationId),
       };
     }
+    const groups = /^\/orgs\/([^/]+)\/actions\/runner-groups(?:\/(\d+))?$/.exec(path);
+    if (groups !== null) {
+      if (method !== 'GET') return null;
+      const scope: Scope = { kind: 'org', org: decodeURIComponent(groups[1] ?? '') };
+      return this.#runnerGroupOperation(scope, groups[2], origin);
+    }
     const repo = /^\/repos\/([^/]+)\/([^/]+)\/actions\/runners(\/.*)?$/.exec(path);
     const org = /^\/orgs\/([^/]+)\/actions\/runners(\/.*)?$/.exec(path);
     let scope: Scope;
@@ -287,16 +293,7 @@ export class RestApi {
         return op('list-self-hosted-runners-for', ({ url }) => {
           const nameFilter = url.searchParams.get('name');
           const all = sim.listRunners(scope, nameFilter ?? undefined).map((r) => sim.view(r));
-          const page = paginate(
-            all,
-            parsePaging(url.searchParams.get('per_page'), url.searchParams.get('page')),
-          );
-          const link = linkHeader(new URL(url.pathname + url.search, origin), page);
-          return {
-            status: 200,
-            body: { total_count: all.length, runners: page.items },
-            ...(link === null ? {} : { headers: { link } }),
-          };
+          return pagedList(all, 'runners', url, origin);
         });
       case rest === '/registration-token' && method === 'POST':
       case rest === '/remove-token' && method === 'POST': {
@@ -350,6 +347,41 @@ export class RestApi {
     }
   }
 
+  /** `GET /orgs/{org}/actions/runner-groups[/{id}]`: the default group and the org's own. */
+  #runnerGroupOperation(scope: Scope, id: string | undefined, origin: string): Operation {
+    const { sim } = this.#d;
+    const org = scope.kind === 'org' ? scope.org : '';
+    const view = (g: RunnerGroup): Record<string, unknown> => {
+      const url = `${origin}/orgs/${encodeURIComponent(org)}/actions/runner-groups/${g.id}`;
+      return {
+        id: g.id,
+        name: g.name,
+        visibility: g.visibility,
+        default: g.default,
+        ...(g.visibility === 'selected'
+          ? { selected_repositories_url: `${url}/repositories` }
+          : {}),
+        runners_url: `${url}/runners`,
+        hosted_runners_url: `${url}/hosted-runners`,
+        inherited: false,
+        allows_public_repositories: false,
+        restricted_to_workflows: false,
+        selected_workflows: [],
+        workflow_restrictions_read_only: false,
+      };
+    };
+    if (id !== undefined) {
+      return {
+        id: 'actions/get-self-hosted-runner-group-for-org',
+        run: () => ({ status: 200, body: view(sim.runnerGroup(scope, Number(id))) }),
+      };
+    }
+    return {
+      id: 'actions/list-self-hosted-runner-groups-for-org',
+      run: ({ url }) => pagedList(sim.runnerGroups(scope).map(view), 'runner_groups', url, origin),
+    };
+  }
+
   #installationToken(principal: Principal, installationId: number): Outcome {
     const app = this.#d.apps.find((a) => principal.kind === 'app' && a.appId === principal.appId);
     if (
@@ -379,6 +411,20 @@ export class RestApi {
       },
     };
   }
+}
+
+/** One page of a list endpoint: `{total_count, <key>: [...]}` with GitHub's `Link` header. */
+function pagedList(all: readonly unknown[], key: string, url: URL, origin: string): Outcome {
+  const page = paginate(
+    all,
+    parsePaging(url.searchParams.get('per_page'), url.searchParams.get('page')),
+  );
+  const link = linkHeader(new URL(url.pathname + url.search, origin), page);
+  return {
+    status: 200,
+    body: { total_count: all.length, [key]: page.items },
+    ...(link === null ? {} : { headers: { link } }),
+  };
 }
 
 /** An ISO 8601 time without milliseconds, as GitHub writes them. */

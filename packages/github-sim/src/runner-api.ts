@@ -9,8 +9,9 @@ import { runnerFiles } from './runner-files.js';
  * The private protocol between the stub runner and the sim, under `/_runner/`. It stands in for
  * the Actions service that the real runner talks to; its shapes are ours, not GitHub's.
  *
- * - `POST /_runner/register` `{url, token, name, labels, noDefaultLabels, ephemeral, replace, workFolder}`
- *   → 201 `{runner, credentials}` (contents of `.runner` and `.credentials`)
+ * - `POST /_runner/register` `{url, token, name, labels, noDefaultLabels, ephemeral, replace, workFolder,
+ *   runnerGroup?}` → 201 `{runner, credentials}` (contents of `.runner` and `.credentials`);
+ *   an unknown `runnerGroup` (`--runnergroup`) → 404 with config.sh's own message
  * - `POST /_runner/deregister` `{token, runnerId}` → 204
  * - `POST /_runner/sessions` `{version}` → 201 `{sessionId, runnerId, name, ephemeral}`
  * - `POST /_runner/sessions/{sid}/heartbeat` → 200 `{cancelJob}`
@@ -56,6 +57,7 @@ async function route(
       noDefaultLabels: field(body, 'noDefaultLabels') === true,
       ephemeral: field(body, 'ephemeral') === true,
       replace: field(body, 'replace') === true,
+      ...runnerGroupOf(body),
     });
     const workFolder = field(body, 'workFolder');
     const files = runnerFiles({
@@ -107,4 +109,14 @@ async function route(
     return { status: 204 };
   }
   throw new SimError('SIM_NOT_FOUND', 'Not Found');
+}
+
+/** `runnerGroup` of a register body: `config.sh --runnergroup NAME`, when given. */
+function runnerGroupOf(body: unknown): { runnerGroup?: string } {
+  const g = field(body, 'runnerGroup');
+  if (g === undefined || g === null) return {};
+  if (typeof g !== 'string' || g.trim() === '') {
+    throw new SimError('SIM_INVALID', '"runnerGroup" must be a non-empty string');
+  }
+  return { runnerGroup: g };
 }

@@ -49,6 +49,24 @@ export interface RunnerRecord {
   /** Unmanaged runners have a fixed status and busy flag set through the control API. */
   fixedStatus: 'online' | 'offline' | null;
   fixedBusy: boolean;
+  /**
+   * When set (control API), the REST API reports this exact `status` string instead of the
+   * runner's real one — GitHub's API description allows any string. Absent in older state files.
+   */
+  reportedStatus?: string | null;
+  createdAt: number;
+}
+
+/** The default runner group every organization and repository has (GitHub's id 1). */
+export const DEFAULT_RUNNER_GROUP = { id: 1, name: 'Default' } as const;
+
+/** A runner group an organization created (the default group is implicit, never stored). */
+export interface RunnerGroupRecord {
+  id: number;
+  /** Lowercase organization login. */
+  org: string;
+  name: string;
+  visibility: 'all' | 'selected' | 'private';
   createdAt: number;
 }
 
@@ -68,6 +86,9 @@ interface Persisted {
   labelIds: Record<string, number>;
   runners: RunnerRecord[];
   jobs: JobRecord[];
+  /** Absent in state files written before runner groups existed. */
+  nextGroupId?: number;
+  groups?: RunnerGroupRecord[];
   /** Keyed by SHA-256 of the token, so a state file never holds a usable token in clear. */
   tokens: Record<string, IssuedToken>;
 }
@@ -95,6 +116,8 @@ function empty(): Persisted {
     labelIds: {},
     runners: [],
     jobs: [],
+    nextGroupId: 2,
+    groups: [],
     tokens: {},
   };
 }
@@ -122,6 +145,19 @@ export class SimState {
 
   runner(id: number): RunnerRecord | undefined {
     return this.#data.runners.find((r) => r.id === id);
+  }
+
+  /** Runner groups organizations created, oldest first. */
+  get groups(): readonly RunnerGroupRecord[] {
+    return this.#data.groups ?? [];
+  }
+
+  addGroup(g: Omit<RunnerGroupRecord, 'id'>): RunnerGroupRecord {
+    const rec: RunnerGroupRecord = { ...g, id: this.#data.nextGroupId ?? 2 };
+    this.#data.nextGroupId = rec.id + 1;
+    this.#data.groups = [...this.groups, rec];
+    this.save();
+    return rec;
   }
 
   job(id: number): JobRecord | undefined {

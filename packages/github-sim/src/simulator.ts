@@ -13,7 +13,9 @@ import { parseJitBody, parseLabelBody } from './request-bodies.js';
 import { runnerFiles } from './runner-files.js';
 import { type Scope, parseScopeKey, scopeKey, scopeServes } from './scope.js';
 import {
+  DEFAULT_RUNNER_GROUP,
   type JobRecord,
+  type RunnerGroupRecord,
   type RunnerRecord,
   SimState,
   hashSecret,
@@ -58,11 +60,22 @@ export interface ApiRunner {
   runner_group_id: number;
   name: string;
   os: string;
-  status: 'online' | 'offline';
+  /** `online` or `offline`, or whatever the control API set (GitHub allows any string). */
+  status: string;
   busy: boolean;
   ephemeral: boolean;
   labels: ApiLabel[];
   version: string | null;
+}
+
+/** A runner group as the simulator knows it: the implicit default group or an org's own. */
+export interface RunnerGroup {
+  id: number;
+  name: string;
+  default: boolean;
+  visibility: 'all' | 'selected' | 'private';
+  /** Lowercase organization login; undefined for a repository's default group. */
+  org: string | undefined;
 }
 
 /** What the runner-side protocol hands a runner that took a job. */
@@ -133,7 +146,7 @@ export class GitHubSimulator {
       runner_group_id: r.runnerGroupId,
       name: r.name,
       os: r.os,
-      status: this.status(r),
+      status: r.reportedStatus ?? this.status(r),
       busy: this.reportedBusy(r),
       ephemeral: r.ephemeral,
       labels: this.labels(r),
@@ -209,7 +222,8 @@ export class GitHubSimulator {
     body: unknown,
   ): { runner: RunnerRecord; encoded: string } {
     const input = parseJitBody(body);
-    if (input.runnerGroupId !== 1) {
+    const group = this.runnerGroups(scope).find((g) => g.id === input.runnerGroupId);
+    if (group === undefined) {
       throw new SimError('SIM_NOT_FOUND', `Runner group ${input.runnerGroupId} not found`, {
         documentationUrl: `${RUNNER_DOCS}#create-configuration-for-a-just-in-time-runner-for-a-repository`,
       });
@@ -219,7 +233,7 @@ export class GitHubSimulator {
     const runner = this.state.addRunner({
       name: input.name,
       scope: scopeKey(scope),
-      runnerGroupId: 1,
+      runnerGroupId: group.id,
       os: 'Linux',
       labels: initialLabels(input.labels, false),
       ephemeral: true,
@@ -279,6 +293,75 @@ export class GitHubSimulator {
     return r;
   }
 
+  /**
+   * The runner groups a scope can register into: an organization's default group and the groups
+   * it created; a repository has only the default group (groups belong to organizations).
+   */
+  runnerGroups(scope: Scope): RunnerGroup[] {
+    const deflt: RunnerGroup = {
+      ...DEFAULT_RUNNER_GROUP,
+      default: true,
+      visibility: 'all',
+      org: scope.kind === 'org' ? scope.org.toLowerCase() : undefined,
+    };
+    if (scope.kind !== 'org') return [deflt];
+    const org = scope.org.toLowerCase();
+    const own = this.state.groups
+      .filter((g) => g.org === org)
+      .map((g) => ({ id: g.id, name: g.name, default: false, visibility: g.visibility, org }));
+    return [deflt, ...own];
+  }
+
+  /** One runner group of an organization, or a 404. */
+  runnerGroup(scope: Scope, id: number): RunnerGroup {
+    const g = this.runnerGroups(scope).find((x) => x.id === id);
+    if (g === undefined) {
+      throw new SimError('SIM_NOT_FOUND', 'Not Found', {
+        documentationUrl: 'https://docs.github.com/rest/actions/self-hosted-runner-groups',
+      });
+    }
+    return g;
+  }
+
+  /** Creates a runner group in an organization (control API); names are unique per org. */
+  createRunnerGroup(input: {
+    org: string;
+    name: string;
+    visibility: RunnerGroupRecord['visibility'];
+  }): RunnerGroup {
+    const scope: Scope = { kind: 'org', org: input.org };
+    if (this.runnerGroups(scope).some((g) => g.name.toLowerCase() === input.name.toLowerCase())) {
+      throw new SimError(
+        'SIM_CONFLICT',
+        `A runner group named "${input.name}" already exists in "${input.org}"`,
+      );
+    }
+    const rec = this.state.addGroup({
+      org: input.org.toLowerCase(),
+      name: input.name,
+      visibility: input.visibility,
+      createdAt: this.now(),
+    });
+    return this.runnerGroup(scope, rec.id);
+  }
+
+  /**
+   * The group `config.sh --runnergroup NAME` registers into: matched without regard to case, as
+   * actions/runner does; no name means the default group.
+   */
+  #registrationGroup(scope: Scope, name: string | undefined): RunnerGroup {
+    const groups = this.runnerGroups(scope);
+    if (name === undefined) return groups.find((g) => g.default) ?? (groups[0] as RunnerGroup);
+    const g = groups.find((x) => x.name.toLowerCase() === name.toLowerCase());
+    if (g === undefined) {
+      throw new SimError(
+        'SIM_NOT_FOUND',
+        `Could not find any self-hosted runner group named "${name}".`,
+      );
+    }
+    return g;
+  }
+
   // ---- runner side -----------------------------------------------------------------------
 
   /**
@@ -300,6 +383,7 @@ export class GitHubSimulator {
     if (input.name.trim() === '' || input.name.length > 64) {
       throw new SimError('SIM_INVALID', 'Runner names must be 1 to 64 characters');
     }
+    const group = this.#registrationGroup(input.scope, input.runnerGroup);
     const secret = randomBytes(32).toString('base64url');
     const existing = this.state.runners.find(
       (r) => r.scope === scopeKey(input.scope) && r.name === input.name,
@@ -314,13 +398,14 @@ export class GitHubSimulator {
         r.secretHash = hashSecret(secret);
         r.session = null;
         r.origin = 'registered';
+        r.runnerGroupId = group.id;
       });
       return { runner: existing, secret };
     }
     const runner = this.state.addRunner({
       name: input.name,
       scope: scopeKey(input.scope),
-      runnerGroupId: 1,
+      runnerGroupId: group.id,
       os: 'Linux',
       labels: initialLabels(input.labels, input.noDefaultLabels),
       ephemeral: input.ephemeral,
@@ -579,4 +664,6 @@ export interface RegisterInput {
   noDefaultLabels: boolean;
   ephemeral: boolean;
   replace: boolean;
+  /** `--runnergroup NAME`; the default group when absent. */
+  runnerGroup?: string;
 }

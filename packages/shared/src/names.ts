@@ -43,6 +43,18 @@ export const labelSchema = z.string().regex(LABEL_PATTERN, {
   message: 'must match ^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$',
 });
 
+/**
+ * A runner group's name as `config.sh --runnergroup` takes it: printable, no leading or trailing
+ * space (GitHub matches group names without regard to case).
+ */
+export const runnerGroupNameSchema = z
+  .string()
+  .min(1)
+  .max(100)
+  .regex(/^[^\s\p{Cc}\p{Cf}](?:[^\p{Cc}\p{Cf}]*[^\s\p{Cc}\p{Cf}])?$/u, {
+    message: 'must be a printable name without leading or trailing spaces',
+  });
+
 export type HostId = string;
 export type LaneId = string;
 export type PoolName = string;

@@ -92,6 +92,15 @@ export const unmanagedRunnerSchema = z.strictObject({
 });
 export type UnmanagedRunner = z.infer<typeof unmanagedRunnerSchema>;
 
+/** A capability a host reported that no lane carries, and why (see `grantedCapabilities`). */
+export const ignoredCapabilitySchema = z.strictObject({
+  hostId: hostIdSchema,
+  capability: z.string().max(100),
+  reason: z.enum(['reserved', 'not-granted']),
+  message: reason,
+});
+export type IgnoredCapabilityView = z.infer<typeof ignoredCapabilitySchema>;
+
 export const controlPlanSchema = z.strictObject({
   version: z.literal(1),
   generatedAt: z.number().int().nonnegative(),
@@ -99,6 +108,8 @@ export const controlPlanSchema = z.strictObject({
   actions: z.array(planActionSchema),
   blocked: z.array(blockedSchema),
   unmanaged: z.array(unmanagedRunnerSchema),
+  /** Capabilities hosts reported that their lanes do not carry (reserved, or not granted). */
+  ignoredCapabilities: z.array(ignoredCapabilitySchema),
   /** Observation problems that make the plan less certain (GitHub unreachable, a host stale). */
   degraded: z.array(z.string()),
   summary: z.strictObject({

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parsePolicy, summarizePolicy } from './policy.js';
+import { grantedCapabilities, ownEntry, parsePolicy, summarizePolicy } from './policy.js';
 import { formatIssue } from './yaml-config.js';
 
 const VALID = `version: 1
@@ -142,6 +142,66 @@ describe('parsePolicy()', () => {
       'allowedRepositories[0]',
       'owner/repo',
     ],
+    [
+      'a runner group by name and by id at once',
+      VALID.replace(
+        '    ephemeral: true\n',
+        '    ephemeral: true\n    runnerGroup: deploy\n    runnerGroupId: 4\n',
+      ),
+      'pools.ci.runnerGroup',
+      'not both',
+    ],
+    [
+      'a runner group on a repository pool',
+      VALID.replace('    ephemeral: false\n', '    ephemeral: false\n    runnerGroup: deploy\n'),
+      'pools.build.runnerGroup',
+      'a repository pool can only use the default runner group',
+    ],
+    [
+      'a runner group id other than the default on a repository pool',
+      VALID.replace('    ephemeral: false\n', '    ephemeral: false\n    runnerGroupId: 4\n'),
+      'pools.build.runnerGroupId',
+      'default runner group (1)',
+    ],
+    [
+      'a runner group name with a control character',
+      VALID.replace(
+        '    ephemeral: true\n',
+        '    ephemeral: true\n    runnerGroup: "dep\\e[0mloy"\n',
+      ),
+      'pools.ci.runnerGroup',
+      'printable',
+    ],
+    [
+      'a capability granted to a host not in allowedHosts',
+      `${VALID}hosts:\n  host-z: { capabilities: [gpu] }\n`,
+      'hosts.host-z',
+      'host "host-z" is not in allowedHosts',
+    ],
+    [
+      'a granted capability with a reserved prefix',
+      `${VALID}hosts:\n  host-a: { capabilities: [gpu, lp-pool-deploy] }\n`,
+      'hosts.host-a.capabilities[1]',
+      'reserved',
+    ],
+    [
+      'a granted capability listed twice',
+      `${VALID}hosts:\n  host-a: { capabilities: [gpu, gpu] }\n`,
+      'hosts.host-a.capabilities[1]',
+      'listed twice',
+    ],
+    [
+      'a bad host id in hosts',
+      `${VALID}hosts:\n  Host_A: { capabilities: [gpu] }\n`,
+      'hosts.Host_A',
+      'not a valid host id',
+    ],
+    [
+      'an unknown key under a host',
+      `${VALID}hosts:\n  host-a: { labels: [gpu] }\n`,
+      'hosts.host-a',
+      'labels',
+    ],
   ])('refuses %s with the path named', (_what, text, path, message) => {
     const issues = issuesOf(text);
     const hit = issues.find((i) => i.path === path);
@@ -162,5 +222,135 @@ describe('parsePolicy()', () => {
   it('treats repository names case-insensitively, as GitHub does', () => {
     const r = parsePolicy(VALID.replace('repository: acme/api', 'repository: Acme/API'));
     expect(r.ok).toBe(true);
+  });
+});
+
+describe('runner groups in the policy', () => {
+  it('keeps the default group when none is named, so an unchanged policy parses as before', () => {
+    const r = parsePolicy(VALID);
+    expect(r.ok && r.value.pools.ci).toMatchObject({ runnerGroupId: 1 });
+    expect(r.ok && r.value.pools.ci?.runnerGroup).toBeUndefined();
+  });
+
+  it('lets an organization pool name its group, or give its id', () => {
+    const named = parsePolicy(
+      VALID.replace(
+        '    ephemeral: true\n',
+        '    ephemeral: true\n    runnerGroup: Deploy Runners\n',
+      ),
+    );
+    expect(named.ok && named.value.pools.ci).toMatchObject({ runnerGroup: 'Deploy Runners' });
+    expect(named.ok && named.value.pools.ci?.runnerGroupId).toBeUndefined();
+    const byId = parsePolicy(
+      VALID.replace('    ephemeral: true\n', '    ephemeral: true\n    runnerGroupId: 7\n'),
+    );
+    expect(byId.ok && byId.value.pools.ci?.runnerGroupId).toBe(7);
+  });
+});
+
+describe('host capabilities in the policy', () => {
+  const GRANTS = `${VALID}hosts:\n  host-a:\n    capabilities: [gpu, arm64]\n  host-b: {}\n`;
+
+  it('grants capabilities per allowed host', () => {
+    const r = parsePolicy(GRANTS);
+    expect(r.ok && r.value.hosts).toEqual({
+      'host-a': { capabilities: ['gpu', 'arm64'] },
+      'host-b': { capabilities: [] },
+    });
+    // Without the section the parsed policy is what it was before grants existed.
+    const plain = parsePolicy(VALID);
+    expect(plain.ok && 'hosts' in plain.value).toBe(false);
+  });
+
+  it('puts only granted, unreserved capabilities a host reports on its lanes, and says why the rest are ignored', () => {
+    const r = parsePolicy(GRANTS);
+    if (!r.ok) throw new Error('valid');
+    const out = grantedCapabilities(r.value, 'host-a', [
+      'gpu',
+      'lp-pool-deploy',
+      'lp-draining',
+      'launchplane-x',
+      'fpga',
+      'gpu',
+    ]);
+    expect(out.granted).toEqual(['gpu']);
+    expect(out.ignored.map((i) => [i.capability, i.reason])).toEqual([
+      ['fpga', 'not-granted'],
+      ['launchplane-x', 'reserved'],
+      ['lp-draining', 'reserved'],
+      ['lp-pool-deploy', 'reserved'],
+    ]);
+    expect(out.ignored[0]?.message).toContain('hosts.host-a.capabilities');
+    // A host the policy grants nothing gets nothing; an inherited name grants nothing either.
+    expect(grantedCapabilities(r.value, 'host-b', ['gpu']).granted).toEqual([]);
+    expect(grantedCapabilities(r.value, 'constructor', ['gpu']).granted).toEqual([]);
+    expect(grantedCapabilities(r.value, 'toString', ['gpu']).granted).toEqual([]);
+  });
+
+  it('ownEntry never returns an inherited property', () => {
+    const map: Record<string, number> = { 'host-a': 1 };
+    expect(ownEntry(map, 'host-a')).toBe(1);
+    expect(ownEntry(map, 'constructor')).toBeUndefined();
+    expect(ownEntry(map, '__proto__')).toBeUndefined();
+    expect(ownEntry(undefined, 'host-a')).toBeUndefined();
+  });
+});
+
+describe('prototype keys', () => {
+  it.each([
+    [
+      '__proto__',
+      'lanes',
+      VALID.replace('host-a: 2, host-b: 1', 'host-a: 2, host-b: 1, __proto__: 5'),
+      'pools.build.lanes.__proto__',
+      11,
+    ],
+    [
+      'constructor',
+      'lanes',
+      VALID.replace('      host-a: 1\n', '      host-a: 1\n      constructor: 1\n'),
+      'pools.ci.lanes.constructor',
+      19,
+    ],
+    [
+      'prototype',
+      'pools',
+      VALID.replace(
+        '  ci:\n',
+        '  prototype:\n    repository: acme/api\n    backend: systemd\n  ci:\n',
+      ),
+      'pools.prototype',
+      12,
+    ],
+    [
+      '__proto__',
+      'hosts',
+      `${VALID}hosts:\n  __proto__: { capabilities: [gpu] }\n`,
+      'hosts.__proto__',
+      20,
+    ],
+    ['constructor', 'the top level', `${VALID}constructor: 1\n`, 'constructor', 19],
+    [
+      '__proto__',
+      'a docker section',
+      VALID.replace(
+        '{ image: "ghcr.io/acme/runner:2" }',
+        '{ image: x, __proto__: { network: host } }',
+      ),
+      'pools.ci.docker.__proto__',
+      15,
+    ],
+  ])('refuses a "%s" key in %s with its path and line', (key, _where, text, path, line) => {
+    const issues = issuesOf(text);
+    const hit = issues.find((i) => i.path === path);
+    expect(hit, JSON.stringify(issues)).toMatchObject({
+      line,
+      message: `key "${key}" is not allowed: it could change how the file is read`,
+    });
+  });
+
+  it('finds a prototype key under a list item', () => {
+    const issues = issuesOf('version: 1\nallowedHosts: [host-a]\nx:\n  - a: 1\n  - __proto__: 2\n');
+    expect(issues.map((i) => i.path)).toContain('x[1].__proto__');
   });
 });

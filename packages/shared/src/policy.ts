@@ -12,12 +12,20 @@ import {
   organizationSchema,
   poolNameSchema,
   repositorySchema,
+  runnerGroupNameSchema,
 } from './names.js';
-import { parseYamlWithSchema } from './yaml-config.js';
+import { PROTOTYPE_KEYS, parseYamlWithSchema } from './yaml-config.js';
 import type { ParseResult } from './yaml-config.js';
 
 /** Most lanes one pool may ask of one host. */
 export const MAX_LANES_PER_HOST_PER_POOL = 100;
+/** The id GitHub gives every organization's (and repository's) default runner group. */
+export const DEFAULT_RUNNER_GROUP_ID = 1;
+
+/** What the policy grants one host: the capability labels it may put on its lanes. */
+const hostGrantSchema = z.strictObject({
+  capabilities: z.array(labelSchema).max(50).default([]),
+});
 
 const poolSchema = z
   .strictObject({
@@ -32,8 +40,10 @@ const poolSchema = z
       })
       .optional(),
     ephemeral: z.boolean().default(false),
-    /** The GitHub runner group for JIT configs (1 is the default group). */
-    runnerGroupId: z.number().int().positive().default(1),
+    /** The organization's runner group, by name (config.sh `--runnergroup`; JIT resolves the id). */
+    runnerGroup: runnerGroupNameSchema.optional(),
+    /** The runner group by id (1 is the default group); the default when neither is given. */
+    runnerGroupId: z.number().int().positive().optional(),
     lanes: z
       .record(z.string(), z.number().int().min(0).max(MAX_LANES_PER_HOST_PER_POOL))
       .default({}),
@@ -60,6 +70,32 @@ const poolSchema = z
         message: 'a systemd pool takes no "docker" settings',
       });
     }
+    if (pool.runnerGroup !== undefined && pool.runnerGroupId !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['runnerGroup'],
+        message: 'give "runnerGroup" or "runnerGroupId", not both',
+      });
+    }
+    if (pool.repository !== undefined && pool.runnerGroup !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['runnerGroup'],
+        message:
+          'a repository pool can only use the default runner group: runner groups belong to organizations',
+      });
+    }
+    if (
+      pool.repository !== undefined &&
+      pool.runnerGroupId !== undefined &&
+      pool.runnerGroupId !== DEFAULT_RUNNER_GROUP_ID
+    ) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['runnerGroupId'],
+        message: `a repository pool can only use the default runner group (${DEFAULT_RUNNER_GROUP_ID}): runner groups belong to organizations`,
+      });
+    }
     pool.labels.forEach((label, i) => {
       if (isReservedLabel(label)) {
         ctx.addIssue({
@@ -78,7 +114,14 @@ const poolSchema = z
         });
       }
     }
-  });
+  })
+  // Without either, the default group: the parsed form (and so a policy's digest) stays as it
+  // was before groups could be named.
+  .transform((pool) =>
+    pool.runnerGroup === undefined && pool.runnerGroupId === undefined
+      ? { ...pool, runnerGroupId: DEFAULT_RUNNER_GROUP_ID }
+      : pool,
+  );
 
 const listOf = <T extends z.ZodType>(item: T) => z.array(item).max(10_000).default([]);
 
@@ -89,6 +132,11 @@ export const policySchema = z
     allowedRepositories: listOf(repositorySchema),
     allowedOrganizations: listOf(organizationSchema),
     pools: z.record(z.string(), poolSchema).default({}),
+    /**
+     * Per host, what the policy grants it: `capabilities` are the only host-reported labels
+     * its lanes may carry. Optional, so a policy without it keeps its digest.
+     */
+    hosts: z.record(z.string(), hostGrantSchema).optional(),
   })
   .superRefine((policy, ctx) => {
     const hosts = new Set(policy.allowedHosts);
@@ -126,6 +174,31 @@ export const policySchema = z
         }
       }
     }
+    for (const [host, grant] of Object.entries(policy.hosts ?? {})) {
+      if (!hostIdSchema.safeParse(host).success) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['hosts', host],
+          message: `"${host}" is not a valid host id`,
+        });
+      } else if (!hosts.has(host)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['hosts', host],
+          message: `host "${host}" is not in allowedHosts`,
+        });
+      }
+      grant.capabilities.forEach((label, i) => {
+        if (isReservedLabel(label)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['hosts', host, 'capabilities', i],
+            message: `capability "${label}" uses a prefix reserved for Launchplane ("lp-", "launchplane")`,
+          });
+        }
+      });
+      reportDuplicates(grant.capabilities, ['hosts', host, 'capabilities'], ctx);
+    }
     reportDuplicates(policy.allowedHosts, 'allowedHosts', ctx);
     reportDuplicates(policy.allowedRepositories, 'allowedRepositories', ctx);
     reportDuplicates(policy.allowedOrganizations, 'allowedOrganizations', ctx);
@@ -134,18 +207,76 @@ export const policySchema = z
 export type Policy = z.output<typeof policySchema>;
 export type Pool = z.output<typeof poolSchema>;
 
-function reportDuplicates(list: readonly string[], key: string, ctx: z.RefinementCtx): void {
+function reportDuplicates(
+  list: readonly string[],
+  key: string | readonly string[],
+  ctx: z.RefinementCtx,
+): void {
   const seen = new Set<string>();
+  const at = typeof key === 'string' ? [key] : [...key];
   list.forEach((v, i) => {
     if (seen.has(v))
-      ctx.addIssue({ code: 'custom', path: [key, i], message: `"${v}" is listed twice` });
+      ctx.addIssue({ code: 'custom', path: [...at, i], message: `"${v}" is listed twice` });
     seen.add(v);
   });
 }
 
-/** Parses and validates a policy file's text. Never throws for bad input. */
+/**
+ * Parses and validates a policy file's text. Never throws for bad input. A key that reaches an
+ * object's prototype (`__proto__`, `constructor`, `prototype`) is refused in every map, rather
+ * than silently dropped or turned into an inherited value.
+ */
 export function parsePolicy(text: string): ParseResult<Policy> {
-  return parseYamlWithSchema(text, policySchema);
+  return parseYamlWithSchema(text, policySchema, { forbiddenKeys: PROTOTYPE_KEYS });
+}
+
+/** The entry of `map` under `key` when it is the map's own (never an inherited property). */
+export function ownEntry<T>(
+  map: Readonly<Record<string, T>> | undefined,
+  key: string,
+): T | undefined {
+  return map !== undefined && Object.hasOwn(map, key) ? map[key] : undefined;
+}
+
+/** A capability a host reported that its lanes do not carry, and why. */
+export interface IgnoredCapability {
+  capability: string;
+  reason: 'reserved' | 'not-granted';
+  message: string;
+}
+
+/**
+ * The capability labels a host's lanes carry: those it reports that the policy grants it under
+ * `hosts.<id>.capabilities`. A reported label with a prefix reserved for Launchplane, or one the
+ * policy does not grant that host, is ignored, and said why. A host's report alone never makes a
+ * label: it could otherwise route another pool's jobs (`lp-pool-*`) or hide a lane (`lp-draining`).
+ */
+export function grantedCapabilities(
+  policy: Pick<Policy, 'hosts'>,
+  hostId: string,
+  reported: readonly string[],
+): { granted: string[]; ignored: IgnoredCapability[] } {
+  const grant = new Set(ownEntry(policy.hosts, hostId)?.capabilities ?? []);
+  const granted: string[] = [];
+  const ignored: IgnoredCapability[] = [];
+  for (const capability of [...new Set(reported)].sort()) {
+    if (isReservedLabel(capability)) {
+      ignored.push({
+        capability,
+        reason: 'reserved',
+        message: `Host "${hostId}" reported capability "${capability}", which uses a prefix reserved for Launchplane ("lp-", "launchplane"): ignored`,
+      });
+    } else if (!grant.has(capability)) {
+      ignored.push({
+        capability,
+        reason: 'not-granted',
+        message: `Host "${hostId}" reported capability "${capability}", which the policy does not grant it (hosts.${hostId}.capabilities): ignored`,
+      });
+    } else {
+      granted.push(capability);
+    }
+  }
+  return { granted, ignored };
 }
 
 /** A pool's scope as one string: `acme/api` or `org:acme`. */

@@ -13,6 +13,7 @@ import {
   organizationSchema,
   poolNameSchema,
   repositorySchema,
+  runnerGroupNameSchema,
 } from './names.js';
 
 export const PROTOCOL_SUBPROTOCOL = 'launchplane.v1';
@@ -114,6 +115,8 @@ export const runnerConfigSchema = z.union([
   z.strictObject({
     url: z.url({ protocol: /^https?$/ }),
     registrationToken: z.string().min(1).max(4096),
+    /** `config.sh --runnergroup NAME`; absent for the default group. */
+    runnerGroup: runnerGroupNameSchema.optional(),
   }),
 ]);
 export type RunnerConfig = z.infer<typeof runnerConfigSchema>;

@@ -1,7 +1,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { laneLabels } from './names.js';
-import { classifyRunner } from './runner-ownership.js';
+import {
+  classifyRunner,
+  laneIdentityMismatch,
+  recordedRunnerMismatch,
+} from './runner-ownership.js';
 import type { LedgerLane } from './runner-ownership.js';
 
 const LANE = '01jd3xk5m8q2w7r9t4v6y0z1ab';
@@ -81,5 +85,48 @@ describe('classifyRunner()', () => {
         },
       ),
     );
+  });
+});
+
+describe('recordedRunnerMismatch(): the check before every label write or deletion', () => {
+  const lane = {
+    coordinatorId: 'coord-test',
+    laneId: LANE,
+    runnerName: 'lp-host-a-build-t4v6y0z1',
+    runnerId: 7,
+  };
+  const runner = { id: 7, name: lane.runnerName, labels: ['self-hosted', ...ours] };
+
+  it("passes the lane's own runner: recorded id, name, launchplane, coordinator and lane labels", () => {
+    expect(recordedRunnerMismatch(runner, lane)).toBeUndefined();
+  });
+
+  it.each([
+    ['runner-id-mismatch', { ...runner, id: 3 }],
+    ['name-mismatch', { ...runner, name: 'hand-made' }],
+    ['no-launchplane-label', { ...runner, labels: ours.filter((l) => l !== 'launchplane') }],
+    [
+      'other-coordinator',
+      { ...runner, labels: ours.map((l) => (l.startsWith('lp-ctl-') ? 'lp-ctl-someone' : l)) },
+    ],
+    ['no-lane-label', { ...runner, labels: ours.filter((l) => !l.startsWith('lp-lane-')) }],
+    [
+      'lane-not-in-ledger',
+      {
+        ...runner,
+        labels: ours.map((l) =>
+          l.startsWith('lp-lane-') ? 'lp-lane-01jd3xk5m8q2w7r9t4v6y0z1ac' : l,
+        ),
+      },
+    ],
+    ['several-lane-labels', { ...runner, labels: [...ours, 'lp-lane-01jd3xk5m8q2w7r9t4v6y0z1ac'] }],
+  ] as const)('refuses a runner that fails one check: %s', (reason, seen) => {
+    expect(recordedRunnerMismatch(seen, lane)?.reason).toBe(reason);
+  });
+
+  it("a hand-made runner with copied labels but its own name is not the lane's", () => {
+    const copied = { id: 3, name: 'hand-made', labels: ours };
+    expect(laneIdentityMismatch(copied, lane)?.reason).toBe('name-mismatch');
+    expect(laneIdentityMismatch(copied, lane)?.message).toContain('"hand-made"');
   });
 });

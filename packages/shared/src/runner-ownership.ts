@@ -26,7 +26,8 @@ export type NotOursReason =
   | 'several-lane-labels'
   | 'lane-not-in-ledger'
   | 'runner-id-not-recorded'
-  | 'runner-id-mismatch';
+  | 'runner-id-mismatch'
+  | 'name-mismatch';
 
 export type RunnerClassification =
   { ours: true; laneId: string } | { ours: false; reason: NotOursReason; message: string };
@@ -77,6 +78,57 @@ export function classifyRunner(
     );
   }
   return { ours: true, laneId };
+}
+
+/** The identity a lane's runner must show on GitHub: its unique name and its identity labels. */
+export interface LaneRunnerIdentity {
+  coordinatorId: string;
+  laneId: string;
+  /** The lane's canonical runner name (`runnerName()`), recorded when the lane was made. */
+  runnerName: string;
+}
+
+/**
+ * Whether a runner GitHub lists is the registration of this lane by what GitHub itself shows:
+ * the lane's unique name, `launchplane`, this coordinator's `lp-ctl-*` label and this lane's
+ * `lp-lane-<id>` label as its only lane label. What a host says about a runner counts for
+ * nothing here. Returns why not, or undefined when it matches.
+ */
+export function laneIdentityMismatch(
+  runner: RunnerIdentity,
+  lane: LaneRunnerIdentity,
+): { reason: NotOursReason; message: string } | undefined {
+  if (runner.name !== lane.runnerName) {
+    return {
+      reason: 'name-mismatch',
+      message: `Runner ${runner.id} is named "${runner.name}", not lane "${lane.laneId}"'s "${lane.runnerName}"`,
+    };
+  }
+  const c = classifyRunner(runner, {
+    coordinatorId: lane.coordinatorId,
+    // Only the identity labels are judged here; the runner id is checked by the caller.
+    findLane: (id) => (id === lane.laneId ? { laneId: id, runnerId: runner.id } : undefined),
+  });
+  if (c.ours) return undefined;
+  return { reason: c.reason, message: c.message };
+}
+
+/**
+ * The check made immediately before Launchplane writes a runner's labels or deletes it: the
+ * runner GitHub shows right now under the recorded id must still carry the lane's name and
+ * identity labels. Returns why it does not, or undefined when it does.
+ */
+export function recordedRunnerMismatch(
+  runner: RunnerIdentity,
+  lane: LaneRunnerIdentity & { runnerId: number },
+): { reason: NotOursReason; message: string } | undefined {
+  if (runner.id !== lane.runnerId) {
+    return {
+      reason: 'runner-id-mismatch',
+      message: `GitHub answered with runner ${runner.id} for lane "${lane.laneId}"'s recorded runner ${lane.runnerId}`,
+    };
+  }
+  return laneIdentityMismatch(runner, lane);
 }
 
 function notOurs(reason: NotOursReason, message: string): RunnerClassification {

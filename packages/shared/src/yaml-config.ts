@@ -3,7 +3,7 @@
  * that an operator can find it: `pools.build.lanes.host-x: host "host-x" is not in allowedHosts`.
  * Reading the file is the caller's job; this module does no I/O.
  */
-import { LineCounter, isNode, isScalar, parseDocument, visit } from 'yaml';
+import { LineCounter, isNode, isPair, isScalar, isSeq, parseDocument, visit } from 'yaml';
 import type { Document } from 'yaml';
 import type { z } from 'zod';
 import { LaunchplaneError } from './errors.js';
@@ -50,6 +50,7 @@ export function formatIssue(issue: ConfigIssue, source?: string): string {
 export function parseYamlWithSchema<S extends z.ZodType>(
   text: string,
   schema: S,
+  opts: { forbiddenKeys?: ReadonlySet<string> } = {},
 ): ParseResult<z.output<S>> {
   const lineCounter = new LineCounter();
   // yaml's own duplicate-key check compares every key with every other (quadratic: 25 s for a
@@ -64,7 +65,11 @@ export function parseYamlWithSchema<S extends z.ZodType>(
       message: e.message.split('\n')[0] ?? e.message,
     };
   });
-  const problems = [...syntax, ...duplicateKeys(doc, lineCounter)];
+  const problems = [
+    ...syntax,
+    ...duplicateKeys(doc, lineCounter),
+    ...(opts.forbiddenKeys === undefined ? [] : keysNamed(doc, lineCounter, opts.forbiddenKeys)),
+  ];
   if (problems.length > 0) {
     problems.sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
     return { ok: false, issues: problems };
@@ -129,6 +134,51 @@ function duplicateKeys(doc: Document, lineCounter: LineCounter): ConfigIssue[] {
     },
   });
   return issues;
+}
+
+/** Keys that reach an object's prototype machinery when a document becomes JavaScript objects. */
+export const PROTOTYPE_KEYS: ReadonlySet<string> = new Set([
+  '__proto__',
+  'constructor',
+  'prototype',
+]);
+
+/** Every mapping key, at any depth, that is in `names`, with its path and line. */
+function keysNamed(
+  doc: Document,
+  lineCounter: LineCounter,
+  names: ReadonlySet<string>,
+): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  visit(doc, {
+    Pair(_key, pair, ancestors) {
+      const key = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
+      if (!names.has(key)) return;
+      const pos =
+        isNode(pair.key) && pair.key.range ? lineCounter.linePos(pair.key.range[0]) : undefined;
+      issues.push({
+        path: formatPath([...pathOf(ancestors), key]),
+        line: pos?.line,
+        column: pos?.col,
+        message: `key "${key}" is not allowed: it could change how the file is read`,
+      });
+    },
+  });
+  return issues;
+}
+
+/** The keys and indices leading to a node, from the visitor's ancestors. */
+function pathOf(ancestors: readonly unknown[]): (string | number)[] {
+  const out: (string | number)[] = [];
+  ancestors.forEach((node, i) => {
+    if (isPair(node)) out.push(isScalar(node.key) ? String(node.key.value) : String(node.key));
+    else if (isSeq(node)) {
+      const child = ancestors[i + 1];
+      const index = node.items.indexOf(child);
+      if (index >= 0) out.push(index);
+    }
+  });
+  return out;
 }
 
 function locate(

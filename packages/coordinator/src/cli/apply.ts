@@ -9,7 +9,7 @@ import { LaunchplaneError } from '@launchplane/shared';
 import type { ApiClient } from '../api-client/api-client.js';
 import { renderPlan } from './plan.js';
 import { reportRows, type ApplyAnswer, type ApplyJob, type ControlPlan } from './control-views.js';
-import { printJson, renderTable, type CliIo } from './output.js';
+import { oneLine, printJson, renderTable, type CliIo } from './output.js';
 
 export interface ApplyOptions {
   dryRun: boolean;
@@ -80,9 +80,9 @@ function finish(io: CliIo, r: ApplyAnswer, opts: ApplyOptions): number {
   const failed = r.reports.filter((x) => !x.ok);
   for (const f of failed) {
     io.stderr(
-      `error ${f.error?.code ?? 'LP_INTERNAL'}: ${f.actionId ?? f.kind}: ${f.error?.message ?? f.outcome}\n`,
+      `error ${f.error?.code ?? 'LP_INTERNAL'}: ${f.actionId ?? f.kind}: ${oneLine(f.error?.message ?? f.outcome)}\n`,
     );
-    if (f.error?.recovery !== undefined) io.stderr(`hint: ${f.error.recovery}\n`);
+    if (f.error?.recovery !== undefined) io.stderr(`hint: ${oneLine(f.error.recovery)}\n`);
   }
   return failed.length === 0 ? 0 : 1;
 }

@@ -7,7 +7,7 @@ import type { AuditRecord } from '@launchplane/shared';
 import type { ApiClient } from '../api-client/api-client.js';
 import { formatTime, parseSince } from './duration.js';
 import type { CliIo } from './output.js';
-import { printJson, renderTable } from './output.js';
+import { jsonText, oneLine, printJson, renderTable } from './output.js';
 
 /** Options of {@link auditCommand}. */
 export interface AuditOptions {
@@ -58,7 +58,7 @@ export async function auditCommand(
   }
   const emit = (records: AuditRecord[]) => {
     for (const r of records) {
-      io.stdout(opts.json ? `${JSON.stringify(r)}\n` : `${row(r).join('  ')}\n`);
+      io.stdout(opts.json ? `${jsonText(r)}\n` : `${row(r).map(oneLine).join('  ')}\n`);
     }
   };
   if (!opts.json) io.stdout(`${HEADER.join('  ')}\n`);

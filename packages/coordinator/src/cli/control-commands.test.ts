@@ -68,6 +68,14 @@ const PLAN: ControlPlan = {
       reason: 'no-launchplane-label: x',
     },
   ],
+  ignoredCapabilities: [
+    {
+      hostId: 'host-a',
+      capability: 'lp-pool-deploy',
+      reason: 'reserved',
+      message: 'Host "host-a" reported capability "lp-pool-deploy", reserved: ignored',
+    },
+  ],
   degraded: ['Host "host-c" is offline: its lanes cannot be changed'],
   summary: {
     desired: 3,
@@ -106,6 +114,8 @@ describe('launchplane plan', () => {
     expect(o.out).toContain('unmanaged runners (never touched)');
     expect(o.out).toMatch(/9\s+ci-box/);
     expect(o.out).toContain('Host "host-c" is offline');
+    expect(o.out).toContain('ignored host capabilities (never put on a lane)');
+    expect(o.out).toMatch(/host-a\s+lp-pool-deploy\s+uses a prefix reserved for Launchplane/);
     const j = io();
     await planCommand(j, api.client(), { json: true });
     expect(JSON.parse(j.out)).toEqual(PLAN);

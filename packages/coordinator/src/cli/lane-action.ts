@@ -9,7 +9,7 @@ import { LaunchplaneError } from '@launchplane/shared';
 import type { ApiClient } from '../api-client/api-client.js';
 import type { ActionReport, LaneJob } from './control-views.js';
 import { parseDurationSec } from './duration.js';
-import { printJson, type CliIo } from './output.js';
+import { jsonText, oneLine, printJson, type CliIo } from './output.js';
 
 export type LaneMode = 'drain' | 'restart' | 'remove';
 
@@ -62,7 +62,7 @@ export async function laneActionCommand(
     };
     if (opts.progress && job.progress !== undefined && job.progress !== last) {
       last = job.progress;
-      io.stderr(`${job.progress}\n`);
+      io.stderr(`${oneLine(job.progress)}\n`);
     }
     if (!job.running && job.report !== undefined) return show(io, job.report, opts);
     await sleep(opts.pollMs ?? 2000);
@@ -75,14 +75,14 @@ function show(io: CliIo, r: ActionReport, opts: { json: boolean }): number {
     io.stdout(
       `${r.outcome}: lane ${r.laneId ?? '-'} on host ${r.hostId || '-'}${r.forced ? ' (forced)' : ''}\n`,
     );
-    for (const s of r.steps) io.stdout(`  ${s}\n`);
+    for (const s of r.steps) io.stdout(`  ${oneLine(s)}\n`);
     if (r.dryRun && r.commands.length > 0) {
       io.stdout('commands that would be sent:\n');
-      for (const c of r.commands) io.stdout(`  ${JSON.stringify(c)}\n`);
+      for (const c of r.commands) io.stdout(`  ${jsonText(c)}\n`);
     }
   }
   if (r.ok) return 0;
-  io.stderr(`error ${r.error?.code ?? 'LP_INTERNAL'}: ${r.error?.message ?? r.outcome}\n`);
-  if (r.error?.recovery !== undefined) io.stderr(`hint: ${r.error.recovery}\n`);
+  io.stderr(`error ${r.error?.code ?? 'LP_INTERNAL'}: ${oneLine(r.error?.message ?? r.outcome)}\n`);
+  if (r.error?.recovery !== undefined) io.stderr(`hint: ${oneLine(r.error.recovery)}\n`);
   return 1;
 }

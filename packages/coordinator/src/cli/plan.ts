@@ -5,7 +5,7 @@
  */
 import type { ApiClient } from '../api-client/api-client.js';
 import type { ControlPlan } from './control-views.js';
-import { printJson, renderTable, type CliIo } from './output.js';
+import { oneLine, printJson, renderTable, type CliIo } from './output.js';
 
 /** Prints the plan; returns the exit status. */
 export async function planCommand(
@@ -66,9 +66,24 @@ export function renderPlan(plan: ControlPlan): string {
       ),
     );
   }
+  if (plan.ignoredCapabilities.length > 0) {
+    out.push('\nignored host capabilities (never put on a lane):\n');
+    out.push(
+      renderTable(
+        ['HOST', 'CAPABILITY', 'WHY'],
+        plan.ignoredCapabilities.map((c) => [
+          c.hostId,
+          c.capability,
+          c.reason === 'reserved'
+            ? 'uses a prefix reserved for Launchplane'
+            : `not granted by the policy (hosts.${c.hostId}.capabilities)`,
+        ]),
+      ),
+    );
+  }
   if (plan.degraded.length > 0) {
     out.push('\nwarnings:\n');
-    for (const d of plan.degraded) out.push(`  ${d}\n`);
+    for (const d of plan.degraded) out.push(`  ${oneLine(d)}\n`);
   }
   return out.join('');
 }

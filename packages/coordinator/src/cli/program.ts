@@ -5,7 +5,7 @@
 import { Command, CommanderError } from 'commander';
 import { policyValidate } from './policy-validate.js';
 import type { CliIo } from './output.js';
-import { printError } from './output.js';
+import { printError, terminalIo } from './output.js';
 import { registerServerCommands } from './server-commands.js';
 import { controlRouteFactory } from '../control/wire-control.js';
 import { registerControlCommands } from './control-commands.js';
@@ -13,7 +13,9 @@ import { registerControlCommands } from './control-commands.js';
 export const CLI_VERSION = '0.1.0';
 
 /** Runs the CLI with `argv` (without node and script) and resolves to the exit status. */
-export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+export async function runCli(argv: readonly string[], out: CliIo): Promise<number> {
+  // Hosts and GitHub supply much of what is printed: nothing written may drive the terminal.
+  const io = terminalIo(out);
   let status = 0;
   const program = new Command('launchplane')
     .description('Launchplane: self-hosted GitHub Actions runner lanes, under control')

@@ -4,7 +4,7 @@
  */
 import type { ApiClient } from '../api-client/api-client.js';
 import type { RunnerListing } from './control-views.js';
-import { printJson, renderTable, type CliIo } from './output.js';
+import { oneLine, printJson, renderTable, type CliIo } from './output.js';
 
 /** Lists runners; returns the exit status. */
 export async function runnersCommand(
@@ -29,7 +29,7 @@ export async function runnersCommand(
           String(x.runnerId),
           x.name,
           x.scope,
-          x.status,
+          x.githubStatus === undefined ? x.status : `${x.status} (GitHub: ${x.githubStatus})`,
           x.busy ? 'busy' : 'idle',
           x.managed ? 'managed' : 'unmanaged',
           x.managed ? `${x.hostId ?? ''} ${x.laneId ?? ''}`.trim() : (x.reason ?? ''),
@@ -38,6 +38,6 @@ export async function runnersCommand(
     );
   }
   for (const u of r.unavailable)
-    io.stderr(`warning: runners of "${u.scope}" could not be listed: ${u.reason}\n`);
+    io.stderr(`warning: runners of "${u.scope}" could not be listed: ${oneLine(u.reason)}\n`);
   return 0;
 }

@@ -3,6 +3,7 @@
  * that keeps runners in memory, and an agent hub whose agent keeps lanes in memory. Each records
  * what it was asked, so tests assert on commands and calls, not on internals.
  */
+import { createHash } from 'node:crypto';
 import {
   LaunchplaneError,
   laneLabels,
@@ -21,6 +22,7 @@ import type {
   JitConfig,
   JitConfigRequest,
   RateLimitStatus,
+  RunnerGroup,
   RunnerToken,
 } from '../ports/github-runners.js';
 import { silentLogger } from '../ports/logger.js';
@@ -137,8 +139,12 @@ export class FakeGitHubRunners implements GitHubRunners {
     return Promise.resolve({ token: 'REMOVE-SECRET', expiresAt: 2_000_000_000 });
   }
 
+  /** The JIT requests made, secrets aside. */
+  readonly jitRequests: JitConfigRequest[] = [];
+
   generateJitConfig(scope: Scope, request: JitConfigRequest): Promise<JitConfig> {
     this.#call('generateJitConfig', scope);
+    this.jitRequests.push({ ...request });
     const runner = this.add(scope, {
       name: request.name,
       os: 'Linux',
@@ -173,6 +179,17 @@ export class FakeGitHubRunners implements GitHubRunners {
     }
     r.labels = [...r.labels.filter((l) => READ_ONLY.includes(l)), ...labels];
     return Promise.resolve([...r.labels]);
+  }
+
+  /** Runner groups per organization (the default group is always there). */
+  readonly groups = new Map<string, RunnerGroup[]>();
+
+  listRunnerGroups(organization: string): Promise<RunnerGroup[]> {
+    this.#call('listRunnerGroups', { organization });
+    return Promise.resolve([
+      { id: 1, name: 'Default', default: true },
+      ...(this.groups.get(organization) ?? []),
+    ]);
   }
 
   rateLimit(): RateLimitStatus | undefined {
@@ -382,9 +399,11 @@ export async function makeWorld(
     });
     hub.connect(hostId, OPT_IN);
   }
+  const text = opts.policy ?? POLICY_TEXT;
   await store.addPolicyVersion({
-    digest: 'sha256:test',
-    text: opts.policy ?? POLICY_TEXT,
+    // Stored policies are parsed once per digest: each text needs its own.
+    digest: `sha256:${createHash('sha256').update(text).digest('hex')}`,
+    text,
     createdAt: 1,
     actor: 'test',
   });

@@ -39,6 +39,8 @@ export interface RunnerListing {
   runnerId: number;
   name: string;
   status: 'online' | 'offline';
+  /** GitHub's own status string, when it was neither online nor offline (read as offline). */
+  githubStatus?: string;
   busy: boolean;
   labels: string[];
   managed: boolean;
@@ -490,6 +492,7 @@ export class ControlService {
           runnerId: r.id,
           name: r.name,
           status: r.status,
+          ...(r.githubStatus === undefined ? {} : { githubStatus: r.githubStatus }),
           busy: r.busy,
           labels: [...r.labels].sort(cmp),
         };

@@ -193,3 +193,158 @@ describe('createLane()', () => {
     expect(refused.error?.code).toBe('LP_HOST_OFFLINE');
   });
 });
+
+const ORG_POLICY = (pool: string) => `version: 1
+allowedHosts: [host-a]
+allowedRepositories: [acme/api]
+allowedOrganizations: [acme]
+pools:
+  org:
+    organization: acme
+    backend: systemd
+${pool}    lanes: { host-a: 1 }
+  org-eph:
+    organization: acme
+    backend: systemd
+    ephemeral: true
+${pool}    lanes: { host-a: 1 }
+`;
+
+async function orgWorld(poolLines: string): Promise<World> {
+  const w = await makeWorld({ policy: ORG_POLICY(poolLines) });
+  w.hub.connect('host-a', { ...OPT_IN, organizations: ['acme'] });
+  w.github.groups.set('acme', [
+    { id: 7, name: 'Deploy', default: false },
+    { id: 9, name: 'gpu', default: false },
+  ]);
+  return w;
+}
+
+describe('createLane() and runner groups', () => {
+  it('a pool that names its group: JIT lanes get its id, persistent lanes pass its name to config.sh', async () => {
+    const w = await orgWorld('    runnerGroup: deploy\n');
+    const eph = await create(w, 'org-eph');
+    expect(eph.ok).toBe(true);
+    expect(w.github.jitRequests.map((j) => j.runnerGroupId)).toEqual([7]);
+    const persistent = await create(w, 'org');
+    expect(persistent.ok).toBe(true);
+    const sent = w.hub.commands('lane.create') as LaneCreateCommand[];
+    expect(sent.map((c) => c.runner)).toEqual([
+      { jitConfig: SECRET_JIT },
+      { url: 'https://github.example/acme', registrationToken: SECRET_REG, runnerGroup: 'Deploy' },
+    ]);
+    expect(persistent.steps.join('\n')).toContain('in runner group "Deploy" (id 7)');
+    expect(w.github.calls.filter((c) => c.startsWith('listRunnerGroups'))).toHaveLength(2);
+  });
+
+  it('runnerGroupId keeps working, and names the group for config.sh too', async () => {
+    const w = await orgWorld('    runnerGroupId: 9\n');
+    expect((await create(w, 'org-eph')).ok).toBe(true);
+    expect((await create(w, 'org')).ok).toBe(true);
+    expect(w.github.jitRequests.map((j) => j.runnerGroupId)).toEqual([9]);
+    const sent = w.hub.commands('lane.create') as LaneCreateCommand[];
+    expect(sent[1]?.runner).toMatchObject({ runnerGroup: 'gpu' });
+  });
+
+  it('the default group needs no lookup and no --runnergroup', async () => {
+    const w = await orgWorld('');
+    expect((await create(w, 'org-eph')).ok).toBe(true);
+    expect((await create(w, 'org')).ok).toBe(true);
+    expect(w.github.jitRequests.map((j) => j.runnerGroupId)).toEqual([1]);
+    const sent = w.hub.commands('lane.create') as LaneCreateCommand[];
+    expect(sent[1]?.runner).not.toHaveProperty('runnerGroup');
+    expect(w.github.calls.filter((c) => c.startsWith('listRunnerGroups'))).toEqual([]);
+  });
+
+  it('refuses a group the organization does not have before anything is made, dry run included', async () => {
+    const w = await orgWorld('    runnerGroup: nowhere\n');
+    for (const dryRun of [true, false]) {
+      for (const pool of ['org', 'org-eph']) {
+        const r = await create(w, pool, dryRun);
+        expect(r).toMatchObject({ ok: false, outcome: 'refused', error: { code: 'LP_NOT_FOUND' } });
+        expect(r.error?.message).toBe(
+          `Cannot create a lane of pool "${pool}": organization "acme" has no runner group "nowhere"`,
+        );
+        expect(r.error?.recovery).toContain('runnerGroup');
+      }
+    }
+    expect(await w.store.listLanes()).toEqual([]);
+    expect(w.hub.sent).toEqual([]);
+    expect(w.github.calls.filter((c) => !c.startsWith('listRunnerGroups'))).toEqual([]);
+  });
+});
+
+describe('createLane() and host capabilities', () => {
+  const GRANTING = `version: 1
+allowedHosts: [host-a]
+allowedRepositories: [acme/api]
+hosts:
+  host-a: { capabilities: [gpu] }
+pools:
+  build:
+    repository: acme/api
+    labels: [linux]
+    backend: systemd
+    lanes: { host-a: 1 }
+`;
+
+  it('puts on a lane only the capabilities the policy grants its host, never a reserved one', async () => {
+    const w = await makeWorld({ policy: GRANTING });
+    w.hub.connect('host-a', OPT_IN, [
+      'gpu',
+      'fpga',
+      'lp-pool-deploy',
+      'lp-draining',
+      'launchplane',
+    ]);
+    const r = await create(w, 'build');
+    expect(r.ok).toBe(true);
+    const sent = w.hub.commands('lane.create')[0] as LaneCreateCommand;
+    expect(sent.labels.filter((l) => !/^(launchplane|lp-ctl-|lp-lane-)/.test(l))).toEqual([
+      'lp-pool-build',
+      'gpu',
+      'linux',
+    ]);
+    expect((await w.store.getLane(r.laneId!))?.labels).toEqual(sent.labels);
+    expect(r.steps.filter((s) => s.includes('ignored'))).toHaveLength(4);
+  });
+
+  it("sets back labels a host's own config.sh registered the runner with, before the lane counts as made", async () => {
+    const w = await makeWorld({ policy: GRANTING });
+    w.hub.connect('host-a', OPT_IN, ['gpu']);
+    w.hub.registerOnStart = false;
+    w.hub.behaviour = (_h, cmd) => {
+      if (cmd.type === 'lane.create') {
+        w.github.add(cmd.scope, {
+          name: cmd.name,
+          os: 'Linux',
+          status: 'online',
+          busy: false,
+          labels: [...cmd.labels, 'lp-pool-deploy', 'lp-draining'].filter((l) => l !== 'gpu'),
+        });
+      }
+      return undefined;
+    };
+    const r = await create(w, 'build');
+    expect(r.ok).toBe(true);
+    const lane = await w.store.getLane(r.laneId!);
+    expect(w.github.find(lane!.runnerId!)?.labels).toEqual(lane!.labels);
+    expect(r.steps.join('\n')).toContain(
+      'registered with labels it was not given (extra lp-draining,lp-pool-deploy; missing gpu)',
+    );
+  });
+
+  it('grants nothing to a host the policy does not list under hosts', async () => {
+    const w = await makeWorld({
+      policy: GRANTING.replace('  host-a: { capabilities: [gpu] }\n', '  {}\n').replace(
+        'hosts:\n  {}\n',
+        '',
+      ),
+    });
+    w.hub.connect('host-a', OPT_IN, ['gpu']);
+    const r = await create(w, 'build');
+    expect(r.ok).toBe(true);
+    const sent = w.hub.commands('lane.create')[0] as LaneCreateCommand;
+    expect(sent.labels).not.toContain('gpu');
+  });
+});

@@ -4,14 +4,17 @@
  * poll GitHub until the runner is `online` → `online`. On failure or deadline it undoes what it
  * made — the agent removes the lane (force: nothing runs on a lane that never came online), the
  * registration is deleted by its recorded runner id — and marks the lane `failed` with a recovery
- * hint. Nothing half-made stays.
+ * hint. Nothing half-made stays. The runner id is only ever GitHub's: the JIT answer, or the one
+ * runner GitHub lists with the lane's name and identity labels; a host's report never sets it.
  */
 import {
+  DEFAULT_RUNNER_GROUP_ID,
   LaunchplaneError,
-  coordinatorLabel,
-  laneLabel,
+  grantedCapabilities,
   laneLabels,
   newLaneId,
+  ownEntry,
+  recordedRunnerMismatch,
   runnerName,
   toLaunchplaneError,
   type LaneCreateCommand,
@@ -20,14 +23,15 @@ import {
   type Scope,
 } from '@launchplane/shared';
 import { checkLaneGuardrails, errorCodeForGuardrail, freeCapacity } from '../domain/guardrails.js';
-import { poolScope } from '../domain/plan.js';
+import { customLabelsOf, poolScope } from '../domain/plan.js';
 import { pollDelayMs } from '../domain/idle-settle.js';
-import type { GitHubRunner } from '../ports/github-runners.js';
+import type { GitHubRunner, RunnerGroup } from '../ports/github-runners.js';
 import type { LaneRecord } from '../ports/store.js';
 import { REDACTED, redactCommand, type ActionReport } from './action-report.js';
 import { nowSec } from './clock.js';
 import { parseStoredPolicy } from './stored-policy.js';
 import type { ControlDeps } from './control-deps.js';
+import { deleteLaneRunner, findLaneRunnerByName, setLaneRunnerLabels } from './runner-guard.js';
 import {
   Deadline,
   auditReport,
@@ -85,8 +89,12 @@ export async function createLane(deps: ControlDeps, req: CreateLaneRequest): Pro
   };
   let pool: Pool;
   let capabilities: readonly string[];
+  let group: RunnerGroup | undefined;
   try {
-    ({ pool, capabilities } = await checkCreate(deps, req));
+    let ignored: string[];
+    ({ pool, capabilities, ignored } = await checkCreate(deps, req));
+    report.steps.push(...ignored);
+    group = await resolveRunnerGroup(deps, req.pool, pool);
   } catch (err) {
     report.error = errorBody(err);
     await auditReport(deps, report, { actor: req.actor });
@@ -120,13 +128,13 @@ export async function createLane(deps: ControlDeps, req: CreateLaneRequest): Pro
   if (req.dryRun) {
     const runner: RunnerConfig = pool.ephemeral
       ? { jitConfig: REDACTED }
-      : { url: scopeUrl(deps.githubWebUrl, scope), registrationToken: REDACTED };
+      : registrationConfig(deps, scope, REDACTED, group);
     report.commands.push(redactCommand({ ...base, runner }));
     report.steps.push(
       `record lane "${laneId}" (pending)`,
       pool.ephemeral
-        ? `generate a JIT config for runner "${name}"`
-        : `create a registration token for ${scopeKeyOf(scope)}`,
+        ? `generate a JIT config for runner "${name}"${groupText(group)}`
+        : `create a registration token for ${scopeKeyOf(scope)}${groupText(group)}`,
       `send lane.create to host "${req.hostId}"`,
       `wait up to ${deps.options.createOnlineSec} s for runner "${name}" to be online on GitHub`,
     );
@@ -165,17 +173,17 @@ export async function createLane(deps: ControlDeps, req: CreateLaneRequest): Pro
         const jit = await deps.github.generateJitConfig(scope, {
           name,
           labels,
-          runnerGroupId: pool.runnerGroupId,
+          runnerGroupId: group?.id ?? DEFAULT_RUNNER_GROUP_ID,
         });
         // Recorded before anything else: from here on the registration is ours to clean up.
         lane = await updateLane(deps, lane, { runnerId: jit.runner.id, state: 'provisioning' });
         runner = { jitConfig: jit.encodedJitConfig };
-        report.steps.push(`generated a JIT config (runner id ${jit.runner.id})`);
+        report.steps.push(`generated a JIT config (runner id ${jit.runner.id})${groupText(group)}`);
       } else {
         const token = await deps.github.createRegistrationToken(scope);
         lane = await updateLane(deps, lane, { state: 'provisioning' });
-        runner = { url: scopeUrl(deps.githubWebUrl, scope), registrationToken: token.token };
-        report.steps.push('created a registration token');
+        runner = registrationConfig(deps, scope, token.token, group);
+        report.steps.push(`created a registration token${groupText(group)}`);
       }
       const cmd: LaneCreateCommand = {
         ...base,
@@ -188,6 +196,7 @@ export async function createLane(deps: ControlDeps, req: CreateLaneRequest): Pro
       report.steps.push(`host "${req.hostId}" started the lane`);
 
       const online = await waitOnline(deps, lane, deadline, req.signal);
+      await enforceCanonicalLabels(deps, lane, online, report, req.actor);
       lane = await updateLane(deps, lane, { runnerId: online.id, state: 'online' });
       report.steps.push(`runner "${name}" (id ${online.id}) is online`);
       report.ok = true;
@@ -213,7 +222,7 @@ export async function createLane(deps: ControlDeps, req: CreateLaneRequest): Pro
 async function checkCreate(
   deps: ControlDeps,
   req: CreateLaneRequest,
-): Promise<{ pool: Pool; capabilities: readonly string[] }> {
+): Promise<{ pool: Pool; capabilities: readonly string[]; ignored: string[] }> {
   const current = await deps.store.currentPolicy();
   if (current === undefined) {
     throw new LaunchplaneError('LP_CONFLICT', 'Cannot create a lane: no policy has been applied', {
@@ -227,7 +236,7 @@ async function checkCreate(
     });
   }
   const policy = parsed.value;
-  const pool = policy.pools[req.pool];
+  const pool = ownEntry(policy.pools, req.pool);
   if (pool === undefined) {
     throw new LaunchplaneError(
       'LP_NOT_FOUND',
@@ -251,7 +260,7 @@ async function checkCreate(
       { details: { guardrail: 'capacity' } },
     );
   }
-  const desired = pool.lanes[req.hostId] ?? 0;
+  const desired = ownEntry(pool.lanes, req.hostId) ?? 0;
   const holding = onHost.filter((l) => l.pool === req.pool && SLOT_STATES.has(l.state)).length;
   if (holding >= desired) {
     throw new LaunchplaneError(
@@ -260,7 +269,98 @@ async function checkCreate(
       { recovery: 'Run "launchplane plan" to see the current plan' },
     );
   }
-  return { pool, capabilities: host.capabilities };
+  // Only what the policy grants this host becomes a label; the host's word alone never does.
+  const { granted, ignored } = grantedCapabilities(policy, req.hostId, host.capabilities);
+  return { pool, capabilities: granted, ignored: ignored.map((i) => i.message) };
+}
+
+/**
+ * The runner group a pool's lanes join, resolved on GitHub (`GET /orgs/{org}/actions/
+ * runner-groups`): by `runnerGroup` name, matched as config.sh does (exact, else without regard
+ * to case), or by a `runnerGroupId` other than the default. Undefined for the default group, which
+ * needs neither a lookup nor a `--runnergroup`. An unknown group is refused before anything is
+ * made.
+ */
+async function resolveRunnerGroup(
+  deps: ControlDeps,
+  poolName: string,
+  pool: Pool,
+): Promise<RunnerGroup | undefined> {
+  const byName = pool.runnerGroup;
+  const byId = pool.runnerGroupId;
+  if (byName === undefined && (byId === undefined || byId === DEFAULT_RUNNER_GROUP_ID)) {
+    return undefined;
+  }
+  const org = pool.organization;
+  const what = byName === undefined ? `runner group ${byId}` : `runner group "${byName}"`;
+  if (org === undefined) {
+    // The policy schema refuses this; a stored policy from before is refused here too.
+    throw new LaunchplaneError(
+      'LP_POLICY_INVALID',
+      `Cannot create a lane of pool "${poolName}": a repository pool can only use the default runner group, not ${what}`,
+      { recovery: `Remove the runner group from pool "${poolName}" in the policy` },
+    );
+  }
+  const groups = await deps.github.listRunnerGroups(org);
+  const found =
+    byName === undefined
+      ? groups.find((g) => g.id === byId)
+      : (groups.find((g) => g.name === byName) ??
+        onlyOne(groups.filter((g) => g.name.toLowerCase() === byName.toLowerCase())));
+  if (found === undefined) {
+    throw new LaunchplaneError(
+      'LP_NOT_FOUND',
+      `Cannot create a lane of pool "${poolName}": organization "${org}" has no ${what}`,
+      {
+        recovery: `Create the runner group in organization "${org}" on GitHub, or change pool "${poolName}"'s ${byName === undefined ? 'runnerGroupId' : 'runnerGroup'} in the policy`,
+      },
+    );
+  }
+  return found;
+}
+
+function onlyOne<T>(list: readonly T[]): T | undefined {
+  return list.length === 1 ? list[0] : undefined;
+}
+
+/** A persistent lane's runner config: `config.sh --url`, the token, and its group when named. */
+function registrationConfig(
+  deps: ControlDeps,
+  scope: Scope,
+  registrationToken: string,
+  group: RunnerGroup | undefined,
+): RunnerConfig {
+  return {
+    url: scopeUrl(deps.githubWebUrl, scope),
+    registrationToken,
+    ...(group === undefined ? {} : { runnerGroup: group.name }),
+  };
+}
+
+function groupText(group: RunnerGroup | undefined): string {
+  return group === undefined ? '' : ` in runner group "${group.name}" (id ${group.id})`;
+}
+
+/**
+ * A persistent lane's host registers the runner itself (config.sh), so the labels GitHub shows
+ * are the host's doing: anything but the lane's canonical set (a reserved `lp-pool-*` of another
+ * pool, `lp-draining`, a capability not granted) is set back before the lane counts as made.
+ */
+async function enforceCanonicalLabels(
+  deps: ControlDeps,
+  lane: LaneRecord,
+  runner: GitHubRunner,
+  report: ActionReport,
+  actor: string,
+): Promise<void> {
+  const custom = customLabelsOf(runner.labels);
+  const extra = custom.filter((l) => !lane.labels.includes(l)).sort();
+  const missing = lane.labels.filter((l) => !custom.includes(l)).sort();
+  if (extra.length === 0 && missing.length === 0) return;
+  await setLaneRunnerLabels(deps, lane, runner.id, lane.labels, actor);
+  report.steps.push(
+    `runner ${runner.id} registered with labels it was not given (extra ${extra.join(',') || '-'}; missing ${missing.join(',') || '-'}): set back to its canonical set`,
+  );
 }
 
 /** Polls GitHub with capped exponential backoff until the lane's runner is online. */
@@ -296,8 +396,9 @@ async function waitOnline(
 }
 
 /**
- * The lane's runner on GitHub: by recorded id, or for a persistent lane not yet identified, by
- * its unique name together with our identity labels.
+ * The lane's runner on GitHub, by what GitHub shows: under the recorded id (a JIT lane's, from
+ * GitHub's JIT answer) with the lane's name and identity labels, or for a persistent lane not yet
+ * identified, by its unique name together with its identity labels.
  */
 export async function findRunner(
   deps: ControlDeps,
@@ -305,17 +406,16 @@ export async function findRunner(
 ): Promise<GitHubRunner | undefined> {
   if (lane.runnerId !== undefined) {
     const r = await deps.github.getRunner(lane.scope, lane.runnerId);
-    return r !== undefined && r.name === lane.runnerName ? r : undefined;
+    if (r === undefined) return undefined;
+    const identity = {
+      coordinatorId: deps.coordinatorId,
+      laneId: lane.laneId,
+      runnerName: lane.runnerName,
+      runnerId: lane.runnerId,
+    };
+    return recordedRunnerMismatch(r, identity) === undefined ? r : undefined;
   }
-  const all = await deps.github.listRunners(lane.scope);
-  const ours = all.filter(
-    (r) =>
-      r.name === lane.runnerName &&
-      r.labels.includes(laneLabel(lane.laneId)) &&
-      r.labels.includes(coordinatorLabel(deps.coordinatorId)),
-  );
-  // Two runners with one lane's name is not something to guess about.
-  return ours.length === 1 ? ours[0] : undefined;
+  return findLaneRunnerByName(deps, lane);
 }
 
 /** Undoes a failed create as far as it can and marks the lane `failed` with what is left. */
@@ -355,12 +455,18 @@ async function rollback(
   }
   if (lane.runnerId !== undefined) {
     try {
-      await deps.github.deleteRunner(lane.scope, lane.runnerId);
-      report.steps.push(`deleted GitHub runner ${lane.runnerId}`);
+      const done = await deleteLaneRunner(deps, lane, lane.runnerId, actor);
+      report.steps.push(
+        done === 'deleted'
+          ? `deleted GitHub runner ${lane.runnerId}`
+          : `GitHub runner ${lane.runnerId} was already gone`,
+      );
     } catch (err) {
       const e = toLaunchplaneError(err);
       if (e.code === 'LP_NOT_FOUND')
         report.steps.push(`GitHub runner ${lane.runnerId} was already gone`);
+      else if (e.code === 'LP_NOT_OWNED')
+        left.push(`GitHub runner ${lane.runnerId} is not provably this lane's and was left alone`);
       else left.push(`GitHub runner ${lane.runnerId} is still registered (${e.code})`);
     }
   }

@@ -6,6 +6,8 @@
  * 3. then restart (agent restarts, labels restored, online verified) or remove (agent stops and
  *    deletes, then the registration is deleted by the recorded runner id; GitHub's 422 means
  *    "still busy": wait and retry, never force).
+ * Every label write and deletion first proves, against GitHub's current view, that the runner
+ * under the recorded id is still this lane's (`runner-guard.ts`); otherwise `LP_NOT_OWNED`.
  * A timeout leaves the lane quarantined in `draining`: safe, and visible. `force` skips step 2
  * and is audited as forced. Nothing is stopped before step 2 says idle, unless forced.
  */
@@ -20,6 +22,7 @@ import type { LaneRecord } from '../ports/store.js';
 import type { ActionReport } from './action-report.js';
 import type { ControlDeps } from './control-deps.js';
 import { findRunner } from './create-lane.js';
+import { deleteLaneRunner, setLaneRunnerLabels } from './runner-guard.js';
 import {
   Deadline,
   auditReport,
@@ -112,7 +115,7 @@ export async function drainLane(deps: ControlDeps, req: DrainLaneRequest): Promi
 
   const deadline = new Deadline(deps, (req.timeoutSec ?? deps.options.drainSec) * 1000);
   try {
-    lane = await quarantine(deps, lane, report);
+    lane = await quarantine(deps, lane, report, req.actor);
     if (req.force) {
       report.steps.push('forced: did not wait for idle');
     } else {
@@ -137,7 +140,8 @@ export async function drainLane(deps: ControlDeps, req: DrainLaneRequest): Promi
     report.ok = true;
   } catch (err) {
     const e = toLaunchplaneError(err);
-    report.outcome = e.code === 'LP_TIMEOUT' ? 'timeout' : 'failed';
+    report.outcome =
+      e.code === 'LP_TIMEOUT' ? 'timeout' : e.code === 'LP_NOT_OWNED' ? 'refused' : 'failed';
     report.error = e.toJSON();
     const fresh = await deps.store.getLane(lane.laneId);
     if (fresh !== undefined) lane = fresh;
@@ -211,15 +215,18 @@ async function quarantine(
   deps: ControlDeps,
   lane: LaneRecord,
   report: ActionReport,
+  actor: string,
 ): Promise<LaneRecord> {
   if (lane.runnerId === undefined) {
     report.steps.push('no runner registered: nothing to quarantine on GitHub');
   } else {
     try {
-      await deps.github.setCustomLabels(
-        lane.scope,
+      await setLaneRunnerLabels(
+        deps,
+        lane,
         lane.runnerId,
         drainingLabels(deps.coordinatorId, lane.laneId),
+        actor,
       );
       report.steps.push(`quarantined runner ${lane.runnerId} (lp-draining)`);
     } catch (err) {
@@ -355,7 +362,7 @@ async function restart(
   }
   report.steps.push(`host "${lane.hostId}" restarted the lane`);
   if (lane.runnerId !== undefined) {
-    await deps.github.setCustomLabels(lane.scope, lane.runnerId, lane.labels);
+    await setLaneRunnerLabels(deps, lane, lane.runnerId, lane.labels, req.actor);
     report.steps.push('restored the canonical labels');
     const deadline = new Deadline(deps, deps.options.createOnlineSec * 1000);
     for (let attempt = 0; ; attempt++) {
@@ -461,14 +468,27 @@ async function remove(
   if (lane.runnerId !== undefined) {
     for (let attempt = 0; ; attempt++) {
       try {
-        await deps.github.deleteRunner(lane.scope, lane.runnerId);
-        report.steps.push(`deleted GitHub runner ${lane.runnerId}`);
+        const done = await deleteLaneRunner(deps, lane, lane.runnerId, req.actor);
+        report.steps.push(
+          done === 'deleted'
+            ? `deleted GitHub runner ${lane.runnerId}`
+            : `GitHub runner ${lane.runnerId} was already gone`,
+        );
         break;
       } catch (err) {
         const e = toLaunchplaneError(err);
         if (e.code === 'LP_NOT_FOUND') {
           report.steps.push(`GitHub runner ${lane.runnerId} was already gone`);
           break;
+        }
+        if (e.code === 'LP_NOT_OWNED') {
+          report.steps.push(`refused to delete runner ${lane.runnerId}: not provably this lane's`);
+          lane = await updateLane(deps, lane, {
+            state: 'failed',
+            recovery: e.recovery,
+            lastError: e.toJSON(),
+          });
+          throw e;
         }
         const retry = e.code === 'LP_LANE_BUSY' || isTransientGitHubError(e);
         if (!retry || deadline.passed()) {

@@ -3,9 +3,10 @@
  * drain was interrupted), so they are set back to the lane's canonical set — or, while it
  * drains, to the draining set. Ownership is proven again right before the write.
  */
-import { LaunchplaneError, classifyRunner, drainingLabels } from '@launchplane/shared';
+import { LaunchplaneError, drainingLabels } from '@launchplane/shared';
 import type { ActionReport } from './action-report.js';
 import type { ControlDeps } from './control-deps.js';
+import { provenRunner } from './runner-guard.js';
 import { auditReport, errorBody } from './saga-support.js';
 
 export interface RepairLabelsRequest {
@@ -41,19 +42,15 @@ export async function repairLabels(
         `Cannot repair the labels of lane "${req.laneId}": no such lane with a registered runner`,
       );
     }
-    const runner = await deps.github.getRunner(lane.scope, lane.runnerId);
-    const owned =
-      runner !== undefined &&
-      classifyRunner(runner, {
-        coordinatorId: deps.coordinatorId,
-        findLane: (id) =>
-          id === lane.laneId ? { laneId: id, runnerId: lane.runnerId } : undefined,
-      }).ours;
-    if (runner === undefined || !owned) {
+    // Proven against GitHub's current view right before the write (and on a dry run too, so it
+    // reports the refusal the real run would meet).
+    const runner = await provenRunner(deps, lane, lane.runnerId, 'set-labels', req.actor, {
+      dryRun: req.dryRun,
+    });
+    if (runner === undefined) {
       throw new LaunchplaneError(
-        'LP_NOT_OWNED',
-        `Cannot repair the labels of runner ${lane.runnerId}: it is not provably lane "${lane.laneId}"`,
-        { recovery: 'Run "launchplane runners" to see how GitHub shows it' },
+        'LP_NOT_FOUND',
+        `Cannot repair the labels of lane "${lane.laneId}": runner ${lane.runnerId} is not on GitHub`,
       );
     }
     const draining = lane.state === 'draining' || lane.state === 'drained';
@@ -61,12 +58,13 @@ export async function repairLabels(
     report.steps.push(
       `${req.dryRun ? 'set' : 'setting'} runner ${lane.runnerId}'s custom labels to the ${draining ? 'draining' : 'canonical'} set: ${labels.join(',')}`,
     );
-    if (!req.dryRun) await deps.github.setCustomLabels(lane.scope, lane.runnerId, labels);
+    if (!req.dryRun) await deps.github.setCustomLabels(lane.scope, runner.id, labels);
     report.ok = true;
     report.outcome = req.dryRun ? 'would-repair-labels' : 'repaired';
     report.lane = lane;
   } catch (err) {
-    report.outcome = lane === undefined ? 'refused' : 'failed';
+    const code = errorBody(err).code;
+    report.outcome = lane === undefined || code === 'LP_NOT_OWNED' ? 'refused' : 'failed';
     report.error = errorBody(err);
   }
   await auditReport(deps, report, { actor: req.actor });

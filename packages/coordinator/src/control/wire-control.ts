@@ -46,7 +46,7 @@ export async function startControl(
     opts.github ??
     (auth === undefined
       ? unconfiguredGitHub()
-      : await createGitHubRunners({ apiUrl: config.github.apiUrl, auth }));
+      : await createGitHubRunners({ apiUrl: config.github.apiUrl, auth }, { log: parts.logger }));
   const clock = opts.clock ?? systemClock;
   const service = new ControlService({
     store: parts.store,
@@ -109,6 +109,7 @@ function unconfiguredGitHub(): GitHubRunners {
     generateJitConfig: fail,
     deleteRunner: fail,
     setCustomLabels: fail,
+    listRunnerGroups: fail,
     rateLimit: () => undefined,
   };
 }

@@ -393,3 +393,34 @@ describe('plan()', () => {
     expect(JSON.stringify(b)).toBe(JSON.stringify(a));
   });
 });
+
+describe('plan() and host capabilities', () => {
+  it('lists every capability a host reported that no lane carries, and why', () => {
+    const p = run({
+      policy: policyOf({ hosts: { 'host-a': { capabilities: ['gpu'] } } }),
+      hosts: [
+        hostOf('host-a', { capabilities: ['gpu', 'lp-pool-deploy', 'lp-draining', 'arm64'] }),
+        hostOf('host-b', { capabilities: ['gpu'] }),
+      ],
+    });
+    expect(p.ignoredCapabilities.map((c) => [c.hostId, c.capability, c.reason])).toEqual([
+      ['host-a', 'arm64', 'not-granted'],
+      ['host-a', 'lp-draining', 'reserved'],
+      ['host-a', 'lp-pool-deploy', 'reserved'],
+      ['host-b', 'gpu', 'not-granted'],
+    ]);
+    expect(p.ignoredCapabilities[3]?.message).toContain('hosts.host-b.capabilities');
+  });
+
+  it('lists none without a policy, or when every reported capability is granted', () => {
+    expect(
+      run({ policy: undefined, hosts: [hostOf('host-a', { capabilities: ['x'] })] })
+        .ignoredCapabilities,
+    ).toEqual([]);
+    const p = run({
+      policy: policyOf({ hosts: { 'host-a': { capabilities: ['gpu'] } } }),
+      hosts: [hostOf('host-a', { capabilities: ['gpu'] })],
+    });
+    expect(p.ignoredCapabilities).toEqual([]);
+  });
+});

@@ -14,8 +14,11 @@ import {
   LABEL_DRAINING,
   classifyRunner,
   drainingLabels,
+  grantedCapabilities,
+  ownEntry,
   poolScopeKey,
   type Blocked,
+  type IgnoredCapabilityView,
   type ControlPlan,
   type LaneReport,
   type LaneState,
@@ -80,6 +83,11 @@ const READ_ONLY_LABELS = new Set([
   'ARM',
   'ARM64',
 ]);
+
+/** A runner's custom labels: every label but GitHub's read-only defaults. */
+export function customLabelsOf(labels: readonly string[]): string[] {
+  return labels.filter((l) => !READ_ONLY_LABELS.has(l));
+}
 
 const KIND_ORDER: Record<PlanAction['kind'], number> = {
   remove: 0,
@@ -172,7 +180,7 @@ export function plan(input: PlanInput): ControlPlan {
           runnerId: runner.id,
           name: runner.name,
           scope: key,
-          status: runner.status,
+          status: runner.githubStatus ?? runner.status,
           labels: [...runner.labels].sort(cmp),
           reason: `${c.reason}: ${c.message}`,
         });
@@ -385,7 +393,7 @@ export function plan(input: PlanInput): ControlPlan {
     if (policy === undefined) continue;
     remove(
       v,
-      policy.pools[v.record.pool] === undefined
+      ownEntry(policy.pools, v.record.pool) === undefined
         ? `pool "${v.record.pool}" is no longer in the policy`
         : `pool "${v.record.pool}" no longer has lanes on host "${v.record.hostId}"`,
     );
@@ -403,7 +411,7 @@ export function plan(input: PlanInput): ControlPlan {
       ? drainingLabels(input.coordinatorId, v.record.laneId)
       : [...v.record.labels];
     if (canonical.length === 0) continue;
-    const custom = runner.labels.filter((l) => !READ_ONLY_LABELS.has(l));
+    const custom = customLabelsOf(runner.labels);
     if (!draining && custom.includes(LABEL_DRAINING)) {
       // Taking a lane out of quarantine routes jobs to it: only an operator's restart does that.
       degraded.add(
@@ -449,6 +457,16 @@ export function plan(input: PlanInput): ControlPlan {
   blocked.sort((a, b) => cmp(a.hostId, b.hostId) || cmp(a.pool, b.pool));
   unmanaged.sort((a, b) => cmp(a.scope, b.scope) || a.runnerId - b.runnerId);
 
+  // What hosts report as capabilities becomes a label only where the policy grants it.
+  const ignoredCapabilities: IgnoredCapabilityView[] = [];
+  if (policy !== undefined) {
+    for (const host of hosts.values()) {
+      for (const i of grantedCapabilities(policy, host.hostId, host.capabilities).ignored) {
+        ignoredCapabilities.push({ hostId: host.hostId, ...i });
+      }
+    }
+  }
+
   const count = (k: PlanAction['kind']): number => actions.filter((a) => a.kind === k).length;
   return {
     version: 1,
@@ -457,6 +475,7 @@ export function plan(input: PlanInput): ControlPlan {
     actions,
     blocked,
     unmanaged,
+    ignoredCapabilities,
     degraded: [...degraded].sort(cmp),
     summary: {
       desired: desiredTotal,

@@ -10,7 +10,10 @@ export interface GitHubRunner {
   id: number;
   name: string;
   os: string;
+  /** GitHub's status; any value other than `online` and `offline` reads as `offline`. */
   status: 'online' | 'offline';
+  /** The status exactly as GitHub sent it, when it was neither `online` nor `offline`. */
+  githubStatus?: string;
   busy: boolean;
   /** Every label name, read-only defaults included. */
   labels: string[];
@@ -37,6 +40,14 @@ export interface JitConfig {
   encodedJitConfig: string;
 }
 
+/** A runner group of an organization, as GitHub lists it. */
+export interface RunnerGroup {
+  id: number;
+  name: string;
+  /** The organization's default group (id 1, where runners go unless told otherwise). */
+  default: boolean;
+}
+
 /** Rate-limit state as last seen on a response. */
 export interface RateLimitStatus {
   limit: number;
@@ -61,6 +72,8 @@ export interface GitHubRunners {
   generateJitConfig(scope: Scope, request: JitConfigRequest): Promise<JitConfig>;
   /** Deletes a runner registration; a runner that runs a job is refused with `LP_LANE_BUSY`. */
   deleteRunner(scope: Scope, runnerId: number): Promise<void>;
+  /** Every runner group of an organization (all pages). Groups exist for organizations only. */
+  listRunnerGroups(organization: string): Promise<RunnerGroup[]>;
   /** Replaces the runner's custom labels; returns every label the runner has afterwards. */
   setCustomLabels(scope: Scope, runnerId: number, labels: readonly string[]): Promise<string[]>;
   /** The last rate-limit headers seen, if any request has been made. */

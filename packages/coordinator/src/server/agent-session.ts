@@ -420,14 +420,18 @@ async function applyEvent(
   const event = payload.event;
   switch (event.kind) {
     case 'audit': {
-      const { seq: agentSeq, ...record } = event.record;
+      const { seq: agentSeq, actor: claimedActor, ...record } = event.record;
       const chain = await followAgentChain(tx, hostId, event.record);
+      // The actor is who the coordinator authenticated, never the host's word; what the host
+      // wrote as actor is kept, labelled as its claim.
       await tx.appendAudit({
         ...record,
+        actor: agentActor(hostId),
         hostId,
         params: {
           ...record.params,
           agentSeq,
+          claimedActor,
           ...(chain === undefined ? {} : { chainBreak: chain }),
         },
       });
@@ -497,10 +501,12 @@ async function applyLaneReport(
     return;
   }
   const state = mergedLaneState(lane.state, report.state);
-  const runnerId = lane.runnerId ?? report.runnerId;
+  // The report's runnerId is the host's word and is never recorded: a runner id comes only from
+  // GitHub's own answers to the coordinator (the create saga records it), so a host cannot make
+  // the coordinator relabel or delete a runner it names.
   const recovery = report.recovery ?? lane.recovery;
-  if (state === lane.state && runnerId === lane.runnerId && recovery === lane.recovery) return;
-  const next: LaneRecord = { ...lane, state, runnerId, recovery, updatedAt: now };
+  if (state === lane.state && recovery === lane.recovery) return;
+  const next: LaneRecord = { ...lane, state, recovery, updatedAt: now };
   await tx.putLane(next);
 }
 
@@ -527,6 +533,11 @@ export function mergedLaneState(recorded: LaneState, reported: LaneState): LaneS
   if (recorded === 'failed' && reported === 'removed') return recorded;
   if (COORDINATOR_HELD.has(recorded) && !AGENT_FACTS.has(reported)) return recorded;
   return reported;
+}
+
+/** The audit actor of an authenticated host's session. */
+export function agentActor(hostId: string): string {
+  return `agent:${hostId}`;
 }
 
 function errText(e: unknown): string | undefined {

@@ -206,6 +206,56 @@ describe.each([
   });
 });
 
+describe('OctokitGitHubRunners and what GitHub may send', () => {
+  it('reads an unknown runner status as offline, logs it once per runner and value, and never rejects the answer', async () => {
+    const warnings: Record<string, unknown>[] = [];
+    const noop = (): void => undefined;
+    const log = {
+      debug: noop,
+      info: noop,
+      error: noop,
+      warn: (fields: Record<string, unknown>) => void warnings.push(fields),
+    };
+    const gitHub = client({ log });
+    const odd = await addRunner(REPO, 'odd-one');
+    const plain = await addRunner(REPO, 'plain-one');
+    await control('PUT', `runners/${odd.id}/status`, { status: 'maintenance' });
+    for (let i = 0; i < 3; i++) {
+      const listed = await gitHub.listRunners(REPO);
+      expect(listed.find((r) => r.id === odd.id)).toMatchObject({
+        status: 'offline',
+        githubStatus: 'maintenance',
+      });
+      expect(listed.find((r) => r.id === plain.id)?.status).toBe('online');
+      expect(listed.find((r) => r.id === plain.id)?.githubStatus).toBeUndefined();
+      expect(await gitHub.getRunner(REPO, odd.id)).toMatchObject({ status: 'offline' });
+    }
+    expect(warnings).toEqual([
+      { runnerId: odd.id, runnerName: 'odd-one', githubStatus: 'maintenance' },
+    ]);
+    // A new value is news: logged once more.
+    await control('PUT', `runners/${odd.id}/status`, { status: 'Online' });
+    expect((await gitHub.getRunner(REPO, odd.id))?.status).toBe('offline');
+    await gitHub.listRunners(REPO);
+    expect(warnings.map((w) => w.githubStatus)).toEqual(['maintenance', 'Online']);
+  });
+
+  it("lists an organization's runner groups, over several pages", async () => {
+    for (let i = 0; i < 4; i++) {
+      await control('POST', 'runner-groups', { organization: 'acme', name: `group-${i}` });
+    }
+    const groups = await client({ perPage: 2 }).listRunnerGroups('acme');
+    expect(groups.map((g) => [g.name, g.default])).toEqual([
+      ['Default', true],
+      ['group-0', false],
+      ['group-1', false],
+      ['group-2', false],
+      ['group-3', false],
+    ]);
+    expect((await countOf('actions/list-self-hosted-runner-groups-for-org')).total).toBe(3);
+  });
+});
+
 describe('OctokitGitHubRunners options', () => {
   it('refuses limits that would make every call fail or wait forever', () => {
     for (const bad of [

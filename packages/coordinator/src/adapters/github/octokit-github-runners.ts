@@ -20,6 +20,7 @@ import type {
   JitConfig,
   JitConfigRequest,
   RateLimitStatus,
+  RunnerGroup,
   RunnerToken,
 } from '../../ports/github-runners.js';
 import type { Logger } from '../../ports/logger.js';
@@ -123,21 +124,33 @@ const runnerSchema = z.object({
   id: z.number().int(),
   name: z.string(),
   os: z.string(),
-  status: z.enum(['online', 'offline']),
+  // GitHub's API description allows any string here; unknown values are read as offline.
+  status: z.string(),
   busy: z.boolean(),
   labels: z.array(z.object({ name: z.string() })),
 });
 const runnerPageSchema = z.array(runnerSchema);
 const tokenSchema = z.object({ token: z.string().min(1), expires_at: z.string() });
 const jitSchema = z.object({ runner: runnerSchema, encoded_jit_config: z.string().min(1) });
+const runnerGroupPageSchema = z.array(
+  z.object({ id: z.number().int(), name: z.string(), default: z.boolean() }),
+);
 const labelsSchema = z.object({ labels: z.array(z.object({ name: z.string() })) });
 
+/** Runner statuses the coordinator knows; anything else GitHub sends reads as offline. */
+const KNOWN_STATUSES: ReadonlySet<string> = new Set(['online', 'offline']);
+
+/** Distinct (runner, status) pairs remembered so an unknown status is logged once, not per poll. */
+const MAX_REMEMBERED_STATUSES = 10_000;
+
 function toRunner(r: z.infer<typeof runnerSchema>): GitHubRunner {
+  const known = KNOWN_STATUSES.has(r.status);
   return {
     id: r.id,
     name: r.name,
     os: r.os,
-    status: r.status,
+    status: r.status === 'online' ? 'online' : 'offline',
+    ...(known ? {} : { githubStatus: r.status.slice(0, 64) }),
     busy: r.busy,
     labels: r.labels.map((l) => l.name),
   };
@@ -207,6 +220,9 @@ export class OctokitGitHubRunners implements GitHubRunners {
   readonly #now: () => number;
   readonly #deadlines = new WeakMap<AbortSignal, number>();
   readonly #opts: Limits;
+  readonly #log: Logger | undefined;
+  /** `runnerId:status` pairs of unknown statuses already logged. */
+  readonly #oddStatuses = new Set<string>();
   #rate: RateLimitStatus | undefined;
   /** Local time before which the primary budget is known to be spent. */
   #blockedUntilMs = 0;
@@ -231,6 +247,7 @@ export class OctokitGitHubRunners implements GitHubRunners {
       );
     }
     this.#now = opts.now ?? Date.now;
+    this.#log = opts.log;
     this.#cache = opts.etagCache === false ? undefined : new EtagCache(opts.etagCache ?? {});
     const baseFetch = opts.fetch ?? globalThis.fetch;
     const cached = conditionalFetch(this.#timedFetch(baseFetch), this.#cache, this.#counters);
@@ -322,7 +339,7 @@ export class OctokitGitHubRunners implements GitHubRunners {
     return this.#call(action, async (request) => {
       try {
         const res = await request(`GET ${runnersPath(scope)}/${runnerId}`);
-        return toRunner(parse(runnerSchema, res.data, action));
+        return this.#toRunner(parse(runnerSchema, res.data, action));
       } catch (err) {
         if (!isStatus(err, 404)) throw err;
       }
@@ -371,7 +388,7 @@ export class OctokitGitHubRunners implements GitHubRunners {
         throw err;
       }
       const body = parse(jitSchema, res.data, action);
-      return { runner: toRunner(body.runner), encodedJitConfig: body.encoded_jit_config };
+      return { runner: this.#toRunner(body.runner), encodedJitConfig: body.encoded_jit_config };
     });
   }
 
@@ -388,6 +405,30 @@ export class OctokitGitHubRunners implements GitHubRunners {
         // lost: the deletion is done.
         if (!(isStatus(err, 404) && retryCountOf(err) > 0)) throw err;
       }
+    });
+  }
+
+  async listRunnerGroups(organization: string): Promise<RunnerGroup[]> {
+    const action = { what: `list runner groups of organization "${organization}"` };
+    return this.#call(action, async (request) => {
+      const groups: RunnerGroup[] = [];
+      let pages = 0;
+      const iterator = this.#octokit.paginate.iterator(
+        request,
+        `GET /orgs/${encodeURIComponent(organization)}/actions/runner-groups?per_page=${this.#opts.perPage}`,
+      );
+      for await (const page of iterator) {
+        if (++pages > this.#opts.maxPages) {
+          throw new LaunchplaneError(
+            'LP_GITHUB_UNAVAILABLE',
+            `Cannot ${action.what}: more than ${this.#opts.maxPages} pages`,
+          );
+        }
+        for (const g of parse(runnerGroupPageSchema, [...(page.data as unknown[])], action)) {
+          groups.push({ id: g.id, name: g.name, default: g.default });
+        }
+      }
+      return groups;
     });
   }
 
@@ -423,6 +464,23 @@ export class OctokitGitHubRunners implements GitHubRunners {
       }
       return { token: body.token, expiresAt: Math.floor(expiresMs / 1000) };
     });
+  }
+
+  /** A runner in the port's shape; an unknown status is logged once per runner and value. */
+  #toRunner(r: z.infer<typeof runnerSchema>): GitHubRunner {
+    const runner = toRunner(r);
+    if (runner.githubStatus !== undefined) {
+      const key = `${runner.id}:${runner.githubStatus}`;
+      if (!this.#oddStatuses.has(key)) {
+        if (this.#oddStatuses.size >= MAX_REMEMBERED_STATUSES) this.#oddStatuses.clear();
+        this.#oddStatuses.add(key);
+        this.#log?.warn(
+          { runnerId: runner.id, runnerName: runner.name, githubStatus: runner.githubStatus },
+          'GitHub reports a runner status Launchplane does not know; treating it as offline',
+        );
+      }
+    }
+    return runner;
   }
 
   /** One pass over every page; undefined when the pages disagree and the list must be re-read. */
@@ -466,7 +524,7 @@ export class OctokitGitHubRunners implements GitHubRunners {
       if (total !== undefined && count !== total) return undefined;
       total = count;
       for (const r of parse(runnerPageSchema, [...(page.data as unknown[])], action)) {
-        byId.set(r.id, toRunner(r));
+        byId.set(r.id, this.#toRunner(r));
       }
     }
     if (total !== undefined && byId.size !== total) return undefined;
