@@ -102,7 +102,8 @@ async function route(
     return { status: 204 };
   }
   const m = /^RunnerSecret\s+(\S+)$/.exec(req.headers.authorization ?? '');
-  if (m?.[1] === undefined) throw new RunnerServiceError('Unauthorized', 'Runner credentials required');
+  if (m?.[1] === undefined)
+    throw new RunnerServiceError('Unauthorized', 'Runner credentials required');
   const runner = sim.authenticateRunner(m[1]);
   if (path === '/_runner/sessions' && method === 'POST') {
     if (takeFault(sim, 'sessionServerErrorNext')) return SERVER_ERROR;
@@ -127,7 +128,10 @@ async function route(
     if (method === 'POST' && s[2] === '/poll') {
       if (takeFault(sim, 'pollServerErrorNext')) return SERVER_ERROR;
       if (takeFault(sim, 'pollUnauthorizedNext'))
-        throw new RunnerServiceError('Unauthorized', 'The runner credential was refused (injected fault)');
+        throw new RunnerServiceError(
+          'Unauthorized',
+          'The runner credential was refused (injected fault)',
+        );
       const message = await sim.poll(runner, sid);
       return message === null ? { status: 204 } : { status: 200, body: message };
     }
@@ -143,4 +147,3 @@ async function route(
   }
   throw new SimError('SIM_NOT_FOUND', 'Not Found');
 }
-

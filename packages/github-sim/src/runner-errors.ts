@@ -5,11 +5,7 @@ import { type SimErrorCode, SimError } from './errors.js';
  * broker's error kinds and the exceptions the real listener tells apart (docs/runner-contract.md).
  */
 export type RunnerErrorKind =
-  | 'RunnerNotFound'
-  | 'SessionConflict'
-  | 'SessionInvalid'
-  | 'RunnerVersionTooOld'
-  | 'Unauthorized';
+  'RunnerNotFound' | 'SessionConflict' | 'SessionInvalid' | 'RunnerVersionTooOld' | 'Unauthorized';
 
 const CODE: Record<RunnerErrorKind, SimErrorCode> = {
   RunnerNotFound: 'SIM_NOT_FOUND',

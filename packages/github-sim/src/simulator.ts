@@ -401,7 +401,8 @@ export class GitHubSimulator {
         'Runner registration was deleted from the server',
       );
     }
-    if (r.session?.id !== sessionId) throw new RunnerServiceError('SessionInvalid', 'Session not found');
+    if (r.session?.id !== sessionId)
+      throw new RunnerServiceError('SessionInvalid', 'Session not found');
     // Heartbeats are frequent and only matter while the sim runs: no state-file write for them.
     r.session.lastHeartbeatAt = this.now();
     const job = this.currentJob(r.id);
