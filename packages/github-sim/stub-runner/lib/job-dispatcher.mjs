@@ -72,9 +72,12 @@ export class JobDispatcher {
       const current = { job, child, cancelled: false, killTimer: null };
       this.#current = current;
       child.on('error', () => undefined);
-      child.on('exit', (code) => {
+      child.on('exit', (code, signal) => {
         clearTimeout(current.killTimer);
         this.#current = null;
+        if (RESULT_BY_EXIT[code] === undefined) {
+          log(`Runner.Worker exited unexpectedly (${signal === null ? `code ${code}` : signal})`);
+        }
         const result = current.cancelled ? 'cancelled' : (RESULT_BY_EXIT[code] ?? 'failed');
         resolve(result);
       });

@@ -151,7 +151,7 @@ async function runJob(job, runner) {
     LAUNCHPLANE_SIM_JOB_LABELS: job.labels.join(','),
   };
 
-  // Set up job
+  log(`Set up job: job-${job.id}`);
   if (job.failSetup) {
     logError('##[error]Set up job: failed to prepare the job (simulated by failSetup)');
     return FAILED;
