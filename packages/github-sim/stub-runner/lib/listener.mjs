@@ -35,4 +35,6 @@ if (settings.command === 'run') {
   log('Commands: ./config.sh | ./config.sh remove | ./run.sh (see docs/runner-contract.md)');
   code = RETURN.Success;
 }
+// The real listener traces this line to its _diag log; the stub prints it.
+log(`Runner execution has finished with return code ${code}`);
 process.exit(code);
