@@ -55,7 +55,7 @@ describeWithDocker('stub runner in a container (USER 1001, run.sh as PID 1)', (d
   });
 
   const logs = async (): Promise<string> =>
-    demux((await container!.logs({ stdout: true, stderr: true, follow: false })) as Buffer);
+    demux(await container!.logs({ stdout: true, stderr: true, follow: false }));
 
   /** Runs a JIT-configured stub runner in a container and gives it a long job. */
   async function containerWithJob(env: string[]): Promise<number> {
