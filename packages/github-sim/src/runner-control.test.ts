@@ -32,6 +32,17 @@ describe('runner-facing control API and protocol', () => {
     await h.close();
   });
 
+  /** Registers runner `name` at acme/api through the runner protocol, with `extra` in the body. */
+  async function register(name: string, extra: Record<string, unknown>) {
+    const tok = await h.json<{ token: string }>(
+      'POST',
+      '/repos/acme/api/actions/runners/registration-token',
+    );
+    return h.runner('POST', '/_runner/register', {
+      body: { url: `${h.gh.url}/acme/api`, token: tok.body.token, name, labels: [], ...extra },
+    });
+  }
+
   it('sets, merges, refuses and resets runner faults', async () => {
     h = await startHarness();
     expect((await h.json('PATCH', '/_sim/runner-faults', { pollServerErrorNext: 2 })).body).toEqual(
@@ -95,19 +106,7 @@ describe('runner-facing control API and protocol', () => {
       404,
     );
 
-    const tok = await h.json<{ token: string }>(
-      'POST',
-      '/repos/acme/api/actions/runners/registration-token',
-    );
-    const reg = await h.runner('POST', '/_runner/register', {
-      body: {
-        url: `${h.gh.url}/acme/api`,
-        token: tok.body.token,
-        name: 'r2',
-        labels: [],
-        disableUpdate: true,
-      },
-    });
+    const reg = await register('r2', { disableUpdate: true });
     expect(reg.body['runner']).toMatchObject({ disableUpdate: true });
     const secret = (reg.body['credentials'] as { data: { secret: string } }).data.secret;
     await h.runner('POST', '/_runner/sessions', {
@@ -120,20 +119,7 @@ describe('runner-facing control API and protocol', () => {
 
   it('accepts --runnergroup as runnerGroup on register, and failSetup on jobs (a boolean only)', async () => {
     h = await startHarness();
-    const tok = await h.json<{ token: string }>(
-      'POST',
-      '/repos/acme/api/actions/runners/registration-token',
-    );
-    const reg = await h.runner('POST', '/_runner/register', {
-      body: {
-        url: `${h.gh.url}/acme/api`,
-        token: tok.body.token,
-        name: 'g',
-        labels: [],
-        runnerGroup: 'Default',
-      },
-    });
-    expect(reg.status).toBe(201);
+    expect((await register('g', { runnerGroup: 'Default' })).status).toBe(201);
     expect(
       (await h.json('POST', '/_sim/jobs', { repository: 'acme/api', labels: [], failSetup: 'yes' }))
         .status,
