@@ -12,9 +12,7 @@
  * coordinator must never record the attacker's key. Plain HTTP on loopback is allowed, so the
  * handshake itself has to hold there.
  */
-import { execFileSync } from 'node:child_process';
-import type { KeyObject } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, request, type IncomingMessage, type Server } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -35,9 +33,12 @@ import {
   generateEd25519KeyPair,
   newNonce,
   signEnrollChallenge,
-  tlsPinOfCertificate,
   type EnrollRequest,
 } from '@launchplane/shared';
+import {
+  selfSignedCert,
+  type SelfSignedCert,
+} from '../../packages/agent/src/testing/self-signed-cert.js';
 import { enrollHost, newHostKey } from './fake-agent.js';
 import { startHarness, type Harness } from './harness.js';
 
@@ -265,35 +266,18 @@ describe('a man in the middle of the enrollment (plain HTTP on loopback)', () =>
 
 describe('a TLS man in the middle with another certificate', () => {
   let certDir: string;
-  let real: { cert: string; key: string; pin: string };
-  let other: { cert: string; key: string; pin: string };
+  let real: SelfSignedCert;
+  let other: SelfSignedCert;
   let th: Harness;
   let proxy: TlsServer;
   let proxyPort: number;
   let proxyBytes = 0;
 
-  function selfSigned(name: string): { cert: string; key: string; pin: string } {
-    const key = join(certDir, `${name}.key`);
-    const cert = join(certDir, `${name}.pem`);
-    execFileSync(
-      'openssl',
-      ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'].concat(
-        ['-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1'],
-        ['-addext', 'subjectAltName=IP:127.0.0.1'],
-      ),
-      { stdio: 'ignore' },
-    );
-    const pem = readFileSync(cert, 'utf8');
-    return { cert: pem, key: readFileSync(key, 'utf8'), pin: tlsPinOfCertificate(pem) };
-  }
-
   beforeAll(async () => {
     certDir = mkdtempSync(join(tmpdir(), 'lp-mitm-tls-'));
-    real = selfSigned('coordinator');
-    other = selfSigned('intruder');
-    th = await startHarness({
-      yaml: `tls: { cert: ${join(certDir, 'coordinator.pem')}, key: ${join(certDir, 'coordinator.key')} }\n`,
-    });
+    real = selfSignedCert(certDir, 'coordinator');
+    other = selfSignedCert(certDir, 'intruder');
+    th = await startHarness({ yaml: `tls: { cert: ${real.certPath}, key: ${real.keyPath} }\n` });
     const upstreamPort = Number(new URL(th.baseUrl).port);
     // Terminates TLS with its own certificate and relays the cleartext to the coordinator.
     proxy = createTlsServer({ cert: other.cert, key: other.key }, (client) => {
@@ -385,7 +369,7 @@ describe('a TLS man in the middle with another certificate', () => {
       url: `wss://127.0.0.1:${proxyPort}/v1/agent`,
       hostId: 'host-t',
       coordinatorId: host.coordinatorId,
-      hostKey: host.hostKey as KeyObject,
+      hostKey: host.hostKey,
       agentVersion: '0.0.0-attack',
       tlsPin: real.pin,
       core: {

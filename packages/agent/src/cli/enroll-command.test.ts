@@ -31,7 +31,7 @@ describe('launchplane-agent enroll: where the token comes from', () => {
 
   async function enrollCli(
     extra: string[],
-    opts: { env?: Record<string, string>; stdin?: string } = {},
+    opts: { env?: Record<string, string>; stdin?: string; pin?: boolean } = {},
   ): Promise<{ code: number; out: string; err: string }> {
     const io = captureIo();
     const code = await runCli(
@@ -43,8 +43,7 @@ describe('launchplane-agent enroll: where the token comes from', () => {
         fake.url,
         '--host-id',
         'host-a',
-        '--coordinator-fingerprint',
-        fake.fingerprint,
+        ...(opts.pin === false ? [] : ['--coordinator-fingerprint', fake.fingerprint]),
         '--data-dir',
         join(dir, 'data'),
         ...extra,
@@ -103,22 +102,9 @@ describe('launchplane-agent enroll: where the token comes from', () => {
     const missing = await enrollCli(['--token-file', join(dir, 'absent')]);
     expect(missing.code).toBe(2);
     expect(missing.err).toMatch(/^error LP_USAGE: Cannot read token file/m);
-    const io = captureIo();
-    const code = await runCli(
-      [
-        '--config',
-        join(dir, 'agent.yaml'),
-        'enroll',
-        '--coordinator',
-        fake.url,
-        '--host-id',
-        'host-a',
-      ],
-      io,
-      { env: { LAUNCHPLANE_ENROLL_TOKEN: TOKEN } },
-    );
-    expect(code).toBe(2);
-    expect(io.err()).toContain('--coordinator-fingerprint');
+    const unpinned = await enrollCli([], { env: { LAUNCHPLANE_ENROLL_TOKEN: TOKEN }, pin: false });
+    expect(unpinned.code).toBe(2);
+    expect(unpinned.err).toContain('--coordinator-fingerprint');
     expect(fake.received).toEqual([]);
   });
 

@@ -1,15 +1,10 @@
-import { execFileSync } from 'node:child_process';
 import { createPublicKey, randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, stat, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import {
-  LaunchplaneError,
-  generateEd25519KeyPair,
-  parseAgentConfig,
-  tlsPinOfCertificate,
-} from '@launchplane/shared';
+import { LaunchplaneError, generateEd25519KeyPair, parseAgentConfig } from '@launchplane/shared';
+import { selfSignedCert, type SelfSignedCert } from '../testing/self-signed-cert.js';
 import { enroll, isLoopbackHost } from './enroll.js';
 import type { EnrollOptions } from './enroll.js';
 import {
@@ -24,36 +19,13 @@ const TOKEN = `lpe_${TOKEN_ID}_${SECRET}`;
 const OTHER_FP = `SHA256:${'B'.repeat(43)}`;
 
 let certDir: string;
-let tls: { cert: string; key: string };
-let otherTls: { cert: string; key: string };
-
-function selfSigned(name: string): { cert: string; key: string } {
-  const key = join(certDir, `${name}.key`);
-  const cert = join(certDir, `${name}.pem`);
-  execFileSync(
-    'openssl',
-    ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'].concat([
-      '-keyout',
-      key,
-      '-out',
-      cert,
-      '-days',
-      '1',
-      '-subj',
-      `/CN=${name}`,
-    ]),
-    { stdio: 'ignore' },
-  );
-  return {
-    cert: execFileSync('cat', [cert]).toString(),
-    key: execFileSync('cat', [key]).toString(),
-  };
-}
+let tls: SelfSignedCert;
+let otherTls: SelfSignedCert;
 
 beforeAll(async () => {
   certDir = await mkdtemp(join(tmpdir(), 'lp-enroll-tls-'));
-  tls = selfSigned('coordinator');
-  otherTls = selfSigned('intruder');
+  tls = selfSignedCert(certDir, 'coordinator');
+  otherTls = selfSignedCert(certDir, 'intruder');
 });
 afterAll(async () => {
   await rm(certDir, { recursive: true, force: true });
@@ -222,7 +194,7 @@ describe('enroll()', () => {
         enroll(
           opts({
             coordinatorUrl: 'http://coord.example:7443',
-            tlsPin: tlsPinOfCertificate(tls.cert),
+            tlsPin: tls.pin,
           }),
         ),
         'LP_USAGE',
@@ -371,7 +343,7 @@ describe('enroll() over https with a TLS pin', () => {
 
   it('trusts a self-signed certificate with the pinned key and stores the pin in the config', async () => {
     const f = await fakeWith(tls);
-    const pin = tlsPinOfCertificate(tls.cert);
+    const pin = tls.pin;
     const result = await enroll(opts(f, pin));
     expect(result.tlsPin).toBe(pin);
     const config = parseAgentConfig(await readFile(join(dir, 'agent.yaml'), 'utf8'));
@@ -380,9 +352,9 @@ describe('enroll() over https with a TLS pin', () => {
 
   it('a certificate with another key is refused before a request is sent', async () => {
     const f = await fakeWith(otherTls);
-    const err = await enroll(opts(f, tlsPinOfCertificate(tls.cert))).catch((e: unknown) => e);
+    const err = await enroll(opts(f, tls.pin)).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'LP_TLS_PIN_MISMATCH' });
-    expect((err as LaunchplaneError).message).toContain(tlsPinOfCertificate(otherTls.cert));
+    expect((err as LaunchplaneError).message).toContain(otherTls.pin);
     expect(f.received).toEqual([]);
     expect(await stat(join(dir, 'agent.yaml')).catch(() => undefined)).toBeUndefined();
   });

@@ -1,6 +1,5 @@
-import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -9,36 +8,17 @@ import { join } from 'node:path';
 import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
-import { tlsPinOfCertificate } from '@launchplane/shared';
+import { selfSignedCert, type SelfSignedCert } from '../testing/self-signed-cert.js';
 import { AgentSession, type SessionCore, type SessionStatus } from './agent-session.js';
 import { pinnedConnect } from './pinned-tls.js';
 import { probeCoordinator } from './probe-coordinator.js';
 
 let dir: string;
-const certs: Record<'good' | 'other', { cert: string; key: string; pin: string }> = {} as never;
+const certs: Record<'good' | 'other', SelfSignedCert> = {} as never;
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'lp-pin-'));
-  for (const name of ['good', 'other'] as const) {
-    const key = join(dir, `${name}.key`);
-    const cert = join(dir, `${name}.pem`);
-    execFileSync(
-      'openssl',
-      ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'].concat([
-        '-keyout',
-        key,
-        '-out',
-        cert,
-        '-days',
-        '1',
-        '-subj',
-        `/CN=${name}`,
-      ]),
-      { stdio: 'ignore' },
-    );
-    const pem = readFileSync(cert, 'utf8');
-    certs[name] = { cert: pem, key: readFileSync(key, 'utf8'), pin: tlsPinOfCertificate(pem) };
-  }
+  for (const name of ['good', 'other'] as const) certs[name] = selfSignedCert(dir, name);
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

@@ -233,23 +233,23 @@ export class AgentSession {
       const unauthenticated = this.#hostId === undefined;
       // Refusals before the hello verified are counted per source (a flood must not flood the
       // log either); everything after it is logged and audited one by one.
-      (unauthenticated && this.#host.refused !== undefined
-        ? this.#host.logger.debug
-        : this.#host.logger.warn
-      ).call(
-        this.#host.logger,
-        {
-          hostId: this.#hostId,
-          claimedHostId: this.#claimedHostId,
-          code: e.code,
-          err: e.message,
-          cause: errText(e.cause),
-        },
-        'closing agent session',
-      );
+      const fields = {
+        hostId: this.#hostId,
+        claimedHostId: this.#claimedHostId,
+        code: e.code,
+        err: e.message,
+        cause: errText(e.cause),
+      };
       if (unauthenticated && this.#host.refused !== undefined) {
+        this.#host.logger.debug(fields, 'closing agent session');
         this.#host.refused(this, e.code);
-      } else if (!unauthenticated || e.code !== 'LP_INVALID_MESSAGE') {
+      } else {
+        this.#host.logger.warn(fields, 'closing agent session');
+      }
+      if (
+        !unauthenticated ||
+        (this.#host.refused === undefined && e.code !== 'LP_INVALID_MESSAGE')
+      ) {
         await writeAudit(this.#host.store, this.#host.now(), {
           actor: this.#hostId === undefined ? 'anonymous' : `agent:${this.#hostId}`,
           action: 'agent.session',

@@ -374,7 +374,8 @@ export class CoordinatorServer {
         logger.error({ method, path, err: e.message }, 'request failed');
       }
       if (e.code === 'LP_RATE_LIMITED' && !res.headersSent) {
-        res.setHeader('retry-after', String(e.details.retryAfterSec ?? 60));
+        const retryAfter = e.details.retryAfterSec;
+        res.setHeader('retry-after', String(typeof retryAfter === 'number' ? retryAfter : 60));
       }
       sendError(res, e);
     } finally {
