@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseAgentConfig } from './agent-config.js';
 import { LaunchplaneError } from './errors.js';
 import { isTlsPin, tlsPinOfCertificate, tlsPinOfKey } from './tls-pin.js';
 
@@ -54,6 +55,21 @@ describe('TLS pins', () => {
   it('another key has another pin', () => {
     const other = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey;
     expect(tlsPinOfKey(other)).not.toBe(opensslPin);
+  });
+
+  it('an agent config takes a pin only for a wss:// coordinator, and only a well-formed one', () => {
+    const config = (url: string, pin: string) =>
+      parseAgentConfig(
+        `hostId: host-a\ncoordinator:\n  url: ${url}\n  fingerprint: "SHA256:${'A'.repeat(43)}"\n  tlsPin: "${pin}"\n`,
+      );
+    const ok = config('wss://coord.example:7443/v1/agent', opensslPin);
+    expect(ok.ok && ok.value.coordinator?.tlsPin).toBe(opensslPin);
+    const plain = config('ws://127.0.0.1:7443/v1/agent', opensslPin);
+    expect(plain.ok ? [] : plain.issues.map((i) => [i.path, i.message])).toEqual([
+      ['coordinator.tlsPin', 'tlsPin needs a wss:// url'],
+    ]);
+    const bad = config('wss://coord.example:7443/v1/agent', 'sha256//short=');
+    expect(bad.ok).toBe(false);
   });
 
   it('malformed pins and certificates are refused', () => {
