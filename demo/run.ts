@@ -292,14 +292,16 @@ async function main(): Promise<void> {
         agentConfig,
         '--coordinator',
         coordUrl,
-        '--token',
-        enrollment.token,
         '--host-id',
         HOST,
         '--coordinator-fingerprint',
         enrollment.coordinatorFingerprint,
       ],
-      { env: agentEnv, redact: [enrollment.token] },
+      // The token travels in the environment: a command line is readable by every user.
+      {
+        env: { ...agentEnv, LAUNCHPLANE_ENROLL_TOKEN: enrollment.token },
+        redact: [enrollment.token],
+      },
     ),
     'agent enroll',
   );

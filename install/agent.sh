@@ -1,34 +1,71 @@
 #!/usr/bin/env bash
 # Installs the Launchplane agent on this host: the package, /etc/launchplane,
-# /var/lib/launchplane, launchplane-agent.service, and (with --token) enrolls the host.
+# /var/lib/launchplane, launchplane-agent.service, and (with --coordinator) enrolls the host.
 # Idempotent: run it again to upgrade; it keeps the config, the host key and the ledger.
 # Undo: install/ROLLBACK.md.
+#
+# The enrollment token never goes on a command line (every user of the host can read those):
+# it comes from LAUNCHPLANE_ENROLL_TOKEN or from --token-file FILE (- reads standard input), and
+# reaches launchplane-agent in its environment.
 source "$(dirname "$0")/lib.sh"
 
 usage() {
   cat <<USAGE
-usage: install/agent.sh [--coordinator URL --token T --host-id H [--coordinator-fingerprint FP]] [options]
+usage: install/agent.sh [--coordinator URL --host-id H --coordinator-fingerprint FP
+                         [--tls-pin PIN] [--token-file FILE|-] [--insecure]] [options]
+  --coordinator URL              enroll with this coordinator (its http(s):// base URL)
+  --host-id H                    this host's id
+  --coordinator-fingerprint FP   the coordinator key to authenticate and pin (SHA256:...)
+  --tls-pin PIN                  the coordinator's TLS key pin (sha256//...), for https
+  --token-file FILE              read the enrollment token from FILE, or standard input for -
+                                 (default: the LAUNCHPLANE_ENROLL_TOKEN environment variable)
+  --insecure                     allow plain http:// to a coordinator on another machine
 $(common_usage)
 USAGE
 }
 
-COORDINATOR="" TOKEN="" HOST_ID="" FINGERPRINT=""
+COORDINATOR="" HOST_ID="" FINGERPRINT="" TLS_PIN="" TOKEN_FILE="" INSECURE=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --dry-run) DRY_RUN=1 ;;
     --root) ROOT=${2:?--root needs a directory}; shift ;;
     --no-start) NO_START=1 ;;
     --coordinator) COORDINATOR=${2:?}; shift ;;
-    --token) TOKEN=${2:?}; shift ;;
+    --token|--token=*)
+      die LP_USAGE "--token puts the enrollment token on the command line, where every user of this host can read it (ps, /proc/<pid>/cmdline)" \
+        "Pass it in LAUNCHPLANE_ENROLL_TOKEN or with --token-file FILE (- reads standard input); treat this token as seen and create a new one" 2 ;;
+    --token-file) TOKEN_FILE=${2:?--token-file needs a file, or - for standard input}; shift ;;
     --host-id) HOST_ID=${2:?}; shift ;;
     --coordinator-fingerprint) FINGERPRINT=${2:?}; shift ;;
+    --tls-pin) TLS_PIN=${2:?}; shift ;;
+    --insecure) INSECURE=1 ;;
     -h|--help) usage; exit 0 ;;
     *) usage >&2; die LP_USAGE "Unknown option \"$1\"" "" 2 ;;
   esac
   shift
 done
-if [ -n "$TOKEN" ] && { [ -z "$COORDINATOR" ] || [ -z "$HOST_ID" ]; }; then
-  die LP_USAGE "--token needs --coordinator and --host-id" "" 2
+if [ -n "$TOKEN_FILE" ] && [ -z "$COORDINATOR" ]; then
+  die LP_USAGE "--token-file needs --coordinator" "" 2
+fi
+TOKEN=""
+if [ -n "$COORDINATOR" ]; then
+  if [ -z "$HOST_ID" ] || [ -z "$FINGERPRINT" ]; then
+    die LP_USAGE "--coordinator needs --host-id and --coordinator-fingerprint" \
+      "Copy them from the line \`launchplane enroll-token create\` printed" 2
+  fi
+  # Read by builtins only, so the token is never an argument of any process.
+  if [ "$TOKEN_FILE" = "-" ]; then
+    if [ -t 0 ]; then printf 'enrollment token: ' >&2; IFS= read -rs TOKEN || true; printf '\n' >&2
+    else IFS= read -r TOKEN || true; fi
+  elif [ -n "$TOKEN_FILE" ]; then
+    [ -r "$TOKEN_FILE" ] || die LP_USAGE "Cannot read token file \"$TOKEN_FILE\"" "" 2
+    TOKEN=$(<"$TOKEN_FILE")
+  else
+    TOKEN=${LAUNCHPLANE_ENROLL_TOKEN:-}
+  fi
+  TOKEN=${TOKEN//[[:space:]]/}
+  [ -n "$TOKEN" ] || die LP_USAGE "An enrollment token is required to enroll" \
+    "Set LAUNCHPLANE_ENROLL_TOKEN, or pass --token-file FILE (- reads standard input)" 2
 fi
 
 set_paths
@@ -63,15 +100,19 @@ CONFIG
   fi
 fi
 
-if [ -n "$TOKEN" ]; then
-  enroll=("$PREFIX/bin/launchplane-agent" enroll --config "$ETC_DIR/agent.yaml" --coordinator "$COORDINATOR" --token "$TOKEN" --host-id "$HOST_ID")
-  [ -n "$FINGERPRINT" ] && enroll+=(--coordinator-fingerprint "$FINGERPRINT")
+if [ -n "$COORDINATOR" ]; then
+  enroll=("$PREFIX/bin/launchplane-agent" enroll --config "$ETC_DIR/agent.yaml" --coordinator "$COORDINATOR"
+    --host-id "$HOST_ID" --coordinator-fingerprint "$FINGERPRINT")
+  [ -n "$TLS_PIN" ] && enroll+=(--tls-pin "$TLS_PIN")
+  [ "$INSECURE" = 1 ] && enroll+=(--insecure)
   if [ "$DRY_RUN" = 1 ]; then
-    say "would run: $PREFIX/bin/launchplane-agent enroll --coordinator $COORDINATOR --token [redacted] --host-id $HOST_ID"
+    say "would run: ${enroll[*]} (token in LAUNCHPLANE_ENROLL_TOKEN)"
   else
-    "${enroll[@]}"
+    # The token reaches the agent in its environment only for this one command.
+    LAUNCHPLANE_ENROLL_TOKEN="$TOKEN" "${enroll[@]}"
   fi
 fi
+TOKEN=""
 
 install_unit launchplane-agent.service
 say "done: edit $ETC_DIR/agent.yaml to opt in, then \`$PREFIX/bin/launchplane-agent doctor\`"

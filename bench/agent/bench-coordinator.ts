@@ -1,5 +1,6 @@
 /**
- * The coordinator side of the bench, as small as the protocol allows: `POST /v1/enroll` over HTTP
+ * The coordinator side of the bench, as small as the protocol allows: the enrollment handshake
+ * (`POST /v1/enroll/challenge`, then `POST /v1/enroll` with a token proof) over HTTP
  * and the session over WebSocket (both on 127.0.0.1, port 0): challenge → hello verified with the
  * enrolled key → welcome → inventory and events (each event verified and acknowledged) → signed
  * commands, whose results are verified with the host key before they count as answered.
@@ -16,12 +17,19 @@ import {
   MAX_PAYLOAD_BYTES,
   PROTOCOL_SUBPROTOCOL,
   agentMessageSchema,
+  enrollChallengeRequestSchema,
+  enrollProofKey,
+  enrollProofMatches,
   enrollRequestSchema,
   exportPublicJwk,
   fingerprint,
   generateEd25519KeyPair,
   importPublicJwk,
+  newNonce,
+  parseEnrollmentToken,
   signCommand,
+  signEnrollChallenge,
+  signEnrolled,
   verifyEvent,
   verifyHello,
   verifyResult,
@@ -32,7 +40,7 @@ import type { Command, InventoryMessage, ResultPayload } from '@launchplane/shar
 export interface BenchCoordinatorOptions {
   coordinatorId: string;
   hostId: string;
-  /** The enrollment token the agent must present. */
+  /** The enrollment token (`lpe_<id>_<secret>`) the agent must prove. */
   enrollToken: string;
 }
 
@@ -49,6 +57,8 @@ export class BenchCoordinator {
   readonly #http: Server;
   readonly #wss: WebSocketServer;
   readonly #pending = new Map<string, Pending>();
+  /** Open enrollment challenges: the agent's nonce by the coordinator's. */
+  readonly #challenges = new Map<string, string>();
   #hostKey: KeyObject | undefined;
   #socket: WebSocket | undefined;
   #seq = 0;
@@ -184,32 +194,88 @@ export class BenchCoordinator {
     await new Promise<void>((resolve) => this.#http.close(() => resolve()));
   }
 
+  /** The enrollment handshake (docs/security.md): a signed challenge, then a checked proof. */
   #enroll(method: string, url: string, body: string): { status: number; body: unknown } {
     const refuse = (status: number, code: string, message: string) => ({
       status,
       body: { error: { code, message } },
     });
-    if (method !== 'POST' || url !== '/v1/enroll') return refuse(404, 'LP_NOT_FOUND', 'Not found');
+    if (method !== 'POST' || (url !== '/v1/enroll' && url !== '/v1/enroll/challenge'))
+      return refuse(404, 'LP_NOT_FOUND', 'Not found');
     let json: unknown;
     try {
       json = JSON.parse(body);
     } catch {
       return refuse(400, 'LP_INVALID_MESSAGE', 'Body is not JSON');
     }
+    const { coordinatorId } = this.#opts;
+    if (url === '/v1/enroll/challenge') {
+      const parsed = enrollChallengeRequestSchema.safeParse(json);
+      if (!parsed.success) return refuse(400, 'LP_INVALID_MESSAGE', 'Invalid challenge request');
+      const nonce = newNonce();
+      const expiresAt = Math.floor(Date.now() / 1000) + 60;
+      this.#challenges.set(nonce, parsed.data.agentNonce);
+      return {
+        status: 200,
+        body: {
+          coordinatorId,
+          coordinatorKey: exportPublicJwk(this.#keys.publicKey),
+          nonce,
+          expiresAt,
+          sig: signEnrollChallenge(
+            { coordinatorId, ...parsed.data, nonce, expiresAt },
+            this.#keys.privateKey,
+          ),
+        },
+      };
+    }
     const parsed = enrollRequestSchema.safeParse(json);
     if (!parsed.success) return refuse(400, 'LP_INVALID_MESSAGE', 'Invalid enrollment request');
     const req = parsed.data;
-    if (req.token !== this.#opts.enrollToken || req.hostId !== this.#opts.hostId)
+    const agentNonce = this.#challenges.get(req.nonce);
+    this.#challenges.delete(req.nonce);
+    const token = parseEnrollmentToken(this.#opts.enrollToken);
+    const hostKey = importPublicJwk(req.publicKey);
+    if (
+      agentNonce === undefined ||
+      token === undefined ||
+      req.tokenId !== token.id ||
+      req.hostId !== this.#opts.hostId ||
+      !enrollProofMatches(
+        enrollProofKey(token.secret),
+        {
+          coordinatorId,
+          hostId: req.hostId,
+          tokenId: req.tokenId,
+          hostFingerprint: fingerprint(hostKey),
+          agentNonce,
+          nonce: req.nonce,
+        },
+        req.proof,
+      )
+    )
       return refuse(401, 'LP_TOKEN_INVALID', 'Unknown or used enrollment token');
-    this.#hostKey = importPublicJwk(req.publicKey);
+    this.#hostKey = hostKey;
     const port = (this.#wss.address() as AddressInfo).port;
+    const agentUrl = `ws://127.0.0.1:${port}/v1/agent`;
     return {
       status: 201,
       body: {
         hostId: req.hostId,
-        coordinatorId: this.#opts.coordinatorId,
+        coordinatorId,
         coordinatorKey: exportPublicJwk(this.#keys.publicKey),
-        agentUrl: `ws://127.0.0.1:${port}/v1/agent`,
+        agentUrl,
+        hostFingerprint: fingerprint(hostKey),
+        sig: signEnrolled(
+          {
+            coordinatorId,
+            hostId: req.hostId,
+            hostFingerprint: fingerprint(hostKey),
+            agentUrl,
+            nonce: req.nonce,
+          },
+          this.#keys.privateKey,
+        ),
       },
     };
   }

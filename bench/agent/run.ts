@@ -23,6 +23,7 @@
  *   [--rounds 20] [--idle-sec 20] [--no-docker]
  * JSON on stdout, a table on stderr. Everything it starts is stopped on exit, also on failure.
  */
+import { randomBytes } from 'node:crypto';
 import { execFile, spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -194,7 +195,7 @@ async function main(): Promise<unknown> {
   const sim: SimProcess = await startSimProcess(PAT);
   cleanups.push({ what: 'github-sim', fn: () => sim.stop() });
 
-  const enrollToken = `lpe_bench_${Date.now().toString(36)}_enrollment`;
+  const enrollToken = `lpe_${randomBytes(8).toString('hex')}_${randomBytes(32).toString('base64url')}`;
   const coordinator = await BenchCoordinator.start({
     coordinatorId: COORDINATOR_ID,
     hostId: HOST_ID,

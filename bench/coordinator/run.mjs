@@ -30,10 +30,15 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import {
+  computeEnrollProof,
+  enrollProofKey,
   exportPrivateKeyPem,
   exportPublicJwk,
+  fingerprint,
   generateEd25519KeyPair,
   laneLabels,
+  newNonce,
+  parseEnrollmentToken,
   runnerName,
 } from '@launchplane/shared';
 import { benchPlan } from './plan-bench.mjs';
@@ -113,6 +118,8 @@ async function startCoordinator(dir) {
       'log: { level: warn }',
       // Generous: a fan-out to every agent at once queues behind one event loop.
       'agents: { commandTimeoutSec: 120, maxPendingHandshakes: 4096 }',
+      // 1,000 agents connect from one address here, as from behind one NAT.
+      'limits: { exempt: [127.0.0.1] }',
       '',
     ].join('\n'),
   );
@@ -162,14 +169,33 @@ async function enrollHosts(api, baseUrl, count, coordinatorId) {
   const hosts = await mapLimit(hostIds, 8, async (hostId, h) => {
     const { token } = await api('POST', '/v1/enrollment-tokens', { hostId });
     const keys = generateEd25519KeyPair();
+    // The enrollment handshake: a signed challenge, then a proof of the token for this key.
+    const agentNonce = newNonce();
+    const challenge = await (
+      await fetch(`${baseUrl}/v1/enroll/challenge`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ hostId, agentNonce }),
+      })
+    ).json();
+    const parts = parseEnrollmentToken(token);
     const res = await fetch(`${baseUrl}/v1/enroll`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({
-        token,
+        tokenId: parts.id,
         hostId,
         publicKey: exportPublicJwk(keys.publicKey),
         agentVersion: '0.0.0-bench',
+        nonce: challenge.nonce,
+        proof: computeEnrollProof(enrollProofKey(parts.secret), {
+          coordinatorId: challenge.coordinatorId,
+          hostId,
+          tokenId: parts.id,
+          hostFingerprint: fingerprint(keys.publicKey),
+          agentNonce,
+          nonce: challenge.nonce,
+        }),
       }),
     });
     const body = await res.json();

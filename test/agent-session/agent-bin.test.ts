@@ -1,7 +1,7 @@
 /**
  * The built `launchplane-agent` binary end to end, against a minimal coordinator written here
- * (enrollment over HTTP, the session over WebSocket, both on 127.0.0.1 port 0): enroll, run,
- * status while connected, SIGTERM stops cleanly.
+ * (the enrollment handshake over HTTP, the session over WebSocket, both on 127.0.0.1 port 0):
+ * enroll, run, status while connected, SIGTERM stops cleanly.
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -15,13 +15,27 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
 import type { WebSocket } from 'ws';
-import { exportPublicJwk, fingerprint, importPublicJwk, verifyHello } from '@launchplane/shared';
+import {
+  enrollChallengeRequestSchema,
+  enrollProofKey,
+  enrollProofMatches,
+  enrollRequestSchema,
+  exportPublicJwk,
+  fingerprint,
+  importPublicJwk,
+  newNonce,
+  signEnrollChallenge,
+  signEnrolled,
+  verifyHello,
+} from '@launchplane/shared';
 import type { KeyObject } from 'node:crypto';
 import { tempDir } from '../testbed/temp-dir.js';
 import type { TempDir } from '../testbed/temp-dir.js';
 
 const BIN = fileURLToPath(new URL('../../packages/agent/dist/cli.js', import.meta.url));
-const TOKEN = `lpe_${randomBytes(16).toString('hex')}`;
+const TOKEN_ID = randomBytes(8).toString('hex');
+const SECRET = randomBytes(32).toString('base64url');
+const TOKEN = `lpe_${TOKEN_ID}_${SECRET}`;
 const COORDINATOR_ID = 'coord-bin';
 
 interface Run {
@@ -88,26 +102,72 @@ describe('launchplane-agent binary', () => {
       });
       ws.send(JSON.stringify({ type: 'challenge', nonce, coordinatorId: COORDINATOR_ID }));
     });
+    // The coordinator's side of the enrollment handshake, from the shared protocol functions.
+    const challenges = new Map<string, { hostId: string; agentNonce: string }>();
     http = createServer((req, res) => {
       let body = '';
       req.on('data', (c: Buffer) => (body += c.toString()));
       req.on('end', () => {
-        const r = JSON.parse(body) as { token: string; hostId: string; publicKey: unknown };
-        if (req.url !== '/v1/enroll' || r.token !== TOKEN) {
-          res
-            .writeHead(401)
-            .end(JSON.stringify({ error: { code: 'LP_TOKEN_INVALID', message: 'Unknown token' } }));
-          return;
-        }
-        enrolledKey = importPublicJwk(r.publicKey);
-        res.writeHead(201, { 'content-type': 'application/json' }).end(
-          JSON.stringify({
-            hostId: r.hostId,
+        const answer = (status: number, value: unknown) =>
+          res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(value));
+        if (req.url === '/v1/enroll/challenge') {
+          const r = enrollChallengeRequestSchema.parse(JSON.parse(body));
+          const nonce = newNonce();
+          const expiresAt = Math.floor(Date.now() / 1000) + 60;
+          challenges.set(nonce, r);
+          answer(200, {
             coordinatorId: COORDINATOR_ID,
             coordinatorKey: exportPublicJwk(coordinatorKey.publicKey),
-            agentUrl,
-          }),
-        );
+            nonce,
+            expiresAt,
+            sig: signEnrollChallenge(
+              { coordinatorId: COORDINATOR_ID, ...r, nonce, expiresAt },
+              coordinatorKey.privateKey,
+            ),
+          });
+          return;
+        }
+        const r = enrollRequestSchema.parse(JSON.parse(body));
+        const challenge = challenges.get(r.nonce);
+        const key = importPublicJwk(r.publicKey);
+        if (
+          req.url !== '/v1/enroll' ||
+          challenge === undefined ||
+          r.tokenId !== TOKEN_ID ||
+          !enrollProofMatches(
+            enrollProofKey(SECRET),
+            {
+              coordinatorId: COORDINATOR_ID,
+              hostId: r.hostId,
+              tokenId: r.tokenId,
+              hostFingerprint: fingerprint(key),
+              agentNonce: challenge.agentNonce,
+              nonce: r.nonce,
+            },
+            r.proof,
+          )
+        ) {
+          answer(401, { error: { code: 'LP_TOKEN_INVALID', message: 'Unknown token' } });
+          return;
+        }
+        enrolledKey = key;
+        answer(201, {
+          hostId: r.hostId,
+          coordinatorId: COORDINATOR_ID,
+          coordinatorKey: exportPublicJwk(coordinatorKey.publicKey),
+          agentUrl,
+          hostFingerprint: fingerprint(key),
+          sig: signEnrolled(
+            {
+              coordinatorId: COORDINATOR_ID,
+              hostId: r.hostId,
+              hostFingerprint: fingerprint(key),
+              agentUrl,
+              nonce: r.nonce,
+            },
+            coordinatorKey.privateKey,
+          ),
+        });
       });
     });
     await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
@@ -129,12 +189,22 @@ describe('launchplane-agent binary', () => {
     const env = { LAUNCHPLANE_AGENT_CONFIG: configPath };
 
     const wrong = await runBin(
-      ['enroll', '--coordinator', httpBase, '--host-id', 'host-a', '--data-dir', dataDir],
-      { ...env, LAUNCHPLANE_ENROLL_TOKEN: `${TOKEN}x` },
+      [
+        'enroll',
+        '--coordinator',
+        httpBase,
+        '--host-id',
+        'host-a',
+        '--data-dir',
+        dataDir,
+        '--coordinator-fingerprint',
+        fingerprint(coordinatorKey.publicKey),
+      ],
+      { ...env, LAUNCHPLANE_ENROLL_TOKEN: `lpe_${TOKEN_ID}_${'A'.repeat(43)}` },
     );
     expect(wrong.code).toBe(1);
     expect(wrong.stderr).toMatch(/^error LP_TOKEN_INVALID: /m);
-    expect(wrong.stderr).not.toContain(TOKEN);
+    expect(wrong.stderr).not.toContain(SECRET);
 
     const enrolled = await runBin(
       [

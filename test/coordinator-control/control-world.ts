@@ -143,18 +143,22 @@ export async function startControlWorld(opts: ControlWorldOptions): Promise<Cont
       body: { hostId: 'host-a' },
     });
     if (enroll.status !== 201) throw new Error(`enroll token: ${JSON.stringify(enroll.body)}`);
-    await run(process.execPath, [
-      AGENT_BIN,
-      '--config',
-      configPath,
-      'enroll',
-      '--coordinator',
-      harness.baseUrl,
-      '--token',
-      String(enroll.body.token),
-      '--host-id',
-      'host-a',
-    ]);
+    await run(
+      process.execPath,
+      [
+        AGENT_BIN,
+        '--config',
+        configPath,
+        'enroll',
+        '--coordinator',
+        harness.baseUrl,
+        '--host-id',
+        'host-a',
+        '--coordinator-fingerprint',
+        String(enroll.body.coordinatorFingerprint),
+      ],
+      { env: { ...process.env, LAUNCHPLANE_ENROLL_TOKEN: String(enroll.body.token) } },
+    );
     const agent: ChildProcess = spawn(
       process.execPath,
       [AGENT_BIN, '--config', configPath, 'run'],

@@ -107,25 +107,57 @@ describe('agent session', () => {
     });
   });
 
-  it('a hello signed with another key is closed with 4401', async () => {
+  it('a hello signed with another key is closed with 4401 and counted for its source', async () => {
     const a = await open();
     await a.hello({ hostId: 'host-a', privateKey: newHostKey().privateKey });
     expect((await a.closed).code).toBe(4401);
     expect(h.coordinator.server.hub.session('host-a')).toBeUndefined();
+    await h.coordinator.server.guard.tally.flush();
     const audit = await h.coordinator.store.listAudit({});
     expect(audit.at(-1)).toMatchObject({
       actor: 'anonymous',
-      action: 'agent.session',
+      action: 'auth.refused',
       outcome: 'refused',
       code: 'LP_SIGNATURE_INVALID',
-      params: { claimedHostId: 'host-a' },
+      params: { source: '127.0.0.1', count: 1, kinds: { 'agent-hello': 1 } },
     });
   });
 
-  it('an unknown host is closed with 4401', async () => {
-    const a = await open();
-    await a.hello({ hostId: 'host-zz', privateKey: key.privateKey });
-    expect((await a.closed).code).toBe(4401);
+  it('an unknown host and a bad signature get the same answer: same close code, same reason', async () => {
+    const answers: { code: number; reason: string }[] = [];
+    for (const hello of [
+      { hostId: 'host-zz', privateKey: key.privateKey },
+      { hostId: 'host-a', privateKey: newHostKey().privateKey },
+      { hostId: 'host-zz', privateKey: newHostKey().privateKey },
+    ]) {
+      const a = await open();
+      await a.hello(hello);
+      answers.push(await a.closed);
+    }
+    expect(answers).toEqual([
+      { code: 4401, reason: 'authentication failed' },
+      { code: 4401, reason: 'authentication failed' },
+      { code: 4401, reason: 'authentication failed' },
+    ]);
+    // The operator still sees the real causes, counted.
+    await h.coordinator.server.guard.tally.flush();
+    const [row] = (await h.coordinator.store.listAudit({})).filter(
+      (r) => r.action === 'auth.refused',
+    );
+    expect(row?.params).toMatchObject({
+      count: 3,
+      codes: { LP_UNAUTHENTICATED: 2, LP_SIGNATURE_INVALID: 1 },
+    });
+  });
+
+  it('a revoked host learns it is revoked only with a valid signature', async () => {
+    expect((await h.api('POST', '/v1/hosts/host-a/revoke')).status).toBe(200);
+    const forged = await open();
+    await forged.hello({ hostId: 'host-a', privateKey: newHostKey().privateKey });
+    expect(await forged.closed).toEqual({ code: 4401, reason: 'authentication failed' });
+    const real = await open();
+    await real.hello({ hostId: 'host-a', privateKey: key.privateKey });
+    expect((await real.closed).code).toBe(4403);
   });
 
   it('a hello claiming another enrolled host is closed with 4401', async () => {

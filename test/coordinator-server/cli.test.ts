@@ -91,6 +91,11 @@ describe('launchplane CLI against a coordinator', () => {
     const human = await cli(['enroll-token', 'create', '--host', 'host-b']);
     expect(human.out).toContain(`fingerprint: ${h.coordinator.identity.fingerprint}`);
     expect(human.out).toContain('launchplane-agent enroll --coordinator');
+    // The line to run carries both what to pin and no token: it reads the token from stdin.
+    const line = human.out.split('\n').find((l) => l.includes('launchplane-agent enroll')) ?? '';
+    expect(line).toContain(`--coordinator-fingerprint ${h.coordinator.identity.fingerprint}`);
+    expect(line).toContain('--token-file -');
+    expect(line).not.toMatch(/lpe_/);
     expect((await cli(['enroll-token', 'create', '--host', 'host-a', '--ttl', '2h'])).status).toBe(
       2,
     );

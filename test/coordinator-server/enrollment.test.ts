@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { exportPublicJwk, fingerprint } from '@launchplane/shared';
+import { exportPublicJwk, fingerprint, verifyEnrolled } from '@launchplane/shared';
 import { enrollHost, newHostKey } from './fake-agent.js';
 import { startHarness, type Harness } from './harness.js';
 
@@ -34,7 +34,7 @@ describe('enrollment', () => {
     expect(Number(r.body.expiresAt) - h.clock.now).toBe(15 * 60);
     const rec = await h.coordinator.store.getEnrollmentToken(String(r.body.id));
     expect(rec?.hash).toMatch(/^[0-9a-f]{64}$/);
-    expect(JSON.stringify(rec)).not.toContain(String(r.body.token).split('_')[2]);
+    expect(JSON.stringify(rec)).not.toContain(String(r.body.token).slice(21));
   });
 
   it('refuses a TTL above 60 minutes', async () => {
@@ -50,12 +50,22 @@ describe('enrollment', () => {
     const key = newHostKey();
     const r = await enrollHost(h.baseUrl, { token, hostId: 'host-a', publicKey: key.publicKey });
     expect(r.status).toBe(201);
-    expect(r.body).toEqual({
+    const { sig, ...answer } = r.body;
+    expect(answer).toEqual({
       hostId: 'host-a',
       coordinatorId: h.coordinator.coordinatorId,
       coordinatorKey: h.coordinator.identity.publicJwk,
       agentUrl: h.agentUrl,
+      hostFingerprint: fingerprint(key.publicKey),
     });
+    // Signed by the coordinator key over the recorded host key, the agent URL and the nonce.
+    expect(
+      verifyEnrolled(
+        { ...answer, nonce: r.attempt?.request.nonce ?? '' },
+        sig,
+        h.coordinator.identity.publicKey,
+      ),
+    ).toBe(true);
     expect(h.agentUrl).toMatch(/^ws:\/\/127\.0\.0\.1:\d+\/v1\/agent$/);
     const host = await h.coordinator.store.getHost('host-a');
     expect(host?.fingerprint).toBe(fingerprint(key.publicKey));
@@ -68,7 +78,7 @@ describe('enrollment', () => {
       publicKey: key.publicKey,
     });
     expect(again.status).toBe(201);
-    expect(again.body).toEqual(r.body);
+    expect({ ...again.body, sig: '' }).toEqual({ ...r.body, sig: '' });
     expect((await h.coordinator.store.getHost('host-a'))?.enrolledAt).toBe(host?.enrolledAt);
   });
 

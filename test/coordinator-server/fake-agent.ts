@@ -1,6 +1,7 @@
 /**
- * A minimal agent-side protocol client for coordinator tests: enrolls over HTTP, answers the
- * challenge with a signed hello, and exposes the frames it receives. Deliberately small: the real
+ * A minimal agent-side protocol client for coordinator tests: enrolls over HTTP (challenge, then a
+ * proof of the token), answers the challenge with a signed hello, and exposes the frames it
+ * receives. Deliberately small: the real
  * agent lives in packages/agent; this speaks PROTOCOL.md directly so the server is tested
  * against the contract, not against another implementation.
  */
@@ -8,9 +9,17 @@ import type { KeyObject } from 'node:crypto';
 import WebSocket from 'ws';
 import {
   PROTOCOL_SUBPROTOCOL,
+  computeEnrollProof,
+  enrollChallengeResponseSchema,
+  enrollProofKey,
   exportPublicJwk,
+  fingerprint,
   generateEd25519KeyPair,
+  newNonce,
+  parseEnrollmentToken,
   signHello,
+  type EnrollChallengeResponse,
+  type EnrollRequest,
   type EnrollResponse,
 } from '@launchplane/shared';
 
@@ -24,24 +33,83 @@ export function newHostKey(): { privateKey: KeyObject; publicKey: KeyObject } {
   return generateEd25519KeyPair();
 }
 
-/** `POST /v1/enroll`; returns status and body. */
+/** Where {@link enrollHost} stopped: the challenge it answered, and the request it sent. */
+export interface EnrollAttempt {
+  challenge: EnrollChallengeResponse & { agentNonce: string };
+  request: EnrollRequest;
+}
+
+/**
+ * Enrolls as an agent does: `POST /v1/enroll/challenge` with a fresh nonce, then `POST /v1/enroll`
+ * with a proof of the token for `publicKey` (or for `proveFor`, to play a proxy that swapped the
+ * key). A token that is not `lpe_<id>_<secret>` is proven as if its id were all zeros, which the
+ * coordinator refuses like any unknown token. Returns the status and body of the second request
+ * (or of the first when it was refused).
+ */
 export async function enrollHost(
   baseUrl: string,
-  body: { token: string; hostId: string; publicKey: KeyObject; agentVersion?: string },
-): Promise<{ status: number; body: EnrollResponse & { error?: { code: string } } }> {
-  const res = await fetch(`${baseUrl}/v1/enroll`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      token: body.token,
-      hostId: body.hostId,
-      publicKey: exportPublicJwk(body.publicKey),
-      agentVersion: body.agentVersion ?? '0.0.0-test',
-    }),
+  body: {
+    token: string;
+    hostId: string;
+    publicKey: KeyObject;
+    agentVersion?: string;
+    proveFor?: KeyObject;
+  },
+): Promise<{
+  status: number;
+  body: EnrollResponse & { error?: { code: string } };
+  attempt?: EnrollAttempt;
+}> {
+  const agentNonce = newNonce();
+  const first = await postJson(`${baseUrl}/v1/enroll/challenge`, {
+    hostId: body.hostId,
+    agentNonce,
   });
+  if (first.status !== 200) {
+    return {
+      status: first.status,
+      body: first.body as EnrollResponse & { error?: { code: string } },
+    };
+  }
+  const challenge = enrollChallengeResponseSchema.parse(first.body);
+  const parts = parseEnrollmentToken(body.token) ?? { id: '0000000000000000', secret: body.token };
+  const request: EnrollRequest = {
+    tokenId: parts.id,
+    hostId: body.hostId,
+    publicKey: exportPublicJwk(body.publicKey),
+    agentVersion: body.agentVersion ?? '0.0.0-test',
+    nonce: challenge.nonce,
+    proof: computeEnrollProof(enrollProofKey(parts.secret), {
+      coordinatorId: challenge.coordinatorId,
+      hostId: body.hostId,
+      tokenId: parts.id,
+      hostFingerprint: fingerprint(body.proveFor ?? body.publicKey),
+      agentNonce,
+      nonce: challenge.nonce,
+    }),
+  };
+  const res = await postJson(`${baseUrl}/v1/enroll`, request);
   return {
     status: res.status,
-    body: (await res.json()) as EnrollResponse & { error?: { code: string } },
+    body: res.body as EnrollResponse & { error?: { code: string } },
+    attempt: { challenge: { ...challenge, agentNonce }, request },
+  };
+}
+
+/** POSTs JSON and parses the JSON answer. */
+export async function postJson(
+  url: string,
+  body: unknown,
+): Promise<{ status: number; body: Record<string, unknown> }> {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  const text = await res.text();
+  return {
+    status: res.status,
+    body: (text === '' ? {} : JSON.parse(text)) as Record<string, unknown>,
   };
 }
 
@@ -70,13 +138,15 @@ export class FakeAgent {
   /** Opens a socket (no hello yet). */
   static async open(
     agentUrl: string,
-    opts: { protocols?: string[]; maxPayload?: number; ca?: string } = {},
+    opts: { protocols?: string[]; maxPayload?: number; ca?: string; localAddress?: string } = {},
   ): Promise<FakeAgent> {
     const ws = new WebSocket(agentUrl, opts.protocols ?? [PROTOCOL_SUBPROTOCOL], {
       perMessageDeflate: false,
       followRedirects: false,
       maxPayload: opts.maxPayload ?? 256 * 1024,
       ...(opts.ca === undefined ? {} : { ca: opts.ca }),
+      // Another loopback address (127.0.0.2 …) is another source to the coordinator's limits.
+      ...(opts.localAddress === undefined ? {} : { localAddress: opts.localAddress }),
     });
     // Listen before 'open': the challenge can arrive in the same read as the upgrade answer.
     const agent = new FakeAgent(ws);
@@ -93,9 +163,18 @@ export class FakeAgent {
   /** Opens, answers the challenge with a hello signed by `privateKey`, waits for welcome. */
   static async connect(
     agentUrl: string,
-    opts: { hostId: string; privateKey: KeyObject; claimHostId?: string; agentVersion?: string },
+    opts: {
+      hostId: string;
+      privateKey: KeyObject;
+      claimHostId?: string;
+      agentVersion?: string;
+      localAddress?: string;
+    },
   ): Promise<FakeAgent> {
-    const a = await FakeAgent.open(agentUrl);
+    const a = await FakeAgent.open(
+      agentUrl,
+      opts.localAddress === undefined ? {} : { localAddress: opts.localAddress },
+    );
     await a.hello(opts);
     await a.next('welcome');
     return a;

@@ -157,18 +157,22 @@ describeWithSystemd('coordinator + agent + GitHub sim + systemd', (systemd) => {
       body: { hostId: 'host-a' },
     });
     expect(enroll.status).toBe(201);
-    await run(process.execPath, [
-      AGENT_BIN,
-      '--config',
-      configPath,
-      'enroll',
-      '--coordinator',
-      harness.baseUrl,
-      '--token',
-      String(enroll.body.token),
-      '--host-id',
-      'host-a',
-    ]);
+    await run(
+      process.execPath,
+      [
+        AGENT_BIN,
+        '--config',
+        configPath,
+        'enroll',
+        '--coordinator',
+        harness.baseUrl,
+        '--host-id',
+        'host-a',
+        '--coordinator-fingerprint',
+        String(enroll.body.coordinatorFingerprint),
+      ],
+      { env: { ...process.env, LAUNCHPLANE_ENROLL_TOKEN: String(enroll.body.token) } },
+    );
     agent = spawn(process.execPath, [AGENT_BIN, '--config', configPath, 'run'], {
       env: { ...process.env, ...systemd().env },
       stdio: ['ignore', 'ignore', 'pipe'],

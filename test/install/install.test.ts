@@ -1,14 +1,20 @@
 /**
  * The installers (install/agent.sh, install/coordinator.sh) against a temp root: idempotent,
  * dry-run changes nothing, both units pass `systemd-analyze verify`, and the installed agent
- * unit starts under the test systemd manager, enrolls and connects to a real coordinator.
+ * unit starts under the test systemd manager, enrolls and connects to a real coordinator. The
+ * enrollment token is watched for in every process's command line while the installer runs, and
+ * in the logs and audit records after; the coordinator installer makes a self-signed certificate
+ * whose pin it prints.
  */
 import { execFile, spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { X509Certificate, createHash } from 'node:crypto';
 import { copyFile, readFile, readdir, rm, stat, writeFile, mkdir } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { tlsPinOfCertificate } from '@launchplane/shared';
 
 import { describeWithSystemd, freePort, spawnDaemon, tempDir, waitFor } from '../testbed/index.js';
 import type { Daemon, TempDir } from '../testbed/index.js';
@@ -21,20 +27,85 @@ const LAUNCHPLANE = join(REPO, 'packages/coordinator/dist/cli.js');
 function runScript(
   argv: string[],
   env: NodeJS.ProcessEnv = {},
+  stdin?: string,
 ): Promise<{ status: number; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const [cmd, ...args] = argv;
     const child = spawn(cmd ?? 'false', args, {
       env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: [stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
     });
+    if (stdin !== undefined) child.stdin?.end(stdin);
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    child.stdout?.on('data', (b: Buffer) => (stdout += b.toString()));
+    child.stderr?.on('data', (b: Buffer) => (stderr += b.toString()));
     child.on('error', reject);
     child.on('close', (code) => resolve({ status: code ?? 1, stdout, stderr }));
   });
+}
+
+/**
+ * Reads every process's command line (`/proc/<pid>/cmdline`, which any user can read) again and
+ * again until stopped; resolves with every distinct one seen.
+ */
+function watchCommandLines(): { stop(): Promise<string[]> } {
+  const seen = new Set<string>();
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      for (const pid of await readdir('/proc').catch(() => [] as string[])) {
+        if (!/^\d+$/.test(pid)) continue;
+        const text = await readFile(`/proc/${pid}/cmdline`).catch(() => undefined);
+        if (text !== undefined && text.length > 0)
+          seen.add(text.toString('utf8').split('\0').join(' '));
+      }
+      await new Promise((r) => setImmediate(r));
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await loop;
+      return [...seen];
+    },
+  };
+}
+
+/** An HTTP proxy on 127.0.0.1 that holds each answer for `delayMs` before relaying it. */
+async function delayingProxy(
+  upstream: string,
+  delayMs: number,
+): Promise<{ url: string; seen(): number; close(): Promise<void> }> {
+  let count = 0;
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      count++;
+      void fetch(`${upstream}${req.url ?? '/'}`, {
+        method: req.method ?? 'GET',
+        headers: { 'content-type': 'application/json' },
+        ...(req.method === 'POST' ? { body: Buffer.concat(chunks) } : {}),
+      }).then(async (r) => {
+        const text = await r.text();
+        setTimeout(() => {
+          res.writeHead(r.status, { 'content-type': 'application/json' });
+          res.end(text);
+        }, delayMs);
+      });
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    seen: () => count,
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
 }
 
 async function listTree(dir: string): Promise<string[]> {
@@ -117,12 +188,77 @@ describeWithSystemd('installers', (systemd) => {
     expect(await listTree(root)).toEqual([]);
   });
 
-  it('refuses bad usage with exit 2 and a coded error', async () => {
-    const r = await runScript(['bash', join(REPO, 'install/agent.sh'), '--token', 'x']);
+  it('refuses bad usage with exit 2 and a coded error; a token on the command line says why', async () => {
+    const r = await runScript(['bash', join(REPO, 'install/agent.sh'), '--token', 'lpe_x']);
     expect(r.status).toBe(2);
-    expect(r.stderr).toContain('error LP_USAGE: --token needs --coordinator and --host-id');
+    expect(r.stderr).toContain(
+      'error LP_USAGE: --token puts the enrollment token on the command line, where every user of this host can read it',
+    );
+    expect(r.stderr).toMatch(/^hint: .*LAUNCHPLANE_ENROLL_TOKEN.*--token-file/m);
+    const half = await runScript(
+      ['bash', join(REPO, 'install/agent.sh'), '--coordinator', coordUrl, '--host-id', 'host-x'],
+      { LAUNCHPLANE_ENROLL_TOKEN: 'lpe_x' },
+    );
+    expect(half.status).toBe(2);
+    expect(half.stderr).toContain('--coordinator needs --host-id and --coordinator-fingerprint');
+    const noToken = await runScript(
+      [
+        'bash',
+        join(REPO, 'install/agent.sh'),
+        '--coordinator',
+        coordUrl,
+        '--host-id',
+        'host-x',
+        '--coordinator-fingerprint',
+        `SHA256:${'A'.repeat(43)}`,
+      ],
+      { LAUNCHPLANE_ENROLL_TOKEN: '' },
+    );
+    expect(noToken.status).toBe(2);
+    expect(noToken.stderr).toContain('error LP_USAGE: An enrollment token is required');
     const u = await runScript(['bash', join(REPO, 'install/coordinator.sh'), '--bogus']);
     expect(u.status).toBe(2);
+    const plain = await runScript([
+      'bash',
+      join(REPO, 'install/coordinator.sh'),
+      '--self-signed-cert',
+      '--public-url',
+      'http://coord.example:7443',
+    ]);
+    expect(plain.status).toBe(2);
+  });
+
+  it('coordinator.sh --self-signed-cert makes a certificate for the public host, serves it, and prints its pin', async () => {
+    const root = join(dir.path, 'tls');
+    await mkdir(root);
+    const args = [
+      'bash',
+      join(REPO, 'install/coordinator.sh'),
+      '--root',
+      root,
+      '--public-url',
+      'https://coord.example:7443',
+      '--self-signed-cert',
+    ];
+    const r = await runScript(args);
+    expect(r.status, r.stderr).toBe(0);
+    const cert = join(root, 'etc/launchplane/tls/cert.pem');
+    const key = join(root, 'etc/launchplane/tls/key.pem');
+    expect((await stat(cert)).mode & 0o777).toBe(0o644);
+    expect((await stat(key)).mode & 0o777).toBe(0o640);
+    const pem = await readFile(cert, 'utf8');
+    const x509 = new X509Certificate(pem);
+    expect(x509.subjectAltName).toBe('DNS:coord.example');
+    // The pin the installer prints is the one the agent computes from the served certificate.
+    const pin = tlsPinOfCertificate(pem);
+    expect(r.stdout).toContain(`tls pin: ${pin}`);
+    const config = await readFile(join(root, 'etc/launchplane/coordinator.yaml'), 'utf8');
+    expect(config).toContain(`tls: { cert: ${cert}, key: ${key} }`);
+    // Again: the certificate (and so the pin) is kept.
+    const again = await runScript(args);
+    expect(again.status, again.stderr).toBe(0);
+    expect(again.stdout).toContain(`ok: keeping ${cert}`);
+    expect(again.stdout).toContain(`tls pin: ${pin}`);
   });
 
   it('installs both units, which pass systemd-analyze verify', async () => {
@@ -156,22 +292,42 @@ describeWithSystemd('installers', (systemd) => {
       token: string;
       coordinatorFingerprint: string;
     };
-    const install = await runScript([
-      'bash',
-      join(REPO, 'install/agent.sh'),
-      '--root',
-      root,
-      '--coordinator',
-      coordUrl,
-      '--token',
-      created.token,
-      '--host-id',
-      'host-i',
-      '--coordinator-fingerprint',
-      created.coordinatorFingerprint,
-    ]);
+    // The token goes in on standard input. While the installer runs, every process's command
+    // line is read over and over; the enrollment goes through a proxy that holds its answers a
+    // moment, so `launchplane-agent enroll` lives long enough to be seen.
+    const secret = created.token.slice(21);
+    const proxy = await delayingProxy(coordUrl, 1_500);
+    const watch = watchCommandLines();
+    const install = await runScript(
+      [
+        'bash',
+        join(REPO, 'install/agent.sh'),
+        '--root',
+        root,
+        '--coordinator',
+        proxy.url,
+        '--token-file',
+        '-',
+        '--host-id',
+        'host-i',
+        '--coordinator-fingerprint',
+        created.coordinatorFingerprint,
+      ],
+      {},
+      `${created.token}\n`,
+    );
+    const seen = await watch.stop();
+    await proxy.close();
     expect(install.status, install.stderr).toBe(0);
-    expect(install.stdout + install.stderr).not.toContain(created.token);
+    expect(install.stdout + install.stderr).not.toContain(secret);
+    // The watch saw the enrollment process itself, so it would have seen a token in it.
+    expect(
+      // The launcher execs node on the agent's CLI.
+      seen.some((c) => c.includes('packages/agent/dist/cli.js') && c.includes(' enroll ')),
+      `no enroll process among ${seen.length} command lines`,
+    ).toBe(true);
+    expect(seen.filter((c) => c.includes(secret))).toEqual([]);
+    expect(proxy.seen()).toBe(2);
     const keyFile = join(root, 'var/lib/launchplane/host.key');
     expect((await stat(keyFile)).mode & 0o777).toBe(0o600);
     const keyHash = await sha256(keyFile);
@@ -206,6 +362,17 @@ describeWithSystemd('installers', (systemd) => {
     });
     const { stdout: active } = await systemctl('is-active', 'launchplane-agent.service');
     expect(active.trim()).toBe('active');
+    // Nor in the audit trail, the coordinator's log, the agent's config, log or audit log.
+    expect(await cli('audit', '--json')).not.toContain(secret);
+    expect(await readFile(join(dir.path, 'coordinator', 'coordinator.log'), 'utf8')).not.toContain(
+      secret,
+    );
+    expect(await status()).not.toContain(secret);
+    for (const file of await listTree(join(root, 'var/lib/launchplane'))) {
+      if ((await stat(file)).isFile()) {
+        expect((await readFile(file)).toString('latin1'), file).not.toContain(secret);
+      }
+    }
 
     // Again, without a token: an upgrade keeps the config, the key and the ledger.
     const again = await runScript([

@@ -230,20 +230,21 @@ describeWithSystemd('install/ROLLBACK.md on a live lane, coordinator gone', (sys
     const enrollment = JSON.parse(
       await coordinatorCli('enroll-token', 'create', '--host', HOST, '--json'),
     ) as { token: string; coordinatorFingerprint: string };
-    const install = await run([
-      'bash',
-      join(SRC, 'install/agent.sh'),
-      '--root',
-      root,
-      '--coordinator',
-      coordUrl,
-      '--token',
-      enrollment.token,
-      '--host-id',
-      HOST,
-      '--coordinator-fingerprint',
-      enrollment.coordinatorFingerprint,
-    ]);
+    const install = await run(
+      [
+        'bash',
+        join(SRC, 'install/agent.sh'),
+        '--root',
+        root,
+        '--coordinator',
+        coordUrl,
+        '--host-id',
+        HOST,
+        '--coordinator-fingerprint',
+        enrollment.coordinatorFingerprint,
+      ],
+      { LAUNCHPLANE_ENROLL_TOKEN: enrollment.token },
+    );
     expect(install.status, install.stderr).toBe(0);
 
     // Opt in: this repository, systemd lanes in the testbed's user manager, the stub runner.

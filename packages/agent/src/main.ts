@@ -79,7 +79,10 @@ export async function loadEnrolledHost(configPath: string): Promise<EnrolledHost
     throw new LaunchplaneError(
       'LP_CONFIG_INVALID',
       `Config "${configPath}" has no complete coordinator section: the host is not enrolled`,
-      { recovery: 'Run `launchplane-agent enroll --coordinator URL --token T --host-id H`' },
+      {
+        recovery:
+          'Run `launchplane-agent enroll --coordinator URL --host-id H --coordinator-fingerprint FP` with the token in LAUNCHPLANE_ENROLL_TOKEN',
+      },
     );
   }
   const hostKey = (await loadHostKey(config.dataDir)).privateKey;
@@ -185,6 +188,7 @@ export async function startAgent(
       hostId: config.hostId,
       coordinatorId: host.coordinatorId,
       hostKey: host.hostKey,
+      ...(config.coordinator.tlsPin === undefined ? {} : { tlsPin: config.coordinator.tlsPin }),
       core,
       logger,
       onStatus: () => writeStatus(),

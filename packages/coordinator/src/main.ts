@@ -137,6 +137,7 @@ export async function startCoordinator(
       commandLifetimeSec: config.agents.commandLifetimeSec,
       maxPendingHandshakes: config.agents.maxPendingHandshakes,
       maxBufferedBytes: config.agents.maxBufferedBytes,
+      limits: config.limits,
       now,
     });
     const hooks: (() => Promise<void> | void)[] = [];

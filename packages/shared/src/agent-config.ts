@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { hostIdSchema, labelSchema, isReservedLabel } from './names.js';
 import { optInSchema } from './protocol.js';
+import { TLS_PIN_PATTERN } from './tls-pin.js';
 import { parseYamlWithSchema } from './yaml-config.js';
 import type { ParseResult } from './yaml-config.js';
 
@@ -23,6 +24,19 @@ export const agentConfigSchema = z.strictObject({
       url: z.url({ protocol: /^wss?$/ }),
       fingerprint: fingerprintSchema,
       coordinatorId: z.string().min(1).max(64).optional(),
+      /**
+       * The coordinator's TLS key pin (`sha256//…`, as `launchplane enroll-token create` prints
+       * it). When set, every connection checks the server's key against it before sending
+       * anything, instead of trusting a certificate authority.
+       */
+      tlsPin: z
+        .string()
+        .regex(TLS_PIN_PATTERN, { message: 'must be "sha256//" and 44 base64 characters' })
+        .optional(),
+    })
+    .refine((c) => c.tlsPin === undefined || c.url.startsWith('wss:'), {
+      message: 'tlsPin needs a wss:// url',
+      path: ['tlsPin'],
     })
     .optional(),
   dataDir: z.string().startsWith('/').default(DEFAULT_DATA_DIR),

@@ -39,6 +39,9 @@ export const ERROR_CODES = [
   'LP_HOST_OFFLINE',
   'LP_USAGE',
   'LP_INTERNAL',
+  // Pre-authentication limits and TLS pinning.
+  'LP_RATE_LIMITED',
+  'LP_TLS_PIN_MISMATCH',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -143,6 +146,8 @@ const MAPPING: Record<ErrorCode, CodeMapping> = {
   LP_HOST_OFFLINE: { http: 409, close: undefined, exit: 1 },
   LP_USAGE: { http: 400, close: undefined, exit: 2 },
   LP_INTERNAL: { http: 500, close: 1011, exit: 1 },
+  LP_RATE_LIMITED: { http: 429, close: 1013, exit: 1 },
+  LP_TLS_PIN_MISMATCH: { http: 401, close: undefined, exit: 1 },
 };
 
 /** HTTP status for an error code. */

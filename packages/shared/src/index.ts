@@ -19,6 +19,8 @@ export * from './jws.js';
 export * from './command-signing.js';
 export * from './report-signing.js';
 export * from './hello.js';
+export * from './enroll-handshake.js';
+export * from './tls-pin.js';
 export * from './audit-chain.js';
 export * from './replay-guard.js';
 export * from './cli-output.js';

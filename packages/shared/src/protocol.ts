@@ -317,18 +317,51 @@ export const publicJwkSchema = z.strictObject({
 });
 export type PublicJwk = z.infer<typeof publicJwkSchema>;
 
+const sha256Fingerprint = z.string().regex(/^SHA256:[A-Za-z0-9+/]{43}$/);
+
+/**
+ * `POST /v1/enroll/challenge` (docs/security.md "Enrollment handshake"): the agent's fresh nonce.
+ * Nothing secret is sent until the answer is checked against the pinned coordinator key.
+ */
+export const enrollChallengeRequestSchema = z.strictObject({
+  hostId: hostIdSchema,
+  agentNonce: b64url.length(43),
+});
+export type EnrollChallengeRequest = z.infer<typeof enrollChallengeRequestSchema>;
+
+/** The coordinator's signed challenge: its key, a single-use nonce and when that nonce expires. */
+export const enrollChallengeResponseSchema = z.strictObject({
+  coordinatorId: coordinatorIdSchema,
+  coordinatorKey: publicJwkSchema,
+  nonce: b64url.length(43),
+  expiresAt: unixSeconds,
+  sig: b64url.length(86),
+});
+export type EnrollChallengeResponse = z.infer<typeof enrollChallengeResponseSchema>;
+
+/**
+ * `POST /v1/enroll`: the host key and a proof that the sender holds the enrollment token, bound to
+ * that key and to the challenge. The token itself never travels.
+ */
 export const enrollRequestSchema = z.strictObject({
-  token: z.string().min(16).max(256),
+  tokenId: z.string().regex(/^[0-9a-f]{16}$/),
   hostId: hostIdSchema,
   publicKey: publicJwkSchema,
   agentVersion: z.string().min(1).max(64),
+  /** The coordinator nonce from the challenge. */
+  nonce: b64url.length(43),
+  /** HMAC-SHA256, base64url. */
+  proof: b64url.length(43),
 });
 export type EnrollRequest = z.infer<typeof enrollRequestSchema>;
 
+/** The coordinator's signed answer: the host key it recorded and where to dial. */
 export const enrollResponseSchema = z.strictObject({
   hostId: hostIdSchema,
   coordinatorId: coordinatorIdSchema,
   coordinatorKey: publicJwkSchema,
   agentUrl: z.url({ protocol: /^wss?$/ }),
+  hostFingerprint: sha256Fingerprint,
+  sig: b64url.length(86),
 });
 export type EnrollResponse = z.infer<typeof enrollResponseSchema>;

@@ -7,7 +7,8 @@ import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { exportPrivateKeyPem, exportPublicJwk, generateEd25519KeyPair } from '@launchplane/shared';
+import { exportPrivateKeyPem, generateEd25519KeyPair } from '@launchplane/shared';
+import { enrollHost } from '../../coordinator-server/fake-agent.js';
 import type { FleetHost, FleetReport, WorkerReply, WorkerRequest } from './fleet-worker.js';
 
 const SERVE_BIN = fileURLToPath(
@@ -111,7 +112,7 @@ export async function api(
 
 /**
  * Enrolls `count` hosts `<prefix>-00000…` through the public API (an enrollment token each,
- * then `POST /v1/enroll`), a few at a time.
+ * then the challenge and `POST /v1/enroll`), a few at a time.
  */
 export async function enrollHosts(
   baseUrl: string,
@@ -128,17 +129,13 @@ export async function enrollHosts(
     const t = await api(baseUrl, adminToken, 'POST', '/v1/enrollment-tokens', { hostId });
     if (t.status !== 201) throw new Error(`enrollment token for ${hostId}: ${t.status}`);
     const { privateKey, publicKey } = generateEd25519KeyPair();
-    const res = await fetch(`${baseUrl}/v1/enroll`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        token: t.body.token,
-        hostId,
-        publicKey: exportPublicJwk(publicKey),
-        agentVersion: '0.0.0-load',
-      }),
+    const res = await enrollHost(baseUrl, {
+      token: String(t.body.token),
+      hostId,
+      publicKey,
+      agentVersion: '0.0.0-load',
     });
-    const body = (await res.json()) as { coordinatorId: string; coordinatorKey: unknown };
+    const body = res.body;
     if (res.status !== 201) throw new Error(`enroll ${hostId}: ${res.status}`);
     coordinatorId = body.coordinatorId;
     coordinatorKey = body.coordinatorKey;

@@ -144,6 +144,7 @@ export async function runDoctor(configPath: string, deps: DoctorDeps): Promise<D
     const probe = await deps.probe({
       url: coordinator.url,
       coordinatorId: coordinator.coordinatorId,
+      tlsPin: coordinator.tlsPin,
     });
     checks.push(
       probe.ok

@@ -2,7 +2,8 @@
  * The `launchplane-agent` command tree (CLI.md). Each command's work lives in its own module; this
  * file wires arguments to them and maps failures to exit statuses.
  */
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
+import type { Readable } from 'node:stream';
 import { resolveConfigPath } from '../config/config-file.js';
 import type { BackendFactories, RunDaemonOptions } from '../main.js';
 import type { Logger } from '../ports/logger.js';
@@ -25,6 +26,8 @@ export interface CliDeps {
   /** Logger for commands that build a core (`lane remove --local`); default pino on stderr. */
   logger?: Logger;
   daemon?: RunDaemonOptions;
+  /** Standard input (`enroll --token-file -`); default the process's. */
+  stdin?: Readable;
 }
 
 /** Runs the CLI with `argv` (without node and script) and resolves to the exit status. */
@@ -59,13 +62,26 @@ export async function runCli(
     .command('enroll')
     .description('Enroll this host with a coordinator (once per host)')
     .requiredOption('--coordinator <url>', "the coordinator's HTTP(S) base URL")
-    .option('--token <token>', 'single-use enrollment token (or env LAUNCHPLANE_ENROLL_TOKEN)')
     .requiredOption('--host-id <id>', 'this host id')
-    .option('--coordinator-fingerprint <fp>', 'refuse a coordinator key with another fingerprint')
+    .option(
+      '--coordinator-fingerprint <fp>',
+      'the coordinator key to authenticate and pin (required; printed by enroll-token create)',
+    )
+    .option('--tls-pin <pin>', "pin the coordinator's TLS key (sha256//…, https only)")
+    .option(
+      '--token-file <file>',
+      'read the single-use token from FILE, - for standard input (default env LAUNCHPLANE_ENROLL_TOKEN)',
+    )
+    // Accepted only to refuse it with a reason: a token on the command line is readable by all.
+    .addOption(new Option('--token <token>').hideHelp())
+    .option('--insecure', 'allow plain http:// to a coordinator on another machine (warns)')
     .option('--data-dir <dir>', 'data directory for a new config (default /var/lib/launchplane)')
     .option('--json', 'print one JSON document', false)
     .action(async (opts: Parameters<typeof enrollCommand>[2]) => {
-      status = await enrollCommand(io, configPath(), opts, env);
+      status = await enrollCommand(io, configPath(), opts, {
+        env,
+        stdin: deps.stdin ?? process.stdin,
+      });
     });
 
   program

@@ -206,11 +206,13 @@ describe('redactParams()', () => {
         runner: { jitConfig: 's1' },
         list: [{ registrationToken: 's2', url: 'u' }],
         token: 't',
+        enrollment: { proof: 'p' },
       }),
     ).toEqual({
       runner: { jitConfig: '[redacted]' },
       list: [{ registrationToken: '[redacted]', url: 'u' }],
       token: '[redacted]',
+      enrollment: { proof: '[redacted]' },
     });
   });
 });

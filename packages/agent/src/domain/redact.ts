@@ -13,6 +13,7 @@ export const SECRET_KEYS: ReadonlySet<string> = new Set([
   'token',
   'sealed',
   'secret',
+  'proof',
 ]);
 
 /** A deep copy of `value` with every {@link SECRET_KEYS} value replaced by `[redacted]`. */

@@ -8,8 +8,10 @@
 import type { KeyObject } from 'node:crypto';
 import WebSocket from 'ws';
 import type { RawData } from 'ws';
+import type { createConnection } from 'node:net';
 import {
   CLOSE_CODES,
+  LaunchplaneError,
   MAX_PAYLOAD_BYTES,
   PROTOCOL_SUBPROTOCOL,
   signHello,
@@ -18,6 +20,7 @@ import type { AgentMessage, CoordinatorMessage, InventoryMessage } from '@launch
 import type { Logger } from '../ports/logger.js';
 import { Backoff } from './backoff.js';
 import { parseCoordinatorFrame } from './coordinator-frame.js';
+import { pinnedConnect } from './pinned-tls.js';
 import type { BackoffOptions } from './backoff.js';
 
 /** What the session needs from the agent core (a subset of `AgentCore`). */
@@ -83,6 +86,11 @@ export interface AgentSessionOptions {
   stopGraceMs?: number;
   /** Extra CA certificates (PEM) to trust for `wss://`. TLS verification is always on. */
   ca?: string | Buffer;
+  /**
+   * The coordinator's TLS key pin (`sha256//…`, config `coordinator.tlsPin`). When set, every
+   * `wss://` connection is checked against it before anything is sent, instead of against CAs.
+   */
+  tlsPin?: string;
   /** Unix ms clock. Default `Date.now`. */
   now?: () => number;
   /** Called on every state change. */
@@ -214,6 +222,14 @@ export class AgentSession {
       handshakeTimeout: handshakeTimeoutMs,
       rejectUnauthorized: true,
       ...(this.#opts.ca === undefined ? {} : { ca: this.#opts.ca }),
+      ...(this.#opts.tlsPin === undefined || !this.#opts.url.startsWith('wss:')
+        ? {}
+        : {
+            // ws hands its options to https.request, which waits for this callback.
+            createConnection: pinnedConnect(this.#opts.tlsPin, {
+              timeoutMs: handshakeTimeoutMs,
+            }) as unknown as typeof createConnection,
+          }),
     });
     const conn: Connection = {
       ws,
@@ -242,6 +258,15 @@ export class AgentSession {
     ws.on('ping', () => this.#touch(conn));
     ws.on('pong', () => this.#touch(conn));
     ws.on('error', (err: Error) => {
+      if (err instanceof LaunchplaneError && err.code === 'LP_TLS_PIN_MISMATCH') {
+        // Nothing was sent: the socket never reached the WebSocket handshake.
+        this.#log.error(
+          { url: this.#opts.url, code: err.code, err: err.message, recovery: err.recovery },
+          'Coordinator TLS key does not match the pin; refusing to connect',
+        );
+        this.#setStatus({ lastError: `${err.code}: ${err.message}` });
+        return;
+      }
       this.#log.warn({ url: this.#opts.url, err: err.message }, 'Coordinator connection error');
       this.#setStatus({ lastError: err.message });
     });

@@ -3,6 +3,7 @@
  * the session does, wait for its challenge, check the coordinator id, and hang up without
  * authenticating.
  */
+import type { createConnection } from 'node:net';
 import WebSocket from 'ws';
 import type { RawData } from 'ws';
 import {
@@ -10,6 +11,7 @@ import {
   PROTOCOL_SUBPROTOCOL,
   coordinatorMessageSchema,
 } from '@launchplane/shared';
+import { pinnedConnect } from './pinned-tls.js';
 
 /** Options of {@link probeCoordinator}. */
 export interface ProbeOptions {
@@ -20,6 +22,8 @@ export interface ProbeOptions {
   timeoutMs?: number;
   /** Extra CA certificates (PEM) to trust. */
   ca?: string | Buffer;
+  /** The coordinator's TLS key pin; checked before anything is sent, instead of CAs. */
+  tlsPin?: string | undefined;
 }
 
 /** The outcome of a probe. */
@@ -36,6 +40,13 @@ export function probeCoordinator(options: ProbeOptions): Promise<ProbeResult> {
       followRedirects: false,
       handshakeTimeout: timeoutMs,
       ...(options.ca === undefined ? {} : { ca: options.ca }),
+      ...(options.tlsPin === undefined || !options.url.startsWith('wss:')
+        ? {}
+        : {
+            createConnection: pinnedConnect(options.tlsPin, {
+              timeoutMs,
+            }) as unknown as typeof createConnection,
+          }),
     });
     const finish = (result: ProbeResult): void => {
       if (settled) return;

@@ -1,6 +1,9 @@
 /**
  * `launchplane enroll-token create --host H [--ttl 15m]` (admin): a single-use enrollment token
- * bound to one host id, with the coordinator key fingerprint the host should pin.
+ * bound to one host id, with what the host must pin (the coordinator key fingerprint, and the TLS
+ * key pin when the coordinator serves TLS) and the line to run there. The line never carries the
+ * token: the host reads it from standard input (or LAUNCHPLANE_ENROLL_TOKEN, or a file), since a
+ * command line is readable by every user of that host.
  */
 import { LaunchplaneError } from '@launchplane/shared';
 import type { ApiClient } from '../api-client/api-client.js';
@@ -15,6 +18,7 @@ interface Created {
   token: string;
   coordinatorId: string;
   coordinatorFingerprint: string;
+  tlsPin?: string;
 }
 
 /** Creates an enrollment token; returns the exit status. */
@@ -32,15 +36,22 @@ export async function enrollTokenCreate(
     printJson(io, r);
     return 0;
   }
+  const pins = [
+    `--coordinator-fingerprint ${r.coordinatorFingerprint}`,
+    ...(r.tlsPin === undefined ? [] : [`--tls-pin ${r.tlsPin}`]),
+  ].join(' ');
   io.stdout(
     [
       `token:       ${r.token}`,
       `host:        ${r.hostId}`,
       `expires:     ${formatTime(r.expiresAt)} (single use)`,
       `fingerprint: ${r.coordinatorFingerprint}`,
+      ...(r.tlsPin === undefined ? [] : [`tls pin:     ${r.tlsPin}`]),
       '',
-      'On the host, run:',
-      `  launchplane-agent enroll --coordinator ${opts.url} --token ${r.token} --host-id ${r.hostId} --coordinator-fingerprint ${r.coordinatorFingerprint}`,
+      'On the host, run this and paste the token when it waits for it (never put the token on a',
+      'command line; LAUNCHPLANE_ENROLL_TOKEN or --token-file FILE work too, and install/agent.sh',
+      'takes the same options):',
+      `  launchplane-agent enroll --coordinator ${opts.url} --host-id ${r.hostId} ${pins} --token-file -`,
       '',
     ].join('\n'),
   );

@@ -60,6 +60,30 @@ describe('parseCoordinatorConfig', () => {
     expect(c.agents.maxBufferedBytes).toBe(262_144);
   });
 
+  it('has documented per-source limits, takes others, and refuses a bad exempt entry', () => {
+    expect(parseCoordinatorConfig('dataDir: d\n', { baseDir: '/' }).limits).toEqual({
+      pendingHandshakes: 128,
+      pendingRequests: 32,
+      pendingChallenges: 32,
+      refusalsPerMinute: 60,
+      exempt: [],
+    });
+    const c = parseCoordinatorConfig(
+      'dataDir: d\nlimits: { pendingHandshakes: 4, exempt: [10.0.0.0/8, "2001:db8::/32", 192.0.2.7] }\n',
+      { baseDir: '/' },
+    );
+    expect(c.limits.pendingHandshakes).toBe(4);
+    expect(c.limits.exempt).toEqual(['10.0.0.0/8', '2001:db8::/32', '192.0.2.7']);
+    for (const bad of ['10.0.0.0/33', 'example.com', '10.0.0.0/8/8', '::1/129']) {
+      expect(() =>
+        parseCoordinatorConfig(`dataDir: d\nlimits: { exempt: ["${bad}"] }\n`, { baseDir: '/' }),
+      ).toThrow(/limits\.exempt\[0\]: must be an IP address/);
+    }
+    expect(() =>
+      parseCoordinatorConfig('dataDir: d\nlimits: { refusalsPerMinute: 0 }\n', { baseDir: '/' }),
+    ).toThrow(/limits\.refusalsPerMinute/);
+  });
+
   it('names the YAML path and line of every problem', () => {
     let err: unknown;
     try {

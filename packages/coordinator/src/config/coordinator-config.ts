@@ -18,12 +18,15 @@
  * drain: { settleSec: 60, settleObservations: 3, pollSec: 5 }   # idle = N checks in a row over ≥ settleSec
  * agents: { heartbeatSec: 15, handshakeTimeoutSec: 10, commandTimeoutSec: 30, commandLifetimeSec: 120,
  *           maxPendingHandshakes: 2048, maxBufferedBytes: 1048576 }        # an agent that stops reading is cut off past this
+ * limits: { pendingHandshakes: 128, pendingRequests: 32, pendingChallenges: 32,     # per source address
+ *           refusalsPerMinute: 60, exempt: [] }                           # before authentication
  * http: { maxBodyBytes: 1048576 }
  * log: { level: info }
  * ```
  */
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import {
   LaunchplaneError,
@@ -34,6 +37,15 @@ import {
 } from '@launchplane/shared';
 
 const path = z.string().min(1);
+
+/** `10.0.0.5`, `10.0.0.0/8`, `2001:db8::/32`. */
+function isAddressOrCidr(value: string): boolean {
+  const [address = '', bits, ...rest] = value.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  if (bits === undefined) return true;
+  return /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128);
+}
 
 const githubAuthSchema = z.union([
   z.strictObject({ token: z.string().min(1) }),
@@ -119,6 +131,33 @@ export const coordinatorConfigSchema = z.strictObject({
       commandLifetimeSec: 120,
       maxPendingHandshakes: 2048,
       maxBufferedBytes: 1024 * 1024,
+    }),
+  /**
+   * What one source address (an IPv4 address, or an IPv6 /64) may hold or cost before it has
+   * authenticated. Past `refusalsPerMinute` refused requests and hellos, it gets 429
+   * (`LP_RATE_LIMITED`) for anything unauthenticated until its minute is over. Refusals are
+   * audited as one record per source and minute with a count. `exempt` addresses and CIDR blocks
+   * (a NAT in front of many agents, a bastion) are counted but never limited.
+   */
+  limits: z
+    .strictObject({
+      pendingHandshakes: z.number().int().min(1).max(1_000_000).default(128),
+      pendingRequests: z.number().int().min(1).max(1_000_000).default(32),
+      pendingChallenges: z.number().int().min(1).max(1_000_000).default(32),
+      refusalsPerMinute: z.number().int().min(1).max(1_000_000).default(60),
+      exempt: z
+        .array(
+          z.string().refine(isAddressOrCidr, { message: 'must be an IP address or CIDR block' }),
+        )
+        .max(1000)
+        .default([]),
+    })
+    .default({
+      pendingHandshakes: 128,
+      pendingRequests: 32,
+      pendingChallenges: 32,
+      refusalsPerMinute: 60,
+      exempt: [],
     }),
   http: z
     .strictObject({

@@ -149,6 +149,11 @@ export interface CoordinatorStore {
   ): Promise<boolean>;
 
   appendAudit(record: NewAuditRecord): Promise<AuditRecord>;
+  /**
+   * Rewrites one record in place. Only for records that aggregate repeated events (a count per
+   * source address and minute, see `server/audit-tally.ts`); every other record is append-only.
+   */
+  updateAudit(seq: number, record: NewAuditRecord): Promise<void>;
   listAudit(query: AuditQuery): Promise<AuditRecord[]>;
 
   close(): Promise<void>;

@@ -33,6 +33,8 @@ export interface AdminRouteDeps {
   coordinatorId: string;
   /** Unix seconds. */
   now: () => number;
+  /** The served certificate's key pin, printed with enrollment tokens; undefined without TLS. */
+  tlsPin?: string | undefined;
 }
 
 /** `sha256:<hex>` over the canonical JSON of a parsed policy. */
@@ -116,7 +118,7 @@ export async function applyPolicyText(
 
 /** The admin routes. */
 export function adminRoutes(deps: AdminRouteDeps): Route[] {
-  const { store, hub, identity, coordinatorId, now } = deps;
+  const { store, hub, identity, coordinatorId, now, tlsPin } = deps;
   return [
     {
       method: 'POST',
@@ -203,6 +205,7 @@ export function adminRoutes(deps: AdminRouteDeps): Route[] {
             token: value,
             coordinatorId,
             coordinatorFingerprint: identity.fingerprint,
+            ...(tlsPin === undefined ? {} : { tlsPin }),
           },
         };
       },

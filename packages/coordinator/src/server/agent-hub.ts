@@ -12,6 +12,7 @@ import {
   signCommand,
   type Command,
   type CommandPayload,
+  type ErrorCode,
   type ResultPayload,
 } from '@launchplane/shared';
 import type { AgentHub, HostSessionInfo, SendOptions } from '../ports/agent-hub.js';
@@ -20,6 +21,7 @@ import type { CoordinatorStore } from '../ports/store.js';
 import type { CoordinatorIdentity } from '../keys/coordinator-identity.js';
 import { AgentSession, CLOSE_REPLACED, type SessionHost } from './agent-session.js';
 import { redact, writeAudit } from './audit-writer.js';
+import type { PreAuthGuard, Source } from './pre-auth-guard.js';
 
 /** Options of {@link WsAgentHub}. */
 export interface WsAgentHubOptions {
@@ -48,6 +50,18 @@ export interface WsAgentHubOptions {
    * this cap its session is terminated and its pending commands fail. Default 1 MiB.
    */
   maxBufferedBytes?: number;
+  /**
+   * Per-source accounting before authentication: refused connections are counted through it
+   * (one audit record per source and minute). Without it, each refusal is audited on its own.
+   */
+  guard?: PreAuthGuard;
+}
+
+/** Where an accepted socket came from, and how to give back its source's handshake slot. */
+export interface Admission {
+  source: Source;
+  /** Called once, when the session authenticates or closes before that. */
+  release(): void;
 }
 
 interface Pending {
@@ -62,11 +76,15 @@ interface Pending {
 
 /** The WebSocket implementation of {@link AgentHub}. */
 export class WsAgentHub implements AgentHub {
-  readonly #opts: Required<Omit<WsAgentHubOptions, 'now'>> & { now: () => number };
+  readonly #opts: Required<Omit<WsAgentHubOptions, 'now' | 'guard'>> & {
+    now: () => number;
+    guard: PreAuthGuard | undefined;
+  };
   readonly #live = new Map<string, AgentSession>();
   readonly #all = new Set<AgentSession>();
   readonly #pending = new Map<string, Pending>();
   readonly #sessionHost: SessionHost;
+  readonly #admissions = new Map<AgentSession, Admission>();
 
   constructor(opts: WsAgentHubOptions) {
     this.#opts = {
@@ -78,6 +96,7 @@ export class WsAgentHub implements AgentHub {
       maxBufferedBytes: 1024 * 1024,
       now: () => Math.floor(Date.now() / 1000),
       ...opts,
+      guard: opts.guard,
     };
     const o = this.#opts;
     this.#sessionHost = {
@@ -91,18 +110,49 @@ export class WsAgentHub implements AgentHub {
       attach: (s) => this.#attach(s),
       detach: (s) => this.#detach(s),
       deliverResult: (s, r) => this.#deliver(s, r),
+      ...(o.guard === undefined
+        ? {}
+        : {
+            refused: (s: AgentSession, code: ErrorCode) => {
+              const admission = this.#admissions.get(s);
+              if (admission !== undefined) o.guard?.refused(admission.source, 'agent-hello', code);
+            },
+          }),
     };
   }
 
-  /** Takes over a freshly upgraded socket. */
-  accept(ws: WebSocket): void {
+  /**
+   * Takes over a freshly upgraded socket. `admission` says where it came from; its slot is given
+   * back once the session authenticates or closes.
+   */
+  accept(ws: WebSocket, admission?: Admission): void {
     if (this.#all.size - this.#live.size >= this.#opts.maxPendingHandshakes) {
       this.#opts.logger.warn({}, 'too many pending agent handshakes; refusing a connection');
+      if (admission !== undefined) {
+        this.#opts.guard?.refused(admission.source, 'agent-handshake', 'LP_RATE_LIMITED');
+        admission.release();
+      }
       ws.close(1013, 'too many pending handshakes');
       return;
     }
     const session = new AgentSession(ws, this.#sessionHost);
     this.#all.add(session);
+    if (admission !== undefined) {
+      let released = false;
+      this.#admissions.set(session, {
+        source: admission.source,
+        release: () => {
+          if (released) return;
+          released = true;
+          admission.release();
+        },
+      });
+    }
+  }
+
+  /** Sockets open and not yet authenticated (tests, status). */
+  get pendingHandshakes(): number {
+    return this.#all.size - this.#live.size;
   }
 
   session(hostId: string): HostSessionInfo | undefined {
@@ -230,7 +280,12 @@ export class WsAgentHub implements AgentHub {
     }
   }
 
+  #settle(session: AgentSession): void {
+    this.#admissions.get(session)?.release();
+  }
+
   #attach(session: AgentSession): void {
+    this.#settle(session);
     const hostId = session.hostId as string;
     const old = this.#live.get(hostId);
     this.#live.set(hostId, session);
@@ -242,6 +297,8 @@ export class WsAgentHub implements AgentHub {
   }
 
   #detach(session: AgentSession): void {
+    this.#settle(session);
+    this.#admissions.delete(session);
     this.#all.delete(session);
     const hostId = session.hostId;
     if (hostId === undefined) return;

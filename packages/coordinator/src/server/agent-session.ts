@@ -13,6 +13,8 @@ import {
   agentMessageSchema,
   auditRecordHash,
   closeCodeFor,
+  exportPublicJwk,
+  generateEd25519KeyPair,
   importPublicJwk,
   newNonce,
   parseStrictJson,
@@ -21,6 +23,7 @@ import {
   verifyResult,
   type AgentMessage,
   type AuditRecord,
+  type ErrorCode,
   type EventPayload,
   type InventoryMessage,
   type LaneState,
@@ -48,7 +51,19 @@ export interface SessionHost {
   detach(session: AgentSession): void;
   /** A verified result arrived. Returns false when no pending command had that jti. */
   deliverResult(session: AgentSession, result: ResultPayload): boolean;
+  /**
+   * A connection was refused before its hello verified. When given, it counts the refusal (per
+   * source and minute) instead of an audit record per connection.
+   */
+  refused?(session: AgentSession, code: ErrorCode): void;
 }
+
+/** What an agent is told when its hello does not authenticate, whatever the reason. */
+export const HELLO_REFUSED_REASON = 'authentication failed';
+
+// Unknown hosts are checked against this key, so that a hello for an unknown host and one with a
+// bad signature cost the same and get the same answer.
+const DUMMY_HOST_JWK = exportPublicJwk(generateEd25519KeyPair().publicKey);
 
 type Phase = 'challenging' | 'verifying' | 'authenticated' | 'closed';
 
@@ -215,11 +230,26 @@ export class AgentSession {
               cause: err,
             });
       const code = closeCodeFor(e.code) ?? CLOSE_CODES.invalidMessage;
-      this.#host.logger.warn(
-        { hostId: this.#hostId, code: e.code, err: e.message, cause: errText(e.cause) },
-        'closing agent session',
-      );
-      if (this.#hostId !== undefined || e.code !== 'LP_INVALID_MESSAGE') {
+      const unauthenticated = this.#hostId === undefined;
+      // Refusals before the hello verified are counted per source (a flood must not flood the
+      // log either); everything after it is logged and audited one by one.
+      const fields = {
+        hostId: this.#hostId,
+        claimedHostId: this.#claimedHostId,
+        code: e.code,
+        err: e.message,
+        cause: errText(e.cause),
+      };
+      if (unauthenticated && this.#host.refused !== undefined) {
+        this.#host.logger.debug(fields, 'closing agent session');
+        this.#host.refused(this, e.code);
+      } else {
+        this.#host.logger.warn(fields, 'closing agent session');
+      }
+      if (
+        !unauthenticated ||
+        (this.#host.refused === undefined && e.code !== 'LP_INVALID_MESSAGE')
+      ) {
         await writeAudit(this.#host.store, this.#host.now(), {
           actor: this.#hostId === undefined ? 'anonymous' : `agent:${this.#hostId}`,
           action: 'agent.session',
@@ -230,7 +260,8 @@ export class AgentSession {
           message: e.message,
         }).catch(() => undefined);
       }
-      this.close(code, e.message);
+      // Whatever failed in the hello, the agent learns only that it did not authenticate.
+      this.close(code, e.details.helloRefused === true ? HELLO_REFUSED_REASON : e.message);
     }
   }
 
@@ -263,21 +294,36 @@ export class AgentSession {
     this.#phase = 'verifying';
     this.#claimedHostId = msg.hostId;
     const { store } = this.#host;
-    const host = await store.getHost(msg.hostId);
-    if (host === undefined) {
-      throw new LaunchplaneError('LP_UNAUTHENTICATED', `Host "${msg.hostId}" is not enrolled`, {
-        recovery: 'Enroll the host: launchplane-agent enroll',
+    const found = await store.getHost(msg.hostId);
+    // An unknown host, a bad signature and a hello for another challenge get one answer (same
+    // close code, same reason) after the same work: a signature check, against a dummy key when
+    // the host is unknown. The log and the audit count keep the real cause.
+    const key = importPublicJwk(found?.publicKey ?? DUMMY_HOST_JWK);
+    let cause: LaunchplaneError | undefined;
+    try {
+      verifyHello(msg, {
+        publicKey: key,
+        coordinatorId: this.#host.coordinatorId,
+        nonce: this.#nonce,
       });
+    } catch (err) {
+      cause = err instanceof LaunchplaneError ? err : undefined;
+      if (cause === undefined) throw err;
     }
+    if (found === undefined || cause !== undefined) {
+      throw new LaunchplaneError(
+        found === undefined ? 'LP_UNAUTHENTICATED' : 'LP_SIGNATURE_INVALID',
+        found === undefined
+          ? `Host "${msg.hostId}" is not enrolled`
+          : (cause?.message ?? 'Hello does not verify'),
+        { details: { helloRefused: true } },
+      );
+    }
+    const host = found;
+    // Only a host that proved its key learns that it is revoked.
     if (host.revokedAt !== undefined) {
       throw new LaunchplaneError('LP_HOST_REVOKED', `Host "${msg.hostId}" has been revoked`);
     }
-    const key = importPublicJwk(host.publicKey);
-    verifyHello(msg, {
-      publicKey: key,
-      coordinatorId: this.#host.coordinatorId,
-      nonce: this.#nonce,
-    });
     if (this.#phase !== 'verifying') return;
     const now = this.#host.now();
     // Re-read inside a transaction: a revoke that landed while the signature was checked wins,

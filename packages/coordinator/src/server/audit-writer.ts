@@ -3,7 +3,7 @@
  * fields and parameters are redacted before they are stored.
  */
 import type { AuditOutcome, AuditRecord, ErrorCode } from '@launchplane/shared';
-import type { CoordinatorStore } from '../ports/store.js';
+import type { CoordinatorStore, NewAuditRecord } from '../ports/store.js';
 
 const SECRET_KEYS = new Set([
   'token',
@@ -13,6 +13,7 @@ const SECRET_KEYS = new Set([
   'secret',
   'authorization',
   'privateKey',
+  'proof',
 ]);
 
 /** Replaces the value of every secret-named member (at any depth) with `[redacted]`. */
@@ -49,7 +50,12 @@ export function writeAudit(
   now: number,
   entry: AuditEntry,
 ): Promise<AuditRecord> {
-  return store.appendAudit({
+  return store.appendAudit(auditRecordOf(now, entry));
+}
+
+/** The redacted record {@link writeAudit} stores for `entry` at `now`. */
+export function auditRecordOf(now: number, entry: AuditEntry): NewAuditRecord {
+  return {
     at: now,
     actor: entry.actor.slice(0, 128),
     action: entry.action.slice(0, 64),
@@ -61,5 +67,5 @@ export function writeAudit(
     ...(entry.code === undefined ? {} : { code: entry.code }),
     ...(entry.message === undefined ? {} : { message: entry.message.slice(0, 4096) }),
     ...(entry.recovery === undefined ? {} : { recovery: entry.recovery.slice(0, 4096) }),
-  });
+  };
 }

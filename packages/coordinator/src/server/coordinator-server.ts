@@ -13,7 +13,9 @@ import {
   LaunchplaneError,
   MAX_PAYLOAD_BYTES,
   PROTOCOL_SUBPROTOCOL,
+  enrollChallengeRequestSchema,
   enrollRequestSchema,
+  tlsPinOfCertificate,
   toLaunchplaneError,
 } from '@launchplane/shared';
 import type { Logger } from '../ports/logger.js';
@@ -22,10 +24,17 @@ import type { CoordinatorIdentity } from '../keys/coordinator-identity.js';
 import { agentUrlOf } from '../config/coordinator-config.js';
 import { adminRoutes } from './admin-routes.js';
 import { WsAgentHub } from './agent-hub.js';
+import { AuditTally } from './audit-tally.js';
 import { writeAudit } from './audit-writer.js';
-import { enroll } from './enrollment.js';
+import { EnrollmentChallenges, enroll, isAuditedRefusal } from './enrollment.js';
 import { readJsonBody, sendError, sendJson } from './http-io.js';
 import { authenticate } from './operator-auth.js';
+import {
+  DEFAULT_PRE_AUTH_LIMITS,
+  PreAuthGuard,
+  type PreAuthLimits,
+  type Source,
+} from './pre-auth-guard.js';
 import { compilePath, parseBody, roleAllows, type PathMatcher, type Route } from './routes.js';
 
 /** Options of {@link CoordinatorServer.create}. */
@@ -55,12 +64,25 @@ export interface CoordinatorServerOptions {
   maxPendingHandshakes?: number;
   /** Bytes queued for one agent before it counts as not reading and is cut off. Default 1 MiB. */
   maxBufferedBytes?: number;
+  /** Per-source limits before authentication (coordinator.yaml `limits`). */
+  limits?: Partial<PreAuthLimits>;
+  /** How often refusal counts are written into their audit records, in ms. Default 2 000. */
+  auditFlushMs?: number;
   /** Unix seconds; default the system clock. */
   now?: () => number;
 }
 
-/** Largest body accepted on the unauthenticated enrollment endpoint. */
+/** Largest body accepted on the unauthenticated enrollment endpoints. */
 const ENROLL_MAX_BODY_BYTES = 16 * 1024;
+
+/** What an unauthenticated request to a path counts as in the refusal tally. */
+function kindOf(method: string, path: string): string {
+  if (method === 'POST' && path === '/v1/enroll/challenge') return 'enroll-challenge';
+  if (method === 'POST' && path === '/v1/enroll') return 'enroll';
+  return 'api';
+}
+
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|::ffff:127\.\d+\.\d+\.\d+)$/;
 
 interface MountedRoute {
   route: Route;
@@ -70,6 +92,12 @@ interface MountedRoute {
 /** The running server. */
 export class CoordinatorServer {
   readonly hub: WsAgentHub;
+  /** Per-source limits and refusal counting before authentication. */
+  readonly guard: PreAuthGuard;
+  /** Open enrollment challenges. */
+  readonly challenges: EnrollmentChallenges;
+  /** `sha256//…` of the served certificate's key; undefined without TLS. */
+  readonly tlsPin: string | undefined;
   readonly #opts: CoordinatorServerOptions;
   readonly #server: Server;
   readonly #wss: WebSocketServer;
@@ -81,7 +109,22 @@ export class CoordinatorServer {
   private constructor(opts: CoordinatorServerOptions) {
     this.#opts = opts;
     this.#now = opts.now ?? (() => Math.floor(Date.now() / 1000));
+    this.tlsPin = opts.tls === undefined ? undefined : tlsPinOfCertificate(opts.tls.cert);
+    this.guard = new PreAuthGuard({
+      limits: { ...DEFAULT_PRE_AUTH_LIMITS, ...opts.limits },
+      tally: new AuditTally({
+        store: opts.store,
+        logger: opts.logger,
+        now: this.#now,
+        ...(opts.auditFlushMs === undefined ? {} : { flushMs: opts.auditFlushMs }),
+      }),
+    });
+    const guard = this.guard;
+    this.challenges = new EnrollmentChallenges({
+      onSettled: (c) => guard.release('challenge', guard.source(c.source)),
+    });
     this.hub = new WsAgentHub({
+      guard,
       store: opts.store,
       identity: opts.identity,
       coordinatorId: opts.coordinatorId,
@@ -131,6 +174,7 @@ export class CoordinatorServer {
         identity: opts.identity,
         coordinatorId: opts.coordinatorId,
         now: this.#now,
+        tlsPin: this.tlsPin,
       }),
     );
   }
@@ -201,17 +245,40 @@ export class CoordinatorServer {
     this.#wss.close();
     this.#server.closeAllConnections();
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    await this.guard.tally.close();
   }
 
   #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const refuse = (status: number, text: string) => {
-      socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    const refuse = (status: number, text: string, extra = '') => {
+      socket.end(
+        `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\n${extra}Content-Length: 0\r\n\r\n`,
+      );
     };
     const path = new URL(req.url ?? '/', 'http://x').pathname;
     if (path !== '/v1/agent') return refuse(404, 'Not Found');
     const offered = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
     if (!offered.includes(PROTOCOL_SUBPROTOCOL)) return refuse(400, 'Bad Request');
-    this.#wss.handleUpgrade(req, socket, head, (ws) => this.hub.accept(ws));
+    const { guard } = this;
+    const source = guard.source(req.socket.remoteAddress);
+    void (async () => {
+      // A source past its refusal budget, or holding its share of handshakes, is turned away
+      // before any WebSocket is made for it; other sources are not affected.
+      if (await guard.isBlocked(source)) {
+        guard.refused(source, 'agent-handshake', 'LP_RATE_LIMITED');
+        return refuse(429, 'Too Many Requests', 'Retry-After: 60\r\n');
+      }
+      if (!guard.tryAcquire('handshake', source)) {
+        guard.refused(source, 'agent-handshake', 'LP_RATE_LIMITED');
+        return refuse(429, 'Too Many Requests', 'Retry-After: 5\r\n');
+      }
+      let accepted = false;
+      this.#wss.handleUpgrade(req, socket, head, (ws) => {
+        accepted = true;
+        this.hub.accept(ws, { source, release: () => guard.release('handshake', source) });
+      });
+      // ws answers a bad upgrade itself, without calling back (synchronously either way).
+      if (!accepted) guard.release('handshake', source);
+    })().catch(() => socket.destroy());
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -220,25 +287,28 @@ export class CoordinatorServer {
     const method = req.method ?? 'GET';
     const path = url.pathname;
     const now = this.#now();
+    if (method === 'GET' && path === '/v1/health') {
+      return sendJson(res, 200, {
+        ok: true,
+        coordinatorId: this.#opts.coordinatorId,
+        coordinatorFingerprint: this.#opts.identity.fingerprint,
+      });
+    }
+    const { guard } = this;
+    const source = guard.source(req.socket.remoteAddress);
+    // Until it has authenticated, a request holds one of its source's pending slots.
+    let holding = guard.tryAcquire('request', source);
+    const release = () => {
+      if (holding) guard.release('request', source);
+      holding = false;
+    };
+    res.once('close', release);
+    let authenticated = false;
     try {
-      if (method === 'GET' && path === '/v1/health') {
-        return sendJson(res, 200, {
-          ok: true,
-          coordinatorId: this.#opts.coordinatorId,
-          coordinatorFingerprint: this.#opts.identity.fingerprint,
-        });
-      }
-      if (method === 'POST' && path === '/v1/enroll') {
-        // Unauthenticated: a small cap, since a real request is well under 1 KiB.
-        const body = parseBody(enrollRequestSchema, await readJsonBody(req, ENROLL_MAX_BODY_BYTES));
-        const answer = await enroll(store, body, {
-          coordinatorId: this.#opts.coordinatorId,
-          coordinatorKey: this.#opts.identity.publicJwk,
-          agentUrl: this.agentUrl,
-          now,
-        });
-        logger.info({ hostId: answer.hostId }, 'host enrolled');
-        return sendJson(res, 201, answer);
+      if (!holding) throw PreAuthGuard.limited('unauthenticated requests at once');
+      if (method === 'POST' && (path === '/v1/enroll' || path === '/v1/enroll/challenge')) {
+        if (await guard.isBlocked(source)) throw PreAuthGuard.limited('refused requests');
+        return await this.#enrollment(req, res, path, source, now);
       }
 
       let principal;
@@ -246,16 +316,11 @@ export class CoordinatorServer {
         principal = await authenticate(store, req.headers.authorization);
       } catch (err) {
         const e = toLaunchplaneError(err);
-        await writeAudit(store, now, {
-          actor: 'anonymous',
-          action: 'api.request',
-          outcome: 'refused',
-          params: { method, path: path.slice(0, 256) },
-          code: e.code,
-          message: e.message,
-        });
-        throw e;
+        // A source past its budget learns only that; the bad token is still counted.
+        throw (await guard.isBlocked(source)) ? PreAuthGuard.limited('refused requests') : e;
       }
+      authenticated = true;
+      release();
 
       const matches = this.#routes
         .map((m) => ({ route: m.route, params: m.matcher.match(path) }))
@@ -301,10 +366,64 @@ export class CoordinatorServer {
       sendJson(res, answer.status, answer.body);
     } catch (err) {
       const e = toLaunchplaneError(err);
+      // Every refusal before authentication is counted per source and minute, not audited one
+      // by one; refusals of an enrollment whose proof verified were audited by enroll().
+      if (!authenticated && !isAuditedRefusal(err))
+        guard.refused(source, kindOf(method, path), e.code);
       if (e.code === 'LP_INTERNAL') {
         logger.error({ method, path, err: e.message }, 'request failed');
       }
+      if (e.code === 'LP_RATE_LIMITED' && !res.headersSent) {
+        const retryAfter = e.details.retryAfterSec;
+        res.setHeader('retry-after', String(typeof retryAfter === 'number' ? retryAfter : 60));
+      }
       sendError(res, e);
+    } finally {
+      release();
     }
+  }
+
+  /** `POST /v1/enroll/challenge` and `POST /v1/enroll` (docs/security.md). */
+  async #enrollment(
+    req: IncomingMessage,
+    res: ServerResponse,
+    path: string,
+    source: Source,
+    now: number,
+  ): Promise<void> {
+    const { store, logger } = this.#opts;
+    // Unauthenticated: a small cap, since a real request is well under 1 KiB.
+    const raw = await readJsonBody(req, ENROLL_MAX_BODY_BYTES);
+    if (path === '/v1/enroll/challenge') {
+      const body = parseBody(enrollChallengeRequestSchema, raw);
+      if (!this.guard.tryAcquire('challenge', source)) {
+        throw PreAuthGuard.limited('open enrollment challenges');
+      }
+      let answer;
+      try {
+        answer = this.challenges.issue(
+          { hostId: body.hostId, agentNonce: body.agentNonce, source: source.key },
+          { coordinatorId: this.#opts.coordinatorId, identity: this.#opts.identity, now },
+        );
+      } catch (err) {
+        this.guard.release('challenge', source);
+        throw err;
+      }
+      return sendJson(res, 200, answer);
+    }
+    const body = parseBody(enrollRequestSchema, raw);
+    const answer = await enroll(store, body, {
+      coordinatorId: this.#opts.coordinatorId,
+      identity: this.#opts.identity,
+      agentUrl: this.agentUrl,
+      now,
+      challenge: this.challenges.take(body.nonce, now),
+      transport: {
+        tls: this.#opts.tls !== undefined,
+        loopback: LOOPBACK.test(req.socket.remoteAddress ?? ''),
+      },
+    });
+    logger.info({ hostId: answer.hostId }, 'host enrolled');
+    sendJson(res, 201, answer);
   }
 }

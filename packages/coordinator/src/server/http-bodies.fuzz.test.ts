@@ -1,9 +1,11 @@
 /**
  * Property-based fuzzing of the coordinator's other inbound edges: the strict parse an agent
  * frame goes through before its handler (in bulk), the `POST /v1/enroll` body schema (in bulk),
- * and real HTTP requests to a real {@link CoordinatorServer} on 127.0.0.1 — enrollment bodies
- * without authentication and admin bodies with an admin token. Every case must be refused with a
- * stable LP_* code and 4xx, record no host, burn no token, mint no token, and audit nothing as ok.
+ * and real HTTP requests to a real {@link CoordinatorServer} on 127.0.0.1 — enrollment challenge
+ * and enrollment bodies without authentication, and admin bodies with an admin token. Every case
+ * must be refused with a stable LP_* code and 4xx, record no host, burn no token, mint no token,
+ * and audit nothing as ok. Loopback is exempt from the per-source limits here, so every case goes
+ * through the real parsing instead of being turned away as rate-limited.
  */
 import { randomBytes } from 'node:crypto';
 import { appendFileSync } from 'node:fs';
@@ -13,10 +15,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   LaunchplaneError,
   agentMessageSchema,
+  computeEnrollProof,
+  enrollChallengeResponseSchema,
   enrollRequestSchema,
+  enrollProofKey,
   exportPublicJwk,
+  fingerprint,
   generateEd25519KeyPair,
   isErrorCode,
+  newNonce,
+  parseEnrollmentToken,
   parseStrictJson,
   signHello,
 } from '@launchplane/shared';
@@ -113,16 +121,46 @@ const AGENT_FRAMES: FrameTemplate[] = [
   },
 ];
 
-function enrollTemplate(token: string): FrameTemplate {
+/** A valid enrollment body for `token`, answering the challenge `nonce` (any, for the schema). */
+function enrollTemplate(
+  token: string,
+  challenge: { nonce: string; agentNonce: string } = { nonce: NONCE, agentNonce: NONCE },
+): FrameTemplate {
+  const parts = parseEnrollmentToken(token) ?? { id: '0123456789abcdef', secret: token };
   return {
     value: {
-      token,
+      tokenId: parts.id,
       hostId: 'host-a',
       publicKey: exportPublicJwk(hostKeys.publicKey),
       agentVersion: '0.1.0',
+      nonce: challenge.nonce,
+      proof: computeEnrollProof(enrollProofKey(parts.secret), {
+        coordinatorId: COORDINATOR_ID,
+        hostId: 'host-a',
+        tokenId: parts.id,
+        hostFingerprint: fingerprint(hostKeys.publicKey),
+        agentNonce: challenge.agentNonce,
+        nonce: challenge.nonce,
+      }),
     },
-    required: ['token', 'hostId', 'publicKey', 'agentVersion', 'publicKey.x', 'publicKey.kty'],
+    required: ['tokenId', 'hostId', 'publicKey', 'agentVersion', 'nonce', 'proof', 'publicKey.x'],
   };
+}
+
+const CHALLENGE_TEMPLATE: FrameTemplate = {
+  value: { hostId: 'host-a', agentNonce: NONCE },
+  required: ['hostId', 'agentNonce'],
+};
+
+/** Asks the server for a challenge, as an agent does first. */
+async function challengeFor(): Promise<{ nonce: string; agentNonce: string }> {
+  const agentNonce = newNonce();
+  const r = await post(
+    '/v1/enroll/challenge',
+    Buffer.from(JSON.stringify({ hostId: 'host-a', agentNonce })),
+  );
+  expect(r.status).toBe(200);
+  return { nonce: enrollChallengeResponseSchema.parse(r.body).nonce, agentNonce };
 }
 
 /** What the session does with a frame before its handler: strict JSON, then the schema. */
@@ -170,6 +208,7 @@ beforeAll(async () => {
     logger: silentLogger,
     port: 0,
     now: () => NOW,
+    limits: { exempt: ['127.0.0.1'] },
   });
 });
 
@@ -284,7 +323,7 @@ describe('coordinator edges under fuzzed input', () => {
   }, 120_000);
 
   it('the enroll body parse refuses every mutation with LP_USAGE', () => {
-    const t = enrollTemplate('lpe_0123456789abcdef_secretsecretsecret');
+    const t = enrollTemplate(`lpe_0123456789abcdef_${'s'.repeat(43)}`);
     expect(parseBody(enrollRequestSchema, parseStrictJson(render(t.value)))).toBeDefined();
     fc.assert(
       fc.property(fc.oneof(mutatedFrame(t), arbitraryFrame()), (m) => {
@@ -305,12 +344,25 @@ describe('coordinator edges under fuzzed input', () => {
   }, 120_000);
 
   it('POST /v1/enroll refuses mutated bodies: no host recorded, the token not burnt', async () => {
+    // A live challenge, so that a mutation that keeps the schema meets the proof check.
+    const template = enrollTemplate(enrollToken, await challengeFor());
     await fc.assert(
-      fc.asyncProperty(fc.oneof(mutatedFrame(enrollTemplate(enrollToken)), arbitraryFrame()), (m) =>
+      fc.asyncProperty(fc.oneof(mutatedFrame(template), arbitraryFrame()), (m) =>
         expectHttpRefused(m, '/v1/enroll'),
       ),
       { numRuns: runs(3_000) },
     );
+  }, 120_000);
+
+  it('POST /v1/enroll/challenge refuses mutated bodies', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.oneof(mutatedFrame(CHALLENGE_TEMPLATE), arbitraryFrame()), (m) =>
+        expectHttpRefused(m, '/v1/enroll/challenge'),
+      ),
+      { numRuns: runs(1_000) },
+    );
+    // Refused bodies open no challenge.
+    expect(server.challenges.size).toBeLessThanOrEqual(1);
   }, 120_000);
 
   it('admin bodies (tokens, enrollment tokens) refuse mutations: nothing minted', async () => {
@@ -337,7 +389,10 @@ describe('coordinator edges under fuzzed input', () => {
   }, 120_000);
 
   it('the server still enrolls the host with the untouched token afterwards', async () => {
-    const r = await post('/v1/enroll', Buffer.from(render(enrollTemplate(enrollToken).value)));
+    const r = await post(
+      '/v1/enroll',
+      Buffer.from(render(enrollTemplate(enrollToken, await challengeFor()).value)),
+    );
     expect(r.status).toBe(201);
     expect((await store.listHosts()).map((h) => h.hostId)).toEqual(['host-a']);
     for (const t of Object.values(tallies)) expect(t.refused).toBe(t.tried);

@@ -11,6 +11,8 @@ export const REDACT_PATHS = [
   'jitConfig',
   'registrationToken',
   'encodedJitConfig',
+  'proof',
+  '*.proof',
   '*.token',
   '*.authorization',
   '*.jitConfig',

@@ -1,4 +1,12 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdtempSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -243,6 +251,57 @@ describe('SqliteCoordinatorStore', () => {
     expect((await s.listAudit({ laneId: LANE.laneId })).map((r) => r.action)).toEqual(['a5']);
     expect((await s.listAudit({ since: 104, limit: 10 })).map((r) => r.seq)).toEqual([4, 5]);
     await s.close();
+  });
+
+  it('updateAudit rewrites one record in place, keeping its seq', async () => {
+    const s = SqliteCoordinatorStore.open(':memory:');
+    const base = {
+      actor: 'anonymous',
+      action: 'auth.refused',
+      dryRun: false,
+      outcome: 'refused' as const,
+    };
+    const first = await s.appendAudit({ ...base, at: 60, params: { count: 1 } });
+    await s.appendAudit({ ...base, at: 61, action: 'other', params: {} });
+    await s.updateAudit(first.seq, { ...base, at: 60, params: { count: 7 } });
+    const rows = await s.listAudit({ limit: 10 });
+    expect(rows.map((r) => [r.seq, r.action, r.params])).toEqual([
+      [1, 'auth.refused', { count: 7 }],
+      [2, 'other', {}],
+    ]);
+    await s.close();
+  });
+
+  it('the database and its -wal and -shm files are 0600 whatever the umask', async () => {
+    const path = tempDb();
+    const old = process.umask(0);
+    try {
+      const s = SqliteCoordinatorStore.open(path);
+      await s.setMeta('k', 'v');
+      for (const file of [path, `${path}-wal`, `${path}-shm`]) {
+        expect((statSync(file).mode & 0o777).toString(8), file).toBe('600');
+      }
+      await s.close();
+      // Files left world-readable (an older version, a copy) are closed on the next open.
+      for (const file of [path, `${path}-wal`, `${path}-shm`]) {
+        if (existsSync(file)) chmodSync(file, 0o644);
+      }
+      const again = SqliteCoordinatorStore.open(path);
+      await again.setMeta('k', 'w');
+      for (const file of [path, `${path}-wal`, `${path}-shm`]) {
+        expect((statSync(file).mode & 0o777).toString(8), file).toBe('600');
+      }
+      await again.close();
+    } finally {
+      process.umask(old);
+    }
+  });
+
+  it('refuses a database path that is a symlink', () => {
+    const path = tempDb();
+    writeFileSync(`${path}.real`, '');
+    symlinkSync(`${path}.real`, path);
+    expect(() => SqliteCoordinatorStore.open(path)).toThrow(/ELOOP/);
   });
 
   it('transaction commits together, rolls back together, and serializes other writers', async () => {

@@ -4,6 +4,7 @@
  * lock from BEGIN to COMMIT across its awaits, and every other call waits for that lock, so no
  * statement from outside can land inside someone else's open transaction.
  */
+import { closeSync, constants, fchmodSync, fstatSync, openSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import type { Database as Db } from 'better-sqlite3';
 import type { AuditRecord } from '@launchplane/shared';
@@ -299,6 +300,14 @@ abstract class SqliteStoreBase implements CoordinatorStore {
     });
   }
 
+  updateAudit(seq: number, record: NewAuditRecord): Promise<void> {
+    return this.run(() => {
+      this.db
+        .prepare('UPDATE audit SET at = ?, host_id = ?, lane_id = ?, record = ? WHERE seq = ?')
+        .run(record.at, nul(record.hostId), nul(record.laneId), JSON.stringify(record), seq);
+    });
+  }
+
   /**
    * Records in ascending `seq`. With `afterSeq`, the first `limit` records after it (for
    * following); without, the latest `limit` records.
@@ -383,13 +392,19 @@ export class SqliteCoordinatorStore extends SqliteStoreBase {
    * migrations.
    */
   static open(path: string, opts: SqliteStoreOptions = {}): SqliteCoordinatorStore {
+    const onDisk = path !== ':memory:' && path !== '';
+    // The database holds token hashes and host keys: owner-only whatever the umask. SQLite gives
+    // its -wal and -shm files the mode of the database file, so that file is made first.
+    if (onDisk) restrictToOwner(path, true);
     const db = new Database(path);
     try {
       db.pragma(`busy_timeout = ${opts.busyTimeoutMs ?? 5000}`);
-      if (path !== ':memory:') db.pragma('journal_mode = WAL');
+      if (onDisk) db.pragma('journal_mode = WAL');
       db.pragma('synchronous = FULL');
       db.pragma('foreign_keys = ON');
       migrate(db);
+      // Files left by an older version (or made by hand) may be more open: close them too.
+      if (onDisk) for (const suffix of DATABASE_SIDE_FILES) restrictToOwner(path + suffix, false);
     } catch (err) {
       db.close();
       throw err;
@@ -439,6 +454,32 @@ export class SqliteCoordinatorStore extends SqliteStoreBase {
       this.db.close();
       return Promise.resolve();
     });
+  }
+}
+
+/** Files SQLite keeps beside the database. */
+const DATABASE_SIDE_FILES = ['-wal', '-shm', '-journal'];
+
+/**
+ * Makes `file` mode 0600: created so when `create` and missing, else changed when it exists
+ * with any other mode. The descriptor is opened without following a symlink.
+ */
+function restrictToOwner(file: string, create: boolean): void {
+  let fd: number;
+  try {
+    fd = openSync(
+      file,
+      constants.O_RDWR | constants.O_NOFOLLOW | (create ? constants.O_CREAT : 0),
+      0o600,
+    );
+  } catch (err) {
+    if (!create && (err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  try {
+    if ((fstatSync(fd).mode & 0o777) !== 0o600) fchmodSync(fd, 0o600);
+  } finally {
+    closeSync(fd);
   }
 }
 
