@@ -3,8 +3,7 @@
  * recovery, behind the API the session and the CLI use (see `agent-arch.md`).
  */
 import type { KeyObject } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, existsSync } from 'node:fs';
 import type {
   AgentConfig,
   AuditRecord,
@@ -14,6 +13,7 @@ import type {
   LaneReport,
 } from '@launchplane/shared';
 import { CommandPipeline } from './commands/command-pipeline.js';
+import { dataPaths, ensureDataDir } from './config/data-dir.js';
 import { errorBodyOf } from './errors.js';
 import { HealthMonitor } from './health/health-monitor.js';
 import { laneReport } from './ledger/lane-record.js';
@@ -44,7 +44,7 @@ export interface AgentCoreDeps {
   containers: ContainerRuntime | undefined;
   clock: Clock;
   logger: Logger;
-  /** Ledger path; default `<dataDir>/ledger.db` (`:memory:` in unit tests). */
+  /** Ledger path; default `<dataDir>/private/ledger.db` (`:memory:` in unit tests). */
   ledgerPath?: string;
   /** Extra environment for runner processes (never a secret). */
   runnerEnv?: Readonly<Record<string, string>>;
@@ -83,12 +83,7 @@ export class AgentCore {
   private constructor(deps: AgentCoreDeps) {
     this.#d = deps;
     const { config } = deps;
-    const ledgerPath = deps.ledgerPath ?? join(config.dataDir, 'ledger.db');
-    if (ledgerPath !== ':memory:') {
-      // Lane users must traverse into their own lane dir, never list or read the others.
-      mkdirSync(join(config.dataDir, 'lanes'), { recursive: true, mode: 0o711 });
-      chmodSync(join(config.dataDir, 'lanes'), 0o711);
-    }
+    const ledgerPath = deps.ledgerPath ?? dataPaths(config.dataDir).ledger;
     this.#ledger = Ledger.open(ledgerPath);
     if (ledgerPath !== ':memory:') restrictLedgerFiles(ledgerPath);
     this.#recorder = new Recorder({
@@ -145,8 +140,12 @@ export class AgentCore {
     });
   }
 
-  /** Opens the ledger in `config.dataDir`, migrates it, and recovers interrupted lanes. */
+  /**
+   * Makes the data directory's layout (see `config/data-dir.ts`), opens the ledger, migrates its
+   * schema, and recovers interrupted lanes.
+   */
   static async create(deps: AgentCoreDeps): Promise<AgentCore> {
+    if (deps.ledgerPath !== ':memory:') await ensureDataDir(deps.config.dataDir);
     const core = new AgentCore(deps);
     try {
       core.#recovered = await core.#exclusive(() =>

@@ -13,6 +13,7 @@ import { DockerContainerRuntime } from './adapters/docker/docker-container-runti
 import { DbusUnitManager } from './adapters/systemd/dbus-unit-manager.js';
 import { AgentCore } from './agent-core.js';
 import { loadAgentConfig } from './config/config-file.js';
+import { migrateDataDir } from './config/data-dir.js';
 import { acquirePidLock } from './config/pid-lock.js';
 import type { PidLock } from './config/pid-lock.js';
 import { writeStatusFile } from './config/status-file.js';
@@ -130,6 +131,13 @@ export async function startAgent(
   const lock: PidLock = await acquirePidLock(config.dataDir, 'start the agent');
   let units: UnitManager | undefined;
   try {
+    const migrated = await migrateDataDir(config.dataDir);
+    if (migrated.moved.length > 0 || migrated.dropped.length > 0) {
+      logger.info(
+        { moved: migrated.moved, dropped: migrated.dropped },
+        'Data directory migrated: private files moved into private/',
+      );
+    }
     const backends: Record<Backend, BackendStatus> = {
       systemd: { optedIn: config.optIn.backends.includes('systemd'), available: false },
       docker: { optedIn: config.optIn.backends.includes('docker'), available: false },
