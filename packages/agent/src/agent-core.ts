@@ -13,7 +13,15 @@ import type {
   LaneReport,
 } from '@launchplane/shared';
 import { CommandPipeline } from './commands/command-pipeline.js';
-import { dataPaths, ensureDataDir } from './config/data-dir.js';
+import {
+  dataPaths,
+  ensureDataDir,
+  unreachableAncestor,
+  unreachableError,
+} from './config/data-dir.js';
+import { SystemUserAccounts } from './adapters/users/system-user-accounts.js';
+import { resolveSystemdRunAs, runsAsRoot, type SystemdRunAs } from './lanes/lane-users.js';
+import type { UserAccounts } from './ports/user-accounts.js';
 import { errorBodyOf } from './errors.js';
 import { HealthMonitor } from './health/health-monitor.js';
 import { laneReport } from './ledger/lane-record.js';
@@ -54,6 +62,8 @@ export interface AgentCoreDeps {
   random?: () => number;
   /** Test hook called after each step of create and remove (crash-sweep tests). */
   crashPoint?: CrashPoint;
+  /** The host's user database (lane users). Default: the real one (getent, useradd, userdel). */
+  accounts?: UserAccounts;
 }
 
 /** Outcome of {@link AgentCore.removeLaneLocally}. */
@@ -80,7 +90,7 @@ export class AgentCore {
   #recovered: RecoveredLane[] = [];
   #stopped = false;
 
-  private constructor(deps: AgentCoreDeps) {
+  private constructor(deps: AgentCoreDeps, systemdRunAs: SystemdRunAs | undefined) {
     this.#d = deps;
     const { config } = deps;
     const ledgerPath = deps.ledgerPath ?? dataPaths(config.dataDir).ledger;
@@ -115,6 +125,8 @@ export class AgentCore {
       logger: deps.logger,
       ...(deps.runnerEnv === undefined ? {} : { runnerEnv: deps.runnerEnv }),
       ...(deps.crashPoint === undefined ? {} : { crashPoint: deps.crashPoint }),
+      accounts: deps.accounts ?? new SystemUserAccounts(),
+      systemdRunAs,
     });
     this.#pipeline = new CommandPipeline({
       config,
@@ -146,7 +158,8 @@ export class AgentCore {
    */
   static async create(deps: AgentCoreDeps): Promise<AgentCore> {
     if (deps.ledgerPath !== ':memory:') await ensureDataDir(deps.config.dataDir);
-    const core = new AgentCore(deps);
+    const systemdRunAs = await AgentCore.#systemdRunAs(deps);
+    const core = new AgentCore(deps, systemdRunAs);
     try {
       core.#recovered = await core.#exclusive(() =>
         recoverLanes({
@@ -161,6 +174,25 @@ export class AgentCore {
       throw error;
     }
     return core;
+  }
+
+  /**
+   * How systemd lanes run on this host: refuses (LP_CONFIG_INVALID) lanes that would run as root
+   * without `runner.allowRoot`, a shared user that does not exist, and a lanes dir that non-root
+   * lane users cannot reach.
+   */
+  static async #systemdRunAs(deps: AgentCoreDeps): Promise<SystemdRunAs | undefined> {
+    if (deps.units === undefined) return undefined;
+    const runAs = await resolveSystemdRunAs(
+      deps.config,
+      await deps.units.managerUid(),
+      deps.accounts ?? new SystemUserAccounts(),
+    );
+    if (!runsAsRoot(runAs) && deps.ledgerPath !== ':memory:') {
+      const blocked = await unreachableAncestor(dataPaths(deps.config.dataDir).lanes);
+      if (blocked !== undefined) throw unreachableError(blocked);
+    }
+    return runAs;
   }
 
   /** Lanes reconciled by crash recovery at start-up. */

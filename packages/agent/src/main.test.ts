@@ -148,7 +148,9 @@ describe('the agent daemon (startAgent)', () => {
     expect((await peer.closed).code).toBe(1000);
     const status = await readStatusFile(host.dataDir);
     expect(status?.stopped).toBe(true);
-    await expect(stat(join(host.dataDir, 'agent.pid'))).rejects.toMatchObject({ code: 'ENOENT' });
+    await expect(stat(join(host.dataDir, 'private', 'agent.pid'))).rejects.toMatchObject({
+      code: 'ENOENT',
+    });
     // Stopped for good: no reconnect.
     await new Promise((r) => setTimeout(r, 50));
     expect(coordinator.peers).toHaveLength(1);
@@ -163,7 +165,10 @@ describe('the agent daemon (startAgent)', () => {
     try {
       // Swap in another coordinator's key file: the daemon must not trust it.
       const { copyFile } = await import('node:fs/promises');
-      await copyFile(join(other.dataDir, 'coordinator.jwk'), join(host.dataDir, 'coordinator.jwk'));
+      await copyFile(
+        join(other.dataDir, 'private', 'coordinator.jwk'),
+        join(host.dataDir, 'private', 'coordinator.jwk'),
+      );
       await expect(loadEnrolledHost(host.configPath)).rejects.toMatchObject({
         code: 'LP_CONFIG_INVALID',
       });

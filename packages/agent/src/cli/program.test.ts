@@ -129,7 +129,7 @@ describe('launchplane-agent CLI', () => {
   });
 
   it('lane remove --local is refused while the daemon holds the data directory', async () => {
-    await writeFile(join(host.dataDir, 'agent.pid'), `${process.pid}\n`);
+    await writeFile(join(host.dataDir, 'private', 'agent.pid'), `${process.pid}\n`);
     const r = await cli('lane', 'remove', LANE, '--local');
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/^error LP_CONFLICT: .*daemon/m);
@@ -138,7 +138,7 @@ describe('launchplane-agent CLI', () => {
   it('audit --verify exits 1 and names the record when the chain was edited', async () => {
     await cli('lane', 'remove', LANE, '--local', '--dry-run');
     await cli('lane', 'remove', LANE, '--local');
-    const db = new Database(join(host.dataDir, 'ledger.db'));
+    const db = new Database(join(host.dataDir, 'private', 'ledger.db'));
     const row = db.prepare('SELECT record FROM audit WHERE seq = 1').get() as { record: string };
     db.prepare('UPDATE audit SET record = ? WHERE seq = 1').run(
       row.record.replace('"cli:local"', '"someone-else"'),
@@ -219,7 +219,7 @@ describe('launchplane-agent CLI', () => {
       expect.objectContaining({ name: 'coordinator', status: 'ok' }),
     );
 
-    await chmod(join(host.dataDir, 'host.key'), 0o640);
+    await chmod(join(host.dataDir, 'private', 'host.key'), 0o640);
     probeOk = false;
     await host.writeConfig('optIn: { repositories: [acme/api], backends: [systemd], maxLanes: 1 }');
     const bad = await cli('doctor');

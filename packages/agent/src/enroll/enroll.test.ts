@@ -107,9 +107,9 @@ describe('enroll()', () => {
     const sent = JSON.parse(requests[0]?.body ?? '') as Record<string, unknown>;
     expect(sent).toMatchObject({ token: TOKEN, hostId: 'host-a', agentVersion: '0.1.0-test' });
 
-    const keyPath = join(dir, 'data', 'host.key');
+    const keyPath = join(dir, 'data', 'private', 'host.key');
     expect((await stat(keyPath)).mode & 0o777).toBe(0o600);
-    expect((await stat(join(dir, 'data'))).mode & 0o777).toBe(0o700);
+    expect((await stat(join(dir, 'data', 'private'))).mode & 0o777).toBe(0o700);
     const pem = await readFile(keyPath, 'utf8');
     expect(pem).toMatch(/^-----BEGIN PRIVATE KEY-----/);
     // The public key sent is the one of the stored private key.
@@ -117,7 +117,7 @@ describe('enroll()', () => {
       (sent['publicKey'] as { x: string }).x,
     );
     const pinned = JSON.parse(
-      await readFile(join(dir, 'data', 'coordinator.jwk'), 'utf8'),
+      await readFile(join(dir, 'data', 'private', 'coordinator.jwk'), 'utf8'),
     ) as unknown;
     expect(pinned).toEqual({ kty: 'OKP', crv: 'Ed25519', x: coordinatorJwk.x });
 
@@ -153,10 +153,10 @@ describe('enroll()', () => {
   it('refuses to reuse a key made for another host, before spending the token', async () => {
     await enroll(opts());
     await rm(join(dir, 'etc'), { recursive: true });
-    const before = await readFile(join(dir, 'data', 'host.key'), 'utf8');
+    const before = await readFile(join(dir, 'data', 'private', 'host.key'), 'utf8');
     await expectCode(enroll(opts({ hostId: 'host-b' })), 'LP_CONFLICT');
     expect(requests).toHaveLength(1);
-    expect(await readFile(join(dir, 'data', 'host.key'), 'utf8')).toBe(before);
+    expect(await readFile(join(dir, 'data', 'private', 'host.key'), 'utf8')).toBe(before);
   });
 
   it('refuses a coordinator key whose fingerprint differs from --coordinator-fingerprint, writing nothing', async () => {
@@ -167,7 +167,7 @@ describe('enroll()', () => {
     );
     expect(err.message).toContain(COORDINATOR_FP);
     expect(err.message).toContain(OTHER_FP);
-    expect(await exists(join(dir, 'data', 'coordinator.jwk'))).toBe(false);
+    expect(await exists(join(dir, 'data', 'private', 'coordinator.jwk'))).toBe(false);
     expect(await exists(configPath)).toBe(false);
   });
 

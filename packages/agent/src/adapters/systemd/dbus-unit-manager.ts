@@ -314,6 +314,24 @@ export class DbusUnitManager implements UnitManager {
     }
   }
 
+  /** {@inheritDoc UnitManager.managerUid} */
+  async managerUid(): Promise<number> {
+    try {
+      const owner = this.#managerName ?? DEST;
+      const [uid] = await this.#call(
+        MANAGER_PATH,
+        'org.freedesktop.DBus',
+        'GetConnectionUnixUser',
+        's',
+        [owner],
+      );
+      if (typeof uid === 'number' && Number.isSafeInteger(uid)) return uid;
+      throw new Error(`the bus answered ${JSON.stringify(uid)} for the manager's uid`);
+    } catch (error) {
+      throw this.#failure('find the uid of the systemd manager', error);
+    }
+  }
+
   /** {@inheritDoc UnitManager.writeUnit} */
   async writeUnit(spec: UnitSpec): Promise<string> {
     const name = unitName(spec.laneId);
@@ -495,7 +513,9 @@ export class DbusUnitManager implements UnitManager {
         subState: str(unitProps['SubState']),
         nRestarts: num(serviceProps['NRestarts']),
         mainPid: num(serviceProps['MainPID']),
+        execMainCode: num(serviceProps['ExecMainCode']),
         execMainStatus: num(serviceProps['ExecMainStatus']),
+        result: str(serviceProps['Result']),
         controlGroup: str(serviceProps['ControlGroup']),
         marker: marker.value,
         fragmentPath,

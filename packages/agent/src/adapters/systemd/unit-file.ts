@@ -127,11 +127,15 @@ export function renderUnitFile(spec: UnitSpec, options: { environmentFile: strin
     ...(spec.user === undefined ? [] : [`User=${spec.user}`]),
     ...(spec.group === undefined ? [] : [`Group=${spec.group}`]),
     'Restart=no',
-    // mixed: SIGTERM to the runner only, so it can finish or cancel its job and stop its worker;
-    // whatever is left after TimeoutStopSec gets SIGKILL.
+    // mixed: SIGTERM to the main process only: run.sh, which (RUNNER_MANUALLY_TRAP_SIG=1) passes
+    // it on as SIGINT to Runner.Listener's process group and waits for the listener to finish or
+    // cancel its job. Whatever is left after that, or after TimeoutStopSec, gets SIGKILL.
     'KillMode=mixed',
     'KillSignal=SIGTERM',
     `TimeoutStopSec=${timeoutStopSec}`,
+    // run.sh ends a stop it trapped with 128 + the signal (actions/runner run.sh,
+    // runWithManualTrap): a stop we asked for, not a failure.
+    'SuccessExitStatus=130 143',
     'NoNewPrivileges=yes',
     'PrivateTmp=yes',
     'ProtectSystem=strict',
