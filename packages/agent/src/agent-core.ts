@@ -64,6 +64,11 @@ export interface AgentCoreDeps {
   crashPoint?: CrashPoint;
   /** The host's user database (lane users). Default: the real one (getent, useradd, userdel). */
   accounts?: UserAccounts;
+  /**
+   * For tools that only remove lanes (`lane remove --local`): lane settings that would be refused
+   * at start (root lanes without the opt-in, an unreachable lanes dir) do not stop them.
+   */
+  removeOnly?: boolean;
 }
 
 /** Outcome of {@link AgentCore.removeLaneLocally}. */
@@ -182,7 +187,7 @@ export class AgentCore {
    * lane users cannot reach.
    */
   static async #systemdRunAs(deps: AgentCoreDeps): Promise<SystemdRunAs | undefined> {
-    if (deps.units === undefined) return undefined;
+    if (deps.units === undefined || deps.removeOnly === true) return undefined;
     const runAs = await resolveSystemdRunAs(
       deps.config,
       await deps.units.managerUid(),

@@ -28,6 +28,7 @@ import type { ContainerRuntime } from './ports/container-runtime.js';
 import { createPinoLogger } from './ports/logger.js';
 import type { Logger } from './ports/logger.js';
 import type { UnitManager } from './ports/unit-manager.js';
+import type { UserAccounts } from './ports/user-accounts.js';
 import { AgentSession } from './session/agent-session.js';
 import type { AgentSessionOptions } from './session/agent-session.js';
 import { AGENT_VERSION } from './version.js';
@@ -53,12 +54,23 @@ export function defaultUnitDir(
   );
 }
 
-/** The real backends: D-Bus to systemd, the Docker socket. Both fail with LP_BACKEND_UNAVAILABLE. */
+/**
+ * The real backends: D-Bus to systemd, the Docker socket. Both fail with LP_BACKEND_UNAVAILABLE.
+ * A stop waits up to `runner.stopTimeoutSec` (systemd's `TimeoutStopSec=`, Docker's stop
+ * timeout) before SIGKILL; the agent waits a little longer for the job that stops the lane.
+ */
 export const realBackends: BackendFactories = {
   systemd: (config) =>
-    DbusUnitManager.create({ bus: config.systemd.bus, unitDir: defaultUnitDir(config) }),
+    DbusUnitManager.create({
+      bus: config.systemd.bus,
+      unitDir: defaultUnitDir(config),
+      jobTimeoutMs: Math.max(900, config.runner.stopTimeoutSec + 120) * 1000,
+    }),
   docker: async (config) => {
-    const runtime = new DockerContainerRuntime({ socketPath: config.docker.socketPath });
+    const runtime = new DockerContainerRuntime({
+      socketPath: config.docker.socketPath,
+      stopTimeoutSec: config.runner.stopTimeoutSec,
+    });
     await runtime.ping();
     return runtime;
   },
@@ -106,6 +118,8 @@ export interface StartAgentOptions {
   statusIntervalMs?: number;
   /** Called after each step of a lane operation (crash-recovery tests kill the process there). */
   crashPoint?: CrashPoint;
+  /** The host's user database (lane users); default the real one. */
+  accounts?: UserAccounts;
 }
 
 /** A running agent. */
@@ -180,6 +194,7 @@ export async function startAgent(
       clock,
       logger,
       ...(options.crashPoint === undefined ? {} : { crashPoint: options.crashPoint }),
+      ...(options.accounts === undefined ? {} : { accounts: options.accounts }),
     });
     core.startHealthLoop();
 

@@ -13,6 +13,8 @@ export const SECRET_KEYS: ReadonlySet<string> = new Set([
   'token',
   'sealed',
   'secret',
+  'ACTIONS_RUNNER_INPUT_TOKEN',
+  'ACTIONS_RUNNER_INPUT_JITCONFIG',
 ]);
 
 /** A deep copy of `value` with every {@link SECRET_KEYS} value replaced by `[redacted]`. */

@@ -200,6 +200,14 @@ export class LaneService {
       );
     }
     const backend = this.backendOf(cmd.backend);
+    if (backend.kind === 'systemd' && this.#d.systemdRunAs === undefined) {
+      // Never fall back to running a lane as whoever the manager is.
+      throw new LaunchplaneError(
+        'LP_BACKEND_UNAVAILABLE',
+        `Cannot create lane "${cmd.laneId}": this agent did not work out which user runs systemd lanes`,
+        { recovery: 'Restart the agent (`launchplane-agent run`) and read its start-up errors' },
+      );
+    }
     const now = this.#now();
     const lane: LaneRecord = {
       laneId: cmd.laneId,

@@ -35,7 +35,8 @@ export const SECRET_TOKEN = 'SECRET-TOKEN-AAAAbbbbCCCC';
 
 /** Options of {@link createHarness}. */
 export interface HarnessOptions {
-  config?: Partial<AgentConfig>;
+  /** Config fields; `runner` is merged into the harness's (which names the fake template). */
+  config?: Partial<Omit<AgentConfig, 'runner'>> & { runner?: Partial<AgentConfig['runner']> };
   systemd?: boolean;
   docker?: boolean;
   random?: () => number;
@@ -115,8 +116,8 @@ export async function createHarness(options: HarnessOptions = {}): Promise<Harne
       backends: ['systemd', 'docker'],
       maxLanes: 3,
     },
-    runner: { template },
     ...options.config,
+    runner: { template, ...options.config?.runner },
   });
   const units = options.units ?? new FakeUnitManager();
   const containers = options.containers ?? new FakeContainerRuntime();
