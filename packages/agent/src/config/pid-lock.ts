@@ -27,9 +27,7 @@ async function livePid(path: string): Promise<number | undefined> {
 
 /** The pid holding the lock (in either layout), when a live process does. */
 export async function lockHolder(dataDir: string): Promise<number | undefined> {
-  return (
-    (await livePid(dataPaths(dataDir).pid)) ?? (await livePid(legacyPath(dataDir, 'pid')))
-  );
+  return (await livePid(dataPaths(dataDir).pid)) ?? (await livePid(legacyPath(dataDir, 'pid')));
 }
 
 /**

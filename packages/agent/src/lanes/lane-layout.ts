@@ -52,7 +52,6 @@ export const LANE_FILES = {
 /** The runner's own config files: written by `config.sh` or from the JIT config at start. */
 export const RUNNER_FILES = { settings: '.runner', credentials: '.credentials' } as const;
 
-
 const HOOK_STARTED = `#!/bin/sh
 # Written by launchplane-agent: records a job start for the lane's local busy signal.
 d="\${0%/*}/../state"

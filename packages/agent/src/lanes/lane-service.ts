@@ -794,7 +794,7 @@ export class LaneService {
     if (outcome === 'not-ours') {
       this.#d.logger.warn(
         { laneId: lane.laneId, user: laneUserName(lane.laneId) },
-        'A user named like this lane\'s user is not marked as made for it; left alone',
+        "A user named like this lane's user is not marked as made for it; left alone",
       );
     }
   }

@@ -98,8 +98,12 @@ export async function runConfigSh(options: RunConfigOptions): Promise<void> {
       },
     );
   }
-  throw new LaunchplaneError('LP_BACKEND_FAILED', `config.sh exited with ${String(code)}: ${tail}`, {
-    recovery:
-      'Read the output above: if the registration token expired or was used, the coordinator must create the lane again',
-  });
+  throw new LaunchplaneError(
+    'LP_BACKEND_FAILED',
+    `config.sh exited with ${String(code)}: ${tail}`,
+    {
+      recovery:
+        'Read the output above: if the registration token expired or was used, the coordinator must create the lane again',
+    },
+  );
 }
