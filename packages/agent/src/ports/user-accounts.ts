@@ -29,6 +29,8 @@ export interface UserAccounts {
   byName(name: string): Promise<UserAccount | undefined>;
   /** The user with this uid, or undefined. */
   byUid(uid: number): Promise<UserAccount | undefined>;
+  /** Every user the database lists (`getent passwd`). */
+  list(): Promise<UserAccount[]>;
   /** Whether a group has this gid. */
   gidTaken(gid: number): Promise<boolean>;
   /** Makes a user and its group; `LP_CONFLICT` when the name or uid is taken meanwhile. */

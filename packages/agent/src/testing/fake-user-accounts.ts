@@ -34,6 +34,10 @@ export class FakeUserAccounts implements UserAccounts {
     return Promise.resolve([...this.users.values()].find((u) => u.uid === uid));
   }
 
+  list(): Promise<UserAccount[]> {
+    return Promise.resolve([...this.users.values()]);
+  }
+
   gidTaken(gid: number): Promise<boolean> {
     return Promise.resolve(this.groups.has(gid));
   }

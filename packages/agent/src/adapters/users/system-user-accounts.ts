@@ -47,6 +47,12 @@ export class SystemUserAccounts implements UserAccounts {
     return this.#getentPasswd(String(uid));
   }
 
+  async list(): Promise<UserAccount[]> {
+    const r = await this.#run('getent', ['passwd']);
+    if (r.code !== 0) throw this.#failed('list users', 'passwd', r);
+    return parsePasswd(r.stdout);
+  }
+
   async gidTaken(gid: number): Promise<boolean> {
     const r = await this.#run('getent', ['group', String(gid)]);
     if (r.code === GETENT_MISSING) return false;
