@@ -13,7 +13,13 @@ export type {
 export { defaultDockerCacheDir, startDockerd } from './dockerd.js';
 export type { DockerTestbed, PrivateDockerd, StartDockerdOptions } from './dockerd.js';
 export { buildScratchImage } from './scratch-image.js';
-export type { ImageFile, ScratchImage, ScratchImageOptions } from './scratch-image.js';
+export type {
+  ImageFile,
+  ImageGroup,
+  ImageUser,
+  ScratchImage,
+  ScratchImageOptions,
+} from './scratch-image.js';
 export {
   describeWithDocker,
   describeWithSystemd,

@@ -64,6 +64,30 @@ describeWithDocker('buildScratchImage() on a private dockerd', (dockerInfo) => {
     expect(result.output).toContain('/tmp');
   });
 
+  it('holds a real bash and takes USER, users, groups and ENV: a stand-in for the official runner image', async () => {
+    const userTag = 'launchplane-test/scratch-check:user';
+    await buildScratchImage(docker, {
+      tag: userTag,
+      users: [{ name: 'runner', uid: 1001, gid: 1001 }],
+      groups: [{ name: 'runner', gid: 1001 }],
+      user: '1001',
+      env: { LP_IMAGE_CHECK: 'with spaces "and quotes"' },
+    });
+    const result = await runToEnd(docker, {
+      Image: userTag,
+      Cmd: [
+        '/bin/bash',
+        '-c',
+        'echo "uid=$(id -u) user=$(id -un) group=$(id -gn)"; echo "env=$LP_IMAGE_CHECK"; echo "bash=${BASH_VERSINFO[0]}"',
+      ],
+      HostConfig: { NetworkMode: 'none' },
+    });
+    expect(result.code).toBe(0);
+    expect(result.output).toContain('uid=1001 user=runner group=runner');
+    expect(result.output).toContain('env=with spaces "and quotes"');
+    expect(result.output).toMatch(/bash=[45]/);
+  });
+
   it('with --network host, a process in the image reaches a server on 127.0.0.1', async () => {
     const image = await buildScratchImage(docker, { tag });
     const server = createServer((_req, res) => res.end('pong from the host'));

@@ -1,7 +1,9 @@
 /**
- * Builds test images offline, `FROM scratch`: the host's `node` with the libraries `ldd` lists for
- * it, a static busybox with its applets, `/tmp`, and any extra files (e.g. a runner template).
- * Images are cached by a content hash of everything that goes in, kept as an image label.
+ * Builds test images offline, `FROM scratch`: the host's `node` and `bash` with the libraries `ldd`
+ * lists for them, a static busybox with its applets, `/tmp`, and any extra files (e.g. a runner
+ * template); optionally extra users and groups, `ENV` and `USER` (e.g. a stand-in for the official
+ * runner image: bash, `USER 1001`). Images are cached by a content hash of everything that goes
+ * in, kept as an image label.
  */
 import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -31,7 +33,7 @@ import { TestbedUnavailableError } from './testbed-unavailable.js';
 const run = promisify(execFile);
 const HASH_LABEL = 'dev.launchplane.testbed.hash';
 // Bump when the layout below changes, so cached images are rebuilt.
-const LAYOUT_VERSION = '1';
+const LAYOUT_VERSION = '2';
 
 /** An extra file or directory for the image. */
 export interface ImageFile {
@@ -46,11 +48,36 @@ export interface ImageFile {
   mode?: number;
 }
 
+/** A user of the image, added to `/etc/passwd` (root and nobody are always there). */
+export interface ImageUser {
+  name: string;
+  uid: number;
+  gid: number;
+  /** Default `/home/<name>`. */
+  home?: string;
+  /** Default `/bin/bash`. */
+  shell?: string;
+}
+
+/** A group of the image, added to `/etc/group` (root and nogroup are always there). */
+export interface ImageGroup {
+  name: string;
+  gid: number;
+}
+
 /** Options of {@link buildScratchImage}. */
 export interface ScratchImageOptions {
   /** Image reference, e.g. `launchplane-test/runner:latest`. */
   tag: string;
   files?: readonly ImageFile[];
+  /** Extra `/etc/passwd` entries, e.g. `{name: 'runner', uid: 1001, gid: 1001}`. */
+  users?: readonly ImageUser[];
+  /** Extra `/etc/group` entries, e.g. `{name: 'runner', gid: 1001}`. */
+  groups?: readonly ImageGroup[];
+  /** The image's `USER`, e.g. `'1001'` or `'runner'`; default root. */
+  user?: string;
+  /** `ENV` of the image, after `PATH` (which is `/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin`). */
+  env?: Readonly<Record<string, string>>;
 }
 
 /** Result of {@link buildScratchImage}. */
@@ -80,8 +107,21 @@ export async function buildScratchImage(
   docker: Docker,
   options: ScratchImageOptions,
 ): Promise<ScratchImage> {
-  const entries = await collectEntries(options.files ?? []);
-  const hash = await hashEntries(entries);
+  const entries = await collectEntries(options);
+  const dockerfile = (hash: string): string =>
+    [
+      'FROM scratch',
+      'COPY rootfs/ /',
+      'ENV PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin',
+      ...Object.entries(options.env ?? {}).map(
+        ([k, v]) => `ENV ${envName(k)}=${JSON.stringify(v)}`,
+      ),
+      ...(options.user === undefined ? [] : [`USER ${imageUser(options.user)}`]),
+      `LABEL ${HASH_LABEL}=${hash}`,
+      'CMD ["/bin/sh"]',
+      '',
+    ].join('\n');
+  const hash = await hashEntries(entries, dockerfile(''));
   const nodePath = process.execPath;
   const existing = await docker
     .getImage(options.tag)
@@ -95,17 +135,7 @@ export async function buildScratchImage(
     const rootfs = join(staging, 'rootfs');
     await mkdir(rootfs);
     for (const entry of entries) await stage(rootfs, entry);
-    await writeFile(
-      join(staging, 'Dockerfile'),
-      [
-        'FROM scratch',
-        'COPY rootfs/ /',
-        'ENV PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin',
-        `LABEL ${HASH_LABEL}=${hash}`,
-        'CMD ["/bin/sh"]',
-        '',
-      ].join('\n'),
-    );
+    await writeFile(join(staging, 'Dockerfile'), dockerfile(hash));
     const tar = spawn(
       'tar',
       ['-C', staging, '--numeric-owner', '--owner=0', '--group=0', '-c', '.'],
@@ -130,7 +160,37 @@ export async function buildScratchImage(
   }
 }
 
-async function collectEntries(files: readonly ImageFile[]): Promise<Entry[]> {
+/** An environment variable name, or an error: it goes into the Dockerfile as is. */
+function envName(name: string): string {
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new Error(`invalid ENV name: ${name}`);
+  return name;
+}
+
+/** A `USER` value (name or uid, optionally `:group`), or an error. */
+function imageUser(user: string): string {
+  if (!/^[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)?$/.test(user)) throw new Error(`invalid USER: ${user}`);
+  return user;
+}
+
+/** Adds `binary` at `path` and the shared libraries `ldd` lists for it. */
+async function addWithLibraries(
+  add: (entry: Entry) => void,
+  binary: string,
+  path: string,
+): Promise<void> {
+  const { stdout: lddOut } = await run('ldd', [binary]).catch((error: unknown) => {
+    throw new TestbedUnavailableError(`ldd failed on ${binary}: ${String(error)}`);
+  });
+  add({ path, kind: 'file', source: binary, mode: 0o755 });
+  for (const line of lddOut.split('\n')) {
+    // "libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x…)" or "/lib64/ld-linux-x86-64.so.2 (0x…)"
+    const match = /(?:=>\s*)?(\/\S+)\s+\(0x/.exec(line);
+    const lib = match?.[1];
+    if (lib !== undefined) add({ path: lib, kind: 'file', source: lib, mode: 0o755 });
+  }
+}
+
+async function collectEntries(options: ScratchImageOptions): Promise<Entry[]> {
   const entries = new Map<string, Entry>();
   const add = (entry: Entry): void => {
     entries.set(entry.path, entry);
@@ -140,16 +200,9 @@ async function collectEntries(files: readonly ImageFile[]): Promise<Entry[]> {
     throw new TestbedUnavailableError(
       'scratch images need busybox (Debian package busybox-static)',
     );
-  const { stdout: lddOut } = await run('ldd', [process.execPath]).catch((error: unknown) => {
-    throw new TestbedUnavailableError(`ldd failed on node: ${String(error)}`);
-  });
-  add({ path: process.execPath, kind: 'file', source: process.execPath, mode: 0o755 });
-  for (const line of lddOut.split('\n')) {
-    // "libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x…)" or "/lib64/ld-linux-x86-64.so.2 (0x…)"
-    const match = /(?:=>\s*)?(\/\S+)\s+\(0x/.exec(line);
-    const lib = match?.[1];
-    if (lib !== undefined) add({ path: lib, kind: 'file', source: lib, mode: 0o755 });
-  }
+  const bash = await findBinary('/bin/bash', '/usr/bin/bash', 'bash');
+  if (bash === undefined) throw new TestbedUnavailableError('scratch images need bash');
+  await addWithLibraries(add, process.execPath, process.execPath);
   add({ path: '/bin/busybox', kind: 'file', source: busybox, mode: 0o755 });
   const { stdout: applets } = await run(busybox, ['--list']);
   for (const applet of applets.split('\n').map((a) => a.trim())) {
@@ -157,23 +210,36 @@ async function collectEntries(files: readonly ImageFile[]): Promise<Entry[]> {
     add({ path: `/bin/${applet}`, kind: 'symlink', target: 'busybox', mode: 0o777 });
   }
   add({ path: '/usr/bin/env', kind: 'symlink', target: '/bin/busybox', mode: 0o777 });
+  // After the applets: the real bash, not a busybox alias, is what runner scripts need.
+  await addWithLibraries(add, bash, '/bin/bash');
   add({ path: '/tmp', kind: 'dir', mode: 0o1777 });
+  const users = [
+    'root:x:0:0:root:/root:/bin/sh',
+    'nobody:x:65534:65534:nobody:/nonexistent:/bin/false',
+    ...(options.users ?? []).map(
+      (u) =>
+        `${accountName(u.name)}:x:${u.uid}:${u.gid}:${u.name}:${u.home ?? `/home/${u.name}`}:${u.shell ?? '/bin/bash'}`,
+    ),
+  ];
+  const groups = [
+    'root:x:0:',
+    'nogroup:x:65534:',
+    ...(options.groups ?? []).map((g) => `${accountName(g.name)}:x:${g.gid}:`),
+  ];
   add({
     path: '/etc/passwd',
     kind: 'file',
-    content: Buffer.from(
-      'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n',
-    ),
+    content: Buffer.from(`${users.join('\n')}\n`),
     mode: 0o644,
   });
   add({
     path: '/etc/group',
     kind: 'file',
-    content: Buffer.from('root:x:0:\nnogroup:x:65534:\n'),
+    content: Buffer.from(`${groups.join('\n')}\n`),
     mode: 0o644,
   });
   add({ path: '/root', kind: 'dir', mode: 0o700 });
-  for (const file of files) {
+  for (const file of options.files ?? []) {
     if (!file.path.startsWith('/')) throw new Error(`image path must be absolute: ${file.path}`);
     if (file.symlink !== undefined) {
       add({ path: file.path, kind: 'symlink', target: file.symlink, mode: 0o777 });
@@ -205,9 +271,15 @@ async function addTree(add: (entry: Entry) => void, source: string, path: string
   }
 }
 
-async function hashEntries(entries: readonly Entry[]): Promise<string> {
+/** A user or group name for /etc/passwd and /etc/group, or an error. */
+function accountName(name: string): string {
+  if (!/^[a-z_][a-z0-9_-]*$/.test(name)) throw new Error(`invalid user or group name: ${name}`);
+  return name;
+}
+
+async function hashEntries(entries: readonly Entry[], dockerfile: string): Promise<string> {
   const hash = createHash('sha256');
-  hash.update(`layout ${LAYOUT_VERSION}\n`);
+  hash.update(`layout ${LAYOUT_VERSION}\n${dockerfile}\n`);
   for (const entry of entries) {
     hash.update(`${entry.kind} ${entry.path} ${entry.mode.toString(8)} ${entry.target ?? ''}\n`);
     if (entry.content !== undefined) hash.update(entry.content);

@@ -5,6 +5,7 @@ import { SimError } from './errors.js';
 import { type Faults, NO_FAULTS, mergeFaults } from './faults.js';
 import { field, readJson, send } from './http-io.js';
 import type { RestApi } from './rest-api.js';
+import { routeRunnerControl } from './runner-control.js';
 import { type Scope, parseScopeKey } from './scope.js';
 import type { JobRecord, RunnerRecord } from './sim-state.js';
 import type { GitHubSimulator, SimConfig } from './simulator.js';
@@ -59,6 +60,7 @@ function jobView(j: JobRecord): Record<string, unknown> {
     queuedAt: j.queuedAt,
     startedAt: j.startedAt,
     completedAt: j.completedAt,
+    failSetup: j.failSetup === true,
   };
 }
 
@@ -151,14 +153,19 @@ async function route(
   const path = url.pathname.replace(/\/+$/, '');
   const body = method === 'GET' || method === 'DELETE' ? undefined : await readJson(req);
   const key = `${method} ${path}`;
+  const runnerSide = routeRunnerControl(sim, method, path, body);
+  if (runnerSide !== undefined) return runnerSide;
   if (key === 'GET /_sim/health') return { status: 200, body: { ok: true } };
   if (key === 'POST /_sim/jobs') {
     const { scope, repository } = scopeOf(body);
     const labels = stringArray(field(body, 'labels'), 'labels');
     const durationMs = nonNegInt(field(body, 'durationMs') ?? 0, 'durationMs');
+    const failSetup = field(body, 'failSetup') ?? false;
+    if (typeof failSetup !== 'boolean')
+      throw new SimError('SIM_INVALID', '"failSetup" must be a boolean');
     return {
       status: 201,
-      body: jobView(sim.enqueueJob({ scope, repository, labels, durationMs })),
+      body: jobView(sim.enqueueJob({ scope, repository, labels, durationMs, failSetup })),
     };
   }
   if (key === 'GET /_sim/jobs') {
@@ -259,6 +266,7 @@ async function route(
     sim.state.reset();
     d.rest.reset();
     d.faults.current = NO_FAULTS;
+    sim.resetRunnerService();
     return { status: 204 };
   }
   throw new SimError('SIM_NOT_FOUND', `No control endpoint ${method} ${path}`);

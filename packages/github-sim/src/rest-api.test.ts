@@ -339,7 +339,11 @@ describe('JIT config', () => {
     const files = JSON.parse(
       Buffer.from(res.body.encoded_jit_config, 'base64').toString(),
     ) as Record<string, string>;
-    expect(Object.keys(files).sort()).toEqual(['.credentials', '.runner']);
+    expect(Object.keys(files).sort()).toEqual([
+      '.credentials',
+      '.credentials_rsaparams',
+      '.runner',
+    ]);
 
     const dup = await h.json('POST', path, { name: 'jit-1', runner_group_id: 1, labels: ['a'] });
     expect(dup.status).toBe(409);

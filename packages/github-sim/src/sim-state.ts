@@ -24,6 +24,8 @@ export interface JobRecord {
   completedAt: number | null;
   /** Set when a cancel was requested while the job ran; the runner learns it at its next heartbeat. */
   cancelRequested: boolean;
+  /** The job fails in "Set up job", before any job hook runs (`POST /_sim/jobs {failSetup}`). */
+  failSetup?: boolean;
 }
 
 /** How a runner came to exist. */
@@ -45,7 +47,8 @@ export interface RunnerRecord {
   secretHash: string | null;
   /** A JIT config can start one session, ever. */
   jitUsed: boolean;
-  session: { id: string; lastHeartbeatAt: number } | null;
+  /** `disableUpdate`: the runner was configured with `--disableupdate` (it said so at session start). */
+  session: { id: string; lastHeartbeatAt: number; disableUpdate?: boolean } | null;
   /** Unmanaged runners have a fixed status and busy flag set through the control API. */
   fixedStatus: 'online' | 'offline' | null;
   fixedBusy: boolean;

@@ -10,7 +10,9 @@ import {
 } from './domain/labels.js';
 import { SimError } from './errors.js';
 import { parseJitBody, parseLabelBody } from './request-bodies.js';
-import { runnerFiles } from './runner-files.js';
+import { RunnerServiceError } from './runner-errors.js';
+import { type RunnerFaults, NO_RUNNER_FAULTS, versionBelow } from './runner-faults.js';
+import { encodeJitConfig, runnerFiles } from './runner-files.js';
 import { type Scope, parseScopeKey, scopeKey, scopeServes } from './scope.js';
 import {
   type JobRecord,
@@ -72,7 +74,12 @@ export interface AssignedJob {
   repository: string;
   labels: string[];
   durationMs: number;
+  /** The job fails in "Set up job", before any job hook runs. */
+  failSetup: boolean;
 }
+
+/** A message a runner's poll answers with: a job to run, or a self-update to apply. */
+export type RunnerMessage = { job: AssignedJob } | { update: { targetVersion: string } };
 
 /** Options of {@link GitHubSimulator}. */
 export interface GitHubSimulatorOptions {
@@ -94,6 +101,10 @@ export class GitHubSimulator {
   config: SimConfig;
   readonly #now: () => number;
   readonly #waiters = new Set<() => void>();
+  /** Situations of the runner-facing service (`/_sim/runner-faults`). */
+  runnerFaults: RunnerFaults = NO_RUNNER_FAULTS;
+  /** Self-updates waiting for a runner's next poll, by runner id: the target version. */
+  readonly #pendingUpdates = new Map<number, string>();
 
   constructor(opts: GitHubSimulatorOptions = {}) {
     this.state = new SimState(opts.stateFile);
@@ -233,13 +244,7 @@ export class GitHubSimulator {
       createdAt: this.now(),
     });
     const files = runnerFiles({ origin, scope, runner, workFolder: input.workFolder, secret });
-    const encoded = Buffer.from(
-      JSON.stringify({
-        '.runner': Buffer.from(JSON.stringify(files.runner)).toString('base64'),
-        '.credentials': Buffer.from(JSON.stringify(files.credentials)).toString('base64'),
-      }),
-    ).toString('base64');
-    return { runner, encoded };
+    return { runner, encoded: encodeJitConfig(files) };
   }
 
   /** Label operations of `…/runners/{id}/labels`. */
@@ -346,29 +351,41 @@ export class GitHubSimulator {
     this.deleteRunner(parseScopeKey(r.scope), r.id);
   }
 
-  /** The runner a credential secret belongs to, or 401. */
+  /** The runner a credential secret belongs to; a deleted registration is `RunnerNotFound` (404). */
   authenticateRunner(secret: string): RunnerRecord {
     const h = hashSecret(secret);
     const r = this.state.runners.find((x) => x.secretHash === h);
     if (r === undefined) {
-      throw new SimError('SIM_UNAUTHENTICATED', 'Runner registration was deleted from the server');
+      throw new RunnerServiceError(
+        'RunnerNotFound',
+        'Runner registration was deleted from the server',
+      );
     }
     return r;
   }
 
-  /** `run.sh`: opens the runner's session; a second live session for the same runner is refused. */
-  openSession(r: RunnerRecord, version: string): string {
+  /**
+   * `run.sh`: opens the runner's session. A second live session for the same runner is a
+   * `SessionConflict` (409): a runner killed without closing its session meets it until the
+   * session times out (`offlineAfterMs`).
+   */
+  openSession(r: RunnerRecord, version: string, opts: { disableUpdate?: boolean } = {}): string {
     this.sweep();
     if (r.session !== null) {
-      throw new SimError('SIM_CONFLICT', `A session for runner "${r.name}" already exists`);
+      throw new RunnerServiceError(
+        'SessionConflict',
+        `A session for runner "${r.name}" already exists`,
+      );
     }
-    if (r.origin === 'jit') {
-      if (r.jitUsed)
-        throw new SimError('SIM_UNAUTHENTICATED', 'This JIT configuration was already used');
-    }
+    if (r.origin === 'jit' && r.jitUsed)
+      throw new RunnerServiceError('Unauthorized', 'This JIT configuration was already used');
     const id = randomUUID();
     this.state.updateRunner(r.id, (x) => {
-      x.session = { id, lastHeartbeatAt: this.now() };
+      x.session = {
+        id,
+        lastHeartbeatAt: this.now(),
+        ...(opts.disableUpdate === true ? { disableUpdate: true } : {}),
+      };
       x.version = version;
       if (x.origin === 'jit') x.jitUsed = true;
     });
@@ -379,9 +396,13 @@ export class GitHubSimulator {
   heartbeat(r: RunnerRecord, sessionId: string): { cancelJob: number | null } {
     this.sweep();
     if (this.state.runner(r.id) !== r) {
-      throw new SimError('SIM_UNAUTHENTICATED', 'Runner registration was deleted from the server');
+      throw new RunnerServiceError(
+        'RunnerNotFound',
+        'Runner registration was deleted from the server',
+      );
     }
-    if (r.session?.id !== sessionId) throw new SimError('SIM_NOT_FOUND', 'Session not found');
+    if (r.session?.id !== sessionId)
+      throw new RunnerServiceError('SessionInvalid', 'Session not found');
     // Heartbeats are frequent and only matter while the sim runs: no state-file write for them.
     r.session.lastHeartbeatAt = this.now();
     const job = this.currentJob(r.id);
@@ -389,15 +410,28 @@ export class GitHubSimulator {
   }
 
   /**
-   * Waits up to `pollWaitMs` for a job this runner may take (scope served, every job label on
-   * the runner, runner idle) and assigns the oldest one.
+   * Waits up to `pollWaitMs` for a message: a self-update queued for this runner, else a job it
+   * may take (scope served, every job label on the runner, runner idle), the oldest first. A
+   * runner older than `runnerFaults.minRunnerVersion` is refused (`RunnerVersionTooOld`, 403).
    */
-  async poll(r: RunnerRecord, sessionId: string): Promise<AssignedJob | null> {
+  async poll(r: RunnerRecord, sessionId: string): Promise<RunnerMessage | null> {
     const deadline = this.now() + this.config.pollWaitMs;
     for (;;) {
       this.heartbeat(r, sessionId);
+      const min = this.runnerFaults.minRunnerVersion;
+      if (min !== null && versionBelow(r.version ?? '0', min)) {
+        throw new RunnerServiceError(
+          'RunnerVersionTooOld',
+          `Runner version v${r.version ?? '?'} is deprecated and cannot receive messages; the minimum is v${min}`,
+        );
+      }
+      const targetVersion = this.#pendingUpdates.get(r.id);
+      if (targetVersion !== undefined) {
+        this.#pendingUpdates.delete(r.id);
+        if (r.session?.disableUpdate !== true) return { update: { targetVersion } };
+      }
       const job = this.#tryAssign(r);
-      if (job !== null) return job;
+      if (job !== null) return { job };
       const left = deadline - this.now();
       if (left <= 0) return null;
       await new Promise<void>((resolve) => {
@@ -434,7 +468,33 @@ export class GitHubSimulator {
       repository: job.repository,
       labels: job.labels,
       durationMs: job.durationMs,
+      failSetup: job.failSetup === true,
     };
+  }
+
+  /** Forgets runner faults and queued self-updates (`POST /_sim/reset`). */
+  resetRunnerService(): void {
+    this.runnerFaults = NO_RUNNER_FAULTS;
+    this.#pendingUpdates.clear();
+  }
+
+  /**
+   * Queues a self-update for a runner's next poll, as GitHub sends a runner a refresh message.
+   * Refused for a runner whose session said `--disableupdate`, as GitHub does not send those.
+   */
+  requestUpdate(runnerId: number, targetVersion: string): RunnerRecord {
+    const r = this.state.runner(runnerId);
+    if (r === undefined || r.origin === 'unmanaged')
+      throw new SimError('SIM_NOT_FOUND', `Runner ${runnerId} not found (or unmanaged)`);
+    if (r.session?.disableUpdate === true) {
+      throw new SimError(
+        'SIM_CONFLICT',
+        `Runner "${r.name}" was configured with --disableupdate and gets no updates`,
+      );
+    }
+    this.#pendingUpdates.set(r.id, targetVersion);
+    for (const w of [...this.#waiters]) w();
+    return r;
   }
 
   /** The runner reports its job finished. An ephemeral runner is deleted afterwards, as on GitHub. */
@@ -469,12 +529,14 @@ export class GitHubSimulator {
     repository: string;
     labels: string[];
     durationMs: number;
+    failSetup?: boolean;
   }): JobRecord {
     const job = this.state.addJob({
       repository: input.repository,
       scope: scopeKey(input.scope),
       labels: input.labels,
       durationMs: input.durationMs,
+      ...(input.failSetup === true ? { failSetup: true } : {}),
       status: 'queued',
       conclusion: null,
       runnerId: null,
@@ -579,4 +641,8 @@ export interface RegisterInput {
   noDefaultLabels: boolean;
   ephemeral: boolean;
   replace: boolean;
+  /** `--disableupdate`: kept in `.runner`; the runner reports it with each session. */
+  disableUpdate?: boolean;
+  /** `--runnergroup NAME`, passed through as given (runner groups other than Default are not simulated yet). */
+  runnerGroup?: string;
 }

@@ -1,348 +1,232 @@
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import {
-  cpSync,
-  existsSync,
-  mkdtempSync,
-  readFileSync,
-  readdirSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
+/**
+ * The stub runner against the simulator: configuration, jobs, hooks and local config files, as
+ * actions/runner has them (docs/runner-contract.md). Signals, the process chain and exit codes are
+ * in stub-runner-chain.test.ts and stub-runner-exit-codes.test.ts.
+ */
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type Harness, startHarness } from './harness.test.helper.js';
-import { stubRunnerTemplateDir } from './stub-runner-dir.js';
+import { type StubWorld, startStubWorld, waitFor } from './stub-runner.test.helper.js';
 
-const run = promisify(execFile);
-
-interface Job {
-  id: number;
-  status: string;
-  conclusion: string | null;
-  runnerName: string | null;
-}
-interface Runner {
-  id: number;
-  name: string;
-  status: string;
-  busy: boolean;
-}
-
-let h: Harness;
-let dir: string;
-const children: ChildProcess[] = [];
+let w: StubWorld;
+let hooks: NodeJS.ProcessEnv;
 
 beforeEach(async () => {
-  h = await startHarness({
-    realClock: true,
-    config: {
-      pollWaitMs: 300,
-      offlineAfterMs: 1500,
-      busyLag: { lagMs: 600_000, flipAfterMs: 0, flipMs: 0, trailMs: 0 },
-    },
-  });
-  dir = mkdtempSync(join(tmpdir(), 'stub-runner-'));
-  cpSync(stubRunnerTemplateDir(), dir, { recursive: true });
+  w = await startStubWorld();
   writeFileSync(
-    join(dir, 'started.sh'),
-    `echo "$GITHUB_JOB $GITHUB_RUN_ID $GITHUB_REPOSITORY" >> "${dir}/started.log"\n`,
+    join(w.dir, 'started.sh'),
+    `echo "$GITHUB_JOB $GITHUB_RUN_ID $GITHUB_REPOSITORY" >> "${w.dir}/started.log"\n`,
   );
-  writeFileSync(join(dir, 'completed.sh'), `echo "$GITHUB_JOB" >> "${dir}/completed.log"\n`);
+  writeFileSync(join(w.dir, 'completed.sh'), `echo "$GITHUB_JOB" >> "${w.dir}/completed.log"\n`);
+  hooks = {
+    ACTIONS_RUNNER_HOOK_JOB_STARTED: join(w.dir, 'started.sh'),
+    ACTIONS_RUNNER_HOOK_JOB_COMPLETED: join(w.dir, 'completed.sh'),
+  };
 });
 
 afterEach(async () => {
-  for (const c of children.splice(0))
-    if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-  await h.close();
-  rmSync(dir, { recursive: true, force: true });
+  await w.close();
 });
 
-async function waitFor<T>(
-  what: string,
-  probe: () => Promise<T | undefined | false> | T | undefined | false,
-): Promise<T> {
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const LOCAL_CONFIG = ['.runner', '.credentials', '.credentials_rsaparams'];
 
-async function token(kind: 'registration' | 'remove', scope = 'repos/acme/api'): Promise<string> {
-  return (await h.json<{ token: string }>('POST', `/${scope}/actions/runners/${kind}-token`)).body
-    .token;
-}
-
-async function configure(extra: string[] = [], url = 'acme/api'): Promise<void> {
-  const scope = url.includes('/') ? `repos/${url}` : `orgs/${url}`;
-  await run(join(dir, 'config.sh'), [
-    '--unattended',
-    '--url',
-    `${h.gh.url}/${url}`,
-    '--token',
-    await token('registration', scope),
-    '--name',
-    'stub-1',
-    '--labels',
-    'lp-pool-a,gpu',
-    '--work',
-    '_work',
-    ...extra,
-  ]);
-}
-
-function start(
-  args: string[] = [],
-  env: NodeJS.ProcessEnv = {},
-): ChildProcess & { exited: Promise<number | null> } {
-  const child = spawn(join(dir, 'run.sh'), args, {
-    cwd: dir,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: {
-      ...process.env,
-      ...env,
-      ACTIONS_RUNNER_HOOK_JOB_STARTED: join(dir, 'started.sh'),
-      ACTIONS_RUNNER_HOOK_JOB_COMPLETED: join(dir, 'completed.sh'),
-      LAUNCHPLANE_STUB_HEARTBEAT_MS: '200',
-    },
-  });
-  children.push(child);
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return Object.assign(child, { exited });
-}
-
-async function runnerByName(name = 'stub-1'): Promise<Runner | undefined> {
-  const res = await h.json<{ runners: Runner[] }>(
-    'GET',
-    `/repos/acme/api/actions/runners?name=${name}`,
-  );
-  return res.body.runners[0];
-}
-
-async function job(id: number): Promise<Job> {
-  return (await h.json<Job>('GET', `/_sim/jobs/${id}`)).body;
-}
-
-async function enqueue(labels: string[], durationMs: number): Promise<number> {
-  return (
-    await h.json<{ id: number }>('POST', '/_sim/jobs', {
-      repository: 'acme/api',
-      labels,
-      durationMs,
-    })
-  ).body.id;
-}
-
-/** Pids of processes whose /proc/<pid>/comm is `Runner.Worker` and whose parent is `ppid`. */
-function workersOf(ppid: number): number[] {
-  const out: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const comm = readFileSync(`/proc/${entry}/comm`, 'utf8').trim();
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (comm === 'Runner.Worker' && parent === ppid) out.push(Number(entry));
-    } catch {
-      // the process went away while we looked
-    }
-  }
-  return out;
+function localConfig(): string[] {
+  return LOCAL_CONFIG.filter((f) => existsSync(join(w.dir, f)));
 }
 
 describe('stub runner', { timeout: 60_000 }, () => {
-  it('configures like actions/runner, goes online, runs a job with hooks and a Runner.Worker, then stops offline', async () => {
-    await configure();
-    const cfg = JSON.parse(readFileSync(join(dir, '.runner'), 'utf8')) as {
+  it('configures like actions/runner (token from ACTIONS_RUNNER_INPUT_TOKEN), runs a job with hooks, and refuses a second configure', async () => {
+    const configured = await w.configure(['--runnergroup', 'Default']);
+    expect(configured.code).toBe(0);
+    const cfg = JSON.parse(readFileSync(join(w.dir, '.runner'), 'utf8')) as {
       agentName: string;
       gitHubUrl: string;
     };
-    expect(cfg).toMatchObject({ agentName: 'stub-1', gitHubUrl: `${h.gh.url}/acme/api` });
-    expect(statSync(join(dir, '.credentials')).mode & 0o777).toBe(0o600);
-    const again = run(join(dir, 'config.sh'), [
-      '--unattended',
-      '--url',
-      `${h.gh.url}/acme/api`,
-      '--token',
-      'x',
-    ]);
-    await expect(again).rejects.toMatchObject({ code: 1 });
+    expect(cfg).toMatchObject({ agentName: 'stub-1', gitHubUrl: `${w.h.gh.url}/acme/api` });
+    expect(statSync(join(w.dir, '.credentials')).mode & 0o777).toBe(0o600);
+    expect(statSync(join(w.dir, '.credentials_rsaparams')).mode & 0o777).toBe(0o600);
+    expect(readFileSync(join(w.dir, '.path'), 'utf8').trim()).toBe(process.env['PATH']);
+    const again = await w.configure();
+    expect(again.code).toBe(1);
+    expect(again.output).toContain('Cannot configure the runner because it is already configured');
 
-    expect((await runnerByName())?.status).toBe('offline');
-    const runner = start();
-    await waitFor('runner online', async () => (await runnerByName())?.status === 'online');
+    expect((await w.runnerByName())?.status).toBe('offline');
+    const runner = w.spawnIn('run.sh', [], { env: hooks });
+    await waitFor('runner online', async () => (await w.runnerByName())?.status === 'online');
 
     // A job the runner cannot take (missing label) stays queued.
-    const other = await enqueue(['lp-pool-a', 'arm64'], 100);
-    const id = await enqueue(['lp-pool-a', 'GPU'], 60_000);
-    await waitFor('job in progress', async () => (await job(id)).status === 'in_progress');
-    expect((await job(id)).runnerName).toBe('stub-1');
-    const workers = await waitFor('Runner.Worker', () => {
-      const w = workersOf(runner.pid ?? -1);
-      return w.length > 0 ? w : undefined;
-    });
-    expect(workers).toHaveLength(1);
-    await waitFor('started hook', () => existsSync(join(dir, 'started.log')));
-    expect(readFileSync(join(dir, 'started.log'), 'utf8').trim()).toBe(
+    const other = await w.enqueue(['lp-pool-a', 'arm64'], 100);
+    const id = await w.enqueue(['lp-pool-a', 'GPU'], 200);
+    await waitFor('job done', async () => (await w.job(id)).status === 'completed');
+    expect((await w.job(id)).conclusion).toBe('success');
+    expect(readFileSync(join(w.dir, 'started.log'), 'utf8').trim()).toBe(
       `job-${id} ${1000 + id} acme/api`,
     );
-    // GitHub's busy flag lags: with a long lag it still reads false while the job runs…
-    expect((await runnerByName())?.busy).toBe(false);
-    // …and reads true once the lag is over.
-    await h.json('PATCH', '/_sim/config', { busyLagMs: 0 });
-    expect((await runnerByName())?.busy).toBe(true);
-    // DELETE is refused while the job runs.
-    expect(
-      (await h.api('DELETE', `/repos/acme/api/actions/runners/${(await runnerByName())?.id}`))
-        .status,
-    ).toBe(422);
+    expect(readFileSync(join(w.dir, 'completed.log'), 'utf8').trim()).toBe(`job-${id}`);
+    expect((await w.job(other)).status).toBe('queued');
 
-    // Cancel from the server side: the runner kills the worker and reports the job cancelled.
-    await h.json('POST', `/_sim/jobs/${id}/cancel`);
-    await waitFor('job cancelled', async () => (await job(id)).status === 'cancelled');
-    await waitFor('worker gone', () => workersOf(runner.pid ?? -1).length === 0);
-    expect(readFileSync(join(dir, 'completed.log'), 'utf8').trim()).toBe(`job-${id}`);
-    expect((await job(other)).status).toBe('queued');
-
-    // A short job completes successfully.
-    const quick = await enqueue(['gpu'], 200);
-    await waitFor('quick job done', async () => (await job(quick)).status === 'completed');
-    expect((await job(quick)).conclusion).toBe('success');
-
-    runner.kill('SIGTERM');
-    expect(await runner.exited).toBe(0);
-    expect((await runnerByName())?.status).toBe('offline');
+    // Cancelled from the server side: the worker stops, the completed hook still runs.
+    const long = await w.enqueue(['gpu'], 60_000);
+    await waitFor('long job running', async () => (await w.job(long)).status === 'in_progress');
+    await w.h.json('POST', `/_sim/jobs/${long}/cancel`);
+    await waitFor('job cancelled', async () => (await w.job(long)).status === 'cancelled');
+    await waitFor('completed hook', () =>
+      readFileSync(join(w.dir, 'completed.log'), 'utf8').includes(`job-${long}`),
+    );
+    process.kill(-(runner.pid ?? 0), 'SIGINT');
+    expect(await runner.exited).toEqual({ code: 0, signal: null });
+    expect((await w.runnerByName())?.status).toBe('offline');
   });
 
-  it('cancels the running job on SIGTERM, kills the worker and exits', async () => {
-    await configure();
-    const runner = start();
-    const id = await enqueue(['gpu'], 60_000);
-    await waitFor('job in progress', async () => (await job(id)).status === 'in_progress');
-    const [worker] = await waitFor('Runner.Worker', () => {
-      const w = workersOf(runner.pid ?? -1);
-      return w.length > 0 ? w : undefined;
-    });
-    runner.kill('SIGTERM');
-    expect(await runner.exited).toBe(0);
-    expect((await job(id)).status).toBe('cancelled');
-    expect(existsSync(`/proc/${worker}`)).toBe(false);
-    expect((await runnerByName())?.status).toBe('offline');
-    expect(readFileSync(join(dir, 'completed.log'), 'utf8').trim()).toBe(`job-${id}`);
+  it('an ephemeral runner takes one job, exits 0, is deleted by the sim and deletes its local config', async () => {
+    expect((await w.configure(['--ephemeral', '--replace', '--disableupdate'])).code).toBe(0);
+    const runner = w.spawnIn('run.sh');
+    const first = await w.enqueue(['gpu'], 100);
+    const second = await w.enqueue(['gpu'], 100);
+    expect(await runner.exited).toEqual({ code: 0, signal: null });
+    expect((await w.job(first)).status).toBe('completed');
+    expect((await w.job(second)).status).toBe('queued');
+    expect(await w.runnerByName()).toBeUndefined();
+    expect(localConfig()).toEqual([]);
+    expect(runner.output()).toContain('Removed .runner');
   });
 
-  it('goes offline when killed without a goodbye, once heartbeats stop', async () => {
-    await configure();
-    const runner = start();
-    await waitFor('runner online', async () => (await runnerByName())?.status === 'online');
-    runner.kill('SIGKILL');
-    await runner.exited;
-    await waitFor('runner offline', async () => (await runnerByName())?.status === 'offline');
-  });
-
-  it('an ephemeral runner takes one job, exits, and is deleted by the sim', async () => {
-    await configure(['--ephemeral', '--replace', '--disableupdate']);
-    const runner = start();
-    const first = await enqueue(['gpu'], 100);
-    const second = await enqueue(['gpu'], 100);
-    expect(await runner.exited).toBe(0);
-    expect((await job(first)).status).toBe('completed');
-    expect((await job(second)).status).toBe('queued');
-    expect(await runnerByName()).toBeUndefined();
-    expect(existsSync(join(dir, '.runner'))).toBe(false);
-  });
-
-  it('runs from a JIT config: one job, then exit; the config cannot be reused', async () => {
-    const jit = await h.json<{ encoded_jit_config: string; runner: { id: number } }>(
+  it('runs from a JIT config in ACTIONS_RUNNER_INPUT_JITCONFIG: writes the files, hides the variable from jobs, deletes the files after the job; the config cannot be reused', async () => {
+    const jit = await w.h.json<{ encoded_jit_config: string; runner: { id: number } }>(
       'POST',
       '/orgs/acme/actions/runners/generate-jitconfig',
       { name: 'jit-1', runner_group_id: 1, labels: ['lp-pool-b'] },
     );
-    const runner = start(['--jitconfig', jit.body.encoded_jit_config]);
+    writeFileSync(
+      join(w.dir, 'started.sh'),
+      `echo "seen=\${ACTIONS_RUNNER_INPUT_JITCONFIG:-none}" >> "${w.dir}/started.log"\n` +
+        `ls -a "${w.dir}" > "${w.dir}/files-during-job"\n`,
+    );
+    const runner = w.spawnIn('run.sh', [], {
+      env: { ...hooks, ACTIONS_RUNNER_INPUT_JITCONFIG: jit.body.encoded_jit_config },
+    });
     const id = (
-      await h.json<{ id: number }>('POST', '/_sim/jobs', {
+      await w.h.json<{ id: number }>('POST', '/_sim/jobs', {
         organization: 'acme',
         labels: ['lp-pool-b'],
         durationMs: 100,
       })
     ).body.id;
-    expect(await runner.exited).toBe(0);
-    expect(await job(id)).toMatchObject({ status: 'completed', runnerName: 'jit-1' });
-    expect((await h.api('GET', `/orgs/acme/actions/runners/${jit.body.runner.id}`)).status).toBe(
+    expect(await runner.exited).toEqual({ code: 0, signal: null });
+    expect(await w.job(id)).toMatchObject({ status: 'completed', runnerName: 'jit-1' });
+    expect(readFileSync(join(w.dir, 'started.log'), 'utf8')).toBe('seen=none\n');
+    const during = readFileSync(join(w.dir, 'files-during-job'), 'utf8').split('\n');
+    expect(during).toEqual(expect.arrayContaining(LOCAL_CONFIG));
+    expect(localConfig()).toEqual([]);
+    expect(runner.output()).not.toContain(jit.body.encoded_jit_config);
+    expect((await w.h.api('GET', `/orgs/acme/actions/runners/${jit.body.runner.id}`)).status).toBe(
       404,
     );
-    const reuse = start(['--jitconfig', jit.body.encoded_jit_config]);
-    expect(await reuse.exited).toBe(1);
+
+    // The registration is gone with its job: a second start of the same config cannot connect
+    // (the listener exits 1; run-helper.sh and run.sh turn that into 0).
+    const reuse = w.spawnIn('run.sh', ['--jitconfig', jit.body.encoded_jit_config]);
+    expect(await reuse.exited).toEqual({ code: 0, signal: null });
+    expect(reuse.output()).toContain('Runner listener exit with terminated error');
   });
 
-  it('takes --jitconfig from ACTIONS_RUNNER_INPUT_JITCONFIG, off the command line, and hides it from jobs', async () => {
-    const jit = await h.json<{ encoded_jit_config: string }>(
-      'POST',
-      '/orgs/acme/actions/runners/generate-jitconfig',
-      { name: 'jit-env', runner_group_id: 1, labels: ['lp-pool-e'] },
+  it('a job that fails in set-up runs no hook, concludes failure, and the ephemeral runner still exits 0 and deletes its local config', async () => {
+    expect((await w.configure(['--ephemeral'])).code).toBe(0);
+    const runner = w.spawnIn('run.sh', [], { env: hooks });
+    const id = await w.enqueue(['gpu'], 100, { failSetup: true });
+    expect(await runner.exited).toEqual({ code: 0, signal: null });
+    expect(await w.job(id)).toMatchObject({ status: 'completed', conclusion: 'failure' });
+    expect(existsSync(join(w.dir, 'started.log'))).toBe(false);
+    expect(existsSync(join(w.dir, 'completed.log'))).toBe(false);
+    expect(localConfig()).toEqual([]);
+  });
+
+  it('fails the job when the job-started hook fails; the job-completed hook still runs', async () => {
+    writeFileSync(join(w.dir, 'started.sh'), 'exit 3\n');
+    expect((await w.configure()).code).toBe(0);
+    w.spawnIn('run.sh', [], { env: hooks });
+    const id = await w.enqueue(['gpu'], 60_000);
+    await waitFor('job failed', async () => (await w.job(id)).status === 'completed');
+    expect((await w.job(id)).conclusion).toBe('failure');
+    expect(readFileSync(join(w.dir, 'completed.log'), 'utf8').trim()).toBe(`job-${id}`);
+  });
+
+  it('a hook whose name does not end in .sh or .js fails the job, as the real runner refuses it', async () => {
+    writeFileSync(join(w.dir, 'started'), 'exit 0\n');
+    expect((await w.configure()).code).toBe(0);
+    const runner = w.spawnIn('run.sh', [], {
+      env: { ACTIONS_RUNNER_HOOK_JOB_STARTED: join(w.dir, 'started') },
+    });
+    const id = await w.enqueue(['gpu'], 100);
+    await waitFor('job failed', async () => (await w.job(id)).status === 'completed');
+    expect((await w.job(id)).conclusion).toBe('failure');
+    expect(runner.output()).toContain("Make sure it ends in '.sh', '.ps1' or '.js'");
+  });
+
+  it('a persistent runner whose registration is deleted deletes its local config and stops: listener 0, run.sh 0', async () => {
+    expect((await w.configure()).code).toBe(0);
+    const runner = w.spawnIn('run.sh');
+    await waitFor('runner online', async () => (await w.runnerByName())?.status === 'online');
+    const r = await w.runnerByName();
+    expect((await w.h.api('DELETE', `/repos/acme/api/actions/runners/${r?.id}`)).status).toBe(204);
+    expect(await runner.exited).toEqual({ code: 0, signal: null });
+    expect(runner.output()).toContain(
+      'The runner no longer exists on the server. Cleaning up local configuration.',
     );
-    writeFileSync(
-      join(dir, 'started.sh'),
-      `echo "seen=\${ACTIONS_RUNNER_INPUT_JITCONFIG:-none}" >> "${dir}/started.log"\n`,
-    );
-    const runner = start([], { ACTIONS_RUNNER_INPUT_JITCONFIG: jit.body.encoded_jit_config });
-    const id = (
-      await h.json<{ id: number }>('POST', '/_sim/jobs', {
-        organization: 'acme',
-        labels: ['lp-pool-e'],
-        durationMs: 100,
-      })
-    ).body.id;
-    expect(await runner.exited).toBe(0);
-    expect(await job(id)).toMatchObject({ status: 'completed', runnerName: 'jit-env' });
-    expect(readFileSync(join(dir, 'started.log'), 'utf8')).toBe('seen=none\n');
+    expect(runner.output()).toContain('Runner listener exit with 0 return code');
+    expect(localConfig()).toEqual([]);
   });
 
-  it('config.sh remove deregisters the runner and clears its files', async () => {
-    await configure();
-    expect(await runnerByName()).toBeDefined();
-    await expect(run(join(dir, 'config.sh'), ['remove', '--token', 'wrong'])).rejects.toMatchObject(
-      { code: 1 },
-    );
-    expect(await runnerByName()).toBeDefined();
-    await run(join(dir, 'config.sh'), ['remove', '--token', await token('remove')]);
-    expect(await runnerByName()).toBeUndefined();
-    expect(existsSync(join(dir, '.runner'))).toBe(false);
-    expect(existsSync(join(dir, '.credentials'))).toBe(false);
+  it('config.sh remove deregisters the runner and clears its files; a wrong token changes nothing', async () => {
+    expect((await w.configure()).code).toBe(0);
+    const wrong = w.spawnIn('config.sh', ['remove', '--token', 'wrong']);
+    expect((await wrong.exited).code).toBe(1);
+    expect(await w.runnerByName()).toBeDefined();
+    expect(localConfig()).toEqual(LOCAL_CONFIG);
+    const ok = w.spawnIn('config.sh', ['remove'], {
+      env: { ACTIONS_RUNNER_INPUT_TOKEN: await w.token('remove') },
+    });
+    expect((await ok.exited).code).toBe(0);
+    expect(await w.runnerByName()).toBeUndefined();
+    expect(localConfig()).toEqual([]);
   });
 
-  it('fails the job when the job-started hook fails, without starting a worker', async () => {
-    writeFileSync(join(dir, 'started.sh'), 'exit 3\n');
-    await configure();
-    const runner = start();
-    const id = await enqueue(['gpu'], 60_000);
-    await waitFor('job failed', async () => (await job(id)).status === 'completed');
-    expect((await job(id)).conclusion).toBe('failure');
-    expect(workersOf(runner.pid ?? -1)).toEqual([]);
-    expect(readFileSync(join(dir, 'completed.log'), 'utf8').trim()).toBe(`job-${id}`);
-  });
-
-  it('exits 1 when its registration is deleted on the server', async () => {
-    await configure();
-    const runner = start();
-    await waitFor('runner online', async () => (await runnerByName())?.status === 'online');
-    const r = await runnerByName();
-    expect((await h.api('DELETE', `/repos/acme/api/actions/runners/${r?.id}`)).status).toBe(204);
-    expect(await runner.exited).toBe(1);
-  });
-
-  it('registers without default labels when asked', async () => {
-    await configure(['--no-default-labels']);
-    const r = await runnerByName();
-    const labels = await h.json<{ labels: { name: string }[] }>(
+  it('registers without default labels when asked, and never prints the registration token', async () => {
+    const token = await w.token('registration');
+    const c = w.spawnIn('config.sh', [
+      '--unattended',
+      '--url',
+      `${w.h.gh.url}/acme/api`,
+      '--token',
+      token,
+      '--name',
+      'stub-1',
+      '--labels',
+      'lp-pool-a,gpu',
+      '--no-default-labels',
+    ]);
+    expect((await c.exited).code).toBe(0);
+    expect(c.output()).not.toContain(token);
+    const r = await w.runnerByName();
+    const labels = await w.h.json<{ labels: { name: string }[] }>(
       'GET',
       `/repos/acme/api/actions/runners/${r?.id}/labels`,
     );
     expect(labels.body.labels.map((l) => l.name)).toEqual(['lp-pool-a', 'gpu']);
+  });
+
+  it('a failed registration leaves no local config behind', async () => {
+    const c = w.spawnIn('config.sh', [
+      '--unattended',
+      '--url',
+      `${w.h.gh.url}/acme/api`,
+      '--token',
+      'not-a-token',
+      '--name',
+      'stub-1',
+    ]);
+    expect((await c.exited).code).toBe(1);
+    expect(localConfig()).toEqual([]);
+    expect(await w.runnerByName()).toBeUndefined();
   });
 });

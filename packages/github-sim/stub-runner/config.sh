@@ -1,12 +1,34 @@
-#!/bin/sh
-# Stub of actions/runner's config.sh, backed by launchplane-github-sim (see the package README).
-# Uses only shell builtins so it runs under a bare busybox sh; node comes from PATH or
-# $LAUNCHPLANE_STUB_NODE.
-case $0 in */*) DIR=${0%/*} ;; *) DIR=. ;; esac
-DIR=$(cd "$DIR" && pwd) || exit 1
-NODE=${LAUNCHPLANE_STUB_NODE:-$(command -v node)}
-if [ -z "$NODE" ]; then
-  echo "config.sh: node not found; put it on PATH or set LAUNCHPLANE_STUB_NODE" >&2
+#!/bin/bash
+# Stub of actions/runner's config.sh, backed by launchplane-github-sim. Written for this project to
+# behave like the real one (docs/runner-contract.md): refuses root, snapshots the environment into
+# .env and .path (env.sh), then runs `bin/Runner.Listener configure …` (or `remove …`).
+#
+#   ./config.sh --unattended --url <url> --token <token> [--name n] [--labels a,b] [--work _work]
+#               [--runnergroup g] [--replace] [--ephemeral] [--disableupdate] [--no-default-labels]
+#   ./config.sh remove --token <remove token>      ./config.sh remove --local
+#
+# Any flag may instead come from ACTIONS_RUNNER_INPUT_<NAME> (e.g. ACTIONS_RUNNER_INPUT_TOKEN),
+# which keeps a token out of the process's command line.
+
+if [[ $EUID -eq 0 && -z $RUNNER_ALLOW_RUNASROOT ]]; then
+  echo "Must not run with sudo"
   exit 1
 fi
-exec "$NODE" "$DIR/lib/runner.mjs" config "$@"
+
+src=${BASH_SOURCE[0]}
+while [[ -L $src ]]; do l=$(readlink "$src"); [[ $l == /* ]] && src=$l || src=${src%/*}/$l; done
+[[ $src == */* ]] || src=./$src
+DIR=$(cd -P "${src%/*}" && pwd) || exit 1
+cd "$DIR" || exit 1
+
+# shellcheck source=env.sh
+source ./env.sh
+# shellcheck source=lib/listener.sh
+source "$DIR/lib/listener.sh"
+
+shopt -s nocasematch
+if [[ $1 == remove ]]; then
+  run_listener "$@"
+else
+  run_listener configure "$@"
+fi

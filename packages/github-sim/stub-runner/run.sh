@@ -1,12 +1,63 @@
-#!/bin/sh
-# Stub of actions/runner's run.sh, backed by launchplane-github-sim (see the package README).
-# Uses only shell builtins so it runs under a bare busybox sh; node comes from PATH or
-# $LAUNCHPLANE_STUB_NODE.
-case $0 in */*) DIR=${0%/*} ;; *) DIR=. ;; esac
-DIR=$(cd "$DIR" && pwd) || exit 1
-NODE=${LAUNCHPLANE_STUB_NODE:-$(command -v node)}
-if [ -z "$NODE" ]; then
-  echo "run.sh: node not found; put it on PATH or set LAUNCHPLANE_STUB_NODE" >&2
-  exit 1
+#!/bin/bash
+# Stub of actions/runner's run.sh, backed by launchplane-github-sim. Written for this project to
+# behave like the real script (docs/runner-contract.md): it loops over run-helper.sh, restarting
+# on exit code 2. Without RUNNER_MANUALLY_TRAP_SIG it runs the helper in the foreground and traps
+# nothing, so a SIGTERM ends this bash at once and never reaches the listener. With it, the helper
+# runs as a background job in its own process group and SIGINT/SIGTERM are turned into a SIGINT to
+# that group; the script then exits with 128 + the signal number (130 or 143).
+
+src=${BASH_SOURCE[0]}
+while [[ -L $src ]]; do l=$(readlink "$src"); [[ $l == /* ]] && src=$l || src=${src%/*}/$l; done
+[[ $src == */* ]] || src=./$src
+DIR=$(cd -P "${src%/*}" && pwd) || exit 1
+
+# As in the real script, the arguments are passed on unquoted ($*): they are split on spaces.
+# shellcheck disable=SC2048,SC2086
+run() {
+  while :; do
+    cp -f "$DIR/run-helper.sh.template" "$DIR/run-helper.sh"
+    "$DIR/run-helper.sh" $*
+    code=$?
+    if [[ $code -eq 2 ]]; then
+      echo "Restarting runner..."
+      continue
+    fi
+    echo "Exiting runner..."
+    if [[ $ACTIONS_RUNNER_RETURN_VERSION_DEPRECATED_EXIT_CODE == 1 && $code -eq 7 ]]; then
+      exit 7
+    fi
+    exit 0
+  done
+}
+
+# shellcheck disable=SC2048,SC2086
+run_with_manual_trap() {
+  set -m
+  trap 'kill -INT -$helper' INT TERM
+  while :; do
+    cp -f "$DIR/run-helper.sh.template" "$DIR/run-helper.sh"
+    "$DIR/run-helper.sh" $* &
+    helper=$!
+    wait $helper
+    code=$?
+    if [[ $code -eq 2 ]]; then
+      echo "Restarting runner..."
+      continue
+    fi
+    echo "Exiting runner..."
+    if [[ $ACTIONS_RUNNER_RETURN_VERSION_DEPRECATED_EXIT_CODE == 1 && $code -eq 7 ]]; then
+      exit 7
+    fi
+    # A trapped signal ended the first wait with 128 + its number: wait for the helper to finish
+    # (the listener shuts down), then exit with that code, as the real script does.
+    trap - INT TERM
+    wait $helper
+    exit $code
+  done
+}
+
+if [[ -z $RUNNER_MANUALLY_TRAP_SIG ]]; then
+  run $*
+else
+  run_with_manual_trap $*
 fi
-exec "$NODE" "$DIR/lib/runner.mjs" run "$@"
