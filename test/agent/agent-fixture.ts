@@ -30,7 +30,7 @@ import { systemClock } from '../../packages/agent/src/ports/clock.js';
 import { silentLogger } from '../../packages/agent/src/ports/logger.js';
 import type { ContainerRuntime } from '../../packages/agent/src/ports/container-runtime.js';
 import type { UnitManager } from '../../packages/agent/src/ports/unit-manager.js';
-import { waitFor } from '../testbed/index.js';
+import { TEST_LANE_UID_RANGE, waitFor } from '../testbed/index.js';
 
 /** PAT the sim accepts. */
 export const SIM_TOKEN = 'ghp_agenttest00000000000000000000000000';
@@ -87,17 +87,27 @@ export interface AgentFixture {
   read(jws: string): ResultPayload;
 }
 
-/** Builds the agent side: `dataDir` must be reachable by lane units (not under /tmp). */
+/**
+ * Builds the agent side: `dataDir` must be reachable by lane units (not under /tmp) and by lane
+ * users (make it with `tempDir({ laneUsers: true })`). Lanes run as users of their own from the
+ * tests' uid range; `runner` overrides that (e.g. `allowRoot`).
+ */
 export function agentFixture(
   dataDir: string,
   runnerEnv: Record<string, string> = {},
+  runner: Record<string, unknown> = {},
 ): AgentFixture {
   const keys = { coordinator: generateEd25519KeyPair(), host: generateEd25519KeyPair() };
   const config = agentConfigSchema.parse({
     hostId: 'host-a',
     dataDir,
     optIn: { repositories: ['acme/api'], backends: ['systemd', 'docker'], maxLanes: 10 },
-    runner: { template: stubRunnerTemplateDir() },
+    runner: {
+      template: stubRunnerTemplateDir(),
+      users: { uidRange: TEST_LANE_UID_RANGE },
+      stopTimeoutSec: 60,
+      ...runner,
+    },
   });
   let seq = 0;
   const f: AgentFixture = {

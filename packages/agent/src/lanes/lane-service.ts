@@ -19,6 +19,7 @@ import type {
   LaneState,
   LocalBusy,
 } from '@launchplane/shared';
+import { dataPaths, unreachableAncestor, unreachableError } from '../config/data-dir.js';
 import { backendError } from '../errors.js';
 import type { LaneOp } from '../domain/recovery-decision.js';
 import type { Ledger } from '../ledger/ledger.js';
@@ -302,6 +303,11 @@ export class LaneService {
         );
         if (dry) return;
         this.#journal(lane, 'create', 'configure');
+        if (backend.kind === 'docker' && runsAs !== undefined && runsAs.uid !== 0) {
+          // config.sh runs on the host as the image's user: it must reach the lane dir.
+          const blocked = await unreachableAncestor(dataPaths(config.dataDir).lanes);
+          if (blocked !== undefined) throw unreachableError(blocked);
+        }
         await runConfigSh({
           laneDir: lane.laneDir,
           url: cmd.runner.url,
