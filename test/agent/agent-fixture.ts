@@ -4,7 +4,7 @@
  * check that the ledger matches what systemd and Docker show.
  */
 import { randomUUID } from 'node:crypto';
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   agentConfigSchema,
@@ -35,13 +35,16 @@ import { TEST_LANE_UID_RANGE, waitFor } from '../testbed/index.js';
 /** PAT the sim accepts. */
 export const SIM_TOKEN = 'ghp_agenttest00000000000000000000000000';
 
-/** Starts a github-sim tuned for quick runner tests. */
-export function startSim(): Promise<GitHubSim> {
+/**
+ * Starts a github-sim tuned for quick runner tests. `offlineAfterMs` is how long a runner whose
+ * listener vanished without closing its session still reads online (default 3 s).
+ */
+export function startSim(options: { offlineAfterMs?: number } = {}): Promise<GitHubSim> {
   return startGitHubSim({
     tokens: [SIM_TOKEN],
     config: {
       pollWaitMs: 300,
-      offlineAfterMs: 3000,
+      offlineAfterMs: options.offlineAfterMs ?? 3000,
       busyLag: { lagMs: 0, flipAfterMs: 0, flipMs: 0, trailMs: 0 },
     },
   });
@@ -231,12 +234,21 @@ export async function waitForRunner(
   );
 }
 
-/** Queues a job for the pool and returns its id. */
-export async function enqueueJob(sim: GitHubSim, durationMs: number): Promise<number> {
+/** Queues a job for the pool and returns its id; `failSetup`: it fails in "Set up job". */
+export async function enqueueJob(
+  sim: GitHubSim,
+  durationMs: number,
+  options: { failSetup?: boolean; labels?: string[] } = {},
+): Promise<number> {
   const res = await fetch(`${sim.url}/_sim/jobs`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ repository: 'acme/api', labels: ['lp-pool-build'], durationMs }),
+    body: JSON.stringify({
+      repository: 'acme/api',
+      labels: options.labels ?? ['lp-pool-build'],
+      durationMs,
+      ...(options.failSetup === true ? { failSetup: true } : {}),
+    }),
   });
   return ((await res.json()) as { id: number }).id;
 }
@@ -279,4 +291,27 @@ export async function expectLedgerMatchesReality(
   for (const l of live) expect(objects).toContain(l.objectName);
   for (const l of lanes) expect(core.ledger.journal.openOperation(l.laneId)).toBeUndefined();
   expect(core.verifyAudit()).toEqual({ ok: true });
+}
+
+/** A process as /proc shows it: its name and real uid. */
+export interface ProcInfo {
+  pid: number;
+  comm: string;
+  uid: number;
+}
+
+/** /proc's view of `pids` (the ones still there). */
+export async function procInfo(pids: readonly number[]): Promise<ProcInfo[]> {
+  const out: ProcInfo[] = [];
+  for (const pid of pids) {
+    try {
+      const status = await readFile(`/proc/${pid}/status`, 'utf8');
+      const comm = (await readFile(`/proc/${pid}/comm`, 'utf8')).trim();
+      const uid = Number(/^Uid:\s+(\d+)/m.exec(status)?.[1] ?? -1);
+      out.push({ pid, comm, uid });
+    } catch {
+      // gone while we looked
+    }
+  }
+  return out;
 }
