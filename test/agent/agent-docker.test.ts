@@ -20,6 +20,7 @@ import {
   type TempDir,
 } from '../testbed/index.js';
 import {
+  RUNNER_IMAGE,
   agentFixture,
   enqueueJob,
   expectLedgerMatchesReality,
@@ -32,17 +33,7 @@ import {
   type AgentFixture,
 } from './agent-fixture.js';
 
-const TAG = 'launchplane-test/agent-lane-runner:latest';
-/**
- * A stand-in for the official runner image, built offline: bash, a `runner` user (uid 1001) and
- * `USER 1001`, and no RUNNER_MANUALLY_TRAP_SIG of its own, so the agent's setting is what counts.
- */
-export const RUNNER_IMAGE = {
-  tag: TAG,
-  users: [{ name: 'runner', uid: 1001, gid: 1001, home: '/home/runner' }],
-  groups: [{ name: 'runner', gid: 1001 }],
-  user: '1001',
-};
+const TAG = RUNNER_IMAGE.tag;
 
 describeWithDocker('agent core on a private dockerd with the stub runner', (dockerInfo) => {
   let sim: GitHubSim;

@@ -315,3 +315,15 @@ export async function procInfo(pids: readonly number[]): Promise<ProcInfo[]> {
   }
   return out;
 }
+
+/**
+ * A stand-in for the official runner image, built offline (`buildScratchImage`): bash, a
+ * `runner` user (uid 1001) and `USER 1001`, and no RUNNER_MANUALLY_TRAP_SIG of its own, so the
+ * agent's setting is what counts.
+ */
+export const RUNNER_IMAGE = {
+  tag: 'launchplane-test/agent-lane-runner:latest',
+  users: [{ name: 'runner', uid: 1001, gid: 1001, home: '/home/runner' }],
+  groups: [{ name: 'runner', gid: 1001 }],
+  user: '1001',
+};
