@@ -13,7 +13,10 @@ const exec = promisify(execFile);
 
 /** The uid range of lane users in tests (`runner.users.uidRange`). */
 export const TEST_LANE_UID_RANGE = '59800-59999';
-const [FIRST, LAST] = TEST_LANE_UID_RANGE.split('-').map(Number) as [number, number];
+
+function bounds(range: string): [number, number] {
+  return range.split('-').map(Number) as [number, number];
+}
 
 /** A lane user as `getent passwd` lists it. */
 export interface TestLaneUser {
@@ -22,8 +25,9 @@ export interface TestLaneUser {
   home: string;
 }
 
-/** The users an agent made for lanes in the test range. */
-export async function testLaneUsers(): Promise<TestLaneUser[]> {
+/** The users an agent made for lanes in `range` (default: the tests'). */
+export async function testLaneUsers(range = TEST_LANE_UID_RANGE): Promise<TestLaneUser[]> {
+  const [FIRST, LAST] = bounds(range);
   const { stdout } = await exec('getent', ['passwd']).catch(() => ({ stdout: '' }));
   const out: TestLaneUser[] = [];
   for (const line of stdout.split('\n')) {
@@ -37,10 +41,10 @@ export async function testLaneUsers(): Promise<TestLaneUser[]> {
   return out;
 }
 
-/** Deletes test lane users whose lane dir is gone; resolves with their names. */
-export async function sweepTestLaneUsers(): Promise<string[]> {
+/** Deletes lane users in `range` whose lane dir is gone; resolves with their names. */
+export async function sweepTestLaneUsers(range = TEST_LANE_UID_RANGE): Promise<string[]> {
   const swept: string[] = [];
-  for (const u of await testLaneUsers()) {
+  for (const u of await testLaneUsers(range)) {
     if (existsSync(u.home)) continue;
     await exec('userdel', ['--', u.name]).then(
       () => swept.push(u.name),
