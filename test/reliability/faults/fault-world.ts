@@ -720,7 +720,7 @@ export async function startFaultWorld(opts: FaultWorldOptions): Promise<FaultWor
           }
         };
         return {
-          agent: check(join(agentDataDir, 'ledger.db')),
+          agent: check(join(agentDataDir, 'private', 'ledger.db')),
           coordinator: check(join(coordDataDir, 'coordinator.db')),
         };
       },
