@@ -11,7 +11,13 @@
  * Every operation takes `dryRun`: it walks the same path through every guardrail and records the
  * steps it would take, without touching the ledger, files, systemd or Docker.
  */
-import { containerName, LaunchplaneError, transition, unitName } from '@launchplane/shared';
+import {
+  containerName,
+  LaunchplaneError,
+  toLaunchplaneError,
+  transition,
+  unitName,
+} from '@launchplane/shared';
 import type {
   AgentConfig,
   LaneCreateCommand,
@@ -796,11 +802,22 @@ export class LaneService {
   async discardLaneFiles(lane: LaneRecord): Promise<void> {
     await removeLaneDir(lane.laneDir);
     if (lane.backend !== 'systemd') return;
-    const outcome = await releaseLaneUser(this.#d.accounts, lane.laneId);
-    if (outcome === 'not-ours') {
+    const user = laneUserName(lane.laneId);
+    try {
+      const outcome = await releaseLaneUser(this.#d.accounts, lane.laneId);
+      if (outcome === 'not-ours') {
+        this.#d.logger.warn(
+          { laneId: lane.laneId, user },
+          "A user named like this lane's user is not marked as made for it; left alone",
+        );
+      }
+    } catch (error) {
+      // The lane is gone either way; a user left behind (e.g. a process of it still runs outside
+      // the unit) is listed by `doctor`, and its uid is not handed out again soon.
+      const e = toLaunchplaneError(error);
       this.#d.logger.warn(
-        { laneId: lane.laneId, user: laneUserName(lane.laneId) },
-        "A user named like this lane's user is not marked as made for it; left alone",
+        { laneId: lane.laneId, user, code: e.code, err: e.message, recovery: e.recovery },
+        "Cannot delete the lane's user; left behind",
       );
     }
   }

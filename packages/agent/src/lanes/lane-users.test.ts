@@ -7,7 +7,7 @@
 import { chmod, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { containerName, unitName } from '@launchplane/shared';
+import { LaunchplaneError, containerName, unitName } from '@launchplane/shared';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createHarness, SECRET_TOKEN, type Harness } from '../testing/core-harness.js';
 import { FakeUnitManager } from '../testing/fake-unit-manager.js';
@@ -121,6 +121,17 @@ describe.runIf(isRoot)('a user per systemd lane (the default)', () => {
     // Removing the failed lane leaves the planted user alone too.
     await h.send({ type: 'lane.remove', laneId: cmd.laneId, dryRun: false, force: true });
     expect(h.accounts.users.get(planted.name)).toBe(planted);
+  });
+
+  it('finishes a remove when the lane user cannot be deleted, and leaves the user for doctor', async () => {
+    h = await createHarness();
+    const cmd = h.createCmd();
+    await h.send(cmd);
+    h.accounts.removeError = new LaunchplaneError('LP_BACKEND_FAILED', 'userdel: user is busy');
+    const r = await h.send({ type: 'lane.remove', laneId: cmd.laneId, dryRun: false, force: true });
+    expect(r.error).toBeUndefined();
+    expect(h.core.ledger.lanes.get(cmd.laneId)?.state).toBe('removed');
+    expect(h.accounts.users.has(laneUserName(cmd.laneId))).toBe(true);
   });
 
   it('skips uids that are taken and refuses when the range is full', async () => {
