@@ -168,6 +168,28 @@ describeWithSystemd(
       ]).catch((e: unknown) => e as { code?: number; stderr?: string });
       expect((peek as { code?: number }).code).not.toBe(0);
       expect((peek as { stderr?: string }).stderr ?? '').toMatch(/Permission denied/);
+      // Nor the agent's secrets, nor the record of how its runner ended (the health loop trusts it).
+      const asLaneUser = (...argv: string[]) =>
+        exec('setpriv', [
+          `--reuid=${uids[0]}`,
+          `--regid=${uids[0]}`,
+          '--clear-groups',
+          ...argv,
+        ]).then(
+          () => 0,
+          (e: unknown) => (e as { code?: number }).code ?? 1,
+        );
+      expect(await asLaneUser('ls', join(f.config.dataDir, 'private'))).not.toBe(0);
+      expect(await asLaneUser('cat', join(f.config.dataDir, 'private', 'host.key'))).not.toBe(0);
+      const exitRecord = join(
+        systemd().env.XDG_CONFIG_HOME,
+        'launchplane',
+        'lanes',
+        `${unitName(a.laneId).replace(/\.service$/, '')}.exit`,
+      );
+      expect(await asLaneUser('sh', '-c', `echo "success exited 0" > ${exitRecord}`)).not.toBe(0);
+      // It may list the data dir (the runner lists every directory above its own): no secret there.
+      expect(await asLaneUser('ls', f.config.dataDir)).toBe(0);
     });
 
     it('stop, restart and remove of an idle lane reach the listener as SIGINT through run.sh; the unit is not failed', async () => {
