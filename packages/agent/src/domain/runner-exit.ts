@@ -28,8 +28,12 @@ export interface RunnerExit {
 export const EXIT_RUNNER_OUTDATED = 7;
 /** run-helper.sh's exit status when it refuses to run as root. */
 export const EXIT_ROOT_REFUSED = 1;
-/** Exit status of the lane's `launch.sh` when an ephemeral lane has no JIT config and no `.runner`. */
-export const EXIT_NO_JIT_CONFIG = 78;
+/**
+ * Exit status of the lane's own `launch.sh` when it cannot start the runner: its directory is
+ * gone, or an ephemeral lane has neither its JIT config nor a `.runner` (EX_CONFIG, which neither
+ * run.sh nor run-helper.sh ever uses).
+ */
+export const EXIT_LAUNCH_FAILED = 78;
 /** Exit statuses of a stop run.sh trapped (SIGINT, SIGTERM). */
 export const EXIT_TRAPPED_STOP: readonly number[] = [130, 143];
 
@@ -73,11 +77,12 @@ export function exitMeaning(lane: {
     if (lane.jobsCompleted > 0 || (status === 0 && !lane.runnerConfigured)) {
       return { kind: 'completed' };
     }
-    if (status === EXIT_NO_JIT_CONFIG) {
+    if (status === EXIT_LAUNCH_FAILED) {
       return {
         kind: 'fatal',
         code: 'LP_BACKEND_FAILED',
-        reason: 'its ephemeral runner has neither its JIT config nor a .runner to start from',
+        reason:
+          'launch.sh could not start its ephemeral runner: neither its JIT config nor a .runner is there',
         recovery: `The JIT config of lane "${lane.laneId}" is single-use and gone; remove the lane and let the coordinator create a new one`,
       };
     }

@@ -29,7 +29,7 @@ import { join } from 'node:path';
 import type { LocalBusy } from '@launchplane/shared';
 import { LaunchplaneError } from '@launchplane/shared';
 import { LANE_DIR_MODE, laneDirOf } from '../config/data-dir.js';
-import { EXIT_NO_JIT_CONFIG } from '../domain/runner-exit.js';
+import { EXIT_LAUNCH_FAILED } from '../domain/runner-exit.js';
 
 export { laneDirOf };
 
@@ -71,7 +71,7 @@ function launchScript(ephemeral: boolean): string {
     ? `# Configured already (the runner wrote .runner from the JIT config at its first start): the JIT
 # config is spent and deleted, and the runner starts from its own files.
 if [ -e ${RUNNER_FILES.settings} ]; then exec ./run.sh; fi
-IFS= read -r jit < ${LANE_FILES.jit} || [ -n "$jit" ] || { echo "launch.sh: no JIT config and no .runner" >&2; exit ${EXIT_NO_JIT_CONFIG}; }
+IFS= read -r jit < ${LANE_FILES.jit} || [ -n "$jit" ] || { echo "launch.sh: no JIT config and no .runner" >&2; exit ${EXIT_LAUNCH_FAILED}; }
 # The runner reads --jitconfig from this variable (and clears it), so the secret never shows in
 # the world-readable command line of a process.
 ACTIONS_RUNNER_INPUT_JITCONFIG=$jit
@@ -80,7 +80,7 @@ exec ./run.sh`
     : 'exec ./run.sh';
   return `#!/bin/sh
 # Written by launchplane-agent: the entry point of this lane's unit or container.
-cd "\${0%/*}/.." || exit 1
+cd "\${0%/*}/.." || exit ${EXIT_LAUNCH_FAILED}
 ${run}
 `;
 }
