@@ -159,15 +159,18 @@ describeWithSystemd(
       expect(uids[0]).not.toBe(uids[1]);
       // One lane's user cannot read the other lane's credentials.
       const other = join(f.config.dataDir, 'lanes', b.laneId, '.credentials');
-      const peek = await exec('setpriv', [
+      const peek: { code?: number; stderr?: string } = await exec('setpriv', [
         `--reuid=${uids[0]}`,
         `--regid=${uids[0]}`,
         '--clear-groups',
         'cat',
         other,
-      ]).catch((e: unknown) => e as { code?: number; stderr?: string });
-      expect((peek as { code?: number }).code).not.toBe(0);
-      expect((peek as { stderr?: string }).stderr ?? '').toMatch(/Permission denied/);
+      ]).then(
+        () => ({ code: 0 }),
+        (e: unknown) => e as { code?: number; stderr?: string },
+      );
+      expect(peek.code).not.toBe(0);
+      expect(peek.stderr ?? '').toMatch(/Permission denied/);
       // Nor the agent's secrets, nor the record of how its runner ended (the health loop trusts it).
       const asLaneUser = (...argv: string[]) =>
         exec('setpriv', [
