@@ -4,7 +4,9 @@
  * launch script the unit or container runs, and (ephemeral lanes) the JIT config in a 0600 file so
  * the secret is never in a unit file, a container config, the agent's argv, a log or the audit.
  * The JIT config is deleted once the runner has turned it into `.runner` and `.credentials`
- * ({@link discardJitConfig}); a later start runs from those files.
+ * ({@link discardJitConfig}); a later start runs from those files. (Runner.Listener writes every
+ * file of a `--jitconfig` into its root before it loads its settings: actions/runner
+ * src/Runner.Listener/Runner.cs, `ExecuteCommand`.)
  *
  * The whole directory belongs to the user the lane runs as, with modes set explicitly (the agent
  * runs with `UMask=0077`): the lane dir 0700, Launchplane's directories 0755 and scripts 0755
