@@ -115,6 +115,13 @@ export interface OpOptions {
 
 const RUNNING_STATES: readonly LaneState[] = ['online', 'busy', 'unhealthy'];
 
+/** The `User=` a systemd lane's unit gets, for the steps of an operation. */
+function userStep(lane: LaneRecord, runAs: SystemdRunAs | undefined): string {
+  if (runAs?.kind === 'lane-users') return `, User=${laneUserName(lane.laneId)}`;
+  if (runAs?.kind === 'shared') return `, User=${runAs.account.name}`;
+  return '';
+}
+
 /** Ledger meta key: where the search for a free lane-user uid starts next. */
 const LANE_UID_CURSOR = 'lane_uid_cursor';
 
@@ -333,7 +340,7 @@ export class LaneService {
       if (backend.kind === 'systemd') await configure(owner);
       steps.push(
         backend.kind === 'systemd'
-          ? `write unit "${lane.objectName}" (X-Launchplane-Lane=${lane.laneId}${owner?.name === undefined ? '' : `, User=${owner.name}`})`
+          ? `write unit "${lane.objectName}" (X-Launchplane-Lane=${lane.laneId}${userStep(lane, runAs)})`
           : `create container "${lane.objectName}" from image "${lane.docker?.image ?? ''}" with labels dev.launchplane.lane=${lane.laneId}`,
       );
       if (backend.kind === 'docker') {
