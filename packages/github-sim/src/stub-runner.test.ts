@@ -3,7 +3,7 @@
  * actions/runner has them (docs/runner-contract.md). Signals, the process chain and exit codes are
  * in stub-runner-chain.test.ts and stub-runner-exit-codes.test.ts.
  */
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type StubWorld, startStubWorld, waitFor } from './stub-runner.test.helper.js';
@@ -213,6 +213,54 @@ describe('stub runner', { timeout: 60_000 }, () => {
       `/repos/acme/api/actions/runners/${r?.id}/labels`,
     );
     expect(labels.body.labels.map((l) => l.name)).toEqual(['lp-pool-a', 'gpu']);
+  });
+
+  it('keeps the JIT config off every command line and out of the worker’s environment', async () => {
+    const jit = await w.h.json<{ encoded_jit_config: string }>(
+      'POST',
+      '/repos/acme/api/actions/runners/generate-jitconfig',
+      { name: 'stub-1', runner_group_id: 1, labels: ['gpu'] },
+    );
+    const secret = jit.body.encoded_jit_config;
+    const runner = w.spawnIn('run.sh', [], { env: { ACTIONS_RUNNER_INPUT_JITCONFIG: secret } });
+    const id = await w.enqueue(['gpu'], 60_000);
+    await waitFor('the worker sets up the job', () => runner.output().includes('Set up job'));
+    const chain = w.chain();
+    expect(chain.map((p) => p.comm)).toContain('Runner.Worker');
+    for (const p of chain) expect(p.cmdline).not.toContain(secret.slice(0, 40));
+    const worker = chain.find((p) => p.comm === 'Runner.Worker');
+    const environ = readFileSync(`/proc/${worker?.pid}/environ`, 'utf8');
+    expect(environ).not.toContain('ACTIONS_RUNNER_INPUT_JITCONFIG');
+    expect(environ).not.toContain(secret.slice(0, 40));
+    await w.h.json('POST', `/_sim/jobs/${id}/cancel`);
+    expect((await runner.exited).code).toBe(0);
+  });
+
+  it('refuses a JIT config that names a file outside the runner root, and writes nothing', async () => {
+    const file = (o: unknown): string => Buffer.from(JSON.stringify(o)).toString('base64');
+    const evil = Buffer.from(
+      JSON.stringify({
+        '.runner': file({ agentId: 1, serverUrl: w.h.gh.url }),
+        '.credentials': file({ data: { secret: 'x' } }),
+        '../escaped': file({ pwned: true }),
+      }),
+    ).toString('base64');
+    const runner = w.spawnIn('run.sh', [], { env: { ACTIONS_RUNNER_INPUT_JITCONFIG: evil } });
+    expect(await runner.exited).toEqual({ code: 0, signal: null });
+    expect(runner.output()).toContain('unexpected entry "../escaped"');
+    expect(runner.output()).toContain('Runner execution has finished with return code 1');
+    expect(existsSync(join(w.dir, '..', 'escaped'))).toBe(false);
+    expect(localConfig()).toEqual([]);
+  });
+
+  it('replaces a link planted where a credential file goes instead of writing through it', async () => {
+    const victim = join(w.dir, 'victim');
+    writeFileSync(victim, 'untouched\n');
+    symlinkSync(victim, join(w.dir, '.credentials'));
+    expect((await w.configure()).code).toBe(0);
+    expect(readFileSync(victim, 'utf8')).toBe('untouched\n');
+    expect(lstatSync(join(w.dir, '.credentials')).isSymbolicLink()).toBe(false);
+    expect(statSync(join(w.dir, '.credentials')).mode & 0o777).toBe(0o600);
   });
 
   it('a failed registration leaves no local config behind', async () => {

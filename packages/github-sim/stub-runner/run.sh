@@ -11,12 +11,26 @@ while [[ -L $src ]]; do l=$(readlink "$src"); [[ $l == /* ]] && src=$l || src=${
 [[ $src == */* ]] || src=./$src
 DIR=$(cd -P "${src%/*}" && pwd) || exit 1
 
-# As in the real script, the arguments are passed on unquoted ($*): they are split on spaces.
+# Loops over run-helper.sh: in the foreground (manual=0), or (manual=1) as a background job in its
+# own process group with SIGINT/SIGTERM turned into a SIGINT to that group. As in the real script,
+# the arguments are passed on unquoted ($*): they are split on spaces.
 # shellcheck disable=SC2048,SC2086
 run() {
+  local manual=$1 helper code
+  shift
+  if [[ $manual == 1 ]]; then
+    set -m
+    trap 'kill -INT -$helper' INT TERM
+  fi
   while :; do
     cp -f "$DIR/run-helper.sh.template" "$DIR/run-helper.sh"
-    "$DIR/run-helper.sh" $*
+    if [[ $manual == 1 ]]; then
+      "$DIR/run-helper.sh" $* &
+      helper=$!
+      wait $helper
+    else
+      "$DIR/run-helper.sh" $*
+    fi
     code=$?
     if [[ $code -eq 2 ]]; then
       echo "Restarting runner..."
@@ -25,39 +39,21 @@ run() {
     echo "Exiting runner..."
     if [[ $ACTIONS_RUNNER_RETURN_VERSION_DEPRECATED_EXIT_CODE == 1 && $code -eq 7 ]]; then
       exit 7
+    fi
+    if [[ $manual == 1 ]]; then
+      # A trapped signal ended the first wait with 128 + its number: wait for the helper to
+      # finish (the listener shuts down), then exit with that code, as the real script does.
+      trap - INT TERM
+      wait $helper
+      exit $code
     fi
     exit 0
   done
 }
 
 # shellcheck disable=SC2048,SC2086
-run_with_manual_trap() {
-  set -m
-  trap 'kill -INT -$helper' INT TERM
-  while :; do
-    cp -f "$DIR/run-helper.sh.template" "$DIR/run-helper.sh"
-    "$DIR/run-helper.sh" $* &
-    helper=$!
-    wait $helper
-    code=$?
-    if [[ $code -eq 2 ]]; then
-      echo "Restarting runner..."
-      continue
-    fi
-    echo "Exiting runner..."
-    if [[ $ACTIONS_RUNNER_RETURN_VERSION_DEPRECATED_EXIT_CODE == 1 && $code -eq 7 ]]; then
-      exit 7
-    fi
-    # A trapped signal ended the first wait with 128 + its number: wait for the helper to finish
-    # (the listener shuts down), then exit with that code, as the real script does.
-    trap - INT TERM
-    wait $helper
-    exit $code
-  done
-}
-
 if [[ -z $RUNNER_MANUALLY_TRAP_SIG ]]; then
-  run $*
+  run 0 $*
 else
-  run_with_manual_trap $*
+  run 1 $*
 fi

@@ -11,7 +11,7 @@ listener_link() {
   for dir in "$DIR/bin" "${TMPDIR:-/tmp}/launchplane-stub-runner-$EUID"; do
     if [[ $dir != "$DIR/bin" ]]; then
       # A shared /tmp: use the directory only if it is ours and not a link someone planted.
-      mkdir -p -m 700 "$dir" 2>/dev/null
+      mkdir -m 700 "$dir" 2>/dev/null
       [[ -d $dir && ! -L $dir && -O $dir ]] || continue
     else
       mkdir -p "$dir" 2>/dev/null
