@@ -327,3 +327,36 @@ export const RUNNER_IMAGE = {
   groups: [{ name: 'runner', gid: 1001 }],
   user: '1001',
 };
+
+/** Sends `lane.remove` for a lane (not a dry run). */
+export function removeLane(
+  f: AgentFixture,
+  core: AgentCore,
+  laneId: string,
+  force = false,
+): Promise<ResultPayload> {
+  return f.send(core, { type: 'lane.remove', laneId, dryRun: false, force });
+}
+
+/** Waits until the sim shows the job with `status`. */
+export async function waitForJob(sim: GitHubSim, id: number, status: string): Promise<void> {
+  await waitFor(async () => (await simJob(sim, id)).status === status, {
+    timeoutMs: 30_000,
+    intervalMs: 200,
+    what: `job ${id} ${status}`,
+  });
+}
+
+/** Waits until the lane's local busy signal sees a live `Runner.Worker`. */
+export async function waitForWorker(
+  f: AgentFixture,
+  core: AgentCore,
+  laneId: string,
+): Promise<void> {
+  await waitFor(
+    async () =>
+      (await f.send(core, { type: 'lane.inspect', laneId, dryRun: false })).lane?.local
+        ?.workerProcess === true,
+    { timeoutMs: 30_000, intervalMs: 200, what: `a Runner.Worker on lane ${laneId}` },
+  );
+}

@@ -31,10 +31,13 @@ import {
   jitCreate,
   persistentCreate,
   procInfo,
+  removeLane,
   simJob,
   simJson,
   startSim,
+  waitForJob,
   waitForRunner,
+  waitForWorker,
   RUNNER_IMAGE,
   type AgentFixture,
   type SimRunner,
@@ -71,12 +74,7 @@ describeWithDocker(
 
     afterAll(async () => {
       for (const lane of core?.listLanes() ?? []) {
-        await f.send(core, {
-          type: 'lane.remove',
-          laneId: lane.laneId,
-          dryRun: false,
-          force: true,
-        });
+        await removeLane(f, core, lane.laneId, true);
       }
       await core?.stop();
       await sim?.close();
@@ -117,11 +115,7 @@ describeWithDocker(
           procs.filter((p) => p.comm !== 'docker-init').map(() => 1001),
         );
         const job = await enqueueJob(sim, 1500);
-        await waitFor(async () => (await simJob(sim, job)).status === 'completed', {
-          timeoutMs: 30_000,
-          intervalMs: 200,
-          what: 'the job on the lane',
-        });
+        await waitForJob(sim, job, 'completed');
         expect((await simJob(sim, job)).conclusion).toBe('success');
         await waitFor(
           async () => (await runtime.inspect(containerName(cmd.laneId)))?.state.running === false,
@@ -129,16 +123,7 @@ describeWithDocker(
         );
         await core.healthPass();
         expect(core.ledger.lanes.get(cmd.laneId)?.state).toBe('completed');
-        expect(
-          (
-            await f.send(core, {
-              type: 'lane.remove',
-              laneId: cmd.laneId,
-              dryRun: false,
-              force: false,
-            })
-          ).error,
-        ).toBeUndefined();
+        expect((await removeLane(f, core, cmd.laneId)).error).toBeUndefined();
       }
     });
 
@@ -174,9 +159,7 @@ describeWithDocker(
 
       // The container goes with the remove: its runner closing its session at once shows the
       // listener heard the stop.
-      expect(
-        (await f.send(core, { type: 'lane.remove', laneId, dryRun: false, force: false })).error,
-      ).toBeUndefined();
+      expect((await removeLane(f, core, laneId)).error).toBeUndefined();
       expect((await runner(runnerId)).status).toBe('offline');
     });
 
@@ -185,33 +168,9 @@ describeWithDocker(
       expect((await f.send(core, cmd)).error).toBeUndefined();
       await waitForRunner(sim, cmd.runnerId ?? 0, 'online');
       const job = await enqueueJob(sim, 120_000);
-      await waitFor(
-        async () => {
-          const r = await f.send(core, { type: 'lane.inspect', laneId: cmd.laneId, dryRun: false });
-          return r.lane?.local?.workerProcess === true;
-        },
-        { timeoutMs: 30_000, intervalMs: 200, what: 'the worker to run the job' },
-      );
-      expect(
-        (
-          await f.send(core, {
-            type: 'lane.remove',
-            laneId: cmd.laneId,
-            dryRun: false,
-            force: false,
-          })
-        ).error?.code,
-      ).toBe('LP_LANE_BUSY');
-      expect(
-        (
-          await f.send(core, {
-            type: 'lane.remove',
-            laneId: cmd.laneId,
-            dryRun: false,
-            force: true,
-          })
-        ).error,
-      ).toBeUndefined();
+      await waitForWorker(f, core, cmd.laneId);
+      expect((await removeLane(f, core, cmd.laneId)).error?.code).toBe('LP_LANE_BUSY');
+      expect((await removeLane(f, core, cmd.laneId, true)).error).toBeUndefined();
       expect(await simJob(sim, job)).toMatchObject({
         status: 'cancelled',
         conclusion: 'cancelled',

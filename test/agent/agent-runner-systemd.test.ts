@@ -39,10 +39,13 @@ import {
   jitCreate,
   persistentCreate,
   procInfo,
+  removeLane,
   simJob,
   simJson,
   startSim,
+  waitForJob,
   waitForRunner,
+  waitForWorker,
   type AgentFixture,
   type SimRunner,
 } from './agent-fixture.js';
@@ -76,12 +79,7 @@ describeWithSystemd(
 
     afterAll(async () => {
       for (const lane of core?.listLanes() ?? []) {
-        await f.send(core, {
-          type: 'lane.remove',
-          laneId: lane.laneId,
-          dryRun: false,
-          force: true,
-        });
+        await removeLane(f, core, lane.laneId, true);
       }
       await core?.stop();
       for (const d of dropIns) await rm(d, { recursive: true, force: true });
@@ -226,12 +224,7 @@ describeWithSystemd(
       expect(count(text, 'Received SIGINT')).toBe(2);
       await waitForRunner(sim, runnerId, 'online');
 
-      const removed = await f.send(core, {
-        type: 'lane.remove',
-        laneId,
-        dryRun: false,
-        force: false,
-      });
+      const removed = await removeLane(f, core, laneId);
       expect(removed.error).toBeUndefined();
       text = await output(log);
       expect(count(text, 'Received SIGINT')).toBe(3);
@@ -244,27 +237,11 @@ describeWithSystemd(
     it('a forced remove of a busy lane lets the listener cancel the job: the simulator sees it cancelled', async () => {
       const { laneId, log } = b;
       const job = await enqueueJob(sim, 120_000);
-      await waitFor(
-        async () => {
-          const r = await f.send(core, { type: 'lane.inspect', laneId, dryRun: false });
-          return r.lane?.local?.workerProcess === true;
-        },
-        { timeoutMs: 30_000, intervalMs: 200, what: 'the worker to run the job' },
-      );
+      await waitForWorker(f, core, laneId);
       expect((await simJob(sim, job)).status).toBe('in_progress');
-      const refused = await f.send(core, {
-        type: 'lane.remove',
-        laneId,
-        dryRun: false,
-        force: false,
-      });
+      const refused = await removeLane(f, core, laneId);
       expect(refused.error?.code).toBe('LP_LANE_BUSY');
-      const removed = await f.send(core, {
-        type: 'lane.remove',
-        laneId,
-        dryRun: false,
-        force: true,
-      });
+      const removed = await removeLane(f, core, laneId, true);
       expect(removed.error).toBeUndefined();
       expect(await simJob(sim, job)).toMatchObject({
         status: 'cancelled',
@@ -285,11 +262,7 @@ describeWithSystemd(
       });
 
       const job = await enqueueJob(sim, 1000, { failSetup: true });
-      await waitFor(async () => (await simJob(sim, job)).status === 'completed', {
-        timeoutMs: 30_000,
-        intervalMs: 200,
-        what: 'the job to fail in set-up',
-      });
+      await waitForJob(sim, job, 'completed');
       expect((await simJob(sim, job)).conclusion).toBe('failure');
       await waitFor(
         async () => (await units.status(unitName(cmd.laneId)))?.activeState !== 'active',
@@ -305,16 +278,7 @@ describeWithSystemd(
         await readFile(join(dir, '_launchplane', 'state', 'jobs'), 'utf8').catch(() => ''),
       ).toBe('');
       expect(lane?.state).toBe('completed');
-      expect(
-        (
-          await f.send(core, {
-            type: 'lane.remove',
-            laneId: cmd.laneId,
-            dryRun: false,
-            force: false,
-          })
-        ).error,
-      ).toBeUndefined();
+      expect((await removeLane(f, core, cmd.laneId)).error).toBeUndefined();
     });
 
     it('a persistent lane whose registration was deleted on GitHub fails with LP_RUNNER_DELETED and is not restarted', async () => {

@@ -174,6 +174,10 @@ describe('health loop', () => {
     await h.core.healthPass();
     expect(state(cmd.laneId)).toBe('failed');
     expect(h.core.ledger.lanes.get(cmd.laneId)?.recovery).toMatch(/single-use/);
+    // The lane is over: its JIT config goes, though the runner never wrote .runner from it.
+    await expect(
+      stat(join(h.dataDir, 'lanes', cmd.laneId, '_launchplane', 'jit')),
+    ).rejects.toMatchObject({ code: 'ENOENT' });
   });
 
   it('a persistent lane whose registration was deleted fails with LP_RUNNER_DELETED and is not restarted', async () => {
@@ -235,18 +239,6 @@ describe('health loop', () => {
     await h.core.healthPass();
     expect(state(cmd.laneId)).toBe('completed');
     expect(h.units.calls.filter((c) => c.startsWith('start')).length).toBe(1);
-  });
-
-  it('deletes the JIT config of an ephemeral lane that is over, even if the runner never wrote .runner', async () => {
-    h = await createHarness();
-    const cmd = h.createCmd();
-    await h.send(cmd);
-    h.units.kill(unitName(cmd.laneId));
-    await h.core.healthPass();
-    expect(state(cmd.laneId)).toBe('failed');
-    await expect(
-      stat(join(h.dataDir, 'lanes', cmd.laneId, '_launchplane', 'jit')),
-    ).rejects.toMatchObject({ code: 'ENOENT' });
   });
 
   it('a stop the agent asked for (run.sh ends 143) leaves the lane drained, not failed', async () => {

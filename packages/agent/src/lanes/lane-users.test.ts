@@ -248,6 +248,18 @@ describe.runIf(isRoot)('the shared user, root, and a manager that cannot switch 
   });
 });
 
+/** A host that opts in to Docker lanes only, with room for failed attempts. */
+const DOCKER_ONLY = {
+  config: {
+    optIn: {
+      repositories: ['acme/api'],
+      organizations: [],
+      backends: ['docker' as const],
+      maxLanes: 10,
+    },
+  },
+};
+
 describe.runIf(isRoot)("a docker lane runs as its image's user", () => {
   const passwd =
     'root:x:0:0:root:/root:/bin/sh\nrunner:x:1001:1002:Runner:/home/runner:/bin/bash\n';
@@ -276,16 +288,7 @@ describe.runIf(isRoot)("a docker lane runs as its image's user", () => {
   });
 
   it('takes "name:group" and numeric users the way Docker does', async () => {
-    h = await createHarness({
-      config: {
-        optIn: {
-          repositories: ['acme/api'],
-          organizations: [],
-          backends: ['docker'],
-          maxLanes: 10,
-        },
-      },
-    });
+    h = await createHarness(DOCKER_ONLY);
     h.containers.imageFiles.set('img', { '/etc/passwd': passwd, '/etc/group': group });
     for (const [user, ids] of [
       ['runner:docker', { uid: 1001, gid: 123 }],
@@ -303,16 +306,7 @@ describe.runIf(isRoot)("a docker lane runs as its image's user", () => {
   });
 
   it('refuses an image that runs as root unless the host allows root lanes, leaving nothing behind', async () => {
-    h = await createHarness({
-      config: {
-        optIn: {
-          repositories: ['acme/api'],
-          organizations: [],
-          backends: ['docker'],
-          maxLanes: 10,
-        },
-      },
-    });
+    h = await createHarness(DOCKER_ONLY);
     h.containers.imageFiles.set('root-image', { '/etc/passwd': passwd, '/etc/group': group });
     for (const user of ['', 'root', '0', '0:0', 'root:docker']) {
       h.containers.imageUsers.set('root-image', user);
