@@ -181,6 +181,28 @@ describe('lane.create', () => {
     expect(dumpLedger()).not.toContain(SECRET_TOKEN);
   });
 
+  it('a persistent lane of a named runner group registers with --runnergroup', async () => {
+    const cmd = h.createCmd({
+      dryRun: true,
+      ephemeral: false,
+      runner: {
+        url: 'http://127.0.0.1:9/acme/api',
+        registrationToken: SECRET_TOKEN,
+        runnerGroup: 'deploy',
+      },
+    });
+    const r = await h.send(cmd);
+    expect(r.steps?.join('\n')).toContain('--disableupdate --runnergroup deploy');
+    const plain = await h.send(
+      h.createCmd({
+        dryRun: true,
+        ephemeral: false,
+        runner: { url: 'http://127.0.0.1:9/acme/api', registrationToken: SECRET_TOKEN },
+      }),
+    );
+    expect(plain.steps?.join('\n')).not.toContain('--runnergroup');
+  });
+
   it('a dry run is refused by the same guardrails as the real thing', async () => {
     const r = await h.send(h.createCmd({ dryRun: true, scope: { repository: 'evil/repo' } }));
     expect(r).toMatchObject({ ok: false, dryRun: true, error: { code: 'LP_NOT_OPTED_IN' } });

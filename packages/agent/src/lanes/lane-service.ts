@@ -310,7 +310,12 @@ export class LaneService {
       // A docker lane's container is made first: config.sh runs as the user the image runs as.
       const configure = async (runsAs: UserIds | undefined): Promise<void> => {
         if (!('registrationToken' in cmd.runner)) return;
-        const args = configArgs({ url: cmd.runner.url, name: lane.name, labels: lane.labels });
+        const args = configArgs({
+          url: cmd.runner.url,
+          name: lane.name,
+          labels: lane.labels,
+          runnerGroup: cmd.runner.runnerGroup,
+        });
         steps.push(
           `run ${args.join(' ')} in "${lane.laneDir}" as the lane's user (token in its environment only)`,
         );
@@ -327,6 +332,7 @@ export class LaneService {
           token: cmd.runner.registrationToken,
           name: lane.name,
           labels: lane.labels,
+          runnerGroup: cmd.runner.runnerGroup,
           env: this.#configEnv(lane),
           owner: runsAs,
         });

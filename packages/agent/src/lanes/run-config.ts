@@ -22,6 +22,8 @@ export interface RunConfigOptions {
   token: string;
   name: string;
   labels: readonly string[];
+  /** `--runnergroup NAME`: the runner group to register into (the default group when absent). */
+  runnerGroup?: string | undefined;
   /** Environment of the child (PATH etc.); the token is added to it. */
   env: Readonly<Record<string, string>>;
   /** Deadline in ms. Default 120 000. */
@@ -31,7 +33,9 @@ export interface RunConfigOptions {
 }
 
 /** The argv of `config.sh`; it holds no secret. */
-export function configArgs(opts: Pick<RunConfigOptions, 'url' | 'name' | 'labels'>): string[] {
+export function configArgs(
+  opts: Pick<RunConfigOptions, 'url' | 'name' | 'labels' | 'runnerGroup'>,
+): string[] {
   return [
     './config.sh',
     '--unattended',
@@ -46,6 +50,7 @@ export function configArgs(opts: Pick<RunConfigOptions, 'url' | 'name' | 'labels
     '--replace',
     '--no-default-labels',
     '--disableupdate',
+    ...(opts.runnerGroup === undefined ? [] : ['--runnergroup', opts.runnerGroup]),
   ];
 }
 
