@@ -448,6 +448,7 @@ export async function seedLane(
   const lane: LaneRecord = {
     hostId,
     pool,
+    purpose: 'pool',
     scope: { repository: 'acme/api' },
     backend: 'systemd',
     ephemeral: false,

@@ -151,6 +151,7 @@ export async function createLane(deps: ControlDeps, req: CreateLaneRequest): Pro
       laneId,
       hostId: req.hostId,
       pool: req.pool,
+      purpose: 'pool',
       scope,
       backend: pool.backend,
       ephemeral: pool.ephemeral,
