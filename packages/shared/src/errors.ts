@@ -42,6 +42,8 @@ export const ERROR_CODES = [
   // Pre-authentication limits and TLS pinning.
   'LP_RATE_LIMITED',
   'LP_TLS_PIN_MISMATCH',
+  // `launchplane smoke`: a check of the disposable lane or of the world around it failed.
+  'LP_SMOKE_FAILED',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -148,6 +150,7 @@ const MAPPING: Record<ErrorCode, CodeMapping> = {
   LP_INTERNAL: { http: 500, close: 1011, exit: 1 },
   LP_RATE_LIMITED: { http: 429, close: 1013, exit: 1 },
   LP_TLS_PIN_MISMATCH: { http: 401, close: undefined, exit: 1 },
+  LP_SMOKE_FAILED: { http: 409, close: undefined, exit: 1 },
 };
 
 /** HTTP status for an error code. */
