@@ -88,7 +88,13 @@ export function smokeSuite(
   };
 
   beforeAll(async () => {
-    w = await startWorld({ backend, ...world(), reconcile: { auto: true, intervalSec: 5 } });
+    w = await startWorld({
+      backend,
+      // A lane that never comes online (the last test) fails its create this soon.
+      createOnlineSec: 20,
+      ...world(),
+      reconcile: { auto: true, intervalSec: 5 },
+    });
     await w.addAgent({
       hostId: 'host-a',
       optIn: { repositories: [REPO], backends: [backend], maxLanes: 3 },
@@ -258,5 +264,48 @@ export function smokeSuite(
     expect(removed.code, removed.stderr).toBe(0);
     await asBefore();
     expect(smokeLaneLabels(w.coordinatorId, laneId)).toContain(`lp-smoke-${laneId}`);
+  }, 180_000);
+
+  it(`a lane that never comes online on ${backend} is rolled back, held failed, and its clean-up command printed and audited`, async () => {
+    // host-b's runner exits at once: registered on GitHub, never online.
+    const broken = await w.template('never-online', '#!/usr/bin/env bash\nexit 0\n');
+    await w.addAgent({
+      hostId: 'host-b',
+      optIn: { repositories: [REPO], backends: [backend], maxLanes: 1 },
+      template: broken,
+    });
+    await w.applyPolicy({
+      allowedHosts: ['host-a', 'host-b'],
+      allowedRepositories: [REPO],
+      pools: { build: { labels: ['linux'], lanes: { 'host-a': 1 } } },
+    });
+    const r = await w.cli(w.operator, 'smoke', '--host', 'host-b', '--repository', REPO, '--json');
+    expect(r.code).toBe(1);
+    const doc = r.json<SmokeDoc>();
+    expect(doc).toMatchObject({ ok: false, outcome: 'failed' });
+    expect(doc.error?.code).toBe('LP_TIMEOUT');
+    expect(doc.steps.map((s) => [s.name, s.ok])).toEqual([
+      ['guardrails', true],
+      ['snapshot', true],
+      ['create', false],
+    ]);
+    const command = `launchplane lane remove ${doc.laneId}`;
+    expect(doc.cleanup).toBe(command);
+    expect(r.stderr).toMatch(/^error LP_TIMEOUT: /m);
+    expect(r.stderr).toContain(`Clean up with "${command}"`);
+    // Rolled back by the create saga: no runner on GitHub, no unit or container; the record held.
+    expect((await w.simRunners()).map(runnerView)).toEqual(runnersBefore);
+    expect(await w.ownObjects()).toEqual(objectsBefore);
+    const lane = (await w.lanes('--host', 'host-b')).find((l) => l.laneId === doc.laneId);
+    expect(lane).toMatchObject({ state: 'failed', pool: 'lp-smoke' });
+    expect(lane?.recovery).toContain(command);
+    const record = (await w.audit('--lane', doc.laneId)).find((a) => a.action === 'smoke');
+    expect(record).toMatchObject({ outcome: 'failed', code: 'LP_TIMEOUT' });
+    expect(record?.recovery).toContain(command);
+
+    const removed = await w.cli(w.operator, ...command.split(' ').slice(1), '--wait', '--json');
+    expect(removed.code, removed.stderr).toBe(0);
+    expect(await w.lanes('--host', 'host-b')).toEqual([]);
+    await asBefore();
   }, 180_000);
 }
