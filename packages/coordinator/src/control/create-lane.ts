@@ -30,7 +30,7 @@ import type { GitHubRunner, RunnerGroup } from '../ports/github-runners.js';
 import type { LaneRecord } from '../ports/store.js';
 import { REDACTED, redactCommand, type ActionReport } from './action-report.js';
 import { nowSec } from './clock.js';
-import { parseStoredPolicy } from './stored-policy.js';
+import { requireCurrentPolicy } from './stored-policy.js';
 import type { ControlDeps } from './control-deps.js';
 import { deleteLaneRunner, findLaneRunnerByName, setLaneRunnerLabels } from './runner-guard.js';
 import {
@@ -271,19 +271,7 @@ async function checkCreate(
   deps: ControlDeps,
   req: CreateLaneRequest,
 ): Promise<{ pool: Pool; capabilities: readonly string[]; ignored: string[] }> {
-  const current = await deps.store.currentPolicy();
-  if (current === undefined) {
-    throw new LaunchplaneError('LP_CONFLICT', 'Cannot create a lane: no policy has been applied', {
-      recovery: 'Run "launchplane policy apply FILE" first',
-    });
-  }
-  const parsed = parseStoredPolicy(current);
-  if (!parsed.ok) {
-    throw new LaunchplaneError('LP_POLICY_INVALID', 'The stored policy no longer validates', {
-      recovery: 'Apply a valid policy with "launchplane policy apply FILE"',
-    });
-  }
-  const policy = parsed.value;
+  const policy = await requireCurrentPolicy(deps.store, 'create a lane');
   const pool = ownEntry(policy.pools, req.pool);
   if (pool === undefined) {
     throw new LaunchplaneError(

@@ -20,7 +20,6 @@
 import {
   LaunchplaneError,
   SMOKE_POOL,
-  drainingLabels,
   newLaneId,
   smokeLabel,
   smokeLaneLabels,
@@ -46,10 +45,9 @@ import type { ActionReport } from './action-report.js';
 import { nowSec } from './clock.js';
 import type { ControlDeps } from './control-deps.js';
 import { findRunner, makeLane, type LaneSpec } from './create-lane.js';
-import { drainLane } from './drain-lane.js';
-import { setLaneRunnerLabels } from './runner-guard.js';
+import { drainLane, quarantineRunner } from './drain-lane.js';
 import { Deadline, hostViewOf, isTransientGitHubError, updateLane } from './saga-support.js';
-import { parseStoredPolicy } from './stored-policy.js';
+import { requireCurrentPolicy } from './stored-policy.js';
 
 /** The `workflow_dispatch` input that carries the smoke lane's label (`runs-on`). */
 export const SMOKE_LABEL_INPUT = 'runner-label';
@@ -284,7 +282,7 @@ class SmokeRun {
   async #guardrails(detail: string[]): Promise<Checked> {
     const deps = this.#deps;
     const req = this.#req;
-    const policy = await currentPolicy(deps);
+    const policy = await requireCurrentPolicy(deps.store, 'smoke');
     const host = await hostViewOf(deps, req.hostId);
     const provisional: Backend = req.backend ?? host.optIn?.backends[0] ?? 'systemd';
     const block = checkLaneGuardrails(policy, {
@@ -670,20 +668,10 @@ class SmokeRun {
     const notes: string[] = [];
     if (lane.runnerId !== undefined) {
       try {
-        await setLaneRunnerLabels(
-          deps,
-          lane,
-          lane.runnerId,
-          drainingLabels(deps.coordinatorId, lane.laneId),
-          this.#req.actor,
-        );
-        notes.push(`quarantined runner ${lane.runnerId} (lp-draining)`);
+        notes.push(await quarantineRunner(deps, lane, lane.runnerId, this.#req.actor));
       } catch (err) {
-        const e = toLaunchplaneError(err);
         notes.push(
-          e.code === 'LP_NOT_FOUND'
-            ? `runner ${lane.runnerId} is no longer on GitHub`
-            : `could not quarantine runner ${lane.runnerId} (${e.code})`,
+          `could not quarantine runner ${lane.runnerId} (${toLaunchplaneError(err).code})`,
         );
       }
     }
@@ -737,23 +725,6 @@ class SmokeRun {
   #workflowSec(): number {
     return this.#req.workflowTimeoutSec ?? this.#deps.options.smokeWorkflowSec;
   }
-}
-
-/** The stored policy, or why there is none to smoke under. */
-async function currentPolicy(deps: ControlDeps): Promise<Policy> {
-  const current = await deps.store.currentPolicy();
-  if (current === undefined) {
-    throw new LaunchplaneError('LP_CONFLICT', 'Cannot smoke: no policy has been applied', {
-      recovery: 'Run "launchplane policy apply FILE" first',
-    });
-  }
-  const parsed = parseStoredPolicy(current);
-  if (!parsed.ok) {
-    throw new LaunchplaneError('LP_POLICY_INVALID', 'The stored policy no longer validates', {
-      recovery: 'Apply a valid policy with "launchplane policy apply FILE"',
-    });
-  }
-  return parsed.value;
 }
 
 /** The smoke lane as the guardrails see it: a pool of one repository, no labels of its own. */

@@ -527,18 +527,12 @@ export class OctokitGitHubRunners implements GitHubRunners, GitHubWorkflows {
       what: `read workflow "${workflow}" of repository "${repository}"`,
       forbiddenRecovery: ACTIONS_FORBIDDEN,
     };
-    return this.#call(action, async (request) => {
-      try {
-        const res = await request(
-          `GET ${actionsPath(repository)}/workflows/${encodeURIComponent(workflow)}`,
-        );
-        const w = parse(workflowSchema, res.data, action);
-        return { id: w.id, name: w.name, path: w.path, state: w.state };
-      } catch (err) {
-        if (isStatus(err, 404)) return undefined;
-        throw err;
-      }
-    });
+    const w = await this.#readOne(
+      action,
+      `GET ${actionsPath(repository)}/workflows/${encodeURIComponent(workflow)}`,
+      workflowSchema,
+    );
+    return w === undefined ? undefined : { id: w.id, name: w.name, path: w.path, state: w.state };
   }
 
   async dispatchWorkflow(
@@ -589,15 +583,12 @@ export class OctokitGitHubRunners implements GitHubRunners, GitHubWorkflows {
       what: `read workflow run ${runId} of repository "${repository}"`,
       forbiddenRecovery: ACTIONS_FORBIDDEN,
     };
-    return this.#call(action, async (request) => {
-      try {
-        const res = await request(`GET ${actionsPath(repository)}/runs/${runId}`);
-        return toRun(parse(runSchema, res.data, action));
-      } catch (err) {
-        if (isStatus(err, 404)) return undefined;
-        throw err;
-      }
-    });
+    const run = await this.#readOne(
+      action,
+      `GET ${actionsPath(repository)}/runs/${runId}`,
+      runSchema,
+    );
+    return run === undefined ? undefined : toRun(run);
   }
 
   async listRunJobs(repository: string, runId: number): Promise<WorkflowJob[]> {
@@ -622,10 +613,23 @@ export class OctokitGitHubRunners implements GitHubRunners, GitHubWorkflows {
       what: `read job ${jobId} of repository "${repository}"`,
       forbiddenRecovery: ACTIONS_FORBIDDEN,
     };
+    const job = await this.#readOne(
+      action,
+      `GET ${actionsPath(repository)}/jobs/${jobId}`,
+      jobSchema,
+    );
+    return job === undefined ? undefined : toJob(job);
+  }
+
+  /** One object of the Actions API, or undefined for GitHub's 404. */
+  async #readOne<T>(
+    action: GitHubAction,
+    route: string,
+    schema: z.ZodType<T>,
+  ): Promise<T | undefined> {
     return this.#call(action, async (request) => {
       try {
-        const res = await request(`GET ${actionsPath(repository)}/jobs/${jobId}`);
-        return toJob(parse(jobSchema, res.data, action));
+        return parse(schema, (await request(route)).data, action);
       } catch (err) {
         if (isStatus(err, 404)) return undefined;
         throw err;
