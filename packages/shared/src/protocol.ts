@@ -34,6 +34,9 @@ const compactJws = z
   .regex(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/);
 const shortText = z.string().max(4096);
 
+/** A command's `jti`: a UUID (RFC 9562 version and variant). */
+export const jtiSchema = z.uuid();
+
 export const backendSchema = z.enum(['systemd', 'docker']);
 export type Backend = z.infer<typeof backendSchema>;
 
@@ -184,7 +187,7 @@ export const CommandPayloadSchema = z.strictObject({
   aud: hostIdSchema,
   iat: unixSeconds,
   exp: unixSeconds,
-  jti: z.uuid(),
+  jti: jtiSchema,
   seq: z.number().int().positive().max(Number.MAX_SAFE_INTEGER),
   cmd: commandSchema,
 });
@@ -194,7 +197,7 @@ export type CommandPayload = z.infer<typeof CommandPayloadSchema>;
 
 export const ResultPayloadSchema = z.strictObject({
   iss: hostIdSchema,
-  jti: z.uuid(),
+  jti: jtiSchema,
   ok: z.boolean(),
   dryRun: z.boolean(),
   /** One word for what happened: `created`, `removed`, `refused`, `would-create`, … */

@@ -2,7 +2,7 @@
  * Reads a few fields from a command that FAILED verification, only to label its refusal (audit
  * action, result `jti`). Nothing read here is trusted or acted on.
  */
-import { isLaneId } from '@launchplane/shared';
+import { isLaneId, jtiSchema } from '@launchplane/shared';
 
 /** A refused command's labels; every field already checked for shape. */
 export interface PeekedCommand {
@@ -12,7 +12,6 @@ export interface PeekedCommand {
   dryRun: boolean;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const TYPE = /^[a-z][a-z0-9.-]{0,31}$/;
 
 /** Best-effort peek into a compact JWS payload; never throws. */
@@ -35,9 +34,19 @@ export function peekCommand(jws: unknown): PeekedCommand {
     dryRun?: unknown;
   };
   return {
-    jti: typeof p.jti === 'string' && UUID.test(p.jti) ? p.jti.toLowerCase() : undefined,
+    jti: jtiOf(p.jti),
     type: typeof cmd.type === 'string' && TYPE.test(cmd.type) ? cmd.type : undefined,
     laneId: typeof cmd.laneId === 'string' && isLaneId(cmd.laneId) ? cmd.laneId : undefined,
     dryRun: cmd.dryRun === true,
   };
+}
+
+/**
+ * The `jti` to label a refusal with: only one the result schema accepts (the same UUID check), so
+ * signing the refusal can never fail on a mangled id.
+ */
+function jtiOf(value: unknown): string | undefined {
+  if (typeof value !== 'string') return undefined;
+  const jti = value.toLowerCase();
+  return jtiSchema.safeParse(jti).success ? jti : undefined;
 }
