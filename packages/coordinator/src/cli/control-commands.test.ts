@@ -431,6 +431,33 @@ describe('launchplane smoke', () => {
     expect(out.err).toBe('');
   });
 
+  it('exits 2 when the coordinator refused the request as usage (two backends, no --backend)', async () => {
+    const refused = {
+      ...REPORT,
+      outcome: 'refused',
+      steps: [REPORT.steps[0]!],
+      cleanup: undefined,
+      error: {
+        code: 'LP_USAGE',
+        message: 'Host "host-a" opts in to "systemd" and "docker": say which to smoke',
+        recovery: 'Pass --backend systemd or --backend docker',
+      },
+    };
+    const api = new FakeApi(() => ({ report: refused }));
+    const out = io();
+    const code = await smokeCommand(out, api.client(), {
+      host: 'host-a',
+      repository: 'acme/api',
+      dryRun: true,
+      json: false,
+      progress: false,
+    });
+    expect(code).toBe(2);
+    expect(out.err).toBe(
+      'error LP_USAGE: Host "host-a" opts in to "systemd" and "docker": say which to smoke\nhint: Pass --backend systemd or --backend docker\n',
+    );
+  });
+
   it('refuses --workflow without --ref, and an unknown backend, as usage', async () => {
     const api = new FakeApi(() => ({}));
     const base = {

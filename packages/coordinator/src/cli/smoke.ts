@@ -2,11 +2,12 @@
  * `launchplane smoke --host H --repository R [--backend B] [--image I] [--workflow FILE --ref REF]
  * [--timeout 15m] [--dry-run] [--json]` (operator). The coordinator runs the smoke (it holds the
  * GitHub credentials); the command starts it and follows it to its end, with progress on stderr
- * when that is a terminal. Exit 0 when it passed (or, dry run, would run), 1 otherwise: the error
- * line and its hint name the clean-up command when the smoke left a lane behind.
+ * when that is a terminal. Exit 0 when it passed (or, dry run, would run), 2 for bad usage, 1
+ * otherwise: the error line and its hint name the clean-up command when the smoke left a lane
+ * behind.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { LaunchplaneError } from '@launchplane/shared';
+import { LaunchplaneError, exitCodeFor } from '@launchplane/shared';
 import type { ApiClient } from '../api-client/api-client.js';
 import type { SmokeJob } from '../control/control-service.js';
 import type { SmokeReport } from '../control/smoke.js';
@@ -111,5 +112,6 @@ function show(io: CliIo, r: SmokeReport, opts: { json: boolean }): number {
   if (r.ok) return 0;
   io.stderr(`error ${r.error?.code ?? 'LP_INTERNAL'}: ${oneLine(r.error?.message ?? r.outcome)}\n`);
   if (r.error?.recovery !== undefined) io.stderr(`hint: ${oneLine(r.error.recovery)}\n`);
-  return 1;
+  // 2 when the coordinator found the request itself wanting (two backends and no --backend).
+  return r.error === undefined ? 1 : exitCodeFor(r.error.code);
 }
