@@ -8,7 +8,7 @@
  * `npm run demo -- --keep` leaves everything running and prints the commands to try.
  * `--backend systemd|docker` picks the backend (default: systemd when it can run, else Docker).
  */
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -19,6 +19,7 @@ import {
   buildScratchImage,
   startDockerd,
   startSystemdUserManager,
+  sweepTestLaneUsers,
   tempDir,
   waitFor,
 } from '../test/testbed/index.js';
@@ -32,6 +33,8 @@ const AGENT = join(ROOT, 'packages/agent/dist/cli.js');
 const SIM_TOKEN = 'ghp_demo0000000000000000000000000000000';
 const HOST = 'demo-host';
 const REPO = 'acme/api';
+/** The uids of the demo's lane users: apart from the default range real hosts use. */
+const DEMO_LANE_UID_RANGE = '59700-59799';
 
 const { values: args } = parseArgs({
   options: {
@@ -102,6 +105,16 @@ function run(
   });
 }
 
+/** Runs a host tool (not a Launchplane CLI) quietly; resolves with its stdout. */
+function execTool(bin: string, argv: string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(bin, argv, { env: { ...process.env, ...env } }, (error, stdout) => {
+      if (error === null) resolve(stdout);
+      else reject(new Error(`${bin} failed: ${error.message}`));
+    });
+  });
+}
+
 async function must(p: Promise<RunResult>, what: string): Promise<RunResult> {
   const r = await p;
   if (r.status !== 0) throw new Error(`${what} failed (exit ${r.status}): ${r.stderr.trim()}`);
@@ -149,7 +162,13 @@ interface SimJob {
 }
 
 async function main(): Promise<void> {
-  const dir = await tempDir({ prefix: 'launchplane-demo-' });
+  // Runs last: the users the agent made for the demo's lanes (their lane dirs are gone by then).
+  cleanups.push(async () => {
+    await sweepTestLaneUsers(DEMO_LANE_UID_RANGE);
+  });
+  // Lanes run as users of their own (systemd) or as the image's user (Docker): they must reach
+  // their lane dirs in here.
+  const dir = await tempDir({ prefix: 'launchplane-demo-', laneUsers: true });
   cleanups.push(() => dir.cleanup());
   say(bold('Launchplane demo') + dim(`  (working dir ${dir.path})`));
 
@@ -159,6 +178,34 @@ async function main(): Promise<void> {
   let agentEnv: NodeJS.ProcessEnv = {};
   let systemdSection: Record<string, unknown> = { bus: 'system' };
   let dockerSection: Record<string, unknown> | undefined;
+  let dockerClient: Docker | undefined;
+  /** Who a lane's runner (its Runner.Listener) runs as, from /proc. */
+  const laneUser = async (laneId: string): Promise<string> => {
+    const name = `launchplane-lane-${laneId}`;
+    let pids: number[] = [];
+    if (dockerClient !== undefined) {
+      const top = (await dockerClient.getContainer(name).top({ ps_args: '-eo pid,comm' })) as {
+        Processes?: string[][];
+      };
+      pids = (top.Processes ?? [])
+        .filter(([, c]) => c === 'Runner.Listener')
+        .map(([p]) => Number(p));
+    } else {
+      const out = await execTool(
+        'systemctl',
+        ['--user', 'show', '-p', 'MainPID', '--value', `${name}.service`],
+        agentEnv,
+      );
+      pids = [Number(out.trim())];
+    }
+    const status = await readFile(`/proc/${pids[0] ?? 0}/status`, 'utf8').catch(() => '');
+    const uid = /^Uid:\s+(\d+)/m.exec(status)?.[1];
+    if (uid === undefined) return 'an unknown user';
+    if (dockerClient !== undefined) return `uid ${uid}, the image's user`;
+    const who = await execTool('getent', ['passwd', uid]).catch(() => '');
+    const user = who === '' ? undefined : who.split(':')[0];
+    return user === undefined ? `uid ${uid}` : `user ${user} (uid ${uid}), made for it`;
+  };
   let laneRoot = join(dir.path, 'agent');
   let poolDocker: { image: string } | undefined;
   const wanted = args.backend;
@@ -184,11 +231,16 @@ async function main(): Promise<void> {
     if (systemdError !== undefined) say(dim(`systemd cannot run here: ${systemdError}`));
     const docker = await startDockerd();
     cleanups.push(() => docker.stop());
+    // Like the official runner image: bash, a `runner` user, and USER 1001 (never root).
     const image = await buildScratchImage(new Docker({ socketPath: docker.socketPath }), {
       tag: 'launchplane-demo-runner:latest',
+      users: [{ name: 'runner', uid: 1001, gid: 1001, home: '/home/runner' }],
+      groups: [{ name: 'runner', gid: 1001 }],
+      user: '1001',
     });
     backend = 'docker';
     dockerSection = { socketPath: docker.socketPath };
+    dockerClient = new Docker({ socketPath: docker.socketPath });
     poolDocker = { image: image.tag };
     say(`private dockerd running on ${docker.socketPath}; runner image ${image.tag} built offline`);
   }
@@ -274,7 +326,8 @@ async function main(): Promise<void> {
     optIn: { repositories: [REPO], backends: [backend], maxLanes: 4 },
     capabilities: [],
     systemd: systemdSection,
-    runner: { template: stubRunnerTemplateDir() },
+    // Each lane runs as a user of its own, made for it and deleted with it.
+    runner: { template: stubRunnerTemplateDir(), users: { uidRange: DEMO_LANE_UID_RANGE } },
     health: { intervalSec: 5 },
     log: { level: 'warn' },
     ...(dockerSection === undefined ? {} : { docker: dockerSection }),
@@ -349,6 +402,9 @@ async function main(): Promise<void> {
   await must(run(LAUNCHPLANE, ['apply', '--wait'], { env }), 'apply');
   await must(run(LAUNCHPLANE, ['lanes'], { env }), 'lanes');
   await must(run(LAUNCHPLANE, ['runners'], { env }), 'runners');
+  for (const lane of await lanesJson(env)) {
+    say(`lane ${lane.laneId} runs as ${await laneUser(lane.laneId)}`);
+  }
 
   // --- a job -----------------------------------------------------------------------------
   step('A job with `runs-on: [linux, lp-pool-build]` runs on a lane');

@@ -72,9 +72,22 @@ set_paths
 [ "$DRY_RUN" = 1 ] && say "dry run: nothing will change"
 check_node
 check_built
-ensure_user launchplane-runner
+# Lanes run as users the agent makes for them (runner.users): it needs useradd and userdel.
+for tool in useradd userdel; do
+  command -v "$tool" >/dev/null 2>&1 || [ -x "/usr/sbin/$tool" ] ||
+    die LP_USAGE "$tool is not installed" "Install the passwd package: the agent makes a user per lane"
+done
 ensure_dir "$ETC_DIR" 0750
-ensure_dir "$DATA_DIR" 0700
+# The data dir is 0755: lane users pass through it (and the runner lists every directory above its
+# own) to reach lanes/<laneId>/; every secret lives in its private/ (0700), which the agent makes.
+# An existing one is left as it is: the agent moves an older layout's files into private/ and sets
+# the modes at its next start, under its lock.
+if [ -d "$DATA_DIR" ]; then
+  say "ok: $DATA_DIR exists (the agent sets its layout and modes when it starts)"
+else
+  run mkdir -p "$DATA_DIR"
+  run chmod 0755 "$DATA_DIR"
+fi
 install_tree
 
 if [ -f "$ETC_DIR/agent.yaml" ]; then
@@ -93,7 +106,14 @@ optIn:
   backends: []
   maxLanes: 0
 systemd: { bus: system }
-runner: { template: /opt/actions-runner }
+runner:
+  template: /opt/actions-runner
+  # Each lane runs as a user of its own, made from this uid range and deleted with the lane.
+  users: { uidRange: "60600-61099" }
+  # Lanes never run as root unless this is true.
+  allowRoot: false
+  # Seconds a stopping runner gets to finish or cancel its job before SIGKILL.
+  stopTimeoutSec: 300
 CONFIG
     chmod 0640 "$ETC_DIR/agent.yaml"
     say "ok: wrote $ETC_DIR/agent.yaml"

@@ -72,7 +72,7 @@ ensure_user() { # name
 install_tree() {
   local stage="$PREFIX.new" old="$PREFIX.old"
   if [ "$DRY_RUN" = 1 ]; then
-    say "would copy: $LP_SRC (package.json, packages/*/{package.json,dist,stub-runner}, node_modules) -> $PREFIX"
+    say "would copy: $LP_SRC (package.json, packages/*/{package.json,dist,stub-runner,node_modules}, node_modules) -> $PREFIX"
     return 0
   else
     rm -rf "$stage"
@@ -85,6 +85,8 @@ install_tree() {
       cp "$LP_SRC/packages/$p/package.json" "$stage/packages/$p/"
       cp -r "$LP_SRC/packages/$p/dist" "$stage/packages/$p/dist"
       [ -d "$LP_SRC/packages/$p/stub-runner" ] && cp -r "$LP_SRC/packages/$p/stub-runner" "$stage/packages/$p/"
+      # A workspace keeps its own copy of a dependency whose version differs from the hoisted one.
+      [ -d "$LP_SRC/packages/$p/node_modules" ] && cp -a "$LP_SRC/packages/$p/node_modules" "$stage/packages/$p/"
     done
     cp -a "$LP_SRC/node_modules" "$stage/node_modules"
     # Workspace links point at the packages inside the new tree.

@@ -41,6 +41,7 @@ import type { SystemdUserManager } from '../../test/testbed/systemd-user-manager
 import { defaultDockerCacheDir, startDockerd } from '../../test/testbed/dockerd.js';
 import type { PrivateDockerd } from '../../test/testbed/dockerd.js';
 import { buildScratchImage } from '../../test/testbed/scratch-image.js';
+import { TEST_LANE_UID_RANGE, sweepTestLaneUsers } from '../../test/testbed/lane-users.js';
 import { tempDir } from '../../test/testbed/temp-dir.js';
 import { waitFor } from '../../test/testbed/wait-for.js';
 import { BenchCoordinator } from './bench-coordinator.js';
@@ -167,6 +168,8 @@ async function main(): Promise<unknown> {
   };
 
   // ---------------------------------------------------------------- the real parts
+  // Runs last: the users the agent made for the bench's lanes (their lane dirs are gone then).
+  cleanups.push({ what: 'lane users', fn: async () => void (await sweepTestLaneUsers()) });
   log('starting a private systemd user manager');
   const systemd: SystemdUserManager = await startSystemdUserManager();
   cleanups.push({ what: 'systemd user manager', fn: () => systemd.stop() });
@@ -180,7 +183,13 @@ async function main(): Promise<unknown> {
       const d = dockerd;
       cleanups.push({ what: 'dockerd', fn: () => d.stop() });
       log('building the FROM scratch stub-runner image');
-      await buildScratchImage(new Docker({ socketPath: d.socketPath }), { tag: IMAGE });
+      // Like the official runner image: a `runner` user and USER 1001 (root images are refused).
+      await buildScratchImage(new Docker({ socketPath: d.socketPath }), {
+        tag: IMAGE,
+        users: [{ name: 'runner', uid: 1001, gid: 1001, home: '/home/runner' }],
+        groups: [{ name: 'runner', gid: 1001 }],
+        user: '1001',
+      });
     } catch (error) {
       notes.push(`Docker part skipped: ${error instanceof Error ? error.message : String(error)}`);
       log(notes.at(-1) ?? '');
@@ -204,11 +213,12 @@ async function main(): Promise<unknown> {
   cleanups.push({ what: 'coordinator', fn: () => coordinator.close() });
 
   // Lane dirs must be outside /tmp: lane units run with PrivateTmp=yes.
-  const work = await tempDir({ base: systemd.laneRoot, prefix: 'bench-agent-' });
+  // …and reachable by the users lanes run as.
+  const work = await tempDir({ base: systemd.laneRoot, prefix: 'bench-agent-', laneUsers: true });
   cleanups.push({ what: 'work dir', fn: () => work.cleanup() });
   const dataDir = join(work.path, 'data');
   const configPath = join(work.path, 'agent.yaml');
-  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  await mkdir(dataDir, { recursive: true, mode: 0o755 });
   await writeFile(
     configPath,
     [
@@ -217,7 +227,7 @@ async function main(): Promise<unknown> {
       `optIn: { repositories: [${REPO}], backends: [systemd${dockerd === undefined ? '' : ', docker'}], maxLanes: ${LANES + dockerLanes} }`,
       `systemd: { bus: user, unitDir: ${systemd.unitDir} }`,
       ...(dockerd === undefined ? [] : [`docker: { socketPath: ${dockerd.socketPath} }`]),
-      `runner: { template: ${stubRunnerTemplateDir()} }`,
+      `runner: { template: ${stubRunnerTemplateDir()}, users: { uidRange: "${TEST_LANE_UID_RANGE}" } }`,
       'log: { level: warn }',
       '',
     ].join('\n'),

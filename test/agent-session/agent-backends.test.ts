@@ -12,6 +12,7 @@ import { afterEach, beforeEach, expect, it } from 'vitest';
 import { exportPublicJwk, fingerprint } from '@launchplane/shared';
 import { ensureHostKey, readStatusFile } from '@launchplane/agent';
 import { describeWithDocker, describeWithSystemd } from '../testbed/require.js';
+import { TEST_LANE_UID_RANGE } from '../testbed/lane-users.js';
 import { tempDir } from '../testbed/temp-dir.js';
 import type { TempDir } from '../testbed/temp-dir.js';
 
@@ -45,7 +46,10 @@ async function host(dir: string, backendYaml: string): Promise<string> {
   await mkdir(template, { recursive: true });
   await ensureHostKey(dataDir, 'host-a');
   const coordinator = generateKeyPairSync('ed25519').publicKey;
-  await writeFile(join(dataDir, 'coordinator.jwk'), JSON.stringify(exportPublicJwk(coordinator)));
+  await writeFile(
+    join(dataDir, 'private', 'coordinator.jwk'),
+    JSON.stringify(exportPublicJwk(coordinator)),
+  );
   const configPath = join(dir, 'agent.yaml');
   await writeFile(
     configPath,
@@ -56,7 +60,7 @@ async function host(dir: string, backendYaml: string): Promise<string> {
       '  url: ws://127.0.0.1:9/v1/agent',
       `  fingerprint: "${fingerprint(coordinator)}"`,
       '  coordinatorId: coord-1',
-      `runner: { template: ${template} }`,
+      `runner: { template: ${template}, users: { uidRange: "${TEST_LANE_UID_RANGE}" } }`,
       backendYaml,
       '',
     ].join('\n'),
@@ -88,7 +92,8 @@ async function runUntilBackendKnown(
 
 let dir: TempDir;
 beforeEach(async () => {
-  dir = await tempDir({ prefix: 'lp-agent-backends-' });
+  // Lane users must be able to reach lane dirs in here, or the agent refuses to start.
+  dir = await tempDir({ prefix: 'lp-agent-backends-', laneUsers: true });
 });
 afterEach(async () => {
   await dir.cleanup();

@@ -231,7 +231,7 @@ describe('launchplane-agent binary', () => {
       keyCreated: false,
       configCreated: true,
     });
-    expect((await stat(join(dataDir, 'host.key'))).mode & 0o777).toBe(0o600);
+    expect((await stat(join(dataDir, 'private', 'host.key'))).mode & 0o777).toBe(0o600);
     expect(await readFile(configPath, 'utf8')).not.toContain(TOKEN);
 
     daemon = spawn(process.execPath, [BIN, 'run'], { env: { ...process.env, ...env } });

@@ -17,9 +17,11 @@ import {
   describeWithDocker,
   describeWithSystemd,
   tempDir,
+  testLaneUsers,
   type TempDir,
 } from '../testbed/index.js';
 import {
+  RUNNER_IMAGE,
   agentFixture,
   expectLedgerMatchesReality,
   jitCreate,
@@ -37,7 +39,7 @@ const CREATE_STEPS = [
   'create:start',
 ];
 const REMOVE_STEPS = ['remove:record', 'remove:stop', 'remove:uninstall', 'remove:delete-dir'];
-const TAG = 'launchplane-test/agent-lane:latest';
+const TAG = RUNNER_IMAGE.tag;
 
 interface Backends {
   kind: 'systemd' | 'docker';
@@ -123,6 +125,8 @@ function sweep(
         }
         await expectLedgerMatchesReality(core, await be.objects(), f.config.dataDir);
         expect(await be.objects()).toEqual([]);
+        // Whatever step the crash hit, the lane's user did not outlive the lane.
+        expect((await testLaneUsers()).map((u) => u.name)).not.toContain(`lp-${cmd.laneId}`);
       } finally {
         await core.stop();
       }
@@ -157,6 +161,7 @@ function sweep(
         await expect(access(join(f.config.dataDir, 'lanes', cmd.laneId))).rejects.toThrow();
         expect(await be.objects()).toEqual([]);
         await expectLedgerMatchesReality(core, await be.objects(), f.config.dataDir);
+        expect((await testLaneUsers()).map((u) => u.name)).not.toContain(`lp-${cmd.laneId}`);
       } finally {
         await core.stop();
       }
@@ -190,7 +195,7 @@ describeWithSystemd(
         busAddress: sd.env.DBUS_SESSION_BUS_ADDRESS,
       });
       baseline = new Set((await units.list()).map((u) => u.name));
-      work = await tempDir({ base: sd.laneRoot, prefix: 'crash-' });
+      work = await tempDir({ base: sd.laneRoot, prefix: 'crash-', laneUsers: true });
     });
     afterAll(async () => {
       if (units !== undefined) {
@@ -228,9 +233,9 @@ describeWithDocker(
         socketPath: dockerInfo().socketPath,
         stopTimeoutSec: 10,
       });
-      await buildScratchImage(new Docker({ socketPath: dockerInfo().socketPath }), { tag: TAG });
+      await buildScratchImage(new Docker({ socketPath: dockerInfo().socketPath }), RUNNER_IMAGE);
       baseline = new Set((await runtime.list()).map((c) => c.name));
-      work = await tempDir({ prefix: 'lp-crash-docker-' });
+      work = await tempDir({ prefix: 'lp-crash-docker-', laneUsers: true });
     });
     afterAll(async () => {
       if (runtime !== undefined) {

@@ -20,6 +20,7 @@ import {
   type TempDir,
 } from '../testbed/index.js';
 import {
+  RUNNER_IMAGE,
   agentFixture,
   enqueueJob,
   expectLedgerMatchesReality,
@@ -32,7 +33,7 @@ import {
   type AgentFixture,
 } from './agent-fixture.js';
 
-const TAG = 'launchplane-test/agent-lane:latest';
+const TAG = RUNNER_IMAGE.tag;
 
 describeWithDocker('agent core on a private dockerd with the stub runner', (dockerInfo) => {
   let sim: GitHubSim;
@@ -54,8 +55,9 @@ describeWithDocker('agent core on a private dockerd with the stub runner', (dock
       socketPath: dockerInfo().socketPath,
       stopTimeoutSec: 10,
     });
-    await buildScratchImage(docker, { tag: TAG });
-    work = await tempDir({ prefix: 'lp-agent-docker-' });
+    await buildScratchImage(docker, RUNNER_IMAGE);
+    // Reachable by the image's user: a persistent lane's config.sh runs on the host as that user.
+    work = await tempDir({ prefix: 'lp-agent-docker-', laneUsers: true });
     f = agentFixture(join(work.path, 'data'));
     core = await AgentCore.create(f.deps({ containers: runtime }));
     // A hand-made container named like a lane and carrying our labels, but not in the ledger.
@@ -146,6 +148,7 @@ describeWithDocker('agent core on a private dockerd with the stub runner', (dock
   it('persistent lane: stop, start, restart and remove act on the real container', async () => {
     const cmd = await persistentCreate(sim, 'docker', image);
     const created = await f.send(core, cmd);
+    expect(created.error).toBeUndefined();
     expect(created).toMatchObject({ ok: true, lane: { state: 'starting' } });
     const runnerId = created.lane?.runnerId ?? 0;
     await waitForRunner(sim, runnerId, 'online');

@@ -4,7 +4,7 @@
  * check that the ledger matches what systemd and Docker show.
  */
 import { randomUUID } from 'node:crypto';
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   agentConfigSchema,
@@ -30,18 +30,21 @@ import { systemClock } from '../../packages/agent/src/ports/clock.js';
 import { silentLogger } from '../../packages/agent/src/ports/logger.js';
 import type { ContainerRuntime } from '../../packages/agent/src/ports/container-runtime.js';
 import type { UnitManager } from '../../packages/agent/src/ports/unit-manager.js';
-import { waitFor } from '../testbed/index.js';
+import { TEST_LANE_UID_RANGE, waitFor } from '../testbed/index.js';
 
 /** PAT the sim accepts. */
 export const SIM_TOKEN = 'ghp_agenttest00000000000000000000000000';
 
-/** Starts a github-sim tuned for quick runner tests. */
-export function startSim(): Promise<GitHubSim> {
+/**
+ * Starts a github-sim tuned for quick runner tests. `offlineAfterMs` is how long a runner whose
+ * listener vanished without closing its session still reads online (default 3 s).
+ */
+export function startSim(options: { offlineAfterMs?: number } = {}): Promise<GitHubSim> {
   return startGitHubSim({
     tokens: [SIM_TOKEN],
     config: {
       pollWaitMs: 300,
-      offlineAfterMs: 3000,
+      offlineAfterMs: options.offlineAfterMs ?? 3000,
       busyLag: { lagMs: 0, flipAfterMs: 0, flipMs: 0, trailMs: 0 },
     },
   });
@@ -87,17 +90,27 @@ export interface AgentFixture {
   read(jws: string): ResultPayload;
 }
 
-/** Builds the agent side: `dataDir` must be reachable by lane units (not under /tmp). */
+/**
+ * Builds the agent side: `dataDir` must be reachable by lane units (not under /tmp) and by lane
+ * users (make it with `tempDir({ laneUsers: true })`). Lanes run as users of their own from the
+ * tests' uid range; `runner` overrides that (e.g. `allowRoot`).
+ */
 export function agentFixture(
   dataDir: string,
   runnerEnv: Record<string, string> = {},
+  runner: Record<string, unknown> = {},
 ): AgentFixture {
   const keys = { coordinator: generateEd25519KeyPair(), host: generateEd25519KeyPair() };
   const config = agentConfigSchema.parse({
     hostId: 'host-a',
     dataDir,
     optIn: { repositories: ['acme/api'], backends: ['systemd', 'docker'], maxLanes: 10 },
-    runner: { template: stubRunnerTemplateDir() },
+    runner: {
+      template: stubRunnerTemplateDir(),
+      users: { uidRange: TEST_LANE_UID_RANGE },
+      stopTimeoutSec: 60,
+      ...runner,
+    },
   });
   let seq = 0;
   const f: AgentFixture = {
@@ -221,12 +234,21 @@ export async function waitForRunner(
   );
 }
 
-/** Queues a job for the pool and returns its id. */
-export async function enqueueJob(sim: GitHubSim, durationMs: number): Promise<number> {
+/** Queues a job for the pool and returns its id; `failSetup`: it fails in "Set up job". */
+export async function enqueueJob(
+  sim: GitHubSim,
+  durationMs: number,
+  options: { failSetup?: boolean; labels?: string[] } = {},
+): Promise<number> {
   const res = await fetch(`${sim.url}/_sim/jobs`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ repository: 'acme/api', labels: ['lp-pool-build'], durationMs }),
+    body: JSON.stringify({
+      repository: 'acme/api',
+      labels: options.labels ?? ['lp-pool-build'],
+      durationMs,
+      ...(options.failSetup === true ? { failSetup: true } : {}),
+    }),
   });
   return ((await res.json()) as { id: number }).id;
 }
@@ -269,4 +291,72 @@ export async function expectLedgerMatchesReality(
   for (const l of live) expect(objects).toContain(l.objectName);
   for (const l of lanes) expect(core.ledger.journal.openOperation(l.laneId)).toBeUndefined();
   expect(core.verifyAudit()).toEqual({ ok: true });
+}
+
+/** A process as /proc shows it: its name and real uid. */
+export interface ProcInfo {
+  pid: number;
+  comm: string;
+  uid: number;
+}
+
+/** /proc's view of `pids` (the ones still there). */
+export async function procInfo(pids: readonly number[]): Promise<ProcInfo[]> {
+  const out: ProcInfo[] = [];
+  for (const pid of pids) {
+    try {
+      const status = await readFile(`/proc/${pid}/status`, 'utf8');
+      const comm = (await readFile(`/proc/${pid}/comm`, 'utf8')).trim();
+      const uid = Number(/^Uid:\s+(\d+)/m.exec(status)?.[1] ?? -1);
+      out.push({ pid, comm, uid });
+    } catch {
+      // gone while we looked
+    }
+  }
+  return out;
+}
+
+/**
+ * A stand-in for the official runner image, built offline (`buildScratchImage`): bash, a
+ * `runner` user (uid 1001) and `USER 1001`, and no RUNNER_MANUALLY_TRAP_SIG of its own, so the
+ * agent's setting is what counts.
+ */
+export const RUNNER_IMAGE = {
+  tag: 'launchplane-test/agent-lane-runner:latest',
+  users: [{ name: 'runner', uid: 1001, gid: 1001, home: '/home/runner' }],
+  groups: [{ name: 'runner', gid: 1001 }],
+  user: '1001',
+};
+
+/** Sends `lane.remove` for a lane (not a dry run). */
+export function removeLane(
+  f: AgentFixture,
+  core: AgentCore,
+  laneId: string,
+  force = false,
+): Promise<ResultPayload> {
+  return f.send(core, { type: 'lane.remove', laneId, dryRun: false, force });
+}
+
+/** Waits until the sim shows the job with `status`. */
+export async function waitForJob(sim: GitHubSim, id: number, status: string): Promise<void> {
+  await waitFor(async () => (await simJob(sim, id)).status === status, {
+    timeoutMs: 30_000,
+    intervalMs: 200,
+    what: `job ${id} ${status}`,
+  });
+}
+
+/** Waits until the lane's local busy signal sees a live `Runner.Worker`. */
+export async function waitForWorker(
+  f: AgentFixture,
+  core: AgentCore,
+  laneId: string,
+): Promise<void> {
+  await waitFor(
+    async () =>
+      (await f.send(core, { type: 'lane.inspect', laneId, dryRun: false })).lane?.local
+        ?.workerProcess === true,
+    { timeoutMs: 30_000, intervalMs: 200, what: `a Runner.Worker on lane ${laneId}` },
+  );
 }

@@ -51,7 +51,7 @@ describeWithSystemd('agent core on a real systemd user manager with the stub run
       busAddress: sd.env.DBUS_SESSION_BUS_ADDRESS,
     });
     baseline = new Set((await units.list()).map((u) => u.name));
-    work = await tempDir({ base: sd.laneRoot, prefix: 'agent-' });
+    work = await tempDir({ base: sd.laneRoot, prefix: 'agent-', laneUsers: true });
     f = agentFixture(join(work.path, 'data'));
     core = await AgentCore.create(f.deps({ units }));
     // A hand-made unit named like a lane and carrying a lane marker, but not in the ledger.

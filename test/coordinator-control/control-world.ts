@@ -12,6 +12,7 @@ import { controlRouteFactory, type Control, type ControlOptions } from '@launchp
 import { startGitHubSim, type GitHubSim } from '@launchplane/github-sim';
 import { startHarness, type Harness } from '../coordinator-server/harness.js';
 import type { SystemdTestbed } from '../testbed/index.js';
+import { TEST_LANE_UID_RANGE } from '../testbed/lane-users.js';
 import { tempDir, type TempDir } from '../testbed/temp-dir.js';
 import { waitFor } from '../testbed/wait-for.js';
 import { cliClient, simJsonClient, type CliRun } from './world-io.js';
@@ -107,7 +108,11 @@ export async function startControlWorld(opts: ControlWorldOptions): Promise<Cont
     const operator = (await harness.token('operator')).token;
     const viewer = (await harness.token('viewer')).token;
 
-    const work = await tempDir({ base: opts.systemd.laneRoot, prefix: 'control-world-' });
+    const work = await tempDir({
+      base: opts.systemd.laneRoot,
+      prefix: 'control-world-',
+      laneUsers: true,
+    });
     cleanups.push(() => work.cleanup());
     const userctl = (...args: string[]) =>
       run('systemctl', ['--user', ...args], { env: { ...process.env, ...opts.systemd.env } });
@@ -135,7 +140,7 @@ export async function startControlWorld(opts: ControlWorldOptions): Promise<Cont
         `dataDir: ${join(work.path, 'data')}`,
         'optIn: { repositories: [acme/api], backends: [systemd], maxLanes: 4 }',
         `systemd: { bus: user, unitDir: ${opts.systemd.unitDir} }`,
-        `runner: { template: ${opts.runnerTemplate} }`,
+        `runner: { template: ${opts.runnerTemplate}, users: { uidRange: "${TEST_LANE_UID_RANGE}" } }`,
         '',
       ].join('\n'),
     );

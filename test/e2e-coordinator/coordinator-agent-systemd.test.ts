@@ -15,6 +15,7 @@ import { controlRouteFactory, runCli, type Control } from '@launchplane/coordina
 import { startGitHubSim, stubRunnerTemplateDir, type GitHubSim } from '@launchplane/github-sim';
 import { startHarness, type Harness } from '../coordinator-server/harness.js';
 import { describeWithSystemd } from '../testbed/require.js';
+import { TEST_LANE_UID_RANGE } from '../testbed/lane-users.js';
 import { tempDir, type TempDir } from '../testbed/temp-dir.js';
 import { waitFor } from '../testbed/wait-for.js';
 
@@ -139,7 +140,7 @@ describeWithSystemd('coordinator + agent + GitHub sim + systemd', (systemd) => {
     expect(policy.status).toBeLessThan(300);
 
     unitsBefore = new Set(await readdir(systemd().unitDir).catch(() => [] as string[]));
-    work = await tempDir({ base: systemd().laneRoot, prefix: 'e2e-coord-' });
+    work = await tempDir({ base: systemd().laneRoot, prefix: 'e2e-coord-', laneUsers: true });
     const configPath = join(work.path, 'agent.yaml');
     await mkdir(join(work.path, 'data'), { recursive: true });
     await writeFile(
@@ -149,7 +150,7 @@ describeWithSystemd('coordinator + agent + GitHub sim + systemd', (systemd) => {
         `dataDir: ${join(work.path, 'data')}`,
         'optIn: { repositories: [acme/api], backends: [systemd], maxLanes: 3 }',
         `systemd: { bus: user, unitDir: ${systemd().unitDir} }`,
-        `runner: { template: ${stubRunnerTemplateDir()} }`,
+        `runner: { template: ${stubRunnerTemplateDir()}, users: { uidRange: "${TEST_LANE_UID_RANGE}" } }`,
         '',
       ].join('\n'),
     );

@@ -225,7 +225,14 @@ export function acceptanceSuite(
         }).sort(),
       );
       expect(runner.name).toBe(`lp-host-a-build-${lane.laneId.slice(-8)}`);
+      // Nothing of a lane runs as root in the default configuration.
+      const uids = await w.laneUids(lane.laneId);
+      expect(uids.length).toBeGreaterThan(0);
+      expect(uids).not.toContain(0);
     }
+    // Two lanes on one host: two users (systemd), or the image's one user in two containers.
+    const users = await Promise.all(lanes.map(async (l) => new Set(await w.laneUids(l.laneId))));
+    if (backend === 'systemd') expect(users[0]).not.toEqual(users[1]);
   }, 60_000);
 
   it('4. drain waits for the job in flight, restarts, and the lane is verified online again', async () => {

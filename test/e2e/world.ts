@@ -21,6 +21,7 @@ import { spawnDaemon, type Daemon } from '../testbed/daemon.js';
 import type { DockerTestbed } from '../testbed/dockerd.js';
 import { buildScratchImage } from '../testbed/scratch-image.js';
 import type { SystemdTestbed } from '../testbed/systemd-user-manager.js';
+import { TEST_LANE_UID_RANGE } from '../testbed/lane-users.js';
 import { tempDir, type TempDir } from '../testbed/temp-dir.js';
 import { waitFor } from '../testbed/wait-for.js';
 import { freePort } from '../testbed/free-port.js';
@@ -173,6 +174,8 @@ export interface World {
   ownObjects(): Promise<string[]>;
   /** Whether a unit is active / a container is running. */
   objectRunning(name: string): Promise<boolean>;
+  /** The real uids of a lane's processes (its unit's cgroup, or its container), from /proc. */
+  laneUids(laneId: string): Promise<number[]>;
   /** A copy of the stub runner template whose `run.sh` is replaced by `runSh`. */
   template(name: string, runSh: string): Promise<string>;
   /** `systemctl --user …` (systemd world). */
@@ -241,6 +244,8 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
     const work = await tempDir({
       ...(base === undefined ? {} : { base }),
       prefix: `e2e-${backend}-`,
+      // Lanes run as users of their own (systemd) or as the image's user (docker).
+      laneUsers: true,
     });
     cleanups.push(() => work.cleanup());
 
@@ -305,7 +310,15 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
 
     let image: string | undefined;
     if (backend === 'docker') {
-      image = (await buildScratchImage(docker(), { tag: 'launchplane-e2e/runner:latest' })).tag;
+      // A stand-in for the official runner image: bash, a runner user, USER 1001.
+      image = (
+        await buildScratchImage(docker(), {
+          tag: 'launchplane-e2e/runner:latest',
+          users: [{ name: 'runner', uid: 1001, gid: 1001, home: '/home/runner' }],
+          groups: [{ name: 'runner', gid: 1001 }],
+          user: '1001',
+        })
+      ).tag;
     }
 
     const sim = await startGitHubSim({
@@ -405,7 +418,10 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
           capabilities: spec.capabilities ?? [],
           systemd:
             systemd === undefined ? { bus: 'system' } : { bus: 'user', unitDir: systemd.unitDir },
-          runner: { template: spec.template ?? stubRunnerTemplateDir() },
+          runner: {
+            template: spec.template ?? stubRunnerTemplateDir(),
+            users: { uidRange: TEST_LANE_UID_RANGE },
+          },
           health: { intervalSec: 2 },
           log: { level: 'warn' },
           ...(dockerInfo === undefined && spec.dockerSocket === undefined
@@ -549,6 +565,41 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
       return (text === '' ? undefined : JSON.parse(text)) as T;
     };
 
+    const uidOf = async (pid: number): Promise<number | undefined> => {
+      const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+      const m = /^Uid:\s+(\d+)/m.exec(status);
+      return m?.[1] === undefined ? undefined : Number(m[1]);
+    };
+    const laneUids = async (laneId: string): Promise<number[]> => {
+      let pids: number[];
+      if (backend === 'systemd') {
+        const cg = (
+          await userctl('show', '-p', 'ControlGroup', '--value', `${LANE_PREFIX}${laneId}.service`)
+        ).stdout.trim();
+        const procs = await readFile(join('/sys/fs/cgroup', cg, 'cgroup.procs'), 'utf8').catch(() =>
+          readFile(join('/sys/fs/cgroup/systemd', cg, 'cgroup.procs'), 'utf8'),
+        );
+        pids = procs
+          .split('\n')
+          .filter((l) => l !== '')
+          .map(Number);
+      } else {
+        const top = (await docker()
+          .getContainer(`${LANE_PREFIX}${laneId}`)
+          .top({ ps_args: '-eo pid,comm' })) as { Processes?: string[][] };
+        // docker-init, the container's PID 1, is root's; the runner is what counts.
+        pids = (top.Processes ?? [])
+          .filter(([, comm]) => comm !== 'docker-init')
+          .map(([pid]) => Number(pid));
+      }
+      const uids: number[] = [];
+      for (const pid of pids) {
+        const uid = await uidOf(pid);
+        if (uid !== undefined) uids.push(uid);
+      }
+      return uids;
+    };
+
     const template = async (name: string, runSh: string): Promise<string> => {
       const dir = join(work.path, 'templates', name);
       await mkdir(dir, { recursive: true });
@@ -605,6 +656,7 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
         return info.State.Running;
       },
       template,
+      laneUids,
       userctl,
       docker,
       adopt: (fn) => cleanups.push(fn),

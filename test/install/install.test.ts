@@ -13,6 +13,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { parseAgentConfig } from '@launchplane/shared';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { tlsPinOfCertificate } from '@launchplane/shared';
 
@@ -279,7 +280,17 @@ describeWithSystemd('installers', (systemd) => {
       const verify = await runScript(['systemd-analyze', 'verify', path]);
       expect(verify.status, verify.stderr).toBe(0);
     }
-    expect((await stat(join(root, 'var/lib/launchplane'))).mode & 0o777).toBe(0o700);
+    expect((await stat(join(root, 'var/lib/launchplane'))).mode & 0o777).toBe(0o755);
+    // The config it writes gives each lane a user of its own, and never runs lanes as root.
+    const agentYaml = parseAgentConfig(
+      await readFile(join(root, 'etc/launchplane/agent.yaml'), 'utf8'),
+    );
+    expect(agentYaml).toMatchObject({
+      ok: true,
+      value: {
+        runner: { users: { uidRange: '60600-61099' }, allowRoot: false, stopTimeoutSec: 300 },
+      },
+    });
     expect((await stat(join(root, 'var/lib/launchplane-coordinator'))).mode & 0o777).toBe(0o700);
   });
 
@@ -328,8 +339,9 @@ describeWithSystemd('installers', (systemd) => {
     ).toBe(true);
     expect(seen.filter((c) => c.includes(secret))).toEqual([]);
     expect(proxy.seen()).toBe(2);
-    const keyFile = join(root, 'var/lib/launchplane/host.key');
+    const keyFile = join(root, 'var/lib/launchplane/private/host.key');
     expect((await stat(keyFile)).mode & 0o777).toBe(0o600);
+    expect((await stat(join(root, 'var/lib/launchplane/private'))).mode & 0o777).toBe(0o700);
     const keyHash = await sha256(keyFile);
     const config = await readFile(join(root, 'etc/launchplane/agent.yaml'), 'utf8');
     expect(config).toContain('hostId: host-i');

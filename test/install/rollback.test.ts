@@ -27,7 +27,15 @@ import { parse, stringify } from 'yaml';
 import { startGitHubSim, stubRunnerTemplateDir } from '@launchplane/github-sim';
 import type { GitHubSim } from '@launchplane/github-sim';
 
-import { describeWithSystemd, freePort, spawnDaemon, tempDir, waitFor } from '../testbed/index.js';
+import {
+  TEST_LANE_UID_RANGE,
+  describeWithSystemd,
+  freePort,
+  spawnDaemon,
+  tempDir,
+  testLaneUsers,
+  waitFor,
+} from '../testbed/index.js';
 import type { Daemon, TempDir } from '../testbed/index.js';
 
 const SRC = new URL('../..', import.meta.url).pathname;
@@ -171,7 +179,7 @@ describeWithSystemd('install/ROLLBACK.md on a live lane, coordinator gone', (sys
     (await systemctl('status', '--no-pager', '-l', AGENT_UNIT)).stdout;
 
   beforeAll(async () => {
-    dir = await tempDir({ prefix: 'lp-rollback-', base: systemd().laneRoot });
+    dir = await tempDir({ prefix: 'lp-rollback-', base: systemd().laneRoot, laneUsers: true });
     root = join(dir.path, 'root');
     record = join(dir.path, 'launchplane-rollback');
     agentBin = join(root, 'opt/launchplane/bin/launchplane-agent');
@@ -261,7 +269,8 @@ describeWithSystemd('install/ROLLBACK.md on a live lane, coordinator gone', (sys
     // from it, so the template is copied beside the install, outside /tmp.
     const template = join(root, 'runner-template');
     await cp(stubRunnerTemplateDir(), template, { recursive: true });
-    config['runner'] = { template };
+    // Each lane runs as a user of its own, from the tests' uid range.
+    config['runner'] = { template, users: { uidRange: TEST_LANE_UID_RANGE } };
     config['health'] = { intervalSec: 5 };
     await writeFile(configPath, stringify(config), { mode: 0o640 });
 
@@ -386,9 +395,9 @@ describeWithSystemd('install/ROLLBACK.md on a live lane, coordinator gone', (sys
   });
 
   it('0. keep a record: lanes.json lists the owned lanes with their runner ids', async () => {
-    // install -d -m 0700 …; cp -a ledger.db* /etc/launchplane …
+    // install -d -m 0700 …; cp -a private/ledger.db* /etc/launchplane …
     await mkdir(record, { mode: 0o700 });
-    const dataDir = join(root, 'var/lib/launchplane');
+    const dataDir = join(root, 'var/lib/launchplane/private');
     const ledgerFiles = (await readdir(dataDir))
       .filter((f) => f.startsWith('ledger.db'))
       .map((f) => join(dataDir, f));
@@ -546,6 +555,8 @@ describeWithSystemd('install/ROLLBACK.md on a live lane, coordinator gone', (sys
       await expect(stat(laneDir)).rejects.toMatchObject({ code: 'ENOENT' });
       await expect(stat(envFile(lane.laneId))).rejects.toMatchObject({ code: 'ENOENT' });
       expect((await agentLanes()).map((l) => l.laneId)).not.toContain(lane.laneId);
+      // The lane's user went with it.
+      expect((await testLaneUsers()).map((u) => u.name)).not.toContain(`lp-${lane.laneId}`);
     }
     // The ledger records each removal, done locally.
     const audit = await agent('audit', '--verify', '--json');
@@ -594,7 +605,7 @@ describeWithSystemd('install/ROLLBACK.md on a live lane, coordinator gone', (sys
     for (const d of ['opt/launchplane', 'etc/launchplane', 'var/lib/launchplane']) {
       await rm(join(root, d), { recursive: true, force: true });
     }
-    // userdel: --root installs create no user.
+    // userdel launchplane-runner: --root installs create no user; the lane users went in step 3.
     const loaded = (await systemctl('show', '-p', 'LoadState', AGENT_UNIT)).stdout.trim();
     expect(loaded).toBe('LoadState=not-found');
     for (const d of ['opt/launchplane', 'etc/launchplane', 'var/lib/launchplane']) {

@@ -7,6 +7,7 @@
 import type { TestProject } from 'vitest/node';
 
 import { defaultDockerCacheDir, startDockerd } from '../testbed/dockerd.js';
+import { sweepTestLaneUsers } from '../testbed/lane-users.js';
 import type { PrivateDockerd } from '../testbed/dockerd.js';
 import type { TestbedInfo } from '../testbed/require.js';
 import { startSystemdUserManager } from '../testbed/systemd-user-manager.js';
@@ -25,6 +26,8 @@ function disabled(part: string): Promise<never> | undefined {
 }
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  // Lane users an earlier, interrupted run left behind (their lane dirs are gone).
+  await sweepTestLaneUsers();
   const [systemd, docker] = await Promise.allSettled([
     disabled('systemd') ?? timed('systemd user manager', () => startSystemdUserManager()),
     disabled('docker') ??
@@ -58,6 +61,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
   if (docker.status === 'fulfilled') running.push(docker.value);
   return async () => {
     await Promise.allSettled(running.map((part) => part.stop()));
+    // The lane dirs went with the testbed's state dirs: their users go too.
+    const swept = await sweepTestLaneUsers();
+    if (swept.length > 0 && process.env['LP_TESTBED_TIMINGS'] === '1') {
+      process.stderr.write(`[testbed] deleted ${swept.length} lane users left behind\n`);
+    }
   };
 }
 

@@ -36,3 +36,5 @@ export { spawnDaemon } from './daemon.js';
 export type { Daemon } from './daemon.js';
 export { TestbedUnavailableError } from './testbed-unavailable.js';
 export { freePort } from './free-port.js';
+export { TEST_LANE_UID_RANGE, sweepTestLaneUsers, testLaneUsers } from './lane-users.js';
+export type { TestLaneUser } from './lane-users.js';

@@ -17,7 +17,7 @@
  * because the manager runs as root. PrivateTmp hides the host's /tmp from units, so lane
  * directories must live outside /tmp: use `laneRoot`.
  */
-import { access, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { access, chmod, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 
 import * as dbus from 'dbus-next';
@@ -107,6 +107,9 @@ export async function startSystemdUserManager(
   ]) {
     await mkdir(d, { recursive: true, mode: 0o700 });
   }
+  // Lanes run as users of their own: they (and the runner, which lists every directory above its
+  // own) must pass through to lane dirs under laneRoot. The rest of the state dir stays 0700.
+  for (const d of [baseDir, dir, laneRoot]) await chmod(d, 0o755);
   // The manager connects to the user bus only while its dbus.socket unit is active, and the
   // distribution's dbus.socket (package dbus-user-session, if present) would bind %t/bus over a bus
   // started beside it. So the bus is the manager's own, from these two units, which take precedence

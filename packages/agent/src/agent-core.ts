@@ -3,8 +3,7 @@
  * recovery, behind the API the session and the CLI use (see `agent-arch.md`).
  */
 import type { KeyObject } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, existsSync } from 'node:fs';
 import type {
   AgentConfig,
   AuditRecord,
@@ -14,6 +13,15 @@ import type {
   LaneReport,
 } from '@launchplane/shared';
 import { CommandPipeline } from './commands/command-pipeline.js';
+import {
+  dataPaths,
+  ensureDataDir,
+  unreachableAncestor,
+  unreachableError,
+} from './config/data-dir.js';
+import { SystemUserAccounts } from './adapters/users/system-user-accounts.js';
+import { resolveSystemdRunAs, runsAsRoot, type SystemdRunAs } from './lanes/lane-users.js';
+import type { UserAccounts } from './ports/user-accounts.js';
 import { errorBodyOf } from './errors.js';
 import { HealthMonitor } from './health/health-monitor.js';
 import { laneReport } from './ledger/lane-record.js';
@@ -44,7 +52,7 @@ export interface AgentCoreDeps {
   containers: ContainerRuntime | undefined;
   clock: Clock;
   logger: Logger;
-  /** Ledger path; default `<dataDir>/ledger.db` (`:memory:` in unit tests). */
+  /** Ledger path; default `<dataDir>/private/ledger.db` (`:memory:` in unit tests). */
   ledgerPath?: string;
   /** Extra environment for runner processes (never a secret). */
   runnerEnv?: Readonly<Record<string, string>>;
@@ -54,6 +62,13 @@ export interface AgentCoreDeps {
   random?: () => number;
   /** Test hook called after each step of create and remove (crash-sweep tests). */
   crashPoint?: CrashPoint;
+  /** The host's user database (lane users). Default: the real one (getent, useradd, userdel). */
+  accounts?: UserAccounts;
+  /**
+   * For tools that only remove lanes (`lane remove --local`): lane settings that would be refused
+   * at start (root lanes without the opt-in, an unreachable lanes dir) do not stop them.
+   */
+  removeOnly?: boolean;
 }
 
 /** Outcome of {@link AgentCore.removeLaneLocally}. */
@@ -80,15 +95,10 @@ export class AgentCore {
   #recovered: RecoveredLane[] = [];
   #stopped = false;
 
-  private constructor(deps: AgentCoreDeps) {
+  private constructor(deps: AgentCoreDeps, systemdRunAs: SystemdRunAs | undefined) {
     this.#d = deps;
     const { config } = deps;
-    const ledgerPath = deps.ledgerPath ?? join(config.dataDir, 'ledger.db');
-    if (ledgerPath !== ':memory:') {
-      // Lane users must traverse into their own lane dir, never list or read the others.
-      mkdirSync(join(config.dataDir, 'lanes'), { recursive: true, mode: 0o711 });
-      chmodSync(join(config.dataDir, 'lanes'), 0o711);
-    }
+    const ledgerPath = deps.ledgerPath ?? dataPaths(config.dataDir).ledger;
     this.#ledger = Ledger.open(ledgerPath);
     if (ledgerPath !== ':memory:') restrictLedgerFiles(ledgerPath);
     this.#recorder = new Recorder({
@@ -120,6 +130,8 @@ export class AgentCore {
       logger: deps.logger,
       ...(deps.runnerEnv === undefined ? {} : { runnerEnv: deps.runnerEnv }),
       ...(deps.crashPoint === undefined ? {} : { crashPoint: deps.crashPoint }),
+      accounts: deps.accounts ?? new SystemUserAccounts(),
+      systemdRunAs,
     });
     this.#pipeline = new CommandPipeline({
       config,
@@ -145,9 +157,14 @@ export class AgentCore {
     });
   }
 
-  /** Opens the ledger in `config.dataDir`, migrates it, and recovers interrupted lanes. */
+  /**
+   * Makes the data directory's layout (see `config/data-dir.ts`), opens the ledger, migrates its
+   * schema, and recovers interrupted lanes.
+   */
   static async create(deps: AgentCoreDeps): Promise<AgentCore> {
-    const core = new AgentCore(deps);
+    if (deps.ledgerPath !== ':memory:') await ensureDataDir(deps.config.dataDir);
+    const systemdRunAs = await AgentCore.#systemdRunAs(deps);
+    const core = new AgentCore(deps, systemdRunAs);
     try {
       core.#recovered = await core.#exclusive(() =>
         recoverLanes({
@@ -162,6 +179,25 @@ export class AgentCore {
       throw error;
     }
     return core;
+  }
+
+  /**
+   * How systemd lanes run on this host: refuses (LP_CONFIG_INVALID) lanes that would run as root
+   * without `runner.allowRoot`, a shared user that does not exist, and a lanes dir that non-root
+   * lane users cannot reach.
+   */
+  static async #systemdRunAs(deps: AgentCoreDeps): Promise<SystemdRunAs | undefined> {
+    if (deps.units === undefined || deps.removeOnly === true) return undefined;
+    const runAs = await resolveSystemdRunAs(
+      deps.config,
+      await deps.units.managerUid(),
+      deps.accounts ?? new SystemUserAccounts(),
+    );
+    if (!runsAsRoot(runAs) && deps.ledgerPath !== ':memory:') {
+      const blocked = await unreachableAncestor(dataPaths(deps.config.dataDir).lanes);
+      if (blocked !== undefined) throw unreachableError(blocked);
+    }
+    return runAs;
   }
 
   /** Lanes reconciled by crash recovery at start-up. */

@@ -21,8 +21,12 @@ const BACKEND_RECOVERY: Record<Backend, string> = {
  */
 export function backendError(backend: Backend, step: string, error: unknown): LaunchplaneError {
   const base = toLaunchplaneError(error, 'LP_BACKEND_FAILED');
+  // Unreachable stays unreachable; what the host's config makes impossible (e.g. an image whose
+  // user cannot be told) stays a config error; anything else is a failure of the backend.
   const code: ErrorCode =
-    base.code === 'LP_BACKEND_UNAVAILABLE' ? 'LP_BACKEND_UNAVAILABLE' : 'LP_BACKEND_FAILED';
+    base.code === 'LP_BACKEND_UNAVAILABLE' || base.code === 'LP_CONFIG_INVALID'
+      ? base.code
+      : 'LP_BACKEND_FAILED';
   return new LaunchplaneError(code, `${step} failed: ${redactSecrets(base.message)}`, {
     recovery: base.recovery ?? BACKEND_RECOVERY[backend],
     details: { backend, step },
@@ -46,6 +50,8 @@ export function errorBodyOf(error: unknown, secrets: readonly string[] = []): Er
 const SECRET_PATTERNS: RegExp[] = [
   /(--token\s+)\S+/gi,
   /(--jitconfig\s+)\S+/gi,
+  // The runner's inputs passed in the environment (registration token, JIT config).
+  /(ACTIONS_RUNNER_INPUT_[A-Z0-9_]+["']?\s*[:=]\s*["']?)[^"'\s,}]+/gi,
   /((?:jitConfig|registrationToken|token)["']?\s*[:=]\s*["']?)[^"'\s,}]+/gi,
 ];
 

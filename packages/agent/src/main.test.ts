@@ -11,6 +11,8 @@ import type { BackendFactories, RunningAgent } from './main.js';
 import { crashInjection, loadEnrolledHost, startAgent } from './main.js';
 import { silentLogger } from './ports/logger.js';
 import { FakeCoordinator } from './session/fake-coordinator.test.fixture.js';
+import { FakeUnitManager } from './testing/fake-unit-manager.js';
+import { FakeUserAccounts } from './testing/fake-user-accounts.js';
 
 const LANE = '01jabcdefghjkmnpqrstvwxyz0';
 
@@ -148,7 +150,9 @@ describe('the agent daemon (startAgent)', () => {
     expect((await peer.closed).code).toBe(1000);
     const status = await readStatusFile(host.dataDir);
     expect(status?.stopped).toBe(true);
-    await expect(stat(join(host.dataDir, 'agent.pid'))).rejects.toMatchObject({ code: 'ENOENT' });
+    await expect(stat(join(host.dataDir, 'private', 'agent.pid'))).rejects.toMatchObject({
+      code: 'ENOENT',
+    });
     // Stopped for good: no reconnect.
     await new Promise((r) => setTimeout(r, 50));
     expect(coordinator.peers).toHaveLength(1);
@@ -158,12 +162,56 @@ describe('the agent daemon (startAgent)', () => {
     agent = undefined;
   });
 
+  it('refuses to start when lanes would run as root without runner.allowRoot, and lets go of the lock', async () => {
+    const units = new FakeUnitManager();
+    const withSystemd: BackendFactories = { ...noBackends, systemd: () => Promise.resolve(units) };
+    const startWith = async (): Promise<RunningAgent> =>
+      startAgent(await loadEnrolledHost(host.configPath), {
+        backends: withSystemd,
+        logger: silentLogger,
+        accounts: new FakeUserAccounts(),
+        session: { backoff: { baseMs: 5, capMs: 20 } },
+      });
+    await host.writeConfig(
+      'optIn: { repositories: [acme/api], backends: [systemd], maxLanes: 1 }\nrunner: { runAsUser: root }',
+    );
+    const refused = await startWith().catch((e: unknown) => e);
+    expect(refused).toMatchObject({ code: 'LP_CONFIG_INVALID' });
+    expect((refused as LaunchplaneError).recovery).toContain('runner.allowRoot: true');
+    await expect(stat(join(host.dataDir, 'private', 'agent.pid'))).rejects.toMatchObject({
+      code: 'ENOENT',
+    });
+    await host.writeConfig(
+      'optIn: { repositories: [acme/api], backends: [systemd], maxLanes: 1 }\nrunner: { runAsUser: root, allowRoot: true }',
+    );
+    agent = await startWith();
+    expect(agent.backends.systemd.available).toBe(true);
+  });
+
+  it('moves a legacy data directory into private/ at start, under its lock', async () => {
+    const { rename, readdir } = await import('node:fs/promises');
+    // The layout of an older agent: every file in the data dir itself.
+    for (const f of await readdir(join(host.dataDir, 'private'))) {
+      await rename(join(host.dataDir, 'private', f), join(host.dataDir, f));
+    }
+    agent = await start();
+    const top = (await readdir(host.dataDir)).sort();
+    expect(top).toEqual(['lanes', 'private']);
+    const inside = await readdir(join(host.dataDir, 'private'));
+    for (const f of ['host.key', 'host.json', 'coordinator.jwk', 'ledger.db', 'agent.pid']) {
+      expect(inside).toContain(f);
+    }
+  });
+
   it('refuses to start with a pinned coordinator key that the config does not name', async () => {
     const other = await enrolledHost(coordinator.url);
     try {
       // Swap in another coordinator's key file: the daemon must not trust it.
       const { copyFile } = await import('node:fs/promises');
-      await copyFile(join(other.dataDir, 'coordinator.jwk'), join(host.dataDir, 'coordinator.jwk'));
+      await copyFile(
+        join(other.dataDir, 'private', 'coordinator.jwk'),
+        join(host.dataDir, 'private', 'coordinator.jwk'),
+      );
       await expect(loadEnrolledHost(host.configPath)).rejects.toMatchObject({
         code: 'LP_CONFIG_INVALID',
       });

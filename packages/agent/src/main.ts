@@ -13,6 +13,7 @@ import { DockerContainerRuntime } from './adapters/docker/docker-container-runti
 import { DbusUnitManager } from './adapters/systemd/dbus-unit-manager.js';
 import { AgentCore } from './agent-core.js';
 import { loadAgentConfig } from './config/config-file.js';
+import { migrateDataDir } from './config/data-dir.js';
 import { acquirePidLock } from './config/pid-lock.js';
 import type { PidLock } from './config/pid-lock.js';
 import { writeStatusFile } from './config/status-file.js';
@@ -27,6 +28,7 @@ import type { ContainerRuntime } from './ports/container-runtime.js';
 import { createPinoLogger } from './ports/logger.js';
 import type { Logger } from './ports/logger.js';
 import type { UnitManager } from './ports/unit-manager.js';
+import type { UserAccounts } from './ports/user-accounts.js';
 import { AgentSession } from './session/agent-session.js';
 import type { AgentSessionOptions } from './session/agent-session.js';
 import { AGENT_VERSION } from './version.js';
@@ -52,12 +54,23 @@ export function defaultUnitDir(
   );
 }
 
-/** The real backends: D-Bus to systemd, the Docker socket. Both fail with LP_BACKEND_UNAVAILABLE. */
+/**
+ * The real backends: D-Bus to systemd, the Docker socket. Both fail with LP_BACKEND_UNAVAILABLE.
+ * A stop waits up to `runner.stopTimeoutSec` (systemd's `TimeoutStopSec=`, Docker's stop
+ * timeout) before SIGKILL; the agent waits a little longer for the job that stops the lane.
+ */
 export const realBackends: BackendFactories = {
   systemd: (config) =>
-    DbusUnitManager.create({ bus: config.systemd.bus, unitDir: defaultUnitDir(config) }),
+    DbusUnitManager.create({
+      bus: config.systemd.bus,
+      unitDir: defaultUnitDir(config),
+      jobTimeoutMs: Math.max(900, config.runner.stopTimeoutSec + 120) * 1000,
+    }),
   docker: async (config) => {
-    const runtime = new DockerContainerRuntime({ socketPath: config.docker.socketPath });
+    const runtime = new DockerContainerRuntime({
+      socketPath: config.docker.socketPath,
+      stopTimeoutSec: config.runner.stopTimeoutSec,
+    });
     await runtime.ping();
     return runtime;
   },
@@ -108,6 +121,8 @@ export interface StartAgentOptions {
   statusIntervalMs?: number;
   /** Called after each step of a lane operation (crash-recovery tests kill the process there). */
   crashPoint?: CrashPoint;
+  /** The host's user database (lane users); default the real one. */
+  accounts?: UserAccounts;
 }
 
 /** A running agent. */
@@ -133,6 +148,13 @@ export async function startAgent(
   const lock: PidLock = await acquirePidLock(config.dataDir, 'start the agent');
   let units: UnitManager | undefined;
   try {
+    const migrated = await migrateDataDir(config.dataDir);
+    if (migrated.moved.length > 0 || migrated.dropped.length > 0) {
+      logger.info(
+        { moved: migrated.moved, dropped: migrated.dropped },
+        'Data directory migrated: private files moved into private/',
+      );
+    }
     const backends: Record<Backend, BackendStatus> = {
       systemd: { optedIn: config.optIn.backends.includes('systemd'), available: false },
       docker: { optedIn: config.optIn.backends.includes('docker'), available: false },
@@ -175,6 +197,7 @@ export async function startAgent(
       clock,
       logger,
       ...(options.crashPoint === undefined ? {} : { crashPoint: options.crashPoint }),
+      ...(options.accounts === undefined ? {} : { accounts: options.accounts }),
     });
     core.startHealthLoop();
 

@@ -42,6 +42,13 @@ export const ERROR_CODES = [
   // Pre-authentication limits and TLS pinning.
   'LP_RATE_LIMITED',
   'LP_TLS_PIN_MISMATCH',
+  // What a lane's runner reported when it exited (the agent's health loop).
+  /** A persistent runner's registration was deleted on GitHub; the runner removed its config. */
+  'LP_RUNNER_DELETED',
+  /** The runner is too old for GitHub (exit 7 with ACTIONS_RUNNER_RETURN_VERSION_DEPRECATED_EXIT_CODE). */
+  'LP_RUNNER_OUTDATED',
+  /** The runner refused to run as root (`config.sh` / `run-helper.sh` without RUNNER_ALLOW_RUNASROOT). */
+  'LP_RUNNER_ROOT_REFUSED',
   // `launchplane smoke`: a check of the disposable lane or of the world around it failed.
   'LP_SMOKE_FAILED',
 ] as const;
@@ -150,6 +157,9 @@ const MAPPING: Record<ErrorCode, CodeMapping> = {
   LP_INTERNAL: { http: 500, close: 1011, exit: 1 },
   LP_RATE_LIMITED: { http: 429, close: 1013, exit: 1 },
   LP_TLS_PIN_MISMATCH: { http: 401, close: undefined, exit: 1 },
+  LP_RUNNER_DELETED: { http: 410, close: undefined, exit: 1 },
+  LP_RUNNER_OUTDATED: { http: 409, close: undefined, exit: 1 },
+  LP_RUNNER_ROOT_REFUSED: { http: 409, close: undefined, exit: 1 },
   LP_SMOKE_FAILED: { http: 409, close: undefined, exit: 1 },
 };
 

@@ -126,7 +126,11 @@ describeWithSystemd('faults: clock skew, D-Bus down, data dir full, Docker stopp
   }, 120_000);
 
   it('fails a create with a code when the data dir is full, then recovers intact', async () => {
-    const mount: TempDir = await tempDir({ base: systemd().laneRoot, prefix: 'faults-full-' });
+    const mount: TempDir = await tempDir({
+      base: systemd().laneRoot,
+      prefix: 'faults-full-',
+      laneUsers: true,
+    });
     undo.push(() => mount.cleanup());
     const dataDir = join(mount.path, 'data');
     await mkdir(dataDir);

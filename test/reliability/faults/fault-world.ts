@@ -18,6 +18,7 @@ import { startGitHubSim, stubRunnerTemplateDir, type GitHubSim } from '@launchpl
 
 import { spawnDaemon, type Daemon } from '../../testbed/daemon.js';
 import type { SystemdTestbed } from '../../testbed/systemd-user-manager.js';
+import { TEST_LANE_UID_RANGE } from '../../testbed/lane-users.js';
 import { tempDir, type TempDir } from '../../testbed/temp-dir.js';
 import { waitFor } from '../../testbed/wait-for.js';
 import { freePort } from '../../testbed/free-port.js';
@@ -256,7 +257,7 @@ export async function startFaultWorld(opts: FaultWorldOptions): Promise<FaultWor
     }
   };
   try {
-    const work = await tempDir({ base: systemd.laneRoot, prefix: 'faults-' });
+    const work = await tempDir({ base: systemd.laneRoot, prefix: 'faults-', laneUsers: true });
     cleanups.push(() => work.cleanup());
     const userctl = (...args: string[]) =>
       exec('systemctl', ['--user', ...args], { env: { ...process.env, ...systemd.env } });
@@ -437,7 +438,7 @@ export async function startFaultWorld(opts: FaultWorldOptions): Promise<FaultWor
       optIn: { repositories: [REPO], backends: [opts.backend ?? 'systemd'], maxLanes: 6 },
       capabilities: [],
       systemd: { bus: 'user', unitDir: systemd.unitDir },
-      runner: { template: stubRunnerTemplateDir() },
+      runner: { template: stubRunnerTemplateDir(), users: { uidRange: TEST_LANE_UID_RANGE } },
       health: { intervalSec: 2 },
       log: { level: 'info' },
       ...(opts.dockerSocket === undefined ? {} : { docker: { socketPath: opts.dockerSocket } }),
@@ -717,7 +718,7 @@ export async function startFaultWorld(opts: FaultWorldOptions): Promise<FaultWor
           }
         };
         return {
-          agent: check(join(agentDataDir, 'ledger.db')),
+          agent: check(join(agentDataDir, 'private', 'ledger.db')),
           coordinator: check(join(coordDataDir, 'coordinator.db')),
         };
       },

@@ -3,10 +3,22 @@
  * fails, how to fix it. Exit 1 when any check fails.
  */
 import { access, constants, lstat } from 'node:fs/promises';
-import { toLaunchplaneError } from '@launchplane/shared';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { laneUserModel, toLaunchplaneError } from '@launchplane/shared';
 import type { AgentConfig, Backend, ErrorCode } from '@launchplane/shared';
+import { SystemUserAccounts } from '../adapters/users/system-user-accounts.js';
 import { loadAgentConfig } from '../config/config-file.js';
+import {
+  PRIVATE_FILES,
+  dataPaths,
+  unreachableAncestor,
+  unreachableError,
+} from '../config/data-dir.js';
 import { lockHolder } from '../config/pid-lock.js';
+import { laneOfUser, resolveSystemdRunAs, runsAsRoot } from '../lanes/lane-users.js';
+import type { UserAccounts } from '../ports/user-accounts.js';
+import { readLanes } from './local-ledger.js';
 import { loadCoordinatorKey } from '../keys/coordinator-key.js';
 import { hostKeyPath, loadHostKey } from '../keys/host-key.js';
 import type { BackendFactories } from '../main.js';
@@ -29,6 +41,8 @@ export interface DoctorCheck {
 export interface DoctorDeps {
   backends: BackendFactories;
   probe: (options: ProbeOptions) => Promise<ProbeResult>;
+  /** The host's user database; default the real one. */
+  accounts?: UserAccounts;
 }
 
 function fail(name: string, err: unknown, hint?: string): DoctorCheck {
@@ -43,35 +57,53 @@ function fail(name: string, err: unknown, hint?: string): DoctorCheck {
   };
 }
 
+/** A backend's check, and (systemd) the uid its manager runs as. */
 async function backendCheck(
   backend: Backend,
   config: AgentConfig,
   deps: DoctorDeps,
-): Promise<DoctorCheck> {
+): Promise<{ check: DoctorCheck; managerUid?: number }> {
   if (!config.optIn.backends.includes(backend)) {
-    return { name: backend, status: 'skip', detail: 'not opted in (optIn.backends)' };
+    return { check: { name: backend, status: 'skip', detail: 'not opted in (optIn.backends)' } };
   }
   try {
     if (backend === 'systemd') {
       const units = await deps.backends.systemd(config);
+      let managerUid: number;
       try {
         await units.ping();
+        managerUid = await units.managerUid();
       } finally {
         await units.close();
       }
-      return { name: backend, status: 'ok', detail: `${config.systemd.bus} manager answers` };
+      return {
+        check: {
+          name: backend,
+          status: 'ok',
+          detail: `${config.systemd.bus} manager answers (uid ${managerUid})`,
+        },
+        managerUid,
+      };
     }
     const containers = await deps.backends.docker(config);
     await containers.ping();
-    return { name: backend, status: 'ok', detail: `daemon at ${config.docker.socketPath} answers` };
+    return {
+      check: {
+        name: backend,
+        status: 'ok',
+        detail: `daemon at ${config.docker.socketPath} answers`,
+      },
+    };
   } catch (err) {
-    return fail(
-      backend,
-      err,
-      backend === 'systemd'
-        ? 'Check that systemd runs and the agent may use its bus'
-        : `Check that dockerd runs and ${config.docker.socketPath} is reachable`,
-    );
+    return {
+      check: fail(
+        backend,
+        err,
+        backend === 'systemd'
+          ? 'Check that systemd runs and the agent may use its bus'
+          : `Check that dockerd runs and ${config.docker.socketPath} is reachable`,
+      ),
+    };
   }
 }
 
@@ -87,29 +119,7 @@ export async function runDoctor(configPath: string, deps: DoctorDeps): Promise<D
     return checks;
   }
 
-  try {
-    const st = await lstat(config.dataDir);
-    const mode = st.mode & 0o777;
-    if ((mode & 0o002) !== 0) {
-      checks.push({
-        name: 'data dir',
-        status: 'fail',
-        code: 'LP_CONFIG_INVALID',
-        detail: `${config.dataDir} is world-writable (mode ${mode.toString(8)})`,
-        hint: `Run \`chmod 700 ${config.dataDir}\``,
-      });
-    } else {
-      await access(config.dataDir, constants.R_OK | constants.W_OK);
-      checks.push({
-        name: 'data dir',
-        status: 'ok',
-        detail: `${config.dataDir} (mode ${mode.toString(8)})`,
-      });
-    }
-  } catch (err) {
-    checks.push(fail('data dir', err, 'Enroll the host, which creates the data directory'));
-  }
-
+  checks.push(await dataDirCheck(config));
   try {
     const key = await loadHostKey(config.dataDir);
     checks.push({
@@ -163,9 +173,14 @@ export async function runDoctor(configPath: string, deps: DoctorDeps): Promise<D
     );
   }
 
+  const accounts = deps.accounts ?? new SystemUserAccounts();
+  let managerUid: number | undefined;
   for (const backend of ['systemd', 'docker'] as const) {
-    checks.push(await backendCheck(backend, config, deps));
+    const r = await backendCheck(backend, config, deps);
+    managerUid ??= r.managerUid;
+    checks.push(r.check);
   }
+  checks.push(...(await laneUserChecks(config, managerUid, accounts)));
 
   if (config.optIn.backends.length === 0 || config.optIn.maxLanes === 0) {
     checks.push({
@@ -206,6 +221,149 @@ export async function runDoctor(configPath: string, deps: DoctorDeps): Promise<D
       : { name: 'daemon', status: 'ok', detail: `running, pid ${pid}` },
   );
   return checks;
+}
+
+/** The data dir's layout: modes, and whether it was migrated to `private/` yet. */
+async function dataDirCheck(config: AgentConfig): Promise<DoctorCheck> {
+  const p = dataPaths(config.dataDir);
+  try {
+    const st = await lstat(config.dataDir);
+    const mode = st.mode & 0o777;
+    if ((mode & 0o022) !== 0) {
+      return {
+        name: 'data dir',
+        status: 'fail',
+        code: 'LP_CONFIG_INVALID',
+        detail: `${config.dataDir} is writable by group or others (mode ${mode.toString(8)})`,
+        hint: `Run \`chmod 755 ${config.dataDir}\``,
+      };
+    }
+    await access(config.dataDir, constants.R_OK | constants.W_OK);
+    const legacy = Object.values(PRIVATE_FILES).filter((f) => existsSync(join(config.dataDir, f)));
+    if (legacy.length > 0) {
+      return {
+        name: 'data dir',
+        status: 'warn',
+        detail: `${config.dataDir} still holds ${legacy.join(', ')} outside private/ (an older layout)`,
+        hint: 'Restart the agent: it moves them into private/ at its start',
+      };
+    }
+    if (existsSync(p.private)) {
+      const pm = (await lstat(p.private)).mode & 0o777;
+      if (pm !== 0o700) {
+        return {
+          name: 'data dir',
+          status: 'fail',
+          code: 'LP_CONFIG_INVALID',
+          detail: `${p.private} has mode ${pm.toString(8)}: the host's secrets are in it`,
+          hint: `Run \`chmod 700 ${p.private}\``,
+        };
+      }
+    }
+    return {
+      name: 'data dir',
+      status: 'ok',
+      detail: `${config.dataDir} (mode ${mode.toString(8)}), secrets in private/`,
+    };
+  } catch (err) {
+    return fail('data dir', err, 'Enroll the host, which creates the data directory');
+  }
+}
+
+/**
+ * Who runs lanes: a user per lane (useradd and userdel must be there), the shared user (flagged:
+ * lanes can read each other's files), root (warned), the lanes dir reachable by lane users, and
+ * lane users left behind by lanes that are gone.
+ */
+async function laneUserChecks(
+  config: AgentConfig,
+  managerUid: number | undefined,
+  accounts: UserAccounts,
+): Promise<DoctorCheck[]> {
+  const checks: DoctorCheck[] = [];
+  const model = laneUserModel(config);
+  if (config.optIn.backends.includes('systemd') && managerUid !== undefined) {
+    try {
+      const runAs = await resolveSystemdRunAs(config, managerUid, accounts);
+      if (runAs.kind === 'lane-users') {
+        const tools = ['useradd', 'userdel'].filter((t) => !onPath(t));
+        checks.push(
+          tools.length === 0
+            ? {
+                name: 'lane users',
+                status: 'ok',
+                detail: `a user of its own per lane, uids ${runAs.firstUid}-${runAs.lastUid}`,
+              }
+            : {
+                name: 'lane users',
+                status: 'fail',
+                code: 'LP_CONFIG_INVALID',
+                detail: `${tools.join(' and ')} not found: the agent cannot make lane users`,
+                hint: 'Install the passwd package',
+              },
+        );
+      } else if (runAs.kind === 'shared') {
+        checks.push({
+          name: 'lane users',
+          status: 'warn',
+          detail: `every lane runs as the shared user "${runAs.account.name}" (uid ${runAs.account.uid}): a job can read other lanes' credentials and workspaces`,
+          hint: 'Drop runner.runAsUser (and systemd.runAsUser) to give each lane a user of its own',
+        });
+      } else {
+        checks.push({
+          name: 'lane users',
+          status: 'warn',
+          detail: `the systemd manager runs as uid ${runAs.uid} and cannot switch users: every lane runs as uid ${runAs.uid}`,
+          hint: 'Use the system manager (systemd.bus: system) to give each lane a user of its own',
+        });
+      }
+      if (!runsAsRoot(runAs)) {
+        const blocked = await unreachableAncestor(dataPaths(config.dataDir).lanes);
+        if (blocked !== undefined) checks.push(fail('lanes dir', unreachableError(blocked)));
+      }
+    } catch (err) {
+      checks.push(fail('lane users', err));
+    }
+  } else if (model.kind === 'shared' && config.optIn.backends.includes('systemd')) {
+    checks.push({
+      name: 'lane users',
+      status: 'warn',
+      detail: `every lane runs as the shared user "${model.user}"`,
+      hint: 'Drop runner.runAsUser to give each lane a user of its own',
+    });
+  }
+  if (config.runner.allowRoot) {
+    checks.push({
+      name: 'root lanes',
+      status: 'warn',
+      detail:
+        'runner.allowRoot is true: lanes (and their jobs) may run as root, with the host in reach',
+      hint: 'Set runner.allowRoot: false unless lanes must run as root',
+    });
+  }
+  try {
+    const live = new Set(readLanes(config.dataDir).map((l) => l.laneId));
+    const left = (await accounts.list()).filter((a) => {
+      const lane = laneOfUser(a);
+      return lane !== undefined && !live.has(lane);
+    });
+    if (left.length > 0) {
+      checks.push({
+        name: 'leftover lane users',
+        status: 'warn',
+        detail: `users made for lanes that are gone: ${left.map((a) => a.name).join(', ')}`,
+        hint: `Delete them once no process of theirs runs: ${left.map((a) => `userdel ${a.name}`).join('; ')}`,
+      });
+    }
+  } catch {
+    // No user database to list (or no ledger yet): nothing to report.
+  }
+  return checks;
+}
+
+function onPath(tool: string): boolean {
+  const dirs = (process.env['PATH'] ?? '').split(':').concat(['/usr/sbin', '/sbin']);
+  return dirs.some((d) => d !== '' && existsSync(join(d, tool)));
 }
 
 /** Prints the checks; exit 1 when any failed. */

@@ -7,6 +7,7 @@
 import { LaunchplaneError, laneIdSchema, toLaunchplaneError } from '@launchplane/shared';
 import type { Backend } from '@launchplane/shared';
 import { AgentCore } from '../agent-core.js';
+import { migrateDataDir } from '../config/data-dir.js';
 import { acquirePidLock } from '../config/pid-lock.js';
 import { loadEnrolledHost } from '../main.js';
 import type { BackendFactories } from '../main.js';
@@ -55,6 +56,8 @@ export async function laneRemoveCommand(
   let units: UnitManager | undefined;
   let core: AgentCore | undefined;
   try {
+    // Under the lock, as the daemon does at its start: the ledger is then in private/.
+    await migrateDataDir(config.dataDir);
     // Connect what the ledger's lanes use, opted in or not: removal must work after an opt-out.
     const needed = new Set<Backend>([
       ...config.optIn.backends,
@@ -82,6 +85,8 @@ export async function laneRemoveCommand(
       containers,
       clock: systemClock,
       logger: deps.logger,
+      // Removing needs no lane to run: a host whose lane settings are refused can still clean up.
+      removeOnly: true,
     });
     const result = await core.removeLaneLocally(laneId, {
       dryRun: opts.dryRun,

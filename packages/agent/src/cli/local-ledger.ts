@@ -4,15 +4,15 @@
  * recovery beside the daemon's own.
  */
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import type { AuditRecord, LaneReport } from '@launchplane/shared';
+import { locateDataFile } from '../config/data-dir.js';
 import { laneReport } from '../ledger/lane-record.js';
 import { Ledger } from '../ledger/ledger.js';
 import type { AuditVerdict } from '../ledger/audit-log.js';
 
-/** The ledger path in `dataDir`. */
+/** The ledger path in `dataDir` (in `private/`, or where a host not migrated yet keeps it). */
 export function ledgerPath(dataDir: string): string {
-  return join(dataDir, 'ledger.db');
+  return locateDataFile(dataDir, 'ledger');
 }
 
 /** Runs `fn` on the ledger; resolves to `empty` when the host has no ledger yet. */

@@ -4,6 +4,8 @@ import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LaunchplaneError } from '@launchplane/shared';
 import { silentLogger } from '../ports/logger.js';
+import { FakeUnitManager } from '../testing/fake-unit-manager.js';
+import { FakeUserAccounts } from '../testing/fake-user-accounts.js';
 import type { BackendFactories } from '../main.js';
 import { writeStatusFile } from '../config/status-file.js';
 import type { DoctorDeps } from './doctor-command.js';
@@ -129,7 +131,7 @@ describe('launchplane-agent CLI', () => {
   });
 
   it('lane remove --local is refused while the daemon holds the data directory', async () => {
-    await writeFile(join(host.dataDir, 'agent.pid'), `${process.pid}\n`);
+    await writeFile(join(host.dataDir, 'private', 'agent.pid'), `${process.pid}\n`);
     const r = await cli('lane', 'remove', LANE, '--local');
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/^error LP_CONFLICT: .*daemon/m);
@@ -138,7 +140,7 @@ describe('launchplane-agent CLI', () => {
   it('audit --verify exits 1 and names the record when the chain was edited', async () => {
     await cli('lane', 'remove', LANE, '--local', '--dry-run');
     await cli('lane', 'remove', LANE, '--local');
-    const db = new Database(join(host.dataDir, 'ledger.db'));
+    const db = new Database(join(host.dataDir, 'private', 'ledger.db'));
     const row = db.prepare('SELECT record FROM audit WHERE seq = 1').get() as { record: string };
     db.prepare('UPDATE audit SET record = ? WHERE seq = 1').run(
       row.record.replace('"cli:local"', '"someone-else"'),
@@ -219,7 +221,7 @@ describe('launchplane-agent CLI', () => {
       expect.objectContaining({ name: 'coordinator', status: 'ok' }),
     );
 
-    await chmod(join(host.dataDir, 'host.key'), 0o640);
+    await chmod(join(host.dataDir, 'private', 'host.key'), 0o640);
     probeOk = false;
     await host.writeConfig('optIn: { repositories: [acme/api], backends: [systemd], maxLanes: 1 }');
     const bad = await cli('doctor');
@@ -232,6 +234,73 @@ describe('launchplane-agent CLI', () => {
     expect(bad.err).toMatch(
       /^error LP_CONFIG_INVALID: 4 checks failed: host key, coordinator, systemd, runner template$/m,
     );
+  });
+
+  it('doctor flags a shared lane user, root lanes, an unreachable lanes dir and lane users left behind', async () => {
+    const units = new FakeUnitManager();
+    const accounts = new FakeUserAccounts();
+    accounts.plant({ name: 'runner', uid: 1001, gid: 1001, comment: '', home: '/home/runner' });
+    const gone = '01jzzzzzzzzzzzzzzzzzzzzzzz';
+    accounts.plant({
+      name: `lp-${gone}`,
+      uid: 60600,
+      gid: 60600,
+      comment: `Launchplane lane ${gone}`,
+      home: '/x',
+    });
+    accounts.plant({ name: 'lp-lookalike', uid: 60601, gid: 60601, comment: 'mine', home: '/y' });
+    const deps: DoctorDeps = {
+      ...doctor,
+      backends: { ...noBackends, systemd: () => Promise.resolve(units) },
+      accounts,
+    };
+    const run = async (): Promise<{ name: string; status: string; detail: string }[]> => {
+      const io = captureIo();
+      await runCli(['--config', host.configPath, 'doctor', '--json'], io, {
+        env: {},
+        backends: noBackends,
+        doctor: deps,
+        logger: silentLogger,
+      });
+      return (
+        JSON.parse(io.out()) as { checks: { name: string; status: string; detail: string }[] }
+      ).checks;
+    };
+    await host.writeConfig(
+      'optIn: { repositories: [acme/api], backends: [systemd], maxLanes: 1 }\nrunner: { runAsUser: runner, allowRoot: true }',
+    );
+    let checks = await run();
+    expect(checks).toContainEqual(
+      expect.objectContaining({
+        name: 'lane users',
+        status: 'warn',
+        detail: expect.stringContaining('shared user "runner"'),
+      }),
+    );
+    expect(checks).toContainEqual(expect.objectContaining({ name: 'root lanes', status: 'warn' }));
+    // mkdtemp made the test's directory 0700: lane users could not reach their lane dirs.
+    expect(checks).toContainEqual(
+      expect.objectContaining({
+        name: 'lanes dir',
+        status: 'fail',
+        detail: expect.stringContaining(`"${host.dir}" has mode 0700`),
+      }),
+    );
+    const left = checks.find((c) => c.name === 'leftover lane users');
+    expect(left?.detail).toContain(`lp-${gone}`);
+    expect(left?.detail).not.toContain('lp-lookalike');
+    await chmod(host.dir, 0o755);
+    await host.writeConfig('optIn: { repositories: [acme/api], backends: [systemd], maxLanes: 1 }');
+    checks = await run();
+    expect(checks).toContainEqual(
+      expect.objectContaining({
+        name: 'lane users',
+        status: 'ok',
+        detail: expect.stringContaining('a user of its own per lane'),
+      }),
+    );
+    expect(checks.map((c) => c.name)).not.toContain('lanes dir');
+    expect(checks.map((c) => c.name)).not.toContain('root lanes');
   });
 
   it('doctor on a bad config fails the config check and names the path', async () => {

@@ -51,9 +51,11 @@ async function createOnline(overrides: Parameters<Harness['createCmd']>[0] = {})
 }
 
 describe('data dir', () => {
-  it('keeps the ledger root-only and lets lane users only traverse lanes/', async () => {
-    expect((await stat(join(h.dataDir, 'ledger.db'))).mode & 0o777).toBe(0o600);
-    expect((await stat(join(h.dataDir, 'lanes'))).mode & 0o777).toBe(0o711);
+  it('keeps every secret in a root-only private/ and lets lane users reach only lanes/', async () => {
+    expect((await stat(join(h.dataDir, 'private', 'ledger.db'))).mode & 0o777).toBe(0o600);
+    expect((await stat(join(h.dataDir, 'private'))).mode & 0o777).toBe(0o700);
+    expect((await stat(h.dataDir)).mode & 0o777).toBe(0o755);
+    expect((await stat(join(h.dataDir, 'lanes'))).mode & 0o777).toBe(0o755);
   });
 });
 
@@ -165,14 +167,16 @@ describe('lane.create', () => {
     expect(await h.core.handleCommand(jws)).toBe(firstJws);
   });
 
-  it('a dry run of a persistent create shows config.sh with the token redacted', async () => {
+  it('a dry run of a persistent create shows config.sh without the token, which goes in its environment', async () => {
     const cmd = h.createCmd({
       dryRun: true,
       ephemeral: false,
       runner: { url: 'http://127.0.0.1:9/acme/api', registrationToken: SECRET_TOKEN },
     });
     const r = await h.send(cmd);
-    expect(r.steps?.join('\n')).toContain('--token [redacted]');
+    expect(r.steps?.join('\n')).toContain('./config.sh --unattended --url');
+    expect(r.steps?.join('\n')).toContain('token in its environment only');
+    expect(r.steps?.join('\n')).not.toContain('--token');
     expect(JSON.stringify(r)).not.toContain(SECRET_TOKEN);
     expect(dumpLedger()).not.toContain(SECRET_TOKEN);
   });

@@ -1,15 +1,13 @@
 /**
- * `<dataDir>/status.json`: what the running daemon last knew about its session, backends and
+ * `<dataDir>/private/status.json`: what the running daemon last knew about its session, backends and
  * health loop, for `launchplane-agent status`. Written atomically by the daemon only; the CLI
  * reads it and checks the pid, so a stale file from a dead daemon never reads as "connected".
  */
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { z } from 'zod';
 import { LaunchplaneError } from '@launchplane/shared';
 import { writeFileAtomic } from './config-file.js';
-
-export const STATUS_FILE = 'status.json';
+import { dataPaths, locateDataFile } from './data-dir.js';
 
 const backendStatusSchema = z.object({
   optedIn: z.boolean(),
@@ -45,14 +43,14 @@ export const daemonStatusSchema = z.object({
 export type DaemonStatus = z.infer<typeof daemonStatusSchema>;
 export type BackendStatus = z.infer<typeof backendStatusSchema>;
 
-/** The path of the status file in `dataDir`. */
+/** The path of the status file in `dataDir` (where an unmigrated host keeps it, if it does). */
 export function statusFilePath(dataDir: string): string {
-  return join(dataDir, STATUS_FILE);
+  return locateDataFile(dataDir, 'status');
 }
 
-/** Writes the status file atomically (mode 0644: it holds no secret). */
+/** Writes the status file atomically (mode 0600, in `private/`: only the agent's users read it). */
 export async function writeStatusFile(dataDir: string, status: DaemonStatus): Promise<void> {
-  await writeFileAtomic(statusFilePath(dataDir), `${JSON.stringify(status)}\n`, 0o644);
+  await writeFileAtomic(dataPaths(dataDir).status, `${JSON.stringify(status)}\n`, 0o600);
 }
 
 /**

@@ -119,12 +119,20 @@ describe('decideHealth()', () => {
       'removed',
     ] as const) {
       expect(
-        decideHealth({ ...lane, state }, { kind: 'dead', jobsCompleted: 0 }, { ...opts, nowMs: 0 }),
+        decideHealth(
+          { ...lane, state },
+          { kind: 'dead', jobsCompleted: 0, runnerConfigured: true, exit: { signal: 9 } },
+          { ...opts, nowMs: 0 },
+        ),
       ).toEqual({ kind: 'none' });
     }
   });
   it('a dead persistent lane waits for its backoff, then restarts', () => {
-    const a = decideHealth(lane, { kind: 'dead', jobsCompleted: 0 }, { ...opts, nowMs: 10_000 });
+    const a = decideHealth(
+      lane,
+      { kind: 'dead', jobsCompleted: 0, runnerConfigured: true, exit: { signal: 9 } },
+      { ...opts, nowMs: 10_000 },
+    );
     expect(a).toEqual({
       kind: 'wait',
       events: ['became-unhealthy'],
@@ -138,10 +146,18 @@ describe('decideHealth()', () => {
       nextRestartAtMs: 11_000,
     };
     expect(
-      decideHealth(waiting, { kind: 'dead', jobsCompleted: 0 }, { ...opts, nowMs: 10_500 }).kind,
+      decideHealth(
+        waiting,
+        { kind: 'dead', jobsCompleted: 0, runnerConfigured: true, exit: { signal: 9 } },
+        { ...opts, nowMs: 10_500 },
+      ).kind,
     ).toBe('wait');
     expect(
-      decideHealth(waiting, { kind: 'dead', jobsCompleted: 0 }, { ...opts, nowMs: 11_000 }),
+      decideHealth(
+        waiting,
+        { kind: 'dead', jobsCompleted: 0, runnerConfigured: true, exit: { signal: 9 } },
+        { ...opts, nowMs: 11_000 },
+      ),
     ).toEqual({
       kind: 'restart',
       events: ['restart'],
@@ -161,17 +177,88 @@ describe('decideHealth()', () => {
     expect(
       decideHealth(
         { ...lane, ephemeral: true, state: 'busy' },
-        { kind: 'dead', jobsCompleted: 1 },
+        { kind: 'dead', jobsCompleted: 1, runnerConfigured: true, exit: { status: 0 } },
         { ...opts, nowMs: 0 },
       ),
     ).toEqual({ kind: 'transition', events: ['job-completed-ephemeral'] });
     expect(
       decideHealth(
         { ...lane, ephemeral: true, state: 'starting' },
-        { kind: 'dead', jobsCompleted: 1 },
+        { kind: 'dead', jobsCompleted: 1, runnerConfigured: true, exit: { status: 0 } },
         { ...opts, nowMs: 0 },
       ),
     ).toEqual({ kind: 'transition', events: ['came-online', 'job-completed-ephemeral'] });
+  });
+});
+
+describe('what a runner meant by ending (exit semantics)', () => {
+  const opts = {
+    maxFailures: 5,
+    failureWindowSec: 600,
+    backoffBaseSec: 2,
+    backoffCapSec: 120,
+    nowMs: 10_000,
+    random: 0.5,
+  };
+  const persistent = {
+    laneId: '01hzzzzzzzzzzzzzzzzzzzzzzz',
+    state: 'online' as const,
+    ephemeral: false,
+    failures: [],
+    nextRestartAtMs: undefined,
+  };
+  const ephemeral = { ...persistent, ephemeral: true };
+  const dead = (exit: { status?: number; signal?: number }, runnerConfigured: boolean, jobs = 0) =>
+    ({ kind: 'dead', jobsCompleted: jobs, exit, runnerConfigured }) as const;
+
+  it('an ephemeral lane whose runner ended with 0 and no .runner completed, even with no hook run', () => {
+    // The job failed in set-up: the runner deleted its config and exited 0, no hook ran.
+    expect(decideHealth(ephemeral, dead({ status: 0 }, false), opts)).toEqual({
+      kind: 'transition',
+      events: ['job-completed-ephemeral'],
+    });
+    expect(
+      decideHealth({ ...ephemeral, state: 'starting' }, dead({ status: 0 }, false), opts),
+    ).toEqual({ kind: 'transition', events: ['came-online', 'job-completed-ephemeral'] });
+  });
+
+  it('an ephemeral lane that ended still configured and without a job failed, with no restart', () => {
+    const a = decideHealth(ephemeral, dead({ status: 0 }, true), opts);
+    expect(a).toMatchObject({ kind: 'fail', code: 'LP_BACKEND_FAILED' });
+    expect(decideHealth(ephemeral, dead({ signal: 9 }, false), opts).kind).toBe('fail');
+    expect(decideHealth(ephemeral, dead({ status: 78 }, false), opts)).toMatchObject({
+      kind: 'fail',
+      reason: expect.stringContaining('neither its JIT config nor a .runner'),
+    });
+  });
+
+  it('a persistent lane whose registration was deleted says so and is not restarted', () => {
+    const a = decideHealth(persistent, dead({ status: 0 }, false), opts);
+    expect(a).toMatchObject({ kind: 'fail', code: 'LP_RUNNER_DELETED' });
+    expect(a.kind === 'fail' && a.recovery).toMatch(/deleted.*remove it/);
+    expect(a.kind === 'fail' && a.recovery).not.toMatch(/token/i);
+  });
+
+  it('a persistent lane that ended still configured is a crash: backoff, then restart', () => {
+    expect(decideHealth(persistent, dead({ status: 0 }, true), opts).kind).toBe('wait');
+    expect(decideHealth(persistent, dead({ status: 143 }, true), opts).kind).toBe('wait');
+    expect(decideHealth(persistent, dead({ signal: 9 }, false), opts).kind).toBe('wait');
+    expect(decideHealth(persistent, dead({}, false), opts).kind).toBe('wait');
+  });
+
+  it('exit 7 is an outdated runner and exit 1 the root refusal, on both kinds of lane', () => {
+    for (const lane of [persistent, ephemeral]) {
+      expect(decideHealth(lane, dead({ status: 7 }, true), opts)).toMatchObject({
+        kind: 'fail',
+        code: 'LP_RUNNER_OUTDATED',
+        recovery: expect.stringContaining('update the runner template'),
+      });
+      const root = decideHealth(lane, dead({ status: 1 }, true), opts);
+      expect(root).toMatchObject({ kind: 'fail', code: 'LP_RUNNER_ROOT_REFUSED' });
+      expect(root.kind === 'fail' && root.recovery).not.toMatch(/token|expired/i);
+    }
+    // A signal numbered 7 (SIGBUS) is not exit status 7.
+    expect(decideHealth(persistent, dead({ signal: 7 }, true), opts).kind).toBe('wait');
   });
 });
 

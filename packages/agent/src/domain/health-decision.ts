@@ -2,8 +2,9 @@
  * What one health pass does with one lane (DESIGN.md "Health"). Pure: the observation, the time and
  * the random draw come in; the caller performs the returned action.
  */
-import type { LaneEvent, LaneState } from '@launchplane/shared';
+import type { ErrorCode, LaneEvent, LaneState } from '@launchplane/shared';
 import { backoffDelayMs, recordFailure } from './backoff.js';
+import { exitMeaning, type RunnerExit } from './runner-exit.js';
 
 /** What systemd or Docker, and the lane's hooks, show about a lane. */
 export type LaneObservation =
@@ -11,7 +12,14 @@ export type LaneObservation =
   /** The object exists but its marker or labels do not name this lane: never touched. */
   | { kind: 'foreign' }
   | { kind: 'running'; busy: boolean }
-  | { kind: 'dead'; jobsCompleted: number };
+  | {
+      kind: 'dead';
+      jobsCompleted: number;
+      /** How the runner's main process ended (undefined when unknown). */
+      exit?: RunnerExit | undefined;
+      /** `.runner` is in the lane dir: the runner is still configured. */
+      runnerConfigured: boolean;
+    };
 
 /** The lane fields a health decision reads. */
 export interface HealthLane {
@@ -47,8 +55,8 @@ export type HealthAction =
   | { kind: 'wait'; events: LaneEvent[]; failures: number[]; nextRestartAtMs: number }
   /** Start the lane's unit or container again (after `events`). */
   | { kind: 'restart'; events: LaneEvent[]; failures: number[] }
-  /** Give up: `failed`, with a recovery hint; the lane is left alone from now on. */
-  | { kind: 'fail'; reason: string; recovery: string; failures: number[] };
+  /** Give up: `failed`, with its cause and a recovery hint; the lane is left alone from now on. */
+  | { kind: 'fail'; code: ErrorCode; reason: string; recovery: string; failures: number[] };
 
 /** States the health loop watches; every other state belongs to a command or an operator. */
 export const WATCHED_STATES: readonly LaneState[] = [
@@ -71,6 +79,7 @@ export function decideHealth(
     case 'missing':
       return {
         kind: 'fail',
+        code: 'LP_BACKEND_FAILED',
         reason: 'its unit or container vanished',
         recovery: `Lane "${lane.laneId}" lost its unit or container outside Launchplane; remove the lane and let the coordinator create a new one`,
         failures,
@@ -78,16 +87,36 @@ export function decideHealth(
     case 'foreign':
       return {
         kind: 'fail',
+        code: 'LP_NOT_OWNED',
         reason: 'its unit or container no longer carries the lane marker',
         recovery: `The unit or container of lane "${lane.laneId}" was changed outside Launchplane and is left alone; inspect it, then remove the lane`,
         failures,
       };
     case 'running':
       return { kind: 'transition', events: runningEvents(lane.state, obs.busy) };
-    case 'dead':
-      return lane.ephemeral
-        ? deadEphemeral(lane, obs.jobsCompleted, failures)
-        : deadPersistent(lane, options);
+    case 'dead': {
+      const meaning = exitMeaning({
+        laneId: lane.laneId,
+        ephemeral: lane.ephemeral,
+        exit: obs.exit,
+        runnerConfigured: obs.runnerConfigured,
+        jobsCompleted: obs.jobsCompleted,
+      });
+      switch (meaning.kind) {
+        case 'completed':
+          return { kind: 'transition', events: completedEvents(lane.state) };
+        case 'fatal':
+          return {
+            kind: 'fail',
+            code: meaning.code,
+            reason: meaning.reason,
+            recovery: meaning.recovery,
+            failures,
+          };
+        case 'crash':
+          return deadPersistent(lane, options);
+      }
+    }
   }
 }
 
@@ -106,22 +135,13 @@ function runningEvents(state: LaneState, busy: boolean): LaneEvent[] {
   }
 }
 
-function deadEphemeral(lane: HealthLane, jobsCompleted: number, failures: number[]): HealthAction {
-  if (jobsCompleted > 0) {
-    const events: LaneEvent[] =
-      lane.state === 'online' || lane.state === 'busy'
-        ? ['job-completed-ephemeral']
-        : lane.state === 'unhealthy' || lane.state === 'starting' || lane.state === 'restarting'
-          ? ['came-online', 'job-completed-ephemeral']
-          : [];
-    return { kind: 'transition', events };
-  }
-  return {
-    kind: 'fail',
-    reason: 'its ephemeral runner exited without completing a job',
-    recovery: `The JIT config of lane "${lane.laneId}" is single-use; remove the lane and let the coordinator create a new one`,
-    failures,
-  };
+/** The transitions of an ephemeral lane whose runner finished. */
+function completedEvents(state: LaneState): LaneEvent[] {
+  return state === 'online' || state === 'busy'
+    ? ['job-completed-ephemeral']
+    : state === 'unhealthy' || state === 'starting' || state === 'restarting'
+      ? ['came-online', 'job-completed-ephemeral']
+      : [];
 }
 
 function deadPersistent(lane: HealthLane, options: DecisionOptions): HealthAction {
@@ -159,6 +179,7 @@ export function failureStep(
   if (verdict.exhausted) {
     return {
       kind: 'fail',
+      code: 'LP_BACKEND_FAILED',
       reason: `it failed ${verdict.failures.length} times in ${options.failureWindowSec}s`,
       recovery: `Lane "${lane.laneId}" failed ${verdict.failures.length} times in ${options.failureWindowSec}s and is no longer restarted; read its logs (journalctl or docker logs), fix the cause, then restart or remove the lane`,
       failures: verdict.failures,

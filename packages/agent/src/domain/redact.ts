@@ -14,6 +14,8 @@ export const SECRET_KEYS: ReadonlySet<string> = new Set([
   'sealed',
   'secret',
   'proof',
+  'ACTIONS_RUNNER_INPUT_TOKEN',
+  'ACTIONS_RUNNER_INPUT_JITCONFIG',
 ]);
 
 /** A deep copy of `value` with every {@link SECRET_KEYS} value replaced by `[redacted]`. */

@@ -106,9 +106,9 @@ describe('enroll()', () => {
     expect(sent).toMatchObject({ tokenId: TOKEN_ID, hostId: 'host-a', agentVersion: '0.1.0-test' });
     expect(fake.hosts.get('host-a')).toBe(result.hostFingerprint);
 
-    const keyPath = join(dir, 'data', 'host.key');
+    const keyPath = join(dir, 'data', 'private', 'host.key');
     expect((await stat(keyPath)).mode & 0o777).toBe(0o600);
-    expect((await stat(join(dir, 'data'))).mode & 0o777).toBe(0o700);
+    expect((await stat(join(dir, 'data', 'private'))).mode & 0o777).toBe(0o700);
     const pem = await readFile(keyPath, 'utf8');
     // The public key sent is the one of the stored private key.
     expect(createPublicKey(pem).export({ format: 'jwk' }).x).toBe(
@@ -142,11 +142,11 @@ describe('enroll()', () => {
   it('refuses to reuse a key made for another host, before contacting the coordinator', async () => {
     await enroll(opts());
     await rm(join(dir, 'etc'), { recursive: true });
-    const before = await readFile(join(dir, 'data', 'host.key'), 'utf8');
+    const before = await readFile(join(dir, 'data', 'private', 'host.key'), 'utf8');
     fake.received.length = 0;
     await expectCode(enroll(opts({ hostId: 'host-b' })), 'LP_CONFLICT');
     expect(fake.received).toEqual([]);
-    expect(await readFile(join(dir, 'data', 'host.key'), 'utf8')).toBe(before);
+    expect(await readFile(join(dir, 'data', 'private', 'host.key'), 'utf8')).toBe(before);
   });
 
   describe('attacks on the path: each fails before the proof leaves the host', () => {
@@ -155,7 +155,7 @@ describe('enroll()', () => {
       const err = await expectCode(enroll(opts()), 'LP_UNAUTHENTICATED');
       expect(err.message).toContain(fake.fingerprint);
       expect(fake.received.map((r) => r.url)).toEqual(['/v1/enroll/challenge']);
-      expect(await exists(join(dir, 'data', 'coordinator.jwk'))).toBe(false);
+      expect(await exists(join(dir, 'data', 'private', 'coordinator.jwk'))).toBe(false);
       expect(await exists(join(dir, 'etc', 'agent.yaml'))).toBe(false);
     });
 
@@ -177,7 +177,7 @@ describe('enroll()', () => {
     it('a confirmation for another host key is refused and nothing is written', async () => {
       fake.misbehave.confirmOtherKey = true;
       await expectCode(enroll(opts()), 'LP_SIGNATURE_INVALID');
-      expect(await exists(join(dir, 'data', 'coordinator.jwk'))).toBe(false);
+      expect(await exists(join(dir, 'data', 'private', 'coordinator.jwk'))).toBe(false);
       expect(await exists(join(dir, 'etc', 'agent.yaml'))).toBe(false);
     });
   });
@@ -229,7 +229,7 @@ describe('enroll()', () => {
     const err = await expectCode(enroll(opts()), 'LP_TOKEN_INVALID');
     expect(err.message).toContain('already used');
     expect(err.message).toContain('[redacted]');
-    expect(await exists(join(dir, 'data', 'coordinator.jwk'))).toBe(false);
+    expect(await exists(join(dir, 'data', 'private', 'coordinator.jwk'))).toBe(false);
     expect(await exists(join(dir, 'etc', 'agent.yaml'))).toBe(false);
   });
 

@@ -1,4 +1,4 @@
-import { writeFile } from 'node:fs/promises';
+import { rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LaunchplaneError, unitName, containerName, newLaneId } from '@launchplane/shared';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -174,6 +174,84 @@ describe('health loop', () => {
     await h.core.healthPass();
     expect(state(cmd.laneId)).toBe('failed');
     expect(h.core.ledger.lanes.get(cmd.laneId)?.recovery).toMatch(/single-use/);
+    // The lane is over: its JIT config goes, though the runner never wrote .runner from it.
+    await expect(
+      stat(join(h.dataDir, 'lanes', cmd.laneId, '_launchplane', 'jit')),
+    ).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('a persistent lane whose registration was deleted fails with LP_RUNNER_DELETED and is not restarted', async () => {
+    h = await createHarness({ random: () => 0 });
+    for (const backend of ['systemd', 'docker'] as const) {
+      const laneId = await persistentOnline(backend);
+      // The listener found its registration gone: it deleted .runner and .credentials, exit 0.
+      await rm(join(h.dataDir, 'lanes', laneId, '.runner'));
+      if (backend === 'systemd') h.units.exit(unitName(laneId), 0);
+      else h.containers.exit(containerName(laneId), 0);
+      for (let i = 0; i < 3; i++) {
+        await h.core.healthPass();
+        h.clock.advance(10_000);
+      }
+      const lane = h.core.ledger.lanes.get(laneId);
+      expect(lane?.state).toBe('failed');
+      expect(lane?.recovery).toMatch(/LP_RUNNER_DELETED/);
+      expect(lane?.recovery).not.toMatch(/token/i);
+      expect(
+        h.core.auditLog().filter((a) => a.action === 'health.restart' && a.laneId === laneId),
+      ).toEqual([]);
+      expect(
+        h.core.auditLog().find((a) => a.action === 'health.fail' && a.laneId === laneId),
+      ).toMatchObject({
+        code: 'LP_RUNNER_DELETED',
+      });
+      h.clock.advance(1000);
+    }
+    expect(starts(unitName(h.core.listLanes()[0]!.laneId))).toBe(1);
+  });
+
+  it('a runner too old for GitHub (exit 7) fails its lane with LP_RUNNER_OUTDATED and a hint to update', async () => {
+    h = await createHarness({ random: () => 0 });
+    const laneId = await persistentOnline();
+    h.units.exit(unitName(laneId), 7);
+    await h.core.healthPass();
+    const lane = h.core.ledger.lanes.get(laneId);
+    expect(lane?.state).toBe('failed');
+    expect(lane?.recovery).toMatch(/update the runner template/);
+    expect(h.core.auditLog().at(-1)).toMatchObject({
+      action: 'health.fail',
+      code: 'LP_RUNNER_OUTDATED',
+    });
+  });
+
+  it('an ephemeral lane whose job failed in set-up (no hook ran) ends completed, and its JIT config goes', async () => {
+    h = await createHarness();
+    const cmd = h.createCmd();
+    await h.send(cmd);
+    await h.core.healthPass();
+    const dir = join(h.dataDir, 'lanes', cmd.laneId);
+    // The runner turned the JIT config into .runner at its start: the next pass deletes the secret.
+    await writeFile(join(dir, '.runner'), '{"agentId": 17}');
+    await h.core.healthPass();
+    await expect(stat(join(dir, '_launchplane', 'jit'))).rejects.toMatchObject({ code: 'ENOENT' });
+    // The job failed before any hook ran; the runner deleted .runner and exited 0.
+    await rm(join(dir, '.runner'));
+    h.units.exit(unitName(cmd.laneId), 0);
+    await h.core.healthPass();
+    expect(state(cmd.laneId)).toBe('completed');
+    expect(h.units.calls.filter((c) => c.startsWith('start')).length).toBe(1);
+  });
+
+  it('a stop the agent asked for (run.sh ends 143) leaves the lane drained, not failed', async () => {
+    h = await createHarness();
+    const laneId = await persistentOnline();
+    const r = await h.send({ type: 'lane.stop', laneId, dryRun: false });
+    expect(r.error).toBeUndefined();
+    await h.core.healthPass();
+    expect(state(laneId)).toBe('drained');
+    expect(h.units.units.get(unitName(laneId))?.exit).toMatchObject({
+      status: 143,
+      result: 'success',
+    });
   });
 
   it('fails a lane whose unit vanished, and one whose container vanished', async () => {

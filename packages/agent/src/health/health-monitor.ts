@@ -20,7 +20,7 @@ import type { LaneRecord } from '../ledger/lane-record.js';
 import type { Recorder } from '../ledger/recorder.js';
 import type { LaneService } from '../lanes/lane-service.js';
 import type { LaneBackend } from '../lanes/lane-backend.js';
-import { readHookSignal } from '../lanes/lane-layout.js';
+import { discardJitConfig, readHookSignal, runnerConfigured } from '../lanes/lane-layout.js';
 import type { Clock, TimerHandle } from '../ports/clock.js';
 import type { Logger } from '../ports/logger.js';
 
@@ -131,10 +131,15 @@ export class HealthMonitor {
     else if (obs.running) {
       const local = await this.#d.lanes.localBusy(backend, lane, obs);
       observation = { kind: 'running', busy: local.busy };
+      // The runner wrote .runner and .credentials from the JIT config at its start: the secret
+      // has done its job and goes (a restart starts from those files).
+      if (lane.ephemeral) await this.#discardJit(lane, false);
     } else {
       observation = {
         kind: 'dead',
         jobsCompleted: (await readHookSignal(lane.laneDir)).jobsCompleted,
+        exit: obs.exit,
+        runnerConfigured: await runnerConfigured(lane.laneDir),
       };
     }
     const nowMs = this.#d.clock.now();
@@ -151,6 +156,23 @@ export class HealthMonitor {
     lane.backendState = obs.exists ? obs.backendState : 'missing';
     const action = decideHealth(lane, observation, options);
     await this.#apply(lane, action, backend, options);
+    // An ephemeral lane that is over never starts again: its JIT config is spent whatever happened.
+    if (lane.ephemeral && (lane.state === 'completed' || lane.state === 'failed')) {
+      await this.#discardJit(lane, true);
+    }
+  }
+
+  async #discardJit(lane: LaneRecord, over: boolean): Promise<void> {
+    try {
+      if (await discardJitConfig(lane.laneDir, over)) {
+        this.#d.logger.info({ laneId: lane.laneId }, 'Spent JIT config deleted');
+      }
+    } catch (error) {
+      this.#d.logger.warn(
+        { laneId: lane.laneId, error: errorBodyOf(error) },
+        'Cannot delete the spent JIT config',
+      );
+    }
   }
 
   async #apply(
@@ -283,7 +305,7 @@ export class HealthMonitor {
       params: { failures: action.failures.length },
       dryRun: false,
       outcome: 'failed',
-      code: 'LP_BACKEND_FAILED',
+      code: action.code,
       message: `Lane "${lane.laneId}" is failed: ${action.reason}`,
       recovery: action.recovery,
     });

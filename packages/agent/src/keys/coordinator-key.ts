@@ -1,9 +1,8 @@
 /**
- * The coordinator's public key pinned at enrollment, `<dataDir>/coordinator.jwk`. Every command
+ * The coordinator's public key pinned at enrollment, `<dataDir>/private/coordinator.jwk`. Every command
  * is verified against it; it only changes by enrolling again.
  */
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { KeyObject } from 'node:crypto';
 import {
   LaunchplaneError,
@@ -13,12 +12,14 @@ import {
 } from '@launchplane/shared';
 import type { PublicJwk } from '@launchplane/shared';
 import { writeFileAtomic } from '../config/config-file.js';
+import { locateDataFile } from '../config/data-dir.js';
 
-export const COORDINATOR_KEY_FILE = 'coordinator.jwk';
-
-/** The path of the pinned coordinator key in `dataDir`. */
+/**
+ * The path of the pinned coordinator key in `dataDir`: in `private/`, or where a host not migrated
+ * yet (an older daemon still runs on it) keeps it, so there is only ever one copy.
+ */
 export function coordinatorKeyPath(dataDir: string): string {
-  return join(dataDir, COORDINATOR_KEY_FILE);
+  return locateDataFile(dataDir, 'coordinatorKey');
 }
 
 /** Writes the pinned coordinator key (public, mode 0644), replacing the file atomically. */

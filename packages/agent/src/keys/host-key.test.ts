@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { generateKeyPairSync } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LaunchplaneError } from '@launchplane/shared';
+import { ensureDataDir } from '../config/data-dir.js';
 import { ensureHostKey, hostKeyPath, loadHostKey } from './host-key.js';
 import { loadCoordinatorKey, writeCoordinatorKey } from './coordinator-key.js';
 
@@ -25,11 +26,14 @@ describe('host key file', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('ensureHostKey() creates a 0600 key once and loads the same key afterwards', async () => {
+  it('ensureHostKey() creates a 0600 key in private/ once and loads the same key afterwards', async () => {
     const data = join(dir, 'data');
     const made = await ensureHostKey(data, 'host-a');
     expect(made.created).toBe(true);
+    expect(hostKeyPath(data)).toBe(join(data, 'private', 'host.key'));
     expect((await stat(hostKeyPath(data))).mode & 0o777).toBe(0o600);
+    expect((await stat(join(data, 'private'))).mode & 0o777).toBe(0o700);
+    expect((await stat(data)).mode & 0o777).toBe(0o755);
     const again = await ensureHostKey(data, 'host-a');
     expect(again.created).toBe(false);
     expect(again.fingerprint).toBe(made.fingerprint);
@@ -40,7 +44,7 @@ describe('host key file', () => {
     await ensureHostKey(dir, 'host-a');
     const pem = await readFile(hostKeyPath(dir), 'utf8');
     expect(await code(ensureHostKey(dir, 'host-b'))).toBe('LP_CONFLICT');
-    await rm(join(dir, 'host.json'));
+    await rm(join(dir, 'private', 'host.json'));
     expect(await code(ensureHostKey(dir, 'host-a'))).toBe('LP_CONFLICT');
     expect(await readFile(hostKeyPath(dir), 'utf8')).toBe(pem);
   });
@@ -53,6 +57,7 @@ describe('host key file', () => {
 
   it('loadHostKey() refuses a missing key and a non-Ed25519 key', async () => {
     expect(await code(loadHostKey(dir))).toBe('LP_NOT_FOUND');
+    await ensureDataDir(dir);
     const rsa = generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey;
     await writeFile(hostKeyPath(dir), rsa.export({ format: 'pem', type: 'pkcs8' }), {
       mode: 0o600,

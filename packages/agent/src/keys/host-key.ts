@@ -1,10 +1,10 @@
 /**
- * The host's Ed25519 key file, `<dataDir>/host.key` (PKCS#8 PEM, mode 0600), and the small
- * `<dataDir>/host.json` that says which host the key was made for. The private key never leaves
+ * The host's Ed25519 key file, `<dataDir>/private/host.key` (PKCS#8 PEM, mode 0600), and the small
+ * `<dataDir>/private/host.json` that says which host the key was made for (see
+ * `config/data-dir.ts`; a host not migrated yet keeps both in `<dataDir>`). The private key never leaves
  * the host; a key is never replaced silently, and is reused only by the host it was made for.
  */
-import { chmod, lstat, mkdir, open, readFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { chmod, lstat, open, readFile, rm } from 'node:fs/promises';
 import type { KeyObject } from 'node:crypto';
 import { z } from 'zod';
 import {
@@ -16,15 +16,14 @@ import {
   importPrivateKeyPem,
   publicKeyOf,
 } from '@launchplane/shared';
-
-export const HOST_KEY_FILE = 'host.key';
-export const HOST_ID_FILE = 'host.json';
+import { dataPaths, locateDataFile } from '../config/data-dir.js';
+import { migrateIfNoDaemon } from '../config/pid-lock.js';
 
 const hostIdFileSchema = z.strictObject({ hostId: hostIdSchema, fingerprint: z.string() });
 
 /** The path of the host key in `dataDir`. */
 export function hostKeyPath(dataDir: string): string {
-  return join(dataDir, HOST_KEY_FILE);
+  return locateDataFile(dataDir, 'hostKey');
 }
 
 /** A loaded host key. */
@@ -88,7 +87,7 @@ async function exists(path: string): Promise<boolean> {
 async function recordedHostId(dataDir: string): Promise<string | undefined> {
   try {
     const parsed = hostIdFileSchema.safeParse(
-      JSON.parse(await readFile(join(dataDir, HOST_ID_FILE), 'utf8')),
+      JSON.parse(await readFile(locateDataFile(dataDir, 'hostId'), 'utf8')),
     );
     return parsed.success ? parsed.data.hostId : undefined;
   } catch {
@@ -99,9 +98,11 @@ async function recordedHostId(dataDir: string): Promise<string | undefined> {
 /**
  * Returns the host key for `hostId`, generating it when `dataDir` has none. An existing key is
  * reused only when it was made for `hostId` (re-enrollment); otherwise `LP_CONFLICT`. The data
- * directory is created with mode 0700 and the key file with mode 0600, never overwriting.
+ * directory gets its layout first (a legacy one is migrated unless a daemon runs on it), and the
+ * key file is created with mode 0600, never overwriting.
  */
 export async function ensureHostKey(dataDir: string, hostId: string): Promise<HostKey> {
+  await migrateIfNoDaemon(dataDir);
   const path = hostKeyPath(dataDir);
   if (await exists(path)) {
     const owner = await recordedHostId(dataDir);
@@ -119,7 +120,6 @@ export async function ensureHostKey(dataDir: string, hostId: string): Promise<Ho
     }
     return loadHostKey(dataDir);
   }
-  await mkdir(dataDir, { recursive: true, mode: 0o700 });
   const { privateKey, publicKey } = generateEd25519KeyPair();
   const fp = fingerprint(publicKey);
   // 'wx' fails if another process created the key meanwhile: never overwrite a key.
@@ -134,7 +134,7 @@ export async function ensureHostKey(dataDir: string, hostId: string): Promise<Ho
     throw new LaunchplaneError('LP_INTERNAL', `Cannot write host key "${path}"`, { cause });
   }
   await handle.close();
-  const idPath = join(dataDir, HOST_ID_FILE);
+  const idPath = dataPaths(dataDir).hostId;
   const idHandle = await open(idPath, 'w', 0o644);
   try {
     await idHandle.writeFile(`${JSON.stringify({ hostId, fingerprint: fp })}\n`, 'utf8');

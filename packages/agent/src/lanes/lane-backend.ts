@@ -4,12 +4,21 @@
  * raw operations. Ownership decisions stay in the lane service; this only observes and acts.
  */
 import type { Backend } from '@launchplane/shared';
-import { DOCKER_LABEL_HOST, DOCKER_LABEL_LANE, containerName, unitName } from '@launchplane/shared';
+import {
+  DOCKER_LABEL_HOST,
+  DOCKER_LABEL_LANE,
+  LaunchplaneError,
+  containerName,
+  unitName,
+} from '@launchplane/shared';
 import { findRunnerWorkers, isRunnerWorker } from '../adapters/proc/runner-worker.js';
+import { parseGroup, parsePasswd, resolveImageUser } from '../domain/passwd.js';
+import type { RunnerExit } from '../domain/runner-exit.js';
 import type { ContainerRuntime } from '../ports/container-runtime.js';
 import type { UnitManager } from '../ports/unit-manager.js';
 import type { LaneRecord } from '../ledger/lane-record.js';
 import { CONTAINER_LANE_DIR, LANE_FILES } from './lane-layout.js';
+import type { UserIds } from './lane-users.js';
 
 /** What systemd or Docker shows for a lane's object. */
 export interface ObjectObservation {
@@ -19,6 +28,8 @@ export interface ObjectObservation {
   running: boolean;
   /** In the backend's words: `active/running`, `exited`. */
   backendState: string | undefined;
+  /** How the runner's last run ended, when the object is not running and ran before. */
+  exit?: RunnerExit;
 }
 
 /** The settings a lane's object is made with. */
@@ -27,7 +38,18 @@ export interface InstallOptions {
   env: Readonly<Record<string, string>>;
   /** systemd: `User=` of the unit. */
   runAsUser?: string;
+  /** Seconds a stopping runner gets before SIGKILL. */
+  stopTimeoutSec: number;
 }
+
+/** What installing found out. */
+export interface InstallResult {
+  /** Docker: the user the container runs as, from the image, resolved in the image's own files. */
+  runsAs?: UserIds;
+}
+
+/** Most bytes read of an image's `/etc/passwd` or `/etc/group`. */
+const MAX_ACCOUNT_FILE_BYTES = 1024 * 1024;
 
 /** Lane operations on one backend. */
 export interface LaneBackend {
@@ -37,7 +59,7 @@ export interface LaneBackend {
   observe(lane: LaneRecord): Promise<ObjectObservation>;
   /** Whether a `Runner.Worker` process lives in the lane's cgroup or container. */
   workerRunning(lane: LaneRecord): Promise<boolean>;
-  install(lane: LaneRecord, options: InstallOptions): Promise<void>;
+  install(lane: LaneRecord, options: InstallOptions): Promise<InstallResult>;
   start(lane: LaneRecord): Promise<void>;
   stop(lane: LaneRecord): Promise<void>;
   restart(lane: LaneRecord): Promise<void>;
@@ -51,6 +73,27 @@ function hookEnv(dir: string): Record<string, string> {
   return {
     ACTIONS_RUNNER_HOOK_JOB_STARTED: `${dir}/${LANE_FILES.jobStartedHook}`,
     ACTIONS_RUNNER_HOOK_JOB_COMPLETED: `${dir}/${LANE_FILES.jobCompletedHook}`,
+  };
+}
+
+/**
+ * The runner settings every lane gets, whatever its image or template, after anything else in its
+ * environment (so nothing overrides them):
+ * - `RUNNER_MANUALLY_TRAP_SIG=1`: run.sh traps SIGINT and SIGTERM and passes them on as SIGINT to
+ *   the process group of run-helper.sh and Runner.Listener, then waits for it; without it bash
+ *   dies at once and the listener never hears of the stop (actions/runner run.sh,
+ *   `runWithManualTrap`);
+ * - `ACTIONS_RUNNER_RETURN_VERSION_DEPRECATED_EXIT_CODE=1`: a runner too old for GitHub exits 7
+ *   instead of 1, and run.sh passes the 7 on (run.sh, run-helper.sh.template,
+ *   src/Runner.Listener/Program.cs `GetRunnerVersionDeprecatedExitCode`);
+ * - `RUNNER_ALLOW_RUNASROOT=1` only on a host that allows root lanes: without it config.sh and
+ *   run-helper.sh refuse uid 0 (config.sh, run-helper.sh.template).
+ */
+export function runnerControlEnv(allowRoot: boolean): Record<string, string> {
+  return {
+    RUNNER_MANUALLY_TRAP_SIG: '1',
+    ACTIONS_RUNNER_RETURN_VERSION_DEPRECATED_EXIT_CODE: '1',
+    ...(allowRoot ? { RUNNER_ALLOW_RUNASROOT: '1' } : {}),
   };
 }
 
@@ -76,11 +119,20 @@ export class SystemdLaneBackend implements LaneBackend {
     if (s === undefined || (s.loadState === 'not-found' && s.fragmentPath === '')) {
       return { exists: false, owned: false, running: false, backendState: undefined };
     }
+    const running = RUNNING_UNIT_STATES.has(s.activeState);
+    // ExecMainCode (a siginfo si_code): 1 exited, 2 killed, 3 dumped; 0 when nothing ran yet.
+    const exit: RunnerExit | undefined =
+      running || s.execMainCode === 0
+        ? undefined
+        : s.execMainCode === 1
+          ? { status: s.execMainStatus }
+          : { signal: s.execMainStatus };
     return {
       exists: true,
       owned: s.marker === lane.laneId,
-      running: RUNNING_UNIT_STATES.has(s.activeState),
+      running,
       backendState: `${s.activeState}/${s.subState}`,
+      ...(exit === undefined ? {} : { exit }),
     };
   }
 
@@ -93,15 +145,22 @@ export class SystemdLaneBackend implements LaneBackend {
     return workers.length > 0;
   }
 
-  async install(lane: LaneRecord, options: InstallOptions): Promise<void> {
+  async install(lane: LaneRecord, options: InstallOptions): Promise<InstallResult> {
     await this.#units.writeUnit({
       laneId: lane.laneId,
       description: `Launchplane lane ${lane.laneId} (${lane.name})`,
       execStart: ['/bin/sh', `${lane.laneDir}/${LANE_FILES.launch}`],
       workingDirectory: lane.laneDir,
       environment: { ...options.env, ...hookEnv(lane.laneDir) },
+      timeoutStopSec: options.stopTimeoutSec,
       ...(options.runAsUser === undefined ? {} : { user: options.runAsUser }),
     });
+    return {};
+  }
+
+  /** The uid the systemd manager runs as (see {@link UnitManager.managerUid}). */
+  managerUid(): Promise<number> {
+    return this.#units.managerUid();
   }
 
   start(lane: LaneRecord): Promise<void> {
@@ -151,6 +210,8 @@ export class DockerLaneBackend implements LaneBackend {
         info.labels[DOCKER_LABEL_HOST] === this.#hostId,
       running: info.state.running,
       backendState: info.state.status,
+      // The init (docker-init) exits with its child's status, 128 + n when a signal killed it.
+      ...(info.state.status === 'exited' ? { exit: { status: info.state.exitCode } } : {}),
     };
   }
 
@@ -159,7 +220,12 @@ export class DockerLaneBackend implements LaneBackend {
     return procs.some((p) => isRunnerWorker({ comm: p.comm, argv: p.args.split(/\s+/) }));
   }
 
-  async install(lane: LaneRecord, options: InstallOptions): Promise<void> {
+  /**
+   * Creates the container (not started) and finds out which user it runs as: the image's `User`,
+   * a name resolved in the image's own `/etc/passwd` and `/etc/group` (read from the created
+   * container), never the host's.
+   */
+  async install(lane: LaneRecord, options: InstallOptions): Promise<InstallResult> {
     const docker = lane.docker;
     if (docker === undefined) throw new Error(`Docker lane "${lane.laneId}" has no image`);
     await this.#containers.create({
@@ -172,7 +238,30 @@ export class DockerLaneBackend implements LaneBackend {
       mounts: [{ source: lane.laneDir, target: CONTAINER_LANE_DIR }],
       workingDir: CONTAINER_LANE_DIR,
       networkMode: docker.network ?? 'host',
+      stopTimeoutSec: options.stopTimeoutSec,
     });
+    const info = await this.#containers.inspect(lane.objectName);
+    const user = info?.user ?? '';
+    const needsFiles =
+      user.split(':').some((part) => part !== '' && !/^\d+$/.test(part)) || /^\d+$/.test(user);
+    const [passwd, group] = needsFiles
+      ? await Promise.all([
+          this.#containers.readFile(lane.objectName, '/etc/passwd', MAX_ACCOUNT_FILE_BYTES),
+          this.#containers.readFile(lane.objectName, '/etc/group', MAX_ACCOUNT_FILE_BYTES),
+        ])
+      : [undefined, undefined];
+    const ids = resolveImageUser(user, parsePasswd(passwd ?? ''), parseGroup(group ?? ''));
+    if ('error' in ids) {
+      throw new LaunchplaneError(
+        'LP_CONFIG_INVALID',
+        `Cannot tell which user image "${docker.image}" runs as: ${ids.error}`,
+        {
+          recovery: `Give the image a USER that its /etc/passwd lists, or a numeric USER (uid:gid)`,
+          details: { laneId: lane.laneId, image: docker.image },
+        },
+      );
+    }
+    return { runsAs: ids };
   }
 
   start(lane: LaneRecord): Promise<void> {

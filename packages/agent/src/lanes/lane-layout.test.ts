@@ -1,13 +1,18 @@
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { LaunchplaneError } from '@launchplane/shared';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { makeTemplate } from '../testing/core-harness.js';
-import { LANE_FILES, layoutLaneDir, readHookSignal, readRunnerId } from './lane-layout.js';
-import { resolveUser } from './run-as-user.js';
+import {
+  LANE_FILES,
+  discardJitConfig,
+  exists,
+  layoutLaneDir,
+  readHookSignal,
+  readRunnerId,
+} from './lane-layout.js';
 
 const run = promisify(execFile);
 let root: string;
@@ -59,6 +64,43 @@ describe('layoutLaneDir()', () => {
     expect(await readFile(join(dir, 'args'), 'utf8')).toBe('args=\nenv=JIT-xyz\n');
   });
 
+  it('sets every mode itself, whatever the umask (the agent runs with UMask=0077)', async () => {
+    const old = process.umask(0o077);
+    try {
+      const dir = join(root, 'lanes', 'm');
+      await layoutLaneDir({ template, laneDir: dir, ephemeral: true, jitConfig: 'J' });
+      const mode = async (p: string): Promise<number> => (await stat(join(dir, p))).mode & 0o777;
+      expect(await mode('.')).toBe(0o700);
+      for (const d of ['_launchplane', '_launchplane/hooks', '_launchplane/state']) {
+        expect(await mode(d)).toBe(0o755);
+      }
+      for (const f of [LANE_FILES.launch, LANE_FILES.jobStartedHook, LANE_FILES.jobCompletedHook]) {
+        expect(await mode(f)).toBe(0o755);
+      }
+      expect(await mode(LANE_FILES.jit)).toBe(0o600);
+    } finally {
+      process.umask(old);
+    }
+  });
+
+  it('starts a configured ephemeral runner without its JIT config, and refuses to start with neither', async () => {
+    const dir = join(root, 'lanes', 'e');
+    await layoutLaneDir({ template, laneDir: dir, ephemeral: true, jitConfig: 'JIT-e' });
+    await writeFile(
+      join(dir, 'run.sh'),
+      '#!/bin/sh\necho "env=$ACTIONS_RUNNER_INPUT_JITCONFIG" > args\n',
+      { mode: 0o755 },
+    );
+    // The runner wrote .runner from the JIT config at its first start; the JIT config is deleted.
+    await writeFile(join(dir, '.runner'), '{"agentId": 5}');
+    await rm(join(dir, LANE_FILES.jit));
+    await run('/bin/sh', [join(dir, LANE_FILES.launch)]);
+    expect(await readFile(join(dir, 'args'), 'utf8')).toBe('env=\n');
+    await rm(join(dir, '.runner'));
+    const e = await run('/bin/sh', [join(dir, LANE_FILES.launch)]).catch((x: unknown) => x);
+    expect(e).toMatchObject({ code: 78 });
+  });
+
   it('hands the lane dir to the lane user when one is configured', async (ctx) => {
     if (process.getuid?.() !== 0) ctx.skip('chown needs root');
     const dir = join(root, 'lanes', 'd');
@@ -86,16 +128,52 @@ describe('readRunnerId()', () => {
   });
 });
 
-describe('resolveUser()', () => {
-  it('finds a user in a passwd file and refuses an unknown one', async () => {
-    const passwd = join(root, 'passwd');
-    await writeFile(
-      passwd,
-      'root:x:0:0:root:/root:/bin/sh\nrunner:x:1001:1002::/home/runner:/bin/sh\n',
-    );
-    expect(await resolveUser('runner', passwd)).toEqual({ uid: 1001, gid: 1002 });
-    const e = await resolveUser('nobody-here', passwd).catch((x: unknown) => x);
-    expect(e).toBeInstanceOf(LaunchplaneError);
-    expect(e).toMatchObject({ code: 'LP_CONFIG_INVALID' });
+describe('discardJitConfig()', () => {
+  it('deletes the JIT config only once the runner wrote .runner, or when the lane is over', async () => {
+    const dir = join(root, 'lanes', 'j');
+    await layoutLaneDir({ template, laneDir: dir, ephemeral: true, jitConfig: 'JIT-j' });
+    expect(await discardJitConfig(dir)).toBe(false);
+    expect(await exists(join(dir, LANE_FILES.jit))).toBe(true);
+    await writeFile(join(dir, '.runner'), '{}');
+    expect(await discardJitConfig(dir)).toBe(true);
+    expect(await exists(join(dir, LANE_FILES.jit))).toBe(false);
+    const over = join(root, 'lanes', 'k');
+    await layoutLaneDir({ template, laneDir: over, ephemeral: true, jitConfig: 'JIT-k' });
+    expect(await discardJitConfig(over, true)).toBe(true);
+    expect(await exists(join(over, LANE_FILES.jit))).toBe(false);
+  });
+
+  it('a lane user who points _launchplane at another directory cannot make root delete there', async (ctx) => {
+    if (process.getuid?.() !== 0) ctx.skip('needs root to act as another user');
+    // The attack: the lane's user (nobody here) swaps _launchplane for a link to a directory of
+    // root's holding a file named "jit", and waits for the agent to discard the JIT config.
+    await chmod(root, 0o755);
+    const honest = join(root, 'lanes', 'h');
+    await layoutLaneDir({
+      template,
+      laneDir: honest,
+      ephemeral: true,
+      jitConfig: 'JIT-h',
+      owner: { uid: 65534, gid: 65534 },
+    });
+    expect(await discardJitConfig(honest, true)).toBe(true);
+    expect(await exists(join(honest, LANE_FILES.jit))).toBe(false);
+    const dir = join(root, 'lanes', 'x');
+    await layoutLaneDir({
+      template,
+      laneDir: dir,
+      ephemeral: true,
+      jitConfig: 'JIT-x',
+      owner: { uid: 65534, gid: 65534 },
+    });
+    const victim = join(root, 'roots');
+    await mkdir(victim, { mode: 0o755 });
+    await writeFile(join(victim, 'jit'), 'precious');
+    await chmod(join(victim, 'jit'), 0o644);
+    await rm(join(dir, '_launchplane'), { recursive: true });
+    await symlink(victim, join(dir, '_launchplane'));
+    await writeFile(join(dir, '.runner'), '{}');
+    await discardJitConfig(dir, true).catch(() => undefined);
+    expect(await readFile(join(victim, 'jit'), 'utf8')).toBe('precious');
   });
 });

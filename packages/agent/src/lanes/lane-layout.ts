@@ -3,9 +3,18 @@
  * Launchplane's own files in `_launchplane/` — the job hooks that feed the local busy signal, the
  * launch script the unit or container runs, and (ephemeral lanes) the JIT config in a 0600 file so
  * the secret is never in a unit file, a container config, the agent's argv, a log or the audit.
+ * The JIT config is deleted once the runner has turned it into `.runner` and `.credentials`
+ * ({@link discardJitConfig}); a later start runs from those files. (Runner.Listener writes every
+ * file of a `--jitconfig` into its root before it loads its settings: actions/runner
+ * src/Runner.Listener/Runner.cs, `ExecuteCommand`.)
+ *
+ * The whole directory belongs to the user the lane runs as, with modes set explicitly (the agent
+ * runs with `UMask=0077`): the lane dir 0700, Launchplane's directories 0755 and scripts 0755
+ * inside it, the JIT config 0600.
  *
  * Every script uses shell builtins only: it must run under a bare busybox `sh` in a container too.
  */
+import { execFile } from 'node:child_process';
 import {
   chmod,
   cp,
@@ -20,7 +29,11 @@ import {
 } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { LocalBusy } from '@launchplane/shared';
-import { LaunchplaneError, isLaneId } from '@launchplane/shared';
+import { LaunchplaneError } from '@launchplane/shared';
+import { LANE_DIR_MODE, laneDirOf } from '../config/data-dir.js';
+import { EXIT_LAUNCH_FAILED } from '../domain/runner-exit.js';
+
+export { laneDirOf };
 
 /** Launchplane's directory inside a lane dir. */
 export const LP_DIR = '_launchplane';
@@ -38,16 +51,8 @@ export const LANE_FILES = {
   jobCompleted: `${LP_DIR}/state/job-completed`,
 } as const;
 
-/** The directory of a lane under `dataDir`. */
-export function laneDirOf(dataDir: string, laneId: string): string {
-  if (!isLaneId(laneId)) {
-    throw new LaunchplaneError(
-      'LP_INVALID_MESSAGE',
-      `Invalid lane id ${JSON.stringify(laneId.slice(0, 64))}`,
-    );
-  }
-  return join(dataDir, 'lanes', laneId);
-}
+/** The runner's own config files: written by `config.sh` or from the JIT config at start. */
+export const RUNNER_FILES = { settings: '.runner', credentials: '.credentials' } as const;
 
 const HOOK_STARTED = `#!/bin/sh
 # Written by launchplane-agent: records a job start for the lane's local busy signal.
@@ -65,7 +70,10 @@ echo completed >> "$d/jobs"
 
 function launchScript(ephemeral: boolean): string {
   const run = ephemeral
-    ? `IFS= read -r jit < ${LANE_FILES.jit} || [ -n "$jit" ] || { echo "launch.sh: no JIT config" >&2; exit 1; }
+    ? `# Configured already (the runner wrote .runner from the JIT config at its first start): the JIT
+# config is spent and deleted, and the runner starts from its own files.
+if [ -e ${RUNNER_FILES.settings} ]; then exec ./run.sh; fi
+IFS= read -r jit < ${LANE_FILES.jit} || [ -n "$jit" ] || { echo "launch.sh: no JIT config and no .runner" >&2; exit ${EXIT_LAUNCH_FAILED}; }
 # The runner reads --jitconfig from this variable (and clears it), so the secret never shows in
 # the world-readable command line of a process.
 ACTIONS_RUNNER_INPUT_JITCONFIG=$jit
@@ -74,7 +82,7 @@ exec ./run.sh`
     : 'exec ./run.sh';
   return `#!/bin/sh
 # Written by launchplane-agent: the entry point of this lane's unit or container.
-cd "\${0%/*}/.." || exit 1
+cd "\${0%/*}/.." || exit ${EXIT_LAUNCH_FAILED}
 ${run}
 `;
 }
@@ -87,9 +95,12 @@ export interface LayoutOptions {
   ephemeral: boolean;
   /** The JIT config of an ephemeral lane; written 0600 and nowhere else. */
   jitConfig?: string;
-  /** When set, the whole lane dir is handed to this user (the unit's `User=`). */
+  /** When set, the whole lane dir is handed to this user (the user the lane runs as). */
   owner?: { uid: number; gid: number } | undefined;
 }
+
+const HOOKS_DIR = join(LP_DIR, 'hooks');
+const STATE_DIR = join(LP_DIR, 'state');
 
 /**
  * Lays out a lane dir from the template. The dir must not exist yet: a leftover from another lane
@@ -121,13 +132,20 @@ export async function layoutLaneDir(options: LayoutOptions): Promise<void> {
     errorOnExist: true,
     force: false,
   });
-  await mkdir(join(laneDir, LP_DIR, 'hooks'), { recursive: true, mode: 0o755 });
-  await mkdir(join(laneDir, LP_DIR, 'state'), { recursive: true, mode: 0o755 });
-  await writeFile(join(laneDir, LANE_FILES.jobStartedHook), HOOK_STARTED, { mode: 0o755 });
-  await writeFile(join(laneDir, LANE_FILES.jobCompletedHook), HOOK_COMPLETED, { mode: 0o755 });
-  await writeFile(join(laneDir, LANE_FILES.launch), launchScript(options.ephemeral), {
-    mode: 0o755,
-  });
+  // Modes are set, not left to the umask: the lane's user owns and alone may enter the lane dir.
+  await chmod(laneDir, LANE_DIR_MODE);
+  for (const d of [LP_DIR, HOOKS_DIR, STATE_DIR]) {
+    await mkdir(join(laneDir, d), { recursive: true, mode: 0o755 });
+    await chmod(join(laneDir, d), 0o755);
+  }
+  for (const [file, text] of [
+    [LANE_FILES.jobStartedHook, HOOK_STARTED],
+    [LANE_FILES.jobCompletedHook, HOOK_COMPLETED],
+    [LANE_FILES.launch, launchScript(options.ephemeral)],
+  ] as const) {
+    await writeFile(join(laneDir, file), text, { mode: 0o755, flag: 'wx' });
+    await chmod(join(laneDir, file), 0o755);
+  }
   if (options.ephemeral) {
     if (options.jitConfig === undefined) {
       throw new LaunchplaneError('LP_INVALID_MESSAGE', 'An ephemeral lane needs a JIT config');
@@ -138,14 +156,67 @@ export async function layoutLaneDir(options: LayoutOptions): Promise<void> {
     });
     await chmod(join(laneDir, LANE_FILES.jit), 0o600);
   }
-  if (options.owner !== undefined) await chownTree(laneDir, options.owner);
+  if (options.owner !== undefined) await chownLaneDir(laneDir, options.owner);
 }
 
-/** Hands a directory tree to a user, never following symlinks. */
-async function chownTree(dir: string, owner: { uid: number; gid: number }): Promise<void> {
+/**
+ * Hands a lane dir the agent just laid out to a user, never following symlinks (`lchown`, and
+ * `readdir` does not descend into a linked directory). Not for a directory a lane has used: its
+ * user could swap a path for a link meanwhile.
+ */
+export async function chownLaneDir(
+  dir: string,
+  owner: { uid: number; gid: number },
+): Promise<void> {
   await lchown(dir, owner.uid, owner.gid);
   const entries = await readdir(dir, { recursive: true });
   for (const entry of entries) await lchown(join(dir, entry), owner.uid, owner.gid);
+}
+
+/** Whether the runner is configured: its `.runner` file is there (a regular file, not a link). */
+export async function runnerConfigured(laneDir: string): Promise<boolean> {
+  try {
+    return (await lstat(join(laneDir, RUNNER_FILES.settings))).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Deletes an ephemeral lane's JIT config once it is spent: the runner has written `.runner` from
+ * it (it does so at its start), or the lane is over (`force`). Resolves with whether it was there
+ * to delete.
+ *
+ * The lane's user owns `_launchplane/` and could swap it for a link elsewhere, so the file is
+ * unlinked by a child running as the lane dir's owner, never by root: at worst it deletes what
+ * that user could delete anyway.
+ */
+export async function discardJitConfig(laneDir: string, force = false): Promise<boolean> {
+  const jit = join(laneDir, LANE_FILES.jit);
+  if (!(await exists(jit))) return false;
+  if (!force && !(await runnerConfigured(laneDir))) return false;
+  const owner = await lstat(laneDir);
+  await new Promise<void>((resolve, reject) => {
+    execFile(
+      '/bin/rm',
+      ['-f', '--', jit],
+      { uid: owner.uid, gid: owner.gid, env: {}, timeout: 30_000 },
+      (error) => {
+        if (error === null) resolve();
+        else
+          reject(
+            new LaunchplaneError(
+              'LP_BACKEND_FAILED',
+              `Cannot delete the spent JIT config of "${laneDir}"`,
+              {
+                cause: error,
+              },
+            ),
+          );
+      },
+    );
+  });
+  return true;
 }
 
 /** Deletes a lane dir (missing is fine). */

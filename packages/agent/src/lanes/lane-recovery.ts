@@ -13,7 +13,7 @@ import type { LaneRecord } from '../ledger/lane-record.js';
 import type { Recorder } from '../ledger/recorder.js';
 import type { Logger } from '../ports/logger.js';
 import type { LaneService } from './lane-service.js';
-import { exists, removeLaneDir } from './lane-layout.js';
+import { exists } from './lane-layout.js';
 
 /** Dependencies of {@link recoverLanes}. */
 export interface RecoveryDeps {
@@ -77,14 +77,14 @@ export async function recoverLanes(deps: RecoveryDeps): Promise<RecoveredLane[]>
           break;
         case 'rollback-removed':
           if (touch) await backend.uninstall(lane);
-          await removeLaneDir(lane.laneDir);
+          await lanes.discardLaneFiles(lane);
           move(lane, ['stop', 'stop-complete']);
           message =
             'was interrupted while being created; what was made is cleaned up and the record retired';
           break;
         case 'rollback-failed':
           if (touch) await backend.uninstall(lane);
-          await removeLaneDir(lane.laneDir);
+          await lanes.discardLaneFiles(lane);
           move(lane, ['fail']);
           lane.recovery = `Creating lane "${lane.laneId}" was interrupted by an agent restart; its unit or container and directory were cleaned up. Remove the lane (and its runner on GitHub, if registered) and create it again`;
           message = 'was interrupted while being created; cleaned up and marked failed';
@@ -103,7 +103,7 @@ export async function recoverLanes(deps: RecoveryDeps): Promise<RecoveredLane[]>
             await backend.stop(lane);
             await backend.uninstall(lane);
           }
-          await removeLaneDir(lane.laneDir);
+          await lanes.discardLaneFiles(lane);
           move(lane, lane.state === 'stopping' ? ['stop-complete'] : ['stop', 'stop-complete']);
           message = 'was being removed; removal finished';
           break;

@@ -11,7 +11,13 @@
  * Every operation takes `dryRun`: it walks the same path through every guardrail and records the
  * steps it would take, without touching the ledger, files, systemd or Docker.
  */
-import { containerName, LaunchplaneError, transition, unitName } from '@launchplane/shared';
+import {
+  containerName,
+  LaunchplaneError,
+  toLaunchplaneError,
+  transition,
+  unitName,
+} from '@launchplane/shared';
 import type {
   AgentConfig,
   LaneCreateCommand,
@@ -19,6 +25,7 @@ import type {
   LaneState,
   LocalBusy,
 } from '@launchplane/shared';
+import { dataPaths, unreachableAncestor, unreachableError } from '../config/data-dir.js';
 import { backendError } from '../errors.js';
 import type { LaneOp } from '../domain/recovery-decision.js';
 import type { Ledger } from '../ledger/ledger.js';
@@ -26,8 +33,10 @@ import type { LaneRecord } from '../ledger/lane-record.js';
 import type { Recorder } from '../ledger/recorder.js';
 import type { Clock } from '../ports/clock.js';
 import type { Logger } from '../ports/logger.js';
-import type { LaneBackend, ObjectObservation } from './lane-backend.js';
+import type { UserAccounts } from '../ports/user-accounts.js';
+import { runnerControlEnv, type LaneBackend, type ObjectObservation } from './lane-backend.js';
 import {
+  chownLaneDir,
   exists,
   laneDirOf,
   layoutLaneDir,
@@ -36,8 +45,14 @@ import {
   readRunnerId,
   removeLaneDir,
 } from './lane-layout.js';
+import {
+  LaneUsers,
+  laneUserName,
+  releaseLaneUser,
+  type SystemdRunAs,
+  type UserIds,
+} from './lane-users.js';
 import { configArgs, runConfigSh } from './run-config.js';
-import { resolveUser, type UserIds } from './run-as-user.js';
 
 /** Called after each step of an operation; tests use it to crash the process there. */
 export type CrashPoint = (step: CrashPointName) => void;
@@ -77,6 +92,10 @@ export interface LaneServiceDeps {
   /** Environment for runner processes (`config.sh`, the unit, the container). Default: PATH only. */
   runnerEnv?: Readonly<Record<string, string>>;
   crashPoint?: CrashPoint;
+  /** The host's user database: lane users are made and deleted in it. */
+  accounts: UserAccounts;
+  /** How systemd lanes run (resolved at start); undefined without the systemd backend. */
+  systemdRunAs?: SystemdRunAs | undefined;
 }
 
 /** What an operation did, or (dry run) would do. */
@@ -96,12 +115,39 @@ export interface OpOptions {
 
 const RUNNING_STATES: readonly LaneState[] = ['online', 'busy', 'unhealthy'];
 
+/** The `User=` a systemd lane's unit gets, for the steps of an operation. */
+function userStep(lane: LaneRecord, runAs: SystemdRunAs | undefined): string {
+  if (runAs?.kind === 'lane-users') return `, User=${laneUserName(lane.laneId)}`;
+  if (runAs?.kind === 'shared') return `, User=${runAs.account.name}`;
+  return '';
+}
+
+/** Ledger meta key: where the search for a free lane-user uid starts next. */
+const LANE_UID_CURSOR = 'lane_uid_cursor';
+
 /** The lane operations. */
 export class LaneService {
   readonly #d: LaneServiceDeps;
+  readonly #users: LaneUsers | undefined;
 
   constructor(deps: LaneServiceDeps) {
     this.#d = deps;
+    const runAs = deps.systemdRunAs;
+    this.#users =
+      runAs?.kind === 'lane-users'
+        ? new LaneUsers({
+            accounts: deps.accounts,
+            firstUid: runAs.firstUid,
+            lastUid: runAs.lastUid,
+            cursor: {
+              get: () => {
+                const v = Number(deps.ledger.getMeta(LANE_UID_CURSOR));
+                return Number.isSafeInteger(v) && v > 0 ? v : undefined;
+              },
+              set: (uid) => deps.ledger.setMeta(LANE_UID_CURSOR, String(uid)),
+            },
+          })
+        : undefined;
   }
 
   /** Unix seconds now. */
@@ -168,6 +214,14 @@ export class LaneService {
       );
     }
     const backend = this.backendOf(cmd.backend);
+    if (backend.kind === 'systemd' && this.#d.systemdRunAs === undefined) {
+      // Never fall back to running a lane as whoever the manager is.
+      throw new LaunchplaneError(
+        'LP_BACKEND_UNAVAILABLE',
+        `Cannot create lane "${cmd.laneId}": this agent did not work out which user runs systemd lanes`,
+        { recovery: 'Restart the agent (`launchplane-agent run`) and read its start-up errors' },
+      );
+    }
     const now = this.#now();
     const lane: LaneRecord = {
       laneId: cmd.laneId,
@@ -231,12 +285,19 @@ export class LaneService {
     let installed = false;
     try {
       this.#move(lane, 'provision', dry);
+      const runAs = this.#systemdRunAs(lane);
+      if (runAs?.kind === 'lane-users') {
+        steps.push(
+          `make user "${laneUserName(lane.laneId)}" for the lane (uid from ${runAs.firstUid}-${runAs.lastUid})`,
+        );
+      }
       steps.push(
         `copy runner template "${config.runner.template}" to "${lane.laneDir}" with job hooks`,
       );
+      let owner: (UserIds & { name?: string }) | undefined;
       if (!dry) {
         this.#journal(lane, 'create', 'layout');
-        const owner = await this.#laneOwner(lane);
+        owner = await this.#systemdOwner(lane, runAs);
         await layoutLaneDir({
           owner,
           template: config.runner.template,
@@ -246,49 +307,64 @@ export class LaneService {
         });
         this.#crash('create:layout');
       }
-      if ('registrationToken' in cmd.runner) {
-        const args = configArgs(
-          { url: cmd.runner.url, name: lane.name, labels: lane.labels },
-          '[redacted]',
+      // A docker lane's container is made first: config.sh runs as the user the image runs as.
+      const configure = async (runsAs: UserIds | undefined): Promise<void> => {
+        if (!('registrationToken' in cmd.runner)) return;
+        const args = configArgs({ url: cmd.runner.url, name: lane.name, labels: lane.labels });
+        steps.push(
+          `run ${args.join(' ')} in "${lane.laneDir}" as the lane's user (token in its environment only)`,
         );
-        steps.push(`run ${args.join(' ')} in "${lane.laneDir}"`);
-        if (!dry) {
-          this.#journal(lane, 'create', 'configure');
-          await runConfigSh({
-            laneDir: lane.laneDir,
-            url: cmd.runner.url,
-            token: cmd.runner.registrationToken,
-            name: lane.name,
-            labels: lane.labels,
-            env: this.#runnerEnv(),
-            owner: await this.#laneOwner(lane),
-          });
-          const runnerId = await readRunnerId(lane.laneDir);
-          if (runnerId !== undefined) {
-            lane.runnerId = runnerId;
-            this.#save(lane);
-          }
-          this.#crash('create:configure');
+        if (dry) return;
+        this.#journal(lane, 'create', 'configure');
+        if (backend.kind === 'docker' && runsAs !== undefined && runsAs.uid !== 0) {
+          // config.sh runs on the host as the image's user: it must reach the lane dir.
+          const blocked = await unreachableAncestor(dataPaths(config.dataDir).lanes);
+          if (blocked !== undefined) throw unreachableError(blocked);
         }
-      }
+        await runConfigSh({
+          laneDir: lane.laneDir,
+          url: cmd.runner.url,
+          token: cmd.runner.registrationToken,
+          name: lane.name,
+          labels: lane.labels,
+          env: this.#configEnv(lane),
+          owner: runsAs,
+        });
+        const runnerId = await readRunnerId(lane.laneDir);
+        if (runnerId !== undefined) {
+          lane.runnerId = runnerId;
+          this.#save(lane);
+        }
+        this.#crash('create:configure');
+      };
+      if (backend.kind === 'systemd') await configure(owner);
       steps.push(
         backend.kind === 'systemd'
-          ? `write unit "${lane.objectName}" (X-Launchplane-Lane=${lane.laneId})`
+          ? `write unit "${lane.objectName}" (X-Launchplane-Lane=${lane.laneId}${userStep(lane, runAs)})`
           : `create container "${lane.objectName}" from image "${lane.docker?.image ?? ''}" with labels dev.launchplane.lane=${lane.laneId}`,
       );
+      if (backend.kind === 'docker') {
+        steps.push(`hand "${lane.laneDir}" to the user the image runs as (root only if allowed)`);
+      }
+      let runsAs: UserIds | undefined;
       if (!dry) {
         this.#journal(lane, 'create', 'install');
         installed = true;
-        await this.#backendCall(backend, 'install', () =>
+        const result = await this.#backendCall(backend, 'install', () =>
           backend.install(lane, {
-            env: this.#runnerEnv(),
-            ...(config.systemd.runAsUser === undefined
-              ? {}
-              : { runAsUser: config.systemd.runAsUser }),
+            env: this.#laneEnv(),
+            stopTimeoutSec: config.runner.stopTimeoutSec,
+            ...(owner?.name === undefined ? {} : { runAsUser: owner.name }),
           }),
         );
+        runsAs = result.runsAs;
+        if (runsAs !== undefined) {
+          this.#refuseRootImage(lane, runsAs);
+          await chownLaneDir(lane.laneDir, runsAs);
+        }
         this.#crash('create:install');
       }
+      if (backend.kind === 'docker') await configure(runsAs);
       this.#move(lane, 'start', dry);
       steps.push(`start ${backend.kind === 'systemd' ? 'unit' : 'container'} "${lane.objectName}"`);
       if (!dry) {
@@ -319,7 +395,7 @@ export class LaneService {
         const obs = await backend.observe(lane);
         if (obs.exists && obs.owned) await backend.uninstall(lane);
       }
-      await removeLaneDir(lane.laneDir);
+      await this.discardLaneFiles(lane);
     } catch (cleanupError) {
       this.#d.logger.error(
         { laneId: lane.laneId, err: String(cleanupError) },
@@ -537,9 +613,12 @@ export class LaneService {
       steps.push(`${kind} "${lane.objectName}" is already gone`);
     }
     steps.push(`delete directory "${lane.laneDir}"`);
+    if (lane.backend === 'systemd') {
+      steps.push(`delete user "${laneUserName(lane.laneId)}" if the agent made it for this lane`);
+    }
     if (!dry) {
       this.#journal(lane, 'remove', 'delete-dir');
-      await removeLaneDir(lane.laneDir);
+      await this.discardLaneFiles(lane);
       this.#crash('remove:delete-dir');
     }
     this.#move(lane, 'stop-complete', dry);
@@ -710,9 +789,9 @@ export class LaneService {
     if (!dry) this.#d.crashPoint?.(step);
   }
 
-  async #backendCall(backend: LaneBackend, step: string, fn: () => Promise<void>): Promise<void> {
+  async #backendCall<T>(backend: LaneBackend, step: string, fn: () => Promise<T>): Promise<T> {
     try {
-      await fn();
+      return await fn();
     } catch (error) {
       throw backendError(
         backend.kind,
@@ -722,18 +801,87 @@ export class LaneService {
     }
   }
 
-  /** The user a systemd lane runs as under the system manager, if the config names one. */
-  async #laneOwner(lane: LaneRecord): Promise<UserIds | undefined> {
-    const { systemd } = this.#d.config;
-    if (lane.backend !== 'systemd' || systemd.bus !== 'system' || systemd.runAsUser === undefined)
-      return undefined;
-    return resolveUser(systemd.runAsUser);
+  /**
+   * Deletes what a lane left on the host: its directory, then the user the agent made for it (a
+   * user of that name without the lane's mark is left alone). The directory goes first: nothing
+   * owned by the uid outlives the user, so the uid can go to another lane later.
+   */
+  async discardLaneFiles(lane: LaneRecord): Promise<void> {
+    await removeLaneDir(lane.laneDir);
+    if (lane.backend !== 'systemd') return;
+    const user = laneUserName(lane.laneId);
+    try {
+      const outcome = await releaseLaneUser(this.#d.accounts, lane.laneId);
+      if (outcome === 'not-ours') {
+        this.#d.logger.warn(
+          { laneId: lane.laneId, user },
+          "A user named like this lane's user is not marked as made for it; left alone",
+        );
+      }
+    } catch (error) {
+      // The lane is gone either way; a user left behind (e.g. a process of it still runs outside
+      // the unit) is listed by `doctor`, and its uid is not handed out again soon.
+      const e = toLaunchplaneError(error);
+      this.#d.logger.warn(
+        { laneId: lane.laneId, user, code: e.code, err: e.message, recovery: e.recovery },
+        "Cannot delete the lane's user; left behind",
+      );
+    }
   }
 
-  #runnerEnv(): Record<string, string> {
+  #systemdRunAs(lane: LaneRecord): SystemdRunAs | undefined {
+    return lane.backend === 'systemd' ? this.#d.systemdRunAs : undefined;
+  }
+
+  /** The user a systemd lane runs as (made now for a lane-user host), with its `User=` name. */
+  async #systemdOwner(
+    lane: LaneRecord,
+    runAs: SystemdRunAs | undefined,
+  ): Promise<(UserIds & { name?: string }) | undefined> {
+    if (runAs === undefined) return undefined;
+    switch (runAs.kind) {
+      case 'lane-users': {
+        if (this.#users === undefined) return undefined;
+        const account = await this.#users.ensure(lane.laneId, lane.laneDir);
+        return { uid: account.uid, gid: account.gid, name: account.name };
+      }
+      case 'shared':
+        return { uid: runAs.account.uid, gid: runAs.account.gid, name: runAs.account.name };
+      case 'manager':
+        // The manager runs every unit as itself; the agent hands it the dir (a no-op when the
+        // agent runs as that user too).
+        return process.getuid?.() === runAs.uid ? undefined : { uid: runAs.uid, gid: runAs.gid };
+    }
+  }
+
+  /** Refuses a container that would run as root on a host that does not allow root lanes. */
+  #refuseRootImage(lane: LaneRecord, runsAs: UserIds): void {
+    if (runsAs.uid !== 0 || this.#d.config.runner.allowRoot) return;
+    throw new LaunchplaneError(
+      'LP_NOT_OPTED_IN',
+      `Cannot create lane "${lane.laneId}": image "${lane.docker?.image ?? ''}" runs as root, and this host does not allow root lanes`,
+      {
+        recovery:
+          'Use an image with a non-root USER (the official runner image runs as "runner"), or set runner.allowRoot: true in the agent config',
+        details: { laneId: lane.laneId },
+      },
+    );
+  }
+
+  #baseEnv(): Record<string, string> {
     return {
       PATH: process.env['PATH'] ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
       ...(this.#d.runnerEnv ?? {}),
     };
+  }
+
+  /** The environment of a lane's unit or container (no secret in it). */
+  #laneEnv(): Record<string, string> {
+    return { ...this.#baseEnv(), ...runnerControlEnv(this.#d.config.runner.allowRoot) };
+  }
+
+  /** The environment of `config.sh`: the lane's, with the lane dir as its home. */
+  #configEnv(lane: LaneRecord): Record<string, string> {
+    return { ...this.#laneEnv(), HOME: lane.laneDir };
   }
 }

@@ -1,10 +1,19 @@
 /**
- * Runs a persistent lane's `config.sh` in its directory. The registration token goes to this
- * child process only: never to a file, a log line, an error message or the audit.
+ * Runs a persistent lane's `config.sh` in its directory, as the user the lane runs as. The
+ * registration token goes to this child's environment only, as `ACTIONS_RUNNER_INPUT_TOKEN` (the
+ * runner takes every `--<arg>` from `ACTIONS_RUNNER_INPUT_<ARG>` and removes the variable:
+ * actions/runner src/Runner.Listener/CommandSettings.cs): never to its command line (world-readable
+ * in /proc), a file, a log line, an error message or the audit.
  */
 import { spawn } from 'node:child_process';
 import { LaunchplaneError } from '@launchplane/shared';
 import { redactSecrets } from '../errors.js';
+
+/** The variable that carries the registration token to `config.sh`. */
+export const TOKEN_ENV = 'ACTIONS_RUNNER_INPUT_TOKEN';
+
+/** What `config.sh` prints when it runs as root without `RUNNER_ALLOW_RUNASROOT` (config.sh). */
+const ROOT_REFUSAL = 'Must not run with sudo';
 
 /** Options of {@link runConfigSh}. */
 export interface RunConfigOptions {
@@ -13,26 +22,21 @@ export interface RunConfigOptions {
   token: string;
   name: string;
   labels: readonly string[];
-  /** Environment of the child (PATH etc.). */
-  env: NodeJS.ProcessEnv;
+  /** Environment of the child (PATH etc.); the token is added to it. */
+  env: Readonly<Record<string, string>>;
   /** Deadline in ms. Default 120 000. */
   timeoutMs?: number;
-  /** Runs config.sh as this user (the lane's `User=`). */
+  /** Runs config.sh as this user (the user the lane runs as). */
   owner?: { uid: number; gid: number } | undefined;
 }
 
-/** The argv of `config.sh` with the token shown as `[redacted]` (for dry-run steps and logs). */
-export function configArgs(
-  opts: Pick<RunConfigOptions, 'url' | 'name' | 'labels'>,
-  token: string,
-): string[] {
+/** The argv of `config.sh`; it holds no secret. */
+export function configArgs(opts: Pick<RunConfigOptions, 'url' | 'name' | 'labels'>): string[] {
   return [
     './config.sh',
     '--unattended',
     '--url',
     opts.url,
-    '--token',
-    token,
     '--name',
     opts.name,
     '--labels',
@@ -45,15 +49,18 @@ export function configArgs(
   ];
 }
 
-/** Runs `config.sh`; rejects with LP_BACKEND_FAILED (output redacted) when it fails. */
+/**
+ * Runs `config.sh`; rejects with LP_RUNNER_ROOT_REFUSED when the runner refused to run as root,
+ * LP_BACKEND_FAILED (output redacted) when it failed otherwise.
+ */
 export async function runConfigSh(options: RunConfigOptions): Promise<void> {
-  const [cmd, ...args] = configArgs(options, options.token);
+  const [cmd, ...args] = configArgs(options);
   const timeoutMs = options.timeoutMs ?? 120_000;
   const output: Buffer[] = [];
   const code = await new Promise<number | string>((resolve, reject) => {
     const child = spawn(cmd ?? './config.sh', args, {
       cwd: options.laneDir,
-      env: options.env,
+      env: { ...options.env, [TOKEN_ENV]: options.token },
       ...(options.owner === undefined ? {} : { uid: options.owner.uid, gid: options.owner.gid }),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -78,17 +85,25 @@ export async function runConfigSh(options: RunConfigOptions): Promise<void> {
       },
     );
   });
-  if (code !== 0) {
-    const tail = redactSecrets(Buffer.concat(output).toString('utf8'), [options.token])
-      .trim()
-      .slice(-500);
+  if (code === 0) return;
+  const text = redactSecrets(Buffer.concat(output).toString('utf8'), [options.token]);
+  const tail = text.trim().slice(-500);
+  if (text.includes(ROOT_REFUSAL)) {
     throw new LaunchplaneError(
-      'LP_BACKEND_FAILED',
-      `config.sh exited with ${String(code)}: ${tail}`,
+      'LP_RUNNER_ROOT_REFUSED',
+      `config.sh refused to run as root in "${options.laneDir}": ${tail}`,
       {
         recovery:
-          'The registration token may have expired; the coordinator must create the lane again',
+          'Run lanes as non-root users (runner.users, the default), or set runner.allowRoot: true in the agent config',
       },
     );
   }
+  throw new LaunchplaneError(
+    'LP_BACKEND_FAILED',
+    `config.sh exited with ${String(code)}: ${tail}`,
+    {
+      recovery:
+        'Read the output above: if the registration token expired or was used, the coordinator must create the lane again',
+    },
+  );
 }

@@ -74,6 +74,8 @@ export interface ContainerInfo {
   state: ContainerState;
   /** Image reference the container was created from. */
   image: string;
+  /** The user it runs as (`Config.User`: `name`, `uid`, `name:group`, `uid:gid`; `''` is root). */
+  user: string;
 }
 
 /** One row of a container listing. */
@@ -119,6 +121,12 @@ export interface ContainerRuntime {
   list(): Promise<ContainerSummary[]>;
   /** Processes inside a running container; empty when it is not running. */
   processes(name: string): Promise<ContainerProcess[]>;
+  /**
+   * The text of a regular file in a lane container's filesystem (created or running), e.g. the
+   * image's own `/etc/passwd`; undefined when the path is missing or is not a regular file (a
+   * link is not followed). `LP_BACKEND_FAILED` when it is larger than `maxBytes`.
+   */
+  readFile(name: string, path: string, maxBytes: number): Promise<string | undefined>;
   /** Resolves when the daemon answers; rejects with `LP_BACKEND_UNAVAILABLE` otherwise. */
   ping(): Promise<void>;
 }

@@ -21,12 +21,25 @@ describe('createPinoLogger()', () => {
       },
       'x',
     );
+    log.info({ child: { ACTIONS_RUNNER_INPUT_TOKEN: 'INPUT-SECRET' } }, 'config.sh');
     await new Promise((r) => setImmediate(r));
     const out = lines.join('');
     expect(out).toContain('"hostId":"host-a"');
     expect(out).toContain('lane.create');
-    for (const s of ['JIT-SECRET', 'REG-SECRET', 'TOK-SECRET', 'ENV-SECRET'])
+    for (const s of ['JIT-SECRET', 'REG-SECRET', 'TOK-SECRET', 'ENV-SECRET', 'INPUT-SECRET'])
       expect(out).not.toContain(s);
     expect(out).toContain('[redacted]');
+  });
+});
+
+describe('redactSecrets()', () => {
+  it('removes the runner inputs passed in an environment from free text', async () => {
+    const { redactSecrets } = await import('../errors.js');
+    const text =
+      'env: ACTIONS_RUNNER_INPUT_TOKEN=AAAREGTOKEN ACTIONS_RUNNER_INPUT_JITCONFIG="eyJJIT" done';
+    const out = redactSecrets(text);
+    expect(out).not.toContain('AAAREGTOKEN');
+    expect(out).not.toContain('eyJJIT');
+    expect(out).toContain('ACTIONS_RUNNER_INPUT_TOKEN=[redacted]');
   });
 });

@@ -34,6 +34,11 @@ export const REDACT_PATHS = [
   '*.env',
   'environment',
   '*.environment',
+  // The runner's secret inputs, by the names they travel under in an environment.
+  'ACTIONS_RUNNER_INPUT_TOKEN',
+  'ACTIONS_RUNNER_INPUT_JITCONFIG',
+  '*.ACTIONS_RUNNER_INPUT_TOKEN',
+  '*.ACTIONS_RUNNER_INPUT_JITCONFIG',
 ];
 
 /** Options of {@link createPinoLogger}. */

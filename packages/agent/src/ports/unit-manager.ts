@@ -20,9 +20,9 @@ export interface UnitSpec {
    * (mode 0600) and never appear in errors or logs.
    */
   environment: Readonly<Record<string, string>>;
-  /** `User=` (system manager only). Unset: the manager's own user. */
+  /** `User=` (a manager running as root only). Unset: the manager's own user. */
   user?: string;
-  /** `Group=` (system manager only). */
+  /** `Group=` (a manager running as root only). */
   group?: string;
   /** Seconds systemd waits after SIGTERM before SIGKILL; a runner needs time to finish. Default 300. */
   timeoutStopSec?: number;
@@ -50,8 +50,18 @@ export interface UnitStatus {
   nRestarts: number;
   /** PID of the main process, 0 when none. */
   mainPid: number;
-  /** Exit status of the last main process (0 when none exited yet). */
+  /**
+   * How the last main process ended (`ExecMainCode`, a `siginfo` `si_code`): 1 exited, 2 killed by
+   * a signal, 3 dumped core; 0 when none ended yet.
+   */
+  execMainCode: number;
+  /** Its exit status, or the signal number when it was killed (`ExecMainStatus`; 0 when none). */
   execMainStatus: number;
+  /**
+   * The service's `Result`: `success`, `exit-code`, `signal`, `core-dump`, `timeout`,
+   * `start-limit-hit`, …; `''` when unknown.
+   */
+  result: string;
   /** The unit's cgroup path relative to the cgroup root (e.g. `/system.slice/x.service`), `''` when none. */
   controlGroup: string;
   /** `X-Launchplane-Lane=` parsed from the unit FILE; undefined when the file lacks it or is gone. */
@@ -90,6 +100,11 @@ export interface UnitManager {
   pids(name: string): Promise<number[]>;
   /** Resolves when the manager answers; rejects with `LP_BACKEND_UNAVAILABLE` otherwise. */
   ping(): Promise<void>;
+  /**
+   * The uid the manager runs as: 0 means it can run a unit as any user (`User=`), otherwise every
+   * unit runs as this uid.
+   */
+  managerUid(): Promise<number>;
   /** Releases the connection. */
   close(): Promise<void>;
 }

@@ -3,7 +3,7 @@
  * systemd and Docker, a manual clock, fresh keys, and helpers to sign commands and read results.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
+import { chmod, mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -26,6 +26,7 @@ import { ManualClock } from '../ports/clock.js';
 import { silentLogger } from '../ports/logger.js';
 import { FakeContainerRuntime } from './fake-container-runtime.js';
 import { FakeUnitManager } from './fake-unit-manager.js';
+import { FakeUserAccounts } from './fake-user-accounts.js';
 
 /** A JIT config that must never show up anywhere but the lane's 0600 file. */
 export const SECRET_JIT = 'SECRET-JIT-7f1c2d9e4b';
@@ -34,7 +35,8 @@ export const SECRET_TOKEN = 'SECRET-TOKEN-AAAAbbbbCCCC';
 
 /** Options of {@link createHarness}. */
 export interface HarnessOptions {
-  config?: Partial<AgentConfig>;
+  /** Config fields; `runner` is merged into the harness's (which names the fake template). */
+  config?: Partial<Omit<AgentConfig, 'runner'>> & { runner?: Partial<AgentConfig['runner']> };
   systemd?: boolean;
   docker?: boolean;
   random?: () => number;
@@ -44,6 +46,7 @@ export interface HarnessOptions {
   keys?: { coordinator: Ed25519KeyPair; host: Ed25519KeyPair };
   units?: FakeUnitManager;
   containers?: FakeContainerRuntime;
+  accounts?: FakeUserAccounts;
   clock?: ManualClock;
 }
 
@@ -53,6 +56,7 @@ export interface Harness {
   config: AgentConfig;
   units: FakeUnitManager;
   containers: FakeContainerRuntime;
+  accounts: FakeUserAccounts;
   clock: ManualClock;
   keys: { coordinator: Ed25519KeyPair; host: Ed25519KeyPair };
   dataDir: string;
@@ -73,10 +77,12 @@ export interface Harness {
 }
 
 const CONFIG_SH = `#!/bin/sh
-# fake config.sh: fails for the token "bad-token" and echoes it (to test redaction)
-for a in "$@"; do
-  if [ "$a" = "bad-token" ]; then echo "Invalid token $a" >&2; exit 3; fi
-done
+# fake config.sh: takes the token from ACTIONS_RUNNER_INPUT_TOKEN as the real one does, fails for
+# "bad-token" and echoes it (to test redaction), refuses root like the real one, and records who
+# ran it and with which arguments.
+if [ "$(id -u)" = 0 ] && [ -z "$RUNNER_ALLOW_RUNASROOT" ]; then echo "Must not run with sudo"; exit 1; fi
+if [ "$ACTIONS_RUNNER_INPUT_TOKEN" = "bad-token" ]; then echo "Invalid token $ACTIONS_RUNNER_INPUT_TOKEN" >&2; exit 3; fi
+echo "uid=$(id -u) args=$*" > config-ran
 printf '{"agentId": 4242, "agentName": "x"}' > .runner
 `;
 
@@ -93,6 +99,8 @@ export async function makeTemplate(dir: string): Promise<string> {
 export async function createHarness(options: HarnessOptions = {}): Promise<Harness> {
   const root =
     options.dataDir === undefined ? await mkdtemp(join(tmpdir(), 'lp-core-')) : undefined;
+  // Lane users must be able to reach their lane dirs (mkdtemp makes 0700).
+  if (root !== undefined) await chmod(root, 0o755);
   const dataDir = options.dataDir ?? join(root ?? '', 'data');
   const template = await makeTemplate(join(dataDir, '..'));
   const keys = options.keys ?? {
@@ -108,11 +116,12 @@ export async function createHarness(options: HarnessOptions = {}): Promise<Harne
       backends: ['systemd', 'docker'],
       maxLanes: 3,
     },
-    runner: { template },
     ...options.config,
+    runner: { template, ...options.config?.runner },
   });
   const units = options.units ?? new FakeUnitManager();
   const containers = options.containers ?? new FakeContainerRuntime();
+  const accounts = options.accounts ?? new FakeUserAccounts();
   const clock = options.clock ?? new ManualClock(Date.UTC(2026, 10, 28, 22, 0, 0));
   const core = await AgentCore.create({
     config,
@@ -123,6 +132,7 @@ export async function createHarness(options: HarnessOptions = {}): Promise<Harne
     containers: options.docker === false ? undefined : containers,
     clock,
     logger: silentLogger,
+    accounts,
     procRoot: join(dataDir, '..', 'no-proc'),
     ...(options.random === undefined ? {} : { random: options.random }),
     ...(options.crashPoint === undefined ? {} : { crashPoint: options.crashPoint }),
@@ -133,6 +143,7 @@ export async function createHarness(options: HarnessOptions = {}): Promise<Harne
     config,
     units,
     containers,
+    accounts,
     clock,
     keys,
     dataDir,
@@ -178,7 +189,16 @@ export async function createHarness(options: HarnessOptions = {}): Promise<Harne
     },
     async restart(extra = {}) {
       await core.stop();
-      return createHarness({ ...options, dataDir, keys, units, containers, clock, ...extra });
+      return createHarness({
+        ...options,
+        dataDir,
+        keys,
+        units,
+        containers,
+        accounts,
+        clock,
+        ...extra,
+      });
     },
     async cleanup() {
       await core.stop();

@@ -24,6 +24,9 @@ export interface FakeContainer {
   running: boolean;
   status: string;
   processes: ContainerProcess[];
+  /** `Config.User`; undefined: the image's ({@link FakeContainerRuntime.imageUsers}). */
+  user?: string;
+  exitCode: number;
 }
 
 /** Fake Docker. */
@@ -31,6 +34,12 @@ export class FakeContainerRuntime implements ContainerRuntime {
   readonly containers = new Map<string, FakeContainer>();
   readonly calls: string[] = [];
   startError: LaunchplaneError | undefined;
+  /** `User` of an image by reference; an image not listed runs as {@link defaultImageUser}. */
+  readonly imageUsers = new Map<string, string>();
+  /** Files in an image (`/etc/passwd`, …) by reference and path. */
+  readonly imageFiles = new Map<string, Record<string, string>>();
+  /** The user of an image not in {@link imageUsers}: non-root, like the official runner image. */
+  defaultImageUser = '1001';
 
   /** Plants a container the agent did not make (a look-alike), with any labels. */
   plant(name: string, labels: Record<string, string>, running = true): FakeContainer {
@@ -41,18 +50,25 @@ export class FakeContainerRuntime implements ContainerRuntime {
       running,
       status: running ? 'running' : 'exited',
       processes: [],
+      exitCode: 0,
     };
     this.containers.set(name, c);
     return c;
   }
 
-  /** Makes a container's process exit. */
+  /** Makes a container's process die of SIGKILL (exit code 137). */
   kill(name: string): void {
+    this.exit(name, 137);
+  }
+
+  /** Makes a container's process exit with `code`. */
+  exit(name: string, code: number): void {
     const c = this.containers.get(name);
     if (c !== undefined) {
       c.running = false;
       c.status = 'exited';
       c.processes = [];
+      c.exitCode = code;
     }
   }
 
@@ -74,6 +90,7 @@ export class FakeContainerRuntime implements ContainerRuntime {
       running: false,
       status: 'created',
       processes: [],
+      exitCode: 0,
     });
     return Promise.resolve(name);
   }
@@ -86,6 +103,7 @@ export class FakeContainerRuntime implements ContainerRuntime {
     if (this.startError !== undefined) return Promise.reject(this.startError);
     c.running = true;
     c.status = 'running';
+    c.exitCode = 0;
     return Promise.resolve();
   }
 
@@ -93,6 +111,8 @@ export class FakeContainerRuntime implements ContainerRuntime {
     this.calls.push(`stop ${name}`);
     const c = this.containers.get(name);
     if (c !== undefined) {
+      // run.sh under RUNNER_MANUALLY_TRAP_SIG ends a stop with 128 + SIGTERM.
+      if (c.running) c.exitCode = 143;
       c.running = false;
       c.status = 'exited';
       c.processes = [];
@@ -120,10 +140,11 @@ export class FakeContainerRuntime implements ContainerRuntime {
       name,
       labels: c.labels,
       image: c.spec?.image ?? 'hand-made',
+      user: c.user ?? this.imageUsers.get(c.spec?.image ?? '') ?? this.defaultImageUser,
       state: {
         status: c.status,
         running: c.running,
-        exitCode: 0,
+        exitCode: c.exitCode,
         startedAt: '2026-01-01T00:00:00Z',
         finishedAt: '0001-01-01T00:00:00Z',
         oomKilled: false,
@@ -150,5 +171,14 @@ export class FakeContainerRuntime implements ContainerRuntime {
 
   ping(): Promise<void> {
     return Promise.resolve();
+  }
+
+  readFile(name: string, path: string, maxBytes: number): Promise<string | undefined> {
+    const image = this.containers.get(name)?.spec?.image;
+    const text = image === undefined ? undefined : this.imageFiles.get(image)?.[path];
+    if (text !== undefined && Buffer.byteLength(text) > maxBytes) {
+      return Promise.reject(new LaunchplaneError('LP_BACKEND_FAILED', `"${path}" is too large`));
+    }
+    return Promise.resolve(text);
   }
 }

@@ -13,7 +13,11 @@ export interface FakeUnit {
   activeState: string;
   subState: string;
   pids: number[];
+  /** How the main process last ended: `ExecMainCode`, `ExecMainStatus`, `Result`. */
+  exit: { code: number; status: number; result: string };
 }
+
+const NO_EXIT = { code: 0, status: 0, result: 'success' };
 
 /** Fake systemd. */
 export class FakeUnitManager implements UnitManager {
@@ -24,6 +28,8 @@ export class FakeUnitManager implements UnitManager {
   startError: LaunchplaneError | undefined;
   /** When true, every call rejects with LP_BACKEND_UNAVAILABLE. */
   down = false;
+  /** The uid the fake manager runs as (0: it can switch users). */
+  uid = 0;
 
   #check(): void {
     if (this.down) throw new LaunchplaneError('LP_BACKEND_UNAVAILABLE', 'systemd is not reachable');
@@ -38,18 +44,32 @@ export class FakeUnitManager implements UnitManager {
       activeState: options.active === false ? 'inactive' : 'active',
       subState: options.active === false ? 'dead' : 'running',
       pids: [],
+      exit: NO_EXIT,
     };
     this.units.set(name, u);
     return u;
   }
 
-  /** Makes a unit's process exit, as if the runner died. */
+  /** Makes a unit's process die of SIGKILL, as if the runner crashed. */
   kill(name: string): void {
     const u = this.units.get(name);
     if (u !== undefined) {
       u.activeState = 'failed';
       u.subState = 'failed';
       u.pids = [];
+      u.exit = { code: 2, status: 9, result: 'signal' };
+    }
+  }
+
+  /** Makes a unit's process exit with `status` (run.sh's exit status). */
+  exit(name: string, status: number): void {
+    const u = this.units.get(name);
+    if (u !== undefined) {
+      const ok = status === 0 || status === 130 || status === 143;
+      u.activeState = ok ? 'inactive' : 'failed';
+      u.subState = ok ? 'dead' : 'failed';
+      u.pids = [];
+      u.exit = { code: 1, status, result: ok ? 'success' : 'exit-code' };
     }
   }
 
@@ -65,6 +85,7 @@ export class FakeUnitManager implements UnitManager {
       activeState: prev?.activeState ?? 'inactive',
       subState: prev?.subState ?? 'dead',
       pids: prev?.pids ?? [],
+      exit: prev?.exit ?? NO_EXIT,
     });
     return Promise.resolve(name);
   }
@@ -80,6 +101,7 @@ export class FakeUnitManager implements UnitManager {
       u.subState = 'failed';
       return Promise.reject(this.startError);
     }
+    u.exit = NO_EXIT;
     u.activeState = 'active';
     u.subState = 'running';
     return Promise.resolve();
@@ -90,9 +112,12 @@ export class FakeUnitManager implements UnitManager {
     this.calls.push(`stop ${name}`);
     const u = this.units.get(name);
     if (u !== undefined) {
+      const wasRunning = u.activeState === 'active';
       u.activeState = 'inactive';
       u.subState = 'dead';
       u.pids = [];
+      // run.sh under RUNNER_MANUALLY_TRAP_SIG ends a stop with 128 + SIGTERM.
+      if (wasRunning) u.exit = { code: 1, status: 143, result: 'success' };
     }
     return Promise.resolve();
   }
@@ -124,7 +149,9 @@ export class FakeUnitManager implements UnitManager {
       subState: u.subState,
       nRestarts: 0,
       mainPid: u.pids[0] ?? 0,
-      execMainStatus: 0,
+      execMainCode: u.exit.code,
+      execMainStatus: u.exit.status,
+      result: u.exit.result,
       controlGroup: `/app.slice/${name}`,
       marker: u.marker,
       fragmentPath: `/fake/${name}`,
@@ -148,6 +175,11 @@ export class FakeUnitManager implements UnitManager {
   ping(): Promise<void> {
     this.#check();
     return Promise.resolve();
+  }
+
+  managerUid(): Promise<number> {
+    this.#check();
+    return Promise.resolve(this.uid);
   }
 
   close(): Promise<void> {

@@ -1,4 +1,6 @@
+import type { Readable } from 'node:stream';
 import Docker from 'dockerode';
+import * as tar from 'tar-stream';
 import type { ContainerCreateOptions } from 'dockerode';
 import {
   HOST_ID_PATTERN,
@@ -198,6 +200,7 @@ export class DockerContainerRuntime implements ContainerRuntime {
           restartCount: info.RestartCount,
         },
         image: info.Config.Image,
+        user: info.Config.User ?? '',
       };
     } catch (error) {
       if (statusOf(error) === 404) return undefined;
@@ -249,6 +252,43 @@ export class DockerContainerRuntime implements ContainerRuntime {
         ? [{ pid: n, comm, args: args.join(' ') }]
         : [];
     });
+  }
+
+  /** {@inheritDoc ContainerRuntime.readFile} */
+  async readFile(name: string, path: string, maxBytes: number): Promise<string | undefined> {
+    assertLaneContainerName(name);
+    let archive: NodeJS.ReadableStream;
+    try {
+      archive = await this.#docker.getContainer(name).getArchive({ path });
+    } catch (error) {
+      if (statusOf(error) === 404) return undefined;
+      throw this.#failure(`read "${path}" in container "${name}"`, error, {
+        details: { container: name, path },
+      });
+    }
+    // The archive of one path: its first entry is the path itself (a link stays a link).
+    const extract = tar.extract();
+    const entries = (archive as Readable).pipe(extract);
+    for await (const entry of entries) {
+      if (entry.header.type !== 'file') {
+        entry.resume();
+        (archive as Readable).destroy();
+        return undefined;
+      }
+      if ((entry.header.size ?? 0) > maxBytes) {
+        (archive as Readable).destroy();
+        throw new LaunchplaneError(
+          'LP_BACKEND_FAILED',
+          `Cannot read "${path}" in container "${name}": it is larger than ${maxBytes} bytes`,
+          { details: { container: name, path } },
+        );
+      }
+      const chunks: Buffer[] = [];
+      for await (const chunk of entry) chunks.push(chunk as Buffer);
+      (archive as Readable).destroy();
+      return Buffer.concat(chunks).toString('utf8');
+    }
+    return undefined;
   }
 
   #failure(

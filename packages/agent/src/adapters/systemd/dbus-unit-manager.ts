@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { open, mkdir, readFile, readdir, rename, rm } from 'node:fs/promises';
 import type { EventEmitter } from 'node:events';
+import { constants as osConstants } from 'node:os';
 import { basename, join } from 'node:path';
 
 import * as dbus from 'dbus-next';
@@ -8,7 +9,13 @@ import type { MessageBus, Variant } from 'dbus-next';
 import { LaunchplaneError, unitName } from '@launchplane/shared';
 
 import type { UnitManager, UnitSpec, UnitStatus } from '../../ports/unit-manager.js';
-import { parseLaneMarker, renderEnvironmentFile, renderUnitFile } from './unit-file.js';
+import {
+  parseExitRecord,
+  parseLaneMarker,
+  renderEnvironmentFile,
+  renderUnitFile,
+  type ExitRecord,
+} from './unit-file.js';
 import { LANE_UNIT_PATTERN, assertLaneUnitName, isLaneUnitName } from './unit-name.js';
 
 const DEST = 'org.freedesktop.systemd1';
@@ -314,11 +321,32 @@ export class DbusUnitManager implements UnitManager {
     }
   }
 
+  /** {@inheritDoc UnitManager.managerUid} */
+  async managerUid(): Promise<number> {
+    try {
+      const owner = this.#managerName ?? DEST;
+      const [uid] = await this.#call(
+        MANAGER_PATH,
+        'org.freedesktop.DBus',
+        'GetConnectionUnixUser',
+        's',
+        [owner],
+      );
+      if (typeof uid === 'number' && Number.isSafeInteger(uid)) return uid;
+      throw new Error(`the bus answered ${JSON.stringify(uid)} for the manager's uid`);
+    } catch (error) {
+      throw this.#failure('find the uid of the systemd manager', error);
+    }
+  }
+
   /** {@inheritDoc UnitManager.writeUnit} */
   async writeUnit(spec: UnitSpec): Promise<string> {
     const name = unitName(spec.laneId);
     const envFile = this.#envFile(name);
-    const unitText = renderUnitFile(spec, { environmentFile: envFile });
+    const unitText = renderUnitFile(spec, {
+      environmentFile: envFile,
+      exitFile: this.#exitFile(name),
+    });
     const envText = renderEnvironmentFile(spec.laneId, spec.environment);
     try {
       await mkdir(this.#envDir, { recursive: true, mode: 0o700 });
@@ -445,6 +473,7 @@ export class DbusUnitManager implements UnitManager {
     try {
       await rm(join(this.#unitDir, name), { force: true });
       await rm(this.#envFile(name), { force: true });
+      await rm(this.#exitFile(name), { force: true });
     } catch (error) {
       throw new LaunchplaneError(
         'LP_BACKEND_FAILED',
@@ -488,14 +517,27 @@ export class DbusUnitManager implements UnitManager {
       );
       const fileExists = marker.exists;
       if (loadState === 'not-found' && !fileExists) return undefined;
+      const activeState = str(unitProps['ActiveState']);
+      let exit = {
+        code: num(serviceProps['ExecMainCode']),
+        status: num(serviceProps['ExecMainStatus']),
+        result: str(serviceProps['Result']),
+      };
+      // systemd unloads a unit that stopped cleanly and forgets how it ended: the unit's own
+      // record (ExecStopPost=) keeps it.
+      if (exit.code === 0 && (activeState === 'inactive' || activeState === 'failed')) {
+        exit = (await this.#readExitRecord(name)) ?? exit;
+      }
       return {
         name,
         loadState,
-        activeState: str(unitProps['ActiveState']),
+        activeState,
         subState: str(unitProps['SubState']),
         nRestarts: num(serviceProps['NRestarts']),
         mainPid: num(serviceProps['MainPID']),
-        execMainStatus: num(serviceProps['ExecMainStatus']),
+        execMainCode: exit.code,
+        execMainStatus: exit.status,
+        result: exit.result,
         controlGroup: str(serviceProps['ControlGroup']),
         marker: marker.value,
         fragmentPath,
@@ -585,6 +627,20 @@ export class DbusUnitManager implements UnitManager {
 
   #envFile(name: string): string {
     return join(this.#envDir, `${name.slice(0, -'.service'.length)}.env`);
+  }
+
+  /** Where the unit records how its main process ended (beside its environment file, root only). */
+  #exitFile(name: string): string {
+    return join(this.#envDir, `${name.slice(0, -'.service'.length)}.exit`);
+  }
+
+  async #readExitRecord(name: string): Promise<ExitRecord | undefined> {
+    try {
+      return parseExitRecord(await readFile(this.#exitFile(name), 'utf8'), osConstants.signals);
+    } catch (error) {
+      if (isErrno(error, 'ENOENT')) return undefined;
+      throw error;
+    }
   }
 }
 

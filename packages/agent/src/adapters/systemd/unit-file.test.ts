@@ -3,7 +3,12 @@ import { LaunchplaneError, LANE_ID_PATTERN } from '@launchplane/shared';
 import { describe, expect, it } from 'vitest';
 
 import type { UnitSpec } from '../../ports/unit-manager.js';
-import { parseLaneMarker, renderEnvironmentFile, renderUnitFile } from './unit-file.js';
+import {
+  parseExitRecord,
+  parseLaneMarker,
+  renderEnvironmentFile,
+  renderUnitFile,
+} from './unit-file.js';
 import { isLaneUnitName } from './unit-name.js';
 
 const LANE = '01j9zq4m8w6x3v2t1s0r9p8n7k';
@@ -54,6 +59,48 @@ describe('renderUnitFile()', () => {
       expect(text).toContain(`\n${line}\n`);
     }
     expect(text).toContain('Description=Lane 100%% ready\n');
+  });
+
+  it('lets run.sh end a stop with 130 or 143 without failing, and records every exit where the lane cannot write', () => {
+    const text = renderUnitFile(spec, {
+      environmentFile: ENV_FILE,
+      exitFile: '/etc/launchplane/lanes/launchplane-lane-x.exit',
+    });
+    expect(text).toContain('\nSuccessExitStatus=130 143\n');
+    // Both run with full privileges (+), not as the lane's user, and the shell, not systemd,
+    // expands the variables.
+    expect(text).toContain(
+      '\nExecStartPre=+"/bin/rm" "-f" "--" "/etc/launchplane/lanes/launchplane-lane-x.exit"\n',
+    );
+    expect(text).toContain(
+      '\nExecStopPost=+"/bin/sh" "-c" "echo \\"$$SERVICE_RESULT $$EXIT_CODE $$EXIT_STATUS\\" > \\"$$0\\"" "/etc/launchplane/lanes/launchplane-lane-x.exit"\n',
+    );
+    expect(render()).not.toContain('ExecStopPost');
+  });
+
+  it('parses exit records, and nothing else', () => {
+    const signals = { SIGTERM: 15, SIGKILL: 9 };
+    expect(parseExitRecord('success exited 143\n', signals)).toEqual({
+      code: 1,
+      status: 143,
+      result: 'success',
+    });
+    expect(parseExitRecord('signal killed KILL', signals)).toEqual({
+      code: 2,
+      status: 9,
+      result: 'signal',
+    });
+    expect(parseExitRecord('exit-code exited 7', signals)?.status).toBe(7);
+    for (const bad of [
+      '',
+      'success',
+      'success exited',
+      'success exited x',
+      'oops killed NOPE',
+      'a b c',
+    ]) {
+      expect(parseExitRecord(bad, signals)).toBeUndefined();
+    }
   });
 
   it('honours the limits given in the spec', () => {

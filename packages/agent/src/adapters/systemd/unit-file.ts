@@ -68,8 +68,17 @@ function positiveInt(laneId: string, what: string, value: number): number {
  * Renders the unit file of a lane. Environment values are not in it: they go to the lane's
  * environment file (see {@link renderEnvironmentFile}), because unit files are world-readable and
  * systemd publishes `Environment=` on the bus.
+ *
+ * With `exitFile`, the unit records how its main process ended (`$SERVICE_RESULT $EXIT_CODE
+ * $EXIT_STATUS`, see {@link parseExitRecord}) there after every run, and clears it before each
+ * start: systemd forgets a unit's exit status once it unloads the stopped unit, and the health loop
+ * needs it (exit 0 without `.runner`, exit 7). Both commands run with full privileges (`+`), so
+ * the lane's user can neither write nor remove the record.
  */
-export function renderUnitFile(spec: UnitSpec, options: { environmentFile: string }): string {
+export function renderUnitFile(
+  spec: UnitSpec,
+  options: { environmentFile: string; exitFile?: string },
+): string {
   const { laneId } = spec;
   unitName(laneId); // throws LP_INVALID_MESSAGE unless laneId is a canonical lane id
   const exe = spec.execStart[0];
@@ -82,6 +91,7 @@ export function renderUnitFile(spec: UnitSpec, options: { environmentFile: strin
   }
   assertPath(laneId, 'workingDirectory', spec.workingDirectory);
   assertPath(laneId, 'environment file', options.environmentFile);
+  if (options.exitFile !== undefined) assertPath(laneId, 'exit file', options.exitFile);
   const readWrite = [spec.workingDirectory, ...(spec.readWritePaths ?? [])];
   for (const p of readWrite) assertPath(laneId, 'readWritePaths', p);
   if (spec.user !== undefined && !USER_NAME.test(spec.user))
@@ -124,14 +134,31 @@ export function renderUnitFile(spec: UnitSpec, options: { environmentFile: strin
     `ExecStart=${spec.execStart.map(quoteWord).join(' ')}`,
     `WorkingDirectory=${escapeSpecifiers(spec.workingDirectory)}`,
     `EnvironmentFile=${escapeSpecifiers(options.environmentFile)}`,
+    ...(options.exitFile === undefined
+      ? []
+      : [
+          `ExecStartPre=+${['/bin/rm', '-f', '--', options.exitFile].map(quoteWord).join(' ')}`,
+          `ExecStopPost=+${[
+            '/bin/sh',
+            '-c',
+            'echo "$SERVICE_RESULT $EXIT_CODE $EXIT_STATUS" > "$0"',
+            options.exitFile,
+          ]
+            .map(quoteWord)
+            .join(' ')}`,
+        ]),
     ...(spec.user === undefined ? [] : [`User=${spec.user}`]),
     ...(spec.group === undefined ? [] : [`Group=${spec.group}`]),
     'Restart=no',
-    // mixed: SIGTERM to the runner only, so it can finish or cancel its job and stop its worker;
-    // whatever is left after TimeoutStopSec gets SIGKILL.
+    // mixed: SIGTERM to the main process only: run.sh, which (RUNNER_MANUALLY_TRAP_SIG=1) passes
+    // it on as SIGINT to Runner.Listener's process group and waits for the listener to finish or
+    // cancel its job. Whatever is left after that, or after TimeoutStopSec, gets SIGKILL.
     'KillMode=mixed',
     'KillSignal=SIGTERM',
     `TimeoutStopSec=${timeoutStopSec}`,
+    // run.sh ends a stop it trapped with 128 + the signal (actions/runner run.sh,
+    // runWithManualTrap): a stop we asked for, not a failure.
+    'SuccessExitStatus=130 143',
     'NoNewPrivileges=yes',
     'PrivateTmp=yes',
     'ProtectSystem=strict',
@@ -190,4 +217,33 @@ export function parseLaneMarker(text: string): string | undefined {
     }
   }
   return marker;
+}
+
+/** How a unit's main process last ended, as its exit record (see {@link renderUnitFile}) says. */
+export interface ExitRecord {
+  /** `ExecMainCode`: 1 exited, 2 killed, 3 dumped. */
+  code: number;
+  /** Exit status, or the signal number. */
+  status: number;
+  /** `$SERVICE_RESULT`: `success`, `exit-code`, `signal`, … */
+  result: string;
+}
+
+const EXIT_CODES: Record<string, number> = { exited: 1, killed: 2, dumped: 3 };
+
+/**
+ * Parses an exit record, `<result> <exited|killed|dumped> <status or signal name>`; undefined
+ * when it is not one (e.g. the unit never ran its main process).
+ */
+export function parseExitRecord(
+  text: string,
+  signals: Readonly<Record<string, number>>,
+): ExitRecord | undefined {
+  const [result, how, status] = text.trim().split(/\s+/);
+  const code = how === undefined ? undefined : EXIT_CODES[how];
+  if (result === undefined || !/^[a-z-]+$/.test(result) || code === undefined) return undefined;
+  if (status === undefined) return undefined;
+  const n =
+    code === 1 ? (/^\d{1,3}$/.test(status) ? Number(status) : undefined) : signals[`SIG${status}`];
+  return n === undefined ? undefined : { code, status: n, result };
 }
