@@ -536,6 +536,75 @@ pools:
   });
 });
 
+describe('polled repositories of an organization pool', () => {
+  const ORG = `version: 1
+allowedHosts: [host-a]
+allowedRepositories: [acme/api]
+allowedOrganizations: [acme]
+pools:
+  org:
+    organization: acme
+    backend: systemd
+    lanes: { host-a: 2 }
+    scaling:
+      mode: demand
+      repositories: [Acme/API, acme/web]
+`;
+
+  it('takes the repositories of its organization, lowercased as GitHub compares them', () => {
+    const r = parsePolicy(ORG);
+    if (!r.ok) throw new Error(JSON.stringify(r.issues));
+    expect(r.value.pools.org?.scaling?.repositories).toEqual(['acme/api', 'acme/web']);
+  });
+
+  it('leaves the key out when it is not given', () => {
+    const r = parsePolicy(ORG.replace(/ {6}repositories:.*\n/, ''));
+    expect(r.ok && 'repositories' in (r.value.pools.org?.scaling ?? {})).toBe(false);
+  });
+
+  it.each([
+    [
+      'a repository of another organization',
+      'acme/web]',
+      'other/web]',
+      'pools.org.scaling.repositories[1]',
+      12,
+      'repository "other/web" is not in the pool\'s organization "acme"',
+    ],
+    [
+      'a repository listed twice',
+      'acme/web]',
+      'acme/api]',
+      'pools.org.scaling.repositories[1]',
+      12,
+      '"acme/api" is listed twice',
+    ],
+    [
+      'a repository pool that lists repositories',
+      '    organization: acme',
+      '    repository: acme/api',
+      'pools.org.scaling.repositories',
+      12,
+      '"scaling.repositories" is for organization pools',
+    ],
+    [
+      'a name that is not owner/repo',
+      'acme/web]',
+      'web]',
+      'pools.org.scaling.repositories[1]',
+      12,
+      '',
+    ],
+  ])('refuses %s with its path and line', (_what, from, to, path, line, message) => {
+    expect(ORG).toContain(from);
+    const issues = issuesOf(ORG.replace(from, to));
+    const hit = issues.find((i) => i.path === path);
+    expect(hit, JSON.stringify(issues)).toBeDefined();
+    expect(hit?.line).toBe(line);
+    expect(hit?.message).toContain(message);
+  });
+});
+
 describe('windowsInForce()', () => {
   const at = (iso: string): number => Date.parse(iso) / 1000;
   const scaling = {

@@ -90,6 +90,12 @@ const scalingSchema = z.strictObject({
   /** `spread`: the host with the fewest lanes of the pool first; `pack`: the fullest first. */
   placement: z.enum(['spread', 'pack']).default('spread'),
   schedule: z.array(scheduleWindowSchema).max(50).default([]),
+  /**
+   * Organization pools only: the organization's repositories whose queued jobs the coordinator
+   * polls (GitHub lists jobs per repository, never per organization). Webhooks need no list; a
+   * demand pool of an organization without one follows webhooks alone.
+   */
+  repositories: z.array(repositorySchema).max(1000).optional(),
 });
 
 /** What the policy grants one host: the capability labels it may put on its lanes. */
@@ -188,6 +194,7 @@ const poolSchema = z
       }
     }
     if (pool.scaling !== undefined) checkScalingBounds(pool.scaling, pool.lanes, ctx);
+    if (pool.scaling?.repositories !== undefined) checkPolledRepositories(pool, ctx);
   })
   // Without either, the default group: the parsed form (and so a policy's digest) stays as it
   // was before groups could be named.
@@ -315,6 +322,37 @@ function checkScalingBounds(
     check(w.min, ['schedule', i, 'min'], 'min');
     check(w.minIdle, ['schedule', i, 'minIdle'], 'minIdle');
   });
+}
+
+/**
+ * `scaling.repositories` belongs to an organization pool and names repositories of that
+ * organization only (the organization's place in `allowedOrganizations` is what allows them).
+ */
+function checkPolledRepositories(
+  pool: { repository?: string | undefined; organization?: string | undefined; scaling?: Scaling },
+  ctx: z.RefinementCtx,
+): void {
+  const repos = pool.scaling?.repositories ?? [];
+  if (pool.repository !== undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['scaling', 'repositories'],
+      message:
+        'a repository pool is polled for its own repository: "scaling.repositories" is for organization pools',
+    });
+    return;
+  }
+  repos.forEach((repo, i) => {
+    const owner = repo.split('/')[0];
+    if (pool.organization !== undefined && owner !== pool.organization) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['scaling', 'repositories', i],
+        message: `repository "${repo}" is not in the pool's organization "${pool.organization}"`,
+      });
+    }
+  });
+  reportDuplicates(repos, ['scaling', 'repositories'], ctx);
 }
 
 /** Why `zone` is not an IANA time zone this runtime knows, or undefined when it is one. */
