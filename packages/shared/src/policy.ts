@@ -329,7 +329,11 @@ function checkScalingBounds(
  * organization only (the organization's place in `allowedOrganizations` is what allows them).
  */
 function checkPolledRepositories(
-  pool: { repository?: string | undefined; organization?: string | undefined; scaling?: Scaling },
+  pool: {
+    repository?: string | undefined;
+    organization?: string | undefined;
+    scaling?: Scaling | undefined;
+  },
   ctx: z.RefinementCtx,
 ): void {
   const repos = pool.scaling?.repositories ?? [];
