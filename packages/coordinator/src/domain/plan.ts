@@ -32,6 +32,7 @@ import type { GitHubRunner } from '../ports/github-runners.js';
 import type { LaneRecord } from '../ports/store.js';
 import { checkLaneGuardrails, freeCapacity, withdrawsPermission } from './guardrails.js';
 import type { GuardrailBlock, HostView } from './guardrails.js';
+import { holdsSlot, inFlight, removalOrder, type LaneView } from './lane-view.js';
 
 /** One host as the planner sees it: its record, session state and last inventory. */
 export interface PlanHost extends HostView {
@@ -96,22 +97,6 @@ const KIND_ORDER: Record<PlanAction['kind'], number> = {
   create: 3,
 };
 
-/** States in which a lane holds one of its pool's slots on its host. */
-function holdsSlot(state: LaneState): boolean {
-  return state !== 'removed' && state !== 'completed' && state !== 'stopping';
-}
-
-/** States a saga is in the middle of; the planner leaves such lanes to it. */
-function inFlight(state: LaneState): boolean {
-  return (
-    state === 'pending' ||
-    state === 'provisioning' ||
-    state === 'starting' ||
-    state === 'restarting' ||
-    state === 'stopping'
-  );
-}
-
 /** A scope as one string: `acme/api` or `org:acme`. */
 export function scopeKey(scope: Scope): string {
   return poolScopeKey(scope);
@@ -122,14 +107,6 @@ export function poolScope(pool: Pick<Pool, 'repository' | 'organization'>): Scop
   return pool.repository !== undefined
     ? { repository: pool.repository }
     : { organization: pool.organization ?? '' };
-}
-
-interface LaneView {
-  record: LaneRecord;
-  report: LaneReport | undefined;
-  runner: GitHubRunner | undefined;
-  /** The lane's scope could be listed on GitHub. */
-  observable: boolean;
 }
 
 /** Computes the control plan. Pure and deterministic. */
@@ -506,28 +483,6 @@ function unhealthyReason(v: LaneView, input: PlanInput, afterSec: number): strin
     }
   }
   return undefined;
-}
-
-/** Which lanes go first when a pool shrinks: dead ones, then idle ones, newest first; busy last. */
-function removalOrder(a: LaneView, b: LaneView): number {
-  return (
-    rank(a) - rank(b) ||
-    b.record.createdAt - a.record.createdAt ||
-    cmp(b.record.laneId, a.record.laneId)
-  );
-}
-
-function rank(v: LaneView): number {
-  if (v.record.state === 'failed') return 0;
-  if (v.record.state === 'unhealthy' || v.report?.state === 'unhealthy') return 1;
-  const busy =
-    v.record.state === 'busy' ||
-    v.report?.state === 'busy' ||
-    v.report?.local?.busy === true ||
-    v.runner?.busy === true;
-  if (busy) return 4;
-  if (inFlight(v.record.state)) return 2;
-  return 3;
 }
 
 /** Code-point string order: locale-independent, so plans compare byte for byte everywhere. */
