@@ -355,10 +355,20 @@ function idleCandidate(
   if (!idleByHostAndGitHub(lane, v.report, v.runner) || o.jobs.running(lane)) return undefined;
   if (o.takers.has(lane.laneId)) return undefined;
   // A lane made for demand keeps its reservation until it takes a job or reservationSec passes.
-  if (o.jobs.of(lane).length === 0 && o.now - lane.createdAt < o.reservationSec) return undefined;
-  // Idle since the observer's clock started, or the last job it finished, whichever is later.
+  const local = v.report?.local;
+  const neverTookJob =
+    o.jobs.of(lane).length === 0 &&
+    (local?.jobsCompleted ?? 0) === 0 &&
+    local?.lastJobStartedAt === undefined;
+  if (neverTookJob && o.now - lane.createdAt < o.reservationSec) return undefined;
+  // Idle since the observer's clock started, or the last job it finished (by the job data or
+  // the host's own record), whichever is latest.
   if (!Object.hasOwn(o.idleSince, lane.laneId)) return undefined;
-  const since = Math.max(o.idleSince[lane.laneId] ?? o.now, o.jobs.lastCompletedAt(lane) ?? 0);
+  const since = Math.max(
+    o.idleSince[lane.laneId] ?? o.now,
+    o.jobs.lastCompletedAt(lane) ?? 0,
+    local?.lastJobCompletedAt ?? 0,
+  );
   return o.now - since >= o.scaleDownAfterSec ? since : undefined;
 }
 
@@ -413,7 +423,10 @@ function poolReason(o: {
 }): string {
   const parts: string[] = [];
   if (o.busy > 0) parts.push(`${o.busy} busy`);
-  if (o.waiting > 0) parts.push(`${o.waiting} queued job${o.waiting === 1 ? '' : 's'}`);
+  if (o.waiting > 0 || o.taken > 0) {
+    const taken = o.taken > 0 ? ` (${o.taken} more already taken by a lane)` : '';
+    parts.push(`${o.waiting} queued job${o.waiting === 1 ? '' : 's'}${taken}`);
+  }
   if (o.bounds.minIdle > 0) {
     parts.push(`minIdle ${o.bounds.minIdle}${windowNote(o.bounds.minIdleFrom)}`);
   }
@@ -422,9 +435,8 @@ function poolReason(o: {
     ...(o.bounds.min > 0 ? [`min ${o.bounds.min}${windowNote(o.bounds.minFrom)}`] : []),
     `max ${o.bounds.max}`,
   ].join(', ');
-  const taken = o.taken > 0 ? ` (${o.taken} more taken by lanes before the job data said so)` : '';
   const head = o.unknown === undefined ? '' : `job data unknown (${o.unknown}), nothing removed: `;
-  return `${head}${sum}${taken} → target ${o.target} (${limits})`;
+  return `${head}${sum} → target ${o.target} (${limits})`;
 }
 
 function windowName(w: ActiveWindow): string {

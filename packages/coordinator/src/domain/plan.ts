@@ -21,7 +21,6 @@ import {
   type IgnoredCapabilityView,
   type ControlPlan,
   type LaneReport,
-  type LaneState,
   type PlanAction,
   type Policy,
   type Pool,
