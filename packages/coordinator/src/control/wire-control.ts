@@ -6,6 +6,7 @@
 import { LaunchplaneError } from '@launchplane/shared';
 import { createGitHubRunners } from '../adapters/github/create-github-runners.js';
 import type { RouteFactory } from '../main.js';
+import type { DemandSource } from '../domain/demand.js';
 import type { GitHubRunners } from '../ports/github-runners.js';
 import type { Route } from '../server/routes.js';
 import { controlRoutes } from './api.js';
@@ -33,6 +34,8 @@ export interface StartControlOptions {
   clock?: Clock;
   /** Overrides of the limits the config does not set (settle time, poll intervals…). */
   options?: ControlOptions;
+  /** The jobs, for pools that follow demand (the job store); none by default. */
+  demand?: DemandSource;
 }
 
 /** Builds and starts the control layer. */
@@ -56,6 +59,7 @@ export async function startControl(
     logger: parts.logger,
     coordinatorId: parts.coordinatorId,
     githubWebUrl: config.github.webUrl,
+    ...(opts.demand === undefined ? {} : { demand: opts.demand }),
     options: resolveControlOptions({
       ...opts.options,
       createOnlineSec: config.timeouts.createOnlineSec,
