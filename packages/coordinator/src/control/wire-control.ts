@@ -6,6 +6,7 @@
 import { LaunchplaneError } from '@launchplane/shared';
 import { createGitHubRunners } from '../adapters/github/create-github-runners.js';
 import type { RouteFactory } from '../main.js';
+import type { DemandSource } from '../domain/demand.js';
 import type { GitHubRunners } from '../ports/github-runners.js';
 import type { GitHubWorkflows } from '../ports/github-workflows.js';
 import type { Route } from '../server/routes.js';
@@ -36,6 +37,8 @@ export interface StartControlOptions {
   clock?: Clock;
   /** Overrides of the limits the config does not set (settle time, poll intervals…). */
   options?: ControlOptions;
+  /** The jobs, for pools that follow demand (the job store); none by default. */
+  demand?: DemandSource;
 }
 
 /** Builds and starts the control layer. */
@@ -61,6 +64,7 @@ export async function startControl(
     logger: parts.logger,
     coordinatorId: parts.coordinatorId,
     githubWebUrl: config.github.webUrl,
+    ...(opts.demand === undefined ? {} : { demand: opts.demand }),
     options: resolveControlOptions({
       ...opts.options,
       createOnlineSec: config.timeouts.createOnlineSec,

@@ -45,10 +45,14 @@ export interface DemandJob {
 export interface DemandReservation {
   laneId: string;
   pool: string;
+  /** The host the lane ran on: the job it took was one this host's lanes can run. */
+  hostId: string;
   /** The lane's runner name, as stored jobs name their runner. */
   runnerName: string;
   /** The lane's GitHub runner id, when it had one. */
   runnerId?: number;
+  /** An ephemeral lane runs one job: any stored job naming its runner is that job. */
+  ephemeral: boolean;
   /** Unix seconds the lane was first seen taking a job that no stored job named. */
   takenAt: number;
 }
@@ -69,6 +73,11 @@ export interface PlanDemand {
   idleSince?: Readonly<Record<string, number>>;
   /** Unix seconds the job data were last known complete (the job store's last full poll). */
   observedAt: number;
+  /**
+   * Set when the job data could not be read this round: pools that follow demand then plan for
+   * no waiting jobs and remove nothing, rather than read the gap as "no demand".
+   */
+  unavailable?: string;
 }
 
 /** What the job store gives the coordinator for one plan. */

@@ -21,6 +21,7 @@ import {
   grantedCapabilities,
   poolLabel,
   poolScopeKey,
+  type NoMatchReason,
   type Policy,
   type Pool,
 } from '@launchplane/shared';
@@ -49,16 +50,7 @@ export interface PoolProfile {
   hosts: ReadonlyMap<string, ReadonlySet<string>>;
 }
 
-/** Why a job matches no pool. Stable strings: `launchplane why` names them. */
-export type NoMatchReason =
-  /** It asks for a GitHub default label (`self-hosted`, `Linux`, `X64` …) that no lane carries. */
-  | 'github-default-label'
-  /** No pool serves its repository or its repository's organization. */
-  | 'no-pool-for-scope'
-  /** The runner group GitHub assigned it is not the group of any pool that serves it. */
-  | 'runner-group'
-  /** Pools serve its repository, but no lane of theirs would carry every label it asks for. */
-  | 'labels';
+export type { NoMatchReason };
 
 /** How one pool compares with a job: what `launchplane why` shows per pool. */
 export interface PoolCheck {
