@@ -7,7 +7,7 @@ import { jobInput, nonNegInt, scopeOf, stringArray } from './control-bodies.js';
 import { field, readJson, send } from './http-io.js';
 import type { RestApi } from './rest-api.js';
 import { routeRunnerControl } from './runner-control.js';
-import { type Scope, parseScopeKey } from './scope.js';
+import { parseScopeKey } from './scope.js';
 import type { JobRecord, RunnerRecord } from './sim-state.js';
 import type { GitHubSimulator, SimConfig, WorkflowInput } from './simulator.js';
 
