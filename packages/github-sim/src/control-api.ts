@@ -6,10 +6,13 @@ import { type Faults, NO_FAULTS, mergeFaults } from './faults.js';
 import { jobInput, nonNegInt, scopeOf, stringArray } from './control-bodies.js';
 import { field, readJson, send } from './http-io.js';
 import type { RestApi } from './rest-api.js';
+import { routeDemandControl } from './demand-control.js';
 import { routeRunnerControl } from './runner-control.js';
 import { parseScopeKey } from './scope.js';
 import type { JobRecord, RunnerRecord } from './sim-state.js';
 import type { GitHubSimulator, SimConfig, WorkflowInput } from './simulator.js';
+import type { TraceReplay } from './trace-replay.js';
+import type { Webhooks } from './webhooks.js';
 
 /** What the control API drives. */
 export interface ControlDeps {
@@ -20,6 +23,8 @@ export interface ControlDeps {
   faults: { current: Faults };
   /** When set, `/_sim/` requires `Authorization: Bearer <adminToken>`. */
   adminToken: string | undefined;
+  webhooks: Webhooks;
+  trace: TraceReplay;
 }
 
 /** The control API under `/_sim/` (see the package README for the reference). */
@@ -174,6 +179,8 @@ async function route(
   const key = `${method} ${path}`;
   const runnerSide = routeRunnerControl(sim, method, path, body);
   if (runnerSide !== undefined) return runnerSide;
+  const demandSide = routeDemandControl(d, method, url, body);
+  if (demandSide !== undefined) return demandSide;
   if (key === 'GET /_sim/health') return { status: 200, body: { ok: true } };
   if (key === 'POST /_sim/jobs') {
     return { status: 201, body: jobView(sim.enqueueJob(jobInput(body))) };
@@ -324,6 +331,8 @@ async function route(
     d.rest.reset();
     d.faults.current = NO_FAULTS;
     sim.resetRunnerService();
+    d.webhooks.reset();
+    d.trace.reset();
     return { status: 204 };
   }
   throw new SimError('SIM_NOT_FOUND', `No control endpoint ${method} ${path}`);
