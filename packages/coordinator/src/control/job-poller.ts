@@ -81,8 +81,8 @@ export class JobPoller implements DemandSource {
   readonly #opts: JobPollerOptions;
   #abort: AbortController | undefined;
   #loop: Promise<void> | undefined;
-  /** Unix seconds the last round that listed every polled repository started. */
-  #completeAt: number | undefined;
+  /** Repository (lowercase) → Unix seconds of the start of the last round that listed it. */
+  readonly #listedAt = new Map<string, number>();
   #last: PollRound | undefined;
 
   constructor(deps: JobPollerDeps, opts: JobPollerOptions) {
@@ -97,25 +97,15 @@ export class JobPoller implements DemandSource {
 
   /**
    * The stored jobs of `scopes` (`owner/name` or `org:owner`): waiting and running ones, and
-   * those completed in the last day. With polling on, the data are complete as of the last round
-   * that listed every repository; before the first such round this fails (the planner then plans
-   * no change for demand rather than read a gap as "no demand"). With polling off, webhooks are
-   * the only source and the data are as complete as the deliveries.
+   * those completed in the last day. With polling on, the data are complete as of the oldest
+   * last listing of the scopes' repositories; while one of them was never listed this fails (the
+   * planner then plans no change for demand rather than read a gap as "no demand"). With polling
+   * off, webhooks are the only source and the data are as complete as the deliveries.
    */
   async snapshot(scopes: readonly string[], now: number): Promise<JobSnapshot> {
-    let observedAt = now;
-    if (this.#opts.poll.enabled) {
-      if (this.#completeAt === undefined) {
-        throw new LaunchplaneError(
-          'LP_GITHUB_UNAVAILABLE',
-          'No job poll has listed every polled repository yet',
-          { recovery: 'See the coordinator log for the repositories whose listing failed' },
-        );
-      }
-      observedAt = this.#completeAt;
-    }
     const repositories = scopes.filter((s) => !s.startsWith('org:'));
     const owners = scopes.filter((s) => s.startsWith('org:')).map((s) => s.slice(4));
+    const observedAt = this.#opts.poll.enabled ? this.#observedAt(repositories, owners, now) : now;
     if (repositories.length === 0 && owners.length === 0) return { jobs: [], observedAt };
     const where = { repositories, owners };
     const [open, done] = await Promise.all([
@@ -127,6 +117,29 @@ export class JobPoller implements DemandSource {
       }),
     ]);
     return { jobs: [...open, ...done], observedAt };
+  }
+
+  /**
+   * The oldest last successful listing among the repositories of these scopes (an organization
+   * scope: the repositories polled for it; one polled for none follows webhooks alone).
+   */
+  #observedAt(repositories: readonly string[], owners: readonly string[], now: number): number {
+    let oldest = now;
+    for (const r of repositories) {
+      const at = this.#listedAt.get(r.toLowerCase());
+      if (at === undefined) {
+        throw new LaunchplaneError(
+          'LP_GITHUB_UNAVAILABLE',
+          `No job poll has listed repository "${r}" yet`,
+          { recovery: 'See the coordinator log for why its listing failed' },
+        );
+      }
+      oldest = Math.min(oldest, at);
+    }
+    const orgs = new Set(owners.map((o) => o.toLowerCase()));
+    for (const [r, at] of this.#listedAt)
+      if (orgs.has(r.split('/')[0] ?? '')) oldest = Math.min(oldest, at);
+    return oldest;
   }
 
   /** One round: list, merge, read the stragglers, prune. */
@@ -171,20 +184,19 @@ export class JobPoller implements DemandSource {
     const repositories = polledRepositories(policy);
     if (repositories.length === 0) {
       round.skipped = 'no pool follows demand';
-      this.#completeAt = round.at;
       return;
     }
     for (const repository of repositories) {
       try {
         await this.#pollRepository(repository, round);
         round.repositories.push(repository);
+        this.#listedAt.set(repository, round.at);
       } catch (err) {
         const e = toLaunchplaneError(err, 'LP_GITHUB_UNAVAILABLE');
         round.failed[repository] = `${e.code}: ${e.message}`;
         deps.logger.warn({ repository, err: errorBody(e) }, 'job poll of a repository failed');
       }
     }
-    if (Object.keys(round.failed).length === 0) this.#completeAt = round.at;
   }
 
   async #pollRepository(repository: string, round: PollRound): Promise<void> {
