@@ -22,6 +22,7 @@ import {
   jobListings,
   poolCapacities,
   type DemandViewContext,
+  type JobExplanation,
   type WhyReason,
 } from './demand-views.js';
 
@@ -121,7 +122,7 @@ function ctxOf(w: World): DemandViewContext {
   return { input, plan: plan(input), now: NOW };
 }
 
-function why(w: World, job: JobRecord): { reason: WhyReason; message: string } & object {
+function why(w: World, job: JobRecord): JobExplanation {
   return explainJob(ctxOf({ ...w, jobs: [...(w.jobs ?? []), job] }), job);
 }
 
@@ -260,7 +261,7 @@ describe('launchplane why', () => {
       },
       jobOf(12),
     );
-    expectReason(full as ReturnType<typeof explainJob>, 'no-host');
+    expectReason(full, 'no-host');
   });
 
   it('waiting-for-github: an idle lane of its pool is there', () => {
