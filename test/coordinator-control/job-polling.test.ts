@@ -2,13 +2,16 @@
  * Demand from polling alone (no webhook configured) against the GitHub simulator behind the real
  * Octokit client: a job queued before the coordinator started reaches the job store and the
  * plan's demand; an unchanged GitHub costs nothing (conditional requests answered 304, counted by
- * the simulator's `/_sim/requests`); a job that finished unseen stops being demand.
+ * the simulator's `/_sim/requests`); a job that finished unseen stops being demand. The views
+ * on top: `launchplane jobs`, `launchplane why` and `GET /v1/capacity` against its JSON Schema.
  */
+import { readFile } from 'node:fs/promises';
 import { controlRouteFactory, type Control } from '@launchplane/coordinator';
+import { Ajv2020 } from 'ajv/dist/2020.js';
 import { startGitHubSim, type GitHubSim } from '@launchplane/github-sim';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startHarness, type Harness } from '../coordinator-server/harness.js';
-import { simJsonClient } from './world-io.js';
+import { cliClient, simJsonClient } from './world-io.js';
 
 const PAT = 'ghp_jobpolling00000000000000000000000000';
 const POLICY = `
@@ -155,5 +158,62 @@ describe('polling as the safety net of demand', () => {
     });
     const plan = await control.service.plan();
     expect(plan.scaling?.pools[0]).toMatchObject({ demandKnown: true, waiting: 0 });
+  });
+
+  it('launchplane jobs and why show the polled job; GET /v1/capacity follows docs/schemas/capacity.schema.json', async () => {
+    const w = await world();
+    const job = await w.simJson<{ id: number; runId: number }>('POST', '/_sim/jobs', {
+      repository: 'acme/api',
+      labels: ['gpu'],
+    });
+    const orphan = await w.simJson<{ id: number }>('POST', '/_sim/jobs', {
+      repository: 'acme/api',
+      labels: ['self-hosted', 'gpu'],
+    });
+    const { harness, control } = await w.start();
+    await control.poller!.pollOnce();
+    const viewer = (await harness.token('viewer')).token;
+    const cli = cliClient(harness.baseUrl);
+
+    const listed = await cli(viewer, 'jobs', '--json');
+    expect(listed.code).toBe(0);
+    const jobs = listed.json<{ jobs: { jobId: number; pool: string | null; status: string }[] }>();
+    expect(jobs.jobs.map((j) => [j.jobId, j.status, j.pool]).sort()).toEqual(
+      [
+        [job.id, 'queued', 'build'],
+        [orphan.id, 'queued', null],
+      ].sort(),
+    );
+    const table = await cli(viewer, 'jobs');
+    expect(table.stdout).toMatch(new RegExp(`${job.id}\\s+acme/api\\s.*queued.*gpu\\s+build`));
+
+    // By URL, as a GitHub page shows it; the host is not ours to judge.
+    const url = `https://github.com/acme/api/actions/runs/${job.runId}/job/${job.id}`;
+    const why = await cli(viewer, 'why', url, '--json');
+    expect(why.code).toBe(0);
+    // No host is enrolled: the pool has nowhere to put a lane.
+    expect(why.json<{ reason: string }>().reason).toBe('no-host');
+    const whyOrphan = await cli(viewer, 'why', String(orphan.id));
+    expect(whyOrphan.stdout).toContain('no-pool: ');
+    expect(whyOrphan.stdout).toContain('"self-hosted" never matches a lane');
+    const unknown = await cli(viewer, 'why', '999999');
+    expect(unknown.code).not.toBe(0);
+    expect(unknown.stderr).toContain('LP_NOT_FOUND');
+    const bad = await cli(viewer, 'why', 'https://github.com/acme/api/pulls/1');
+    expect(bad.stderr).toContain('LP_USAGE');
+
+    const capacity = await harness.api('GET', '/v1/capacity', { token: viewer });
+    expect(capacity.status).toBe(200);
+    const schema = JSON.parse(
+      await readFile(new URL('../../docs/schemas/capacity.schema.json', import.meta.url), 'utf8'),
+    ) as object;
+    const validate = new Ajv2020({ strict: true, allErrors: true }).compile(schema);
+    expect(validate(capacity.body), JSON.stringify(validate.errors)).toBe(true);
+    expect(capacity.body).toMatchObject({
+      windowSec: 3600,
+      pools: [{ pool: 'build', mode: 'demand', queuedJobs: 1, headroom: 0, max: 2 }],
+    });
+    // A document missing a field fails the schema: the check can fail.
+    expect(validate({ ...(capacity.body as object), pools: [{ pool: 'build' }] })).toBe(false);
   });
 });
