@@ -248,7 +248,7 @@ export const SECRET_SAMPLES: readonly SecretSample[] = [
     text: `webhookSecret: ${WEBHOOK}`,
   },
   {
-    kind: 'a secret named as such',
+    kind: 'secret under the name "secret"',
     secret: OTHER_SECRET,
     fields: { hook: { secret: OTHER_SECRET } },
     text: `secret="${OTHER_SECRET}"`,

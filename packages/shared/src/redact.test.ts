@@ -62,6 +62,7 @@ describe('redactText()', () => {
       `/var/lib/launchplane/lanes/01HZZZZZZZZZZZZZZZZZZZ0001/runner/_work/_temp/${'Abc123/'.repeat(14)}x`,
       'tokenId=0123456789abcdef enrolled; --token-file /etc/launchplane/enroll.token',
       'the job used a bearer token',
+      '--token puts the enrollment token on the command line; use --jitconfig or --token-file',
     ];
     for (const text of plain) expect(redactText(text)).toBe(text);
   });

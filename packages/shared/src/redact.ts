@@ -121,7 +121,9 @@ const VALUE = String.raw`[^\s"'\\,;&<>(){}\[\]]+`;
 /** Authorization schemes: kept in front of the credential they introduce. */
 const SCHEME = '(?:bearer|token|basic|runnersecret)';
 
-const TEXT_RULES: { pattern: RegExp; replace: string | ((match: string) => string) }[] = [
+type Replacer = (match: string, ...groups: string[]) => string;
+
+const TEXT_RULES: { pattern: RegExp; replace: string | Replacer }[] = [
   // PEM private keys (PKCS#8, RSA, EC, OpenSSH, encrypted), to their end or the end of the text.
   {
     pattern:
@@ -132,8 +134,15 @@ const TEXT_RULES: { pattern: RegExp; replace: string | ((match: string) => strin
   { pattern: /\beyJ[\w-]{4,}\.[\w-]{4,}\.[\w-]{4,}/g, replace: REDACTED },
   // `--token X`, `--jitconfig=X` … (before the shapes below: the whole value goes, not its tail)
   {
-    pattern: new RegExp(String.raw`(--(?:${KEY_ALTERNATION})(?:=|\s+))${VALUE}`, 'gi'),
+    pattern: new RegExp(String.raw`(--(?:${KEY_ALTERNATION})=)${VALUE}`, 'gi'),
     replace: `$1${REDACTED}`,
+  },
+  // `--token X` with a space: X must look like a value (8 or more characters, not only lower-case
+  // letters), so that prose about a flag ("--token puts the token on the command line") stays.
+  {
+    pattern: new RegExp(String.raw`(--(?:${KEY_ALTERNATION})\s+)(${VALUE})`, 'gi'),
+    replace: (match, flag: string, value: string) =>
+      value.length >= 8 && !/^[a-z]+$/.test(value) ? `${flag}${REDACTED}` : match,
   },
   // `token=X`, `"jitConfig": "X"`, `ACTIONS_RUNNER_INPUT_TOKEN=X`, `Authorization: Bearer X` …
   {
