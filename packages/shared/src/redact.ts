@@ -10,6 +10,7 @@
  * - {@link redactText}: free text with known secret shapes (GitHub and Launchplane tokens, private
  *   key PEM blocks, JWTs, long base64 blobs such as JIT configs, `key=value` and `--flag value`
  *   forms of the keys) and the exact values a caller names replaced;
+ * - {@link redactingLog}: a logger wrapper that redacts every line's fields and message;
  * - {@link PINO_REDACT_PATHS}: the same keys as pino redact paths, for the loggers' own censor.
  *
  * Pure: no I/O.
@@ -311,6 +312,29 @@ function redactError(
   if ('cause' in error) hidden('cause', walk(error.cause, secrets, depth + 1, seen));
   redactMembers(error, copy as unknown as Record<string, unknown>, secrets, depth, seen);
   return copy;
+}
+
+// ---------------------------------------------------------------- log writers
+
+/** The four methods of a structured logger: pino's, and both packages' `Logger` port. */
+export interface LogMethods {
+  debug(fields: Record<string, unknown>, message: string): void;
+  info(fields: Record<string, unknown>, message: string): void;
+  warn(fields: Record<string, unknown>, message: string): void;
+  error(fields: Record<string, unknown>, message: string): void;
+}
+
+/**
+ * A logger that writes to `target` with every line's fields through {@link redactRecord} and its
+ * message through {@link redactText}. Both daemons wrap their pino logger in this.
+ */
+export function redactingLog(target: LogMethods): LogMethods {
+  return {
+    debug: (f, m) => target.debug(redactRecord(f), redactText(m)),
+    info: (f, m) => target.info(redactRecord(f), redactText(m)),
+    warn: (f, m) => target.warn(redactRecord(f), redactText(m)),
+    error: (f, m) => target.error(redactRecord(f), redactText(m)),
+  };
 }
 
 // ---------------------------------------------------------------- audit records

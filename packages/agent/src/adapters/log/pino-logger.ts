@@ -1,11 +1,11 @@
 /**
- * The agent's {@link Logger} on pino. Every line's fields go through shared's `redactRecord` and
- * its message through `redactText` before pino sees them, and pino censors
- * {@link PINO_REDACT_PATHS} as a second line: no command, runner config, environment, error or
- * message can carry a secret into the log.
+ * The agent's {@link Logger} on pino. Every line goes through shared's `redactingLog` (fields
+ * through `redactDeep`, the message through `redactText`) before pino sees it, and pino censors
+ * `PINO_REDACT_PATHS` as a second line: no command, runner config, environment, error or message
+ * carries a secret into the log.
  */
 import { pino } from 'pino';
-import { PINO_REDACT_PATHS, REDACTED, redactRecord, redactText } from '@launchplane/shared';
+import { PINO_REDACT_PATHS, REDACTED, redactRecord, redactingLog } from '@launchplane/shared';
 import type { Logger } from '../../ports/logger.js';
 
 /** Options of {@link createPinoLogger}. */
@@ -27,10 +27,5 @@ export function createPinoLogger(options: PinoLoggerOptions = {}): Logger {
     },
     options.destination ?? process.stdout,
   );
-  return {
-    debug: (f, m) => base.debug(redactRecord(f), redactText(m)),
-    info: (f, m) => base.info(redactRecord(f), redactText(m)),
-    warn: (f, m) => base.warn(redactRecord(f), redactText(m)),
-    error: (f, m) => base.error(redactRecord(f), redactText(m)),
-  };
+  return redactingLog(base);
 }
