@@ -6,6 +6,8 @@
  * The values are made up; none of them was ever a real credential. Pure: no I/O.
  */
 import { Buffer } from 'node:buffer';
+import { LaunchplaneError } from './errors.js';
+import type { LogMethods } from './redact.js';
 
 /** One secret as a caller could hand it to a writer. */
 export interface SecretSample {
@@ -257,3 +259,20 @@ export const SECRET_SAMPLES: readonly SecretSample[] = [
 
 /** Samples whose bare value has no known shape: text redaction needs to be told them. */
 export const BARE_SECRETS: readonly string[] = [REGISTRATION, REMOVE, PROOF, WEBHOOK, OTHER_SECRET];
+
+/**
+ * Sends `sample` through `log` every way a caller could: as fields, nested three levels deeper,
+ * in the message, in an error's message and cause, and in a coded error's details. Returns the
+ * number of lines written.
+ */
+export function logSampleEveryWay(log: LogMethods, sample: SecretSample): number {
+  log.info(sample.fields, 'fields');
+  log.warn({ deep: { deeper: { deepest: sample.fields } } }, 'nested');
+  log.error({ laneId: 'x' }, `failed: ${sample.text}`);
+  log.error({ err: new Error(sample.text, { cause: new Error(sample.text) }) }, 'error');
+  log.error(
+    { err: new LaunchplaneError('LP_BACKEND_FAILED', 'x', { details: sample.fields }) },
+    'coded error',
+  );
+  return 5;
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { LaunchplaneError, SECRET_SAMPLES } from '@launchplane/shared';
+import { SECRET_SAMPLES, logSampleEveryWay } from '@launchplane/shared';
 import { createPinoLogger } from './pino-logger.js';
 
 function capture(): { destination: NodeJS.WritableStream; text: () => Promise<string> } {
@@ -22,17 +22,10 @@ describe("the coordinator's pino logger", () => {
     async (_kind, sample) => {
       const out = capture();
       const log = createPinoLogger({ destination: out.destination });
-      log.info(sample.fields, 'fields');
-      log.warn({ deep: { deeper: { deepest: sample.fields } } }, 'nested');
-      log.error({ hostId: 'host-a' }, `failed: ${sample.text}`);
-      log.error({ err: new Error(sample.text, { cause: new Error(sample.text) }) }, 'error');
-      log.error(
-        { err: new LaunchplaneError('LP_GITHUB_UNAVAILABLE', 'x', { details: sample.fields }) },
-        'coded error',
-      );
+      const lines = logSampleEveryWay(log, sample);
       const text = await out.text();
       expect(text).not.toContain(sample.secret);
-      expect(text.trim().split('\n')).toHaveLength(5);
+      expect(text.trim().split('\n')).toHaveLength(lines);
       expect(text).toContain('[redacted]');
     },
   );

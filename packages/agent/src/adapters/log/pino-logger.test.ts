@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { LaunchplaneError, SECRET_SAMPLES } from '@launchplane/shared';
+import { LaunchplaneError, SECRET_SAMPLES, logSampleEveryWay } from '@launchplane/shared';
 import { createPinoLogger } from './pino-logger.js';
 
 function capture(): { destination: Writable; text: () => Promise<string> } {
@@ -32,17 +32,10 @@ describe("the agent's pino logger", () => {
         destination: out.destination,
         bindings: { hostId: 'host-a' },
       });
-      log.info(sample.fields, 'fields');
-      log.warn({ deep: { deeper: { deepest: sample.fields } } }, 'nested');
-      log.error({ laneId: 'x' }, `failed: ${sample.text}`);
-      log.error({ err: new Error(sample.text, { cause: new Error(sample.text) }) }, 'error');
-      log.error(
-        { err: new LaunchplaneError('LP_BACKEND_FAILED', 'x', { details: sample.fields }) },
-        'coded error',
-      );
+      const lines = logSampleEveryWay(log, sample);
       const text = await out.text();
       expect(text).not.toContain(sample.secret);
-      expect(text.trim().split('\n')).toHaveLength(5);
+      expect(text.trim().split('\n')).toHaveLength(lines);
       for (const line of text.trim().split('\n')) {
         expect(JSON.parse(line)).toMatchObject({ hostId: 'host-a' });
       }
