@@ -124,29 +124,45 @@ const SCHEME = '(?:bearer|token|basic|runnersecret)';
 
 type Replacer = (match: string, ...groups: string[]) => string;
 
-const TEXT_RULES: { pattern: RegExp; replace: string | Replacer }[] = [
+/**
+ * The shape rules, in order. `needs` is a cheap test that a text must pass for the rule to
+ * match at all, so ordinary short text skips the costly patterns.
+ */
+const TEXT_RULES: {
+  needs: (text: string) => boolean;
+  pattern: RegExp;
+  replace: string | Replacer;
+}[] = [
   // PEM private keys (PKCS#8, RSA, EC, OpenSSH, encrypted), to their end or the end of the text.
   {
+    needs: (t) => t.includes('PRIVATE KEY'),
     pattern:
       /-----BEGIN ((?:[A-Z0-9]+ )*)PRIVATE KEY( BLOCK)?-----[\s\S]*?(?:-----END \1PRIVATE KEY\2-----|$)/g,
     replace: REDACTED,
   },
   // JWTs and compact JWS (a GitHub App's JWT, a signed command).
-  { pattern: /\beyJ[\w-]{4,}\.[\w-]{4,}\.[\w-]{4,}/g, replace: REDACTED },
+  {
+    needs: (t) => t.includes('eyJ'),
+    pattern: /\beyJ[\w-]{4,}\.[\w-]{4,}\.[\w-]{4,}/g,
+    replace: REDACTED,
+  },
   // `--token X`, `--jitconfig=X` … (before the shapes below: the whole value goes, not its tail)
   {
+    needs: (t) => t.includes('--'),
     pattern: new RegExp(String.raw`(--(?:${KEY_ALTERNATION})=)${VALUE}`, 'gi'),
     replace: `$1${REDACTED}`,
   },
   // `--token X` with a space: X must look like a value (8 or more characters, not only lower-case
   // letters), so that prose about a flag ("--token puts the token on the command line") stays.
   {
+    needs: (t) => t.includes('--'),
     pattern: new RegExp(String.raw`(--(?:${KEY_ALTERNATION})\s+)(${VALUE})`, 'gi'),
     replace: (match, flag: string, value: string) =>
       value.length >= 8 && !/^[a-z]+$/.test(value) ? `${flag}${REDACTED}` : match,
   },
   // `token=X`, `"jitConfig": "X"`, `ACTIONS_RUNNER_INPUT_TOKEN=X`, `Authorization: Bearer X` …
   {
+    needs: (t) => t.includes('=') || t.includes(':'),
     pattern: new RegExp(
       String.raw`((?<![A-Za-z0-9])\.?(?:${KEY_ALTERNATION})\\?["']?\s*[:=]\s*\\?["']?(?:${SCHEME}\s+)?)(?!${SCHEME}\s)${VALUE}`,
       'gi',
@@ -155,16 +171,33 @@ const TEXT_RULES: { pattern: RegExp; replace: string | Replacer }[] = [
   },
   // A bearer credential anywhere.
   {
+    needs: (t) => /bearer|runnersecret/i.test(t),
     pattern: /\b((?:bearer|runnersecret)\s+)[\w.~+/-]{8,}=*/gi,
     replace: `$1${REDACTED}`,
   },
   // GitHub tokens: ghp_ (PAT), gho_, ghu_, ghs_ (installation), ghr_, and fine-grained PATs.
-  { pattern: /\b(gh[pousr]_)[A-Za-z0-9]{20,}/g, replace: `$1${REDACTED}` },
-  { pattern: /\b(github_pat_)\w{20,}/g, replace: `$1${REDACTED}` },
+  {
+    needs: (t) => t.includes('gh'),
+    pattern: /\b(gh[pousr]_)[A-Za-z0-9]{20,}/g,
+    replace: `$1${REDACTED}`,
+  },
+  {
+    needs: (t) => t.includes('github_pat_'),
+    pattern: /\b(github_pat_)\w{20,}/g,
+    replace: `$1${REDACTED}`,
+  },
   // Launchplane's operator (lpt_) and enrollment (lpe_) tokens: the public id is kept.
-  { pattern: /\b(lp[te]_[0-9a-f]{16}_)[\w-]{16,}/g, replace: `$1${REDACTED}` },
+  {
+    needs: (t) => t.includes('lp'),
+    pattern: /\b(lp[te]_[0-9a-f]{16}_)[\w-]{16,}/g,
+    replace: `$1${REDACTED}`,
+  },
   // Long base64 (JIT configs, the runner's RSA parameters, key material). A path is left alone.
-  { pattern: /[\w+/-]{100,}={0,2}/g, replace: (m) => (looksLikeBlob(m) ? REDACTED : m) },
+  {
+    needs: (t) => t.length >= 100,
+    pattern: /[\w+/-]{100,}={0,2}/g,
+    replace: (m) => (looksLikeBlob(m) ? REDACTED : m),
+  },
 ];
 
 /** A run of base64 characters that is random data rather than a path or a hex digest. */
@@ -180,16 +213,25 @@ function looksLikeBlob(run: string): boolean {
  * known shapes listed in this module's header.
  */
 export function redactText(text: string, secrets: readonly string[] = []): string {
-  let out = text;
-  const exact = [...new Set(secrets.filter((s) => s.length >= MIN_SECRET_LENGTH))].sort(
-    (a, b) => b.length - a.length,
-  );
-  for (const s of exact) {
-    out = out.split(s).join(REDACTED);
-    const escaped = JSON.stringify(s).slice(1, -1);
-    if (escaped !== s) out = out.split(escaped).join(REDACTED);
+  return scrub(text, needlesOf(secrets));
+}
+
+/** The exact strings to cut: each secret long enough, also as JSON escapes it, longest first. */
+function needlesOf(secrets: readonly string[]): readonly string[] {
+  const needles = new Set<string>();
+  for (const s of secrets) {
+    if (s.length < MIN_SECRET_LENGTH) continue;
+    needles.add(s);
+    needles.add(JSON.stringify(s).slice(1, -1));
   }
+  return [...needles].sort((a, b) => b.length - a.length);
+}
+
+function scrub(text: string, needles: readonly string[]): string {
+  let out = text;
+  for (const needle of needles) if (out.includes(needle)) out = out.split(needle).join(REDACTED);
   for (const rule of TEXT_RULES) {
+    if (!rule.needs(out)) continue;
     out =
       typeof rule.replace === 'string'
         ? out.replace(rule.pattern, rule.replace)
@@ -244,8 +286,8 @@ export function secretValuesIn(value: unknown): string[] {
  * fields redacted, binary data is withheld, and cycles and depths past 32 are cut.
  */
 export function redactDeep(value: unknown, options: RedactOptions = {}): unknown {
-  const secrets = [...(options.secrets ?? []), ...secretValuesIn(value)];
-  return walk(value, secrets, 0, new WeakSet());
+  const needles = needlesOf([...(options.secrets ?? []), ...secretValuesIn(value)]);
+  return walk(value, needles, 0, new WeakSet());
 }
 
 /** {@link redactDeep} for a record, typed as one. */
@@ -255,24 +297,24 @@ export function redactRecord(value: object, options: RedactOptions = {}): Record
 
 function walk(
   value: unknown,
-  secrets: readonly string[],
+  needles: readonly string[],
   depth: number,
   seen: WeakSet<object>,
 ): unknown {
-  if (typeof value === 'string') return redactText(value, secrets);
+  if (typeof value === 'string') return scrub(value, needles);
   if (typeof value !== 'object' || value === null) return value;
   if (depth > MAX_DEPTH) return REDACTED;
   if (seen.has(value)) return '[circular]';
   seen.add(value);
   try {
-    if (Array.isArray(value)) return value.map((v) => walk(v, secrets, depth + 1, seen));
+    if (Array.isArray(value)) return value.map((v) => walk(v, needles, depth + 1, seen));
     if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer) return REDACTED;
-    if (value instanceof Error) return redactError(value, secrets, depth, seen);
+    if (value instanceof Error) return redactError(value, needles, depth, seen);
     const toJSON = (value as { toJSON?: unknown }).toJSON;
     if (typeof toJSON === 'function') {
-      return walk((toJSON as () => unknown).call(value), secrets, depth + 1, seen);
+      return walk((toJSON as () => unknown).call(value), needles, depth + 1, seen);
     }
-    return redactMembers(value, {}, secrets, depth, seen);
+    return redactMembers(value, {}, needles, depth, seen);
   } finally {
     seen.delete(value);
   }
@@ -281,7 +323,7 @@ function walk(
 function redactMembers(
   from: object,
   to: Record<string, unknown>,
-  secrets: readonly string[],
+  needles: readonly string[],
   depth: number,
   seen: WeakSet<object>,
 ): Record<string, unknown> {
@@ -289,7 +331,7 @@ function redactMembers(
     const value =
       isSecretKey(k) && v !== undefined && v !== null
         ? REDACTED
-        : walk(v, secrets, depth + 1, seen);
+        : walk(v, needles, depth + 1, seen);
     // defineProperty, not assignment: a member named `__proto__` stays a member.
     Object.defineProperty(to, k, { value, enumerable: true, writable: true, configurable: true });
   }
@@ -299,7 +341,7 @@ function redactMembers(
 /** An error of the same class whose message, stack, cause and fields are redacted. */
 function redactError(
   error: Error,
-  secrets: readonly string[],
+  needles: readonly string[],
   depth: number,
   seen: WeakSet<object>,
 ): Error {
@@ -307,10 +349,10 @@ function redactError(
   const hidden = (key: string, v: unknown): void => {
     Object.defineProperty(copy, key, { value: v, writable: true, configurable: true });
   };
-  hidden('message', redactText(error.message, secrets));
-  if (typeof error.stack === 'string') hidden('stack', redactText(error.stack, secrets));
-  if ('cause' in error) hidden('cause', walk(error.cause, secrets, depth + 1, seen));
-  redactMembers(error, copy as unknown as Record<string, unknown>, secrets, depth, seen);
+  hidden('message', scrub(error.message, needles));
+  if (typeof error.stack === 'string') hidden('stack', scrub(error.stack, needles));
+  if ('cause' in error) hidden('cause', walk(error.cause, needles, depth + 1, seen));
+  redactMembers(error, copy as unknown as Record<string, unknown>, needles, depth, seen);
   return copy;
 }
 
