@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import type { LevelledLogMethods } from './redact.js';
 import { LaunchplaneError, toLaunchplaneError } from './errors.js';
 import {
   PINO_REDACT_PATHS,
@@ -10,6 +11,7 @@ import {
   redactDeep,
   redactRecord,
   redactText,
+  redactingLog,
   secretValuesIn,
 } from './redact.js';
 import { BARE_SECRETS, SECRET_SAMPLES } from './redact-vectors.js';
@@ -218,6 +220,54 @@ describe('redactAuditEntry()', () => {
   it('adds no field that was absent', () => {
     const entry: { actor: string; message?: string } = { actor: 'a' };
     expect(redactAuditEntry(entry)).toEqual({ actor: 'a' });
+  });
+});
+
+describe('redactingLog()', () => {
+  /** A log target that records what it is handed and writes the levels in `enabled`. */
+  function target(enabled?: readonly string[]) {
+    const lines: { level: string; fields: Record<string, unknown>; message: string }[] = [];
+    const at =
+      (level: string) =>
+      (fields: Record<string, unknown>, message: string): void => {
+        lines.push({ level, fields, message });
+      };
+    const t: LevelledLogMethods = {
+      debug: at('debug'),
+      info: at('info'),
+      warn: at('warn'),
+      error: at('error'),
+      ...(enabled === undefined ? {} : { isLevelEnabled: (l: string) => enabled.includes(l) }),
+    };
+    return { t, lines };
+  }
+
+  it('hands the target redacted fields and message at every level', () => {
+    const { t, lines } = target();
+    const log = redactingLog(t);
+    const pat = SECRET_SAMPLES.find((s) => s.kind.includes('classic'))!;
+    for (const level of ['debug', 'info', 'warn', 'error'] as const) {
+      log[level]({ runner: { jitConfig: 'J'.repeat(40) }, n: 1 }, pat.text);
+    }
+    expect(lines.map((l) => l.level)).toEqual(['debug', 'info', 'warn', 'error']);
+    for (const line of lines) {
+      expect(line.fields).toEqual({ runner: { jitConfig: REDACTED }, n: 1 });
+      expect(line.message).toBe(redactText(pat.text));
+      expect(line.message).not.toContain(pat.secret);
+    }
+  });
+
+  it('drops a line at a level the target does not write without reading its fields', () => {
+    const { t, lines } = target(['info', 'warn', 'error']);
+    const log = redactingLog(t);
+    const fields = {
+      get cmd(): never {
+        throw new Error('the fields of a dropped line were read');
+      },
+    };
+    log.debug(fields, 'dropped');
+    log.info({ n: 1 }, 'written');
+    expect(lines).toEqual([{ level: 'info', fields: { n: 1 }, message: 'written' }]);
   });
 });
 

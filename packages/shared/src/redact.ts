@@ -366,17 +366,25 @@ export interface LogMethods {
   error(fields: Record<string, unknown>, message: string): void;
 }
 
+/** A log target that can say which levels it writes (pino's `isLevelEnabled`). */
+export interface LevelledLogMethods extends LogMethods {
+  isLevelEnabled?(level: string): boolean;
+}
+
 /**
  * A logger that writes to `target` with every line's fields through {@link redactRecord} and its
- * message through {@link redactText}. Both daemons wrap their pino logger in this.
+ * message through {@link redactText}. Both daemons wrap their pino logger in this. A line at a
+ * level the target does not write (a `debug` line at level `info`) is dropped before it is
+ * redacted: the redaction of a large command is paid only for lines that are written.
  */
-export function redactingLog(target: LogMethods): LogMethods {
-  return {
-    debug: (f, m) => target.debug(redactRecord(f), redactText(m)),
-    info: (f, m) => target.info(redactRecord(f), redactText(m)),
-    warn: (f, m) => target.warn(redactRecord(f), redactText(m)),
-    error: (f, m) => target.error(redactRecord(f), redactText(m)),
-  };
+export function redactingLog(target: LevelledLogMethods): LogMethods {
+  const writes = (level: keyof LogMethods): boolean => target.isLevelEnabled?.(level) ?? true;
+  const line =
+    (level: keyof LogMethods) =>
+    (fields: Record<string, unknown>, message: string): void => {
+      if (writes(level)) target[level](redactRecord(fields), redactText(message));
+    };
+  return { debug: line('debug'), info: line('info'), warn: line('warn'), error: line('error') };
 }
 
 // ---------------------------------------------------------------- audit records

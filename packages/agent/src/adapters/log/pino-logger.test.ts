@@ -66,4 +66,21 @@ describe("the agent's pino logger", () => {
     });
     expect(second?.err?.stack).toContain('Lane "L1" is not owned');
   });
+
+  it('drops a line below its level before redacting it (pino says which levels it writes)', async () => {
+    const out = capture();
+    const log = createPinoLogger({ destination: out.destination, level: 'info' });
+    log.debug(
+      {
+        get cmd(): never {
+          throw new Error('the fields of a dropped line were read');
+        },
+      },
+      'dropped',
+    );
+    log.info({ n: 1 }, 'written');
+    const lines = (await out.text()).trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0] ?? '')).toMatchObject({ msg: 'written', n: 1 });
+  });
 });
