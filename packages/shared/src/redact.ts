@@ -327,13 +327,17 @@ function redactMembers(
   depth: number,
   seen: WeakSet<object>,
 ): Record<string, unknown> {
+  const plain = Object.getPrototypeOf(to) === Object.prototype;
   for (const [k, v] of Object.entries(from)) {
     const value =
       isSecretKey(k) && v !== undefined && v !== null
         ? REDACTED
         : walk(v, needles, depth + 1, seen);
-    // defineProperty, not assignment: a member named `__proto__` stays a member.
-    Object.defineProperty(to, k, { value, enumerable: true, writable: true, configurable: true });
+    // Assigned where that is plain (it keeps the copy a fast object); defined where an
+    // assignment could call a setter: a member named `__proto__`, a member of an error copy.
+    if (plain && k !== '__proto__') to[k] = value;
+    else
+      Object.defineProperty(to, k, { value, enumerable: true, writable: true, configurable: true });
   }
   return to;
 }
