@@ -46,6 +46,7 @@ describe('the reference checker', () => {
       '// Not references: https://example.com/x/GONE.md, *.md, `${name}.md`.',
       '// Dead: docs/b.md "Gone" and',
       '// GONE.md and docs/b.md#gone.',
+      '// Outside: /srv/notes/DESIGN.md and ~/notes/b.md.',
       '',
     ].join('\n'),
   };
@@ -72,6 +73,8 @@ describe('the reference checker', () => {
       { file: 'src/x.ts', line: 3, reference: 'docs/b.md "Gone"' },
       { file: 'src/x.ts', line: 4, reference: 'GONE.md' },
       { file: 'src/x.ts', line: 4, reference: 'docs/b.md#gone' },
+      { file: 'src/x.ts', line: 5, reference: '/srv/notes/DESIGN.md' },
+      { file: 'src/x.ts', line: 5, reference: '~/notes/b.md' },
     ]);
     expect(formatDeadReference(dead[0]!)).toMatch(/^docs\/a\.md:6: \[bad file\]\(missing\.md\) — /);
   });

@@ -7,7 +7,8 @@
  * - every other mention of a `*.md` file, in code, configs and prose: it must name a file of the
  *   repository, and a heading given after it (`docs/design/protocol.md#verification-order` or
  *   `docs/design/protocol.md "Verification order"`) must be one of that file's headings, compared
- *   as GitHub anchors.
+ *   as GitHub anchors. A document named by an absolute or home path (one that starts with `/` or `~`) is
+ *   dead wherever it points: nothing may refer to a file outside the repository.
  *
  * `test/docs/doc-refs.test.ts` runs it under vitest (`npm test`); `npm run lint:docs` (part of
  * `npm run lint`) runs this file as a script, which prints `file:line: reference — reason` for each
@@ -54,6 +55,9 @@ export function formatDeadReference(d: DeadReference): string {
  */
 const REFERENCE =
   /(?<![\w./\\*${}-])((?:\.{1,2}\/)*(?:[\w.-]+\/)*[\w-][\w.-]*\.md)(?![\w-])(?:#([\w-]+)|,? ?"([^"\n]{1,120})")?/g;
+
+/** A document named by an absolute or home path (not inside a URL): never in the repository. */
+const ABSOLUTE = /(?<=^|[\s`'"(<[=,])(?:~?\/)(?:[\w.+-]+\/)*[\w-][\w.-]*\.md(?![\w-])/gm;
 
 /** What comes right before a link target in Markdown: `](` or a definition's `]: `. */
 const LINK_TARGET = /(?:\]\(|\]: ?<?)$/;
@@ -163,16 +167,26 @@ export function findDeadReferences(
     const markdown = extname(file) === '.md';
     let line = 1;
     let counted = 0;
+    const lineAt = (index: number): number => {
+      for (; counted < index; counted++) if (text.charCodeAt(counted) === 10) line++;
+      return line;
+    };
+    const found: { index: number; entry: Omit<DeadReference, 'line'> }[] = [];
+    for (const m of text.matchAll(ABSOLUTE)) {
+      if (markdown && LINK_TARGET.test(text.slice(Math.max(0, m.index - 4), m.index))) continue;
+      references++;
+      const reason = 'an absolute path: documents are named by their path in the repository';
+      found.push({ index: m.index, entry: { file, reference: m[0], reason } });
+    }
     for (const m of text.matchAll(REFERENCE)) {
       // A Markdown link's target is findDeadLinks' to check.
       if (markdown && LINK_TARGET.test(text.slice(Math.max(0, m.index - 4), m.index))) continue;
       references++;
       const [whole, path = '', anchor, title] = m;
-      for (; counted < m.index; counted++) if (text.charCodeAt(counted) === 10) line++;
-      const targets = targetsOf(file, path);
       const report = (reason: string): void => {
-        dead.push({ file, line, reference: whole, reason });
+        found.push({ index: m.index, entry: { file, reference: whole, reason } });
       };
+      const targets = targetsOf(file, path);
       if (targets.length === 0) {
         report(`no file "${path}" in the repository`);
         continue;
@@ -183,6 +197,8 @@ export function findDeadReferences(
         report(`no heading "${anchor ?? title ?? ''}" (#${wanted}) in ${targets.join(', ')}`);
       }
     }
+    found.sort((a, b) => a.index - b.index);
+    for (const { index, entry } of found) dead.push({ ...entry, line: lineAt(index) });
   }
   return { dead, filesScanned: scanned, references };
 }
