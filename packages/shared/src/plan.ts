@@ -1,5 +1,6 @@
 /**
- * The control plan (DESIGN.md "plan"): the deterministic diff of policy against observed state.
+ * The control plan (docs/design/architecture.md "The plan"):
+ * the deterministic diff of policy against observed state.
  * Every action carries its reason; every desired lane that cannot be made carries the guardrail
  * that blocks it; runners that are not provably ours are listed as unmanaged, never acted on.
  */

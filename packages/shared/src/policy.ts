@@ -1,5 +1,5 @@
 /**
- * The coordinator's policy file (CLI.md "Policy file"): allowed hosts, allowed repositories and
+ * The coordinator's policy file (docs/policy.md): allowed hosts, allowed repositories and
  * organizations, and pools with their desired lane counts per host. Fail closed: a missing or
  * empty allowlist allows nothing, and a pool that names anything not allowed is an error.
  */

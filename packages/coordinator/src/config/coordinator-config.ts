@@ -179,7 +179,8 @@ export const coordinatorConfigSchema = z.strictObject({
       /**
        * How long a signed command stays valid (`exp - iat`). An agent refuses it after that
        * plus the 30 s clock-skew allowance, however late it arrives; shorter narrows the window
-       * in which a delayed command could still act. At most 300 (PROTOCOL.md).
+       * in which a delayed command could still act. At most 300
+       * (docs/design/protocol.md "Lifetime, skew and replay").
        */
       commandLifetimeSec: z.number().int().min(1).max(MAX_COMMAND_LIFETIME_SEC).default(120),
       maxPendingHandshakes: z.number().int().min(1).max(1_000_000).default(2048),

@@ -1,5 +1,6 @@
 /**
- * The planner (DESIGN.md "plan"): the pure diff of the policy against what the coordinator
+ * The planner (docs/design/architecture.md "The plan"):
+ * the pure diff of the policy against what the coordinator
  * observes — enrolled hosts and their inventories, its own lane records, and GitHub's runners —
  * as a deterministic {@link ControlPlan}. No I/O and no clock: `now` is passed in, every list is
  * sorted, so the same input (in any order) gives byte-identical JSON.

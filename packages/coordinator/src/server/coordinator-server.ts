@@ -60,7 +60,7 @@ export interface CoordinatorServerOptions {
   publicUrl?: string;
   /** Largest request body. Default 1 MiB. */
   maxBodyBytes?: number;
-  /** Largest WebSocket message. Default 256 KiB (PROTOCOL.md). */
+  /** Largest WebSocket message. Default 256 KiB (docs/design/protocol.md "Limits"). */
   maxPayloadBytes?: number;
   heartbeatSec?: number;
   handshakeTimeoutMs?: number;
