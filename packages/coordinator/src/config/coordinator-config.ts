@@ -107,7 +107,7 @@ export const coordinatorConfigSchema = z.strictObject({
     .default({ apiUrl: 'https://api.github.com', webUrl: 'https://github.com' }),
   /**
    * The job store: GitHub Actions jobs of the policy's scopes, from webhooks and from polling
-   * the repositories of pools that follow demand (docs/coordinator-config.md "Demand").
+   * the repositories of pools that follow demand (docs/coordinator-config.md "Demand: webhooks and polling").
    */
   jobs: z
     .strictObject({
