@@ -9,6 +9,7 @@ import type {
   AuditRecord,
   Backend,
   ErrorBody,
+  HealthMessage,
   InventoryMessage,
   LaneReport,
 } from '@launchplane/shared';
@@ -30,6 +31,9 @@ import { Recorder } from './ledger/recorder.js';
 import { DockerLaneBackend, SystemdLaneBackend, type LaneBackend } from './lanes/lane-backend.js';
 import { recoverLanes, type RecoveredLane } from './lanes/lane-recovery.js';
 import { LaneService, type CrashPoint } from './lanes/lane-service.js';
+import { LaneTrash } from './lanes/lane-trash.js';
+import { readHookSignal, type HookSignal } from './lanes/lane-layout.js';
+import { peekCommand } from './commands/peek-command.js';
 import type { Clock } from './ports/clock.js';
 import type { ContainerRuntime } from './ports/container-runtime.js';
 import type { Logger } from './ports/logger.js';
@@ -87,16 +91,22 @@ export class AgentCore {
   readonly #health: HealthMonitor;
   readonly #recorder: Recorder;
   readonly #backends: Partial<Record<Backend, LaneBackend>>;
+  readonly #trash: LaneTrash;
   readonly #inventoryListeners = new Set<() => void>();
   readonly #eventListeners = new Set<() => void>();
   #queue: Promise<unknown> = Promise.resolve();
+  /** Orders commands on their way into the queue (see {@link handleCommand}). */
+  #intake: Promise<void> = Promise.resolve();
   #notifyScheduled = false;
   #inventoryChanged = false;
   #recovered: RecoveredLane[] = [];
   #stopped = false;
+  /** Unix seconds the core was made. */
+  readonly #startedAt: number;
 
   private constructor(deps: AgentCoreDeps, systemdRunAs: SystemdRunAs | undefined) {
     this.#d = deps;
+    this.#startedAt = Math.floor(deps.clock.now() / 1000);
     const { config } = deps;
     const ledgerPath = deps.ledgerPath ?? dataPaths(config.dataDir).ledger;
     this.#ledger = Ledger.open(ledgerPath);
@@ -121,7 +131,9 @@ export class AgentCore {
         ? {}
         : { docker: new DockerLaneBackend(deps.containers, config.hostId) }),
     };
+    this.#trash = new LaneTrash(dataPaths(config.dataDir).trash, deps.logger);
     this.#lanes = new LaneService({
+      trash: this.#trash,
       config,
       ledger: this.#ledger,
       recorder: this.#recorder,
@@ -165,6 +177,8 @@ export class AgentCore {
     if (deps.ledgerPath !== ':memory:') await ensureDataDir(deps.config.dataDir);
     const systemdRunAs = await AgentCore.#systemdRunAs(deps);
     const core = new AgentCore(deps, systemdRunAs);
+    // Lane dirs a crash left half-deleted.
+    await core.#trash.sweep();
     try {
       core.#recovered = await core.#exclusive(() =>
         recoverLanes({
@@ -205,9 +219,34 @@ export class AgentCore {
     return this.#recovered;
   }
 
-  /** Handles a signed command; resolves with the signed result JWS (never rejects for bad input). */
-  handleCommand(jws: string): Promise<string> {
-    return this.#exclusive(() => this.#pipeline.handle(jws));
+  /**
+   * Handles a signed command; resolves with the signed result JWS (never rejects for bad input).
+   * The hooks' record of the lane it names is read first, outside the agent-wide queue (bounded:
+   * the lane dir is its job's), so no command holds the queue across I/O in a lane dir. The name
+   * comes from the still unverified command: it only decides which owned lane's record is read,
+   * and the record is used only if the verified command names that lane.
+   */
+  async handleCommand(jws: string): Promise<string> {
+    const read = this.#prefetchHooks(jws);
+    // Commands enter the queue in the order they arrived, whichever read finishes first.
+    let entered: Promise<string> | undefined;
+    const turn = this.#intake.then(async () => {
+      const prefetched = await read;
+      entered = this.#exclusive(() =>
+        this.#lanes.withHookSignal(prefetched, () => this.#pipeline.handle(jws)),
+      );
+    });
+    this.#intake = turn.catch(() => undefined);
+    await turn;
+    return entered as Promise<string>;
+  }
+
+  async #prefetchHooks(jws: string): Promise<{ laneId: string; hooks: HookSignal } | undefined> {
+    const peek = peekCommand(jws);
+    if (peek.laneId === undefined || peek.type === 'lane.create' || this.#stopped) return undefined;
+    const lane = this.#ledger.lanes.get(peek.laneId);
+    if (lane === undefined || lane.state === 'removed') return undefined;
+    return { laneId: lane.laneId, hooks: await readHookSignal(lane.laneDir) };
   }
 
   /** What the coordinator needs to know about this host. */
@@ -218,6 +257,28 @@ export class AgentCore {
       lanes: this.listLanes(),
       capabilities: [...this.#d.config.capabilities],
     };
+  }
+
+  /**
+   * How the health loop is doing, for the coordinator: when the last pass finished and since when
+   * the current one runs. A wedged loop shows as a `lastPassAt` that stops moving.
+   */
+  health(): HealthMessage {
+    const last = this.#health.lastPassAt;
+    const running = this.#health.passStartedAt;
+    return {
+      type: 'health',
+      intervalSec: this.#d.config.health.intervalSec,
+      at: Math.floor(this.#d.clock.now() / 1000),
+      startedAt: this.#startedAt,
+      ...(last === undefined ? {} : { lastPassAt: last }),
+      ...(running === undefined ? {} : { passStartedAt: running }),
+    };
+  }
+
+  /** Subscribes to finished health passes; returns the unsubscribe function. */
+  onHealthPass(listener: () => void): () => void {
+    return this.#health.onPass(listener);
   }
 
   /** Subscribes to inventory changes; returns the unsubscribe function. */
@@ -263,6 +324,8 @@ export class AgentCore {
     this.#stopped = true;
     await this.#health.stop();
     await this.#queue.catch(() => undefined);
+    // Lane dirs still being deleted are finished at the next start.
+    await this.#trash.drain(5_000);
     this.#ledger.close();
   }
 

@@ -3,7 +3,7 @@
  * systemd and Docker, a manual clock, fresh keys, and helpers to sign commands and read results.
  */
 import { randomUUID } from 'node:crypto';
-import { chmod, mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
+import { chmod, lchown, lstat, mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -67,6 +67,11 @@ export interface Harness {
   send(cmd: Command, overrides?: Partial<CommandPayload>): Promise<ResultPayload>;
   /** Verifies a result JWS with the host key. */
   read(jws: string): ResultPayload;
+  /**
+   * Writes a file in a lane's dir as its job would: owned by the lane dir's owner (the agent
+   * trusts nothing else there).
+   */
+  writeLaneFile(laneId: string, rel: string, text: string): Promise<void>;
   /** A fresh lane.create command. */
   createCmd(
     overrides?: Partial<Extract<Command, { type: 'lane.create' }>>,
@@ -170,6 +175,12 @@ export async function createHarness(options: HarnessOptions = {}): Promise<Harne
     },
     read(jws) {
       return verifyResult(jws, { publicKey: keys.host.publicKey, hostId: 'host-a' });
+    },
+    async writeLaneFile(laneId, rel, text) {
+      const dir = join(dataDir, 'lanes', laneId);
+      const owner = await lstat(dir);
+      await writeFile(join(dir, rel), text);
+      await lchown(join(dir, rel), owner.uid, owner.gid);
     },
     createCmd(overrides = {}) {
       return {
