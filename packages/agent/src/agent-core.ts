@@ -4,6 +4,7 @@
  */
 import type { KeyObject } from 'node:crypto';
 import { chmodSync, existsSync } from 'node:fs';
+import { toLaunchplaneError } from '@launchplane/shared';
 import type {
   AgentConfig,
   AuditRecord,
@@ -22,6 +23,8 @@ import {
 } from './config/data-dir.js';
 import { SystemUserAccounts } from './adapters/users/system-user-accounts.js';
 import { resolveSystemdRunAs, runsAsRoot, type SystemdRunAs } from './lanes/lane-users.js';
+import { probeLaneHardening, probeUser, type HardeningReport } from './lanes/hardening-probe.js';
+import { LANE_HARDENING } from './adapters/systemd/unit-hardening.js';
 import type { UserAccounts } from './ports/user-accounts.js';
 import { errorBodyOf } from './errors.js';
 import { HealthMonitor } from './health/health-monitor.js';
@@ -103,9 +106,15 @@ export class AgentCore {
   #stopped = false;
   /** Unix seconds the core was made. */
   readonly #startedAt: number;
+  readonly #hardening: HardeningReport | undefined;
 
-  private constructor(deps: AgentCoreDeps, systemdRunAs: SystemdRunAs | undefined) {
+  private constructor(
+    deps: AgentCoreDeps,
+    systemdRunAs: SystemdRunAs | undefined,
+    hardening: HardeningReport | undefined,
+  ) {
     this.#d = deps;
+    this.#hardening = hardening;
     this.#startedAt = Math.floor(deps.clock.now() / 1000);
     const { config } = deps;
     const ledgerPath = deps.ledgerPath ?? dataPaths(config.dataDir).ledger;
@@ -122,10 +131,10 @@ export class AgentCore {
       ...(deps.units === undefined
         ? {}
         : {
-            systemd: new SystemdLaneBackend(
-              deps.units,
-              deps.procRoot === undefined ? {} : { procRoot: deps.procRoot },
-            ),
+            systemd: new SystemdLaneBackend(deps.units, {
+              ...(deps.procRoot === undefined ? {} : { procRoot: deps.procRoot }),
+              hardening: hardening?.applied ?? [],
+            }),
           }),
       ...(deps.containers === undefined
         ? {}
@@ -176,7 +185,8 @@ export class AgentCore {
   static async create(deps: AgentCoreDeps): Promise<AgentCore> {
     if (deps.ledgerPath !== ':memory:') await ensureDataDir(deps.config.dataDir);
     const systemdRunAs = await AgentCore.#systemdRunAs(deps);
-    const core = new AgentCore(deps, systemdRunAs);
+    const hardening = await AgentCore.#probeHardening(deps, systemdRunAs);
+    const core = new AgentCore(deps, systemdRunAs, hardening);
     // Lane dirs a crash left half-deleted.
     await core.#trash.sweep();
     try {
@@ -212,6 +222,52 @@ export class AgentCore {
       if (blocked !== undefined) throw unreachableError(blocked);
     }
     return runAs;
+  }
+
+  /**
+   * Which lane hardening settings this host supports (`lanes/hardening-probe.ts`). A probe that
+   * cannot run leaves every setting out (lanes get the sandbox every host supports) and says so.
+   */
+  static async #probeHardening(
+    deps: AgentCoreDeps,
+    runAs: SystemdRunAs | undefined,
+  ): Promise<HardeningReport | undefined> {
+    if (deps.units === undefined || runAs === undefined || deps.removeOnly === true) {
+      return undefined;
+    }
+    const { logger } = deps;
+    let report: HardeningReport;
+    try {
+      report = await probeLaneHardening(deps.units, {
+        user: await probeUser(runAs, deps.accounts ?? new SystemUserAccounts()),
+        readWritePaths: [dataPaths(deps.config.dataDir).lanes],
+      });
+    } catch (error) {
+      const e = toLaunchplaneError(error);
+      report = {
+        applied: [],
+        omitted: LANE_HARDENING.map((s) => ({
+          setting: s.name,
+          reason: `the probe could not run (${e.code}: ${e.message})`,
+        })),
+      };
+    }
+    logger.info(
+      { applied: report.applied, probedAs: report.probedAs ?? 'the manager' },
+      'Lane units get the hardening settings this host supports',
+    );
+    if (report.omitted.length > 0) {
+      logger.warn(
+        { omitted: report.omitted },
+        'Some lane hardening settings do not work on this host and are left out',
+      );
+    }
+    return report;
+  }
+
+  /** What the hardening probe found at start (undefined without the systemd backend). */
+  hardening(): HardeningReport | undefined {
+    return this.#hardening;
   }
 
   /** Lanes reconciled by crash recovery at start-up. */
@@ -384,12 +440,15 @@ export class AgentCore {
   status(): {
     lanes: number;
     lastHealthAt?: number;
+    healthPassStartedAt?: number;
     backends: { systemd: boolean; docker: boolean };
   } {
     const last = this.#health.lastPassAt;
+    const running = this.#health.passStartedAt;
     return {
       lanes: this.#ledger.lanes.countActive(),
       ...(last === undefined ? {} : { lastHealthAt: last }),
+      ...(running === undefined ? {} : { healthPassStartedAt: running }),
       backends: {
         systemd: this.#backends.systemd !== undefined,
         docker: this.#backends.docker !== undefined,

@@ -200,6 +200,7 @@ export async function startAgent(
       ...(options.accounts === undefined ? {} : { accounts: options.accounts }),
     });
     core.startHealthLoop();
+    const hardening = core.hardening();
 
     const startedAt = clock.now();
     let writing = Promise.resolve();
@@ -230,6 +231,10 @@ export async function startAgent(
         lanes: c?.lanes ?? 0,
         // The core reports Unix seconds; the status file keeps Unix ms like every other time in it.
         ...(c?.lastHealthAt === undefined ? {} : { lastHealthAt: c.lastHealthAt * 1000 }),
+        ...(c?.healthPassStartedAt === undefined
+          ? {}
+          : { healthPassStartedAt: c.healthPassStartedAt * 1000 }),
+        ...(hardening === undefined ? {} : { hardening }),
       };
       // Serialized so an older snapshot never overwrites a newer one.
       writing = writing

@@ -104,10 +104,19 @@ export class SystemdLaneBackend implements LaneBackend {
   readonly kind = 'systemd' as const;
   readonly #units: UnitManager;
   readonly #procRoot: string | undefined;
+  readonly #hardening: readonly string[];
 
-  constructor(units: UnitManager, options: { procRoot?: string } = {}) {
+  /**
+   * `hardening`: the settings of `LANE_HARDENING` this host supports (its probe), given to every
+   * unit written from now on.
+   */
+  constructor(
+    units: UnitManager,
+    options: { procRoot?: string; hardening?: readonly string[] } = {},
+  ) {
     this.#units = units;
     this.#procRoot = options.procRoot;
+    this.#hardening = options.hardening ?? [];
   }
 
   objectName(laneId: string): string {
@@ -153,6 +162,7 @@ export class SystemdLaneBackend implements LaneBackend {
       workingDirectory: lane.laneDir,
       environment: { ...options.env, ...hookEnv(lane.laneDir) },
       timeoutStopSec: options.stopTimeoutSec,
+      hardening: this.#hardening,
       ...(options.runAsUser === undefined ? {} : { user: options.runAsUser }),
     });
     return {};
