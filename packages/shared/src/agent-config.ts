@@ -90,8 +90,16 @@ export const agentConfigSchema = z
       })
       .default({ bus: 'system' }),
     docker: z
-      .strictObject({ socketPath: z.string().startsWith('/').default('/var/run/docker.sock') })
-      .default({ socketPath: '/var/run/docker.sock' }),
+      .strictObject({
+        socketPath: z.string().startsWith('/').default('/var/run/docker.sock'),
+        /**
+         * `no-new-privileges` for every Docker lane (the default): a setuid binary gains nothing,
+         * which breaks the official runner image's passwordless `sudo`. false lets sudo work and
+         * gives lanes back the capabilities it needs (docs/security.md "Docker lanes").
+         */
+        noNewPrivileges: z.boolean().default(true),
+      })
+      .default({ socketPath: '/var/run/docker.sock', noNewPrivileges: true }),
     runner: z
       .strictObject({
         /** An extracted actions/runner release (or the stub runner in tests). */

@@ -4,6 +4,11 @@
  * empty allowlist allows nothing, and a pool that names anything not allowed is an error.
  */
 import { z } from 'zod';
+import {
+  DEFAULT_DOCKER_NETWORK,
+  dockerNetworkSchema,
+  imageReferenceSchema,
+} from './docker-lane.js';
 import { backendSchema } from './protocol.js';
 import {
   hostIdSchema,
@@ -22,9 +27,14 @@ export const MAX_LANES_PER_HOST_PER_POOL = 100;
 /** The id GitHub gives every organization's (and repository's) default runner group. */
 export const DEFAULT_RUNNER_GROUP_ID = 1;
 
-/** What the policy grants one host: the capability labels it may put on its lanes. */
+/** What the policy grants one host: capability labels, and Docker networks beyond `bridge`. */
 const hostGrantSchema = z.strictObject({
   capabilities: z.array(labelSchema).max(50).default([]),
+  /**
+   * Network modes other than `bridge` (e.g. `host`) that docker pools may use on this host. The
+   * host's agent must allow them too (its `optIn.docker.networks`).
+   */
+  dockerNetworks: z.array(dockerNetworkSchema).max(50).optional(),
 });
 
 const poolSchema = z
@@ -35,8 +45,9 @@ const poolSchema = z
     backend: backendSchema,
     docker: z
       .strictObject({
-        image: z.string().min(1).max(512),
-        network: z.string().min(1).max(128).optional(),
+        image: imageReferenceSchema,
+        /** Default `bridge`; anything else must be granted per host (`hosts.<id>.dockerNetworks`). */
+        network: dockerNetworkSchema.optional(),
       })
       .optional(),
     ephemeral: z.boolean().default(false),
@@ -171,6 +182,23 @@ export const policySchema = z
             path: ['pools', name, 'lanes', host],
             message: `host "${host}" is not in allowedHosts`,
           });
+        }
+      }
+      const network = pool.docker?.network;
+      if (
+        network !== undefined &&
+        network !== DEFAULT_DOCKER_NETWORK &&
+        dockerNetworkSchema.safeParse(network).success
+      ) {
+        for (const host of Object.keys(pool.lanes)) {
+          const granted = ownEntry(policy.hosts, host)?.dockerNetworks ?? [];
+          if (!granted.includes(network)) {
+            ctx.addIssue({
+              code: 'custom',
+              path: ['pools', name, 'docker', 'network'],
+              message: `network "${network}" is not granted to host "${host}": list it under hosts.${host}.dockerNetworks (the host's agent must allow it too)`,
+            });
+          }
         }
       }
     }

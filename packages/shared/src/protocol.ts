@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { ERROR_CODES } from './errors.js';
+import { dockerOptInSchema } from './docker-lane.js';
 import { laneStateSchema } from './lane-state.js';
 import {
   coordinatorIdSchema,
@@ -62,6 +63,11 @@ export const optInSchema = z.strictObject({
   pools: z.array(poolNameSchema).optional(),
   backends: z.array(backendSchema).default([]),
   maxLanes: z.number().int().min(0).max(1000).default(0),
+  /**
+   * Docker lanes: the images (by repository or digest) and network modes this host runs. Absent
+   * or empty images: no Docker lane; networks default to `bridge` alone.
+   */
+  docker: dockerOptInSchema.optional(),
 });
 export type OptIn = z.infer<typeof optInSchema>;
 

@@ -145,7 +145,8 @@ describe('lane.create', () => {
     expect(c?.spec?.mounts).toEqual([
       { source: join(h.dataDir, 'lanes', cmd.laneId), target: '/actions-runner' },
     ]);
-    expect(c?.spec?.networkMode).toBe('host');
+    // A bridge network, no capability, no new privileges: unless the host says otherwise.
+    expect(c?.spec).toMatchObject({ networkMode: 'bridge', capAdd: [], noNewPrivileges: true });
     expect(c?.running).toBe(true);
     expect(JSON.stringify(c?.spec)).not.toContain(SECRET_JIT);
   });

@@ -34,7 +34,13 @@ import type { Recorder } from '../ledger/recorder.js';
 import type { Clock } from '../ports/clock.js';
 import type { Logger } from '../ports/logger.js';
 import type { UserAccounts } from '../ports/user-accounts.js';
-import { runnerControlEnv, type LaneBackend, type ObjectObservation } from './lane-backend.js';
+import {
+  DockerLaneBackend,
+  runnerControlEnv,
+  type LaneBackend,
+  type ObjectObservation,
+} from './lane-backend.js';
+import { checkDockerOptIn } from '../domain/opt-in.js';
 import {
   chownLaneDir,
   exists,
@@ -218,6 +224,17 @@ export class LaneService {
       );
     }
     const backend = this.backendOf(cmd.backend);
+    if (backend instanceof DockerLaneBackend) {
+      // The host's own allowlists of images and networks (nothing is recorded before this).
+      const refusal = checkDockerOptIn(
+        cmd,
+        config.optIn,
+        (await this.#backendCall(backend, 'inspect image', () =>
+          backend.imageDigests(cmd.docker?.image ?? ''),
+        )) ?? [],
+      );
+      if (refusal !== undefined) throw refusal;
+    }
     if (backend.kind === 'systemd' && this.#d.systemdRunAs === undefined) {
       // Never fall back to running a lane as whoever the manager is.
       throw new LaunchplaneError(
@@ -364,14 +381,14 @@ export class LaneService {
           backend.install(lane, {
             env: this.#laneEnv(),
             stopTimeoutSec: config.runner.stopTimeoutSec,
+            noNewPrivileges: config.docker.noNewPrivileges,
             ...(owner?.name === undefined ? {} : { runAsUser: owner.name }),
           }),
         );
-        runsAs = result.runsAs;
-        if (runsAs !== undefined) {
-          this.#refuseRootImage(lane, runsAs);
-          await chownLaneDir(lane.laneDir, runsAs);
-        }
+        if (result.runsAs !== undefined) this.#refuseRootImage(lane, result.runsAs);
+        // The lane dir and config.sh belong to the container's user as the host sees it.
+        runsAs = result.hostOwner ?? result.runsAs;
+        if (runsAs !== undefined) await chownLaneDir(lane.laneDir, runsAs);
         this.#crash('create:install');
       }
       if (backend.kind === 'docker') await configure(runsAs);

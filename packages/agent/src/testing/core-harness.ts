@@ -33,6 +33,17 @@ export const SECRET_JIT = 'SECRET-JIT-7f1c2d9e4b';
 /** A registration token that must never show up anywhere. */
 export const SECRET_TOKEN = 'SECRET-TOKEN-AAAAbbbbCCCC';
 
+/** The images the harness's host allows (by repository: any tag). */
+export const HARNESS_IMAGES = [
+  'x',
+  'img',
+  'odd',
+  'root-image',
+  'runner-image',
+  'stub-runner',
+  'ghcr.io/acme/runner',
+];
+
 /** Options of {@link createHarness}. */
 export interface HarnessOptions {
   /** Config fields; `runner` is merged into the harness's (which names the fake template). */
@@ -120,6 +131,7 @@ export async function createHarness(options: HarnessOptions = {}): Promise<Harne
       organizations: [],
       backends: ['systemd', 'docker'],
       maxLanes: 3,
+      docker: { images: HARNESS_IMAGES },
     },
     ...options.config,
     runner: { template, ...options.config?.runner },
