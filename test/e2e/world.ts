@@ -319,8 +319,12 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
       ).tag;
     }
 
+    // Docker lanes run on the default bridge network, where they reach the host at the bridge's
+    // gateway address only: the simulator listens there (the host's own processes reach it too).
+    const simHost = backend === 'docker' ? dockerInfo?.bridge?.gateway : undefined;
     const sim = await startGitHubSim({
       tokens: [PAT],
+      ...(simHost === undefined ? {} : { host: simHost }),
       config: {
         pollWaitMs: 300,
         offlineAfterMs: 3000,
@@ -412,7 +416,11 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
         const doc: Record<string, unknown> = {
           hostId: spec.hostId,
           dataDir,
-          optIn,
+          // A Docker host runs the world's image (its repository, any tag) on the bridge network.
+          optIn:
+            image === undefined
+              ? optIn
+              : { ...optIn, docker: { images: [image.replace(/:[^:/]*$/, '')] } },
           capabilities: spec.capabilities ?? [],
           systemd:
             systemd === undefined ? { bus: 'system' } : { bus: 'user', unitDir: systemd.unitDir },
