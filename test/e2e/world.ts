@@ -107,6 +107,8 @@ export interface AgentSpec {
   template?: string;
   /** Docker socket (default: the world's). */
   dockerSocket?: string;
+  /** The agent's `shutdownTimeoutSec` (default: the agent's own). */
+  shutdownTimeoutSec?: number;
 }
 
 /** An enrolled agent daemon. */
@@ -430,6 +432,9 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
           },
           health: { intervalSec: 2 },
           log: { level: 'warn' },
+          ...(spec.shutdownTimeoutSec === undefined
+            ? {}
+            : { shutdownTimeoutSec: spec.shutdownTimeoutSec }),
           ...(dockerInfo === undefined && spec.dockerSocket === undefined
             ? {}
             : { docker: { socketPath: spec.dockerSocket ?? dockerInfo!.socketPath } }),
