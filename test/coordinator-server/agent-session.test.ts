@@ -73,6 +73,7 @@ const LANE: LaneRecord = {
   laneId: LANE_ID,
   hostId: 'host-a',
   pool: 'build',
+  purpose: 'pool',
   scope: { repository: 'acme/api' },
   backend: 'systemd',
   ephemeral: false,

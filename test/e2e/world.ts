@@ -137,6 +137,8 @@ export interface WorldOptions {
   docker?: DockerTestbed;
   /** Deadline for a new runner to come online. Default 30. */
   createOnlineSec?: number;
+  /** The coordinator's reconciler. Default: `auto` off. */
+  reconcile?: { auto: boolean; intervalSec?: number };
 }
 
 /** A running acceptance world. */
@@ -353,7 +355,7 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
         `  apiUrl: ${sim.url}`,
         `  webUrl: ${sim.url}`,
         `  auth: { tokenFile: ${join(coordDir, 'github.token')} }`,
-        'reconcile: { auto: false }',
+        `reconcile: { auto: ${opts.reconcile?.auto === true}, intervalSec: ${opts.reconcile?.intervalSec ?? 30} }`,
         `timeouts: { createOnlineSec: ${opts.createOnlineSec ?? 30}, drainSec: 120 }`,
         // The sim's busy flag lags 0.5 s, not GitHub's 25–60 s: a short settle keeps drains quick.
         'drain: { settleSec: 4, settleObservations: 2, pollSec: 1 }',

@@ -56,6 +56,13 @@ export type {
   RateLimitStatus,
   RunnerToken,
 } from './ports/github-runners.js';
+export type {
+  GitHubWorkflows,
+  RunQuery,
+  Workflow,
+  WorkflowJob,
+  WorkflowRun,
+} from './ports/github-workflows.js';
 // The control layer (C2): planner, sagas, control service, reconciler, API routes.
 export { plan, poolScope, scopeKey, DEFAULT_UNHEALTHY_AFTER_SEC } from './domain/plan.js';
 export type { PlanInput, PlanHost, PlanOptions, ScopeObservation } from './domain/plan.js';
@@ -69,7 +76,19 @@ export type {
   LaneListing,
   LaneActionOptions,
   RunnerListing,
+  SmokeJob,
+  SmokeOptions,
 } from './control/control-service.js';
+export { SMOKE_LABEL_INPUT } from './control/smoke.js';
+export type {
+  SmokeReport,
+  SmokeRequest,
+  SmokeStep,
+  SmokeStepName,
+  SmokeWorkflowResult,
+} from './control/smoke.js';
+export { compareSnapshots, snapshotOf } from './domain/smoke-compare.js';
+export type { SmokeComparison, SmokeSnapshot } from './domain/smoke-compare.js';
 export type { ActionReport, ActionKind } from './control/action-report.js';
 export { Reconciler, RECONCILER_ACTOR } from './control/reconciler.js';
 export type { ReconcilerOptions } from './control/reconciler.js';

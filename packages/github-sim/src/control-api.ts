@@ -8,7 +8,7 @@ import type { RestApi } from './rest-api.js';
 import { routeRunnerControl } from './runner-control.js';
 import { type Scope, parseScopeKey } from './scope.js';
 import type { JobRecord, RunnerRecord } from './sim-state.js';
-import type { GitHubSimulator, SimConfig } from './simulator.js';
+import type { GitHubSimulator, SimConfig, WorkflowInput } from './simulator.js';
 
 /** What the control API drives. */
 export interface ControlDeps {
@@ -49,6 +49,7 @@ function jobView(j: JobRecord): Record<string, unknown> {
   return {
     id: j.id,
     runId: j.runId,
+    name: j.name ?? `job-${j.id}`,
     repository: j.repository,
     organization: scope.kind === 'org' ? scope.org : null,
     labels: j.labels,
@@ -90,6 +91,45 @@ function scopeOf(body: unknown): { scope: Scope; repository: string } {
     return { scope: { kind: 'org', org: organization }, repository: `${organization}/.github` };
   }
   throw new SimError('SIM_INVALID', 'Give "repository" ("owner/repo") or "organization"');
+}
+
+/** The body of `POST /_sim/workflows`, checked field by field. */
+function workflowInput(body: unknown): WorkflowInput {
+  const repository = field(body, 'repository');
+  if (typeof repository !== 'string' || !/^[^/\s]+\/[^/\s]+$/.test(repository)) {
+    throw new SimError('SIM_INVALID', '"repository" must be "owner/repo"');
+  }
+  const path = field(body, 'path');
+  if (typeof path !== 'string') throw new SimError('SIM_INVALID', '"path" must be a string');
+  const text = (name: string): string | undefined => {
+    const v = field(body, name);
+    if (v === undefined) return undefined;
+    if (typeof v !== 'string' || v.trim() === '' || v.length > 100) {
+      throw new SimError('SIM_INVALID', `"${name}" must be a string of 1 to 100 characters`);
+    }
+    return v;
+  };
+  const labels = field(body, 'labels');
+  const inputs = field(body, 'inputs');
+  const durationMs = field(body, 'durationMs');
+  const conclusion = field(body, 'conclusion');
+  if (conclusion !== undefined && conclusion !== 'success' && conclusion !== 'failure') {
+    throw new SimError('SIM_INVALID', '"conclusion" must be success or failure');
+  }
+  const name = text('name');
+  const runsOnInput = text('runsOnInput');
+  const jobName = text('jobName');
+  return {
+    repository,
+    path,
+    ...(name === undefined ? {} : { name }),
+    ...(runsOnInput === undefined ? {} : { runsOnInput }),
+    ...(labels === undefined ? {} : { labels: stringArray(labels, 'labels') }),
+    ...(inputs === undefined ? {} : { inputs: stringArray(inputs, 'inputs') }),
+    ...(jobName === undefined ? {} : { jobName }),
+    ...(durationMs === undefined ? {} : { durationMs: nonNegInt(durationMs, 'durationMs') }),
+    ...(conclusion === undefined ? {} : { conclusion }),
+  };
 }
 
 function stringArray(v: unknown, name: string): string[] {
@@ -168,6 +208,11 @@ async function route(
       body: jobView(sim.enqueueJob({ scope, repository, labels, durationMs, failSetup })),
     };
   }
+  if (key === 'POST /_sim/workflows') {
+    return { status: 201, body: sim.declareWorkflow(workflowInput(body)) };
+  }
+  if (key === 'GET /_sim/workflows')
+    return { status: 200, body: { workflows: sim.state.workflows } };
   if (key === 'GET /_sim/jobs') {
     sim.sweep();
     return { status: 200, body: { jobs: sim.state.jobs.map(jobView) } };

@@ -31,12 +31,27 @@ for (const [path, item] of Object.entries(spec.paths)) {
   }
 }
 
+// The workflow endpoints the sim serves: workflows, their dispatch, runs and jobs.
+const WORKFLOW_OPERATIONS = new Set(
+  [
+    'get /actions/workflows',
+    'get /actions/workflows/{workflow_id}',
+    'post /actions/workflows/{workflow_id}/dispatches',
+    'get /actions/workflows/{workflow_id}/runs',
+    'get /actions/runs',
+    'get /actions/runs/{run_id}',
+    'get /actions/runs/{run_id}/jobs',
+    'get /actions/jobs/{job_id}',
+  ].map((s) => s.replace(' ', ' /repos/{owner}/{repo}')),
+);
+
 // The operations the sim serves: the runner endpoints (both scopes) except the runner
-// application downloads, listing and reading an organization's runner groups, and the
-// installation token endpoint of the App flow.
+// application downloads, listing and reading an organization's runner groups, the workflow
+// endpoints above, and the installation token endpoint of the App flow.
 const served = [...operations.entries()]
   .filter(
     ([, v]) =>
+      WORKFLOW_OPERATIONS.has(`${v.method} ${v.path}`) ||
       (/^\/(repos\/\{owner\}\/\{repo\}|orgs\/\{org\})\/actions\/runners/.test(v.path) &&
         !v.path.endsWith('/downloads')) ||
       (v.method === 'get' &&
@@ -53,6 +68,22 @@ const ajv = addFormats(new Ajv({ strict: false, allErrors: true }));
 const validators = new Map<string, ValidateFunction>();
 const checked = new Map<string, Set<string>>();
 
+/**
+ * OpenAPI 3.0's `nullable: true` admits null even beside an `enum` that does not list it (as
+ * the spec clarified in 3.0.3: a job's `conclusion` is null while it runs); Ajv reads `enum`
+ * strictly, so null is added to such enums before compiling.
+ */
+function nullableEnums(schema: object, seen = new WeakSet<object>()): object {
+  if (seen.has(schema)) return schema;
+  seen.add(schema);
+  const s = schema as { nullable?: unknown; enum?: unknown[] };
+  if (s.nullable === true && Array.isArray(s.enum) && !s.enum.includes(null)) s.enum.push(null);
+  for (const v of Object.values(schema)) {
+    if (typeof v === 'object' && v !== null) nullableEnums(v as object, seen);
+  }
+  return schema;
+}
+
 function validate(operationId: string, status: number, body: unknown): void {
   const entry = operations.get(operationId);
   expect(entry, `operation ${operationId} exists in the OpenAPI description`).toBeDefined();
@@ -65,7 +96,7 @@ function validate(operationId: string, status: number, body: unknown): void {
     const key = `${operationId} ${status}`;
     let v = validators.get(key);
     if (v === undefined) {
-      v = ajv.compile(schema);
+      v = ajv.compile(nullableEnums(schema));
       validators.set(key, v);
     }
     const ok = v(body);
@@ -274,6 +305,84 @@ describe('OpenAPI conformance, runner groups', () => {
   });
 });
 
+describe('OpenAPI conformance, workflows, runs and jobs', () => {
+  it('every run and job state: queued, in progress, succeeded, failed, cancelled', async () => {
+    await h.json('POST', '/_sim/workflows', {
+      repository: 'wf/app',
+      path: '.github/workflows/launchplane-smoke.yml',
+      runsOnInput: 'runner-label',
+    });
+    await h.json('POST', '/_sim/workflows', {
+      repository: 'wf/app',
+      path: '.github/workflows/fails.yml',
+      name: 'Fails',
+      labels: ['f'],
+      conclusion: 'failure',
+    });
+    const base = '/repos/wf/app/actions';
+    await call('actions/list-repo-workflows', 'GET', `${base}/workflows?per_page=1`);
+    await call('actions/get-workflow', 'GET', `${base}/workflows/launchplane-smoke.yml`);
+    const dispatch = 'actions/create-workflow-dispatch';
+    const smoke = `${base}/workflows/launchplane-smoke.yml/dispatches`;
+    await call(dispatch, 'POST', smoke, { ref: 'main', inputs: { 'runner-label': 'ok' } });
+    await call(dispatch, 'POST', smoke, {
+      ref: 'main',
+      inputs: { 'runner-label': 'busy' },
+      return_run_details: true,
+    });
+    await call(dispatch, 'POST', `${base}/workflows/fails.yml/dispatches`, { ref: 'main' });
+    const cancelled = await h.json<{ id: number; runId: number }>('POST', '/_sim/jobs', {
+      repository: 'wf/app',
+      labels: ['nobody'],
+    });
+    await h.json('POST', `/_sim/jobs/${cancelled.body.id}/cancel`);
+    await h.json('POST', '/_sim/jobs', { repository: 'wf/app', labels: ['nobody'] });
+
+    const ok = await connectRunner(h, { url: 'wf/app', name: 'wf-ok', labels: ['ok', 'f'] });
+    const busy = await connectRunner(h, { url: 'wf/app', name: 'wf-busy', labels: ['busy'] });
+    for (const r of [ok, ok]) {
+      const p = await h.runner('POST', `/_runner/sessions/${r.sessionId}/poll`, {
+        secret: r.secret,
+      });
+      const job = p.body['job'] as { id: number; failSetup: boolean };
+      await h.runner('POST', `/_runner/jobs/${job.id}/complete`, {
+        secret: r.secret,
+        body: { result: job.failSetup ? 'failed' : 'succeeded' },
+      });
+    }
+    await h.runner('POST', `/_runner/sessions/${busy.sessionId}/poll`, { secret: busy.secret });
+
+    const runs = (await call(
+      'actions/list-workflow-runs-for-repo',
+      'GET',
+      `${base}/runs?per_page=100`,
+    )) as { workflow_runs: { id: number; status: string; conclusion: string | null }[] };
+    expect(runs.workflow_runs.map((r) => `${r.status}/${r.conclusion ?? '-'}`).sort()).toEqual([
+      'completed/cancelled',
+      'completed/failure',
+      'completed/success',
+      'in_progress/-',
+      'queued/-',
+    ]);
+    await call(
+      'actions/list-workflow-runs',
+      'GET',
+      `${base}/workflows/launchplane-smoke.yml/runs?status=completed&event=workflow_dispatch`,
+    );
+    for (const r of runs.workflow_runs) {
+      await call('actions/get-workflow-run', 'GET', `${base}/runs/${r.id}`);
+      const jobs = (await call(
+        'actions/list-jobs-for-workflow-run',
+        'GET',
+        `${base}/runs/${r.id}/jobs?filter=latest`,
+      )) as { jobs: { id: number }[] };
+      for (const j of jobs.jobs) {
+        await call('actions/get-job-for-workflow-run', 'GET', `${base}/jobs/${j.id}`);
+      }
+    }
+  });
+});
+
 describe('OpenAPI conformance, App installation token', () => {
   it('201 with a valid JWT, 401 without, 404 for an unknown app installation', async () => {
     const now = Math.floor(h.clock.now / 1000);
@@ -316,7 +425,7 @@ describe('coverage', () => {
   });
 
   it('validated every operation the sim serves', () => {
-    expect(served).toHaveLength(25);
+    expect(served).toHaveLength(33);
     expect([...checked.keys()].sort()).toEqual(served);
     expect([...h.gh.rest.counts.keys()].sort()).toEqual(served);
   });

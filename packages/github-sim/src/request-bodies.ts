@@ -75,3 +75,70 @@ export function parseLabelBody(body: unknown, minItems: number): string[] {
     });
   return labels;
 }
+
+const DISPATCH_DOCS =
+  'https://docs.github.com/rest/actions/workflows#create-a-workflow-dispatch-event';
+
+/** The validated body of `POST …/actions/workflows/{id}/dispatches`. */
+export interface DispatchRequest {
+  ref: string;
+  /** Input values as the workflow sees them: strings (GitHub passes numbers and booleans as text). */
+  inputs: Record<string, string>;
+  returnRunDetails: boolean;
+}
+
+/** Validates a workflow dispatch like GitHub: `ref` required, at most 25 inputs (422 otherwise). */
+export function parseDispatchBody(body: unknown): DispatchRequest {
+  const b = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
+  const { ref, inputs, return_run_details: details } = b;
+  if (typeof ref !== 'string' || ref.trim() === '') {
+    throw new SimError('SIM_INVALID', 'Invalid request.\n\n"ref" wasn\'t supplied.', {
+      documentationUrl: DISPATCH_DOCS,
+    });
+  }
+  const out: Record<string, string> = {};
+  if (inputs !== undefined && inputs !== null) {
+    if (typeof inputs !== 'object' || Array.isArray(inputs)) {
+      throw new SimError(
+        'SIM_INVALID',
+        "Invalid request.\n\nFor 'properties/inputs', must be an object.",
+        {
+          documentationUrl: DISPATCH_DOCS,
+        },
+      );
+    }
+    const entries = Object.entries(inputs as Record<string, unknown>);
+    if (entries.length > 25) {
+      throw new SimError(
+        'SIM_INVALID',
+        'Invalid request.\n\nNo more than 25 properties are allowed; ' +
+          `${entries.length} were supplied.`,
+        {
+          documentationUrl: DISPATCH_DOCS,
+        },
+      );
+    }
+    for (const [k, v] of entries) {
+      if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') {
+        throw new SimError(
+          'SIM_INVALID',
+          `Invalid request.\n\nInput "${k}" must be a string, a number or a boolean.`,
+          {
+            documentationUrl: DISPATCH_DOCS,
+          },
+        );
+      }
+      out[k] = String(v);
+    }
+  }
+  if (details !== undefined && typeof details !== 'boolean') {
+    throw new SimError(
+      'SIM_INVALID',
+      'Invalid request.\n\n"return_run_details" must be a boolean.',
+      {
+        documentationUrl: DISPATCH_DOCS,
+      },
+    );
+  }
+  return { ref, inputs: out, returnRunDetails: details === true };
+}

@@ -1,14 +1,17 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type Principal, type SimApp, credentialOf, verifyAppJwt } from './auth.js';
+import { parseCreated } from './domain/created-filter.js';
 import { linkHeader, paginate, parsePaging } from './domain/pagination.js';
 import { type RateBudget, consume, currentBudget, remaining } from './domain/rate-budget.js';
 import { SimError } from './errors.js';
 import type { Faults } from './faults.js';
-import { readJson, send } from './http-io.js';
+import { field, readJson, send } from './http-io.js';
 import type { Scope } from './scope.js';
+import { isoSeconds } from './domain/iso-time.js';
 import { hashSecret } from './sim-state.js';
 import type { GitHubSimulator, RunnerGroup } from './simulator.js';
+import { jobView, runView, workflowView } from './workflow-views.js';
 
 /** Per-operation request counts, read through the control API. */
 export interface RequestCount {
@@ -59,7 +62,8 @@ function originOf(req: IncomingMessage): string {
 
 /**
  * The public GitHub REST surface: the self-hosted runner endpoints for repositories and
- * organizations, and the installation-token endpoint of the App flow. Applies authentication,
+ * organizations, a repository's workflows, their dispatch, workflow runs and jobs, and the
+ * installation-token endpoint of the App flow. Applies authentication,
  * injected faults, the primary rate limit, ETags and request counting around each operation.
  */
 export class RestApi {
@@ -246,6 +250,17 @@ export class RestApi {
       const scope: Scope = { kind: 'org', org: decodeURIComponent(groups[1] ?? '') };
       return this.#runnerGroupOperation(scope, groups[2], origin);
     }
+    const actions = /^\/repos\/([^/]+)\/([^/]+)\/actions\/(workflows|runs|jobs)(\/.*)?$/.exec(path);
+    if (actions !== null) {
+      const repository = `${decodeURIComponent(actions[1] ?? '')}/${decodeURIComponent(actions[2] ?? '')}`;
+      return this.#workflowOperation(
+        method,
+        repository,
+        actions[3] as 'workflows' | 'runs' | 'jobs',
+        actions[4] ?? '',
+        origin,
+      );
+    }
     const repo = /^\/repos\/([^/]+)\/([^/]+)\/actions\/runners(\/.*)?$/.exec(path);
     const org = /^\/orgs\/([^/]+)\/actions\/runners(\/.*)?$/.exec(path);
     let scope: Scope;
@@ -347,6 +362,107 @@ export class RestApi {
     }
   }
 
+  /**
+   * Workflows, their dispatch, workflow runs and jobs of a repository: what a smoke dispatches
+   * and follows, and what demand-driven scaling lists (`?status=queued`, the jobs' labels).
+   */
+  #workflowOperation(
+    method: string,
+    repository: string,
+    kind: 'workflows' | 'runs' | 'jobs',
+    rest: string,
+    origin: string,
+  ): Operation | null {
+    const { sim } = this.#d;
+    const op = (id: string, run: Operation['run']): Operation => ({ id: `actions/${id}`, run });
+    const runsList = (url: URL, workflowId?: number): Outcome => {
+      const created = url.searchParams.get('created');
+      const range = created === null ? undefined : parseCreated(created);
+      if (range === null) {
+        throw new SimError('SIM_INVALID', `Invalid "created" filter "${created ?? ''}"`, {
+          documentationUrl:
+            'https://docs.github.com/search-github/getting-started-with-searching-on-github/understanding-the-search-syntax#query-for-dates',
+        });
+      }
+      const param = (k: string): string | undefined => url.searchParams.get(k) ?? undefined;
+      const runs = sim.listRuns(repository, {
+        ...(workflowId === undefined ? {} : { workflowId }),
+        ...optional('status', param('status')),
+        ...optional('event', param('event')),
+        ...optional('branch', param('branch')),
+        ...optional('headSha', param('head_sha')),
+        ...(range === undefined ? {} : { created: range }),
+      });
+      return pagedList(
+        runs.map((r) => runView(origin, sim, r)),
+        'workflow_runs',
+        url,
+        origin,
+      );
+    };
+    const wf = /^\/([^/]+)(\/dispatches|\/runs)?$/.exec(rest);
+    const num = /^\/(\d+)(\/jobs)?$/.exec(rest);
+    switch (true) {
+      case kind === 'workflows' && rest === '' && method === 'GET':
+        return op('list-repo-workflows', ({ url }) =>
+          pagedList(
+            sim.workflowsOf(repository).map((w) => workflowView(origin, w)),
+            'workflows',
+            url,
+            origin,
+          ),
+        );
+      case kind === 'workflows' && wf !== null && wf[2] === undefined && method === 'GET':
+        return op('get-workflow', () => ({
+          status: 200,
+          body: workflowView(origin, sim.workflow(repository, decodeURIComponent(wf?.[1] ?? ''))),
+        }));
+      case kind === 'workflows' && wf?.[2] === '/dispatches' && method === 'POST':
+        return op('create-workflow-dispatch', ({ body }) => {
+          const run = sim.dispatch(repository, decodeURIComponent(wf?.[1] ?? ''), body);
+          if (field(body, 'return_run_details') !== true) return { status: 204 };
+          const html = `${origin}/${run.repository}/actions/runs/${run.id}`;
+          return {
+            status: 200,
+            body: {
+              workflow_run_id: run.id,
+              run_url: `${origin}/repos/${run.repository}/actions/runs/${run.id}`,
+              html_url: html,
+            },
+          };
+        });
+      case kind === 'workflows' && wf?.[2] === '/runs' && method === 'GET':
+        return op('list-workflow-runs', ({ url }) =>
+          runsList(url, sim.workflow(repository, decodeURIComponent(wf?.[1] ?? '')).id),
+        );
+      case kind === 'runs' && rest === '' && method === 'GET':
+        return op('list-workflow-runs-for-repo', ({ url }) => runsList(url));
+      case kind === 'runs' && num !== null && num[2] === undefined && method === 'GET':
+        return op('get-workflow-run', () => ({
+          status: 200,
+          body: runView(origin, sim, sim.getRun(repository, Number(num?.[1]))),
+        }));
+      case kind === 'runs' && num?.[2] === '/jobs' && method === 'GET':
+        // One attempt per run: `filter=latest` and `filter=all` list the same jobs.
+        return op('list-jobs-for-workflow-run', ({ url }) => {
+          const run = sim.getRun(repository, Number(num?.[1]));
+          return pagedList(
+            sim.jobsOf(run).map((j) => jobView(origin, sim, j)),
+            'jobs',
+            url,
+            origin,
+          );
+        });
+      case kind === 'jobs' && num !== null && num[2] === undefined && method === 'GET':
+        return op('get-job-for-workflow-run', () => ({
+          status: 200,
+          body: jobView(origin, sim, sim.getJob(repository, Number(num?.[1]))),
+        }));
+      default:
+        return null;
+    }
+  }
+
   /** `GET /orgs/{org}/actions/runner-groups[/{id}]`: the default group and the org's own. */
   #runnerGroupOperation(scope: Scope, id: string | undefined, origin: string): Operation {
     const { sim } = this.#d;
@@ -427,9 +543,9 @@ function pagedList(all: readonly unknown[], key: string, url: URL, origin: strin
   };
 }
 
-/** An ISO 8601 time without milliseconds, as GitHub writes them. */
-export function isoSeconds(ms: number): string {
-  return new Date(Math.floor(ms / 1000) * 1000).toISOString().replace('.000Z', 'Z');
+/** `{[key]: value}` when the value is there, `{}` otherwise (for optional filters). */
+function optional<K extends string>(key: K, value: string | undefined): Partial<Record<K, string>> {
+  return value === undefined ? {} : ({ [key]: value } as Record<K, string>);
 }
 
 function githubHeaders(): Record<string, string> {

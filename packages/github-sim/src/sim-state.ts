@@ -26,6 +26,52 @@ export interface JobRecord {
   cancelRequested: boolean;
   /** The job fails in "Set up job", before any job hook runs (`POST /_sim/jobs {failSetup}`). */
   failSetup?: boolean;
+  /** The job's name in its workflow; `job-<id>` when absent (jobs of `POST /_sim/jobs`). */
+  name?: string;
+  /** The group of the runner that took the job, kept once assigned (the runner may go). */
+  runnerGroupId?: number | null;
+}
+
+/**
+ * A workflow a repository has, declared through the control API (the sim reads no YAML): what its
+ * one job runs on — the value of a `workflow_dispatch` input (`runs-on: ${{ inputs.x }}`) or
+ * fixed labels — how long it takes and how it ends.
+ */
+export interface WorkflowRecord {
+  id: number;
+  /** `owner/repo`, lowercase. */
+  repository: string;
+  /** `.github/workflows/<file>`. */
+  path: string;
+  name: string;
+  /** The input whose value is the job's one `runs-on` label; null for fixed `labels`. */
+  runsOnInput: string | null;
+  labels: string[];
+  /** Inputs the workflow declares besides `runsOnInput`; anything else is refused. */
+  inputs: string[];
+  jobName: string;
+  durationMs: number;
+  /** `failure`: the job fails in "Set up job" on the runner that took it. */
+  conclusion: 'success' | 'failure';
+  /** False for the implicit workflow of `POST /_sim/jobs` (it has no `workflow_dispatch`). */
+  dispatchable: boolean;
+  /** Runs made so far (GitHub numbers runs per workflow). */
+  runCount: number;
+  createdAt: number;
+}
+
+/** One workflow run; its status and conclusion follow from its jobs. */
+export interface RunRecord {
+  id: number;
+  /** `owner/repo`, lowercase. */
+  repository: string;
+  workflowId: number;
+  event: string;
+  headBranch: string;
+  headSha: string;
+  displayTitle: string;
+  runNumber: number;
+  createdAt: number;
 }
 
 /** How a runner came to exist. */
@@ -94,6 +140,11 @@ interface Persisted {
   groups?: RunnerGroupRecord[];
   /** Keyed by SHA-256 of the token, so a state file never holds a usable token in clear. */
   tokens: Record<string, IssuedToken>;
+  /** Absent in state files written before workflow runs existed. */
+  nextWorkflowId?: number;
+  nextRunId?: number;
+  workflows?: WorkflowRecord[];
+  runs?: RunRecord[];
 }
 
 /** SHA-256 hex of a secret; the sim stores and compares secrets only in this form. */
@@ -122,6 +173,10 @@ function empty(): Persisted {
     nextGroupId: 2,
     groups: [],
     tokens: {},
+    nextWorkflowId: 1,
+    nextRunId: 1001,
+    workflows: [],
+    runs: [],
   };
 }
 
@@ -199,10 +254,44 @@ export class SimState {
     this.save();
   }
 
-  addJob(j: Omit<JobRecord, 'id' | 'runId'>): JobRecord {
-    const id = this.#data.nextJobId++;
-    const rec: JobRecord = { ...j, id, runId: 1000 + id };
+  /** Adds a job to run `runId` (a run made with {@link addRun}). */
+  addJob(j: Omit<JobRecord, 'id'>): JobRecord {
+    const rec: JobRecord = { ...j, id: this.#data.nextJobId++ };
     this.#data.jobs.push(rec);
+    this.save();
+    return rec;
+  }
+
+  /** Workflows declared so far, oldest first. */
+  get workflows(): readonly WorkflowRecord[] {
+    return this.#data.workflows ?? [];
+  }
+
+  addWorkflow(w: Omit<WorkflowRecord, 'id'>): WorkflowRecord {
+    const rec: WorkflowRecord = { ...w, id: this.#data.nextWorkflowId ?? 1 };
+    this.#data.nextWorkflowId = rec.id + 1;
+    this.#data.workflows = [...this.workflows, rec];
+    this.save();
+    return rec;
+  }
+
+  /** Workflow runs, oldest first. */
+  get runs(): readonly RunRecord[] {
+    return this.#data.runs ?? [];
+  }
+
+  run(id: number): RunRecord | undefined {
+    return this.runs.find((r) => r.id === id);
+  }
+
+  /** Adds a run of `workflowId`, numbered after the workflow's earlier runs. */
+  addRun(r: Omit<RunRecord, 'id' | 'runNumber'>): RunRecord {
+    const wf = this.workflows.find((w) => w.id === r.workflowId);
+    if (wf === undefined) throw new Error(`no workflow ${r.workflowId}`);
+    wf.runCount += 1;
+    const rec: RunRecord = { ...r, id: this.#data.nextRunId ?? 1001, runNumber: wf.runCount };
+    this.#data.nextRunId = rec.id + 1;
+    this.#data.runs = [...this.runs, rec];
     this.save();
     return rec;
   }
@@ -237,7 +326,7 @@ export class SimState {
     if (changed) this.save();
   }
 
-  /** Forgets runners and jobs (tokens survive, so configured runners' tokens stay valid). */
+  /** Forgets runners, jobs, workflows and runs (tokens survive, so configured runners' tokens stay valid). */
   reset(): void {
     const tokens = this.#data.tokens;
     this.#data = { ...empty(), tokens };
@@ -262,5 +351,59 @@ function load(file: string): Persisted {
   }
   const parsed = JSON.parse(raw) as Persisted;
   if (parsed.version !== 1) throw new Error(`Cannot load sim state "${file}": unknown version`);
-  return parsed;
+  return withRuns(parsed);
+}
+
+/**
+ * A state file from before workflow runs: each job had run `1000 + id` and no run record. They get
+ * one run each, of their repository's implicit workflow, so the REST API lists them like the rest.
+ */
+function withRuns(data: Persisted): Persisted {
+  if (data.runs !== undefined) return data;
+  const out: Persisted = { ...data, workflows: [], runs: [], nextWorkflowId: 1 };
+  for (const j of data.jobs) {
+    let wf = out.workflows?.find((w) => w.repository === j.repository.toLowerCase());
+    if (wf === undefined) {
+      wf = { ...implicitWorkflow(j.repository, j.queuedAt), id: out.nextWorkflowId ?? 1 };
+      out.nextWorkflowId = wf.id + 1;
+      out.workflows?.push(wf);
+    }
+    wf.runCount += 1;
+    out.runs?.push({
+      id: j.runId,
+      repository: j.repository.toLowerCase(),
+      workflowId: wf.id,
+      event: 'push',
+      headBranch: 'main',
+      headSha: headShaOf(j.repository, 'main'),
+      displayTitle: wf.name,
+      runNumber: wf.runCount,
+      createdAt: j.queuedAt,
+    });
+  }
+  out.nextRunId = Math.max(1000, ...data.jobs.map((j) => j.runId)) + 1;
+  return out;
+}
+
+/** The workflow the jobs of `POST /_sim/jobs` belong to: one per repository, not dispatchable. */
+export function implicitWorkflow(repository: string, now: number): Omit<WorkflowRecord, 'id'> {
+  return {
+    repository: repository.toLowerCase(),
+    path: '.github/workflows/launchplane-sim-jobs.yml',
+    name: 'Simulated jobs',
+    runsOnInput: null,
+    labels: [],
+    inputs: [],
+    jobName: 'job',
+    durationMs: 0,
+    conclusion: 'success',
+    dispatchable: false,
+    runCount: 0,
+    createdAt: now,
+  };
+}
+
+/** A stable commit SHA for a repository's ref (the sim has no git). */
+export function headShaOf(repository: string, ref: string): string {
+  return createHash('sha1').update(`${repository.toLowerCase()}\u0000${ref}`).digest('hex');
 }

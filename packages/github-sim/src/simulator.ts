@@ -9,7 +9,8 @@ import {
   setCustom,
 } from './domain/labels.js';
 import { SimError } from './errors.js';
-import { parseJitBody, parseLabelBody } from './request-bodies.js';
+import { type CreatedRange, inCreatedRange } from './domain/created-filter.js';
+import { parseDispatchBody, parseJitBody, parseLabelBody } from './request-bodies.js';
 import { RunnerServiceError } from './runner-errors.js';
 import { type RunnerFaults, NO_RUNNER_FAULTS, versionBelow } from './runner-faults.js';
 import { encodeJitConfig, runnerFiles } from './runner-files.js';
@@ -17,10 +18,14 @@ import { type Scope, parseScopeKey, scopeKey, scopeServes } from './scope.js';
 import {
   DEFAULT_RUNNER_GROUP,
   type JobRecord,
+  type RunRecord,
   type RunnerGroupRecord,
   type RunnerRecord,
   SimState,
+  type WorkflowRecord,
   hashSecret,
+  headShaOf,
+  implicitWorkflow,
   randomToken,
 } from './sim-state.js';
 
@@ -104,6 +109,50 @@ export interface GitHubSimulatorOptions {
 }
 
 const RUNNER_DOCS = 'https://docs.github.com/rest/actions/self-hosted-runners';
+const WORKFLOW_DOCS = 'https://docs.github.com/rest/actions/workflows';
+const RUN_DOCS = 'https://docs.github.com/rest/actions/workflow-runs';
+const JOB_DOCS = 'https://docs.github.com/rest/actions/workflow-jobs';
+
+/** A workflow as the control API declares it (`POST /_sim/workflows`). */
+export interface WorkflowInput {
+  repository: string;
+  path: string;
+  name?: string;
+  runsOnInput?: string;
+  labels?: string[];
+  inputs?: string[];
+  jobName?: string;
+  durationMs?: number;
+  conclusion?: 'success' | 'failure';
+}
+
+/** Filters of the workflow-run lists (`status`, `event`, `branch`, `head_sha`, `created`). */
+export interface RunFilter {
+  workflowId?: number;
+  status?: string;
+  event?: string;
+  branch?: string;
+  headSha?: string;
+  created?: CreatedRange;
+}
+
+/** A run's state as GitHub derives it from its jobs. */
+export interface RunState {
+  status: 'queued' | 'in_progress' | 'completed';
+  conclusion: 'success' | 'failure' | 'cancelled' | null;
+  /** When the latest of its jobs changed, or its creation. */
+  updatedAt: number;
+}
+
+/** What `status` of the run lists matches: a status, else a conclusion. */
+const RUN_STATUSES = new Set([
+  'queued',
+  'in_progress',
+  'completed',
+  'requested',
+  'waiting',
+  'pending',
+]);
 
 /**
  * The simulated GitHub Actions runner service: runners, labels, tokens, jobs, sessions. It speaks
@@ -545,6 +594,7 @@ export class GitHubSimulator {
       j.status = 'in_progress';
       j.runnerId = r.id;
       j.runnerName = r.name;
+      j.runnerGroupId = r.runnerGroupId;
       j.startedAt = this.now();
     });
     return {
@@ -606,9 +656,192 @@ export class GitHubSimulator {
     });
   }
 
+  // ---- workflows and runs ----------------------------------------------------------------
+
+  /** Declares a workflow of a repository (control API); a path is declared once per repository. */
+  declareWorkflow(input: WorkflowInput): WorkflowRecord {
+    const repository = input.repository.toLowerCase();
+    if (!/^\.github\/workflows\/[^/]+\.ya?ml$/.test(input.path)) {
+      throw new SimError('SIM_INVALID', '"path" must be ".github/workflows/<file>.yml" (or .yaml)');
+    }
+    if (this.state.workflows.some((w) => w.repository === repository && w.path === input.path)) {
+      throw new SimError('SIM_CONFLICT', `Repository "${repository}" already has "${input.path}"`);
+    }
+    if ((input.runsOnInput === undefined) === (input.labels === undefined)) {
+      throw new SimError('SIM_INVALID', 'Give exactly one of "runsOnInput" or "labels"');
+    }
+    for (const l of input.labels ?? []) {
+      const problem = labelProblem(l);
+      if (problem !== null) throw new SimError('SIM_INVALID', problem);
+    }
+    const file = input.path.slice(input.path.lastIndexOf('/') + 1);
+    return this.state.addWorkflow({
+      repository,
+      path: input.path,
+      name: input.name ?? file.replace(/\.ya?ml$/, ''),
+      runsOnInput: input.runsOnInput ?? null,
+      labels: input.labels ?? [],
+      inputs: input.inputs ?? [],
+      jobName: input.jobName ?? 'run',
+      durationMs: input.durationMs ?? 0,
+      conclusion: input.conclusion ?? 'success',
+      dispatchable: true,
+      runCount: 0,
+      createdAt: this.now(),
+    });
+  }
+
+  /** A repository's workflows, oldest first. */
+  workflowsOf(repository: string): WorkflowRecord[] {
+    const repo = repository.toLowerCase();
+    return this.state.workflows.filter((w) => w.repository === repo);
+  }
+
+  /** A repository's workflow by id or by file name (`ci.yml`), as GitHub accepts either; or 404. */
+  workflow(repository: string, idOrFile: string): WorkflowRecord {
+    const found = this.workflowsOf(repository).find((w) =>
+      /^\d+$/.test(idOrFile)
+        ? w.id === Number(idOrFile)
+        : w.path.slice(w.path.lastIndexOf('/') + 1) === idOrFile,
+    );
+    if (found === undefined) {
+      throw new SimError('SIM_NOT_FOUND', 'Not Found', { documentationUrl: WORKFLOW_DOCS });
+    }
+    return found;
+  }
+
+  /**
+   * `POST …/workflows/{id}/dispatches`: a new run (event `workflow_dispatch`, on `ref`) with the
+   * workflow's one job, queued for the `runs-on` label its input names (or its fixed labels).
+   * Refused like GitHub: no `workflow_dispatch` trigger, an input the workflow does not declare,
+   * or its `runs-on` input missing (422).
+   */
+  dispatch(repository: string, idOrFile: string, body: unknown): RunRecord {
+    const wf = this.workflow(repository, idOrFile);
+    const req = parseDispatchBody(body);
+    const fail = (message: string): SimError =>
+      new SimError('SIM_INVALID', message, {
+        documentationUrl: `${WORKFLOW_DOCS}#create-a-workflow-dispatch-event`,
+      });
+    if (!wf.dispatchable) throw fail("Workflow does not have 'workflow_dispatch' trigger");
+    const declared = new Set([...wf.inputs, ...(wf.runsOnInput === null ? [] : [wf.runsOnInput])]);
+    const unexpected = Object.keys(req.inputs).filter((k) => !declared.has(k));
+    if (unexpected.length > 0) {
+      throw fail(`Unexpected inputs provided: ${JSON.stringify(unexpected)}`);
+    }
+    let labels = wf.labels;
+    if (wf.runsOnInput !== null) {
+      const label = req.inputs[wf.runsOnInput] ?? '';
+      if (label.trim() === '') throw fail(`Required input '${wf.runsOnInput}' not provided`);
+      labels = [label];
+    }
+    const branch = req.ref.replace(/^refs\/(heads|tags)\//, '');
+    const run = this.state.addRun({
+      repository: wf.repository,
+      workflowId: wf.id,
+      event: 'workflow_dispatch',
+      headBranch: branch,
+      headSha: headShaOf(wf.repository, branch),
+      displayTitle: wf.name,
+      createdAt: this.now(),
+    });
+    const [owner = '', repo = ''] = wf.repository.split('/');
+    this.#addJob(run, {
+      scope: { kind: 'repo', owner, repo },
+      repository: wf.repository,
+      labels,
+      durationMs: wf.durationMs,
+      failSetup: wf.conclusion === 'failure',
+      name: wf.jobName,
+    });
+    return run;
+  }
+
+  /** Runs of a repository, newest first, as the run lists filter them. */
+  listRuns(repository: string, filter: RunFilter): RunRecord[] {
+    this.sweep();
+    const repo = repository.toLowerCase();
+    return this.state.runs
+      .filter((r) => {
+        if (r.repository !== repo) return false;
+        if (filter.workflowId !== undefined && r.workflowId !== filter.workflowId) return false;
+        if (filter.event !== undefined && r.event !== filter.event) return false;
+        if (filter.branch !== undefined && r.headBranch !== filter.branch) return false;
+        if (filter.headSha !== undefined && r.headSha !== filter.headSha) return false;
+        if (filter.created !== undefined && !inCreatedRange(filter.created, r.createdAt))
+          return false;
+        if (filter.status !== undefined) {
+          const st = this.runState(r);
+          return RUN_STATUSES.has(filter.status)
+            ? st.status === filter.status
+            : st.conclusion === filter.status;
+        }
+        return true;
+      })
+      .reverse();
+  }
+
+  /** A run of a repository, or a 404. */
+  getRun(repository: string, id: number): RunRecord {
+    this.sweep();
+    const r = this.state.run(id);
+    if (r === undefined || r.repository !== repository.toLowerCase()) {
+      throw new SimError('SIM_NOT_FOUND', 'Not Found', { documentationUrl: RUN_DOCS });
+    }
+    return r;
+  }
+
+  /** The jobs of a run, in the order they were queued. */
+  jobsOf(run: RunRecord): JobRecord[] {
+    return this.state.jobs.filter((j) => j.runId === run.id);
+  }
+
+  /** A job of a repository's runs, or a 404. */
+  getJob(repository: string, id: number): JobRecord {
+    this.sweep();
+    const j = this.state.job(id);
+    const run = j === undefined ? undefined : this.state.run(j.runId);
+    if (j === undefined || run?.repository !== repository.toLowerCase()) {
+      throw new SimError('SIM_NOT_FOUND', 'Not Found', { documentationUrl: JOB_DOCS });
+    }
+    return j;
+  }
+
+  /**
+   * A run's status and conclusion from its jobs: queued while every job waits, completed when
+   * every job ended (failure over cancelled over success), in progress otherwise.
+   */
+  runState(run: RunRecord): RunState {
+    const jobs = this.jobsOf(run);
+    const ended = (j: JobRecord): boolean => j.status === 'completed' || j.status === 'cancelled';
+    const updatedAt = Math.max(
+      run.createdAt,
+      ...jobs.flatMap((j) => [j.startedAt ?? 0, j.completedAt ?? 0]),
+    );
+    if (jobs.length > 0 && jobs.every(ended)) {
+      const conclusion = jobs.some((j) => j.conclusion === 'failure')
+        ? 'failure'
+        : jobs.some((j) => j.conclusion === 'cancelled')
+          ? 'cancelled'
+          : 'success';
+      return { status: 'completed', conclusion, updatedAt };
+    }
+    const status = jobs.every((j) => j.status === 'queued') ? 'queued' : 'in_progress';
+    return { status, conclusion: null, updatedAt };
+  }
+
+  /** The name of a runner group by id, as a job shows it (`Default` for the default group). */
+  runnerGroupName(id: number): string {
+    if (id === DEFAULT_RUNNER_GROUP.id) return DEFAULT_RUNNER_GROUP.name;
+    return this.state.groups.find((g) => g.id === id)?.name ?? DEFAULT_RUNNER_GROUP.name;
+  }
+
   // ---- control side ----------------------------------------------------------------------
 
-  /** Queues a job for a label set; a runner that polls picks it up. */
+  /**
+   * Queues a job for a label set, as the one job of a new run of its repository's implicit
+   * workflow (event `push`, branch `main`); a runner that polls picks it up.
+   */
   enqueueJob(input: {
     scope: Scope;
     repository: string;
@@ -616,7 +849,36 @@ export class GitHubSimulator {
     durationMs: number;
     failSetup?: boolean;
   }): JobRecord {
+    const repository = input.repository.toLowerCase();
+    const wf =
+      this.state.workflows.find((w) => w.repository === repository && !w.dispatchable) ??
+      this.state.addWorkflow(implicitWorkflow(repository, this.now()));
+    const run = this.state.addRun({
+      repository,
+      workflowId: wf.id,
+      event: 'push',
+      headBranch: 'main',
+      headSha: headShaOf(repository, 'main'),
+      displayTitle: wf.name,
+      createdAt: this.now(),
+    });
+    return this.#addJob(run, input);
+  }
+
+  #addJob(
+    run: RunRecord,
+    input: {
+      scope: Scope;
+      repository: string;
+      labels: string[];
+      durationMs: number;
+      failSetup?: boolean;
+      name?: string;
+    },
+  ): JobRecord {
     const job = this.state.addJob({
+      runId: run.id,
+      ...(input.name === undefined ? {} : { name: input.name }),
       repository: input.repository,
       scope: scopeKey(input.scope),
       labels: input.labels,

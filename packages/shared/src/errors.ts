@@ -49,6 +49,8 @@ export const ERROR_CODES = [
   'LP_RUNNER_OUTDATED',
   /** The runner refused to run as root (`config.sh` / `run-helper.sh` without RUNNER_ALLOW_RUNASROOT). */
   'LP_RUNNER_ROOT_REFUSED',
+  // `launchplane smoke`: a check of the disposable lane or of the world around it failed.
+  'LP_SMOKE_FAILED',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -158,6 +160,7 @@ const MAPPING: Record<ErrorCode, CodeMapping> = {
   LP_RUNNER_DELETED: { http: 410, close: undefined, exit: 1 },
   LP_RUNNER_OUTDATED: { http: 409, close: undefined, exit: 1 },
   LP_RUNNER_ROOT_REFUSED: { http: 409, close: undefined, exit: 1 },
+  LP_SMOKE_FAILED: { http: 409, close: undefined, exit: 1 },
 };
 
 /** HTTP status for an error code. */

@@ -2,8 +2,10 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { LaunchplaneError } from './errors.js';
 import {
+  LABEL_PATTERN,
   LANE_ID_PATTERN,
   RUNNER_NAME_MAX,
+  SMOKE_POOL,
   containerName,
   drainingLabels,
   isReservedLabel,
@@ -14,6 +16,7 @@ import {
   parseLaneLabels,
   parseRunnerName,
   runnerName,
+  smokeLaneLabels,
   unitName,
 } from './names.js';
 
@@ -127,5 +130,26 @@ describe('names', () => {
     expect(isReservedLabel('lp-pool-x')).toBe(true);
     expect(isReservedLabel('LaunchPlane')).toBe(true);
     expect(isReservedLabel('linux')).toBe(false);
+  });
+});
+
+describe('smoke lanes', () => {
+  it('a smoke lane carries its identity and one routing label of its own, and no pool label', () => {
+    fc.assert(
+      fc.property(hostIdArb, laneIdArb, (host, laneId) => {
+        const labels = smokeLaneLabels('coord-1', laneId);
+        expect(labels).toEqual([
+          'launchplane',
+          'lp-ctl-coord-1',
+          `lp-lane-${laneId}`,
+          `lp-smoke-${laneId}`,
+        ]);
+        for (const l of labels) expect(l).toMatch(LABEL_PATTERN);
+        expect(parseLaneLabels(labels).pools).toEqual([]);
+        const name = runnerName(host, SMOKE_POOL, laneId);
+        expect(name.length).toBeLessThanOrEqual(RUNNER_NAME_MAX);
+        expect(parseRunnerName(name)?.laneSuffix).toBe(laneId.slice(-8));
+      }),
+    );
   });
 });

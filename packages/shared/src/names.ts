@@ -75,6 +75,15 @@ export const LABEL_LANE_PREFIX = 'lp-lane-';
 export const LABEL_POOL_PREFIX = 'lp-pool-';
 /** Set while a lane drains, in place of its routing labels, so no new job routes to it. */
 export const LABEL_DRAINING = 'lp-draining';
+/**
+ * Pool names starting with this are Launchplane's own: a policy may not name a pool so, which
+ * keeps the lanes of `launchplane smoke` (pool {@link SMOKE_POOL}) apart from every policy pool.
+ */
+export const RESERVED_POOL_PREFIX = 'lp-';
+/** The pool a smoke lane is recorded under (a host that lists `optIn.pools` must list it). */
+export const SMOKE_POOL = 'lp-smoke';
+/** The prefix of a smoke lane's one routing label, `lp-smoke-<laneId>`. */
+export const LABEL_SMOKE_PREFIX = 'lp-smoke-';
 /** Label prefixes reserved for Launchplane; pools and hosts may not use them. */
 export const RESERVED_LABEL_PREFIXES = ['lp-', 'launchplane'] as const;
 /** Labels GitHub adds to a runner unless it registered with `--no-default-labels`. */
@@ -200,6 +209,21 @@ export function laneLabels(opts: LaneLabelOptions): string[] {
 /** The label set of a lane while it drains: identity labels and `lp-draining`, nothing routable. */
 export function drainingLabels(coordinatorId: string, laneId: LaneId): string[] {
   return [...identityLabels(coordinatorId, laneId), LABEL_DRAINING];
+}
+
+/** A smoke lane's routing label: unique to the lane, so only the smoke's own job routes to it. */
+export function smokeLabel(laneId: LaneId): string {
+  return `${LABEL_SMOKE_PREFIX}${laneId}`;
+}
+
+/** The canonical label set of a smoke lane: identity labels and its unique routing label. */
+export function smokeLaneLabels(coordinatorId: string, laneId: LaneId): string[] {
+  return [...identityLabels(coordinatorId, laneId), smokeLabel(laneId)];
+}
+
+/** True when a pool name is reserved for Launchplane's own lanes (see {@link RESERVED_POOL_PREFIX}). */
+export function isReservedPoolName(name: string): boolean {
+  return name.startsWith(RESERVED_POOL_PREFIX);
 }
 
 /** Reads the identity out of a label set: the lane and coordinator prefix, when present. */

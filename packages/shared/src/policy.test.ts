@@ -100,6 +100,12 @@ describe('parsePolicy()', () => {
     ],
     ['a bad pool name', VALID.replace('  ci:', '  CI_Pool:'), 'pools.CI_Pool', 'must match'],
     [
+      "a pool named like Launchplane's own (smoke lanes are pool lp-smoke)",
+      VALID.replace('  ci:', '  lp-smoke:'),
+      'pools.lp-smoke',
+      'reserved',
+    ],
+    [
       'a reserved label',
       VALID.replace('[linux, x64]', '[linux, lp-pool-x]'),
       'pools.build.labels[1]',

@@ -12,7 +12,9 @@ import {
 import { backendSchema } from './protocol.js';
 import {
   hostIdSchema,
+  RESERVED_POOL_PREFIX,
   isReservedLabel,
+  isReservedPoolName,
   labelSchema,
   organizationSchema,
   poolNameSchema,
@@ -159,6 +161,12 @@ export const policySchema = z
           code: 'custom',
           path: ['pools', name],
           message: `pool name "${name}" must match ^[a-z0-9][a-z0-9-]{0,31}$`,
+        });
+      } else if (isReservedPoolName(name)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['pools', name],
+          message: `pool name "${name}" uses the prefix "${RESERVED_POOL_PREFIX}", reserved for Launchplane's own lanes`,
         });
       }
       if (pool.repository !== undefined && !repos.has(pool.repository)) {

@@ -5,6 +5,8 @@ import { applyCommand } from './apply.js';
 import type { ActionReport, ControlPlan } from './control-views.js';
 import { laneActionCommand } from './lane-action.js';
 import { planCommand } from './plan.js';
+import { smokeCommand } from './smoke.js';
+import type { SmokeReport } from '../control/smoke.js';
 import type { CliIo } from './output.js';
 
 const LANE = '01hzzzzzzzzzzzzzzzzzzz0001';
@@ -311,5 +313,166 @@ describe('launchplane apply', () => {
     ).toBe(0);
     expect(api.calls).toEqual([{ method: 'POST', path: '/v1/apply', body: { dryRun: true } }]);
     expect(o.out).toContain('dry run: nothing was sent or changed');
+  });
+});
+
+describe('launchplane smoke', () => {
+  const REPORT: SmokeReport = {
+    smokeId: '01hzzzzzzzzzzzzzzzzzzz0900',
+    dryRun: false,
+    ok: false,
+    outcome: 'failed',
+    hostId: 'host-a',
+    repository: 'acme/api',
+    backend: 'systemd',
+    laneId: LANE,
+    label: `lp-smoke-${LANE}`,
+    workflow: {
+      workflow: 'launchplane-smoke.yml',
+      ref: 'main',
+      runId: 7,
+      jobId: 8,
+      status: 'completed',
+      conclusion: 'failure',
+      runnerName: 'lp-host-a-lp-smoke-zzzz0001',
+    },
+    steps: [
+      {
+        name: 'guardrails',
+        ok: true,
+        startedAt: 0,
+        durationMs: 100,
+        detail: ['policy allows host "host-a"'],
+      },
+      {
+        name: 'workflow',
+        ok: false,
+        startedAt: 0,
+        durationMs: 9000,
+        detail: ['job 8 \u001b[2Jcompleted'],
+      },
+    ],
+    startedAt: 0,
+    durationMs: 12_000,
+    error: {
+      code: 'LP_SMOKE_FAILED',
+      message: 'Job 8 ended "failure" on the smoke lane',
+      recovery: `Smoke failed at "workflow"; clean up with "launchplane lane remove ${LANE}"`,
+    },
+    cleanup: `launchplane lane remove ${LANE}`,
+  };
+
+  it('starts the smoke, follows it with progress, and exits 1 with the clean-up command', async () => {
+    let polls = 0;
+    const api = new FakeApi((method) => {
+      if (method === 'POST') return { job: { smokeId: REPORT.smokeId, running: true } };
+      polls++;
+      return polls < 2
+        ? { job: { smokeId: REPORT.smokeId, running: true, progress: 'smoke x: workflow' } }
+        : { job: { smokeId: REPORT.smokeId, running: false, report: REPORT } };
+    });
+    const out = io();
+    const code = await smokeCommand(out, api.client(), {
+      host: 'host-a',
+      repository: 'acme/api',
+      workflow: 'launchplane-smoke.yml',
+      ref: 'main',
+      timeout: '10m',
+      dryRun: false,
+      json: false,
+      progress: true,
+      pollMs: 1,
+    });
+    expect(code).toBe(1);
+    expect(api.calls[0]).toEqual({
+      method: 'POST',
+      path: '/v1/smoke',
+      body: {
+        hostId: 'host-a',
+        repository: 'acme/api',
+        workflow: 'launchplane-smoke.yml',
+        ref: 'main',
+        workflowTimeoutSec: 600,
+        dryRun: false,
+      },
+    });
+    expect(api.calls[1]).toEqual({ method: 'GET', path: `/v1/smoke/${REPORT.smokeId}` });
+    expect(out.err).toContain('smoke x: workflow\n');
+    expect(out.out).toContain(`cleanup: launchplane lane remove ${LANE}\n`);
+    expect(out.out).toContain('FAILED workflow');
+    expect(out.out).not.toContain('\u001b');
+    expect(out.err).toContain('error LP_SMOKE_FAILED: Job 8 ended "failure" on the smoke lane\n');
+    expect(out.err).toContain(
+      `hint: Smoke failed at "workflow"; clean up with "launchplane lane remove ${LANE}"\n`,
+    );
+  });
+
+  it('--dry-run --json prints the one report; a passed smoke exits 0', async () => {
+    const passed = {
+      ...REPORT,
+      ok: true,
+      outcome: 'would-run',
+      dryRun: true,
+      error: undefined,
+      cleanup: undefined,
+    };
+    const api = new FakeApi(() => ({ report: passed }));
+    const out = io();
+    const code = await smokeCommand(out, api.client(), {
+      host: 'host-a',
+      repository: 'acme/api',
+      dryRun: true,
+      json: true,
+      progress: false,
+    });
+    expect(code).toBe(0);
+    expect(api.calls).toHaveLength(1);
+    expect(JSON.parse(out.out)).toMatchObject({ outcome: 'would-run', smokeId: REPORT.smokeId });
+    expect(out.err).toBe('');
+  });
+
+  it('exits 2 when the coordinator refused the request as usage (two backends, no --backend)', async () => {
+    const refused = {
+      ...REPORT,
+      outcome: 'refused',
+      steps: [REPORT.steps[0]!],
+      cleanup: undefined,
+      error: {
+        code: 'LP_USAGE',
+        message: 'Host "host-a" opts in to "systemd" and "docker": say which to smoke',
+        recovery: 'Pass --backend systemd or --backend docker',
+      },
+    };
+    const api = new FakeApi(() => ({ report: refused }));
+    const out = io();
+    const code = await smokeCommand(out, api.client(), {
+      host: 'host-a',
+      repository: 'acme/api',
+      dryRun: true,
+      json: false,
+      progress: false,
+    });
+    expect(code).toBe(2);
+    expect(out.err).toBe(
+      'error LP_USAGE: Host "host-a" opts in to "systemd" and "docker": say which to smoke\nhint: Pass --backend systemd or --backend docker\n',
+    );
+  });
+
+  it('refuses --workflow without --ref, and an unknown backend, as usage', async () => {
+    const api = new FakeApi(() => ({}));
+    const base = {
+      host: 'host-a',
+      repository: 'acme/api',
+      dryRun: false,
+      json: false,
+      progress: false,
+    };
+    await expect(
+      smokeCommand(io(), api.client(), { ...base, workflow: 'launchplane-smoke.yml' }),
+    ).rejects.toMatchObject({ code: 'LP_USAGE' });
+    await expect(
+      smokeCommand(io(), api.client(), { ...base, backend: 'podman' }),
+    ).rejects.toMatchObject({ code: 'LP_USAGE' });
+    expect(api.calls).toEqual([]);
   });
 });

@@ -1,6 +1,6 @@
 /**
  * Registers the control commands (C2): `plan`, `apply`, `lanes`, `lane drain|restart|remove`,
- * `runners`. program.ts calls {@link registerControlCommands}.
+ * `runners`, `smoke`. program.ts calls {@link registerControlCommands}.
  */
 import type { Command } from 'commander';
 import { applyCommand } from './apply.js';
@@ -10,6 +10,7 @@ import { lanesCommand } from './lanes.js';
 import type { CliIo } from './output.js';
 import { planCommand } from './plan.js';
 import { runnersCommand } from './runners.js';
+import { smokeCommand } from './smoke.js';
 
 type Json = { json: boolean };
 
@@ -115,4 +116,50 @@ export function registerControlCommands(program: Command, ctx: ControlCommandCon
   ).action(async (o: ConnectionOptions & Json) => {
     setStatus(await runnersCommand(io, clientFrom(o), { json: o.json }));
   });
+
+  withConnection(
+    program
+      .command('smoke')
+      .description(
+        'Create a disposable lane on a host, optionally run a workflow on it, restart and remove it, and prove nothing else changed',
+      )
+      .requiredOption('--host <hostId>', 'the host to smoke')
+      .requiredOption('--repository <owner/repo>', 'the repository the lane registers with')
+      .option('--backend <backend>', "systemd or docker (default: the host's one opted-in backend)")
+      .option('--image <image>', 'Docker smoke: one of the images the policy gives the repository')
+      .option('--workflow <file>', 'dispatch this workflow (file name or id) on the lane')
+      .option('--ref <ref>', 'the branch or tag to dispatch the workflow on')
+      .option('--timeout <duration>', "how long the workflow's job may take (e.g. 15m)")
+      .option('--dry-run', 'walk every guardrail and show the steps; change nothing', false)
+      .option('--json', 'print one JSON document', false),
+  ).action(
+    async (
+      o: ConnectionOptions &
+        Json & {
+          host: string;
+          repository: string;
+          backend?: string;
+          image?: string;
+          workflow?: string;
+          ref?: string;
+          timeout?: string;
+          dryRun: boolean;
+        },
+    ) => {
+      setStatus(
+        await smokeCommand(io, clientFrom(o), {
+          host: o.host,
+          repository: o.repository,
+          backend: o.backend,
+          image: o.image,
+          workflow: o.workflow,
+          ref: o.ref,
+          timeout: o.timeout,
+          dryRun: o.dryRun,
+          json: o.json,
+          progress,
+        }),
+      );
+    },
+  );
 }

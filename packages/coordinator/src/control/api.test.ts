@@ -44,10 +44,12 @@ describe('controlRoutes()', () => {
       'GET /v1/lanes/:id/job viewer',
       'GET /v1/plan viewer',
       'GET /v1/runners viewer',
+      'GET /v1/smoke/:id viewer',
       'POST /v1/apply operator',
       'POST /v1/lanes/:id/drain operator',
       'POST /v1/lanes/:id/remove operator',
       'POST /v1/lanes/:id/restart operator',
+      'POST /v1/smoke operator',
     ]);
   });
 
@@ -91,5 +93,39 @@ describe('controlRoutes()', () => {
     expect(bg.status).toBe(202);
     const job = await route('GET', '/v1/apply').handler(ctx());
     expect(job.body).toMatchObject({ job: { actor: 'tok-op' } });
+  });
+
+  it('smoke: a dry run answers its report; a smoke starts and is followed by its id; bad input is usage', async () => {
+    const { route } = await setup();
+    const smoke = route('POST', '/v1/smoke');
+    const body = { hostId: 'host-a', repository: 'ACME/api' };
+    const dry = await smoke.handler(ctx({ body: { ...body, dryRun: true } }));
+    expect(dry).toMatchObject({
+      status: 200,
+      body: { report: { dryRun: true, repository: 'acme/api', hostId: 'host-a' } },
+    });
+    const started = await smoke.handler(ctx({ body }));
+    expect(started.status).toBe(202);
+    const id = (started.body as { job: { smokeId: string } }).job.smokeId;
+    const job = await route('GET', '/v1/smoke/:id').handler(
+      ctx({ role: 'viewer', params: { id } }),
+    );
+    expect(job.body).toMatchObject({ job: { smokeId: id, hostId: 'host-a' } });
+    for (const bad of [
+      { ...body, workflow: 'launchplane-smoke.yml' },
+      { ...body, ref: 'main' },
+      { ...body, workflow: '.github/workflows/x.yml', ref: 'main' },
+      { ...body, workflow: 'x.yml', ref: 'ma in' },
+      { ...body, backend: 'podman' },
+      { ...body, repository: 'not a repo' },
+      { ...body, extra: true },
+    ]) {
+      await expect(smoke.handler(ctx({ body: bad })), JSON.stringify(bad)).rejects.toSatisfy(
+        code('LP_USAGE'),
+      );
+    }
+    await expect(
+      route('GET', '/v1/smoke/:id').handler(ctx({ params: { id: 'nope' } })),
+    ).rejects.toSatisfy(code('LP_NOT_FOUND'));
   });
 });

@@ -4,7 +4,14 @@
  * errors; these handlers parse their input strictly and call the control service.
  */
 import { z } from 'zod';
-import { LaunchplaneError, hostIdSchema, laneIdSchema, poolNameSchema } from '@launchplane/shared';
+import {
+  LaunchplaneError,
+  backendSchema,
+  hostIdSchema,
+  laneIdSchema,
+  poolNameSchema,
+  repositorySchema,
+} from '@launchplane/shared';
 import { parseBody, type Route, type RouteContext } from '../server/routes.js';
 import type { ActionReport } from './action-report.js';
 import type { ControlService } from './control-service.js';
@@ -22,6 +29,32 @@ const laneActionBody = z.strictObject({
   timeoutSec: z.number().int().min(1).max(86_400).optional(),
   wait: z.boolean().default(true),
 });
+
+/** A workflow file name or id, or a git ref: printable, no spaces, no slashes at the ends. */
+const nameLike = (max: number) =>
+  z
+    .string()
+    .min(1)
+    .max(max)
+    .regex(/^[^\s\p{Cc}\p{Cf}]+$/u, { message: 'must be printable and hold no spaces' });
+
+const smokeBody = z
+  .strictObject({
+    hostId: hostIdSchema,
+    repository: repositorySchema,
+    backend: backendSchema.optional(),
+    image: z.string().min(1).max(512).optional(),
+    workflow: nameLike(255)
+      .refine((w) => !w.includes('/'), { message: 'must be a file name or an id, not a path' })
+      .optional(),
+    ref: nameLike(255).optional(),
+    workflowTimeoutSec: z.number().int().min(1).max(86_400).optional(),
+    dryRun: z.boolean().default(false),
+  })
+  .refine((b) => (b.workflow === undefined) === (b.ref === undefined), {
+    message: 'a workflow and its ref go together: give both or neither',
+    path: ['ref'],
+  });
 
 const lanesQuery = z.strictObject({
   host: hostIdSchema.optional(),
@@ -103,6 +136,47 @@ export function controlRoutes(service: ControlService): Route[] {
     laneRoute('drain'),
     laneRoute('restart'),
     laneRoute('remove'),
+    {
+      method: 'POST',
+      path: '/v1/smoke',
+      role: 'operator',
+      handler: async (ctx) => {
+        const b = parseBody(smokeBody, ctx.body);
+        const opts = {
+          hostId: b.hostId,
+          repository: b.repository,
+          ...(b.backend === undefined ? {} : { backend: b.backend }),
+          ...(b.image === undefined ? {} : { image: b.image }),
+          ...(b.workflow === undefined ? {} : { workflow: b.workflow }),
+          ...(b.ref === undefined ? {} : { ref: b.ref }),
+          ...(b.workflowTimeoutSec === undefined
+            ? {}
+            : { workflowTimeoutSec: b.workflowTimeoutSec }),
+          actor: ctx.actor,
+          dryRun: b.dryRun,
+        };
+        // A dry run answers with its report; a smoke runs on in the background (its refusals
+        // and failures are in the report that GET /v1/smoke/:id shows, and in the audit).
+        if (b.dryRun) return { status: 200, body: { report: await service.smoke(opts) } };
+        return { status: 202, body: { job: service.startSmoke(opts) } };
+      },
+    },
+    {
+      method: 'GET',
+      path: '/v1/smoke/:id',
+      role: 'viewer',
+      handler: answer((ctx) => {
+        const job = service.smokeJob(ctx.params['id'] ?? '');
+        if (job === undefined) {
+          throw new LaunchplaneError(
+            'LP_NOT_FOUND',
+            `No smoke "${ctx.params['id'] ?? ''}" ran on this coordinator since it started`,
+            { recovery: 'Look for it with "launchplane audit"' },
+          );
+        }
+        return { status: 200, body: { job } };
+      }),
+    },
     {
       method: 'GET',
       path: '/v1/runners',

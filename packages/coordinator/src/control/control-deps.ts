@@ -4,6 +4,7 @@
  */
 import type { AgentHub } from '../ports/agent-hub.js';
 import type { GitHubRunners } from '../ports/github-runners.js';
+import type { GitHubWorkflows } from '../ports/github-workflows.js';
 import type { Logger } from '../ports/logger.js';
 import type { CoordinatorStore } from '../ports/store.js';
 import type { Clock } from './clock.js';
@@ -30,6 +31,8 @@ export interface ControlOptions {
   unhealthyAfterSec?: number;
   /** Actions of one apply run at once, at most (default 4). */
   applyConcurrency?: number;
+  /** How long a smoke waits for its workflow's job to finish (default 900 s). */
+  smokeWorkflowSec?: number;
 }
 
 export type ResolvedControlOptions = Required<ControlOptions>;
@@ -45,6 +48,7 @@ export const DEFAULT_CONTROL_OPTIONS: ResolvedControlOptions = {
   commandTimeoutMs: 30_000,
   unhealthyAfterSec: 300,
   applyConcurrency: 4,
+  smokeWorkflowSec: 900,
 };
 
 /** The ports and settings every saga uses. */
@@ -52,6 +56,8 @@ export interface ControlDeps {
   store: CoordinatorStore;
   hub: AgentHub;
   github: GitHubRunners;
+  /** Workflows, runs and jobs (`launchplane smoke` dispatches and follows one). */
+  workflows: GitHubWorkflows;
   clock: Clock;
   logger: Logger;
   coordinatorId: string;

@@ -25,6 +25,13 @@ import type {
   RunnerGroup,
   RunnerToken,
 } from '../ports/github-runners.js';
+import type {
+  GitHubWorkflows,
+  RunQuery,
+  Workflow,
+  WorkflowJob,
+  WorkflowRun,
+} from '../ports/github-workflows.js';
 import { silentLogger } from '../ports/logger.js';
 import type { LaneRecord } from '../ports/store.js';
 import type { Clock } from './clock.js';
@@ -194,6 +201,168 @@ export class FakeGitHubRunners implements GitHubRunners {
 
   rateLimit(): RateLimitStatus | undefined {
     return undefined;
+  }
+}
+
+/** What happens to a dispatched job in {@link FakeGitHubWorkflows}. */
+export type JobFate =
+  | { kind: 'run'; conclusion: 'success' | 'failure' }
+  | { kind: 'queued' }
+  | { kind: 'elsewhere'; runnerId: number; runnerName: string };
+
+/**
+ * GitHub's workflow API in memory. A dispatch queues a run with one job for the `runner-label`
+ * input; by default the runner of {@link FakeGitHubRunners} that carries that label takes it and
+ * it succeeds at once. `fate` changes that per test.
+ */
+export class FakeGitHubWorkflows implements GitHubWorkflows {
+  readonly #github: FakeGitHubRunners;
+  readonly #clock: Clock;
+  readonly workflows: (Workflow & { repository: string })[] = [];
+  readonly runs: (WorkflowRun & { repository: string })[] = [];
+  readonly jobs: WorkflowJob[] = [];
+  readonly calls: string[] = [];
+  readonly failNext = new Map<string, LaunchplaneError>();
+  fate: (job: WorkflowJob) => JobFate = () => ({ kind: 'run', conclusion: 'success' });
+  #nextId = 500;
+
+  constructor(github: FakeGitHubRunners, clock: Clock) {
+    this.#github = github;
+    this.#clock = clock;
+  }
+
+  declare(repository: string, file: string): Workflow {
+    const wf = {
+      repository,
+      id: this.#nextId++,
+      name: file,
+      path: `.github/workflows/${file}`,
+      state: 'active',
+    };
+    this.workflows.push(wf);
+    return wf;
+  }
+
+  #call(method: string, arg: string): void {
+    this.calls.push(`${method} ${arg}`);
+    const fail = this.failNext.get(method);
+    if (fail !== undefined) {
+      this.failNext.delete(method);
+      throw fail;
+    }
+  }
+
+  #find(repository: string, workflow: string): (Workflow & { repository: string }) | undefined {
+    return this.workflows.find(
+      (w) =>
+        w.repository === repository &&
+        (String(w.id) === workflow || w.path.endsWith(`/${workflow}`)),
+    );
+  }
+
+  getWorkflow(repository: string, workflow: string): Promise<Workflow | undefined> {
+    this.#call('getWorkflow', workflow);
+    const w = this.#find(repository, workflow);
+    return Promise.resolve(
+      w === undefined ? undefined : { id: w.id, name: w.name, path: w.path, state: w.state },
+    );
+  }
+
+  dispatchWorkflow(
+    repository: string,
+    workflow: string,
+    req: { ref: string; inputs: Record<string, string> },
+  ): Promise<void> {
+    this.#call('dispatchWorkflow', `${workflow} ${JSON.stringify(req.inputs)}`);
+    const w = this.#find(repository, workflow);
+    if (w === undefined) return Promise.reject(new LaunchplaneError('LP_NOT_FOUND', 'Not Found'));
+    const now = Math.floor(this.#clock.nowMs() / 1000);
+    const run = {
+      repository,
+      id: this.#nextId++,
+      workflowId: w.id,
+      name: w.name,
+      event: 'workflow_dispatch',
+      status: 'queued',
+      conclusion: null,
+      headBranch: req.ref,
+      createdAt: now,
+      htmlUrl: `https://github.example/${repository}/actions/runs/x`,
+    };
+    this.runs.push(run);
+    const job: WorkflowJob = {
+      id: this.#nextId++,
+      runId: run.id,
+      name: 'run',
+      status: 'queued',
+      conclusion: null,
+      labels: [req.inputs['runner-label'] ?? ''],
+      runnerId: null,
+      runnerName: null,
+      createdAt: now,
+      startedAt: undefined,
+      completedAt: undefined,
+      htmlUrl: null,
+    };
+    this.jobs.push(job);
+    const fate = this.fate(job);
+    if (fate.kind !== 'queued') {
+      const runner =
+        fate.kind === 'elsewhere'
+          ? { id: fate.runnerId, name: fate.runnerName }
+          : [...this.#github.runners.values()]
+              .flat()
+              .find((r) => r.labels.includes(job.labels[0] ?? ''));
+      if (runner !== undefined) {
+        const conclusion = fate.kind === 'run' ? fate.conclusion : 'success';
+        Object.assign(job, {
+          status: 'completed',
+          conclusion,
+          runnerId: runner.id,
+          runnerName: runner.name,
+          startedAt: now,
+          completedAt: now,
+        });
+        Object.assign(run, { status: 'completed', conclusion });
+      }
+    }
+    return Promise.resolve();
+  }
+
+  listRuns(repository: string, query: RunQuery = {}): Promise<WorkflowRun[]> {
+    this.#call('listRuns', JSON.stringify(query));
+    const wf = query.workflow === undefined ? undefined : this.#find(repository, query.workflow);
+    return Promise.resolve(
+      this.runs
+        .filter(
+          (r) =>
+            r.repository === repository &&
+            (wf === undefined || r.workflowId === wf.id) &&
+            (query.event === undefined || r.event === query.event) &&
+            (query.createdSince === undefined || r.createdAt >= query.createdSince),
+        )
+        .map(({ repository: _r, ...run }) => ({ ...run }))
+        .reverse(),
+    );
+  }
+
+  getRun(repository: string, runId: number): Promise<WorkflowRun | undefined> {
+    this.#call('getRun', String(runId));
+    const r = this.runs.find((x) => x.id === runId && x.repository === repository);
+    if (r === undefined) return Promise.resolve(undefined);
+    const { repository: _r, ...run } = r;
+    return Promise.resolve({ ...run });
+  }
+
+  listRunJobs(_repository: string, runId: number): Promise<WorkflowJob[]> {
+    this.#call('listRunJobs', String(runId));
+    return Promise.resolve(this.jobs.filter((j) => j.runId === runId).map((j) => ({ ...j })));
+  }
+
+  getJob(_repository: string, jobId: number): Promise<WorkflowJob | undefined> {
+    this.#call('getJob', String(jobId));
+    const j = this.jobs.find((x) => x.id === jobId);
+    return Promise.resolve(j === undefined ? undefined : { ...j });
   }
 }
 
@@ -374,6 +543,7 @@ export interface World {
   deps: ControlDeps;
   clock: FakeClock;
   github: FakeGitHubRunners;
+  workflows: FakeGitHubWorkflows;
   hub: FakeAgentHub;
   store: SqliteCoordinatorStore;
 }
@@ -383,6 +553,7 @@ export async function makeWorld(
 ): Promise<World> {
   const clock = new FakeClock();
   const github = new FakeGitHubRunners();
+  const workflows = new FakeGitHubWorkflows(github, clock);
   const hub = new FakeAgentHub(github);
   const store = SqliteCoordinatorStore.open(':memory:');
   for (const hostId of opts.hosts ?? ['host-a']) {
@@ -411,6 +582,7 @@ export async function makeWorld(
     store,
     hub,
     github,
+    workflows,
     clock,
     logger: silentLogger,
     coordinatorId: COORDINATOR_ID,
@@ -424,7 +596,7 @@ export async function makeWorld(
       ...opts.options,
     }),
   };
-  return { deps, clock, github, hub, store };
+  return { deps, clock, github, workflows, hub, store };
 }
 
 /** Records an online lane with its runner on GitHub and on its agent, as a finished create would. */
@@ -448,6 +620,7 @@ export async function seedLane(
   const lane: LaneRecord = {
     hostId,
     pool,
+    purpose: 'pool',
     scope: { repository: 'acme/api' },
     backend: 'systemd',
     ephemeral: false,

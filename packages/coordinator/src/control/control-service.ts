@@ -3,7 +3,12 @@
  * runners) that the API, the CLI and the reconciler use. Apply runs one at a time; a lane is
  * acted on by one saga at a time.
  */
-import { classifyRunner, type ControlPlan, type PlanAction } from '@launchplane/shared';
+import {
+  LaunchplaneError,
+  classifyRunner,
+  type ControlPlan,
+  type PlanAction,
+} from '@launchplane/shared';
 import { plan as computePlan, scopeKey, type PlanInput } from '../domain/plan.js';
 import type { LaneRecord } from '../ports/store.js';
 import type { ActionReport } from './action-report.js';
@@ -13,6 +18,7 @@ import { drainLane, precheckLaneAction, type DrainMode } from './drain-lane.js';
 import { LaneLocks } from './lane-locks.js';
 import { Observer } from './observer.js';
 import { repairLabels } from './repair-labels.js';
+import { newSmokeId, runSmoke, type SmokeReport, type SmokeRequest } from './smoke.js';
 import { writeAudit } from '../server/audit-writer.js';
 import { nowSec } from './clock.js';
 import { auditReport, errorBody } from './saga-support.js';
@@ -73,6 +79,25 @@ export interface LaneJob {
   report: ActionReport | undefined;
 }
 
+/** A smoke running in the background, as `GET /v1/smoke/:id` shows it. */
+export interface SmokeJob {
+  smokeId: string;
+  hostId: string;
+  /** Unix milliseconds. */
+  startedAt: number;
+  running: boolean;
+  /** The smoke's last progress line. */
+  progress: string | undefined;
+  /** Set once the smoke ended. */
+  report: SmokeReport | undefined;
+}
+
+/** What a smoke is asked to do (the service adds the lane lock). */
+export type SmokeOptions = Omit<SmokeRequest, 'lockLane'>;
+
+/** Finished smokes kept for `GET /v1/smoke/:id` (their reports are audited in any case). */
+const KEPT_SMOKES = 100;
+
 /** The current or last background apply, as `GET /v1/apply` shows it. */
 export interface ApplyJob {
   /** Numbers the background applies of this process, from 1. */
@@ -93,6 +118,7 @@ export class ControlService {
   readonly #laneJobs = new Map<string, LaneJob>();
   #applyJob: ApplyJob | undefined;
   #applyJobs = 0;
+  readonly #smokes = new Map<string, SmokeJob>();
 
   constructor(deps: ControlDeps) {
     this.#deps = deps;
@@ -180,29 +206,7 @@ export class ControlService {
     const changed: LaneRecord[] = [];
     for (const lane of await this.#deps.store.listLanes()) {
       if (this.#locks.has(lane.laneId)) continue;
-      let next: LaneRecord | undefined;
-      const what =
-        lane.state === 'stopping'
-          ? 'removed'
-          : lane.state === 'restarting'
-            ? 'restarted'
-            : 'created';
-      if (lane.state === 'restarting') {
-        next = { ...lane, state: 'unhealthy' };
-      } else if (
-        lane.state === 'pending' ||
-        lane.state === 'provisioning' ||
-        lane.state === 'starting' ||
-        lane.state === 'stopping'
-      ) {
-        const recovery = `The coordinator stopped while this lane was being ${what}. Check host "${lane.hostId}" and GitHub, then run "launchplane lane remove ${lane.laneId}"`;
-        next = {
-          ...lane,
-          state: 'failed',
-          recovery,
-          lastError: { code: 'LP_INTERNAL', message: `Interrupted while ${lane.state}`, recovery },
-        };
-      }
+      let next = interruptedState(lane);
       if (next === undefined) continue;
       next = { ...next, updatedAt: nowSec(this.#deps.clock) };
       await this.#deps.store.putLane(next);
@@ -311,6 +315,85 @@ export class ControlService {
         return this.#locked(a.laneId, a.kind, a.hostId, opts, () =>
           repairLabels(this.#deps, { ...common, laneId: a.laneId }),
         );
+    }
+  }
+
+  /**
+   * Runs a smoke to its end. One smoke at a time per host: a second one would change what the
+   * first compares, so it is refused with `LP_CONFLICT`.
+   */
+  async smoke(opts: SmokeOptions): Promise<SmokeReport> {
+    const job = this.#newSmoke(opts);
+    return this.#runSmoke(job, opts);
+  }
+
+  /** Starts a smoke in the background (refused at once if one runs on the host); see {@link smokeJob}. */
+  startSmoke(opts: SmokeOptions): SmokeJob {
+    const job = this.#newSmoke(opts);
+    void this.#runSmoke(job, opts);
+    return { ...job };
+  }
+
+  /** A smoke that runs or ran in this process. */
+  smokeJob(smokeId: string): SmokeJob | undefined {
+    const job = this.#smokes.get(smokeId);
+    return job === undefined ? undefined : { ...job };
+  }
+
+  #newSmoke(opts: SmokeOptions): SmokeJob {
+    const busy = [...this.#smokes.values()].find((j) => j.running && j.hostId === opts.hostId);
+    if (busy !== undefined && !opts.dryRun) {
+      throw new LaunchplaneError(
+        'LP_CONFLICT',
+        `Smoke ${busy.smokeId} is running on host "${opts.hostId}"`,
+        { recovery: `Wait for it: "launchplane audit --host ${opts.hostId} --follow"` },
+      );
+    }
+    const job: SmokeJob = {
+      smokeId: newSmokeId(this.#deps.clock.nowMs()),
+      hostId: opts.hostId,
+      startedAt: this.#deps.clock.nowMs(),
+      running: true,
+      progress: undefined,
+      report: undefined,
+    };
+    this.#smokes.set(job.smokeId, job);
+    for (const [id, old] of this.#smokes) {
+      if (this.#smokes.size <= KEPT_SMOKES) break;
+      if (!old.running) this.#smokes.delete(id);
+    }
+    return job;
+  }
+
+  async #runSmoke(job: SmokeJob, opts: SmokeOptions): Promise<SmokeReport> {
+    try {
+      job.report = await runSmoke(this.#deps, job.smokeId, {
+        ...opts,
+        onProgress: (line) => {
+          job.progress = line;
+          opts.onProgress?.(line);
+        },
+        lockLane: (laneId) => this.#locks.acquire(laneId, `smoke ${job.smokeId}`),
+      });
+      return job.report;
+    } catch (err) {
+      // runSmoke reports its failures; only a bug (or the store failing) gets here.
+      this.#deps.logger.error({ err: errorBody(err), smokeId: job.smokeId }, 'smoke failed');
+      job.report = {
+        smokeId: job.smokeId,
+        dryRun: opts.dryRun,
+        ok: false,
+        outcome: 'failed',
+        hostId: opts.hostId,
+        repository: opts.repository,
+        steps: [],
+        startedAt: job.startedAt,
+        durationMs: this.#deps.clock.nowMs() - job.startedAt,
+        error: errorBody(err),
+      };
+      return job.report;
+    } finally {
+      job.running = false;
     }
   }
 
@@ -507,6 +590,42 @@ export class ControlService {
     unavailable.sort((a, b) => cmp(a.scope, b.scope));
     return { runners: out, unavailable };
   }
+}
+
+/**
+ * What a lane found after a restart becomes: a smoke lane not yet failed, or a lane left mid-create
+ * or mid-remove, is held as `failed` for an operator; a restart cut off becomes `unhealthy`, which
+ * the planner restarts again. Undefined: the lane is fine as it is.
+ */
+function interruptedState(lane: LaneRecord): LaneRecord | undefined {
+  const failed = (recovery: string, message: string): LaneRecord => ({
+    ...lane,
+    state: 'failed',
+    recovery,
+    lastError: { code: 'LP_INTERNAL', message, recovery },
+  });
+  if (lane.purpose === 'smoke') {
+    // A smoke lane belongs to its run, which ended with the last process.
+    if (lane.state === 'failed' || lane.state === 'removed') return undefined;
+    return failed(
+      `The coordinator stopped while this lane's smoke ran. Run "launchplane lane remove ${lane.laneId}"`,
+      `Smoke interrupted while ${lane.state}`,
+    );
+  }
+  if (lane.state === 'restarting') return { ...lane, state: 'unhealthy' };
+  if (
+    lane.state === 'pending' ||
+    lane.state === 'provisioning' ||
+    lane.state === 'starting' ||
+    lane.state === 'stopping'
+  ) {
+    const what = lane.state === 'stopping' ? 'removed' : 'created';
+    return failed(
+      `The coordinator stopped while this lane was being ${what}. Check host "${lane.hostId}" and GitHub, then run "launchplane lane remove ${lane.laneId}"`,
+      `Interrupted while ${lane.state}`,
+    );
+  }
+  return undefined;
 }
 
 /** Runs `fn` over `items` with at most `limit` at once, keeping the order of results. */

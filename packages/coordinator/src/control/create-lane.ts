@@ -9,6 +9,7 @@
  */
 import {
   DEFAULT_RUNNER_GROUP_ID,
+  type Backend,
   LaunchplaneError,
   grantedCapabilities,
   laneLabels,
@@ -29,7 +30,7 @@ import type { GitHubRunner, RunnerGroup } from '../ports/github-runners.js';
 import type { LaneRecord } from '../ports/store.js';
 import { REDACTED, redactCommand, type ActionReport } from './action-report.js';
 import { nowSec } from './clock.js';
-import { parseStoredPolicy } from './stored-policy.js';
+import { requireCurrentPolicy } from './stored-policy.js';
 import type { ControlDeps } from './control-deps.js';
 import { deleteLaneRunner, findLaneRunnerByName, setLaneRunnerLabels } from './runner-guard.js';
 import {
@@ -100,47 +101,93 @@ export async function createLane(deps: ControlDeps, req: CreateLaneRequest): Pro
     await auditReport(deps, report, { actor: req.actor });
     return report;
   }
-
-  const scope = poolScope(pool);
-  const laneId = newLaneId(deps.clock.nowMs());
-  const name = runnerName(req.hostId, req.pool, laneId);
-  const labels = laneLabels({
-    coordinatorId: deps.coordinatorId,
-    laneId,
+  const spec: LaneSpec = {
+    hostId: req.hostId,
     pool: req.pool,
-    poolLabels: pool.labels,
-    capabilities,
-  });
+    purpose: 'pool',
+    scope: poolScope(pool),
+    backend: pool.backend,
+    ephemeral: pool.ephemeral,
+    ...(pool.docker === undefined ? {} : { docker: pool.docker }),
+    group,
+    labels: (laneId) =>
+      laneLabels({
+        coordinatorId: deps.coordinatorId,
+        laneId,
+        pool: req.pool,
+        poolLabels: pool.labels,
+        capabilities,
+      }),
+  };
+  return makeLane(deps, spec, req, report);
+}
+
+/**
+ * A lane to make, once its guardrails passed: what the create saga needs whether the lane serves
+ * a policy pool or a smoke run.
+ */
+export interface LaneSpec {
+  hostId: string;
+  pool: string;
+  purpose: LaneRecord['purpose'];
+  scope: Scope;
+  backend: Backend;
+  ephemeral: boolean;
+  docker?: LaneCreateCommand['docker'];
+  /** Undefined for the default runner group. */
+  group: RunnerGroup | undefined;
+  /** The lane's canonical labels, which name its id. */
+  labels: (laneId: string) => string[];
+  /** Extra audit parameters (a smoke's id). */
+  auditParams?: Record<string, unknown>;
+}
+
+/**
+ * The create saga from the lane's id on (its guardrails were checked by the caller): records the
+ * lane, gets its runner config from GitHub, has its host start it and waits for it online, or
+ * rolls back. A dry run reports the steps and changes nothing. `report` is filled and audited.
+ */
+export async function makeLane(
+  deps: ControlDeps,
+  spec: LaneSpec,
+  req: Pick<CreateLaneRequest, 'actor' | 'dryRun' | 'signal' | 'lockLane'>,
+  report: ActionReport,
+): Promise<ActionReport> {
+  const { group, scope } = spec;
+  const laneId = newLaneId(deps.clock.nowMs());
+  const name = runnerName(spec.hostId, spec.pool, laneId);
+  const labels = spec.labels(laneId);
   const base: Omit<LaneCreateCommand, 'runner'> = {
     type: 'lane.create',
     laneId,
     dryRun: req.dryRun,
     name,
     scope,
-    pool: req.pool,
+    pool: spec.pool,
     labels,
-    backend: pool.backend,
-    ephemeral: pool.ephemeral,
-    ...(pool.docker === undefined ? {} : { docker: pool.docker }),
+    backend: spec.backend,
+    ephemeral: spec.ephemeral,
+    ...(spec.docker === undefined ? {} : { docker: spec.docker }),
   };
   report.laneId = laneId;
+  const auditParams = { name, labels, ...spec.auditParams };
 
   if (req.dryRun) {
-    const runner: RunnerConfig = pool.ephemeral
+    const runner: RunnerConfig = spec.ephemeral
       ? { jitConfig: REDACTED }
       : registrationConfig(deps, scope, REDACTED, group);
     report.commands.push(redactCommand({ ...base, runner }));
     report.steps.push(
       `record lane "${laneId}" (pending)`,
-      pool.ephemeral
+      spec.ephemeral
         ? `generate a JIT config for runner "${name}"${groupText(group)}`
         : `create a registration token for ${scopeKeyOf(scope)}${groupText(group)}`,
-      `send lane.create to host "${req.hostId}"`,
+      `send lane.create to host "${spec.hostId}"`,
       `wait up to ${deps.options.createOnlineSec} s for runner "${name}" to be online on GitHub`,
     );
     report.ok = true;
     report.outcome = 'would-create';
-    await auditReport(deps, report, { actor: req.actor, params: { name, labels } });
+    await auditReport(deps, report, { actor: req.actor, params: auditParams });
     return report;
   }
 
@@ -149,11 +196,12 @@ export async function createLane(deps: ControlDeps, req: CreateLaneRequest): Pro
     const now = nowSec(deps.clock);
     let lane: LaneRecord = {
       laneId,
-      hostId: req.hostId,
-      pool: req.pool,
+      hostId: spec.hostId,
+      pool: spec.pool,
+      purpose: spec.purpose,
       scope,
-      backend: pool.backend,
-      ephemeral: pool.ephemeral,
+      backend: spec.backend,
+      ephemeral: spec.ephemeral,
       runnerName: name,
       runnerId: undefined,
       labels,
@@ -169,7 +217,7 @@ export async function createLane(deps: ControlDeps, req: CreateLaneRequest): Pro
 
     try {
       let runner: RunnerConfig;
-      if (pool.ephemeral) {
+      if (spec.ephemeral) {
         const jit = await deps.github.generateJitConfig(scope, {
           name,
           labels,
@@ -191,9 +239,9 @@ export async function createLane(deps: ControlDeps, req: CreateLaneRequest): Pro
         runner,
       };
       report.commands.push(redactCommand(cmd));
-      await sendOk(deps, req.hostId, cmd, req.actor);
+      await sendOk(deps, spec.hostId, cmd, req.actor);
       lane = await updateLane(deps, lane, { state: 'starting' });
-      report.steps.push(`host "${req.hostId}" started the lane`);
+      report.steps.push(`host "${spec.hostId}" started the lane`);
 
       const online = await waitOnline(deps, lane, deadline, req.signal);
       await enforceCanonicalLabels(deps, lane, online, report, req.actor);
@@ -202,7 +250,7 @@ export async function createLane(deps: ControlDeps, req: CreateLaneRequest): Pro
       report.ok = true;
       report.outcome = 'created';
       report.lane = lane;
-      await auditReport(deps, report, { actor: req.actor, params: { name, labels } });
+      await auditReport(deps, report, { actor: req.actor, params: auditParams });
       return report;
     } catch (err) {
       const cause = toLaunchplaneError(err);
@@ -210,7 +258,7 @@ export async function createLane(deps: ControlDeps, req: CreateLaneRequest): Pro
       report.outcome = cause.code === 'LP_TIMEOUT' ? 'timeout' : 'failed';
       report.error = lane.lastError ?? cause.toJSON();
       report.lane = lane;
-      await auditReport(deps, report, { actor: req.actor, params: { name, labels } });
+      await auditReport(deps, report, { actor: req.actor, params: auditParams });
       return report;
     }
   } finally {
@@ -223,19 +271,7 @@ async function checkCreate(
   deps: ControlDeps,
   req: CreateLaneRequest,
 ): Promise<{ pool: Pool; capabilities: readonly string[]; ignored: string[] }> {
-  const current = await deps.store.currentPolicy();
-  if (current === undefined) {
-    throw new LaunchplaneError('LP_CONFLICT', 'Cannot create a lane: no policy has been applied', {
-      recovery: 'Run "launchplane policy apply FILE" first',
-    });
-  }
-  const parsed = parseStoredPolicy(current);
-  if (!parsed.ok) {
-    throw new LaunchplaneError('LP_POLICY_INVALID', 'The stored policy no longer validates', {
-      recovery: 'Apply a valid policy with "launchplane policy apply FILE"',
-    });
-  }
-  const policy = parsed.value;
+  const policy = await requireCurrentPolicy(deps.store, 'create a lane');
   const pool = ownEntry(policy.pools, req.pool);
   if (pool === undefined) {
     throw new LaunchplaneError(

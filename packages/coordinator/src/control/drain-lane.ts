@@ -220,23 +220,36 @@ async function quarantine(
   if (lane.runnerId === undefined) {
     report.steps.push('no runner registered: nothing to quarantine on GitHub');
   } else {
-    try {
-      await setLaneRunnerLabels(
-        deps,
-        lane,
-        lane.runnerId,
-        drainingLabels(deps.coordinatorId, lane.laneId),
-        actor,
-      );
-      report.steps.push(`quarantined runner ${lane.runnerId} (lp-draining)`);
-    } catch (err) {
-      // An ephemeral runner is deleted by GitHub after its job: nothing left to route to.
-      if (toLaunchplaneError(err).code !== 'LP_NOT_FOUND') throw err;
-      report.steps.push(`runner ${lane.runnerId} is no longer on GitHub`);
-    }
+    report.steps.push(await quarantineRunner(deps, lane, lane.runnerId, actor));
   }
   if (lane.state === 'draining' || lane.state === 'drained' || lane.state === 'failed') return lane;
   return setState(deps, lane, 'draining');
+}
+
+/**
+ * Sets the lane's runner to its identity labels and `lp-draining` (ownership proven first), so
+ * GitHub routes no job to it; says what it did. A runner GitHub no longer has (an ephemeral one
+ * after its job) has nothing left to route to.
+ */
+export async function quarantineRunner(
+  deps: ControlDeps,
+  lane: LaneRecord,
+  runnerId: number,
+  actor: string,
+): Promise<string> {
+  try {
+    await setLaneRunnerLabels(
+      deps,
+      lane,
+      runnerId,
+      drainingLabels(deps.coordinatorId, lane.laneId),
+      actor,
+    );
+    return `quarantined runner ${runnerId} (lp-draining)`;
+  } catch (err) {
+    if (toLaunchplaneError(err).code !== 'LP_NOT_FOUND') throw err;
+    return `runner ${runnerId} is no longer on GitHub`;
+  }
 }
 
 type Signal = 'busy' | 'idle' | 'gone';

@@ -7,6 +7,7 @@ import { LaunchplaneError } from '@launchplane/shared';
 import { createGitHubRunners } from '../adapters/github/create-github-runners.js';
 import type { RouteFactory } from '../main.js';
 import type { GitHubRunners } from '../ports/github-runners.js';
+import type { GitHubWorkflows } from '../ports/github-workflows.js';
 import type { Route } from '../server/routes.js';
 import { controlRoutes } from './api.js';
 import { systemClock, type Clock } from './clock.js';
@@ -30,6 +31,8 @@ export interface Control {
 export interface StartControlOptions {
   /** Defaults to the Octokit client built from `config.github`. */
   github?: GitHubRunners;
+  /** Defaults to `github` when it is one client for both (the Octokit client is). */
+  workflows?: GitHubWorkflows;
   clock?: Clock;
   /** Overrides of the limits the config does not set (settle time, poll intervals…). */
   options?: ControlOptions;
@@ -48,10 +51,12 @@ export async function startControl(
       ? unconfiguredGitHub()
       : await createGitHubRunners({ apiUrl: config.github.apiUrl, auth }, { log: parts.logger }));
   const clock = opts.clock ?? systemClock;
+  const workflows = opts.workflows ?? (isWorkflows(github) ? github : unconfiguredWorkflows());
   const service = new ControlService({
     store: parts.store,
     hub: parts.server.hub,
     github,
+    workflows,
     clock,
     logger: parts.logger,
     coordinatorId: parts.coordinatorId,
@@ -93,14 +98,35 @@ export function controlRouteFactory(
   };
 }
 
+/** Every call of an unconfigured GitHub fails with this. */
+function notConfigured(): Promise<never> {
+  return Promise.reject(
+    new LaunchplaneError('LP_GITHUB_UNAVAILABLE', 'GitHub credentials are not configured', {
+      recovery: 'Set github.auth in coordinator.yaml (a token, a token file, or a GitHub App)',
+    }),
+  );
+}
+
+function isWorkflows(github: GitHubRunners): github is GitHubRunners & GitHubWorkflows {
+  const g = github as Partial<GitHubWorkflows>;
+  return typeof g.dispatchWorkflow === 'function' && typeof g.listRuns === 'function';
+}
+
+function unconfiguredWorkflows(): GitHubWorkflows {
+  const fail = notConfigured;
+  return {
+    getWorkflow: fail,
+    dispatchWorkflow: fail,
+    listRuns: fail,
+    getRun: fail,
+    listRunJobs: fail,
+    getJob: fail,
+  };
+}
+
 /** Without credentials every GitHub call fails with a clear code: plans show it as degraded. */
 function unconfiguredGitHub(): GitHubRunners {
-  const fail = (): Promise<never> =>
-    Promise.reject(
-      new LaunchplaneError('LP_GITHUB_UNAVAILABLE', 'GitHub credentials are not configured', {
-        recovery: 'Set github.auth in coordinator.yaml (a token, a token file, or a GitHub App)',
-      }),
-    );
+  const fail = notConfigured;
   return {
     listRunners: fail,
     getRunner: fail,

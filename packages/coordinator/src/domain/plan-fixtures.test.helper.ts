@@ -62,6 +62,7 @@ export function laneOf(n: number, over: Partial<LaneRecord> = {}): LaneRecord {
     laneId,
     hostId,
     pool,
+    purpose: 'pool',
     scope: { repository: 'acme/api' },
     backend: 'systemd',
     ephemeral: false,

@@ -1,8 +1,10 @@
 import {
   LANE_STATES,
+  SMOKE_POOL,
   controlPlanSchema,
   laneLabels,
   runnerName,
+  smokeLaneLabels,
   type LaneReport,
   type Policy,
 } from '@launchplane/shared';
@@ -64,6 +66,8 @@ const policyArb: fc.Arbitrary<Policy | undefined> = fc.option(
 );
 
 const laneArb = fc.record({
+  // A disposable lane of `launchplane smoke`, outside every pool.
+  smoke: likely(2),
   hostId: fc.constantFrom(...HOSTS),
   pool: fc.constantFrom(...POOLS),
   repository: fc.constantFrom(...REPOS),
@@ -112,21 +116,25 @@ type World = typeof worldArb extends fc.Arbitrary<infer W> ? W : never;
 function build(w: World): PlanInput {
   const lanes: LaneRecord[] = w.lanes.map((l, i) => {
     const laneId = laneIdOf(i + 1);
+    const pool = l.smoke ? SMOKE_POOL : l.pool;
     return {
       laneId,
       hostId: l.hostId,
-      pool: l.pool,
+      pool,
+      purpose: l.smoke ? 'smoke' : 'pool',
       scope: { repository: l.repository },
       backend: l.backend,
-      ephemeral: l.ephemeral,
-      runnerName: runnerName(l.hostId, l.pool, laneId),
+      ephemeral: l.smoke ? false : l.ephemeral,
+      runnerName: runnerName(l.hostId, pool, laneId),
       runnerId: l.hasRunnerId ? 1000 + i : undefined,
-      labels: laneLabels({
-        coordinatorId: COORDINATOR_ID,
-        laneId,
-        pool: l.pool,
-        poolLabels: ['linux'],
-      }),
+      labels: l.smoke
+        ? smokeLaneLabels(COORDINATOR_ID, laneId)
+        : laneLabels({
+            coordinatorId: COORDINATOR_ID,
+            laneId,
+            pool,
+            poolLabels: ['linux'],
+          }),
       state: l.state,
       recovery: undefined,
       lastError: undefined,
@@ -276,6 +284,27 @@ describe('plan() properties', () => {
             );
             if (!managed) expect(unmanagedIds.has(r.id)).toBe(true);
           }
+        }
+      }),
+      RUNS,
+    );
+  });
+
+  it('never acts on a smoke lane, nor lists its runner as unmanaged, whatever GitHub and its host say', () => {
+    fc.assert(
+      fc.property(worldArb, (w) => {
+        const input = build(w);
+        const p = plan(input);
+        const smoke = input.lanes.filter((l) => l.purpose === 'smoke' && l.state !== 'removed');
+        const ids = new Set(smoke.map((l) => l.laneId));
+        for (const a of p.actions) {
+          if (a.kind !== 'create') expect(ids.has(a.laneId)).toBe(false);
+          expect(a.pool).not.toBe(SMOKE_POOL);
+        }
+        // A smoke lane's runner, listed under its recorded id, is a managed one.
+        for (const l of smoke) {
+          if (l.runnerId === undefined) continue;
+          expect(p.unmanaged.map((u) => u.runnerId)).not.toContain(l.runnerId);
         }
       }),
       RUNS,

@@ -1,4 +1,11 @@
-import { controlPlanSchema, drainingLabels, type ControlPlan } from '@launchplane/shared';
+import {
+  SMOKE_POOL,
+  controlPlanSchema,
+  drainingLabels,
+  runnerName,
+  smokeLaneLabels,
+  type ControlPlan,
+} from '@launchplane/shared';
 import { describe, expect, it } from 'vitest';
 import { plan, type PlanInput } from './plan.js';
 import {
@@ -422,5 +429,84 @@ describe('plan() and host capabilities', () => {
       hosts: [hostOf('host-a', { capabilities: ['gpu'] })],
     });
     expect(p.ignoredCapabilities).toEqual([]);
+  });
+
+  describe('smoke lanes', () => {
+    const smokeLane = (n: number, over: Parameters<typeof laneOf>[1] = {}) => {
+      const laneId = laneIdOf(n);
+      return laneOf(n, {
+        pool: SMOKE_POOL,
+        purpose: 'smoke',
+        runnerName: runnerName('host-a', SMOKE_POOL, laneId),
+        labels: smokeLaneLabels(COORDINATOR_ID, laneId),
+        ...over,
+      });
+    };
+
+    it('leaves a smoke lane alone though its pool is not in the policy, and keeps its runner managed', () => {
+      const smoke = smokeLane(9);
+      const p = run({
+        policy: policyOf({ pools: {} }),
+        lanes: [smoke],
+        hosts: [hostOf('host-a', { lanes: [reportOf(smoke)] })],
+        github: [{ scope: { repository: 'acme/api' }, runners: [runnerOf(smoke)] }],
+      });
+      expect(p.actions).toEqual([]);
+      expect(p.unmanaged).toEqual([]);
+      expect(p.degraded).toEqual([]);
+    });
+
+    it('neither restarts, repairs nor replaces a smoke lane, whatever its state and labels', () => {
+      const unhealthy = smokeLane(7, { state: 'unhealthy' });
+      const drifted = smokeLane(8);
+      const draining = smokeLane(9, { state: 'draining' });
+      const p = run({
+        lanes: [laneOf(1), laneOf(2), unhealthy, drifted, draining],
+        hosts: [hostOf('host-a', { lanes: [reportOf(unhealthy, { state: 'unhealthy' })] })],
+        github: [
+          {
+            scope: { repository: 'acme/api' },
+            runners: [
+              runnerOf(laneOf(1)),
+              runnerOf(laneOf(2)),
+              runnerOf(unhealthy, { status: 'offline' }),
+              runnerOf(drifted, { labels: [...drifted.labels, 'stray'] }),
+              runnerOf(draining),
+            ],
+          },
+        ],
+      });
+      expect(p.actions).toEqual([]);
+    });
+
+    it('counts a smoke lane against its host maxLanes', () => {
+      const p = run({
+        lanes: [smokeLane(9)],
+        hosts: [
+          hostOf('host-a', {
+            optIn: {
+              repositories: ['acme/api'],
+              organizations: [],
+              backends: ['systemd'],
+              maxLanes: 2,
+            },
+          }),
+        ],
+      });
+      expect(p.summary).toMatchObject({ creates: 1, blocked: 1 });
+      expect(p.blocked[0]).toMatchObject({ guardrail: 'capacity', count: 1 });
+    });
+
+    it('reports a failed smoke lane with its clean-up command, and plans nothing for it', () => {
+      const failed = smokeLane(9, {
+        state: 'failed',
+        recovery: `Run "launchplane lane remove ${laneIdOf(9)}"`,
+      });
+      const p = run({ policy: policyOf({ pools: {} }), lanes: [failed] });
+      expect(p.actions).toEqual([]);
+      expect(p.degraded).toEqual([
+        `Lane "${laneIdOf(9)}" on host "host-a" (smoke lane "lp-smoke") failed: Run "launchplane lane remove ${laneIdOf(9)}"`,
+      ]);
+    });
   });
 });

@@ -8,7 +8,10 @@
  * - an action only ever names a lane of the ledger, on the host the ledger records it on;
  * - a runner that `classifyRunner` does not prove ours is listed as unmanaged, never acted on;
  * - a host never holds more lanes than its `maxLanes` because of a create;
- * - empty allowlists allow nothing.
+ * - empty allowlists allow nothing;
+ * - a smoke lane (`purpose: smoke`, the disposable lane of `launchplane smoke`) is never acted
+ *   on: its smoke run owns it from create to remove. It only counts against its host's capacity,
+ *   and a failed one is reported with its clean-up command.
  */
 import {
   LABEL_DRAINING,
@@ -188,7 +191,7 @@ export function plan(input: PlanInput): ControlPlan {
     }
   }
 
-  const views: LaneView[] = ledger.map((record) => {
+  const allViews: LaneView[] = ledger.map((record) => {
     const host = hosts.get(record.hostId);
     const report = host?.lanes.find((r) => r.laneId === record.laneId);
     const obs = observations.get(scopeKey(record.scope));
@@ -199,6 +202,8 @@ export function plan(input: PlanInput): ControlPlan {
       observable: obs !== undefined && !('unavailable' in obs),
     };
   });
+  // The lanes the planner may act on: smoke lanes belong to their smoke run alone.
+  const views = allViews.filter((v) => v.record.purpose !== 'smoke');
 
   /** Whether the coordinator can act on a lane now: its host is connected, GitHub is listed. */
   const actionable = (v: LaneView): boolean => {
@@ -250,10 +255,11 @@ export function plan(input: PlanInput): ControlPlan {
   };
 
   // Failed lanes are reported and keep their slot: a failing create is never retried forever.
-  for (const v of views) {
+  for (const v of allViews) {
     if (v.record.state === 'failed' || v.report?.state === 'failed') {
+      const what = v.record.purpose === 'smoke' ? 'smoke lane' : 'pool';
       degraded.add(
-        `Lane "${v.record.laneId}" on host "${v.record.hostId}" (pool "${v.record.pool}") failed: ${
+        `Lane "${v.record.laneId}" on host "${v.record.hostId}" (${what} "${v.record.pool}") failed: ${
           v.record.recovery ?? v.report?.recovery ?? 'run "launchplane lane remove" to clear it'
         }`,
       );
@@ -270,7 +276,8 @@ export function plan(input: PlanInput): ControlPlan {
   // Desired state, pool by pool and host by host.
   let desiredTotal = 0;
   const held = new Map<string, number>();
-  for (const v of views) held.set(v.record.hostId, (held.get(v.record.hostId) ?? 0) + 1);
+  // Every lane, smoke lanes too, takes one of its host's maxLanes.
+  for (const v of allViews) held.set(v.record.hostId, (held.get(v.record.hostId) ?? 0) + 1);
   const byPair = new Map<string, LaneView[]>();
   for (const v of views) {
     const k = `${v.record.hostId}\u0000${v.record.pool}`;

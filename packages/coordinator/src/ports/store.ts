@@ -59,11 +59,19 @@ export interface PolicyVersionRecord {
   actor: string;
 }
 
+/**
+ * Why a lane exists: `pool` lanes carry out the policy's pools; `smoke` lanes are the disposable
+ * lanes of `launchplane smoke` (pool `lp-smoke`), which the planner and the reconciler never act
+ * on (they only count them against their host's `maxLanes`).
+ */
+export type LanePurpose = 'pool' | 'smoke';
+
 /** The coordinator's record of a lane. */
 export interface LaneRecord {
   laneId: string;
   hostId: string;
   pool: string;
+  purpose: LanePurpose;
   scope: Scope;
   backend: Backend;
   ephemeral: boolean;
@@ -132,6 +140,7 @@ export interface CoordinatorStore {
   listLanes(filter?: {
     hostId?: string;
     pool?: string;
+    purpose?: LanePurpose;
     includeRemoved?: boolean;
   }): Promise<LaneRecord[]>;
 

@@ -125,6 +125,7 @@ const LANE: LaneRecord = {
   laneId: LANE_ID,
   hostId: HOST_ID,
   pool: 'build',
+  purpose: 'pool',
   scope: { repository: 'acme/api' },
   backend: 'systemd',
   ephemeral: false,

@@ -11,6 +11,8 @@ export interface GitHubAction {
   what: string;
   /** Set on runner deletion: a 422 then means the runner runs a job. */
   deletesRunner?: boolean;
+  /** What a 403 asks of the credential, when not the runner administration rights. */
+  forbiddenRecovery?: string;
 }
 
 /** The shape of `@octokit/request-error`'s `RequestError` that this mapping reads. */
@@ -146,7 +148,8 @@ export function toGitHubError(err: unknown, action: GitHubAction): LaunchplaneEr
       recovery:
         status === 401
           ? 'Check the GitHub credential in the coordinator config: it is missing, wrong or expired'
-          : 'Give the credential administration rights on the repository (or self-hosted runner rights on the organization)',
+          : (action.forbiddenRecovery ??
+            'Give the credential administration rights on the repository (or self-hosted runner rights on the organization)'),
       details,
     });
   }

@@ -256,6 +256,98 @@ describe('OctokitGitHubRunners and what GitHub may send', () => {
   });
 });
 
+describe('OctokitGitHubRunners as GitHubWorkflows', () => {
+  const WF = '.github/workflows/launchplane-smoke.yml';
+
+  async function declare(extra: Record<string, unknown> = {}): Promise<{ id: number }> {
+    return (await control('POST', 'workflows', {
+      repository: 'acme/widgets',
+      path: WF,
+      name: 'Launchplane smoke',
+      runsOnInput: 'runner-label',
+      ...extra,
+    })) as { id: number };
+  }
+
+  it('reads a workflow by file name or id; an unknown one is undefined', async () => {
+    const wf = await declare();
+    const gh = client();
+    expect(await gh.getWorkflow('acme/widgets', 'launchplane-smoke.yml')).toEqual({
+      id: wf.id,
+      name: 'Launchplane smoke',
+      path: WF,
+      state: 'active',
+    });
+    expect((await gh.getWorkflow('acme/widgets', String(wf.id)))?.id).toBe(wf.id);
+    expect(await gh.getWorkflow('acme/widgets', 'nope.yml')).toBeUndefined();
+  });
+
+  it('dispatches, then finds the run by workflow, event and creation time, and its job', async () => {
+    await declare();
+    const gh = client();
+    // An earlier run of the same workflow, before the time the caller asks from.
+    await gh.dispatchWorkflow('acme/widgets', 'launchplane-smoke.yml', {
+      ref: 'main',
+      inputs: { 'runner-label': 'old' },
+    });
+    const since = Math.floor(Date.now() / 1000) + 1;
+    await new Promise((r) => setTimeout(r, since * 1000 - Date.now() + 10));
+    await gh.dispatchWorkflow('acme/widgets', 'launchplane-smoke.yml', {
+      ref: 'main',
+      inputs: { 'runner-label': 'lp-smoke-x' },
+    });
+    const runs = await gh.listRuns('acme/widgets', {
+      workflow: 'launchplane-smoke.yml',
+      event: 'workflow_dispatch',
+      createdSince: since,
+    });
+    expect(runs).toHaveLength(1);
+    const run = runs[0]!;
+    expect(run).toMatchObject({ event: 'workflow_dispatch', status: 'queued', conclusion: null });
+    expect(run.createdAt).toBeGreaterThanOrEqual(since);
+    const jobs = await gh.listRunJobs('acme/widgets', run.id);
+    expect(jobs.map((j) => [j.labels, j.status, j.runnerId])).toEqual([
+      [['lp-smoke-x'], 'queued', null],
+    ]);
+    expect(await gh.getJob('acme/widgets', jobs[0]!.id)).toEqual(jobs[0]);
+    expect(await gh.getRun('acme/widgets', run.id)).toEqual(run);
+    expect(await gh.getRun('acme/widgets', 999_999)).toBeUndefined();
+    expect(await gh.getJob('acme/widgets', 999_999)).toBeUndefined();
+    expect(await gh.listRuns('acme/widgets', { status: 'queued' })).toHaveLength(2);
+  });
+
+  it('reads every page of a long run list', async () => {
+    await declare();
+    const gh = client({ perPage: 2 });
+    for (let i = 0; i < 5; i++) {
+      await gh.dispatchWorkflow('acme/widgets', 'launchplane-smoke.yml', {
+        ref: 'main',
+        inputs: { 'runner-label': `l${i}` },
+      });
+    }
+    expect((await gh.listRuns('acme/widgets')).length).toBe(5);
+    expect((await countOf('actions/list-workflow-runs-for-repo')).total).toBe(3);
+  });
+
+  it("maps a refused dispatch to LP_CONFLICT with GitHub's reason, an unknown workflow to LP_NOT_FOUND", async () => {
+    await declare();
+    const gh = client();
+    const refused = await rejection(
+      gh.dispatchWorkflow('acme/widgets', 'launchplane-smoke.yml', {
+        ref: 'main',
+        inputs: { 'runner-label': 'x', other: 'y' },
+      }),
+    );
+    expect(refused.code).toBe('LP_CONFLICT');
+    expect(refused.message).toContain('Unexpected inputs provided');
+    const unknown = await rejection(
+      gh.dispatchWorkflow('acme/widgets', 'nope.yml', { ref: 'main', inputs: {} }),
+    );
+    expect(unknown.code).toBe('LP_NOT_FOUND');
+    expect((await control('GET', 'jobs')) as { jobs: unknown[] }).toEqual({ jobs: [] });
+  });
+});
+
 describe('OctokitGitHubRunners options', () => {
   it('refuses limits that would make every call fail or wait forever', () => {
     for (const bad of [

@@ -23,6 +23,13 @@ import type {
   RunnerGroup,
   RunnerToken,
 } from '../../ports/github-runners.js';
+import type {
+  GitHubWorkflows,
+  RunQuery,
+  Workflow,
+  WorkflowJob,
+  WorkflowRun,
+} from '../../ports/github-workflows.js';
 import type { Logger } from '../../ports/logger.js';
 import {
   EtagCache,
@@ -132,10 +139,90 @@ const runnerSchema = z.object({
 const runnerPageSchema = z.array(runnerSchema);
 const tokenSchema = z.object({ token: z.string().min(1), expires_at: z.string() });
 const jitSchema = z.object({ runner: runnerSchema, encoded_jit_config: z.string().min(1) });
-const runnerGroupPageSchema = z.array(
-  z.object({ id: z.number().int(), name: z.string(), default: z.boolean() }),
-);
+const runnerGroupSchema = z.object({
+  id: z.number().int(),
+  name: z.string(),
+  default: z.boolean(),
+});
 const labelsSchema = z.object({ labels: z.array(z.object({ name: z.string() })) });
+const workflowSchema = z.object({
+  id: z.number().int(),
+  name: z.string(),
+  path: z.string(),
+  state: z.string(),
+});
+const runSchema = z.object({
+  id: z.number().int(),
+  workflow_id: z.number().int(),
+  name: z.string().nullish(),
+  event: z.string(),
+  status: z.string().nullish(),
+  conclusion: z.string().nullish(),
+  head_branch: z.string().nullish(),
+  created_at: z.string(),
+  html_url: z.string(),
+});
+const jobSchema = z.object({
+  id: z.number().int(),
+  run_id: z.number().int(),
+  name: z.string(),
+  status: z.string(),
+  conclusion: z.string().nullish(),
+  labels: z.array(z.string()),
+  runner_id: z.number().int().nullish(),
+  runner_name: z.string().nullish(),
+  created_at: z.string(),
+  started_at: z.string().nullish(),
+  completed_at: z.string().nullish(),
+  html_url: z.string().nullish(),
+});
+
+/** Unix seconds of a GitHub time; undefined for none or an unreadable one. */
+function unixOf(iso: string | null | undefined): number | undefined {
+  const ms = iso === null || iso === undefined ? Number.NaN : Date.parse(iso);
+  return Number.isFinite(ms) ? Math.floor(ms / 1000) : undefined;
+}
+
+function toRun(r: z.infer<typeof runSchema>): WorkflowRun {
+  return {
+    id: r.id,
+    workflowId: r.workflow_id,
+    name: r.name ?? null,
+    event: r.event,
+    status: r.status ?? 'queued',
+    conclusion: r.conclusion ?? null,
+    headBranch: r.head_branch ?? null,
+    createdAt: unixOf(r.created_at) ?? 0,
+    htmlUrl: r.html_url,
+  };
+}
+
+function toJob(j: z.infer<typeof jobSchema>): WorkflowJob {
+  return {
+    id: j.id,
+    runId: j.run_id,
+    name: j.name,
+    status: j.status,
+    conclusion: j.conclusion ?? null,
+    labels: j.labels,
+    runnerId: j.runner_id ?? null,
+    runnerName: j.runner_name ?? null,
+    createdAt: unixOf(j.created_at) ?? 0,
+    startedAt: unixOf(j.started_at),
+    completedAt: unixOf(j.completed_at),
+    htmlUrl: j.html_url ?? null,
+  };
+}
+
+/** What a 403 on the workflow endpoints asks of the credential. */
+const ACTIONS_FORBIDDEN =
+  'Give the credential Actions read and write on the repository (fine-grained token or GitHub App permission "actions: write")';
+
+/** The REST path of a repository's Actions endpoints. */
+function actionsPath(repository: string): string {
+  const [owner = '', repo = ''] = repository.split('/');
+  return `/repos/${encodeURIComponent(owner)}/${encodeURIComponent(repo)}/actions`;
+}
 
 /** Runner statuses the coordinator knows; anything else GitHub sends reads as offline. */
 const KNOWN_STATUSES: ReadonlySet<string> = new Set(['online', 'offline']);
@@ -212,8 +299,8 @@ export interface GitHubRunnersStats {
   cacheBytes: number;
 }
 
-/** {@link GitHubRunners} over Octokit. */
-export class OctokitGitHubRunners implements GitHubRunners {
+/** {@link GitHubRunners} and {@link GitHubWorkflows} over Octokit: one client, one budget. */
+export class OctokitGitHubRunners implements GitHubRunners, GitHubWorkflows {
   readonly #octokit: LpOctokit;
   readonly #cache: EtagCache | undefined;
   readonly #counters: FetchCounters = { requests: 0, notModified: 0 };
@@ -411,24 +498,13 @@ export class OctokitGitHubRunners implements GitHubRunners {
   async listRunnerGroups(organization: string): Promise<RunnerGroup[]> {
     const action = { what: `list runner groups of organization "${organization}"` };
     return this.#call(action, async (request) => {
-      const groups: RunnerGroup[] = [];
-      let pages = 0;
-      const iterator = this.#octokit.paginate.iterator(
+      const groups = await this.#allPages(
         request,
         `GET /orgs/${encodeURIComponent(organization)}/actions/runner-groups?per_page=${this.#opts.perPage}`,
+        runnerGroupSchema,
+        action,
       );
-      for await (const page of iterator) {
-        if (++pages > this.#opts.maxPages) {
-          throw new LaunchplaneError(
-            'LP_GITHUB_UNAVAILABLE',
-            `Cannot ${action.what}: more than ${this.#opts.maxPages} pages`,
-          );
-        }
-        for (const g of parse(runnerGroupPageSchema, [...(page.data as unknown[])], action)) {
-          groups.push({ id: g.id, name: g.name, default: g.default });
-        }
-      }
-      return groups;
+      return groups.map((g): RunnerGroup => ({ id: g.id, name: g.name, default: g.default }));
     });
   }
 
@@ -444,6 +520,142 @@ export class OctokitGitHubRunners implements GitHubRunners {
       });
       return parse(labelsSchema, res.data, action).labels.map((l) => l.name);
     });
+  }
+
+  async getWorkflow(repository: string, workflow: string): Promise<Workflow | undefined> {
+    const action = {
+      what: `read workflow "${workflow}" of repository "${repository}"`,
+      forbiddenRecovery: ACTIONS_FORBIDDEN,
+    };
+    const w = await this.#readOne(
+      action,
+      `GET ${actionsPath(repository)}/workflows/${encodeURIComponent(workflow)}`,
+      workflowSchema,
+    );
+    return w === undefined ? undefined : { id: w.id, name: w.name, path: w.path, state: w.state };
+  }
+
+  async dispatchWorkflow(
+    repository: string,
+    workflow: string,
+    req: { ref: string; inputs: Record<string, string> },
+  ): Promise<void> {
+    const action = {
+      what: `dispatch workflow "${workflow}" of repository "${repository}" on "${req.ref}"`,
+      forbiddenRecovery: ACTIONS_FORBIDDEN,
+    };
+    await this.#call(action, async (request) => {
+      await request(
+        `POST ${actionsPath(repository)}/workflows/${encodeURIComponent(workflow)}/dispatches`,
+        { ref: req.ref, inputs: req.inputs },
+      );
+    });
+  }
+
+  async listRuns(repository: string, query: RunQuery = {}): Promise<WorkflowRun[]> {
+    const what =
+      query.workflow === undefined
+        ? `list workflow runs of repository "${repository}"`
+        : `list runs of workflow "${query.workflow}" of repository "${repository}"`;
+    const action = { what, forbiddenRecovery: ACTIONS_FORBIDDEN };
+    const base =
+      query.workflow === undefined
+        ? `${actionsPath(repository)}/runs`
+        : `${actionsPath(repository)}/workflows/${encodeURIComponent(query.workflow)}/runs`;
+    const params = new URLSearchParams({ per_page: String(this.#opts.perPage) });
+    if (query.event !== undefined) params.set('event', query.event);
+    if (query.status !== undefined) params.set('status', query.status);
+    if (query.createdSince !== undefined) {
+      params.set(
+        'created',
+        `>=${new Date(query.createdSince * 1000).toISOString().replace('.000Z', 'Z')}`,
+      );
+    }
+    return this.#call(action, async (request) =>
+      (await this.#allPages(request, `GET ${base}?${params.toString()}`, runSchema, action)).map(
+        toRun,
+      ),
+    );
+  }
+
+  async getRun(repository: string, runId: number): Promise<WorkflowRun | undefined> {
+    const action = {
+      what: `read workflow run ${runId} of repository "${repository}"`,
+      forbiddenRecovery: ACTIONS_FORBIDDEN,
+    };
+    const run = await this.#readOne(
+      action,
+      `GET ${actionsPath(repository)}/runs/${runId}`,
+      runSchema,
+    );
+    return run === undefined ? undefined : toRun(run);
+  }
+
+  async listRunJobs(repository: string, runId: number): Promise<WorkflowJob[]> {
+    const action = {
+      what: `list jobs of workflow run ${runId} of repository "${repository}"`,
+      forbiddenRecovery: ACTIONS_FORBIDDEN,
+    };
+    return this.#call(action, async (request) =>
+      (
+        await this.#allPages(
+          request,
+          `GET ${actionsPath(repository)}/runs/${runId}/jobs?filter=latest&per_page=${this.#opts.perPage}`,
+          jobSchema,
+          action,
+        )
+      ).map(toJob),
+    );
+  }
+
+  async getJob(repository: string, jobId: number): Promise<WorkflowJob | undefined> {
+    const action = {
+      what: `read job ${jobId} of repository "${repository}"`,
+      forbiddenRecovery: ACTIONS_FORBIDDEN,
+    };
+    const job = await this.#readOne(
+      action,
+      `GET ${actionsPath(repository)}/jobs/${jobId}`,
+      jobSchema,
+    );
+    return job === undefined ? undefined : toJob(job);
+  }
+
+  /** One object of the Actions API, or undefined for GitHub's 404. */
+  async #readOne<T>(
+    action: GitHubAction,
+    route: string,
+    schema: z.ZodType<T>,
+  ): Promise<T | undefined> {
+    return this.#call(action, async (request) => {
+      try {
+        return parse(schema, (await request(route)).data, action);
+      } catch (err) {
+        if (isStatus(err, 404)) return undefined;
+        throw err;
+      }
+    });
+  }
+
+  /** Every item of a paged list (`{total_count, <items>}`), within `maxPages`. */
+  async #allPages<T>(
+    request: RequestFn,
+    route: string,
+    schema: z.ZodType<T>,
+    action: GitHubAction,
+  ): Promise<T[]> {
+    const out: T[] = [];
+    let pages = 0;
+    for await (const page of this.#octokit.paginate.iterator(request, route)) {
+      if (++pages > this.#opts.maxPages) {
+        throw new LaunchplaneError(
+          'LP_GITHUB_UNAVAILABLE',
+          `Cannot ${action.what}: more than ${this.#opts.maxPages} pages`,
+        );
+      }
+      out.push(...parse(z.array(schema), [...(page.data as unknown[])], action));
+    }
+    return out;
   }
 
   async #scopeToken(

@@ -78,6 +78,14 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX audit_lane ON audit (lane_id, seq);
   CREATE INDEX audit_at ON audit (at);
   `,
+  // 2: why a lane exists. `pool` lanes carry out the policy; `smoke` lanes are the disposable
+  // lanes of `launchplane smoke`, which the planner and the reconciler leave alone.
+  `
+  ALTER TABLE lanes ADD COLUMN purpose TEXT NOT NULL DEFAULT 'pool'
+    CHECK (purpose IN ('pool', 'smoke'));
+  UPDATE lanes SET record = json_set(record, '$.purpose', 'pool')
+    WHERE json_extract(record, '$.purpose') IS NULL;
+  `,
 ];
 
 /** The schema version this code writes. */

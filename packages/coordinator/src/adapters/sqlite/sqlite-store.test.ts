@@ -41,6 +41,7 @@ const LANE: LaneRecord = {
   laneId: '01jd0000000000000000000000',
   hostId: 'host-a',
   pool: 'build',
+  purpose: 'pool',
   scope: { repository: 'acme/api' },
   backend: 'systemd',
   ephemeral: false,
@@ -61,6 +62,38 @@ describe('migrations', () => {
     expect(migrate(db)).toEqual({ from: SCHEMA_VERSION, to: SCHEMA_VERSION });
     expect(SCHEMA_VERSION).toBe(MIGRATIONS.length);
     db.close();
+  });
+
+  it('2: lanes of a version-1 database become pool lanes; only pool and smoke are purposes', async () => {
+    const path = tempDb();
+    const db = new Database(path);
+    db.exec(MIGRATIONS[0] ?? '');
+    db.pragma('user_version = 1');
+    const { purpose: _purpose, ...v1 } = LANE;
+    db.prepare(
+      'INSERT INTO lanes (lane_id, host_id, pool, state, record) VALUES (?, ?, ?, ?, ?)',
+    ).run(LANE.laneId, LANE.hostId, LANE.pool, LANE.state, JSON.stringify(v1));
+    expect(migrate(db)).toEqual({ from: 1, to: SCHEMA_VERSION });
+    expect(() =>
+      db
+        .prepare(
+          "INSERT INTO lanes (lane_id, host_id, pool, state, purpose, record) VALUES ('x', 'h', 'p', 'online', 'other', '{}')",
+        )
+        .run(),
+    ).toThrow(/CHECK/);
+    db.close();
+    const s = SqliteCoordinatorStore.open(path);
+    expect(await s.getLane(LANE.laneId)).toEqual(LANE);
+    const smoke: LaneRecord = {
+      ...LANE,
+      laneId: '01jd0000000000000000000001',
+      pool: 'lp-smoke',
+      purpose: 'smoke',
+    };
+    await s.putLane(smoke);
+    expect((await s.listLanes({ purpose: 'smoke' })).map((l) => l.laneId)).toEqual([smoke.laneId]);
+    expect((await s.listLanes({ purpose: 'pool' })).map((l) => l.laneId)).toEqual([LANE.laneId]);
+    await s.close();
   });
 
   it('refuse a database from a newer coordinator', () => {

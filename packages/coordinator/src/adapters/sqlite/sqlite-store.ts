@@ -206,11 +206,12 @@ abstract class SqliteStoreBase implements CoordinatorStore {
     return this.run(() => {
       this.db
         .prepare(
-          `INSERT INTO lanes (lane_id, host_id, pool, state, record) VALUES (?, ?, ?, ?, ?)
+          `INSERT INTO lanes (lane_id, host_id, pool, state, purpose, record)
+           VALUES (?, ?, ?, ?, ?, ?)
            ON CONFLICT (lane_id) DO UPDATE SET host_id = excluded.host_id, pool = excluded.pool,
-             state = excluded.state, record = excluded.record`,
+             state = excluded.state, purpose = excluded.purpose, record = excluded.record`,
         )
-        .run(lane.laneId, lane.hostId, lane.pool, lane.state, JSON.stringify(lane));
+        .run(lane.laneId, lane.hostId, lane.pool, lane.state, lane.purpose, JSON.stringify(lane));
     });
   }
 
@@ -223,11 +224,20 @@ abstract class SqliteStoreBase implements CoordinatorStore {
   }
 
   listLanes(
-    filter: { hostId?: string; pool?: string; includeRemoved?: boolean } = {},
+    filter: {
+      hostId?: string;
+      pool?: string;
+      purpose?: LaneRecord['purpose'];
+      includeRemoved?: boolean;
+    } = {},
   ): Promise<LaneRecord[]> {
     return this.run(() => {
       const where: string[] = [];
       const args: unknown[] = [];
+      if (filter.purpose !== undefined) {
+        where.push('purpose = ?');
+        args.push(filter.purpose);
+      }
       if (filter.hostId !== undefined) {
         where.push('host_id = ?');
         args.push(filter.hostId);
@@ -514,6 +524,7 @@ function laneFromJson(text: string): LaneRecord {
   const r = JSON.parse(text) as LaneRecord;
   return {
     ...r,
+    purpose: r.purpose ?? 'pool',
     runnerId: orUndef(r.runnerId),
     recovery: orUndef(r.recovery),
     lastError: orUndef(r.lastError),
