@@ -39,9 +39,12 @@ export const SIM_TOKEN = 'ghp_agenttest00000000000000000000000000';
  * Starts a github-sim tuned for quick runner tests. `offlineAfterMs` is how long a runner whose
  * listener vanished without closing its session still reads online (default 3 s).
  */
-export function startSim(options: { offlineAfterMs?: number } = {}): Promise<GitHubSim> {
+export function startSim(
+  options: { offlineAfterMs?: number; host?: string } = {},
+): Promise<GitHubSim> {
   return startGitHubSim({
     tokens: [SIM_TOKEN],
+    ...(options.host === undefined ? {} : { host: options.host }),
     config: {
       pollWaitMs: 300,
       offlineAfterMs: options.offlineAfterMs ?? 3000,

@@ -6,7 +6,7 @@
  * subordinate ids.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -87,7 +87,7 @@ async function ensureRemapUser(): Promise<void> {
         '--shell',
         '/usr/sbin/nologin',
         '--comment',
-        'Launchplane testbed: userns-remap of a private dockerd',
+        'Launchplane testbed, userns-remap of a private dockerd',
         USERNS_REMAP_USER,
       ]),
     );
@@ -121,7 +121,12 @@ export async function startDockerd(options: StartDockerdOptions = {}): Promise<P
   await claimStateDir(dir);
   let dataRoot = join(dir, 'data');
   let releaseLock = async (): Promise<void> => {};
-  if (options.usernsRemap === true) await ensureRemapUser();
+  if (options.usernsRemap === true) {
+    await ensureRemapUser();
+    // The remapped root must reach its data root (dockerd refuses to start otherwise): every
+    // directory above it needs o+x. Traversal only; nothing in them becomes listable.
+    for (const d of [baseDir, dir]) await chmod(d, ((await stat(d)).mode & 0o777) | 0o011);
+  }
   let bridge: TestbedBridge | undefined;
   if (options.bridge !== false) {
     try {
