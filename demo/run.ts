@@ -208,6 +208,7 @@ async function main(): Promise<void> {
   };
   let laneRoot = join(dir.path, 'agent');
   let poolDocker: { image: string } | undefined;
+  let simHost: string | undefined;
   const wanted = args.backend;
   if (wanted !== undefined && wanted !== 'systemd' && wanted !== 'docker') {
     throw new Error(`--backend must be systemd or docker, not "${wanted}"`);
@@ -242,11 +243,15 @@ async function main(): Promise<void> {
     dockerSection = { socketPath: docker.socketPath };
     dockerClient = new Docker({ socketPath: docker.socketPath });
     poolDocker = { image: image.tag };
+    // Lanes run on Docker's default bridge network, where they reach the host (and so the
+    // simulator) at the bridge's gateway address only.
+    simHost = docker.bridge?.gateway;
     say(`private dockerd running on ${docker.socketPath}; runner image ${image.tag} built offline`);
   }
 
   const sim = await startGitHubSim({
     tokens: [SIM_TOKEN],
+    ...(simHost === undefined ? {} : { host: simHost }),
     config: {
       pollWaitMs: 500,
       offlineAfterMs: 5000,
@@ -323,7 +328,15 @@ async function main(): Promise<void> {
   const agentYaml: Record<string, unknown> = {
     hostId: HOST,
     dataDir: join(agentDir, 'data'),
-    optIn: { repositories: [REPO], backends: [backend], maxLanes: 4 },
+    optIn: {
+      repositories: [REPO],
+      backends: [backend],
+      maxLanes: 4,
+      // The host runs only the demo's runner image (any tag of its repository).
+      ...(poolDocker === undefined
+        ? {}
+        : { docker: { images: [poolDocker.image.replace(/:[^:/]*$/, '')] } }),
+    },
     capabilities: [],
     systemd: systemdSection,
     // Each lane runs as a user of its own, made for it and deleted with it.

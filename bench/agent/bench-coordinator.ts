@@ -309,6 +309,10 @@ export class BenchCoordinator {
             this.#inventory = msg;
             for (const listener of this.#sessionListeners.splice(0)) listener();
             return;
+          case 'health':
+            // The agent's health-loop report: the benchmark does not judge hosts.
+            if (!authenticated) throw new Error('health before hello');
+            return;
           case 'event':
             if (!authenticated) throw new Error('event before hello');
             verifyEvent(msg.jws, { publicKey: hostKey, hostId: this.#opts.hostId, seq: msg.seq });

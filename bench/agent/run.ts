@@ -224,7 +224,7 @@ async function main(): Promise<unknown> {
     [
       `hostId: ${HOST_ID}`,
       `dataDir: ${dataDir}`,
-      `optIn: { repositories: [${REPO}], backends: [systemd${dockerd === undefined ? '' : ', docker'}], maxLanes: ${LANES + dockerLanes} }`,
+      `optIn: { repositories: [${REPO}], backends: [systemd${dockerd === undefined ? '' : ', docker'}], maxLanes: ${LANES + dockerLanes}, docker: { images: [${IMAGE.replace(/:[^:/]*$/, '')}], networks: [bridge, host] } }`,
       `systemd: { bus: user, unitDir: ${systemd.unitDir} }`,
       ...(dockerd === undefined ? [] : [`docker: { socketPath: ${dockerd.socketPath} }`]),
       `runner: { template: ${stubRunnerTemplateDir()}, users: { uidRange: "${TEST_LANE_UID_RANGE}" } }`,
@@ -318,7 +318,9 @@ async function main(): Promise<unknown> {
       ephemeral: true,
       runnerId: jit.runner.id,
       runner: { jitConfig: jit.encoded_jit_config },
-      ...(backend === 'docker' ? { docker: { image: IMAGE } } : {}),
+      // Host networking (allowed in the bench host's opt-in): the runner reaches the simulator on
+      // 127.0.0.1.
+      ...(backend === 'docker' ? { docker: { image: IMAGE, network: 'host' } } : {}),
     };
     const r = await coordinator.send(cmd, 120_000);
     if (!r.ok)

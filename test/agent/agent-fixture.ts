@@ -39,9 +39,12 @@ export const SIM_TOKEN = 'ghp_agenttest00000000000000000000000000';
  * Starts a github-sim tuned for quick runner tests. `offlineAfterMs` is how long a runner whose
  * listener vanished without closing its session still reads online (default 3 s).
  */
-export function startSim(options: { offlineAfterMs?: number } = {}): Promise<GitHubSim> {
+export function startSim(
+  options: { offlineAfterMs?: number; host?: string } = {},
+): Promise<GitHubSim> {
   return startGitHubSim({
     tokens: [SIM_TOKEN],
+    ...(options.host === undefined ? {} : { host: options.host }),
     config: {
       pollWaitMs: 300,
       offlineAfterMs: options.offlineAfterMs ?? 3000,
@@ -104,7 +107,14 @@ export function agentFixture(
   const config = agentConfigSchema.parse({
     hostId: 'host-a',
     dataDir,
-    optIn: { repositories: ['acme/api'], backends: ['systemd', 'docker'], maxLanes: 10 },
+    optIn: {
+      repositories: ['acme/api'],
+      backends: ['systemd', 'docker'],
+      maxLanes: 10,
+      // The test images by repository; host networking so the runner reaches the simulator on
+      // 127.0.0.1 (lane.create commands of these suites ask for it).
+      docker: { images: TEST_IMAGE_REPOSITORIES, networks: ['bridge', 'host'] },
+    },
     runner: {
       template: stubRunnerTemplateDir(),
       users: { uidRange: TEST_LANE_UID_RANGE },
@@ -161,11 +171,30 @@ export function freshLaneId(): string {
   return newLaneId(Date.now() + idSeq);
 }
 
+/** The repositories of the images the agent suites build, which their hosts allow. */
+export const TEST_IMAGE_REPOSITORIES = [
+  'launchplane-test/agent-lane-runner',
+  'launchplane-test/agent-lane-named',
+  'launchplane-test/agent-lane-root',
+  'launchplane-test/agent-lane-confined',
+];
+
+/**
+ * A docker lane's settings for a suite: the runner must reach the simulator on 127.0.0.1, so host
+ * networking (which {@link agentFixture}'s host allows) unless the suite names a network.
+ */
+function laneDocker(docker: { image: string; network?: string }): {
+  image: string;
+  network: string;
+} {
+  return { network: 'host', ...docker };
+}
+
 /** A lane.create for an ephemeral lane with a JIT config from the sim. */
 export async function jitCreate(
   sim: GitHubSim,
   backend: 'systemd' | 'docker',
-  docker?: { image: string },
+  docker?: { image: string; network?: string },
 ): Promise<Extract<Command, { type: 'lane.create' }>> {
   const laneId = freshLaneId();
   const name = `lp-host-a-build-${laneId.slice(-8)}`;
@@ -188,7 +217,7 @@ export async function jitCreate(
     ephemeral: true,
     runnerId: jit.runner.id,
     runner: { jitConfig: jit.encoded_jit_config },
-    ...(docker === undefined ? {} : { docker }),
+    ...(docker === undefined ? {} : { docker: laneDocker(docker) }),
   };
 }
 
@@ -196,7 +225,7 @@ export async function jitCreate(
 export async function persistentCreate(
   sim: GitHubSim,
   backend: 'systemd' | 'docker',
-  docker?: { image: string },
+  docker?: { image: string; network?: string },
 ): Promise<Extract<Command, { type: 'lane.create' }>> {
   const laneId = freshLaneId();
   const { token } = await simJson<{ token: string }>(
@@ -215,7 +244,7 @@ export async function persistentCreate(
     backend,
     ephemeral: false,
     runner: { url: `${sim.url}/acme/api`, registrationToken: token },
-    ...(docker === undefined ? {} : { docker }),
+    ...(docker === undefined ? {} : { docker: laneDocker(docker) }),
   };
 }
 

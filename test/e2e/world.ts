@@ -107,6 +107,8 @@ export interface AgentSpec {
   template?: string;
   /** Docker socket (default: the world's). */
   dockerSocket?: string;
+  /** The agent's `shutdownTimeoutSec` (default: the agent's own). */
+  shutdownTimeoutSec?: number;
 }
 
 /** An enrolled agent daemon. */
@@ -321,8 +323,12 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
       ).tag;
     }
 
+    // Docker lanes run on the default bridge network, where they reach the host at the bridge's
+    // gateway address only: the simulator listens there (the host's own processes reach it too).
+    const simHost = backend === 'docker' ? dockerInfo?.bridge?.gateway : undefined;
     const sim = await startGitHubSim({
       tokens: [PAT],
+      ...(simHost === undefined ? {} : { host: simHost }),
       config: {
         pollWaitMs: 300,
         offlineAfterMs: 3000,
@@ -414,7 +420,11 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
         const doc: Record<string, unknown> = {
           hostId: spec.hostId,
           dataDir,
-          optIn,
+          // A Docker host runs the world's image (its repository, any tag) on the bridge network.
+          optIn:
+            image === undefined
+              ? optIn
+              : { ...optIn, docker: { images: [image.replace(/:[^:/]*$/, '')] } },
           capabilities: spec.capabilities ?? [],
           systemd:
             systemd === undefined ? { bus: 'system' } : { bus: 'user', unitDir: systemd.unitDir },
@@ -424,6 +434,9 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
           },
           health: { intervalSec: 2 },
           log: { level: 'warn' },
+          ...(spec.shutdownTimeoutSec === undefined
+            ? {}
+            : { shutdownTimeoutSec: spec.shutdownTimeoutSec }),
           ...(dockerInfo === undefined && spec.dockerSocket === undefined
             ? {}
             : { docker: { socketPath: spec.dockerSocket ?? dockerInfo!.socketPath } }),

@@ -48,7 +48,14 @@ export default async function setup(project: TestProject): Promise<() => Promise
         : { available: false, reason: reasonOf(systemd.reason) },
     docker:
       docker.status === 'fulfilled'
-        ? { available: true, info: { socketPath: docker.value.socketPath, pid: docker.value.pid } }
+        ? {
+            available: true,
+            info: {
+              socketPath: docker.value.socketPath,
+              pid: docker.value.pid,
+              ...(docker.value.bridge === undefined ? {} : { bridge: docker.value.bridge }),
+            },
+          }
         : { available: false, reason: reasonOf(docker.reason) },
   };
   for (const [name, part] of Object.entries(info) as [string, TestbedInfo[keyof TestbedInfo]][]) {

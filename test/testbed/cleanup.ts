@@ -8,12 +8,18 @@ import { readFile, readdir, rm, rmdir, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
+import { deleteBridge } from './docker-bridge.js';
+
 const run = promisify(execFile);
 const OWNER_FILE = 'owner.pid';
 /** File in a state dir holding the PID of its daemon (dockerd, or systemd --user). */
 export const DAEMON_PID_FILE = 'daemon.pid';
 /** File in a state dir listing cgroups made for it, one per line. */
 export const CGROUPS_FILE = 'cgroups';
+/** File in a state dir naming the network bridge made for its dockerd. */
+export const BRIDGE_FILE = 'bridge';
+/** File in a state dir naming the dir (outside it) that holds its manager's lane root. */
+export const LANE_ROOT_FILE = 'lane-root';
 
 /** Records the current process as the owner of a state dir. */
 export async function claimStateDir(dir: string): Promise<void> {
@@ -58,6 +64,12 @@ export async function sweepAbandoned(baseDir: string): Promise<void> {
     await stopOrphanDaemon(dir);
     const cgroups = await readFile(join(dir, CGROUPS_FILE), 'utf8').catch(() => '');
     for (const cg of cgroups.split('\n').filter(Boolean)) await removeCgroup(cg);
+    const bridge = await readFile(join(dir, BRIDGE_FILE), 'utf8').catch(() => '');
+    if (bridge !== '') await deleteBridge(bridge.trim());
+    const laneRoot = (await readFile(join(dir, LANE_ROOT_FILE), 'utf8').catch(() => '')).trim();
+    if (/^\/var\/lib\/launchplane-testbed\/sd-[A-Za-z0-9]+$/.test(laneRoot)) {
+      await rm(laneRoot, { recursive: true, force: true });
+    }
     await removeStateDir(dir);
   }
 }

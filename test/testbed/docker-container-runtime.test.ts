@@ -97,7 +97,11 @@ describeWithDocker('DockerContainerRuntime on a private dockerd', (dockerInfo) =
       state: { status: 'created', running: false },
     });
     const raw = await docker.getContainer(name).inspect();
-    expect(raw.HostConfig.NetworkMode).toBe('host');
+    // Confined by default: the bridge network, no capability, no new privileges.
+    expect(raw.HostConfig.NetworkMode).toBe('bridge');
+    expect(raw.HostConfig.CapDrop).toEqual(['ALL']);
+    expect(raw.HostConfig.CapAdd ?? []).toEqual([]);
+    expect(raw.HostConfig.SecurityOpt).toEqual(['no-new-privileges:true']);
     expect(raw.HostConfig.RestartPolicy?.Name).toBe('no');
     expect(raw.HostConfig.Init).toBe(true);
     expect((raw.Config as { StopTimeout?: number }).StopTimeout).toBe(5);
@@ -132,6 +136,10 @@ describeWithDocker('DockerContainerRuntime on a private dockerd', (dockerInfo) =
     await runtime.remove(name);
     expect(await runtime.inspect(name)).toBeUndefined();
     await expect(runtime.remove(name)).resolves.toBeUndefined();
+    // This daemon does not remap user namespaces; a local image built here has no repo digest.
+    expect(await runtime.userNamespace()).toBeUndefined();
+    expect(await runtime.imageDigests(tag)).toEqual([]);
+    expect(await runtime.imageDigests('launchplane-test/no-such-image:latest')).toBeUndefined();
   });
 
   it('remove() refuses a running container unless forced', async () => {

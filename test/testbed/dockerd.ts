@@ -1,17 +1,30 @@
 /**
  * A private dockerd for tests
  * (docs/design/testbed.md "What it starts"): own socket, data root, exec root and
- * containerd namespace, no iptables and no bridge (containers use `--network host` or none).
+ * containerd namespace, no iptables, and a bridge of its own (`docker-bridge.ts`) for Docker's
+ * default `bridge` network, on which a container reaches the host at the bridge's gateway address
+ * only. Optionally with user-namespace remapping (`--userns-remap`) onto a testbed user's
+ * subordinate ids.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import Docker from 'dockerode';
 
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+
 import { spawnDaemon } from './daemon.js';
-import { DAEMON_PID_FILE, claimStateDir, removeStateDir, sweepAbandoned } from './cleanup.js';
+import {
+  BRIDGE_FILE,
+  DAEMON_PID_FILE,
+  claimStateDir,
+  removeStateDir,
+  sweepAbandoned,
+} from './cleanup.js';
+import { createBridge, deleteBridge, type TestbedBridge } from './docker-bridge.js';
 import { findBinary } from './find-binary.js';
 import { TestbedUnavailableError } from './testbed-unavailable.js';
 import { waitFor } from './wait-for.js';
@@ -22,6 +35,10 @@ export interface DockerTestbed {
   socketPath: string;
   /** PID of dockerd. */
   pid: number;
+  /** The bridge of Docker's default `bridge` network; undefined when the daemon has none. */
+  bridge?: TestbedBridge;
+  /** The remapped ids when the daemon runs with `--userns-remap`. */
+  userns?: { uid: number; gid: number; size: number };
 }
 
 /** A running private dockerd. */
@@ -41,6 +58,52 @@ export interface StartDockerdOptions {
   persistentDataRoot?: string;
   /** Deadline for `/_ping`. Default 60 000 ms. */
   startTimeoutMs?: number;
+  /** A bridge for the default `bridge` network. Default true; false: `--bridge=none`. */
+  bridge?: boolean;
+  /**
+   * Remap user namespaces (`--userns-remap`) onto {@link USERNS_REMAP_USER}'s subordinate ids
+   * ({@link USERNS_REMAP_RANGE}), made when missing. Needs a data root of its own.
+   */
+  usernsRemap?: boolean;
+}
+
+/** The user whose subordinate ids a remapping testbed dockerd uses. */
+export const USERNS_REMAP_USER = 'lp-testbed-remap';
+/** Its subordinate uids and gids: clear of the lane uid ranges and of systemd's. */
+export const USERNS_REMAP_RANGE = { first: 420000, size: 65536 };
+
+const exec = promisify(execFile);
+
+/** Makes the remapping user and its subordinate ranges, unless they are there. */
+async function ensureRemapUser(): Promise<void> {
+  const { first, size } = USERNS_REMAP_RANGE;
+  const line = `${USERNS_REMAP_USER}:${first}:${size}`;
+  const has = async (file: string): Promise<boolean> =>
+    (await readFile(file, 'utf8').catch(() => '')).split('\n').includes(line);
+  try {
+    await exec('getent', ['passwd', USERNS_REMAP_USER]).catch(() =>
+      exec('useradd', [
+        '--system',
+        '--no-create-home',
+        '--shell',
+        '/usr/sbin/nologin',
+        '--comment',
+        'Launchplane testbed, userns-remap of a private dockerd',
+        USERNS_REMAP_USER,
+      ]),
+    );
+    const range = `${first}-${first + size - 1}`;
+    if (!(await has('/etc/subuid'))) {
+      await exec('usermod', ['--add-subuids', range, USERNS_REMAP_USER]);
+    }
+    if (!(await has('/etc/subgid'))) {
+      await exec('usermod', ['--add-subgids', range, USERNS_REMAP_USER]);
+    }
+  } catch (error) {
+    throw new TestbedUnavailableError(
+      `userns-remap needs a user with subordinate ids (useradd, usermod): ${error instanceof Error ? error.message : String(error)}`,
+    );
+  }
 }
 
 /** Starts a private dockerd. Throws {@link TestbedUnavailableError} when it cannot run here. */
@@ -59,13 +122,32 @@ export async function startDockerd(options: StartDockerdOptions = {}): Promise<P
   await claimStateDir(dir);
   let dataRoot = join(dir, 'data');
   let releaseLock = async (): Promise<void> => {};
+  if (options.usernsRemap === true) {
+    await ensureRemapUser();
+    // The remapped root must reach its data root (dockerd refuses to start otherwise): every
+    // directory above it needs o+x. Traversal only; nothing in them becomes listable.
+    for (const d of [baseDir, dir]) await chmod(d, ((await stat(d)).mode & 0o777) | 0o011);
+  }
+  let bridge: TestbedBridge | undefined;
+  if (options.bridge !== false) {
+    try {
+      bridge = await createBridge();
+    } catch (error) {
+      await removeStateDir(dir);
+      throw error;
+    }
+    await writeFile(join(dir, BRIDGE_FILE), bridge.name);
+  }
   if (
+    options.usernsRemap !== true &&
     options.persistentDataRoot !== undefined &&
     (await lockDataRoot(options.persistentDataRoot))
   ) {
     dataRoot = options.persistentDataRoot;
     const lock = `${dataRoot}.lock`;
     releaseLock = () => rm(lock, { force: true });
+    // The networks of an earlier run name a bridge that is gone: the daemon makes them anew.
+    await rm(join(dataRoot, 'network'), { recursive: true, force: true });
   }
   const socketPath = join(dir, 'docker.sock');
   const namespace = `lp-testbed-${randomBytes(4).toString('hex')}`;
@@ -82,7 +164,9 @@ export async function startDockerd(options: StartDockerdOptions = {}): Promise<P
       join(dir, 'docker.pid'),
       '--iptables=false',
       '--ip6tables=false',
-      '--bridge=none',
+      '--ip-forward=false',
+      `--bridge=${bridge?.name ?? 'none'}`,
+      ...(options.usernsRemap === true ? [`--userns-remap=${USERNS_REMAP_USER}`] : []),
       '--containerd-namespace',
       namespace,
       '--containerd-plugins-namespace',
@@ -99,6 +183,7 @@ export async function startDockerd(options: StartDockerdOptions = {}): Promise<P
     if (daemon.alive()) await removeAllContainers(docker).catch(() => undefined);
     await daemon.stop({ graceMs: 20_000 });
     await releaseLock();
+    if (bridge !== undefined) await deleteBridge(bridge.name);
     await removeStateDir(dir);
   };
   try {
@@ -115,7 +200,21 @@ export async function startDockerd(options: StartDockerdOptions = {}): Promise<P
     );
     // A cached data root may hold containers of a run that crashed.
     await removeAllContainers(docker);
-    return { socketPath, pid: daemon.pid, stop };
+    return {
+      socketPath,
+      pid: daemon.pid,
+      stop,
+      ...(bridge === undefined ? {} : { bridge }),
+      ...(options.usernsRemap === true
+        ? {
+            userns: {
+              uid: USERNS_REMAP_RANGE.first,
+              gid: USERNS_REMAP_RANGE.first,
+              size: USERNS_REMAP_RANGE.size,
+            },
+          }
+        : {}),
+    };
   } catch (error) {
     await stop();
     if (error instanceof TestbedUnavailableError) throw error;

@@ -108,4 +108,31 @@ describeWithDocker('buildScratchImage() on a private dockerd', (dockerInfo) => {
       server.close();
     }
   });
+  it('on the default bridge network, a process reaches the host at the bridge gateway, not at 127.0.0.1', async () => {
+    const { bridge } = dockerInfo();
+    if (bridge === undefined) throw new Error('the testbed dockerd has no bridge');
+    const image = await buildScratchImage(docker, { tag });
+    const server = createServer((_req, res) => res.end('pong over the bridge'));
+    await new Promise<void>((resolve) => server.listen(0, bridge.gateway, resolve));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const fetchFrom = (host: string) =>
+        runToEnd(docker, {
+          Image: tag,
+          Cmd: [
+            image.nodePath,
+            '-e',
+            `fetch("http://${host}:${port}/", { signal: AbortSignal.timeout(3000) }).then(r => r.text()).then(t => console.log(t), e => { console.log("unreachable"); process.exit(3); })`,
+          ],
+          HostConfig: { NetworkMode: 'bridge' },
+        });
+      expect(await fetchFrom(bridge.gateway)).toEqual({
+        code: 0,
+        output: 'pong over the bridge\n',
+      });
+      expect(await fetchFrom('127.0.0.1')).toEqual({ code: 3, output: 'unreachable\n' });
+    } finally {
+      server.close();
+    }
+  });
 });

@@ -16,9 +16,13 @@
  * hybrid hierarchy, `/sys/fs/cgroup/...` on a pure v2 one). That is what lets the agent find a
  * `Runner.Worker` in a lane's cgroup. Sandboxing settings (PrivateTmp, ProtectSystem, ...) work
  * because the manager runs as root. PrivateTmp hides the host's /tmp from units, so lane
- * directories must live outside /tmp: use `laneRoot`.
+ * directories must live outside /tmp: use `laneRoot`. It is under `/var/lib/launchplane-testbed/`,
+ * where a production data dir would be, not beside the state dir under /run: a lane unit's
+ * `ReadWritePaths=` there crosses the nsfs mounts a testbed dockerd keeps under
+ * `/run/launchplane-testbed/`, and `ProtectProc=` or `ProtectControlGroups=` then fail with
+ * 226/NAMESPACE.
  */
-import { access, chmod, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { access, chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 
 import * as dbus from 'dbus-next';
@@ -28,6 +32,7 @@ import type { Daemon } from './daemon.js';
 import {
   CGROUPS_FILE,
   DAEMON_PID_FILE,
+  LANE_ROOT_FILE,
   claimStateDir,
   removeCgroup,
   removeStateDir,
@@ -65,6 +70,8 @@ export interface SystemdUserManager extends SystemdTestbed {
 export interface StartSystemdOptions {
   /** Parent of the manager's state dir; must not be under /tmp. Default `/run/launchplane-testbed`. */
   baseDir?: string;
+  /** Parent of the lane roots; not under /tmp nor /run. Default `/var/lib/launchplane-testbed`. */
+  laneBase?: string;
   /** Deadline for the manager to come up. Default 30 000 ms. */
   startTimeoutMs?: number;
 }
@@ -97,7 +104,9 @@ export async function startSystemdUserManager(
   const runtimeDir = join(dir, 'run');
   const configHome = join(dir, 'config');
   const unitDir = join(configHome, 'systemd', 'user');
-  const laneRoot = join(dir, 'lanes');
+  const laneBase = options.laneBase ?? '/var/lib/launchplane-testbed';
+  const laneRoot = join(laneBase, basename(dir), 'lanes');
+  await writeFile(join(dir, LANE_ROOT_FILE), join(laneBase, basename(dir)));
   for (const d of [
     runtimeDir,
     unitDir,
@@ -110,7 +119,9 @@ export async function startSystemdUserManager(
   }
   // Lanes run as users of their own: they (and the runner, which lists every directory above its
   // own) must pass through to lane dirs under laneRoot. The rest of the state dir stays 0700.
-  for (const d of [baseDir, dir, laneRoot]) await chmod(d, 0o755);
+  for (const d of [baseDir, dir, laneBase, join(laneBase, basename(dir)), laneRoot]) {
+    await chmod(d, 0o755);
+  }
   // The manager connects to the user bus only while its dbus.socket unit is active, and the
   // distribution's dbus.socket (package dbus-user-session, if present) would bind %t/bus over a bus
   // started beside it. So the bus is the manager's own, from these two units, which take precedence
@@ -147,6 +158,7 @@ export async function startSystemdUserManager(
     // On SIGTERM the manager stops its units (the bus among them) before it exits.
     for (const daemon of daemons) await daemon.stop();
     for (const cg of cgroups) await removeCgroup(cg);
+    await rm(join(laneBase, basename(dir)), { recursive: true, force: true });
     await removeStateDir(dir);
   };
   try {

@@ -5,11 +5,13 @@
  */
 import type { KeyObject } from 'node:crypto';
 import { chmodSync, existsSync } from 'node:fs';
+import { toLaunchplaneError } from '@launchplane/shared';
 import type {
   AgentConfig,
   AuditRecord,
   Backend,
   ErrorBody,
+  HealthMessage,
   InventoryMessage,
   LaneReport,
 } from '@launchplane/shared';
@@ -22,6 +24,8 @@ import {
 } from './config/data-dir.js';
 import { SystemUserAccounts } from './adapters/users/system-user-accounts.js';
 import { resolveSystemdRunAs, runsAsRoot, type SystemdRunAs } from './lanes/lane-users.js';
+import { probeLaneHardening, probeUser, type HardeningReport } from './lanes/hardening-probe.js';
+import { LANE_HARDENING } from './adapters/systemd/unit-hardening.js';
 import type { UserAccounts } from './ports/user-accounts.js';
 import { errorBodyOf } from './errors.js';
 import { HealthMonitor } from './health/health-monitor.js';
@@ -31,6 +35,9 @@ import { Recorder } from './ledger/recorder.js';
 import { DockerLaneBackend, SystemdLaneBackend, type LaneBackend } from './lanes/lane-backend.js';
 import { recoverLanes, type RecoveredLane } from './lanes/lane-recovery.js';
 import { LaneService, type CrashPoint } from './lanes/lane-service.js';
+import { LaneTrash } from './lanes/lane-trash.js';
+import { readHookSignal, type HookSignal } from './lanes/lane-layout.js';
+import { peekCommand } from './commands/peek-command.js';
 import type { Clock } from './ports/clock.js';
 import type { ContainerRuntime } from './ports/container-runtime.js';
 import type { Logger } from './ports/logger.js';
@@ -87,16 +94,28 @@ export class AgentCore {
   readonly #health: HealthMonitor;
   readonly #recorder: Recorder;
   readonly #backends: Partial<Record<Backend, LaneBackend>>;
+  readonly #trash: LaneTrash;
   readonly #inventoryListeners = new Set<() => void>();
   readonly #eventListeners = new Set<() => void>();
   #queue: Promise<unknown> = Promise.resolve();
+  /** Orders commands on their way into the queue (see {@link handleCommand}). */
+  #intake: Promise<void> = Promise.resolve();
   #notifyScheduled = false;
   #inventoryChanged = false;
   #recovered: RecoveredLane[] = [];
   #stopped = false;
+  /** Unix seconds the core was made. */
+  readonly #startedAt: number;
+  readonly #hardening: HardeningReport | undefined;
 
-  private constructor(deps: AgentCoreDeps, systemdRunAs: SystemdRunAs | undefined) {
+  private constructor(
+    deps: AgentCoreDeps,
+    systemdRunAs: SystemdRunAs | undefined,
+    hardening: HardeningReport | undefined,
+  ) {
     this.#d = deps;
+    this.#hardening = hardening;
+    this.#startedAt = Math.floor(deps.clock.now() / 1000);
     const { config } = deps;
     const ledgerPath = deps.ledgerPath ?? dataPaths(config.dataDir).ledger;
     this.#ledger = Ledger.open(ledgerPath);
@@ -112,16 +131,18 @@ export class AgentCore {
       ...(deps.units === undefined
         ? {}
         : {
-            systemd: new SystemdLaneBackend(
-              deps.units,
-              deps.procRoot === undefined ? {} : { procRoot: deps.procRoot },
-            ),
+            systemd: new SystemdLaneBackend(deps.units, {
+              ...(deps.procRoot === undefined ? {} : { procRoot: deps.procRoot }),
+              hardening: hardening?.applied ?? [],
+            }),
           }),
       ...(deps.containers === undefined
         ? {}
         : { docker: new DockerLaneBackend(deps.containers, config.hostId) }),
     };
+    this.#trash = new LaneTrash(dataPaths(config.dataDir).trash, deps.logger);
     this.#lanes = new LaneService({
+      trash: this.#trash,
       config,
       ledger: this.#ledger,
       recorder: this.#recorder,
@@ -164,7 +185,10 @@ export class AgentCore {
   static async create(deps: AgentCoreDeps): Promise<AgentCore> {
     if (deps.ledgerPath !== ':memory:') await ensureDataDir(deps.config.dataDir);
     const systemdRunAs = await AgentCore.#systemdRunAs(deps);
-    const core = new AgentCore(deps, systemdRunAs);
+    const hardening = await AgentCore.#probeHardening(deps, systemdRunAs);
+    const core = new AgentCore(deps, systemdRunAs, hardening);
+    // Lane dirs a crash left half-deleted.
+    await core.#trash.sweep();
     try {
       core.#recovered = await core.#exclusive(() =>
         recoverLanes({
@@ -200,14 +224,85 @@ export class AgentCore {
     return runAs;
   }
 
+  /**
+   * Which lane hardening settings this host supports (`lanes/hardening-probe.ts`). A probe that
+   * cannot run leaves every setting out (lanes get the sandbox every host supports) and says so.
+   */
+  static async #probeHardening(
+    deps: AgentCoreDeps,
+    runAs: SystemdRunAs | undefined,
+  ): Promise<HardeningReport | undefined> {
+    if (deps.units === undefined || runAs === undefined || deps.removeOnly === true) {
+      return undefined;
+    }
+    const { logger } = deps;
+    let report: HardeningReport;
+    try {
+      report = await probeLaneHardening(deps.units, {
+        user: await probeUser(runAs, deps.accounts ?? new SystemUserAccounts()),
+        readWritePaths: [dataPaths(deps.config.dataDir).lanes],
+      });
+    } catch (error) {
+      const e = toLaunchplaneError(error);
+      report = {
+        applied: [],
+        omitted: LANE_HARDENING.map((s) => ({
+          setting: s.name,
+          reason: `the probe could not run (${e.code}: ${e.message})`,
+        })),
+      };
+    }
+    logger.info(
+      { applied: report.applied, probedAs: report.probedAs ?? 'the manager' },
+      'Lane units get the hardening settings this host supports',
+    );
+    if (report.omitted.length > 0) {
+      logger.warn(
+        { omitted: report.omitted },
+        'Some lane hardening settings do not work on this host and are left out',
+      );
+    }
+    return report;
+  }
+
+  /** What the hardening probe found at start (undefined without the systemd backend). */
+  hardening(): HardeningReport | undefined {
+    return this.#hardening;
+  }
+
   /** Lanes reconciled by crash recovery at start-up. */
   get recovered(): readonly RecoveredLane[] {
     return this.#recovered;
   }
 
-  /** Handles a signed command; resolves with the signed result JWS (never rejects for bad input). */
-  handleCommand(jws: string): Promise<string> {
-    return this.#exclusive(() => this.#pipeline.handle(jws));
+  /**
+   * Handles a signed command; resolves with the signed result JWS (never rejects for bad input).
+   * The hooks' record of the lane it names is read first, outside the agent-wide queue (bounded:
+   * the lane dir is its job's), so no command holds the queue across I/O in a lane dir. The name
+   * comes from the still unverified command: it only decides which owned lane's record is read,
+   * and the record is used only if the verified command names that lane.
+   */
+  async handleCommand(jws: string): Promise<string> {
+    const read = this.#prefetchHooks(jws);
+    // Commands enter the queue in the order they arrived, whichever read finishes first.
+    let entered: Promise<string> | undefined;
+    const turn = this.#intake.then(async () => {
+      const prefetched = await read;
+      entered = this.#exclusive(() =>
+        this.#lanes.withHookSignal(prefetched, () => this.#pipeline.handle(jws)),
+      );
+    });
+    this.#intake = turn.catch(() => undefined);
+    await turn;
+    return entered as Promise<string>;
+  }
+
+  async #prefetchHooks(jws: string): Promise<{ laneId: string; hooks: HookSignal } | undefined> {
+    const peek = peekCommand(jws);
+    if (peek.laneId === undefined || peek.type === 'lane.create' || this.#stopped) return undefined;
+    const lane = this.#ledger.lanes.get(peek.laneId);
+    if (lane === undefined || lane.state === 'removed') return undefined;
+    return { laneId: lane.laneId, hooks: await readHookSignal(lane.laneDir) };
   }
 
   /** What the coordinator needs to know about this host. */
@@ -218,6 +313,28 @@ export class AgentCore {
       lanes: this.listLanes(),
       capabilities: [...this.#d.config.capabilities],
     };
+  }
+
+  /**
+   * How the health loop is doing, for the coordinator: when the last pass finished and since when
+   * the current one runs. A wedged loop shows as a `lastPassAt` that stops moving.
+   */
+  health(): HealthMessage {
+    const last = this.#health.lastPassAt;
+    const running = this.#health.passStartedAt;
+    return {
+      type: 'health',
+      intervalSec: this.#d.config.health.intervalSec,
+      at: Math.floor(this.#d.clock.now() / 1000),
+      startedAt: this.#startedAt,
+      ...(last === undefined ? {} : { lastPassAt: last }),
+      ...(running === undefined ? {} : { passStartedAt: running }),
+    };
+  }
+
+  /** Subscribes to finished health passes; returns the unsubscribe function. */
+  onHealthPass(listener: () => void): () => void {
+    return this.#health.onPass(listener);
   }
 
   /** Subscribes to inventory changes; returns the unsubscribe function. */
@@ -263,6 +380,8 @@ export class AgentCore {
     this.#stopped = true;
     await this.#health.stop();
     await this.#queue.catch(() => undefined);
+    // Lane dirs still being deleted are finished at the next start.
+    await this.#trash.drain(5_000);
     this.#ledger.close();
   }
 
@@ -321,12 +440,15 @@ export class AgentCore {
   status(): {
     lanes: number;
     lastHealthAt?: number;
+    healthPassStartedAt?: number;
     backends: { systemd: boolean; docker: boolean };
   } {
     const last = this.#health.lastPassAt;
+    const running = this.#health.passStartedAt;
     return {
       lanes: this.#ledger.lanes.countActive(),
       ...(last === undefined ? {} : { lastHealthAt: last }),
+      ...(running === undefined ? {} : { healthPassStartedAt: running }),
       backends: {
         systemd: this.#backends.systemd !== undefined,
         docker: this.#backends.docker !== undefined,

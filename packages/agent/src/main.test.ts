@@ -196,7 +196,7 @@ describe('the agent daemon (startAgent)', () => {
     }
     agent = await start();
     const top = (await readdir(host.dataDir)).sort();
-    expect(top).toEqual(['lanes', 'private']);
+    expect(top).toEqual(['lanes', 'private', 'trash']);
     const inside = await readdir(join(host.dataDir, 'private'));
     for (const f of ['host.key', 'host.json', 'coordinator.jwk', 'ledger.db', 'agent.pid']) {
       expect(inside).toContain(f);

@@ -200,6 +200,7 @@ export async function startAgent(
       ...(options.accounts === undefined ? {} : { accounts: options.accounts }),
     });
     core.startHealthLoop();
+    const hardening = core.hardening();
 
     const startedAt = clock.now();
     let writing = Promise.resolve();
@@ -230,6 +231,10 @@ export async function startAgent(
         lanes: c?.lanes ?? 0,
         // The core reports Unix seconds; the status file keeps Unix ms like every other time in it.
         ...(c?.lastHealthAt === undefined ? {} : { lastHealthAt: c.lastHealthAt * 1000 }),
+        ...(c?.healthPassStartedAt === undefined
+          ? {}
+          : { healthPassStartedAt: c.healthPassStartedAt * 1000 }),
+        ...(hardening === undefined ? {} : { hardening }),
       };
       // Serialized so an older snapshot never overwrites a newer one.
       writing = writing
@@ -278,7 +283,15 @@ export interface RunDaemonOptions extends StartAgentOptions {
   signals?: readonly NodeJS.Signals[];
   /** Where `LAUNCHPLANE_AGENT_CRASH_AT` is read. Default `process.env`. */
   env?: Readonly<Record<string, string | undefined>>;
+  /**
+   * Ends the process when a stop overran `shutdownTimeoutSec` (something in it hangs, and would
+   * keep the process alive). Default `process.exit`.
+   */
+  exit?: (code: number) => void;
 }
+
+/** The exit status of a daemon whose stop overran `shutdownTimeoutSec`. */
+export const EXIT_STOP_TIMED_OUT = 1;
 
 /** The environment variable that arms crash injection (see {@link crashInjection}). */
 export const CRASH_AT_ENV = 'LAUNCHPLANE_AGENT_CRASH_AT';
@@ -328,8 +341,12 @@ export async function runDaemon(
       `launchplane-agent: ${CRASH_AT_ENV} is set: this process kills itself (SIGKILL) after ${injection.points.join(', ')} — for crash-recovery tests only\n`,
     );
   }
+  const logger =
+    options.logger ??
+    createPinoLogger({ level: host.config.log.level, bindings: { hostId: host.config.hostId } });
   const agent = await startAgent(host, {
     ...options,
+    logger,
     ...(injection === undefined ? {} : { crashPoint: injection.crashPoint }),
   });
   const signals = options.signals ?? ['SIGTERM', 'SIGINT'];
@@ -340,6 +357,29 @@ export async function runDaemon(
     };
     for (const s of signals) process.on(s, onSignal);
   });
-  await agent.stop();
-  return 0;
+  const limitSec = host.config.shutdownTimeoutSec;
+  let timer: NodeJS.Timeout | undefined;
+  const stoppedInTime = await Promise.race([
+    agent.stop().then(
+      () => true,
+      (error: unknown) => {
+        logger.error({ err: String(error) }, 'Stopping the agent failed');
+        return true;
+      },
+    ),
+    new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), limitSec * 1000);
+    }),
+  ]);
+  clearTimeout(timer);
+  if (stoppedInTime) return 0;
+  // Something in the stop hangs (a backend call, a wedged health pass): whatever it holds would
+  // keep the process alive. Lanes keep running, the ledger is crash-safe, and the next start
+  // recovers from it.
+  logger.error(
+    { shutdownTimeoutSec: limitSec },
+    'The agent did not stop within shutdownTimeoutSec; exiting anyway (lanes keep running)',
+  );
+  (options.exit ?? ((code: number) => process.exit(code)))(EXIT_STOP_TIMED_OUT);
+  return EXIT_STOP_TIMED_OUT;
 }

@@ -21,6 +21,8 @@ const userNameSchema = z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, {
 export const DEFAULT_LANE_UID_RANGE = '60600-61099';
 /** The default seconds a lane's runner gets to stop before SIGKILL. */
 export const DEFAULT_STOP_TIMEOUT_SEC = 300;
+/** The default seconds the agent takes to stop after SIGTERM before it exits regardless. */
+export const DEFAULT_SHUTDOWN_TIMEOUT_SEC = 20;
 
 /**
  * `"<first>-<last>"`: uids of lane users. Kept apart from root, system users (below 1000) and
@@ -88,8 +90,16 @@ export const agentConfigSchema = z
       })
       .default({ bus: 'system' }),
     docker: z
-      .strictObject({ socketPath: z.string().startsWith('/').default('/var/run/docker.sock') })
-      .default({ socketPath: '/var/run/docker.sock' }),
+      .strictObject({
+        socketPath: z.string().startsWith('/').default('/var/run/docker.sock'),
+        /**
+         * `no-new-privileges` for every Docker lane (the default): a setuid binary gains nothing,
+         * which breaks the official runner image's passwordless `sudo`. false lets sudo work and
+         * gives lanes back the capabilities it needs (docs/security.md "Docker lanes").
+         */
+        noNewPrivileges: z.boolean().default(true),
+      })
+      .default({ socketPath: '/var/run/docker.sock', noNewPrivileges: true }),
     runner: z
       .strictObject({
         /** An extracted actions/runner release (or the stub runner in tests). */
@@ -134,6 +144,12 @@ export const agentConfigSchema = z
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
       })
       .default({ level: 'info' }),
+    /**
+     * Seconds `launchplane-agent run` takes, after SIGTERM or SIGINT, to stop its session and
+     * health loop and close the ledger; past them it exits regardless (lanes keep running either
+     * way). Keep it below the agent unit's `TimeoutStopSec=` (30 s as installed).
+     */
+    shutdownTimeoutSec: z.number().int().min(1).max(600).default(DEFAULT_SHUTDOWN_TIMEOUT_SEC),
   })
   .superRefine((config, ctx) => {
     const legacy = config.systemd.runAsUser;

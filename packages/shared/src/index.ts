@@ -7,6 +7,7 @@ export * from './names.js';
 export * from './runner-ownership.js';
 export * from './lane-state.js';
 export * from './protocol.js';
+export * from './docker-lane.js';
 export * from './yaml-config.js';
 export * from './policy.js';
 export * from './agent-config.js';

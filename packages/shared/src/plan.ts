@@ -20,6 +20,7 @@ export const GUARDRAILS = [
   'host-not-opted-in-organization',
   'host-not-opted-in-pool',
   'host-not-opted-in-backend',
+  'host-degraded',
   'capacity',
   'github-unavailable',
 ] as const;

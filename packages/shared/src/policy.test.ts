@@ -647,5 +647,58 @@ describe('windowsInForce()', () => {
     const utc = { schedule: [{ cron: '30 2 * * *', durationMinutes: 30, minIdle: 1 }] };
     expect(windowsInForce(utc, at('2025-06-01T02:45:00Z'))).toHaveLength(1);
     expect(windowsInForce(utc, at('2025-06-01T03:00:00Z'))).toEqual([]);
+
+describe('docker settings in the policy', () => {
+  const pool = (docker: string, hosts = '') => `version: 1
+allowedHosts: [host-a]
+allowedRepositories: [acme/api]
+pools:
+  ci:
+    repository: acme/api
+    backend: docker
+    docker: ${docker}
+    lanes: { host-a: 1 }
+${hosts}`;
+
+  it("refuses another container's network namespace, with path and line", () => {
+    const issues = issuesOf(
+      pool('{ image: "ghcr.io/acme/runner:2", network: "container:lane-b" }'),
+    );
+    expect(issues).toEqual([
+      expect.objectContaining({
+        path: 'pools.ci.docker.network',
+        line: 8,
+        message: expect.stringMatching(/would join another container's network namespace/),
+      }),
+    ]);
+  });
+
+  it('refuses host networking on a host the policy does not grant it, and accepts it granted', () => {
+    const issues = issuesOf(pool('{ image: "ghcr.io/acme/runner:2", network: host }'));
+    expect(issues).toEqual([
+      expect.objectContaining({
+        path: 'pools.ci.docker.network',
+        line: 8,
+        message: expect.stringContaining('not granted to host "host-a"'),
+      }),
+    ]);
+    const granted = parsePolicy(
+      pool(
+        '{ image: "ghcr.io/acme/runner:2", network: host }',
+        'hosts:\n  host-a: { dockerNetworks: [host] }\n',
+      ),
+    );
+    expect(granted.ok).toBe(true);
+    expect(parsePolicy(pool('{ image: "ghcr.io/acme/runner:2" }')).ok).toBe(true);
+    expect(parsePolicy(pool('{ image: "ghcr.io/acme/runner:2", network: bridge }')).ok).toBe(true);
+  });
+
+  it('refuses an image that is not an image reference', () => {
+    expect(issuesOf(pool('{ image: "Not An Image" }'))).toEqual([
+      expect.objectContaining({
+        path: 'pools.ci.docker.image',
+        message: expect.stringMatching(/^not an image reference/),
+      }),
+    ]);
   });
 });

@@ -5,6 +5,11 @@
  */
 import { Cron } from 'croner';
 import { z } from 'zod';
+import {
+  DEFAULT_DOCKER_NETWORK,
+  dockerNetworkSchema,
+  imageReferenceSchema,
+} from './docker-lane.js';
 import { backendSchema } from './protocol.js';
 import {
   hostIdSchema,
@@ -98,9 +103,14 @@ const scalingSchema = z.strictObject({
   repositories: z.array(repositorySchema).max(1000).optional(),
 });
 
-/** What the policy grants one host: the capability labels it may put on its lanes. */
+/** What the policy grants one host: capability labels, and Docker networks beyond `bridge`. */
 const hostGrantSchema = z.strictObject({
   capabilities: z.array(labelSchema).max(50).default([]),
+  /**
+   * Network modes other than `bridge` (e.g. `host`) that docker pools may use on this host. The
+   * host's agent must allow them too (its `optIn.docker.networks`).
+   */
+  dockerNetworks: z.array(dockerNetworkSchema).max(50).optional(),
 });
 
 const poolSchema = z
@@ -111,8 +121,9 @@ const poolSchema = z
     backend: backendSchema,
     docker: z
       .strictObject({
-        image: z.string().min(1).max(512),
-        network: z.string().min(1).max(128).optional(),
+        image: imageReferenceSchema,
+        /** Default `bridge`; anything else must be granted per host (`hosts.<id>.dockerNetworks`). */
+        network: dockerNetworkSchema.optional(),
       })
       .optional(),
     ephemeral: z.boolean().default(false),
@@ -258,6 +269,23 @@ export const policySchema = z
             path: ['pools', name, 'lanes', host],
             message: `host "${host}" is not in allowedHosts`,
           });
+        }
+      }
+      const network = pool.docker?.network;
+      if (
+        network !== undefined &&
+        network !== DEFAULT_DOCKER_NETWORK &&
+        dockerNetworkSchema.safeParse(network).success
+      ) {
+        for (const host of Object.keys(pool.lanes)) {
+          const granted = ownEntry(policy.hosts, host)?.dockerNetworks ?? [];
+          if (!granted.includes(network)) {
+            ctx.addIssue({
+              code: 'custom',
+              path: ['pools', name, 'docker', 'network'],
+              message: `network "${network}" is not granted to host "${host}": list it under hosts.${host}.dockerNetworks (the host's agent must allow it too)`,
+            });
+          }
         }
       }
     }

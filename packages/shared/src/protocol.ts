@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { ERROR_CODES } from './errors.js';
+import { dockerOptInSchema } from './docker-lane.js';
 import { laneStateSchema } from './lane-state.js';
 import {
   coordinatorIdSchema,
@@ -63,6 +64,11 @@ export const optInSchema = z.strictObject({
   pools: z.array(poolNameSchema).optional(),
   backends: z.array(backendSchema).default([]),
   maxLanes: z.number().int().min(0).max(1000).default(0),
+  /**
+   * Docker lanes: the images (by repository or digest) and network modes this host runs. Absent
+   * or empty images: no Docker lane; networks default to `bridge` alone.
+   */
+  docker: dockerOptInSchema.optional(),
 });
 export type OptIn = z.infer<typeof optInSchema>;
 
@@ -76,6 +82,11 @@ export const localBusySchema = z.strictObject({
   lastJobStartedAt: unixSeconds.optional(),
   lastJobCompletedAt: unixSeconds.optional(),
   jobsCompleted: z.number().int().nonnegative().default(0),
+  /**
+   * Why the lane's job record could not be read (a FIFO, a link, too large, …): the agent does not
+   * trust it, and a running lane counts as busy.
+   */
+  unreadable: z.string().max(500).optional(),
 });
 export type LocalBusy = z.infer<typeof localBusySchema>;
 
@@ -277,6 +288,26 @@ export const inventoryMessageSchema = z.strictObject({
   lanes: z.array(laneReportSchema).max(1000),
   capabilities: z.array(labelSchema).max(100),
 });
+/**
+ * How the agent's health loop is doing, sent after the inventory and after every finished pass.
+ * Times are the agent's clock, Unix seconds; the coordinator reads them relative to `at`, so the
+ * two clocks need not agree. A host whose passes stop (a wedged loop) still heart-beats: this is
+ * how the coordinator tells (`launchplane hosts` shows it degraded, the plan blocks creates).
+ */
+export const healthMessageSchema = z.strictObject({
+  type: z.literal('health'),
+  /** The agent's `health.intervalSec`. */
+  intervalSec: z.number().int().min(1).max(3600),
+  /** When this was sent. */
+  at: unixSeconds,
+  /** When the agent started. */
+  startedAt: unixSeconds,
+  /** When the last pass finished; absent when none has since the agent started. */
+  lastPassAt: unixSeconds.optional(),
+  /** Since when the pass in progress runs; absent between passes. */
+  passStartedAt: unixSeconds.optional(),
+});
+export type HealthMessage = z.infer<typeof healthMessageSchema>;
 export const commandMessageSchema = z.strictObject({ type: z.literal('command'), jws: compactJws });
 export const resultMessageSchema = z.strictObject({ type: z.literal('result'), jws: compactJws });
 export const eventMessageSchema = z.strictObject({
@@ -302,6 +333,7 @@ export type CoordinatorMessage = z.infer<typeof coordinatorMessageSchema>;
 export const agentMessageSchema = z.discriminatedUnion('type', [
   helloMessageSchema,
   inventoryMessageSchema,
+  healthMessageSchema,
   resultMessageSchema,
   eventMessageSchema,
 ]);

@@ -17,6 +17,7 @@ import {
 } from '../config/data-dir.js';
 import { lockHolder } from '../config/pid-lock.js';
 import { laneOfUser, resolveSystemdRunAs, runsAsRoot } from '../lanes/lane-users.js';
+import { probeLaneHardening, probeUser, type HardeningReport } from '../lanes/hardening-probe.js';
 import type { UserAccounts } from '../ports/user-accounts.js';
 import { readLanes } from './local-ledger.js';
 import { loadCoordinatorKey } from '../keys/coordinator-key.js';
@@ -181,6 +182,8 @@ export async function runDoctor(configPath: string, deps: DoctorDeps): Promise<D
     checks.push(r.check);
   }
   checks.push(...(await laneUserChecks(config, managerUid, accounts)));
+  if (managerUid !== undefined)
+    checks.push(await hardeningCheck(config, managerUid, deps, accounts));
 
   if (config.optIn.backends.length === 0 || config.optIn.maxLanes === 0) {
     checks.push({
@@ -221,6 +224,42 @@ export async function runDoctor(configPath: string, deps: DoctorDeps): Promise<D
       : { name: 'daemon', status: 'ok', detail: `running, pid ${pid}` },
   );
   return checks;
+}
+
+/**
+ * Which lane hardening settings this host supports: the same probe the daemon runs at start
+ * (`lanes/hardening-probe.ts`), run now through the systemd manager as the user lanes run as.
+ */
+async function hardeningCheck(
+  config: AgentConfig,
+  managerUid: number,
+  deps: DoctorDeps,
+  accounts: UserAccounts,
+): Promise<DoctorCheck> {
+  const name = 'lane hardening';
+  try {
+    const runAs = await resolveSystemdRunAs(config, managerUid, accounts);
+    const units = await deps.backends.systemd(config);
+    let report: HardeningReport;
+    try {
+      report = await probeLaneHardening(units, {
+        user: await probeUser(runAs, accounts),
+        readWritePaths: [dataPaths(config.dataDir).lanes],
+      });
+    } finally {
+      await units.close();
+    }
+    const applied = `${report.applied.length} of ${report.applied.length + report.omitted.length} settings work (probed as ${report.probedAs ?? 'the manager'})`;
+    if (report.omitted.length === 0) return { name, status: 'ok', detail: applied };
+    return {
+      name,
+      status: 'warn',
+      detail: `${applied}; left out: ${report.omitted.map((o) => `${o.setting} (${o.reason})`).join(', ')}`,
+      hint: 'Lanes run without the settings left out; they fail on this kernel or in this container. See docs/security.md "Lane units"',
+    };
+  } catch (err) {
+    return fail(name, err, 'Check that the systemd manager can start units');
+  }
 }
 
 /** The data dir's layout: modes, and whether it was migrated to `private/` yet. */

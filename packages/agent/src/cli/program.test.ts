@@ -303,6 +303,39 @@ describe('launchplane-agent CLI', () => {
     expect(checks.map((c) => c.name)).not.toContain('root lanes');
   });
 
+  it('doctor probes the lane hardening through the manager and names what it left out', async () => {
+    const units = new FakeUnitManager();
+    units.unsupported.set('ProtectKernelLogs', 'exit status 226/NAMESPACE');
+    const accounts = new FakeUserAccounts();
+    accounts.plant({ name: 'nobody', uid: 65534, gid: 65534, comment: '', home: '/' });
+    await chmod(host.dir, 0o755);
+    await host.writeConfig('optIn: { repositories: [acme/api], backends: [systemd], maxLanes: 1 }');
+    const io = captureIo();
+    await runCli(['--config', host.configPath, 'doctor', '--json'], io, {
+      env: {},
+      backends: noBackends,
+      doctor: {
+        ...doctor,
+        backends: { ...noBackends, systemd: () => Promise.resolve(units) },
+        accounts,
+      },
+      logger: silentLogger,
+    });
+    const checks = (
+      JSON.parse(io.out()) as { checks: { name: string; status: string; detail: string }[] }
+    ).checks;
+    expect(checks).toContainEqual(
+      expect.objectContaining({
+        name: 'lane hardening',
+        status: 'warn',
+        detail: expect.stringMatching(
+          /^12 of 13 settings work \(probed as nobody\); left out: ProtectKernelLogs \(exit status 226\/NAMESPACE\)$/,
+        ),
+      }),
+    );
+    expect(units.probes.every((p) => p.user === 'nobody')).toBe(true);
+  });
+
   it('doctor on a bad config fails the config check and names the path', async () => {
     await host.writeConfig('optIn: { maxLanes: lots }');
     const r = await cli('doctor', '--json');

@@ -38,6 +38,8 @@ export async function statusCommand(
     capabilities: config.capabilities,
     lanes: { total: lanes.length, byState },
     lastHealthAt: lastHealthAt ?? null,
+    healthPassStartedAt: (running ? file.healthPassStartedAt : undefined) ?? null,
+    hardening: (running ? file.hardening : undefined) ?? null,
   };
   if (opts.json) {
     printJson(io, doc);
@@ -82,6 +84,15 @@ export async function statusCommand(
     .join(', ');
   lines.push(`lanes        ${lanes.length}${lanes.length === 0 ? '' : ` (${states})`}`);
   lines.push(`last health  ${lastHealthAt === undefined ? 'never' : formatAge(lastHealthAt, t)}`);
+  if (running && file.healthPassStartedAt !== undefined) {
+    lines.push(`health pass  running since ${formatAge(file.healthPassStartedAt, t)}`);
+  }
+  if (running && file.hardening !== undefined) {
+    const h = file.hardening;
+    lines.push(
+      `hardening    ${h.applied.length} setting${h.applied.length === 1 ? '' : 's'} applied${h.omitted.length === 0 ? '' : `; left out: ${h.omitted.map((o) => `${o.setting} (${o.reason})`).join(', ')}`}`,
+    );
+  }
   io.stdout(`${lines.join('\n')}\n`);
   return 0;
 }

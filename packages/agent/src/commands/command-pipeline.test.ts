@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   fingerprint,
@@ -145,7 +145,8 @@ describe('lane.create', () => {
     expect(c?.spec?.mounts).toEqual([
       { source: join(h.dataDir, 'lanes', cmd.laneId), target: '/actions-runner' },
     ]);
-    expect(c?.spec?.networkMode).toBe('host');
+    // A bridge network, no capability, no new privileges: unless the host says otherwise.
+    expect(c?.spec).toMatchObject({ networkMode: 'bridge', capAdd: [], noNewPrivileges: true });
     expect(c?.running).toBe(true);
     expect(JSON.stringify(c?.spec)).not.toContain(SECRET_JIT);
   });
@@ -522,7 +523,7 @@ describe('lane lifecycle', () => {
 
   it('refuses to remove or restart a lane whose job hooks say a job runs, unless forced', async () => {
     const laneId = await createOnline();
-    await writeFile(join(h.dataDir, 'lanes', laneId, '_launchplane', 'state', 'jobs'), 'started\n');
+    await h.writeLaneFile(laneId, '_launchplane/state/jobs', 'started\n');
     expect(
       (await h.send({ type: 'lane.remove', laneId, dryRun: false, force: false })).error?.code,
     ).toBe('LP_LANE_BUSY');

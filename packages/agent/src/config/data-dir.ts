@@ -8,6 +8,8 @@
  *   lanes/                   0755  root
  *     <laneId>/              0700  the lane's user (a lane user, the shared user, or the
  *                                  container's user)
+ *   trash/                   0700  root   removed lane dirs, moved here in one rename and then
+ *                                         deleted (see `lanes/lane-trash.ts`)
  * ```
  *
  * `<dataDir>` and `lanes/` must be listable, not only traversable, by every lane user: the
@@ -53,6 +55,8 @@ export interface DataPaths {
   root: string;
   private: string;
   lanes: string;
+  /** Removed lane dirs on their way out (0700 root; see `lanes/lane-trash.ts`). */
+  trash: string;
   hostKey: string;
   hostId: string;
   coordinatorKey: string;
@@ -68,6 +72,7 @@ export function dataPaths(dataDir: string): DataPaths {
     root: dataDir,
     private: priv,
     lanes: join(dataDir, 'lanes'),
+    trash: join(dataDir, 'trash'),
     hostKey: join(priv, PRIVATE_FILES.hostKey),
     hostId: join(priv, PRIVATE_FILES.hostId),
     coordinatorKey: join(priv, PRIVATE_FILES.coordinatorKey),
@@ -114,11 +119,14 @@ export async function ensureDataDir(dataDir: string): Promise<DataPaths> {
   await mkdir(p.root, { recursive: true, mode: DATA_DIR_MODE });
   await mkdir(p.private, { recursive: true, mode: PRIVATE_DIR_MODE });
   await mkdir(p.lanes, { recursive: true, mode: DATA_DIR_MODE });
+  await mkdir(p.trash, { recursive: true, mode: PRIVATE_DIR_MODE });
   await refuseSymlink(p.private);
   await refuseSymlink(p.lanes);
+  await refuseSymlink(p.trash);
   await chmod(p.root, DATA_DIR_MODE);
   await chmod(p.private, PRIVATE_DIR_MODE);
   await chmod(p.lanes, DATA_DIR_MODE);
+  await chmod(p.trash, PRIVATE_DIR_MODE);
   return p;
 }
 

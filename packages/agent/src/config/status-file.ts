@@ -39,6 +39,16 @@ export const daemonStatusSchema = z.object({
   lanes: z.number().int().nonnegative(),
   /** Unix ms of the last health pass. */
   lastHealthAt: z.number().optional(),
+  /** Unix ms since when the health pass in progress runs. */
+  healthPassStartedAt: z.number().optional(),
+  /** The lane hardening the host supports (systemd lanes; `lanes/hardening-probe.ts`). */
+  hardening: z
+    .object({
+      applied: z.array(z.string()),
+      omitted: z.array(z.object({ setting: z.string(), reason: z.string() })),
+      probedAs: z.string().optional(),
+    })
+    .optional(),
 });
 export type DaemonStatus = z.infer<typeof daemonStatusSchema>;
 export type BackendStatus = z.infer<typeof backendStatusSchema>;

@@ -2,7 +2,12 @@
  * The host's own consent, enforced whatever the coordinator says
  * (docs/design/architecture.md "Consent: policy and opt-in"). Pure.
  */
-import { LaunchplaneError } from '@launchplane/shared';
+import {
+  DEFAULT_DOCKER_NETWORK,
+  LaunchplaneError,
+  dockerNetworkSchema,
+  imageAllowed,
+} from '@launchplane/shared';
 import type { Backend, LaneCreateCommand, OptIn } from '@launchplane/shared';
 
 /** What the opt-in check needs to know about the host right now. */
@@ -80,6 +85,57 @@ export function checkCreateOptIn(
       {
         recovery: 'Remove a lane or raise optIn.maxLanes in the agent config',
         details: { laneId: lane, activeLanes: ctx.activeLanes, maxLanes: optIn.maxLanes },
+      },
+    );
+  }
+  return undefined;
+}
+
+/**
+ * Checks a Docker `lane.create` against the host's `optIn.docker`: its network mode (default
+ * `bridge`; another container's namespace never) and its image (by repository, or by digest:
+ * `localDigests` are the digests the local image is known by). Returns the refusal, or undefined.
+ */
+export function checkDockerOptIn(
+  cmd: Pick<LaneCreateCommand, 'laneId' | 'docker'>,
+  optIn: OptIn,
+  localDigests: readonly string[],
+): LaunchplaneError | undefined {
+  const lane = cmd.laneId;
+  const image = cmd.docker?.image ?? '';
+  const network = cmd.docker?.network ?? DEFAULT_DOCKER_NETWORK;
+  if (!dockerNetworkSchema.safeParse(network).success) {
+    return new LaunchplaneError(
+      'LP_NOT_OPTED_IN',
+      `Cannot create lane "${lane}": network mode "${network.slice(0, 64)}" is never allowed (only bridge, host, none or a user-defined network; never another container's namespace)`,
+      {
+        recovery: 'Fix docker.network of the pool in the policy',
+        details: { laneId: lane },
+      },
+    );
+  }
+  const networks = optIn.docker?.networks ?? [DEFAULT_DOCKER_NETWORK];
+  if (!networks.includes(network)) {
+    return new LaunchplaneError(
+      'LP_NOT_OPTED_IN',
+      `Cannot create lane "${lane}": network "${network}" is not allowed on this host (allowed: ${networks.join(', ') || 'none'})`,
+      {
+        recovery: `List "${network}" under optIn.docker.networks in the agent config if this host should allow it`,
+        details: { laneId: lane, network },
+      },
+    );
+  }
+  const images = optIn.docker?.images ?? [];
+  if (!imageAllowed(image, images, localDigests)) {
+    return new LaunchplaneError(
+      'LP_NOT_OPTED_IN',
+      images.length === 0
+        ? `Cannot create lane "${lane}": this host allows no Docker image (optIn.docker.images is empty)`
+        : `Cannot create lane "${lane}": image "${image.slice(0, 512)}" is not allowed on this host`,
+      {
+        recovery:
+          'List its repository (any tag) or its digest (repo@sha256:…) under optIn.docker.images in the agent config if this host should run it',
+        details: { laneId: lane, image: image.slice(0, 512) },
       },
     );
   }

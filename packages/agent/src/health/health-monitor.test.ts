@@ -1,4 +1,4 @@
-import { rm, stat, writeFile } from 'node:fs/promises';
+import { rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LaunchplaneError, unitName, containerName, newLaneId } from '@launchplane/shared';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -156,10 +156,7 @@ describe('health loop', () => {
     const cmd = h.createCmd();
     await h.send(cmd);
     await h.core.healthPass();
-    await writeFile(
-      join(h.dataDir, 'lanes', cmd.laneId, '_launchplane', 'state', 'jobs'),
-      'started\ncompleted\n',
-    );
+    await h.writeLaneFile(cmd.laneId, '_launchplane/state/jobs', 'started\ncompleted\n');
     h.units.kill(unitName(cmd.laneId));
     await h.core.healthPass();
     expect(state(cmd.laneId)).toBe('completed');
@@ -230,7 +227,7 @@ describe('health loop', () => {
     await h.core.healthPass();
     const dir = join(h.dataDir, 'lanes', cmd.laneId);
     // The runner turned the JIT config into .runner at its start: the next pass deletes the secret.
-    await writeFile(join(dir, '.runner'), '{"agentId": 17}');
+    await h.writeLaneFile(cmd.laneId, '.runner', '{"agentId": 17}');
     await h.core.healthPass();
     await expect(stat(join(dir, '_launchplane', 'jit'))).rejects.toMatchObject({ code: 'ENOENT' });
     // The job failed before any hook ran; the runner deleted .runner and exited 0.
@@ -269,11 +266,10 @@ describe('health loop', () => {
   it('follows busy and idle from the job hooks', async () => {
     h = await createHarness();
     const laneId = await persistentOnline();
-    const jobs = join(h.dataDir, 'lanes', laneId, '_launchplane', 'state', 'jobs');
-    await writeFile(jobs, 'started\n');
+    await h.writeLaneFile(laneId, '_launchplane/state/jobs', 'started\n');
     await h.core.healthPass();
     expect(state(laneId)).toBe('busy');
-    await writeFile(jobs, 'started\ncompleted\n');
+    await h.writeLaneFile(laneId, '_launchplane/state/jobs', 'started\ncompleted\n');
     await h.core.healthPass();
     expect(state(laneId)).toBe('online');
   });

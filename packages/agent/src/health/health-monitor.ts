@@ -4,6 +4,14 @@
  * and moved by {@link decideHealth}: online/busy from the real state, a dead persistent lane
  * restarted with capped full-jitter backoff, `failed` after `maxFailures` in `failureWindowSec`, an
  * ephemeral lane that ran its job `completed`. Time comes from the Clock port only.
+ *
+ * A lane's directory belongs to its job, so everything a pass does there — reading the hooks'
+ * record and `.runner`, deleting a spent JIT config — happens outside the agent-wide queue, and
+ * every read is bounded (`lanes/lane-file-reader.ts`). Only the decision and its action take the
+ * queue, one lane at a time, and only when the lane's record did not change since it was observed
+ * (a command acted on it meanwhile: the next pass looks again). So a hostile lane dir can neither
+ * wedge the pass nor hold up commands. The monitor reports when its last pass ended and since
+ * when the current one runs; the coordinator shows a host whose passes stopped as degraded.
  */
 import { transition } from '@launchplane/shared';
 import type { AgentConfig, LaneEvent } from '@launchplane/shared';
@@ -20,8 +28,13 @@ import type { Ledger } from '../ledger/ledger.js';
 import type { LaneRecord } from '../ledger/lane-record.js';
 import type { Recorder } from '../ledger/recorder.js';
 import type { LaneService } from '../lanes/lane-service.js';
-import type { LaneBackend } from '../lanes/lane-backend.js';
-import { discardJitConfig, readHookSignal, runnerConfigured } from '../lanes/lane-layout.js';
+import type { LaneBackend, ObjectObservation } from '../lanes/lane-backend.js';
+import {
+  discardJitConfig,
+  readHookSignal,
+  runnerConfigured,
+  type HookSignal,
+} from '../lanes/lane-layout.js';
 import type { Clock, TimerHandle } from '../ports/clock.js';
 import type { Logger } from '../ports/logger.js';
 
@@ -39,6 +52,12 @@ export interface HealthMonitorDeps {
   random?: () => number;
 }
 
+/** What a pass saw of one lane, outside the queue. */
+interface Seen {
+  obs: ObjectObservation;
+  observation: LaneObservation;
+}
+
 /** Runs health passes. */
 export class HealthMonitor {
   readonly #d: HealthMonitorDeps;
@@ -46,6 +65,11 @@ export class HealthMonitor {
   #running = false;
   #current: Promise<void> | undefined;
   #lastPassAt: number | undefined;
+  #passStartedAt: number | undefined;
+  #passes: Promise<void> = Promise.resolve();
+  /** The last unreadable-record reason logged per lane, so it is logged once, not every pass. */
+  readonly #unreadable = new Map<string, string>();
+  readonly #passListeners = new Set<() => void>();
 
   constructor(deps: HealthMonitorDeps) {
     this.#d = deps;
@@ -54,6 +78,17 @@ export class HealthMonitor {
   /** Unix seconds of the last finished pass. */
   get lastPassAt(): number | undefined {
     return this.#lastPassAt;
+  }
+
+  /** Unix seconds since when the pass in progress runs; undefined between passes. */
+  get passStartedAt(): number | undefined {
+    return this.#passStartedAt;
+  }
+
+  /** Called after every finished pass; returns the unsubscribe function. */
+  onPass(listener: () => void): () => void {
+    this.#passListeners.add(listener);
+    return () => this.#passListeners.delete(listener);
   }
 
   /** Starts passes every `health.intervalSec` on the clock. */
@@ -105,9 +140,16 @@ export class HealthMonitor {
     });
   }
 
-  /** One pass over every watched lane. */
-  async pass(): Promise<void> {
-    await this.#d.exclusive(async () => {
+  /** One pass over every watched lane (a pass asked for while one runs follows it). */
+  pass(): Promise<void> {
+    const run = this.#passes.then(() => this.#pass());
+    this.#passes = run.catch(() => undefined);
+    return run;
+  }
+
+  async #pass(): Promise<void> {
+    this.#passStartedAt = this.#nowSec();
+    try {
       for (const lane of this.#d.ledger.lanes.active()) {
         if (!WATCHED_STATES.includes(lane.state)) continue;
         try {
@@ -119,30 +161,86 @@ export class HealthMonitor {
           );
         }
       }
-      this.#lastPassAt = Math.floor(this.#d.clock.now() / 1000);
-    });
+      this.#lastPassAt = this.#nowSec();
+    } finally {
+      this.#passStartedAt = undefined;
+    }
+    for (const l of this.#passListeners) {
+      try {
+        l();
+      } catch (error) {
+        this.#d.logger.error({ err: String(error) }, 'Health pass listener failed');
+      }
+    }
   }
 
-  async #check(lane: LaneRecord): Promise<void> {
-    const backend = this.#d.lanes.backendOf(lane.backend);
+  #nowSec(): number {
+    return Math.floor(this.#d.clock.now() / 1000);
+  }
+
+  /**
+   * Observes the lane outside the queue, then decides and acts inside it, unless a command
+   * changed the lane meanwhile.
+   */
+  async #check(seenLane: LaneRecord): Promise<void> {
+    const before = JSON.stringify(seenLane);
+    const backend = this.#d.lanes.backendOf(seenLane.backend);
+    const seen = await this.#observe(seenLane, backend);
+    const decided = await this.#d.exclusive(async () => {
+      const lane = this.#d.ledger.lanes.get(seenLane.laneId);
+      if (lane === undefined || JSON.stringify(lane) !== before) return undefined;
+      await this.#decide(lane, seen, backend);
+      return lane;
+    });
+    // An ephemeral lane that is over never starts again: its JIT config is spent whatever happened.
+    if (decided?.ephemeral && (decided.state === 'completed' || decided.state === 'failed')) {
+      await this.#discardJit(decided, true);
+    }
+  }
+
+  async #observe(lane: LaneRecord, backend: LaneBackend): Promise<Seen> {
     const obs = await backend.observe(lane);
-    let observation: LaneObservation;
-    if (!obs.exists) observation = { kind: 'missing' };
-    else if (!obs.owned) observation = { kind: 'foreign' };
-    else if (obs.running) {
-      const local = await this.#d.lanes.localBusy(backend, lane, obs);
-      observation = { kind: 'running', busy: local.busy };
+    if (!obs.exists) return { obs, observation: { kind: 'missing' } };
+    if (!obs.owned) return { obs, observation: { kind: 'foreign' } };
+    if (obs.running) {
+      const hooks = await readHookSignal(lane.laneDir);
+      this.#noteUnreadable(lane, hooks);
+      const local = await this.#d.lanes.localBusy(backend, lane, obs, hooks);
       // The runner wrote .runner and .credentials from the JIT config at its start: the secret
       // has done its job and goes (a restart starts from those files).
       if (lane.ephemeral) await this.#discardJit(lane, false);
-    } else {
-      observation = {
+      return { obs, observation: { kind: 'running', busy: local.busy } };
+    }
+    const hooks = await readHookSignal(lane.laneDir);
+    this.#noteUnreadable(lane, hooks);
+    return {
+      obs,
+      observation: {
         kind: 'dead',
-        jobsCompleted: (await readHookSignal(lane.laneDir)).jobsCompleted,
+        // An unreadable record counts no job: the exit status decides alone.
+        jobsCompleted: hooks.unreadable === undefined ? hooks.jobsCompleted : 0,
         exit: obs.exit,
         runnerConfigured: await runnerConfigured(lane.laneDir),
-      };
+      },
+    };
+  }
+
+  /** Logs once per lane (and per reason) that its job record cannot be trusted. */
+  #noteUnreadable(lane: LaneRecord, hooks: HookSignal): void {
+    if (hooks.unreadable === undefined) {
+      this.#unreadable.delete(lane.laneId);
+      return;
     }
+    if (this.#unreadable.get(lane.laneId) === hooks.unreadable) return;
+    this.#unreadable.set(lane.laneId, hooks.unreadable);
+    this.#d.logger.warn(
+      { laneId: lane.laneId, reason: hooks.unreadable },
+      "The lane's job record is unreadable; it is not trusted, and the lane counts as busy while it runs",
+    );
+  }
+
+  async #decide(lane: LaneRecord, seen: Seen, backend: LaneBackend): Promise<void> {
+    const { obs, observation } = seen;
     const nowMs = this.#d.clock.now();
     const h = this.#d.config.health;
     const options = {
@@ -157,10 +255,6 @@ export class HealthMonitor {
     lane.backendState = obs.exists ? obs.backendState : 'missing';
     const action = decideHealth(lane, observation, options);
     await this.#apply(lane, action, backend, options);
-    // An ephemeral lane that is over never starts again: its JIT config is spent whatever happened.
-    if (lane.ephemeral && (lane.state === 'completed' || lane.state === 'failed')) {
-      await this.#discardJit(lane, true);
-    }
   }
 
   async #discardJit(lane: LaneRecord, over: boolean): Promise<void> {

@@ -5,6 +5,7 @@
  */
 import type { Backend } from '@launchplane/shared';
 import {
+  DEFAULT_DOCKER_NETWORK,
   DOCKER_LABEL_HOST,
   DOCKER_LABEL_LANE,
   LaunchplaneError,
@@ -40,12 +41,41 @@ export interface InstallOptions {
   runAsUser?: string;
   /** Seconds a stopping runner gets before SIGKILL. */
   stopTimeoutSec: number;
+  /**
+   * Docker: `no-new-privileges` (default true). Off, the image's setuid `sudo` works, and the
+   * capabilities it needs are added back ({@link SUDO_CAPABILITIES}).
+   */
+  noNewPrivileges?: boolean;
 }
+
+/**
+ * What a Docker lane gets back of Docker's default capabilities when its host turns
+ * `no-new-privileges` off (`docker.noNewPrivileges: false`) so that the image's `sudo` works:
+ * switching users (SETUID, SETGID, AUDIT_WRITE for sudo's log) and acting on files as root
+ * (CHOWN, DAC_OVERRIDE, FOWNER, FSETID, e.g. a package manager), and KILL. Never MKNOD, NET_RAW,
+ * SETFCAP, SETPCAP, NET_BIND_SERVICE or SYS_CHROOT. With `no-new-privileges` on (the default), a
+ * lane gets no capability at all: the runner, which runs as the image's non-root user, needs none.
+ */
+export const SUDO_CAPABILITIES: readonly string[] = [
+  'CHOWN',
+  'DAC_OVERRIDE',
+  'FOWNER',
+  'FSETID',
+  'KILL',
+  'SETGID',
+  'SETUID',
+  'AUDIT_WRITE',
+];
 
 /** What installing found out. */
 export interface InstallResult {
   /** Docker: the user the container runs as, from the image, resolved in the image's own files. */
   runsAs?: UserIds;
+  /**
+   * Docker: who that user is on the host, which owns the lane dir: the same ids, or, when the
+   * daemon remaps user namespaces (`--userns-remap`), the remapped ones.
+   */
+  hostOwner?: UserIds;
 }
 
 /** Most bytes read of an image's `/etc/passwd` or `/etc/group`. */
@@ -104,10 +134,19 @@ export class SystemdLaneBackend implements LaneBackend {
   readonly kind = 'systemd' as const;
   readonly #units: UnitManager;
   readonly #procRoot: string | undefined;
+  readonly #hardening: readonly string[];
 
-  constructor(units: UnitManager, options: { procRoot?: string } = {}) {
+  /**
+   * `hardening`: the settings of `LANE_HARDENING` this host supports (its probe), given to every
+   * unit written from now on.
+   */
+  constructor(
+    units: UnitManager,
+    options: { procRoot?: string; hardening?: readonly string[] } = {},
+  ) {
     this.#units = units;
     this.#procRoot = options.procRoot;
+    this.#hardening = options.hardening ?? [];
   }
 
   objectName(laneId: string): string {
@@ -153,6 +192,7 @@ export class SystemdLaneBackend implements LaneBackend {
       workingDirectory: lane.laneDir,
       environment: { ...options.env, ...hookEnv(lane.laneDir) },
       timeoutStopSec: options.stopTimeoutSec,
+      hardening: this.#hardening,
       ...(options.runAsUser === undefined ? {} : { user: options.runAsUser }),
     });
     return {};
@@ -237,8 +277,10 @@ export class DockerLaneBackend implements LaneBackend {
       env: { ...options.env, ...hookEnv(CONTAINER_LANE_DIR) },
       mounts: [{ source: lane.laneDir, target: CONTAINER_LANE_DIR }],
       workingDir: CONTAINER_LANE_DIR,
-      networkMode: docker.network ?? 'host',
+      networkMode: docker.network ?? DEFAULT_DOCKER_NETWORK,
       stopTimeoutSec: options.stopTimeoutSec,
+      noNewPrivileges: options.noNewPrivileges !== false,
+      capAdd: options.noNewPrivileges === false ? SUDO_CAPABILITIES : [],
     });
     const info = await this.#containers.inspect(lane.objectName);
     const user = info?.user ?? '';
@@ -261,7 +303,30 @@ export class DockerLaneBackend implements LaneBackend {
         },
       );
     }
-    return { runsAs: ids };
+    return { runsAs: ids, hostOwner: await this.#hostIds(lane, ids) };
+  }
+
+  /** The host ids of a container's user (see {@link InstallResult.hostOwner}). */
+  async #hostIds(lane: LaneRecord, ids: UserIds): Promise<UserIds> {
+    const userns = await this.#containers.userNamespace();
+    if (userns === undefined) return ids;
+    if (ids.uid >= userns.size || ids.gid >= userns.size) {
+      throw new LaunchplaneError(
+        'LP_CONFIG_INVALID',
+        `Cannot create lane "${lane.laneId}": image "${lane.docker?.image ?? ''}" runs as ${ids.uid}:${ids.gid}, outside the ${userns.size} ids the daemon remaps`,
+        {
+          recovery:
+            'Use an image whose USER is within the remapped range, or widen it in /etc/subuid and /etc/subgid',
+          details: { laneId: lane.laneId },
+        },
+      );
+    }
+    return { uid: userns.uid + ids.uid, gid: userns.gid + ids.gid };
+  }
+
+  /** The digests the local image is known by (undefined: no such image here). */
+  imageDigests(image: string): Promise<string[] | undefined> {
+    return this.#containers.imageDigests(image);
   }
 
   start(lane: LaneRecord): Promise<void> {

@@ -15,22 +15,12 @@
  * Every script uses shell builtins only: it must run under a bare busybox `sh` in a container too.
  */
 import { execFile } from 'node:child_process';
-import {
-  chmod,
-  cp,
-  lchown,
-  lstat,
-  mkdir,
-  readdir,
-  readFile,
-  rm,
-  stat,
-  writeFile,
-} from 'node:fs/promises';
+import { chmod, cp, lchown, lstat, mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { LocalBusy } from '@launchplane/shared';
 import { LaunchplaneError } from '@launchplane/shared';
 import { LANE_DIR_MODE, laneDirOf } from '../config/data-dir.js';
+import { laneFileMtime, readLaneFile } from './lane-file-reader.js';
 import { EXIT_LAUNCH_FAILED } from '../domain/runner-exit.js';
 
 export { laneDirOf };
@@ -219,11 +209,6 @@ export async function discardJitConfig(laneDir: string, force = false): Promise<
   return true;
 }
 
-/** Deletes a lane dir (missing is fine). */
-export async function removeLaneDir(laneDir: string): Promise<void> {
-  await rm(laneDir, { recursive: true, force: true, maxRetries: 3 });
-}
-
 /** Whether a path exists (without following a final symlink). */
 export async function exists(path: string): Promise<boolean> {
   try {
@@ -234,20 +219,23 @@ export async function exists(path: string): Promise<boolean> {
   }
 }
 
+/** Most bytes of `.runner` the agent reads (the runner writes a few hundred). */
+export const MAX_RUNNER_FILE_BYTES = 64 * 1024;
+/** Most bytes of the hooks' job log the agent reads: 18 bytes a job, some 58,000 jobs. */
+export const MAX_JOBS_LOG_BYTES = 1024 * 1024;
+
 /**
  * The runner id a configured (persistent) runner wrote to its `.runner` file (`agentId`), or
- * undefined when there is none.
+ * undefined when there is none or it cannot be read safely (see `lane-file-reader.ts`).
  */
 export async function readRunnerId(laneDir: string): Promise<number | undefined> {
-  let text: string;
-  try {
-    text = await readFile(join(laneDir, '.runner'), 'utf8');
-  } catch {
-    return undefined;
-  }
+  const read = await readLaneFile(laneDir, RUNNER_FILES.settings, {
+    maxBytes: MAX_RUNNER_FILE_BYTES,
+  });
+  if (read.kind !== 'text') return undefined;
   try {
     // actions/runner writes it with a UTF-8 BOM.
-    const parsed = JSON.parse(text.replace(/^\uFEFF/, '')) as { agentId?: unknown };
+    const parsed = JSON.parse(read.text.replace(/^\uFEFF/, '')) as { agentId?: unknown };
     const id = Number(parsed.agentId);
     return Number.isSafeInteger(id) && id > 0 ? id : undefined;
   } catch {
@@ -261,40 +249,45 @@ export interface HookSignal {
   jobsCompleted: number;
   lastJobStartedAt?: number;
   lastJobCompletedAt?: number;
+  /**
+   * Why the hooks' record could not be read (a FIFO, a link, too large, …): then `jobRunning`
+   * and `jobsCompleted` say nothing, and a running lane counts as busy.
+   */
+  unreadable?: string;
 }
 
-/** Reads the hooks' files of a lane: a job runs when the last hook line is `started`. */
+/**
+ * Reads the hooks' files of a lane: a job runs when the last hook line is `started`. Every read
+ * is bounded and refuses anything but a small regular file of the lane's user
+ * (`lane-file-reader.ts`).
+ */
 export async function readHookSignal(laneDir: string): Promise<HookSignal> {
-  let lines: string[] = [];
-  try {
-    lines = (await readFile(join(laneDir, LANE_FILES.jobsLog), 'utf8'))
-      .split('\n')
-      .map((l) => l.trim())
-      .filter((l) => l !== '');
-  } catch {
-    // no job yet
-  }
-  const mtime = async (p: string): Promise<number | undefined> => {
-    try {
-      return Math.floor((await stat(join(laneDir, p))).mtimeMs / 1000);
-    } catch {
-      return undefined;
-    }
-  };
-  const started = await mtime(LANE_FILES.jobStarted);
-  const completed = await mtime(LANE_FILES.jobCompleted);
+  const read = await readLaneFile(laneDir, LANE_FILES.jobsLog, { maxBytes: MAX_JOBS_LOG_BYTES });
+  const lines =
+    read.kind === 'text'
+      ? read.text
+          .split('\n')
+          .map((l) => l.trim())
+          .filter((l) => l !== '')
+      : [];
+  const started = await laneFileMtime(laneDir, LANE_FILES.jobStarted);
+  const completed = await laneFileMtime(laneDir, LANE_FILES.jobCompleted);
   return {
     jobRunning: lines.at(-1) === 'started',
     jobsCompleted: lines.filter((l) => l === 'completed').length,
     ...(started === undefined ? {} : { lastJobStartedAt: started }),
     ...(completed === undefined ? {} : { lastJobCompletedAt: completed }),
+    ...(read.kind === 'unreadable' ? { unreadable: read.reason } : {}),
   };
 }
 
-/** The local busy signal: hooks or a live `Runner.Worker` say a job runs. */
+/**
+ * The local busy signal: hooks or a live `Runner.Worker` say a job runs. A record that cannot be
+ * read is never taken for "idle": the lane counts as busy, and the reason is reported.
+ */
 export function localBusy(hooks: HookSignal, workerProcess: boolean): LocalBusy {
   return {
-    busy: hooks.jobRunning || workerProcess,
+    busy: hooks.jobRunning || workerProcess || hooks.unreadable !== undefined,
     jobRunning: hooks.jobRunning,
     workerProcess,
     ...(hooks.lastJobStartedAt === undefined ? {} : { lastJobStartedAt: hooks.lastJobStartedAt }),
@@ -302,5 +295,6 @@ export function localBusy(hooks: HookSignal, workerProcess: boolean): LocalBusy 
       ? {}
       : { lastJobCompletedAt: hooks.lastJobCompletedAt }),
     jobsCompleted: hooks.jobsCompleted,
+    ...(hooks.unreadable === undefined ? {} : { unreadable: hooks.unreadable.slice(0, 500) }),
   };
 }

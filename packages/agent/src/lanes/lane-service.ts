@@ -34,7 +34,13 @@ import type { Recorder } from '../ledger/recorder.js';
 import type { Clock } from '../ports/clock.js';
 import type { Logger } from '../ports/logger.js';
 import type { UserAccounts } from '../ports/user-accounts.js';
-import { runnerControlEnv, type LaneBackend, type ObjectObservation } from './lane-backend.js';
+import {
+  DockerLaneBackend,
+  runnerControlEnv,
+  type LaneBackend,
+  type ObjectObservation,
+} from './lane-backend.js';
+import { checkDockerOptIn } from '../domain/opt-in.js';
 import {
   chownLaneDir,
   exists,
@@ -43,8 +49,9 @@ import {
   localBusy,
   readHookSignal,
   readRunnerId,
-  removeLaneDir,
+  type HookSignal,
 } from './lane-layout.js';
+import type { LaneTrash } from './lane-trash.js';
 import {
   LaneUsers,
   laneUserName,
@@ -96,6 +103,8 @@ export interface LaneServiceDeps {
   accounts: UserAccounts;
   /** How systemd lanes run (resolved at start); undefined without the systemd backend. */
   systemdRunAs?: SystemdRunAs | undefined;
+  /** Where removed lane dirs go to be deleted. */
+  trash: LaneTrash;
 }
 
 /** What an operation did, or (dry run) would do. */
@@ -129,6 +138,7 @@ const LANE_UID_CURSOR = 'lane_uid_cursor';
 export class LaneService {
   readonly #d: LaneServiceDeps;
   readonly #users: LaneUsers | undefined;
+  #prefetched: { laneId: string; hooks: HookSignal } | undefined;
 
   constructor(deps: LaneServiceDeps) {
     this.#d = deps;
@@ -214,6 +224,17 @@ export class LaneService {
       );
     }
     const backend = this.backendOf(cmd.backend);
+    if (backend instanceof DockerLaneBackend) {
+      // The host's own allowlists of images and networks (nothing is recorded before this).
+      const refusal = checkDockerOptIn(
+        cmd,
+        config.optIn,
+        (await this.#backendCall(backend, 'inspect image', () =>
+          backend.imageDigests(cmd.docker?.image ?? ''),
+        )) ?? [],
+      );
+      if (refusal !== undefined) throw refusal;
+    }
     if (backend.kind === 'systemd' && this.#d.systemdRunAs === undefined) {
       // Never fall back to running a lane as whoever the manager is.
       throw new LaunchplaneError(
@@ -360,14 +381,14 @@ export class LaneService {
           backend.install(lane, {
             env: this.#laneEnv(),
             stopTimeoutSec: config.runner.stopTimeoutSec,
+            noNewPrivileges: config.docker.noNewPrivileges,
             ...(owner?.name === undefined ? {} : { runAsUser: owner.name }),
           }),
         );
-        runsAs = result.runsAs;
-        if (runsAs !== undefined) {
-          this.#refuseRootImage(lane, runsAs);
-          await chownLaneDir(lane.laneDir, runsAs);
-        }
+        if (result.runsAs !== undefined) this.#refuseRootImage(lane, result.runsAs);
+        // The lane dir and config.sh belong to the container's user as the host sees it.
+        runsAs = result.hostOwner ?? result.runsAs;
+        if (runsAs !== undefined) await chownLaneDir(lane.laneDir, runsAs);
         this.#crash('create:install');
       }
       if (backend.kind === 'docker') await configure(runsAs);
@@ -654,14 +675,22 @@ export class LaneService {
     };
   }
 
-  /** The local busy signal of a lane: job hooks plus a live `Runner.Worker`. */
+  /**
+   * The local busy signal of a lane: job hooks plus a live `Runner.Worker`. The hooks' record is
+   * `hooks` when the caller read it already (outside the agent-wide queue), else the one read
+   * for this command before it took the queue ({@link withHookSignal}), else read now (bounded).
+   */
   async localBusy(
     backend: LaneBackend,
     lane: LaneRecord,
     obs?: ObjectObservation,
+    hooks?: HookSignal,
   ): Promise<LocalBusy> {
     const o = obs ?? (await this.#observe(backend, lane, 'inspect'));
-    const hooks = await readHookSignal(lane.laneDir);
+    const h =
+      hooks ??
+      (this.#prefetched?.laneId === lane.laneId ? this.#prefetched.hooks : undefined) ??
+      (await readHookSignal(lane.laneDir));
     let worker = false;
     if (o.exists && o.owned && o.running) {
       worker = await backend.workerRunning(lane).catch((error: unknown) => {
@@ -672,8 +701,34 @@ export class LaneService {
         );
       });
     }
-    // A dead object runs no job, whatever the last hook line says (a runner killed mid-job).
-    return localBusy({ ...hooks, jobRunning: hooks.jobRunning && o.running }, worker);
+    // A dead object runs no job, whatever the last hook line says (a runner killed mid-job), and
+    // an unreadable record of a dead object keeps nothing busy.
+    const { unreadable, ...read } = h;
+    return localBusy(
+      {
+        ...read,
+        jobRunning: h.jobRunning && o.running,
+        ...(o.running && unreadable !== undefined ? { unreadable } : {}),
+      },
+      worker,
+    );
+  }
+
+  /**
+   * Runs `fn` (a command) with the hooks' record of `laneId` read beforehand, so the command
+   * does no file I/O in the lane's directory while it holds the agent-wide queue. The record is
+   * used only for that lane; the live `Runner.Worker` check still runs inside.
+   */
+  async withHookSignal<T>(
+    prefetched: { laneId: string; hooks: HookSignal } | undefined,
+    fn: () => Promise<T>,
+  ): Promise<T> {
+    this.#prefetched = prefetched;
+    try {
+      return await fn();
+    } finally {
+      this.#prefetched = undefined;
+    }
   }
 
   // ------------------------------------------------------------------ helpers shared with health and recovery
@@ -809,11 +864,12 @@ export class LaneService {
 
   /**
    * Deletes what a lane left on the host: its directory, then the user the agent made for it (a
-   * user of that name without the lane's mark is left alone). The directory goes first: nothing
-   * owned by the uid outlives the user, so the uid can go to another lane later.
+   * user of that name without the lane's mark is left alone). The directory goes first, into the
+   * agent's root-only trash (deleted there in the background, `lane-trash.ts`): whatever the uid
+   * still owns is out of every lane's reach, so the uid can go to another lane later.
    */
   async discardLaneFiles(lane: LaneRecord): Promise<void> {
-    await removeLaneDir(lane.laneDir);
+    await this.#d.trash.retire(lane.laneDir);
     if (lane.backend !== 'systemd') return;
     const user = laneUserName(lane.laneId);
     try {

@@ -9,7 +9,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LaunchplaneError, containerName, unitName } from '@launchplane/shared';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createHarness, SECRET_TOKEN, type Harness } from '../testing/core-harness.js';
+import {
+  createHarness,
+  HARNESS_IMAGES,
+  SECRET_TOKEN,
+  type Harness,
+} from '../testing/core-harness.js';
 import { FakeUnitManager } from '../testing/fake-unit-manager.js';
 import { FakeUserAccounts } from '../testing/fake-user-accounts.js';
 import { laneUserComment, laneUserName } from './lane-users.js';
@@ -256,6 +261,7 @@ const DOCKER_ONLY = {
       organizations: [],
       backends: ['docker' as const],
       maxLanes: 10,
+      docker: { images: HARNESS_IMAGES, networks: ['bridge'] },
     },
   },
 };

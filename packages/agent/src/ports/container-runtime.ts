@@ -41,8 +41,15 @@ export interface ContainerSpec {
   labels?: Readonly<Record<string, string>>;
   mounts?: readonly BindMount[];
   workingDir?: string;
-  /** Docker network mode. Default `host`, so the runner reaches GitHub as the host does. */
+  /** Docker network mode. Default `bridge`. */
   networkMode?: string;
+  /**
+   * Capabilities added back after every one is dropped (`CapDrop: ALL`, always). Default none:
+   * the runner needs none.
+   */
+  capAdd?: readonly string[];
+  /** `no-new-privileges`: a setuid binary (e.g. `sudo`) gains nothing. Default true. */
+  noNewPrivileges?: boolean;
   /** Seconds Docker waits after the stop signal before SIGKILL. Default 300. */
   stopTimeoutSec?: number;
   /** Runs an init (tini) as PID 1 so signals reach the runner and zombies are reaped. Default true. */
@@ -99,6 +106,15 @@ export interface ContainerProcess {
   args: string;
 }
 
+/** The daemon's user-namespace remapping (`dockerd --userns-remap`). */
+export interface UserNamespace {
+  /** Host uid and gid that uid and gid 0 in a container map to. */
+  uid: number;
+  gid: number;
+  /** How many ids are mapped (container ids 0 to size - 1). */
+  size: number;
+}
+
 /** Docker port used by the agent core. */
 export interface ContainerRuntime {
   /** Creates (does not start) `launchplane-lane-<laneId>`; returns its name. Restart policy is always `no`. */
@@ -127,6 +143,13 @@ export interface ContainerRuntime {
    * link is not followed). `LP_BACKEND_FAILED` when it is larger than `maxBytes`.
    */
   readFile(name: string, path: string, maxBytes: number): Promise<string | undefined>;
+  /**
+   * The digests a local image is known by (`RepoDigests`, `repo@sha256:…`; empty for an image
+   * built locally), or undefined when there is no such image.
+   */
+  imageDigests(image: string): Promise<string[] | undefined>;
+  /** The daemon's user-namespace remapping, or undefined when it runs without one. */
+  userNamespace(): Promise<UserNamespace | undefined>;
   /** Resolves when the daemon answers; rejects with `LP_BACKEND_UNAVAILABLE` otherwise. */
   ping(): Promise<void>;
 }

@@ -35,6 +35,28 @@ export interface UnitSpec {
    * read-only). Absolute paths.
    */
   readWritePaths?: readonly string[];
+  /**
+   * Hardening settings beyond the sandbox every lane gets, by name (`LANE_HARDENING` in
+   * `adapters/systemd/unit-hardening.ts`): those the host's probe found to work.
+   */
+  hardening?: readonly string[];
+}
+
+/** A hardening probe: a short-lived unit with a lane's sandbox and the settings to try. */
+export interface ProbeSpec {
+  /** Setting names from `LANE_HARDENING`; empty probes the sandbox alone. */
+  settings: readonly string[];
+  /** `User=`: the user lanes run as (or one like it). Unset: the manager's own user. */
+  user?: string;
+  /** `ReadWritePaths=`, as a lane has (its lanes dir). */
+  readWritePaths: readonly string[];
+}
+
+/** How a probe ended. */
+export interface ProbeOutcome {
+  ok: boolean;
+  /** `ran`, or why not: `exit status 226/NAMESPACE`, `job failed`, … */
+  detail: string;
 }
 
 /** A unit as systemd (and its file) show it. */
@@ -105,6 +127,11 @@ export interface UnitManager {
    * unit runs as this uid.
    */
   managerUid(): Promise<number>;
+  /**
+   * Runs hardening probes (`launchplane-probe-*.service`, one per spec, started through this
+   * manager), waits for each to end, deletes them, and resolves with how each ended, in order.
+   */
+  probe(specs: readonly ProbeSpec[]): Promise<ProbeOutcome[]>;
   /** Releases the connection. */
   close(): Promise<void>;
 }

@@ -17,7 +17,12 @@ import {
   PROTOCOL_SUBPROTOCOL,
   signHello,
 } from '@launchplane/shared';
-import type { AgentMessage, CoordinatorMessage, InventoryMessage } from '@launchplane/shared';
+import type {
+  AgentMessage,
+  CoordinatorMessage,
+  HealthMessage,
+  InventoryMessage,
+} from '@launchplane/shared';
 import type { Logger } from '../ports/logger.js';
 import { Backoff } from './backoff.js';
 import { parseCoordinatorFrame } from './coordinator-frame.js';
@@ -34,6 +39,10 @@ export interface SessionCore {
   pendingEvents(limit?: number): { seq: number; jws: string }[];
   ackEvents(uptoSeq: number): void;
   onEvent(listener: () => void): () => void;
+  /** How the health loop is doing; sent after the inventory and after every finished pass. */
+  health?(): HealthMessage;
+  /** Subscribes to finished health passes. */
+  onHealthPass?(listener: () => void): () => void;
 }
 
 /** Where the session is. */
@@ -353,7 +362,10 @@ export class AgentSession {
           this.#opts.core.onInventoryChange(() => this.#sendInventory(conn)),
           this.#opts.core.onEvent(() => this.#pumpEvents(conn)),
         );
+        const onPass = this.#opts.core.onHealthPass?.bind(this.#opts.core);
+        if (onPass !== undefined) conn.unsubscribe.push(onPass(() => this.#sendHealth(conn)));
         this.#sendInventory(conn);
+        this.#sendHealth(conn);
         this.#pumpEvents(conn);
         return;
       }
@@ -397,6 +409,11 @@ export class AgentSession {
   #sendInventory(conn: Connection): void {
     if (conn.phase !== 'ready') return;
     this.#send(conn, this.#opts.core.inventory());
+  }
+
+  #sendHealth(conn: Connection): void {
+    if (conn.phase !== 'ready' || this.#opts.core.health === undefined) return;
+    this.#send(conn, this.#opts.core.health());
   }
 
   #pumpEvents(conn: Connection): void {

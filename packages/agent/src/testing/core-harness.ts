@@ -3,7 +3,7 @@
  * systemd and Docker, a manual clock, fresh keys, and helpers to sign commands and read results.
  */
 import { randomUUID } from 'node:crypto';
-import { chmod, mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
+import { chmod, lchown, lstat, mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -32,6 +32,17 @@ import { FakeUserAccounts } from './fake-user-accounts.js';
 export const SECRET_JIT = 'SECRET-JIT-7f1c2d9e4b';
 /** A registration token that must never show up anywhere. */
 export const SECRET_TOKEN = 'SECRET-TOKEN-AAAAbbbbCCCC';
+
+/** The images the harness's host allows (by repository: any tag). */
+export const HARNESS_IMAGES = [
+  'x',
+  'img',
+  'odd',
+  'root-image',
+  'runner-image',
+  'stub-runner',
+  'ghcr.io/acme/runner',
+];
 
 /** Options of {@link createHarness}. */
 export interface HarnessOptions {
@@ -67,6 +78,11 @@ export interface Harness {
   send(cmd: Command, overrides?: Partial<CommandPayload>): Promise<ResultPayload>;
   /** Verifies a result JWS with the host key. */
   read(jws: string): ResultPayload;
+  /**
+   * Writes a file in a lane's dir as its job would: owned by the lane dir's owner (the agent
+   * trusts nothing else there).
+   */
+  writeLaneFile(laneId: string, rel: string, text: string): Promise<void>;
   /** A fresh lane.create command. */
   createCmd(
     overrides?: Partial<Extract<Command, { type: 'lane.create' }>>,
@@ -115,6 +131,7 @@ export async function createHarness(options: HarnessOptions = {}): Promise<Harne
       organizations: [],
       backends: ['systemd', 'docker'],
       maxLanes: 3,
+      docker: { images: HARNESS_IMAGES },
     },
     ...options.config,
     runner: { template, ...options.config?.runner },
@@ -170,6 +187,12 @@ export async function createHarness(options: HarnessOptions = {}): Promise<Harne
     },
     read(jws) {
       return verifyResult(jws, { publicKey: keys.host.publicKey, hostId: 'host-a' });
+    },
+    async writeLaneFile(laneId, rel, text) {
+      const dir = join(dataDir, 'lanes', laneId);
+      const owner = await lstat(dir);
+      await writeFile(join(dir, rel), text);
+      await lchown(join(dir, rel), owner.uid, owner.gid);
     },
     createCmd(overrides = {}) {
       return {

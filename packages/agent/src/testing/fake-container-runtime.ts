@@ -14,6 +14,7 @@ import type {
   ContainerRuntime,
   ContainerSpec,
   ContainerSummary,
+  UserNamespace,
 } from '../ports/container-runtime.js';
 
 /** One fake container. */
@@ -40,6 +41,12 @@ export class FakeContainerRuntime implements ContainerRuntime {
   readonly imageFiles = new Map<string, Record<string, string>>();
   /** The user of an image not in {@link imageUsers}: non-root, like the official runner image. */
   defaultImageUser = '1001';
+  /** `RepoDigests` of local images by reference; an image not listed is local, built here. */
+  readonly imageRepoDigests = new Map<string, string[]>();
+  /** Images that are not there at all. */
+  readonly missingImages = new Set<string>();
+  /** The daemon's user-namespace remapping; undefined: none. */
+  userns: UserNamespace | undefined;
 
   /** Plants a container the agent did not make (a look-alike), with any labels. */
   plant(name: string, labels: Record<string, string>, running = true): FakeContainer {
@@ -70,6 +77,15 @@ export class FakeContainerRuntime implements ContainerRuntime {
       c.processes = [];
       c.exitCode = code;
     }
+  }
+
+  imageDigests(image: string): Promise<string[] | undefined> {
+    if (this.missingImages.has(image)) return Promise.resolve(undefined);
+    return Promise.resolve([...(this.imageRepoDigests.get(image) ?? [])]);
+  }
+
+  userNamespace(): Promise<UserNamespace | undefined> {
+    return Promise.resolve(this.userns);
   }
 
   create(spec: ContainerSpec): Promise<string> {

@@ -3,7 +3,13 @@
  * every call, with knobs to kill a unit, refuse starts, or plant a hand-made look-alike.
  */
 import { LaunchplaneError, unitName } from '@launchplane/shared';
-import type { UnitManager, UnitSpec, UnitStatus } from '../ports/unit-manager.js';
+import type {
+  ProbeOutcome,
+  ProbeSpec,
+  UnitManager,
+  UnitSpec,
+  UnitStatus,
+} from '../ports/unit-manager.js';
 
 /** One fake unit. */
 export interface FakeUnit {
@@ -30,6 +36,10 @@ export class FakeUnitManager implements UnitManager {
   down = false;
   /** The uid the fake manager runs as (0: it can switch users). */
   uid = 0;
+  /** Hardening settings whose probe fails here, with the reason. */
+  readonly unsupported = new Map<string, string>();
+  /** Every probe run. */
+  readonly probes: ProbeSpec[] = [];
 
   #check(): void {
     if (this.down) throw new LaunchplaneError('LP_BACKEND_UNAVAILABLE', 'systemd is not reachable');
@@ -180,6 +190,19 @@ export class FakeUnitManager implements UnitManager {
   managerUid(): Promise<number> {
     this.#check();
     return Promise.resolve(this.uid);
+  }
+
+  probe(specs: readonly ProbeSpec[]): Promise<ProbeOutcome[]> {
+    this.#check();
+    this.probes.push(...specs);
+    return Promise.resolve(
+      specs.map((spec) => {
+        const failing = spec.settings.find((name) => this.unsupported.has(name));
+        return failing === undefined
+          ? { ok: true, detail: 'ran' }
+          : { ok: false, detail: this.unsupported.get(failing) ?? 'failed' };
+      }),
+    );
   }
 
   close(): Promise<void> {

@@ -21,6 +21,13 @@ interface HostRow {
   } | null;
   capabilities: string[];
   lanes: number;
+  /** The agent's health loop; null when it sent no report (not connected, or an older agent). */
+  health?: {
+    intervalSec: number;
+    lastPassAt: number | null;
+    degraded: boolean;
+    message: string | null;
+  } | null;
 }
 
 /** Lists hosts; returns the exit status. */
@@ -40,11 +47,12 @@ export async function hostsList(
   }
   io.stdout(
     renderTable(
-      ['HOST', 'STATE', 'LAST SEEN', 'AGENT', 'LANES', 'OPT-IN'],
+      ['HOST', 'STATE', 'LAST SEEN', 'LAST HEALTH', 'AGENT', 'LANES', 'OPT-IN'],
       r.hosts.map((h) => [
         h.hostId,
-        h.revoked ? 'revoked' : h.connected ? 'connected' : 'offline',
+        stateOf(h),
         formatTime(h.lastSeenAt),
+        formatTime(h.health?.lastPassAt ?? null),
         h.agentVersion ?? '-',
         String(h.lanes),
         h.optIn === null
@@ -54,7 +62,22 @@ export async function hostsList(
       ]),
     ),
   );
+  for (const h of r.hosts) {
+    if (h.connected && h.health?.degraded === true && h.health.message !== null) {
+      io.stdout(`degraded ${h.hostId}: ${h.health.message}\n`);
+    }
+  }
   return 0;
+}
+
+/**
+ * revoked, offline, connected, or degraded: connected, but its health loop finished no pass for
+ * a few intervals (the coordinator creates no lane on it).
+ */
+function stateOf(h: HostRow): string {
+  if (h.revoked) return 'revoked';
+  if (!h.connected) return 'offline';
+  return h.health?.degraded === true ? 'degraded' : 'connected';
 }
 
 /** Revokes a host; its live session closes at once. */

@@ -19,6 +19,7 @@ import {
   type PlanInput,
   type ScopeObservation,
 } from '../domain/plan.js';
+import { staleHealth } from '../domain/host-health.js';
 import { nowSec } from './clock.js';
 import { parseStoredPolicy } from './stored-policy.js';
 import type { ControlDeps } from './control-deps.js';
@@ -60,6 +61,7 @@ export class Observer {
         optIn: session?.inventory?.optIn ?? h.optIn,
         capabilities: session?.inventory?.capabilities ?? h.capabilities,
         lanes: session?.inventory?.lanes ?? [],
+        degraded: staleHealth(h.hostId, session?.health, now)?.message,
       };
     });
     const lanes = await deps.store.listLanes();

@@ -12,6 +12,7 @@ import {
   type ResultPayload,
 } from '@launchplane/shared';
 import type { HostView } from '../domain/guardrails.js';
+import { staleHealth } from '../domain/host-health.js';
 import type { LaneRecord } from '../ports/store.js';
 import { writeAudit } from '../server/audit-writer.js';
 import type { ActionReport } from './action-report.js';
@@ -30,6 +31,7 @@ export async function hostViewOf(deps: ControlDeps, hostId: string): Promise<Hos
     connected: session !== undefined && record !== undefined && record.revokedAt === undefined,
     optIn: inventory?.optIn ?? record?.optIn,
     capabilities: inventory?.capabilities ?? record?.capabilities ?? [],
+    degraded: staleHealth(hostId, session?.health, nowSec(deps.clock))?.message,
   };
 }
 

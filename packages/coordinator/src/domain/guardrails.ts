@@ -19,6 +19,11 @@ export interface HostView {
   /** The host's own consent, from its last inventory; undefined until one arrived. */
   optIn: OptIn | undefined;
   capabilities: readonly string[];
+  /**
+   * Why the host counts as degraded (its health loop stopped finishing passes, see
+   * `host-health.ts`); undefined when it does not.
+   */
+  degraded?: string | undefined;
 }
 
 /** A guardrail that keeps a lane from being made, with a message an operator can act on. */
@@ -30,7 +35,8 @@ export interface GuardrailBlock {
 /**
  * The first guardrail that blocks a lane of `poolName` on `host`, or undefined when none does.
  * Policy guardrails come first (they are the coordinator's decision), then the host's state, then
- * the host's own consent.
+ * the host's own consent, and last whether the host is degraded: that only holds back new lanes,
+ * so it must not hide a withdrawn consent (whose lanes are removed).
  */
 export function checkLaneGuardrails(
   policy: Policy,
@@ -85,6 +91,7 @@ export function checkLaneGuardrails(
       `Host "${hostId}" does not opt in to backend "${pool.backend}"`,
     );
   }
+  if (host.degraded !== undefined) return block('host-degraded', host.degraded);
   return undefined;
 }
 
@@ -110,6 +117,7 @@ export function withdrawsPermission(guardrail: Guardrail): boolean {
     case 'host-not-enrolled':
     case 'host-revoked':
     case 'host-offline':
+    case 'host-degraded':
     case 'capacity':
     case 'github-unavailable':
       return false;
@@ -128,6 +136,7 @@ export function errorCodeForGuardrail(guardrail: Guardrail): ErrorCode {
     case 'host-revoked':
       return 'LP_HOST_REVOKED';
     case 'host-offline':
+    case 'host-degraded':
       return 'LP_HOST_OFFLINE';
     case 'host-not-opted-in-repository':
     case 'host-not-opted-in-organization':

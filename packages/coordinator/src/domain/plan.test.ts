@@ -304,6 +304,7 @@ describe('plan()', () => {
     ['host-revoked', { revoked: true }],
     ['host-not-enrolled', { enrolled: false }],
     ['host-offline', { optIn: undefined }],
+    ['host-degraded', { degraded: 'Host "host-a" has finished no health pass for 40s' }],
     [
       'host-not-opted-in-pool',
       {

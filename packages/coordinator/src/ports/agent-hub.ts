@@ -3,6 +3,7 @@
  * over WebSocket sessions; the executor and planner only use this port.
  */
 import type { Command, InventoryMessage, ResultPayload } from '@launchplane/shared';
+import type { HostHealth } from '../domain/host-health.js';
 
 export interface HostSessionInfo {
   hostId: string;
@@ -12,6 +13,8 @@ export interface HostSessionInfo {
   agentVersion: string;
   /** The last inventory the agent sent; undefined until the first one arrives. */
   inventory: InventoryMessage | undefined;
+  /** The agent's last health report; undefined until one arrives (or from an older agent). */
+  health?: HostHealth | undefined;
 }
 
 export interface SendOptions {

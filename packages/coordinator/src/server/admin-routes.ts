@@ -16,6 +16,7 @@ import {
 import type { CoordinatorStore } from '../ports/store.js';
 import type { CoordinatorIdentity } from '../keys/coordinator-identity.js';
 import { writeAudit } from './audit-writer.js';
+import { staleHealth, type HostHealth } from '../domain/host-health.js';
 import {
   DEFAULT_ENROLLMENT_TTL_SEC,
   MAX_ENROLLMENT_TTL_SEC,
@@ -235,6 +236,7 @@ export function adminRoutes(deps: AdminRouteDeps): Route[] {
                 capabilities: h.capabilities,
                 lanes: lanes.filter((l) => l.hostId === h.hostId).length,
                 reportedLanes: live?.inventory?.lanes.length ?? null,
+                health: hostHealthBody(h.hostId, live?.health, now()),
               };
             }),
           },
@@ -314,6 +316,29 @@ export function adminRoutes(deps: AdminRouteDeps): Route[] {
       },
     },
   ];
+}
+
+/** A host's health loop as `GET /v1/hosts` shows it; null when its agent sent no report. */
+function hostHealthBody(
+  hostId: string,
+  health: HostHealth | undefined,
+  at: number,
+): {
+  intervalSec: number;
+  lastPassAt: number | null;
+  passStartedAt: number | null;
+  degraded: boolean;
+  message: string | null;
+} | null {
+  if (health === undefined) return null;
+  const stale = staleHealth(hostId, health, at);
+  return {
+    intervalSec: health.intervalSec,
+    lastPassAt: health.lastPassAt ?? null,
+    passStartedAt: health.passStartedAt ?? null,
+    degraded: stale !== undefined,
+    message: stale?.message ?? null,
+  };
 }
 
 /**

@@ -27,6 +27,7 @@ import {
   type AuditRecord,
   type ErrorCode,
   type EventPayload,
+  type HealthMessage,
   type InventoryMessage,
   type LaneState,
   type ResultPayload,
@@ -274,6 +275,10 @@ export class AgentSession {
       case 'inventory':
         this.#requireAuth();
         return this.#onInventory(msg);
+      case 'health':
+        this.#requireAuth();
+        this.#onHealth(msg);
+        return;
       case 'event':
         this.#requireAuth();
         return this.#onEvent(msg.seq, msg.jws);
@@ -412,6 +417,24 @@ export class AgentSession {
       });
       for (const lane of msg.lanes) await applyLaneReport(tx, hostId, lane, now, this.#host.logger);
     });
+  }
+
+  /**
+   * Keeps the agent's health report, with its times moved to this clock (relative to the report's
+   * own `at`, so the clocks need not agree). Memory only: it matters while the session lives.
+   */
+  #onHealth(msg: HealthMessage): void {
+    if (this.#info === undefined) return;
+    const now = this.#host.now();
+    const shift = (t: number): number => Math.min(now, now - (msg.at - t));
+    this.#info.health = {
+      intervalSec: msg.intervalSec,
+      startedAt: shift(msg.startedAt),
+      lastPassAt: msg.lastPassAt === undefined ? undefined : shift(msg.lastPassAt),
+      passStartedAt: msg.passStartedAt === undefined ? undefined : shift(msg.passStartedAt),
+      reportedAt: now,
+    };
+    this.#info.lastSeenAt = now;
   }
 
   async #onEvent(frameSeq: number, jws: string): Promise<void> {

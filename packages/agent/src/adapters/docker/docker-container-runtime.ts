@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import Docker from 'dockerode';
 import * as tar from 'tar-stream';
@@ -16,6 +17,7 @@ import type {
   ContainerRuntime,
   ContainerSpec,
   ContainerSummary,
+  UserNamespace,
 } from '../../ports/container-runtime.js';
 import { assertContainerName, assertLaneContainerName, looksLikeLane } from './container-name.js';
 
@@ -50,7 +52,9 @@ interface DockerodeError {
 /**
  * {@link ContainerRuntime} over the Docker Engine API (dockerode). Lane containers are named
  * `launchplane-lane-<laneId>`, carry the lane and host labels, run with restart policy `no` (the
- * agent's health loop owns restarts) and, by default, on the host network.
+ * agent's health loop owns restarts), on the `bridge` network unless told otherwise, without any
+ * capability (`CapDrop: ALL`, only what the spec adds back) and, unless told otherwise, with
+ * `no-new-privileges`.
  */
 export class DockerContainerRuntime implements ContainerRuntime {
   readonly #docker: Docker;
@@ -103,7 +107,12 @@ export class DockerContainerRuntime implements ContainerRuntime {
       Env: env.map(([key, value]) => `${key}=${value}`),
       StopTimeout: spec.stopTimeoutSec ?? this.#stopTimeoutSec,
       HostConfig: {
-        NetworkMode: spec.networkMode ?? 'host',
+        NetworkMode: spec.networkMode ?? 'bridge',
+        CapDrop: ['ALL'],
+        ...(spec.capAdd === undefined || spec.capAdd.length === 0
+          ? {}
+          : { CapAdd: [...spec.capAdd] }),
+        ...(spec.noNewPrivileges === false ? {} : { SecurityOpt: ['no-new-privileges:true'] }),
         RestartPolicy: { Name: 'no' },
         Init: spec.init ?? true,
         Mounts: (spec.mounts ?? []).map((m) => ({
@@ -292,6 +301,50 @@ export class DockerContainerRuntime implements ContainerRuntime {
     return undefined;
   }
 
+  /** {@inheritDoc ContainerRuntime.imageDigests} */
+  async imageDigests(image: string): Promise<string[] | undefined> {
+    try {
+      const info = await this.#docker.getImage(image).inspect();
+      return [...(info.RepoDigests ?? [])];
+    } catch (error) {
+      if (statusOf(error) === 404) return undefined;
+      throw this.#failure(`inspect image "${image}"`, error, { details: { image } });
+    }
+  }
+
+  /**
+   * {@inheritDoc ContainerRuntime.userNamespace}
+   *
+   * A daemon started with `--userns-remap` lists `name=userns` in its security options and keeps
+   * its data in `<data-root>/<uid>.<gid>`, named after the first host ids of the remapped range;
+   * the range's size is in `/etc/subuid` (65536 when no line there starts at that uid).
+   */
+  async userNamespace(): Promise<UserNamespace | undefined> {
+    let info: { SecurityOptions?: string[]; DockerRootDir?: string };
+    try {
+      info = (await this.#docker.info()) as typeof info;
+    } catch (error) {
+      throw this.#failure('read the Docker daemon info', error);
+    }
+    if (!(info.SecurityOptions ?? []).some((o) => o.split(',').includes('name=userns'))) {
+      return undefined;
+    }
+    const m = /\/(\d+)\.(\d+)$/.exec(info.DockerRootDir ?? '');
+    if (m === null) {
+      throw new LaunchplaneError(
+        'LP_BACKEND_FAILED',
+        `The Docker daemon remaps user namespaces, but its root dir "${info.DockerRootDir ?? ''}" does not name the remapped ids`,
+        {
+          recovery:
+            'Check `docker info`: a daemon with --userns-remap keeps its data in <data-root>/<uid>.<gid>',
+        },
+      );
+    }
+    const uid = Number(m[1]);
+    const gid = Number(m[2]);
+    return { uid, gid, size: await subordinateRangeSize(uid) };
+  }
+
   #failure(
     what: string,
     error: unknown,
@@ -320,6 +373,18 @@ export class DockerContainerRuntime implements ContainerRuntime {
       ...(options.secrets?.length ? {} : { cause: error }),
     });
   }
+}
+
+/** The size of the subordinate uid range that starts at `first` (`/etc/subuid`); 65536 if none. */
+async function subordinateRangeSize(first: number): Promise<number> {
+  const text = await readFile('/etc/subuid', 'utf8').catch(() => '');
+  for (const line of text.split('\n')) {
+    const [, start, count] = line.trim().split(':');
+    if (Number(start) === first && Number.isSafeInteger(Number(count)) && Number(count) > 0) {
+      return Number(count);
+    }
+  }
+  return 65536;
 }
 
 function statusOf(error: unknown): number | undefined {

@@ -8,14 +8,22 @@ import * as dbus from 'dbus-next';
 import type { MessageBus, Variant } from 'dbus-next';
 import { LaunchplaneError, unitName } from '@launchplane/shared';
 
-import type { UnitManager, UnitSpec, UnitStatus } from '../../ports/unit-manager.js';
+import type {
+  ProbeOutcome,
+  ProbeSpec,
+  UnitManager,
+  UnitSpec,
+  UnitStatus,
+} from '../../ports/unit-manager.js';
 import {
   parseExitRecord,
   parseLaneMarker,
   renderEnvironmentFile,
+  renderProbeUnit,
   renderUnitFile,
   type ExitRecord,
 } from './unit-file.js';
+import { describeExit } from './unit-hardening.js';
 import { LANE_UNIT_PATTERN, assertLaneUnitName, isLaneUnitName } from './unit-name.js';
 
 const DEST = 'org.freedesktop.systemd1';
@@ -37,6 +45,8 @@ const UNAVAILABLE_ERRORS = new Set([
 ]);
 // Remembered job results, for signals that arrive before the caller learned its job path.
 const MAX_REMEMBERED_JOBS = 512;
+/** How long one hardening probe may take to run `/bin/true`, in ms. */
+const PROBE_TIMEOUT_MS = 30_000;
 
 /** Options of {@link DbusUnitManager.create}. */
 export interface DbusUnitManagerOptions {
@@ -613,6 +623,87 @@ export class DbusUnitManager implements UnitManager {
     } catch (error) {
       if (error instanceof dbus.DBusError && error.type === NO_SUCH_UNIT) return [];
       throw this.#failure(`list processes of unit "${name}"`, error, { unit: name });
+    }
+  }
+
+  /** {@inheritDoc UnitManager.probe} */
+  async probe(specs: readonly ProbeSpec[]): Promise<ProbeOutcome[]> {
+    if (specs.length === 0) return [];
+    const id = randomBytes(4).toString('hex');
+    const names = specs.map((_, i) => `launchplane-probe-${id}-${i}.service`);
+    const texts = specs.map((spec) => renderProbeUnit(spec));
+    try {
+      await mkdir(this.#unitDir, { recursive: true, mode: 0o755 });
+      for (const [i, name] of names.entries()) {
+        await writeAtomic(join(this.#unitDir, name), texts[i] ?? '', 0o644);
+      }
+    } catch (error) {
+      await this.#removeProbes(names, false);
+      throw new LaunchplaneError(
+        'LP_BACKEND_FAILED',
+        `Cannot write hardening probes: ${describe(error)}`,
+        { details: { unitDir: this.#unitDir }, cause: error },
+      );
+    }
+    try {
+      await this.#reload('write hardening probes');
+      return await Promise.all(names.map((name) => this.#runProbe(name)));
+    } finally {
+      await this.#removeProbes(names, true);
+    }
+  }
+
+  async #runProbe(name: string): Promise<ProbeOutcome> {
+    let jobPath: string;
+    try {
+      [jobPath] = (await this.#call(MANAGER_PATH, MANAGER, 'StartUnit', 'ss', [
+        name,
+        'replace',
+      ])) as [string];
+    } catch (error) {
+      const e = this.#failure(`start probe "${name}"`, error);
+      if (e.code === 'LP_BACKEND_UNAVAILABLE') throw e;
+      return { ok: false, detail: `refused: ${describe(error)}` };
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const result = await Promise.race([
+      this.#waitJob(jobPath, `run probe "${name}"`),
+      new Promise<string>((resolve) => {
+        timer = setTimeout(() => resolve('timeout'), PROBE_TIMEOUT_MS);
+      }),
+    ]).finally(() => clearTimeout(timer));
+    if (result === 'done') return { ok: true, detail: 'ran' };
+    try {
+      const [path] = (await this.#call(MANAGER_PATH, MANAGER, 'LoadUnit', 's', [name])) as [string];
+      const [props] = (await this.#call(path, PROPERTIES, 'GetAll', 's', [SERVICE])) as [
+        Record<string, Variant>,
+      ];
+      const code = num(props['ExecMainCode']);
+      return {
+        ok: false,
+        detail: code === 0 ? `job ${result}` : describeExit(code, num(props['ExecMainStatus'])),
+      };
+    } catch {
+      return { ok: false, detail: `job ${result}` };
+    }
+  }
+
+  /** Stops and deletes probe units, and forgets them (best effort: they ran /bin/true). */
+  async #removeProbes(names: readonly string[], loaded: boolean): Promise<void> {
+    for (const name of names) {
+      if (loaded) {
+        await this.#call(MANAGER_PATH, MANAGER, 'StopUnit', 'ss', [name, 'replace']).catch(
+          () => undefined,
+        );
+      }
+      await rm(join(this.#unitDir, name), { force: true }).catch(() => undefined);
+    }
+    if (!loaded) return;
+    await this.#reload('remove hardening probes').catch(() => undefined);
+    for (const name of names) {
+      await this.#call(MANAGER_PATH, MANAGER, 'ResetFailedUnit', 's', [name]).catch(
+        () => undefined,
+      );
     }
   }
 

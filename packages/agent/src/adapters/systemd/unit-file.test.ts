@@ -7,8 +7,10 @@ import {
   parseExitRecord,
   parseLaneMarker,
   renderEnvironmentFile,
+  renderProbeUnit,
   renderUnitFile,
 } from './unit-file.js';
+import { HARDENING_NAMES, describeExit } from './unit-hardening.js';
 import { isLaneUnitName } from './unit-name.js';
 
 const LANE = '01j9zq4m8w6x3v2t1s0r9p8n7k';
@@ -59,6 +61,52 @@ describe('renderUnitFile()', () => {
       expect(text).toContain(`\n${line}\n`);
     }
     expect(text).toContain('Description=Lane 100%% ready\n');
+  });
+
+  it('adds the hardening settings the host supports, by name, and refuses unknown ones', () => {
+    const bare = render();
+    expect(bare).not.toContain('CapabilityBoundingSet');
+    const text = render({
+      hardening: ['CapabilityBoundingSet', 'ProtectProc', 'SystemCallFilter'],
+    });
+    for (const line of [
+      'CapabilityBoundingSet=',
+      'AmbientCapabilities=',
+      'ProtectProc=invisible',
+      'SystemCallFilter=@system-service',
+      'SystemCallErrorNumber=EPERM',
+    ]) {
+      expect(text).toContain(`\n${line}\n`);
+    }
+    expect(text).not.toContain('ProtectKernelTunables');
+    const all = render({ hardening: HARDENING_NAMES });
+    expect(all).toContain('\nRestrictNamespaces=yes\n');
+    expect(all).toContain('\nPrivateDevices=yes\n');
+    expect(thrown(() => render({ hardening: ['ExecStartPre=/bin/evil'] })).code).toBe(
+      'LP_INVALID_MESSAGE',
+    );
+  });
+
+  it('renders a probe: /bin/true once, with the sandbox, the user and the settings', () => {
+    const text = renderProbeUnit({
+      settings: ['ProtectKernelLogs'],
+      user: 'nobody',
+      readWritePaths: ['/var/lib/launchplane/lanes'],
+    });
+    for (const line of [
+      'Type=oneshot',
+      'ExecStart=/bin/true',
+      'User=nobody',
+      'NoNewPrivileges=yes',
+      'ProtectSystem=strict',
+      'ReadWritePaths="/var/lib/launchplane/lanes"',
+      'ProtectKernelLogs=yes',
+    ]) {
+      expect(text).toContain(`\n${line}\n`);
+    }
+    expect(() => renderProbeUnit({ settings: ['Nope'], readWritePaths: [] })).toThrow(/not known/);
+    expect(describeExit(1, 226)).toBe('exit status 226/NAMESPACE');
+    expect(describeExit(2, 31)).toBe('killed by signal 31');
   });
 
   it('lets run.sh end a stop with 130 or 143 without failing, and records every exit where the lane cannot write', () => {

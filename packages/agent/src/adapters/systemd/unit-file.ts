@@ -1,6 +1,7 @@
 import { LaunchplaneError, UNIT_MARKER_KEY, unitName } from '@launchplane/shared';
 
-import type { UnitSpec } from '../../ports/unit-manager.js';
+import type { ProbeSpec, UnitSpec } from '../../ports/unit-manager.js';
+import { HARDENING_NAMES, LANE_SANDBOX, hardeningLines } from './unit-hardening.js';
 
 /** Key of the lane marker in a unit's `[Unit]` section. */
 export const LANE_MARKER_KEY = UNIT_MARKER_KEY;
@@ -98,6 +99,12 @@ export function renderUnitFile(
     throw invalid(laneId, 'user is not a valid user name');
   if (spec.group !== undefined && !USER_NAME.test(spec.group))
     throw invalid(laneId, 'group is not a valid group name');
+  const hardening = spec.hardening ?? [];
+  for (const name of hardening) {
+    if (!HARDENING_NAMES.includes(name)) {
+      throw invalid(laneId, `hardening setting ${JSON.stringify(name.slice(0, 64))} is not known`);
+    }
+  }
   const timeoutStopSec = positiveInt(
     laneId,
     'timeoutStopSec',
@@ -159,16 +166,54 @@ export function renderUnitFile(
     // run.sh ends a stop it trapped with 128 + the signal (actions/runner run.sh,
     // runWithManualTrap): a stop we asked for, not a failure.
     'SuccessExitStatus=130 143',
-    'NoNewPrivileges=yes',
-    'PrivateTmp=yes',
-    'ProtectSystem=strict',
+    // The sandbox (unit-hardening.ts): what every lane gets, then what this host supports.
+    ...LANE_SANDBOX,
     `ReadWritePaths=${readWrite.map(quoteWord).join(' ')}`,
-    'ProtectHome=read-only',
-    'RestrictSUIDSGID=yes',
-    'LockPersonality=yes',
+    ...hardeningLines(hardening),
     '',
   ];
   return lines.join('\n');
+}
+
+/**
+ * Renders a hardening probe: a unit that runs `/bin/true` once, with a lane's sandbox and the
+ * probed settings, as the user lanes run as. If the sandbox cannot be set up on this host, the
+ * probe fails before its command runs (e.g. exit status 226/NAMESPACE).
+ */
+export function renderProbeUnit(spec: ProbeSpec): string {
+  for (const p of spec.readWritePaths) {
+    if (!p.startsWith('/') || CONTROL.test(p)) {
+      throw new LaunchplaneError('LP_INVALID_MESSAGE', 'Cannot write a probe unit: bad path');
+    }
+  }
+  if (spec.user !== undefined && !USER_NAME.test(spec.user)) {
+    throw new LaunchplaneError('LP_INVALID_MESSAGE', 'Cannot write a probe unit: bad user name');
+  }
+  for (const name of spec.settings) {
+    if (!HARDENING_NAMES.includes(name)) {
+      throw new LaunchplaneError(
+        'LP_INVALID_MESSAGE',
+        `Cannot write a probe unit: hardening setting ${JSON.stringify(name.slice(0, 64))} is not known`,
+      );
+    }
+  }
+  return [
+    '# Written by launchplane-agent: a short-lived hardening probe, deleted once it ran.',
+    '[Unit]',
+    `Description=Launchplane hardening probe (${spec.settings.join(' ') || 'sandbox'})`,
+    '',
+    '[Service]',
+    'Type=oneshot',
+    'ExecStart=/bin/true',
+    'WorkingDirectory=/',
+    ...(spec.user === undefined ? [] : [`User=${spec.user}`]),
+    ...LANE_SANDBOX,
+    ...(spec.readWritePaths.length === 0
+      ? []
+      : [`ReadWritePaths=${spec.readWritePaths.map(quoteWord).join(' ')}`]),
+    ...hardeningLines(spec.settings),
+    '',
+  ].join('\n');
 }
 
 /**
