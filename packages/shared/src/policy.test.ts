@@ -647,6 +647,8 @@ describe('windowsInForce()', () => {
     const utc = { schedule: [{ cron: '30 2 * * *', durationMinutes: 30, minIdle: 1 }] };
     expect(windowsInForce(utc, at('2025-06-01T02:45:00Z'))).toHaveLength(1);
     expect(windowsInForce(utc, at('2025-06-01T03:00:00Z'))).toEqual([]);
+  });
+});
 
 describe('docker settings in the policy', () => {
   const pool = (docker: string, hosts = '') => `version: 1
