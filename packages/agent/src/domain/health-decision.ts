@@ -3,6 +3,7 @@
  * the random draw come in; the caller performs the returned action.
  */
 import type { ErrorCode, LaneEvent, LaneState } from '@launchplane/shared';
+import { canTransition } from '@launchplane/shared';
 import { backoffDelayMs, recordFailure } from './backoff.js';
 import { exitMeaning, type RunnerExit } from './runner-exit.js';
 
@@ -137,9 +138,9 @@ function runningEvents(state: LaneState, busy: boolean): LaneEvent[] {
 
 /** The transitions of an ephemeral lane whose runner finished. */
 function completedEvents(state: LaneState): LaneEvent[] {
-  return state === 'online' || state === 'busy'
+  return canTransition(state, 'job-completed-ephemeral')
     ? ['job-completed-ephemeral']
-    : state === 'unhealthy' || state === 'starting' || state === 'restarting'
+    : canTransition(state, 'came-online')
       ? ['came-online', 'job-completed-ephemeral']
       : [];
 }

@@ -12,19 +12,15 @@
  * steps it would take, without touching the ledger, files, systemd or Docker.
  */
 import {
+  canTransition,
   containerName,
+  isAtRest,
   LaunchplaneError,
   toLaunchplaneError,
   transition,
   unitName,
 } from '@launchplane/shared';
-import type {
-  AgentConfig,
-  LaneCreateCommand,
-  LaneEvent,
-  LaneState,
-  LocalBusy,
-} from '@launchplane/shared';
+import type { AgentConfig, LaneCreateCommand, LaneEvent, LocalBusy } from '@launchplane/shared';
 import { dataPaths, unreachableAncestor, unreachableError } from '../config/data-dir.js';
 import { backendError } from '../errors.js';
 import type { LaneOp } from '../domain/recovery-decision.js';
@@ -112,8 +108,6 @@ export interface OpOptions {
   /** Runs inside the transaction of the operation's first ledger change (e.g. record the `jti`). */
   onAccept?: () => void;
 }
-
-const RUNNING_STATES: readonly LaneState[] = ['online', 'busy', 'unhealthy'];
 
 /** The `User=` a systemd lane's unit gets, for the steps of an operation. */
 function userStep(lane: LaneRecord, runAs: SystemdRunAs | undefined): string {
@@ -490,9 +484,7 @@ export class LaneService {
     const backend = this.backendOf(lane.backend);
     const steps: string[] = [];
     const obs = await this.#ownedObject(backend, lane, 'stop', false);
-    if (!(
-      RUNNING_STATES.includes(lane.state) || ['drained', 'failed', 'completed'].includes(lane.state)
-    )) {
+    if (!(canTransition(lane.state, 'drain') || isAtRest(lane.state))) {
       throw new LaunchplaneError(
         'LP_ILLEGAL_TRANSITION',
         `Cannot stop lane "${laneId}" in state "${lane.state}"`,
@@ -504,7 +496,7 @@ export class LaneService {
     await this.#refuseBusy(backend, lane, 'stop', opts.force === true, obs);
     const dry = opts.dryRun;
     this.#begin(lane, 'stop', dry, opts.onAccept);
-    if (RUNNING_STATES.includes(lane.state)) this.#move(lane, 'drain', dry);
+    if (canTransition(lane.state, 'drain')) this.#move(lane, 'drain', dry);
     this.#crash('stop:record', dry);
     if (obs.exists && obs.running) {
       steps.push(`stop "${lane.objectName}"`);
@@ -534,7 +526,7 @@ export class LaneService {
         },
       );
     }
-    if (!['online', 'unhealthy', 'failed', 'drained', 'busy'].includes(lane.state)) {
+    if (!(canTransition(lane.state, 'restart') || lane.state === 'busy')) {
       throw new LaunchplaneError(
         'LP_ILLEGAL_TRANSITION',
         `Cannot restart lane "${laneId}" in state "${lane.state}"`,

@@ -40,6 +40,7 @@ import {
   hostViewOf,
   isGoneOnHost,
   isTransientGitHubError,
+  moveLane,
   sendOk,
   updateLane,
 } from './saga-support.js';
@@ -224,12 +225,12 @@ export async function makeLane(
           runnerGroupId: group?.id ?? DEFAULT_RUNNER_GROUP_ID,
         });
         // Recorded before anything else: from here on the registration is ours to clean up.
-        lane = await updateLane(deps, lane, { runnerId: jit.runner.id, state: 'provisioning' });
+        lane = await moveLane(deps, lane, 'provision', { runnerId: jit.runner.id });
         runner = { jitConfig: jit.encodedJitConfig };
         report.steps.push(`generated a JIT config (runner id ${jit.runner.id})${groupText(group)}`);
       } else {
         const token = await deps.github.createRegistrationToken(scope);
-        lane = await updateLane(deps, lane, { state: 'provisioning' });
+        lane = await moveLane(deps, lane, 'provision');
         runner = registrationConfig(deps, scope, token.token, group);
         report.steps.push(`created a registration token${groupText(group)}`);
       }
@@ -240,12 +241,12 @@ export async function makeLane(
       };
       report.commands.push(redactCommand(cmd));
       await sendOk(deps, spec.hostId, cmd, req.actor);
-      lane = await updateLane(deps, lane, { state: 'starting' });
+      lane = await moveLane(deps, lane, 'start');
       report.steps.push(`host "${spec.hostId}" started the lane`);
 
       const online = await waitOnline(deps, lane, deadline, req.signal);
       await enforceCanonicalLabels(deps, lane, online, report, req.actor);
-      lane = await updateLane(deps, lane, { runnerId: online.id, state: 'online' });
+      lane = await moveLane(deps, lane, 'came-online', { runnerId: online.id });
       report.steps.push(`runner "${name}" (id ${online.id}) is online`);
       report.ok = true;
       report.outcome = 'created';
@@ -510,8 +511,7 @@ async function rollback(
     left.length === 0
       ? `Creation failed and was rolled back. Fix the cause, then run "launchplane lane remove ${lane.laneId}" to free the slot; the next apply creates a new lane`
       : `Creation failed and cleanup is incomplete: ${left.join('; ')}. Check host "${lane.hostId}" and GitHub, then run "launchplane lane remove ${lane.laneId}"`;
-  return updateLane(deps, lane, {
-    state: 'failed',
+  return moveLane(deps, lane, 'fail', {
     recovery,
     lastError: { code: cause.code, message: cause.message, recovery },
   });

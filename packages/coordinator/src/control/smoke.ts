@@ -46,7 +46,7 @@ import { nowSec } from './clock.js';
 import type { ControlDeps } from './control-deps.js';
 import { findRunner, makeLane, type LaneSpec } from './create-lane.js';
 import { drainLane, quarantineRunner } from './drain-lane.js';
-import { Deadline, hostViewOf, isTransientGitHubError, updateLane } from './saga-support.js';
+import { Deadline, hostViewOf, isTransientGitHubError, moveLane } from './saga-support.js';
 import { requireCurrentPolicy } from './stored-policy.js';
 
 /** The `workflow_dispatch` input that carries the smoke lane's label (`runs-on`). */
@@ -678,8 +678,7 @@ class SmokeRun {
     const failedStep = this.report.steps.find((s) => !s.ok)?.name ?? 'smoke';
     const cleanup = `launchplane lane remove ${lane.laneId}`;
     const recovery = `Smoke ${this.report.smokeId} failed at "${failedStep}"; its lane is kept quarantined for inspection. Clean up with "${cleanup}"${failedStep === 'workflow' ? ' (add --force to stop a job still running on it)' : ''}`;
-    lane = await updateLane(deps, lane, {
-      state: 'failed',
+    lane = await moveLane(deps, lane, 'fail', {
       recovery,
       lastError: { code: cause.code, message: cause.message.slice(0, 4000), recovery },
     });

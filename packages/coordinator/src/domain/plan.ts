@@ -18,13 +18,15 @@ import {
   classifyRunner,
   drainingLabels,
   grantedCapabilities,
+  holdsSlot,
+  isQuarantined,
+  isTransitional,
   ownEntry,
   poolScopeKey,
   type Blocked,
   type IgnoredCapabilityView,
   type ControlPlan,
   type LaneReport,
-  type LaneState,
   type PlanAction,
   type Policy,
   type Pool,
@@ -98,22 +100,6 @@ const KIND_ORDER: Record<PlanAction['kind'], number> = {
   'repair-labels': 2,
   create: 3,
 };
-
-/** States in which a lane holds one of its pool's slots on its host. */
-function holdsSlot(state: LaneState): boolean {
-  return state !== 'removed' && state !== 'completed' && state !== 'stopping';
-}
-
-/** States a saga is in the middle of; the planner leaves such lanes to it. */
-function inFlight(state: LaneState): boolean {
-  return (
-    state === 'pending' ||
-    state === 'provisioning' ||
-    state === 'starting' ||
-    state === 'restarting' ||
-    state === 'stopping'
-  );
-}
 
 /** A scope as one string: `acme/api` or `org:acme`. */
 export function scopeKey(scope: Scope): string {
@@ -411,9 +397,9 @@ export function plan(input: PlanInput): ControlPlan {
   for (const v of views) {
     const runner = v.runner;
     if (runner === undefined || removing.has(v.record.laneId)) continue;
-    if (restarting.has(v.record.laneId) || inFlight(v.record.state)) continue;
+    if (restarting.has(v.record.laneId) || isTransitional(v.record.state)) continue;
     if (v.record.state === 'failed' || v.record.state === 'completed') continue;
-    const draining = v.record.state === 'draining' || v.record.state === 'drained';
+    const draining = isQuarantined(v.record.state);
     const canonical = draining
       ? drainingLabels(input.coordinatorId, v.record.laneId)
       : [...v.record.labels];
@@ -446,7 +432,11 @@ export function plan(input: PlanInput): ControlPlan {
 
   for (const v of views) {
     if (v.record.runnerId !== undefined && v.observable && v.runner === undefined) {
-      if (!removing.has(v.record.laneId) && !inFlight(v.record.state) && !v.record.ephemeral) {
+      if (
+        !removing.has(v.record.laneId) &&
+        !isTransitional(v.record.state) &&
+        !v.record.ephemeral
+      ) {
         degraded.add(
           `Runner ${v.record.runnerId} of lane "${v.record.laneId}" is not on GitHub (or no longer provably ours)`,
         );
@@ -499,8 +489,8 @@ export function plan(input: PlanInput): ControlPlan {
 
 /** Why a lane needs a restart, or undefined when it looks healthy. */
 function unhealthyReason(v: LaneView, input: PlanInput, afterSec: number): string | undefined {
-  if (inFlight(v.record.state) || v.record.state === 'failed') return undefined;
-  if (v.record.state === 'draining' || v.record.state === 'drained') return undefined;
+  if (isTransitional(v.record.state) || v.record.state === 'failed') return undefined;
+  if (isQuarantined(v.record.state)) return undefined;
   if (v.report?.state === 'unhealthy' || v.record.state === 'unhealthy') {
     return 'agent reports the lane unhealthy';
   }
@@ -533,7 +523,7 @@ function rank(v: LaneView): number {
     v.report?.local?.busy === true ||
     v.runner?.busy === true;
   if (busy) return 4;
-  if (inFlight(v.record.state)) return 2;
+  if (isTransitional(v.record.state)) return 2;
   return 3;
 }
 
