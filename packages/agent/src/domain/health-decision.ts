@@ -3,8 +3,8 @@
  * the random draw come in; the caller performs the returned action.
  */
 import type { ErrorCode, LaneEvent, LaneState } from '@launchplane/shared';
-import { canTransition } from '@launchplane/shared';
-import { backoffDelayMs, recordFailure } from './backoff.js';
+import { backoffDelayMs, canTransition, msToSec } from '@launchplane/shared';
+import { recordFailure } from './failure-window.js';
 import { exitMeaning, type RunnerExit } from './runner-exit.js';
 
 /** What systemd or Docker, and the lane's hooks, show about a lane. */
@@ -173,7 +173,7 @@ export function failureStep(
   const { nowMs } = options;
   const events = options.events ?? [];
   const verdict = recordFailure(lane.failures, {
-    now: Math.floor(nowMs / 1000),
+    nowSec: msToSec(nowMs),
     maxFailures: options.maxFailures,
     windowSec: options.failureWindowSec,
   });
@@ -187,8 +187,8 @@ export function failureStep(
     };
   }
   const delay = backoffDelayMs(verdict.failures.length - 1, {
-    baseSec: options.backoffBaseSec,
-    capSec: options.backoffCapSec,
+    baseMs: options.backoffBaseSec * 1000,
+    capMs: options.backoffCapSec * 1000,
     random: options.random,
   });
   if (delay <= 0)

@@ -23,7 +23,7 @@ import { Observer } from './observer.js';
 import { repairLabels } from './repair-labels.js';
 import { newSmokeId, runSmoke, type SmokeReport, type SmokeRequest } from './smoke.js';
 import { writeAudit } from '../server/audit-writer.js';
-import { nowSec } from './clock.js';
+import { nowSec } from '@launchplane/shared';
 import { auditReport, errorBody } from './saga-support.js';
 
 /** What an apply did (or, dry-run, would do). */

@@ -8,6 +8,7 @@
  * runner GitHub lists with the lane's name and identity labels; a host's report never sets it.
  */
 import {
+  backoffDelayMs,
   DEFAULT_RUNNER_GROUP_ID,
   type Backend,
   LaunchplaneError,
@@ -25,11 +26,10 @@ import {
 } from '@launchplane/shared';
 import { checkLaneGuardrails, errorCodeForGuardrail, freeCapacity } from '../domain/guardrails.js';
 import { customLabelsOf, poolScope } from '../domain/plan.js';
-import { pollDelayMs } from '../domain/idle-settle.js';
 import type { GitHubRunner, RunnerGroup } from '../ports/github-runners.js';
 import type { LaneRecord } from '../ports/store.js';
 import { REDACTED, redactCommand, type ActionReport } from './action-report.js';
-import { nowSec } from './clock.js';
+import { nowSec } from '@launchplane/shared';
 import { requireCurrentPolicy } from './stored-policy.js';
 import type { ControlDeps } from './control-deps.js';
 import { deleteLaneRunner, findLaneRunnerByName, setLaneRunnerLabels } from './runner-guard.js';
@@ -426,7 +426,7 @@ async function waitOnline(
       );
     }
     await deadline.sleep(
-      pollDelayMs(attempt, { baseMs: deps.options.pollBaseMs, capMs: deps.options.pollCapMs }),
+      backoffDelayMs(attempt, { baseMs: deps.options.pollBaseMs, capMs: deps.options.pollCapMs }),
       signal,
     );
   }

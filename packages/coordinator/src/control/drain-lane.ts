@@ -12,13 +12,14 @@
  * and is audited as forced. Nothing is stopped before step 2 says idle, unless forced.
  */
 import {
+  backoffDelayMs,
   LaunchplaneError,
   drainingLabels,
   isQuarantined,
   toLaunchplaneError,
   type Command,
 } from '@launchplane/shared';
-import { INITIAL_SETTLE, observeIdle, pollDelayMs } from '../domain/idle-settle.js';
+import { INITIAL_SETTLE, observeIdle } from '../domain/idle-settle.js';
 import type { LaneRecord } from '../ports/store.js';
 import type { ActionReport } from './action-report.js';
 import type { ControlDeps } from './control-deps.js';
@@ -369,7 +370,7 @@ async function restart(
       }
       req.onProgress?.(`lane ${lane.laneId}: host says busy, waiting`);
       await busyDeadline.sleep(
-        pollDelayMs(attempt, { baseMs: deps.options.pollBaseMs, capMs: deps.options.pollCapMs }),
+        backoffDelayMs(attempt, { baseMs: deps.options.pollBaseMs, capMs: deps.options.pollCapMs }),
         signal,
       );
     }
@@ -403,7 +404,7 @@ async function restart(
         );
       }
       await deadline.sleep(
-        pollDelayMs(attempt, { baseMs: deps.options.pollBaseMs, capMs: deps.options.pollCapMs }),
+        backoffDelayMs(attempt, { baseMs: deps.options.pollBaseMs, capMs: deps.options.pollCapMs }),
         signal,
       );
     }
@@ -462,7 +463,7 @@ async function remove(
       if (deadline.passed()) throw err;
       req.onProgress?.(`lane ${lane.laneId}: host says busy, waiting`);
       await deadline.sleep(
-        pollDelayMs(attempt, { baseMs: deps.options.pollBaseMs, capMs: deps.options.pollCapMs }),
+        backoffDelayMs(attempt, { baseMs: deps.options.pollBaseMs, capMs: deps.options.pollCapMs }),
         req.signal,
       );
     }
@@ -518,7 +519,10 @@ async function remove(
           `lane ${lane.laneId}: GitHub says runner ${lane.runnerId} is busy, waiting`,
         );
         await deadline.sleep(
-          pollDelayMs(attempt, { baseMs: deps.options.pollBaseMs, capMs: deps.options.pollCapMs }),
+          backoffDelayMs(attempt, {
+            baseMs: deps.options.pollBaseMs,
+            capMs: deps.options.pollCapMs,
+          }),
           req.signal,
         );
       }

@@ -11,7 +11,7 @@ import {
   type PlanInput,
   type ScopeObservation,
 } from '../domain/plan.js';
-import { nowSec } from './clock.js';
+import { nowSec } from '@launchplane/shared';
 import { parseStoredPolicy } from './stored-policy.js';
 import type { ControlDeps } from './control-deps.js';
 

@@ -16,7 +16,7 @@ import type { HostView } from '../domain/guardrails.js';
 import type { LaneRecord } from '../ports/store.js';
 import { writeAudit } from '../server/audit-writer.js';
 import type { ActionReport } from './action-report.js';
-import { nowSec } from './clock.js';
+import { nowSec } from '@launchplane/shared';
 import type { ControlDeps } from './control-deps.js';
 
 /** The host as the guardrails see it: its record, and its live session's inventory if any. */

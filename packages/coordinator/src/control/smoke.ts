@@ -18,6 +18,7 @@
  * nothing.
  */
 import {
+  backoffDelayMs,
   LaunchplaneError,
   SMOKE_POOL,
   newLaneId,
@@ -30,7 +31,6 @@ import {
   type Policy,
 } from '@launchplane/shared';
 import { checkLaneGuardrails, errorCodeForGuardrail, freeCapacity } from '../domain/guardrails.js';
-import { pollDelayMs } from '../domain/idle-settle.js';
 import { customLabelsOf } from '../domain/plan.js';
 import {
   compareSnapshots,
@@ -42,7 +42,7 @@ import type { WorkflowJob } from '../ports/github-workflows.js';
 import type { LaneRecord } from '../ports/store.js';
 import { writeAudit } from '../server/audit-writer.js';
 import type { ActionReport } from './action-report.js';
-import { nowSec } from './clock.js';
+import { nowSec } from '@launchplane/shared';
 import type { ControlDeps } from './control-deps.js';
 import { findRunner, makeLane, type LaneSpec } from './create-lane.js';
 import { drainLane, quarantineRunner } from './drain-lane.js';
@@ -548,7 +548,7 @@ class SmokeRun {
         );
       }
       await deadline.sleep(
-        pollDelayMs(attempt, { baseMs: deps.options.pollBaseMs, capMs: deps.options.pollCapMs }),
+        backoffDelayMs(attempt, { baseMs: deps.options.pollBaseMs, capMs: deps.options.pollCapMs }),
         req.signal,
       );
     }

@@ -10,7 +10,7 @@ import type { GitHubRunners } from '../ports/github-runners.js';
 import type { GitHubWorkflows } from '../ports/github-workflows.js';
 import type { Route } from '../server/routes.js';
 import { controlRoutes } from './api.js';
-import { systemClock, type Clock } from './clock.js';
+import { systemClock, type Clock } from '@launchplane/shared';
 import { resolveControlOptions, type ControlOptions } from './control-deps.js';
 import { ControlService } from './control-service.js';
 import { Reconciler } from './reconciler.js';

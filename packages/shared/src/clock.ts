@@ -1,6 +1,7 @@
 /**
- * The Clock port of the control layer: sagas read time and wait only through it, so tests drive
- * deadlines and polling with a fake instead of real timers.
+ * The one Clock port: code that reads time or waits does so only through it, so tests drive
+ * deadlines, polling and backoff with a fake instead of real timers. Every time value carries its
+ * unit in its name: `…Ms` for milliseconds, `…Sec` for seconds (Unix seconds for instants).
  */
 
 export interface Clock {
@@ -10,7 +11,7 @@ export interface Clock {
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
 }
 
-/** The real clock. */
+/** The real clock: `Date.now()` and unref'd timers (a wait never keeps a process alive). */
 export const systemClock: Clock = {
   nowMs: () => Date.now(),
   sleep: (ms, signal) =>
@@ -23,7 +24,6 @@ export const systemClock: Clock = {
         signal?.removeEventListener('abort', onAbort);
         resolve();
       }, ms);
-      // A wait never keeps the process alive on its own: the server (or the caller) does.
       timer.unref();
       const onAbort = (): void => {
         clearTimeout(timer);
@@ -33,12 +33,18 @@ export const systemClock: Clock = {
     }),
 };
 
-function abortReason(signal: AbortSignal | undefined): Error {
+/** The error a wait rejects with when its signal aborts: the signal's reason, if an Error. */
+export function abortReason(signal: AbortSignal | undefined): Error {
   const reason: unknown = signal?.reason;
   return reason instanceof Error ? reason : new Error('Aborted');
 }
 
-/** Unix seconds of a clock. */
-export function nowSec(clock: Clock): number {
-  return Math.floor(clock.nowMs() / 1000);
+/** Whole seconds of a millisecond time (Unix seconds of an epoch-milliseconds instant). */
+export function msToSec(ms: number): number {
+  return Math.floor(ms / 1000);
+}
+
+/** Unix seconds now, on `clock`. */
+export function nowSec(clock: Pick<Clock, 'nowMs'>): number {
+  return msToSec(clock.nowMs());
 }
