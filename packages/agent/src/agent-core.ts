@@ -2,6 +2,7 @@
  * The agent's core: the ledger, the lanes, the command pipeline, the health loop and crash
  * recovery, behind the API the session and the CLI use (see `agent-arch.md`).
  */
+import { nowSec } from '@launchplane/shared';
 import type { KeyObject } from 'node:crypto';
 import { chmodSync, existsSync } from 'node:fs';
 import type {
@@ -105,7 +106,7 @@ export class AgentCore {
       ledger: this.#ledger,
       hostId: config.hostId,
       hostKey: deps.hostKey,
-      now: () => Math.floor(deps.clock.now() / 1000),
+      now: () => nowSec(deps.clock),
       onAppend: (kind) => this.#scheduleNotify(kind === 'lane'),
     });
     this.#backends = {

@@ -201,7 +201,7 @@ export async function startAgent(
     });
     core.startHealthLoop();
 
-    const startedAt = clock.now();
+    const startedAt = clock.nowMs();
     let writing = Promise.resolve();
     let stopped = false;
     const session = new AgentSession({
@@ -223,7 +223,7 @@ export async function startAgent(
         pid: process.pid,
         agentVersion: AGENT_VERSION,
         startedAt,
-        updatedAt: clock.now(),
+        updatedAt: clock.nowMs(),
         stopped,
         session: s,
         backends,

@@ -1,6 +1,7 @@
 /**
  * The one Clock port: code that reads time or waits does so only through it, so tests drive
- * deadlines, polling and backoff with a fake instead of real timers. Every time value carries its
+ * deadlines, polling and backoff with a fake instead of real timers. The real clocks are adapters
+ * in the agent and the coordinator (shared does no I/O). Every time value carries its
  * unit in its name: `…Ms` for milliseconds, `…Sec` for seconds (Unix seconds for instants).
  */
 
@@ -11,27 +12,35 @@ export interface Clock {
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
 }
 
-/** The real clock: `Date.now()` and unref'd timers (a wait never keeps a process alive). */
-export const systemClock: Clock = {
-  nowMs: () => Date.now(),
-  sleep: (ms, signal) =>
-    new Promise<void>((resolve, reject) => {
-      if (signal?.aborted === true) {
-        reject(abortReason(signal));
-        return;
-      }
-      const timer = setTimeout(() => {
-        signal?.removeEventListener('abort', onAbort);
-        resolve();
-      }, ms);
-      timer.unref();
-      const onAbort = (): void => {
-        clearTimeout(timer);
-        reject(abortReason(signal));
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-    }),
-};
+/** A scheduled callback; `cancel()` is idempotent. */
+export interface TimerHandle {
+  cancel(): void;
+}
+
+/** Runs `fn` once after `delayMs`. */
+export type SetTimer = (delayMs: number, fn: () => void) => TimerHandle;
+
+/**
+ * A `Clock.sleep` on a timer: resolves after `ms`, or rejects with the signal's reason once
+ * `signal` aborts (at once if it already has).
+ */
+export function sleepOnTimer(setTimer: SetTimer, ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    if (signal?.aborted === true) {
+      reject(abortReason(signal));
+      return;
+    }
+    const onAbort = (): void => {
+      timer.cancel();
+      reject(abortReason(signal));
+    };
+    const timer = setTimer(ms, () => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    });
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
 
 /** The error a wait rejects with when its signal aborts: the signal's reason, if an Error. */
 export function abortReason(signal: AbortSignal | undefined): Error {

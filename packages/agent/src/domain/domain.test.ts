@@ -1,4 +1,3 @@
-import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { OptIn } from '@launchplane/shared';
 import { recordFailure } from './failure-window.js';

@@ -4,6 +4,7 @@
  * restarted with capped full-jitter backoff, `failed` after `maxFailures` in `failureWindowSec`, an
  * ephemeral lane that ran its job `completed`. Time comes from the Clock port only.
  */
+import { nowSec } from '@launchplane/shared';
 import { transition } from '@launchplane/shared';
 import type { AgentConfig, LaneEvent } from '@launchplane/shared';
 import {
@@ -76,7 +77,7 @@ export class HealthMonitor {
    */
   #nextDelayMs(): number {
     const interval = this.#d.config.health.intervalSec * 1000;
-    const now = this.#d.clock.now();
+    const now = this.#d.clock.nowMs();
     let delay = interval;
     try {
       for (const lane of this.#d.ledger.lanes.active()) {
@@ -118,7 +119,7 @@ export class HealthMonitor {
           );
         }
       }
-      this.#lastPassAt = Math.floor(this.#d.clock.now() / 1000);
+      this.#lastPassAt = nowSec(this.#d.clock);
     });
   }
 
@@ -142,7 +143,7 @@ export class HealthMonitor {
         runnerConfigured: await runnerConfigured(lane.laneDir),
       };
     }
-    const nowMs = this.#d.clock.now();
+    const nowMs = this.#d.clock.nowMs();
     const h = this.#d.config.health;
     const options = {
       nowMs,
@@ -210,7 +211,7 @@ export class HealthMonitor {
             action: 'health.failure',
             params: {
               failures: lane.failures.length,
-              restartInMs: action.nextRestartAtMs - this.#d.clock.now(),
+              restartInMs: action.nextRestartAtMs - this.#d.clock.nowMs(),
             },
             dryRun: false,
             outcome: 'failed',
@@ -261,7 +262,7 @@ export class HealthMonitor {
       // A start systemd or Docker refused (e.g. the start rate limit) is a failure, never a success.
       const next = failureStep(lane, {
         ...options,
-        nowMs: this.#d.clock.now(),
+        nowMs: this.#d.clock.nowMs(),
         events: ['became-unhealthy'],
       });
       recorder.audit({
@@ -286,7 +287,7 @@ export class HealthMonitor {
         this.#events(lane, ['became-unhealthy']);
         lane.failures = next.failures;
         // A refused start is retried on a later pass, never in a tight loop.
-        lane.nextRestartAtMs = next.kind === 'wait' ? next.nextRestartAtMs : this.#d.clock.now();
+        lane.nextRestartAtMs = next.kind === 'wait' ? next.nextRestartAtMs : this.#d.clock.nowMs();
         lanes.save(lane);
       }
     }

@@ -11,6 +11,7 @@
  * Every operation takes `dryRun`: it walks the same path through every guardrail and records the
  * steps it would take, without touching the ledger, files, systemd or Docker.
  */
+import { nowSec } from '@launchplane/shared';
 import {
   canTransition,
   containerName,
@@ -146,7 +147,7 @@ export class LaneService {
 
   /** Unix seconds now. */
   #now(): number {
-    return Math.floor(this.#d.clock.now() / 1000);
+    return nowSec(this.#d.clock);
   }
 
   /** The backend of a lane, or LP_BACKEND_UNAVAILABLE. */
