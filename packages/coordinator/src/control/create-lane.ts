@@ -12,6 +12,7 @@ import {
   DEFAULT_RUNNER_GROUP_ID,
   type Backend,
   LaunchplaneError,
+  REDACTED,
   grantedCapabilities,
   laneLabels,
   newLaneId,
@@ -28,7 +29,7 @@ import { checkLaneGuardrails, errorCodeForGuardrail, freeCapacity } from '../dom
 import { customLabelsOf, poolScope } from '../domain/plan.js';
 import type { GitHubRunner, RunnerGroup } from '../ports/github-runners.js';
 import type { LaneRecord } from '../ports/store.js';
-import { REDACTED, redactCommand, type ActionReport } from './action-report.js';
+import { redactCommand, type ActionReport } from './action-report.js';
 import { nowSec } from '@launchplane/shared';
 import { requireCurrentPolicy } from './stored-policy.js';
 import type { ControlDeps } from './control-deps.js';
