@@ -3,6 +3,7 @@
  * recovery, behind the API the session and the CLI use (see
  * docs/design/architecture.md "Inside the agent").
  */
+import { nowSec } from '@launchplane/shared';
 import type { KeyObject } from 'node:crypto';
 import { chmodSync, existsSync } from 'node:fs';
 import { toLaunchplaneError } from '@launchplane/shared';
@@ -115,7 +116,7 @@ export class AgentCore {
   ) {
     this.#d = deps;
     this.#hardening = hardening;
-    this.#startedAt = Math.floor(deps.clock.now() / 1000);
+    this.#startedAt = nowSec(deps.clock);
     const { config } = deps;
     const ledgerPath = deps.ledgerPath ?? dataPaths(config.dataDir).ledger;
     this.#ledger = Ledger.open(ledgerPath);
@@ -124,7 +125,7 @@ export class AgentCore {
       ledger: this.#ledger,
       hostId: config.hostId,
       hostKey: deps.hostKey,
-      now: () => Math.floor(deps.clock.now() / 1000),
+      now: () => nowSec(deps.clock),
       onAppend: (kind) => this.#scheduleNotify(kind === 'lane'),
     });
     this.#backends = {
@@ -325,7 +326,7 @@ export class AgentCore {
     return {
       type: 'health',
       intervalSec: this.#d.config.health.intervalSec,
-      at: Math.floor(this.#d.clock.now() / 1000),
+      at: nowSec(this.#d.clock),
       startedAt: this.#startedAt,
       ...(last === undefined ? {} : { lastPassAt: last }),
       ...(running === undefined ? {} : { passStartedAt: running }),

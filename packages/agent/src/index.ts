@@ -11,8 +11,6 @@ export type {
   SessionState,
   SessionStatus,
 } from './session/agent-session.js';
-export { Backoff, backoffCeiling } from './session/backoff.js';
-export type { BackoffOptions } from './session/backoff.js';
 export { probeCoordinator } from './session/probe-coordinator.js';
 export { enroll } from './enroll/enroll.js';
 export type { EnrollOptions, EnrollResult } from './enroll/enroll.js';

@@ -202,7 +202,7 @@ export async function startAgent(
     core.startHealthLoop();
     const hardening = core.hardening();
 
-    const startedAt = clock.now();
+    const startedAt = clock.nowMs();
     let writing = Promise.resolve();
     let stopped = false;
     const session = new AgentSession({
@@ -224,7 +224,7 @@ export async function startAgent(
         pid: process.pid,
         agentVersion: AGENT_VERSION,
         startedAt,
-        updatedAt: clock.now(),
+        updatedAt: clock.nowMs(),
         stopped,
         session: s,
         backends,

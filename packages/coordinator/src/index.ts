@@ -97,5 +97,5 @@ export { controlRouteFactory, startControl } from './control/wire-control.js';
 export type { Control, StartControlOptions } from './control/wire-control.js';
 export { resolveControlOptions, DEFAULT_CONTROL_OPTIONS } from './control/control-deps.js';
 export type { ControlDeps, ControlOptions } from './control/control-deps.js';
-export { systemClock } from './control/clock.js';
-export type { Clock } from './control/clock.js';
+export { systemClock } from './adapters/system-clock.js';
+export type { Clock } from '@launchplane/shared';

@@ -18,7 +18,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { backoffCeiling } from '@launchplane/agent';
+import { backoffCeilingMs } from '@launchplane/shared';
 import { CountingProxy } from './counting-proxy.js';
 import {
   FleetWorker,
@@ -261,7 +261,7 @@ describe(`${AGENTS} agents on one coordinator`, () => {
       // The largest backoff window any agent drew its last delay from: once the coordinator
       // is back, every agent must be back within that window (plus the handshake).
       const maxAttempt = Math.max(...report.welcomes.map((w) => w.attempt));
-      const lastWindowMs = backoffCeiling(Math.max(0, maxAttempt - 1), {
+      const lastWindowMs = backoffCeilingMs(Math.max(0, maxAttempt - 1), {
         baseMs: BASE_MS,
         capMs: CAP_MS,
         factor: 2,

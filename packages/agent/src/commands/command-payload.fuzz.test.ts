@@ -5,6 +5,7 @@
  * answered with a signed `refused` result carrying a stable LP_* code, leave lanes, replay state,
  * systemd and Docker untouched, and record nothing but one refusal audit record.
  */
+import { msToSec } from '@launchplane/shared';
 import { randomUUID, sign } from 'node:crypto';
 import { appendFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -126,7 +127,7 @@ afterAll(async () => {
 });
 
 function nowSec(): number {
-  return Math.floor(clock.now() / 1000);
+  return msToSec(clock.nowMs());
 }
 
 /** The next seq the agent would accept (nothing below is ever accepted, so it stays put). */

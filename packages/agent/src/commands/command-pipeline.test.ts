@@ -1,3 +1,4 @@
+import { nowSec } from '@launchplane/shared';
 import { randomUUID } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -230,7 +231,7 @@ describe('refusals', () => {
 
   it('refuses a command signed by another key (forged)', async () => {
     const other = generateEd25519KeyPair();
-    const now = Math.floor(h.clock.now() / 1000);
+    const now = nowSec(h.clock);
     const jws = signCommand(
       {
         iss: 'coord-test',
@@ -248,7 +249,7 @@ describe('refusals', () => {
 
   it('refuses a command whose kid is not the pinned key', async () => {
     const other = generateEd25519KeyPair();
-    const now = Math.floor(h.clock.now() / 1000);
+    const now = nowSec(h.clock);
     const jws = signCommand(
       {
         iss: 'coord-test',
@@ -276,7 +277,7 @@ describe('refusals', () => {
   });
 
   it('refuses an expired command', async () => {
-    const now = Math.floor(h.clock.now() / 1000);
+    const now = nowSec(h.clock);
     await expectRefused(h.sign(h.createCmd(), { iat: now - 400, exp: now - 200 }), 'LP_EXPIRED');
   });
 
@@ -292,7 +293,7 @@ describe('refusals', () => {
   });
 
   it('refuses an unknown command type', async () => {
-    const now = Math.floor(h.clock.now() / 1000);
+    const now = nowSec(h.clock);
     const jws = signJws(
       {
         iss: 'coord-test',
@@ -301,7 +302,7 @@ describe('refusals', () => {
         exp: now + 60,
         jti: randomUUID(),
         seq: 5,
-        cmd: { type: 'lane.format-disk', laneId: newLaneId(h.clock.now()), dryRun: false },
+        cmd: { type: 'lane.format-disk', laneId: newLaneId(h.clock.nowMs()), dryRun: false },
       },
       { typ: 'launchplane-command', privateKey: h.keys.coordinator.privateKey },
     );
@@ -388,7 +389,7 @@ describe('refusals', () => {
   });
 
   it('refuses every command on a lane that is not in the ledger', async () => {
-    const laneId = newLaneId(h.clock.now());
+    const laneId = newLaneId(h.clock.nowMs());
     const cmds: Command[] = [
       { type: 'lane.start', laneId, dryRun: false },
       { type: 'lane.stop', laneId, dryRun: false },
@@ -408,7 +409,7 @@ describe('refusals', () => {
 
 describe('look-alike units and containers', () => {
   it('a hand-made launchplane-lane-<id> unit and a container with our labels survive every command', async () => {
-    const fakeId = newLaneId(h.clock.now() - 1000);
+    const fakeId = newLaneId(h.clock.nowMs() - 1000);
     const unit = h.units.plant(unitName(fakeId), { marker: fakeId });
     const box = h.containers.plant(containerName(fakeId), {
       [DOCKER_LABEL_LANE]: fakeId,

@@ -8,6 +8,7 @@
  * Every refusal and every mutation is audited with secrets redacted, and answered with a signed
  * result. Bad input never throws out of {@link CommandPipeline.handle}.
  */
+import { nowSec } from '@launchplane/shared';
 import type { KeyObject } from 'node:crypto';
 import { LaunchplaneError, secretValuesIn, signResult, verifyCommand } from '@launchplane/shared';
 import type {
@@ -84,7 +85,7 @@ export class CommandPipeline {
   }
 
   #now(): number {
-    return Math.floor(this.#d.clock.now() / 1000);
+    return nowSec(this.#d.clock);
   }
 
   /** Handles one command JWS; resolves with the signed result JWS. Never rejects for bad input. */

@@ -1,7 +1,6 @@
-import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { OptIn } from '@launchplane/shared';
-import { backoffDelayMs, recordFailure } from './backoff.js';
+import { recordFailure } from './failure-window.js';
 import { decideHealth, failureStep } from './health-decision.js';
 import { checkCreateOptIn } from './opt-in.js';
 import { decideRecovery } from './recovery-decision.js';
@@ -45,26 +44,13 @@ describe('checkCreateOptIn()', () => {
   });
 });
 
-describe('backoff', () => {
-  it('backoffDelayMs() stays within [0, min(cap, base·2^n)) for any attempt and draw', () => {
-    fc.assert(
-      fc.property(
-        fc.integer({ min: 0, max: 1000 }),
-        fc.double({ min: 0, max: 0.9999999, noNaN: true }),
-        (n, r) => {
-          const d = backoffDelayMs(n, { baseSec: 2, capSec: 120, random: r });
-          return d >= 0 && d < Math.min(120, 2 * 2 ** Math.min(n, 52)) * 1000 + 1 && d <= 120_000;
-        },
-      ),
-    );
-    expect(backoffDelayMs(3, { baseSec: 2, capSec: 120, random: 0.5 })).toBe(8000);
-  });
+describe('failure window', () => {
   it('recordFailure() keeps only failures inside the window and flags the 5th', () => {
     let f: number[] = [];
     for (const t of [0, 100, 200, 300])
-      f = recordFailure(f, { now: t, maxFailures: 5, windowSec: 600 }).failures;
-    expect(recordFailure(f, { now: 599, maxFailures: 5, windowSec: 600 }).exhausted).toBe(true);
-    expect(recordFailure(f, { now: 601, maxFailures: 5, windowSec: 600 })).toEqual({
+      f = recordFailure(f, { nowSec: t, maxFailures: 5, windowSec: 600 }).failures;
+    expect(recordFailure(f, { nowSec: 599, maxFailures: 5, windowSec: 600 }).exhausted).toBe(true);
+    expect(recordFailure(f, { nowSec: 601, maxFailures: 5, windowSec: 600 })).toEqual({
       failures: [100, 200, 300, 601],
       exhausted: false,
     });

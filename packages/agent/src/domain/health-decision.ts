@@ -4,7 +4,8 @@
  * the random draw come in; the caller performs the returned action.
  */
 import type { ErrorCode, LaneEvent, LaneState } from '@launchplane/shared';
-import { backoffDelayMs, recordFailure } from './backoff.js';
+import { backoffDelayMs, canTransition, msToSec } from '@launchplane/shared';
+import { recordFailure } from './failure-window.js';
 import { exitMeaning, type RunnerExit } from './runner-exit.js';
 
 /** What systemd or Docker, and the lane's hooks, show about a lane. */
@@ -138,9 +139,9 @@ function runningEvents(state: LaneState, busy: boolean): LaneEvent[] {
 
 /** The transitions of an ephemeral lane whose runner finished. */
 function completedEvents(state: LaneState): LaneEvent[] {
-  return state === 'online' || state === 'busy'
+  return canTransition(state, 'job-completed-ephemeral')
     ? ['job-completed-ephemeral']
-    : state === 'unhealthy' || state === 'starting' || state === 'restarting'
+    : canTransition(state, 'came-online')
       ? ['came-online', 'job-completed-ephemeral']
       : [];
 }
@@ -173,7 +174,7 @@ export function failureStep(
   const { nowMs } = options;
   const events = options.events ?? [];
   const verdict = recordFailure(lane.failures, {
-    now: Math.floor(nowMs / 1000),
+    nowSec: msToSec(nowMs),
     maxFailures: options.maxFailures,
     windowSec: options.failureWindowSec,
   });
@@ -187,8 +188,8 @@ export function failureStep(
     };
   }
   const delay = backoffDelayMs(verdict.failures.length - 1, {
-    baseSec: options.backoffBaseSec,
-    capSec: options.backoffCapSec,
+    baseMs: options.backoffBaseSec * 1000,
+    capMs: options.backoffCapSec * 1000,
     random: options.random,
   });
   if (delay <= 0)

@@ -1,3 +1,4 @@
+import { nowSec } from '@launchplane/shared';
 import { rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LaunchplaneError, unitName, containerName, newLaneId } from '@launchplane/shared';
@@ -36,7 +37,7 @@ describe('health loop', () => {
     expect(lane?.state).toBe('unhealthy');
     expect(lane?.failures.length).toBe(1);
     // attempt 0: delay = 0.5 · min(120, 2·2^0) s = 1 s
-    expect(lane?.nextRestartAtMs).toBe(h.clock.now() + 1000);
+    expect(lane?.nextRestartAtMs).toBe(h.clock.nowMs() + 1000);
     expect(starts(name)).toBe(1);
     h.clock.advance(999);
     await h.core.healthPass();
@@ -74,8 +75,8 @@ describe('health loop', () => {
       h.units.kill(name);
       await h.core.healthPass();
       const next = h.core.ledger.lanes.get(laneId)?.nextRestartAtMs ?? 0;
-      expect(next - h.clock.now()).toBeLessThanOrEqual(5000);
-      h.clock.advance(next - h.clock.now());
+      expect(next - h.clock.nowMs()).toBeLessThanOrEqual(5000);
+      h.clock.advance(next - h.clock.nowMs());
       await h.core.healthPass();
     }
     expect(h.core.ledger.lanes.get(laneId)?.nextRestartAtMs).toBeUndefined();
@@ -276,7 +277,7 @@ describe('health loop', () => {
 
   it('never touches look-alike units and containers on any pass', async () => {
     h = await createHarness({ random: () => 0 });
-    const fakeId = newLaneId(h.clock.now() - 5000);
+    const fakeId = newLaneId(h.clock.nowMs() - 5000);
     const unit = h.units.plant(unitName(fakeId), { marker: fakeId, active: false });
     const box = h.containers.plant(
       containerName(fakeId),
@@ -319,7 +320,7 @@ describe('health loop', () => {
     expect(state(laneId)).toBe('starting');
     h.clock.advance(1);
     await h.core.stopHealthLoop(); // waits for the pass the timer started
-    expect(h.core.status().lastHealthAt).toBe(Math.floor(h.clock.now() / 1000));
+    expect(h.core.status().lastHealthAt).toBe(nowSec(h.clock));
     expect(state(laneId)).toBe('online');
     h.clock.advance(60_000);
     expect(h.clock.pending).toBe(0);

@@ -13,6 +13,7 @@
  * wedge the pass nor hold up commands. The monitor reports when its last pass ended and since
  * when the current one runs; the coordinator shows a host whose passes stopped as degraded.
  */
+import { nowSec } from '@launchplane/shared';
 import { transition } from '@launchplane/shared';
 import type { AgentConfig, LaneEvent } from '@launchplane/shared';
 import {
@@ -112,7 +113,7 @@ export class HealthMonitor {
    */
   #nextDelayMs(): number {
     const interval = this.#d.config.health.intervalSec * 1000;
-    const now = this.#d.clock.now();
+    const now = this.#d.clock.nowMs();
     let delay = interval;
     try {
       for (const lane of this.#d.ledger.lanes.active()) {
@@ -175,7 +176,7 @@ export class HealthMonitor {
   }
 
   #nowSec(): number {
-    return Math.floor(this.#d.clock.now() / 1000);
+    return nowSec(this.#d.clock);
   }
 
   /**
@@ -241,7 +242,7 @@ export class HealthMonitor {
 
   async #decide(lane: LaneRecord, seen: Seen, backend: LaneBackend): Promise<void> {
     const { obs, observation } = seen;
-    const nowMs = this.#d.clock.now();
+    const nowMs = this.#d.clock.nowMs();
     const h = this.#d.config.health;
     const options = {
       nowMs,
@@ -305,7 +306,7 @@ export class HealthMonitor {
             action: 'health.failure',
             params: {
               failures: lane.failures.length,
-              restartInMs: action.nextRestartAtMs - this.#d.clock.now(),
+              restartInMs: action.nextRestartAtMs - this.#d.clock.nowMs(),
             },
             dryRun: false,
             outcome: 'failed',
@@ -356,7 +357,7 @@ export class HealthMonitor {
       // A start systemd or Docker refused (e.g. the start rate limit) is a failure, never a success.
       const next = failureStep(lane, {
         ...options,
-        nowMs: this.#d.clock.now(),
+        nowMs: this.#d.clock.nowMs(),
         events: ['became-unhealthy'],
       });
       recorder.audit({
@@ -381,7 +382,7 @@ export class HealthMonitor {
         this.#events(lane, ['became-unhealthy']);
         lane.failures = next.failures;
         // A refused start is retried on a later pass, never in a tight loop.
-        lane.nextRestartAtMs = next.kind === 'wait' ? next.nextRestartAtMs : this.#d.clock.now();
+        lane.nextRestartAtMs = next.kind === 'wait' ? next.nextRestartAtMs : this.#d.clock.nowMs();
         lanes.save(lane);
       }
     }

@@ -4,7 +4,7 @@
  * {@link decideRecovery}. Owned objects are cleaned only when their marker or labels match;
  * nothing is orphaned, nothing is duplicated, every decision is audited.
  */
-import { isTransitional, transition } from '@launchplane/shared';
+import { isActive, isTransitional, transition } from '@launchplane/shared';
 import type { LaneEvent } from '@launchplane/shared';
 import { decideRecovery, type RecoveryAction } from '../domain/recovery-decision.js';
 import { errorBodyOf } from '../errors.js';
@@ -31,16 +31,13 @@ export interface RecoveredLane {
   to: string;
 }
 
-const CHECK_VANISHED = new Set(['online', 'busy', 'unhealthy']);
-
 /** Reconciles every lane that needs it; returns what was done. */
 export async function recoverLanes(deps: RecoveryDeps): Promise<RecoveredLane[]> {
   const { ledger, lanes, logger } = deps;
   const done: RecoveredLane[] = [];
   for (const lane of ledger.lanes.active()) {
     const open = ledger.journal.openOperation(lane.laneId);
-    if (open === undefined && !isTransitional(lane.state) && !CHECK_VANISHED.has(lane.state))
-      continue;
+    if (open === undefined && !isTransitional(lane.state) && !isActive(lane.state)) continue;
     let backend;
     try {
       backend = lanes.backendOf(lane.backend);

@@ -11,20 +11,17 @@
  * Every operation takes `dryRun`: it walks the same path through every guardrail and records the
  * steps it would take, without touching the ledger, files, systemd or Docker.
  */
+import { nowSec } from '@launchplane/shared';
 import {
+  canTransition,
   containerName,
+  isAtRest,
   LaunchplaneError,
   toLaunchplaneError,
   transition,
   unitName,
 } from '@launchplane/shared';
-import type {
-  AgentConfig,
-  LaneCreateCommand,
-  LaneEvent,
-  LaneState,
-  LocalBusy,
-} from '@launchplane/shared';
+import type { AgentConfig, LaneCreateCommand, LaneEvent, LocalBusy } from '@launchplane/shared';
 import { dataPaths, unreachableAncestor, unreachableError } from '../config/data-dir.js';
 import { backendError } from '../errors.js';
 import type { LaneOp } from '../domain/recovery-decision.js';
@@ -122,8 +119,6 @@ export interface OpOptions {
   onAccept?: () => void;
 }
 
-const RUNNING_STATES: readonly LaneState[] = ['online', 'busy', 'unhealthy'];
-
 /** The `User=` a systemd lane's unit gets, for the steps of an operation. */
 function userStep(lane: LaneRecord, runAs: SystemdRunAs | undefined): string {
   if (runAs?.kind === 'lane-users') return `, User=${laneUserName(lane.laneId)}`;
@@ -162,7 +157,7 @@ export class LaneService {
 
   /** Unix seconds now. */
   #now(): number {
-    return Math.floor(this.#d.clock.now() / 1000);
+    return nowSec(this.#d.clock);
   }
 
   /** The backend of a lane, or LP_BACKEND_UNAVAILABLE. */
@@ -511,9 +506,7 @@ export class LaneService {
     const backend = this.backendOf(lane.backend);
     const steps: string[] = [];
     const obs = await this.#ownedObject(backend, lane, 'stop', false);
-    if (!(
-      RUNNING_STATES.includes(lane.state) || ['drained', 'failed', 'completed'].includes(lane.state)
-    )) {
+    if (!(canTransition(lane.state, 'drain') || isAtRest(lane.state))) {
       throw new LaunchplaneError(
         'LP_ILLEGAL_TRANSITION',
         `Cannot stop lane "${laneId}" in state "${lane.state}"`,
@@ -525,7 +518,7 @@ export class LaneService {
     await this.#refuseBusy(backend, lane, 'stop', opts.force === true, obs);
     const dry = opts.dryRun;
     this.#begin(lane, 'stop', dry, opts.onAccept);
-    if (RUNNING_STATES.includes(lane.state)) this.#move(lane, 'drain', dry);
+    if (canTransition(lane.state, 'drain')) this.#move(lane, 'drain', dry);
     this.#crash('stop:record', dry);
     if (obs.exists && obs.running) {
       steps.push(`stop "${lane.objectName}"`);
@@ -555,7 +548,7 @@ export class LaneService {
         },
       );
     }
-    if (!['online', 'unhealthy', 'failed', 'drained', 'busy'].includes(lane.state)) {
+    if (!(canTransition(lane.state, 'restart') || lane.state === 'busy')) {
       throw new LaunchplaneError(
         'LP_ILLEGAL_TRANSITION',
         `Cannot restart lane "${laneId}" in state "${lane.state}"`,

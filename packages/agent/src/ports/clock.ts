@@ -3,27 +3,32 @@
  * only through it, so unit tests drive them deterministically with {@link ManualClock}.
  */
 
-/** A scheduled callback; `cancel()` is idempotent. */
-export interface TimerHandle {
-  cancel(): void;
-}
+import {
+  sleepOnTimer,
+  type Clock as SharedClock,
+  type SetTimer,
+  type TimerHandle,
+} from '@launchplane/shared';
 
-/** Time source and timer scheduler. */
-export interface Clock {
-  /** Milliseconds since the Unix epoch. */
-  now(): number;
+export type { TimerHandle };
+
+/** The shared Clock port, plus a timer scheduler for the agent's loops. */
+export interface Clock extends SharedClock {
   /** Runs `fn` once after `delayMs`. */
   setTimer(delayMs: number, fn: () => void): TimerHandle;
 }
 
 /** The real clock: `Date.now()` and `setTimeout` (unref'd, so it never keeps a process alive). */
+const unrefTimer: SetTimer = (delayMs, fn) => {
+  const t = setTimeout(fn, delayMs);
+  t.unref();
+  return { cancel: () => clearTimeout(t) };
+};
+
 export const systemClock: Clock = {
-  now: () => Date.now(),
-  setTimer(delayMs, fn) {
-    const t = setTimeout(fn, delayMs);
-    t.unref();
-    return { cancel: () => clearTimeout(t) };
-  },
+  nowMs: () => Date.now(),
+  setTimer: unrefTimer,
+  sleep: (ms, signal) => sleepOnTimer(unrefTimer, ms, signal),
 };
 
 /** A clock that only moves when told to: `advance(ms)` fires the timers that fall due, in order. */
@@ -36,8 +41,12 @@ export class ManualClock implements Clock {
     this.#now = startMs;
   }
 
-  now(): number {
+  nowMs(): number {
     return this.#now;
+  }
+
+  sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    return sleepOnTimer((d, fn) => this.setTimer(d, fn), ms, signal);
   }
 
   setTimer(delayMs: number, fn: () => void): TimerHandle {
@@ -65,9 +74,4 @@ export class ManualClock implements Clock {
   get pending(): number {
     return this.#timers.length;
   }
-}
-
-/** Unix seconds of a clock reading. */
-export function unixSeconds(clock: Clock): number {
-  return Math.floor(clock.now() / 1000);
 }

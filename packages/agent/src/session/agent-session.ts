@@ -13,21 +13,21 @@ import type { createConnection } from 'node:net';
 import {
   CLOSE_CODES,
   LaunchplaneError,
+  Backoff,
   MAX_PAYLOAD_BYTES,
   PROTOCOL_SUBPROTOCOL,
   signHello,
 } from '@launchplane/shared';
 import type {
   AgentMessage,
+  BackoffOptions,
   CoordinatorMessage,
   HealthMessage,
   InventoryMessage,
 } from '@launchplane/shared';
 import type { Logger } from '../ports/logger.js';
-import { Backoff } from './backoff.js';
 import { parseCoordinatorFrame } from './coordinator-frame.js';
 import { pinnedConnect } from './pinned-tls.js';
-import type { BackoffOptions } from './backoff.js';
 
 /** What the session needs from the agent core (a subset of `AgentCore`). */
 export interface SessionCore {

@@ -2,6 +2,7 @@
  * Builds an {@link AgentCore} on fakes for unit tests: a temp data dir, a fake runner template, fake
  * systemd and Docker, a manual clock, fresh keys, and helpers to sign commands and read results.
  */
+import { nowSec } from '@launchplane/shared';
 import { randomUUID } from 'node:crypto';
 import { chmod, lchown, lstat, mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -166,7 +167,7 @@ export async function createHarness(options: HarnessOptions = {}): Promise<Harne
     dataDir,
     template,
     sign(cmd, overrides = {}) {
-      const iat = Math.floor(clock.now() / 1000);
+      const iat = nowSec(clock);
       seq += 1;
       return signCommand(
         {
@@ -197,7 +198,7 @@ export async function createHarness(options: HarnessOptions = {}): Promise<Harne
     createCmd(overrides = {}) {
       return {
         type: 'lane.create',
-        laneId: newLaneId(clock.now()),
+        laneId: newLaneId(clock.nowMs()),
         dryRun: false,
         name: 'lp-host-a-build-x',
         scope: { repository: 'acme/api' },

@@ -8,7 +8,7 @@ import type { GitHubRunners } from '../ports/github-runners.js';
 import type { GitHubWorkflows } from '../ports/github-workflows.js';
 import type { Logger } from '../ports/logger.js';
 import type { CoordinatorStore } from '../ports/store.js';
-import type { Clock } from './clock.js';
+import type { Clock } from '@launchplane/shared';
 
 /** Limits of the control layer. */
 export interface ControlOptions {

@@ -34,7 +34,7 @@ import type {
 } from '../ports/github-workflows.js';
 import { silentLogger } from '../ports/logger.js';
 import type { LaneRecord } from '../ports/store.js';
-import type { Clock } from './clock.js';
+import type { Clock } from '@launchplane/shared';
 import { resolveControlOptions, type ControlDeps, type ControlOptions } from './control-deps.js';
 
 export const COORDINATOR_ID = 'coord-test-0001';

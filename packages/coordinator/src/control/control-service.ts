@@ -6,6 +6,9 @@
 import {
   LaunchplaneError,
   classifyRunner,
+  coordinatorTransition,
+  isTerminal,
+  isTransitional,
   type ControlPlan,
   type PlanAction,
 } from '@launchplane/shared';
@@ -29,7 +32,7 @@ import { Observer } from './observer.js';
 import { repairLabels } from './repair-labels.js';
 import { newSmokeId, runSmoke, type SmokeReport, type SmokeRequest } from './smoke.js';
 import { writeAudit } from '../server/audit-writer.js';
-import { nowSec } from './clock.js';
+import { nowSec } from '@launchplane/shared';
 import { auditReport, errorBody } from './saga-support.js';
 
 /** What an apply did (or, dry-run, would do). */
@@ -654,25 +657,22 @@ export class ControlService {
 function interruptedState(lane: LaneRecord): LaneRecord | undefined {
   const failed = (recovery: string, message: string): LaneRecord => ({
     ...lane,
-    state: 'failed',
+    state: coordinatorTransition(lane.state, 'fail'),
     recovery,
     lastError: { code: 'LP_INTERNAL', message, recovery },
   });
   if (lane.purpose === 'smoke') {
     // A smoke lane belongs to its run, which ended with the last process.
-    if (lane.state === 'failed' || lane.state === 'removed') return undefined;
+    if (lane.state === 'failed' || isTerminal(lane.state)) return undefined;
     return failed(
       `The coordinator stopped while this lane's smoke ran. Run "launchplane lane remove ${lane.laneId}"`,
       `Smoke interrupted while ${lane.state}`,
     );
   }
-  if (lane.state === 'restarting') return { ...lane, state: 'unhealthy' };
-  if (
-    lane.state === 'pending' ||
-    lane.state === 'provisioning' ||
-    lane.state === 'starting' ||
-    lane.state === 'stopping'
-  ) {
+  if (lane.state === 'restarting') {
+    return { ...lane, state: coordinatorTransition(lane.state, 'became-unhealthy') };
+  }
+  if (isTransitional(lane.state)) {
     const what = lane.state === 'stopping' ? 'removed' : 'created';
     return failed(
       `The coordinator stopped while this lane was being ${what}. Check host "${lane.hostId}" and GitHub, then run "launchplane lane remove ${lane.laneId}"`,

@@ -9,6 +9,7 @@
  * runner GitHub lists with the lane's name and identity labels; a host's report never sets it.
  */
 import {
+  backoffDelayMs,
   DEFAULT_RUNNER_GROUP_ID,
   type Backend,
   LaunchplaneError,
@@ -27,11 +28,10 @@ import {
 } from '@launchplane/shared';
 import { checkLaneGuardrails, errorCodeForGuardrail, freeCapacity } from '../domain/guardrails.js';
 import { customLabelsOf, poolScope } from '../domain/plan.js';
-import { pollDelayMs } from '../domain/idle-settle.js';
 import type { GitHubRunner, RunnerGroup } from '../ports/github-runners.js';
 import type { LaneRecord } from '../ports/store.js';
 import { redactCommand, type ActionReport } from './action-report.js';
-import { nowSec } from './clock.js';
+import { nowSec } from '@launchplane/shared';
 import { requireCurrentPolicy } from './stored-policy.js';
 import type { ControlDeps } from './control-deps.js';
 import { deleteLaneRunner, findLaneRunnerByName, setLaneRunnerLabels } from './runner-guard.js';
@@ -42,6 +42,7 @@ import {
   hostViewOf,
   isGoneOnHost,
   isTransientGitHubError,
+  moveLane,
   sendOk,
   updateLane,
 } from './saga-support.js';
@@ -226,12 +227,12 @@ export async function makeLane(
           runnerGroupId: group?.id ?? DEFAULT_RUNNER_GROUP_ID,
         });
         // Recorded before anything else: from here on the registration is ours to clean up.
-        lane = await updateLane(deps, lane, { runnerId: jit.runner.id, state: 'provisioning' });
+        lane = await moveLane(deps, lane, 'provision', { runnerId: jit.runner.id });
         runner = { jitConfig: jit.encodedJitConfig };
         report.steps.push(`generated a JIT config (runner id ${jit.runner.id})${groupText(group)}`);
       } else {
         const token = await deps.github.createRegistrationToken(scope);
-        lane = await updateLane(deps, lane, { state: 'provisioning' });
+        lane = await moveLane(deps, lane, 'provision');
         runner = registrationConfig(deps, scope, token.token, group);
         report.steps.push(`created a registration token${groupText(group)}`);
       }
@@ -242,12 +243,12 @@ export async function makeLane(
       };
       report.commands.push(redactCommand(cmd));
       await sendOk(deps, spec.hostId, cmd, req.actor);
-      lane = await updateLane(deps, lane, { state: 'starting' });
+      lane = await moveLane(deps, lane, 'start');
       report.steps.push(`host "${spec.hostId}" started the lane`);
 
       const online = await waitOnline(deps, lane, deadline, req.signal);
       await enforceCanonicalLabels(deps, lane, online, report, req.actor);
-      lane = await updateLane(deps, lane, { runnerId: online.id, state: 'online' });
+      lane = await moveLane(deps, lane, 'came-online', { runnerId: online.id });
       report.steps.push(`runner "${name}" (id ${online.id}) is online`);
       report.ok = true;
       report.outcome = 'created';
@@ -427,7 +428,7 @@ async function waitOnline(
       );
     }
     await deadline.sleep(
-      pollDelayMs(attempt, { baseMs: deps.options.pollBaseMs, capMs: deps.options.pollCapMs }),
+      backoffDelayMs(attempt, { baseMs: deps.options.pollBaseMs, capMs: deps.options.pollCapMs }),
       signal,
     );
   }
@@ -512,8 +513,7 @@ async function rollback(
     left.length === 0
       ? `Creation failed and was rolled back. Fix the cause, then run "launchplane lane remove ${lane.laneId}" to free the slot; the next apply creates a new lane`
       : `Creation failed and cleanup is incomplete: ${left.join('; ')}. Check host "${lane.hostId}" and GitHub, then run "launchplane lane remove ${lane.laneId}"`;
-  return updateLane(deps, lane, {
-    state: 'failed',
+  return moveLane(deps, lane, 'fail', {
     recovery,
     lastError: { code: cause.code, message: cause.message, recovery },
   });

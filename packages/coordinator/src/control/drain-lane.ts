@@ -13,12 +13,14 @@
  * and is audited as forced. Nothing is stopped before step 2 says idle, unless forced.
  */
 import {
+  backoffDelayMs,
   LaunchplaneError,
   drainingLabels,
+  isQuarantined,
   toLaunchplaneError,
   type Command,
 } from '@launchplane/shared';
-import { INITIAL_SETTLE, observeIdle, pollDelayMs } from '../domain/idle-settle.js';
+import { INITIAL_SETTLE, observeIdle } from '../domain/idle-settle.js';
 import type { LaneRecord } from '../ports/store.js';
 import type { ActionReport } from './action-report.js';
 import type { ControlDeps } from './control-deps.js';
@@ -31,7 +33,7 @@ import {
   isGoneOnHost,
   isTransientGitHubError,
   sendOk,
-  setState,
+  moveLane,
   updateLane,
 } from './saga-support.js';
 
@@ -121,7 +123,7 @@ export async function drainLane(deps: ControlDeps, req: DrainLaneRequest): Promi
       report.steps.push('forced: did not wait for idle');
     } else {
       await waitIdle(deps, lane, deadline, report, req);
-      lane = await setState(deps, lane, 'drained');
+      lane = await moveLane(deps, lane, 'drain-complete');
       report.steps.push('host and GitHub agree the lane is idle');
     }
     switch (req.mode) {
@@ -148,7 +150,7 @@ export async function drainLane(deps: ControlDeps, req: DrainLaneRequest): Promi
     if (fresh !== undefined) lane = fresh;
     // A failed lane stays failed (reported, never retried) until a saga on it succeeds.
     if (stored?.state === 'failed' && lane.state !== 'failed' && lane.state !== 'removed') {
-      lane = await updateLane(deps, lane, { state: 'failed' });
+      lane = await moveLane(deps, lane, 'fail');
     }
   }
   report.lane = lane;
@@ -223,8 +225,8 @@ async function quarantine(
   } else {
     report.steps.push(await quarantineRunner(deps, lane, lane.runnerId, actor));
   }
-  if (lane.state === 'draining' || lane.state === 'drained' || lane.state === 'failed') return lane;
-  return setState(deps, lane, 'draining');
+  if (isQuarantined(lane.state) || lane.state === 'failed') return lane;
+  return moveLane(deps, lane, 'drain');
 }
 
 /**
@@ -353,7 +355,7 @@ async function restart(
   busyDeadline: Deadline,
 ): Promise<LaneRecord> {
   const signal = req.signal;
-  let lane = await setState(deps, laneIn, 'restarting');
+  let lane = await moveLane(deps, laneIn, 'restart');
   const cmd: Command = { type: 'lane.restart', laneId: lane.laneId, dryRun: false };
   report.commands.push(cmd);
   for (let attempt = 0; ; attempt++) {
@@ -364,12 +366,12 @@ async function restart(
       // The agent's own check saw a job (one GitHub handed out just before the quarantine):
       // wait for it like the drain did, never force.
       if (toLaunchplaneError(err).code !== 'LP_LANE_BUSY' || busyDeadline.passed()) {
-        await setState(deps, lane, 'drained');
+        await moveLane(deps, lane, 'restart-refused');
         throw err;
       }
       req.onProgress?.(`lane ${lane.laneId}: host says busy, waiting`);
       await busyDeadline.sleep(
-        pollDelayMs(attempt, { baseMs: deps.options.pollBaseMs, capMs: deps.options.pollCapMs }),
+        backoffDelayMs(attempt, { baseMs: deps.options.pollBaseMs, capMs: deps.options.pollCapMs }),
         signal,
       );
     }
@@ -388,8 +390,7 @@ async function restart(
       }
       if (deadline.passed()) {
         const recovery = `Check the lane on host "${lane.hostId}" ("launchplane-agent status"), then run "launchplane lane restart ${lane.laneId}" or "launchplane lane remove ${lane.laneId}"`;
-        lane = await updateLane(deps, lane, {
-          state: 'unhealthy',
+        lane = await moveLane(deps, lane, 'became-unhealthy', {
           recovery,
           lastError: {
             code: 'LP_TIMEOUT',
@@ -404,13 +405,13 @@ async function restart(
         );
       }
       await deadline.sleep(
-        pollDelayMs(attempt, { baseMs: deps.options.pollBaseMs, capMs: deps.options.pollCapMs }),
+        backoffDelayMs(attempt, { baseMs: deps.options.pollBaseMs, capMs: deps.options.pollCapMs }),
         signal,
       );
     }
     report.steps.push(`runner ${lane.runnerId} is online`);
   }
-  return updateLane(deps, lane, { state: 'online', recovery: undefined, lastError: undefined });
+  return moveLane(deps, lane, 'came-online', { recovery: undefined, lastError: undefined });
 }
 
 /** Step 3b: the agent stops and deletes the lane, then the registration goes, by its id. */
@@ -421,7 +422,7 @@ async function remove(
   req: DrainLaneRequest,
   deadline: Deadline,
 ): Promise<LaneRecord> {
-  let lane = await setState(deps, laneIn, 'stopping');
+  let lane = await moveLane(deps, laneIn, 'stop');
   const cmd: Command = {
     type: 'lane.remove',
     laneId: lane.laneId,
@@ -454,8 +455,7 @@ async function remove(
         const recovery = unknownOutcome
           ? `The host may or may not have removed the lane; ${registration} until the remove finishes. Once host "${lane.hostId}" is connected, run "launchplane lane remove ${lane.laneId}" again`
           : `Host "${lane.hostId}" refused to remove the lane (${e.code}${e.recovery === undefined ? '' : `: ${e.recovery}`}); ${registration}. Fix that, then run "launchplane lane remove ${lane.laneId}" again`;
-        lane = await updateLane(deps, lane, {
-          state: 'failed',
+        lane = await moveLane(deps, lane, 'fail', {
           recovery,
           lastError: { code: e.code, message: e.message, recovery },
         });
@@ -464,7 +464,7 @@ async function remove(
       if (deadline.passed()) throw err;
       req.onProgress?.(`lane ${lane.laneId}: host says busy, waiting`);
       await deadline.sleep(
-        pollDelayMs(attempt, { baseMs: deps.options.pollBaseMs, capMs: deps.options.pollCapMs }),
+        backoffDelayMs(attempt, { baseMs: deps.options.pollBaseMs, capMs: deps.options.pollCapMs }),
         req.signal,
       );
     }
@@ -497,8 +497,7 @@ async function remove(
         }
         if (e.code === 'LP_NOT_OWNED') {
           report.steps.push(`refused to delete runner ${lane.runnerId}: not provably this lane's`);
-          lane = await updateLane(deps, lane, {
-            state: 'failed',
+          lane = await moveLane(deps, lane, 'fail', {
             recovery: e.recovery,
             lastError: e.toJSON(),
           });
@@ -507,8 +506,7 @@ async function remove(
         const retry = e.code === 'LP_LANE_BUSY' || isTransientGitHubError(e);
         if (!retry || deadline.passed()) {
           const recovery = `GitHub runner ${lane.runnerId} is still registered (${e.code}). Run "launchplane lane remove ${lane.laneId}" again once it is idle`;
-          lane = await updateLane(deps, lane, {
-            state: 'failed',
+          lane = await moveLane(deps, lane, 'fail', {
             recovery,
             lastError: { code: e.code, message: e.message, recovery },
           });
@@ -522,11 +520,14 @@ async function remove(
           `lane ${lane.laneId}: GitHub says runner ${lane.runnerId} is busy, waiting`,
         );
         await deadline.sleep(
-          pollDelayMs(attempt, { baseMs: deps.options.pollBaseMs, capMs: deps.options.pollCapMs }),
+          backoffDelayMs(attempt, {
+            baseMs: deps.options.pollBaseMs,
+            capMs: deps.options.pollCapMs,
+          }),
           req.signal,
         );
       }
     }
   }
-  return updateLane(deps, lane, { state: 'removed', recovery: undefined });
+  return moveLane(deps, lane, 'stop-complete', { recovery: undefined });
 }

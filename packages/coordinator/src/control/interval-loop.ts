@@ -4,7 +4,7 @@
  * again; stopping aborts the wait and waits for the round in flight.
  */
 import type { Logger } from '../ports/logger.js';
-import type { Clock } from './clock.js';
+import type { Clock } from '@launchplane/shared';
 import { errorBody } from './saga-support.js';
 
 export class IntervalLoop {

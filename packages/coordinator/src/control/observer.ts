@@ -20,7 +20,7 @@ import {
   type ScopeObservation,
 } from '../domain/plan.js';
 import { staleHealth } from '../domain/host-health.js';
-import { nowSec } from './clock.js';
+import { nowSec } from '@launchplane/shared';
 import { parseStoredPolicy } from './stored-policy.js';
 import type { ControlDeps } from './control-deps.js';
 

@@ -5,7 +5,7 @@
  */
 import type { ControlPlan } from '@launchplane/shared';
 import type { Logger } from '../ports/logger.js';
-import type { Clock } from './clock.js';
+import type { Clock } from '@launchplane/shared';
 import type { ApplyResult, ControlService } from './control-service.js';
 import { IntervalLoop } from './interval-loop.js';
 

@@ -3,7 +3,7 @@
  * drain was interrupted), so they are set back to the lane's canonical set — or, while it
  * drains, to the draining set. Ownership is proven again right before the write.
  */
-import { LaunchplaneError, drainingLabels } from '@launchplane/shared';
+import { LaunchplaneError, drainingLabels, isQuarantined } from '@launchplane/shared';
 import type { ActionReport } from './action-report.js';
 import type { ControlDeps } from './control-deps.js';
 import { provenRunner } from './runner-guard.js';
@@ -53,7 +53,7 @@ export async function repairLabels(
         `Cannot repair the labels of lane "${lane.laneId}": runner ${lane.runnerId} is not on GitHub`,
       );
     }
-    const draining = lane.state === 'draining' || lane.state === 'drained';
+    const draining = isQuarantined(lane.state);
     const labels = draining ? drainingLabels(deps.coordinatorId, lane.laneId) : lane.labels;
     report.steps.push(
       `${req.dryRun ? 'set' : 'setting'} runner ${lane.runnerId}'s custom labels to the ${draining ? 'draining' : 'canonical'} set: ${labels.join(',')}`,

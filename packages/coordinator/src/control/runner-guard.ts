@@ -14,7 +14,7 @@ import {
 import type { GitHubRunner } from '../ports/github-runners.js';
 import type { LaneRecord } from '../ports/store.js';
 import { writeAudit } from '../server/audit-writer.js';
-import { nowSec } from './clock.js';
+import { nowSec } from '@launchplane/shared';
 import type { ControlDeps } from './control-deps.js';
 
 /** What is about to be done to the runner, for the refusal's message and audit. */

@@ -4,11 +4,12 @@
  */
 import {
   LaunchplaneError,
+  coordinatorTransition,
   toLaunchplaneError,
   type AuditOutcome,
   type Command,
+  type CoordinatorEvent,
   type ErrorBody,
-  type LaneState,
   type ResultPayload,
 } from '@launchplane/shared';
 import type { HostView } from '../domain/guardrails.js';
@@ -16,7 +17,7 @@ import { staleHealth } from '../domain/host-health.js';
 import type { LaneRecord } from '../ports/store.js';
 import { writeAudit } from '../server/audit-writer.js';
 import type { ActionReport } from './action-report.js';
-import { nowSec } from './clock.js';
+import { nowSec } from '@launchplane/shared';
 import type { ControlDeps } from './control-deps.js';
 
 /** The host as the guardrails see it: its record, and its live session's inventory if any. */
@@ -35,24 +36,39 @@ export async function hostViewOf(deps: ControlDeps, hostId: string): Promise<Hos
   };
 }
 
-/** Stores a changed lane record and returns it. */
+/** What a saga may change of a lane record besides its state. */
+export type LaneChange = Partial<
+  Pick<LaneRecord, 'runnerId' | 'recovery' | 'lastError' | 'labels'>
+>;
+
+/** Stores a changed lane record (its state unchanged) and returns it. */
 export async function updateLane(
   deps: ControlDeps,
   lane: LaneRecord,
-  change: Partial<Pick<LaneRecord, 'state' | 'runnerId' | 'recovery' | 'lastError' | 'labels'>>,
+  change: LaneChange,
 ): Promise<LaneRecord> {
-  const next: LaneRecord = { ...lane, ...change, updatedAt: nowSec(deps.clock) };
-  await deps.store.putLane(next);
-  return next;
+  return putLaneRecord(deps, { ...lane, ...change });
 }
 
-/** Sets a lane's state. */
-export function setState(
+/**
+ * Takes a step of the lane state machine (the coordinator's rules, `coordinatorTransition`) and
+ * stores the record with `change`. An illegal step throws `LP_ILLEGAL_TRANSITION` and stores
+ * nothing.
+ */
+export async function moveLane(
   deps: ControlDeps,
   lane: LaneRecord,
-  state: LaneState,
+  event: CoordinatorEvent,
+  change: LaneChange = {},
 ): Promise<LaneRecord> {
-  return updateLane(deps, lane, { state });
+  const state = coordinatorTransition(lane.state, event);
+  return putLaneRecord(deps, { ...lane, ...change, state });
+}
+
+async function putLaneRecord(deps: ControlDeps, lane: LaneRecord): Promise<LaneRecord> {
+  const next: LaneRecord = { ...lane, updatedAt: nowSec(deps.clock) };
+  await deps.store.putLane(next);
+  return next;
 }
 
 /**

@@ -18,6 +18,7 @@
  * nothing.
  */
 import {
+  backoffDelayMs,
   LaunchplaneError,
   SMOKE_POOL,
   newLaneId,
@@ -30,7 +31,6 @@ import {
   type Policy,
 } from '@launchplane/shared';
 import { checkLaneGuardrails, errorCodeForGuardrail, freeCapacity } from '../domain/guardrails.js';
-import { pollDelayMs } from '../domain/idle-settle.js';
 import { customLabelsOf } from '../domain/plan.js';
 import {
   compareSnapshots,
@@ -42,11 +42,11 @@ import type { WorkflowJob } from '../ports/github-workflows.js';
 import type { LaneRecord } from '../ports/store.js';
 import { writeAudit } from '../server/audit-writer.js';
 import type { ActionReport } from './action-report.js';
-import { nowSec } from './clock.js';
+import { nowSec } from '@launchplane/shared';
 import type { ControlDeps } from './control-deps.js';
 import { findRunner, makeLane, type LaneSpec } from './create-lane.js';
 import { drainLane, quarantineRunner } from './drain-lane.js';
-import { Deadline, hostViewOf, isTransientGitHubError, updateLane } from './saga-support.js';
+import { Deadline, hostViewOf, isTransientGitHubError, moveLane } from './saga-support.js';
 import { requireCurrentPolicy } from './stored-policy.js';
 
 /** The `workflow_dispatch` input that carries the smoke lane's label (`runs-on`). */
@@ -548,7 +548,7 @@ class SmokeRun {
         );
       }
       await deadline.sleep(
-        pollDelayMs(attempt, { baseMs: deps.options.pollBaseMs, capMs: deps.options.pollCapMs }),
+        backoffDelayMs(attempt, { baseMs: deps.options.pollBaseMs, capMs: deps.options.pollCapMs }),
         req.signal,
       );
     }
@@ -678,8 +678,7 @@ class SmokeRun {
     const failedStep = this.report.steps.find((s) => !s.ok)?.name ?? 'smoke';
     const cleanup = `launchplane lane remove ${lane.laneId}`;
     const recovery = `Smoke ${this.report.smokeId} failed at "${failedStep}"; its lane is kept quarantined for inspection. Clean up with "${cleanup}"${failedStep === 'workflow' ? ' (add --force to stop a job still running on it)' : ''}`;
-    lane = await updateLane(deps, lane, {
-      state: 'failed',
+    lane = await moveLane(deps, lane, 'fail', {
       recovery,
       lastError: { code: cause.code, message: cause.message.slice(0, 4000), recovery },
     });

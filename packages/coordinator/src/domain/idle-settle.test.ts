@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { INITIAL_SETTLE, observeIdle, pollDelayMs, type IdleObservation } from './idle-settle.js';
+import { INITIAL_SETTLE, observeIdle, type IdleObservation } from './idle-settle.js';
 
 const rule = { observations: 3, settleMs: 60_000 };
 
@@ -46,14 +46,5 @@ describe('observeIdle()', () => {
         o(90_000, false, false),
       ]),
     ).toEqual([false, false, false, false]);
-  });
-});
-
-describe('pollDelayMs()', () => {
-  it('doubles from the base and stops at the cap', () => {
-    const opts = { baseMs: 500, capMs: 4_000 };
-    expect([0, 1, 2, 3, 4, 50].map((a) => pollDelayMs(a, opts))).toEqual([
-      500, 1000, 2000, 4000, 4000, 4000,
-    ]);
   });
 });

@@ -46,8 +46,3 @@ export function observeIdle(
     obs.at - (next.idleSince ?? obs.at) >= rule.settleMs;
   return { state: next, settled };
 }
-
-/** Capped exponential delay before poll number `attempt` (0-based), in milliseconds. */
-export function pollDelayMs(attempt: number, opts: { baseMs: number; capMs: number }): number {
-  return Math.min(opts.capMs, opts.baseMs * 2 ** Math.min(attempt, 30));
-}

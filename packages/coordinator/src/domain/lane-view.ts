@@ -2,7 +2,7 @@
  * One lane as the planner sees it — the coordinator's record, its agent's report and its GitHub
  * runner — and the small rules about lane states that the planner's parts share. Pure.
  */
-import type { LaneReport, LaneState } from '@launchplane/shared';
+import { isTransitional, type LaneReport } from '@launchplane/shared';
 import type { GitHubRunner } from '../ports/github-runners.js';
 import type { LaneRecord } from '../ports/store.js';
 
@@ -12,22 +12,6 @@ export interface LaneView {
   runner: GitHubRunner | undefined;
   /** The lane's scope could be listed on GitHub. */
   observable: boolean;
-}
-
-/** States in which a lane holds one of its pool's slots on its host. */
-export function holdsSlot(state: LaneState): boolean {
-  return state !== 'removed' && state !== 'completed' && state !== 'stopping';
-}
-
-/** States a saga is in the middle of; the planner leaves such lanes to it. */
-export function inFlight(state: LaneState): boolean {
-  return (
-    state === 'pending' ||
-    state === 'provisioning' ||
-    state === 'starting' ||
-    state === 'restarting' ||
-    state === 'stopping'
-  );
 }
 
 /** Whether the lane's record, its agent or GitHub says it runs a job. */
@@ -53,7 +37,7 @@ function rank(v: LaneView): number {
   if (v.record.state === 'failed') return 0;
   if (v.record.state === 'unhealthy' || v.report?.state === 'unhealthy') return 1;
   if (saysBusy(v)) return 4;
-  if (inFlight(v.record.state)) return 2;
+  if (isTransitional(v.record.state)) return 2;
   return 3;
 }
 

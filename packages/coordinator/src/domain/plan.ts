@@ -19,6 +19,9 @@ import {
   classifyRunner,
   drainingLabels,
   grantedCapabilities,
+  holdsSlot,
+  isQuarantined,
+  isTransitional,
   ownEntry,
   poolScopeKey,
   type Blocked,
@@ -36,7 +39,7 @@ import type { GitHubRunner } from '../ports/github-runners.js';
 import type { LaneRecord } from '../ports/store.js';
 import { checkLaneGuardrails, freeCapacity, withdrawsPermission } from './guardrails.js';
 import type { GuardrailBlock, HostView } from './guardrails.js';
-import { holdsSlot, inFlight, removalOrder, type LaneView } from './lane-view.js';
+import { removalOrder, type LaneView } from './lane-view.js';
 import type { PlanDemand } from './demand.js';
 import {
   followsDemand,
@@ -455,9 +458,9 @@ export function plan(input: PlanInput): ControlPlan {
   for (const v of views) {
     const runner = v.runner;
     if (runner === undefined || removing.has(v.record.laneId)) continue;
-    if (restarting.has(v.record.laneId) || inFlight(v.record.state)) continue;
+    if (restarting.has(v.record.laneId) || isTransitional(v.record.state)) continue;
     if (v.record.state === 'failed' || v.record.state === 'completed') continue;
-    const draining = v.record.state === 'draining' || v.record.state === 'drained';
+    const draining = isQuarantined(v.record.state);
     const canonical = draining
       ? drainingLabels(input.coordinatorId, v.record.laneId)
       : [...v.record.labels];
@@ -490,7 +493,11 @@ export function plan(input: PlanInput): ControlPlan {
 
   for (const v of views) {
     if (v.record.runnerId !== undefined && v.observable && v.runner === undefined) {
-      if (!removing.has(v.record.laneId) && !inFlight(v.record.state) && !v.record.ephemeral) {
+      if (
+        !removing.has(v.record.laneId) &&
+        !isTransitional(v.record.state) &&
+        !v.record.ephemeral
+      ) {
         degraded.add(
           `Runner ${v.record.runnerId} of lane "${v.record.laneId}" is not on GitHub (or no longer provably ours)`,
         );
@@ -552,8 +559,8 @@ export function plan(input: PlanInput): ControlPlan {
 
 /** Why a lane needs a restart, or undefined when it looks healthy. */
 function unhealthyReason(v: LaneView, input: PlanInput, afterSec: number): string | undefined {
-  if (inFlight(v.record.state) || v.record.state === 'failed') return undefined;
-  if (v.record.state === 'draining' || v.record.state === 'drained') return undefined;
+  if (isTransitional(v.record.state) || v.record.state === 'failed') return undefined;
+  if (isQuarantined(v.record.state)) return undefined;
   if (v.report?.state === 'unhealthy' || v.record.state === 'unhealthy') {
     return 'agent reports the lane unhealthy';
   }

@@ -17,6 +17,7 @@ import {
   exportPublicJwk,
   generateEd25519KeyPair,
   importPublicJwk,
+  mergedLaneState,
   newNonce,
   parseStrictJson,
   redactAuditEntry,
@@ -29,7 +30,6 @@ import {
   type EventPayload,
   type HealthMessage,
   type InventoryMessage,
-  type LaneState,
   type ResultPayload,
 } from '@launchplane/shared';
 import type { HostSessionInfo } from '../ports/agent-hub.js';
@@ -583,31 +583,6 @@ async function applyLaneReport(
   if (state === lane.state && recovery === lane.recovery) return;
   const next: LaneRecord = { ...lane, state, recovery, updatedAt: now };
   await tx.putLane(next);
-}
-
-/** States the coordinator decides (quarantine, its own health verdict, its own give-up). */
-const COORDINATOR_HELD: ReadonlySet<LaneState> = new Set([
-  'draining',
-  'drained',
-  'unhealthy',
-  'failed',
-]);
-/** What an agent reports that is a fact no coordinator-held state can overrule. */
-const AGENT_FACTS: ReadonlySet<LaneState> = new Set(['removed', 'completed', 'failed']);
-
-/**
- * The lane state after an agent's report. The agent knows what its unit or container does; the
- * coordinator alone knows a lane is quarantined for draining or judged unhealthy from GitHub,
- * so an agent's `online` never undoes a coordinator's `draining`.
- */
-export function mergedLaneState(recorded: LaneState, reported: LaneState): LaneState {
-  if (recorded === 'removed') return recorded;
-  // A lane the coordinator gave up on keeps its slot (and its recovery hint) until an operator
-  // removes it, even once the agent has rolled it back: otherwise the next plan would create it
-  // again and a lasting fault would be retried forever.
-  if (recorded === 'failed' && reported === 'removed') return recorded;
-  if (COORDINATOR_HELD.has(recorded) && !AGENT_FACTS.has(reported)) return recorded;
-  return reported;
 }
 
 /** The audit actor of an authenticated host's session. */

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Backoff, backoffCeiling } from './backoff.js';
+import { Backoff, backoffCeilingMs, backoffDelayMs } from './backoff.js';
 
 describe('Backoff', () => {
   it('draws every delay from [0, min(cap, base * 2^attempt)]', () => {
@@ -48,7 +48,7 @@ describe('Backoff', () => {
   });
 
   it('stays bounded for huge attempt counts and a broken random source', () => {
-    expect(backoffCeiling(1e9, { baseMs: 1000, capMs: 64_000, factor: 2 })).toBe(64_000);
+    expect(backoffCeilingMs(1e9, { baseMs: 1000, capMs: 64_000, factor: 2 })).toBe(64_000);
     for (const bad of [Number.NaN, -5, 7, Number.POSITIVE_INFINITY]) {
       const b = new Backoff({ random: () => bad });
       const d = b.next();
@@ -61,5 +61,29 @@ describe('Backoff', () => {
     expect(() => new Backoff({ baseMs: 0 })).toThrow(RangeError);
     expect(() => new Backoff({ baseMs: 100, capMs: 50 })).toThrow(RangeError);
     expect(() => new Backoff({ factor: 0.5 })).toThrow(RangeError);
+  });
+});
+
+describe('backoffDelayMs()', () => {
+  it('without a draw is the capped exponential ceiling', () => {
+    const delays = Array.from({ length: 8 }, (_, n) =>
+      backoffDelayMs(n, { baseMs: 250, capMs: 5_000 }),
+    );
+    expect(delays).toEqual([250, 500, 1000, 2000, 4000, 5000, 5000, 5000]);
+  });
+
+  it('with a draw is full jitter in [0, ceiling]', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 1000 }),
+        fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }),
+        (n, r) => {
+          const d = backoffDelayMs(n, { baseMs: 2000, capMs: 120_000, random: r });
+          expect(d).toBeGreaterThanOrEqual(0);
+          expect(d).toBeLessThanOrEqual(Math.min(120_000, 2000 * 2 ** Math.min(n, 64)));
+        },
+      ),
+    );
+    expect(backoffDelayMs(3, { baseMs: 2000, capMs: 120_000, random: 0.5 })).toBe(8000);
   });
 });
