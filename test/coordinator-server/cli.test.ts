@@ -181,6 +181,26 @@ describe('launchplane CLI against a coordinator', () => {
     expect((await cli(['audit', '--since', 'yesterday'])).status).toBe(2);
   });
 
+  it('audit names an operator by its token name, not by its id', async () => {
+    const made = JSON.parse(
+      (await cli(['token', 'create', '--role', 'admin', '--name', 'release-bot', '--json'])).out,
+    ) as { id: string; token: string };
+    writeFileSync(join(dir, 'named.yaml'), POLICY.replace('linux', 'named'));
+    expect((await cli(['policy', 'apply', join(dir, 'named.yaml')], made.token)).status).toBe(0);
+    const t = await cli(['audit']);
+    const line = t.out
+      .split('\n')
+      .find((l) => l.includes('policy.apply') && l.includes('release-bot'));
+    expect(line, t.out).toContain(`release-bot (${made.id.slice(0, 8)}…)`);
+    const j = JSON.parse((await cli(['audit', '--json'])).out) as {
+      records: { actor: string }[];
+      actors: Record<string, { name: string }>;
+    };
+    // The stored record keeps the token id (filters and the chain never depend on a name).
+    expect(j.records.some((r) => r.actor === made.id)).toBe(true);
+    expect(j.actors[made.id]).toMatchObject({ name: 'release-bot', role: 'admin' });
+  });
+
   it('audit --follow prints new records as they arrive, one JSON line each, until stopped', async () => {
     const lines: string[] = [];
     const abort = new AbortController();

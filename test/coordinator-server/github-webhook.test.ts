@@ -74,7 +74,7 @@ interface Delivery {
   event?: string;
   id?: string;
   signature?: string | null;
-  token?: string;
+  token?: string | undefined;
 }
 
 async function deliver(

@@ -124,6 +124,31 @@ describe('per-source limits before authentication', () => {
     expect(c.coordinator.server.hub.session('host-a')).toBeDefined();
   });
 
+  it('peers that reset their upgrade connections mid-refusal do not take the coordinator down', async () => {
+    const c = await harness('');
+    const { port } = new URL(c.agentUrl);
+    for (let i = 0; i < 200; i++) {
+      await new Promise<void>((resolve) => {
+        const s: Socket = connect(Number(port), '127.0.0.1', () => {
+          s.write(
+            `GET /${i % 2 === 0 ? 'nope' : 'v1/agent'} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n` +
+              'Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAA==\r\n\r\n',
+          );
+          // Reset (RST, not FIN) as soon as the refusal starts to arrive, or at once.
+          const reset = () => {
+            s.resetAndDestroy();
+            resolve();
+          };
+          if (i % 3 === 0) reset();
+          else s.once('data', reset);
+        });
+        s.on('error', () => resolve());
+      });
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    expect((await c.api('GET', '/v1/hosts')).status).toBe(200);
+  });
+
   it('one address holding its pending requests or open challenges is refused more; another is served', async () => {
     const c = await harness('limits: { pendingRequests: 2, pendingChallenges: 2 }\n');
     await stalledRequest(c.baseUrl, '127.0.0.2');

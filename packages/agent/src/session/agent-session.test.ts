@@ -398,6 +398,9 @@ describe('AgentSession', () => {
       res.writeHead(302, { location: coordinator.url }).end();
     });
     server.on('upgrade', (_req, socket) => {
+      // The client may reset the connection once it has read the 302; an
+      // upgraded socket has no error listener of its own.
+      socket.on('error', () => {});
       socket.end(`HTTP/1.1 302 Found\r\nLocation: ${coordinator.url}\r\n\r\n`);
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));

@@ -24,11 +24,25 @@ export interface AuditOptions {
 
 const HEADER = ['SEQ', 'TIME', 'ACTOR', 'ACTION', 'HOST', 'LANE', 'OUTCOME', 'CODE'];
 
-function row(r: AuditRecord): string[] {
+/** Operator token ids the coordinator could name (`GET /v1/audit` `actors`). */
+type Actors = Readonly<Record<string, { name: string; role: string } | undefined>>;
+
+interface AuditPage {
+  records: AuditRecord[];
+  actors?: Actors;
+}
+
+/** An operator is shown by its token's name and id (`ci (b979ff3c…)`); other actors as they are. */
+function actorText(actor: string, actors: Actors): string {
+  const named = actors[actor];
+  return named === undefined ? actor : `${named.name} (${actor.slice(0, 8)}…)`;
+}
+
+function row(r: AuditRecord, actors: Actors): string[] {
   return [
     String(r.seq),
     formatTime(r.at),
-    r.actor,
+    actorText(r.actor, actors),
     r.action,
     r.hostId ?? '-',
     r.laneId ?? '-',
@@ -49,20 +63,28 @@ export async function auditCommand(
     since:
       opts.since === undefined ? undefined : parseSince(opts.since, Math.floor(Date.now() / 1000)),
   };
-  const first = ((await client.get('/v1/audit', query)) as { records: AuditRecord[] }).records;
+  const page = (await client.get('/v1/audit', query)) as AuditPage;
+  const first = page.records;
+  const actors: Actors = page.actors ?? {};
   if (!opts.follow) {
-    if (opts.json) printJson(io, { records: first });
+    if (opts.json) printJson(io, { records: first, actors });
     else if (first.length === 0) io.stdout('no audit records\n');
-    else io.stdout(renderTable(HEADER, first.map(row)));
+    else
+      io.stdout(
+        renderTable(
+          HEADER,
+          first.map((r) => row(r, actors)),
+        ),
+      );
     return 0;
   }
-  const emit = (records: AuditRecord[]) => {
+  const emit = (records: AuditRecord[], names: Actors) => {
     for (const r of records) {
-      io.stdout(opts.json ? `${jsonText(r)}\n` : `${row(r).map(oneLine).join('  ')}\n`);
+      io.stdout(opts.json ? `${jsonText(r)}\n` : `${row(r, names).map(oneLine).join('  ')}\n`);
     }
   };
   if (!opts.json) io.stdout(`${HEADER.join('  ')}\n`);
-  emit(first);
+  emit(first, actors);
   let afterSeq = first.at(-1)?.seq ?? 0;
   const pollMs = opts.pollMs ?? 1000;
   const aborted = (): boolean => opts.signal?.aborted === true;
@@ -75,13 +97,13 @@ export async function auditCommand(
       });
     });
     if (aborted()) break;
-    const next = (
-      (await client.get('/v1/audit', { host: opts.host, lane: opts.lane, afterSeq })) as {
-        records: AuditRecord[];
-      }
-    ).records;
-    emit(next);
-    afterSeq = next.at(-1)?.seq ?? afterSeq;
+    const next = (await client.get('/v1/audit', {
+      host: opts.host,
+      lane: opts.lane,
+      afterSeq,
+    })) as AuditPage;
+    emit(next.records, next.actors ?? {});
+    afterSeq = next.records.at(-1)?.seq ?? afterSeq;
   }
   return 0;
 }

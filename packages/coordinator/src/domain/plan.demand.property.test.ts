@@ -137,6 +137,7 @@ function build(w: World): PlanInput {
       pool: l.pool,
       scope: { repository: 'acme/api' },
       backend: 'systemd',
+      purpose: 'pool',
       ephemeral: pools[l.pool]?.ephemeral ?? false,
       runnerName: runnerName(l.hostId, l.pool, laneId),
       runnerId: 1000 + i,

@@ -310,8 +310,25 @@ export function adminRoutes(deps: AdminRouteDeps): Route[] {
           ...(q.afterSeq === undefined ? {} : { afterSeq: q.afterSeq }),
           ...(q.limit === undefined ? {} : { limit: q.limit }),
         });
-        return { status: 200, body: { records } };
+        return { status: 200, body: { records, actors: await actorNames(store, records) } };
       },
     },
   ];
+}
+
+/**
+ * The names of the operator tokens that appear as actors in `records` (an operator's actor is its
+ * token id): `launchplane audit` shows the name a person gave the token, not its id. Stored
+ * records keep the id, so the hash chain and filters never depend on a rename.
+ */
+async function actorNames(
+  store: CoordinatorStore,
+  records: readonly { actor: string }[],
+): Promise<Record<string, { name: string; role: string }>> {
+  const actors = new Set(records.map((r) => r.actor));
+  const out: Record<string, { name: string; role: string }> = {};
+  for (const t of await store.listOperatorTokens()) {
+    if (actors.has(t.id)) out[t.id] = { name: t.name, role: t.role };
+  }
+  return out;
 }

@@ -259,6 +259,9 @@ export class CoordinatorServer {
   }
 
   #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    // Node hands an upgrade's socket over without an error listener: a peer
+    // that resets it while we refuse or authenticate must not crash the process.
+    socket.on('error', () => socket.destroy());
     const refuse = (status: number, text: string, extra = '') => {
       socket.end(
         `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\n${extra}Content-Length: 0\r\n\r\n`,
