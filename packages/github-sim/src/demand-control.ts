@@ -3,6 +3,7 @@ import { mergeHookFaults, NO_HOOK_FAULTS } from './domain/delivery-faults.js';
 import { SimError } from './errors.js';
 import type { DeliveryRecord, HookRecord } from './hook-records.js';
 import { field } from './http-io.js';
+import type { GitHubSimulator } from './simulator.js';
 import type { TraceReplay } from './trace-replay.js';
 import type { Webhooks } from './webhooks.js';
 
@@ -22,7 +23,7 @@ import type { Webhooks } from './webhooks.js';
  * Answers `undefined` for any other path, so the caller routes on.
  */
 export function routeDemandControl(
-  d: { webhooks: Webhooks; trace: TraceReplay },
+  d: { sim: GitHubSimulator; webhooks: Webhooks; trace: TraceReplay },
   method: string,
   url: URL,
   body: unknown,
@@ -93,6 +94,7 @@ export function routeDemandControl(
   }
   if (key === 'POST /_sim/trace') return { status: 201, body: trace.start(body) };
   if (key === 'GET /_sim/trace') {
+    d.sim.sweep(); // the arrivals due by now, and jobs' ends, before they are counted
     return { status: 200, body: trace.progress(url.searchParams.get('jobs') === '1') };
   }
   if (key === 'DELETE /_sim/trace') return { status: 200, body: trace.cancel() };
