@@ -25,7 +25,7 @@ const POOL = 'build';
 const LABELS = ['linux'];
 /** The most lanes the pool may hold on the one host. */
 const MAX = 2;
-const JOB_MS = 2_000;
+const JOB_MS = 1_000;
 
 interface Delivery {
   action: string;
@@ -107,15 +107,10 @@ export function demandSuite(backend: Backend, world: () => Omit<WorldOptions, 'b
     await w?.close();
   }, 180_000);
 
-  it('a demand pool with no jobs and min 0 holds no lane', async () => {
-    const plan = await w.cli(w.viewer, 'plan', '--json');
-    expect(plan.code, plan.stderr).toBe(0);
-    expect(plan.json<{ actions: unknown[] }>().actions).toEqual([]);
+  it('queued jobs get one lane each, run on them, and the lanes go after the cool-down', async () => {
+    // min 0, minIdle 0 and no jobs: the pool holds no lane.
     expect(await poolLanes()).toEqual([]);
     expect(await w.ownObjects()).toEqual([]);
-  });
-
-  it('queued jobs get one lane each, run on them, and the lanes go after the cool-down', async () => {
     const jobs = await Promise.all([w.enqueueJob(LABELS, JOB_MS), w.enqueueJob(LABELS, JOB_MS)]);
     const done = await waitJobsDone(jobs.map((j) => j.id));
     for (const j of done) expect(j.conclusion).toBe('success');
@@ -167,6 +162,5 @@ export function demandSuite(backend: Backend, world: () => Omit<WorldOptions, 'b
     const made = (await created()).filter((id) => !before.has(id));
     expect(made).toHaveLength(1);
     expect(done!.runnerName).toBe(runnerName(host.hostId, POOL, made[0]!));
-    await waitPoolEmpty();
   }, 150_000);
 }
