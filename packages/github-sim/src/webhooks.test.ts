@@ -391,7 +391,7 @@ describe('failed deliveries and redelivery', () => {
     );
     expect(hooks.body.hooks[0]?.lastResponse.status).toBe('failed');
 
-    // The receiver is back: redelivering the failed one succeeds.
+    // A receiver on another port: a new hook for it is delivered to.
     rx = await startReceiver();
     await h.json('DELETE', '/_sim/hooks/1');
     const hookId = await hook({ repository: 'acme/api' });

@@ -37,14 +37,14 @@ function delivery(action: string, job: Record<string, unknown>): string {
 const T0 = Date.parse('2026-01-01T00:00:00Z') / 1000;
 const RUNNER = { runner_id: 9, runner_name: 'lp-host-a-build-1', runner_group_id: 1 };
 
-async function ingest() {
+function ingest() {
   const store = SqliteCoordinatorStore.open(':memory:');
   return { store, jobs: new JobIngest({ store, logger: silentLogger }) };
 }
 
 describe('JobIngest: webhook deliveries', () => {
   it('stores a queued job, then moves it forward with its runner and queue wait', async () => {
-    const { store, jobs } = await ingest();
+    const { store, jobs } = ingest();
     const queued = await jobs.receive({
       deliveryId: 'd-1',
       event: 'workflow_job',
@@ -84,7 +84,7 @@ describe('JobIngest: webhook deliveries', () => {
   });
 
   it('takes a delivery id once, and never moves a status back', async () => {
-    const { store, jobs } = await ingest();
+    const { store, jobs } = ingest();
     const done = delivery('completed', {
       ...RUNNER,
       started_at: '2026-01-01T00:00:10Z',
@@ -105,7 +105,7 @@ describe('JobIngest: webhook deliveries', () => {
   });
 
   it('ignores other events and pings, and counts them', async () => {
-    const { store, jobs } = await ingest();
+    const { store, jobs } = ingest();
     const at = { receivedAt: T0, body: '{}' };
     expect(await jobs.receive({ ...at, deliveryId: 'p', event: 'ping' })).toEqual({
       outcome: 'ping',
@@ -126,7 +126,7 @@ describe('JobIngest: webhook deliveries', () => {
   });
 
   it('refuses a body that is not a workflow_job payload without taking its delivery id', async () => {
-    const { store, jobs } = await ingest();
+    const { store, jobs } = ingest();
     const base = { deliveryId: 'd-1', event: 'workflow_job', receivedAt: T0 };
     for (const body of [
       'not json',
@@ -142,7 +142,7 @@ describe('JobIngest: webhook deliveries', () => {
   });
 
   it('takes the delivery id of a job with a status it does not know, but not the job', async () => {
-    const { store, jobs } = await ingest();
+    const { store, jobs } = ingest();
     const d = {
       deliveryId: 'd-1',
       event: 'workflow_job',
@@ -174,7 +174,7 @@ describe('JobIngest: polled jobs', () => {
   });
 
   it('merges with what webhooks stored, counting each outcome', async () => {
-    const { store, jobs } = await ingest();
+    const { store, jobs } = ingest();
     expect(await jobs.observe('Acme/API', [polled({}), polled({ id: 43 })], T0 + 5)).toEqual({
       new: 2,
     });

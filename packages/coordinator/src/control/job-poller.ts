@@ -24,6 +24,7 @@ import type { Clock } from './clock.js';
 import { nowSec } from './clock.js';
 import type { JobIngest } from './job-ingest.js';
 import { errorBody } from './saga-support.js';
+import { IntervalLoop } from './interval-loop.js';
 import { parseStoredPolicy } from './stored-policy.js';
 
 /** Settings of the poller (`jobs` in coordinator.yaml). */
@@ -79,8 +80,7 @@ export function polledRepositories(policy: Policy | undefined): string[] {
 export class JobPoller implements DemandSource {
   readonly #deps: JobPollerDeps;
   readonly #opts: JobPollerOptions;
-  #abort: AbortController | undefined;
-  #loop: Promise<void> | undefined;
+  readonly #loop: IntervalLoop;
   /** Repository (lowercase) → Unix seconds of the start of the last round that listed it. */
   readonly #listedAt = new Map<string, number>();
   #last: PollRound | undefined;
@@ -88,6 +88,12 @@ export class JobPoller implements DemandSource {
   constructor(deps: JobPollerDeps, opts: JobPollerOptions) {
     this.#deps = deps;
     this.#opts = opts;
+    this.#loop = new IntervalLoop(() => this.pollOnce(), {
+      clock: deps.clock,
+      logger: deps.logger,
+      intervalMs: opts.poll.intervalSec * 1000,
+      what: 'job poll',
+    });
   }
 
   /** The last round, if one ran. */
@@ -235,34 +241,12 @@ export class JobPoller implements DemandSource {
 
   /** Starts polling every `intervalSec` (a first round at once). */
   start(): void {
-    if (this.#loop !== undefined) return;
-    const abort = new AbortController();
-    this.#abort = abort;
-    this.#loop = this.#run(abort.signal);
+    this.#loop.start();
   }
 
   /** Stops polling and waits for the current round to end. */
   async stop(): Promise<void> {
-    this.#abort?.abort();
-    await this.#loop;
-    this.#loop = undefined;
-    this.#abort = undefined;
-  }
-
-  async #run(signal: AbortSignal): Promise<void> {
-    while (!signal.aborted) {
-      try {
-        await this.pollOnce();
-      } catch (err) {
-        if (signal.aborted) return;
-        this.#deps.logger.error({ err: errorBody(err) }, 'job poll round failed');
-      }
-      try {
-        await this.#deps.clock.sleep(this.#opts.poll.intervalSec * 1000, signal);
-      } catch {
-        return;
-      }
-    }
+    await this.#loop.stop();
   }
 }
 
