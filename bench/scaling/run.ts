@@ -36,7 +36,6 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { burstyTrace, type TraceJob } from '@launchplane/github-sim';
-import { runnerName } from '@launchplane/shared';
 
 import { startSystemdUserManager } from '../../test/testbed/systemd-user-manager.js';
 import { waitFor } from '../../test/testbed/wait-for.js';
@@ -343,13 +342,11 @@ async function runMode(
     const targets: { at: number; target: number }[] = [];
     const maxWallMs = ((o.minutes * 60_000 + o.maxDurationSec * 1000) / o.speed) * 4 + 600_000;
     let last = Date.now();
-    let progress: TraceState;
     for (;;) {
       const [runners, p] = await Promise.all([
         simRunners(),
         w.simJson<TraceState>('GET', '/_sim/trace'),
       ]);
-      progress = p;
       const now = Date.now();
       const dt = now - last;
       last = now;
