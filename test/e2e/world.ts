@@ -139,6 +139,24 @@ export interface WorldOptions {
   createOnlineSec?: number;
   /** The coordinator's reconciler. Default: `auto` off. */
   reconcile?: { auto: boolean; intervalSec?: number };
+  /**
+   * Demand from GitHub: `webhookSecret` sets `github.webhook` (the hook itself is the test's to
+   * create in the simulator), `pollIntervalSec` the job poller's interval (`jobs.poll`; off when
+   * not given).
+   */
+  demand?: { webhookSecret?: string; pollIntervalSec?: number };
+  /** Simulator config on top of the world's (e.g. `pickupDelayMs`). */
+  simConfig?: Record<string, unknown>;
+}
+
+/** The coordinator daemon of a world, for tests that take it down. */
+export interface CoordinatorHandle {
+  /** SIGTERM and wait for the exit. */
+  stop(): Promise<void>;
+  /** Starts it again on the same config and data; waits until it answers. */
+  start(): Promise<void>;
+  /** The tail of its log. */
+  log(): Promise<string>;
 }
 
 /** A running acceptance world. */
@@ -148,6 +166,7 @@ export interface World {
   readonly coordinatorId: string;
   readonly url: string;
   readonly adminToken: string;
+  readonly coordinator: CoordinatorHandle;
   readonly operator: string;
   readonly viewer: string;
   /** Scratch dir for the test (lane-visible: under the systemd lane root). */
@@ -193,7 +212,16 @@ export interface World {
 export interface PolicySpec {
   allowedHosts: string[];
   allowedRepositories: string[];
-  pools: Record<string, { labels?: string[]; lanes: Record<string, number>; repository?: string }>;
+  pools: Record<
+    string,
+    {
+      labels?: string[];
+      lanes: Record<string, number>;
+      repository?: string;
+      /** The pool's `scaling` section, as is. */
+      scaling?: Record<string, unknown>;
+    }
+  >;
 }
 
 const TRACE = process.env['LP_E2E_TRACE'] === '1';
@@ -333,6 +361,7 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
         pollWaitMs: 300,
         offlineAfterMs: 3000,
         busyLag: { lagMs: 500, flipAfterMs: 0, flipMs: 0, trailMs: 500 },
+        ...opts.simConfig,
       },
     });
     cleanups.push(() => sim.close());
@@ -342,6 +371,10 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
     const coordDir = join(work.path, 'coordinator');
     await mkdir(coordDir, { recursive: true });
     await writeFile(join(coordDir, 'github.token'), PAT, { mode: 0o600 });
+    const demand = opts.demand;
+    if (demand?.webhookSecret !== undefined) {
+      await writeFile(join(coordDir, 'webhook.secret'), demand.webhookSecret, { mode: 0o600 });
+    }
     const coordinatorId = `e2e-${backend}-ctl`;
     const coordConfig = join(coordDir, 'coordinator.yaml');
     await writeFile(
@@ -355,6 +388,16 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
         `  apiUrl: ${sim.url}`,
         `  webUrl: ${sim.url}`,
         `  auth: { tokenFile: ${join(coordDir, 'github.token')} }`,
+        ...(demand?.webhookSecret === undefined
+          ? []
+          : [`  webhook: { secretFile: ${join(coordDir, 'webhook.secret')} }`]),
+        ...(demand === undefined
+          ? []
+          : demand.pollIntervalSec === undefined
+            ? ['jobs: { poll: { enabled: false } }']
+            : [
+                `jobs: { poll: { enabled: true, intervalSec: ${demand.pollIntervalSec}, minRateRemaining: 0 } }`,
+              ]),
         `reconcile: { auto: ${opts.reconcile?.auto === true}, intervalSec: ${opts.reconcile?.intervalSec ?? 30} }`,
         `timeouts: { createOnlineSec: ${opts.createOnlineSec ?? 30}, drainSec: 120 }`,
         // The sim's busy flag lags 0.5 s, not GitHub's 25–60 s: a short settle keeps drains quick.
@@ -365,23 +408,32 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
       ].join('\n'),
     );
     const coordLog = join(coordDir, 'coordinator.log');
-    const coordinator = spawnDaemon(
-      [process.execPath, LAUNCHPLANE, 'serve', '--config', coordConfig],
-      {
-        env: process.env,
-        logFile: coordLog,
-      },
-    );
+    let coordinatorDaemon: Daemon | undefined;
+    const startCoordinator = async (): Promise<void> => {
+      const daemon = spawnDaemon(
+        [process.execPath, LAUNCHPLANE, 'serve', '--config', coordConfig],
+        { env: process.env, logFile: coordLog },
+      );
+      coordinatorDaemon = daemon;
+      await waitFor(
+        async () => {
+          if (!daemon.alive()) {
+            throw new Error(
+              `coordinator exited: ${(await readFile(coordLog, 'utf8')).slice(-2000)}`,
+            );
+          }
+          return (await fetch(`${url}/v1/health`).catch(() => undefined))?.ok === true;
+        },
+        { timeoutMs: 30_000, intervalMs: 200, what: 'the coordinator to listen' },
+      );
+    };
+    const coordinator: CoordinatorHandle = {
+      stop: async () => coordinatorDaemon?.stop(),
+      start: startCoordinator,
+      log: async () => (await readFile(coordLog, 'utf8').catch(() => '')).slice(-4000),
+    };
     cleanups.push(() => coordinator.stop());
-    await waitFor(
-      async () => {
-        if (!coordinator.alive()) {
-          throw new Error(`coordinator exited: ${(await readFile(coordLog, 'utf8')).slice(-2000)}`);
-        }
-        return (await fetch(`${url}/v1/health`)).ok;
-      },
-      { timeoutMs: 30_000, intervalMs: 200, what: 'the coordinator to listen' },
-    );
+    await startCoordinator();
     const adminToken = (await readFile(join(coordDir, 'data', 'admin.token'), 'utf8')).trim();
 
     const cli = (token: string, ...args: string[]): Promise<CliRun> =>
@@ -550,6 +602,7 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
           ...(image === undefined ? [] : [`    docker: { image: "${image}" }`]),
           '    ephemeral: false',
           `    lanes: ${JSON.stringify(pool.lanes)}`,
+          ...(pool.scaling === undefined ? [] : [`    scaling: ${JSON.stringify(pool.scaling)}`]),
         );
       }
       return `${lines.join('\n')}\n`;
@@ -628,6 +681,7 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
       coordinatorId,
       url,
       adminToken,
+      coordinator,
       operator,
       viewer,
       work,
