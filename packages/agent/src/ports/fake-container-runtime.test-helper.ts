@@ -14,7 +14,7 @@ import type {
   ContainerRuntime,
   ContainerSpec,
   ContainerSummary,
-} from '../ports/container-runtime.js';
+} from './container-runtime.js';
 
 /** One fake container. */
 export interface FakeContainer {
