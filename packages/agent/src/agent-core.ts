@@ -34,7 +34,6 @@ import type { Clock } from './ports/clock.js';
 import type { ContainerRuntime } from './ports/container-runtime.js';
 import type { Logger } from './ports/logger.js';
 import type { UnitManager } from './ports/unit-manager.js';
-import { redactRecord } from './domain/redact.js';
 
 /** Dependencies of {@link AgentCore.create}. */
 export interface AgentCoreDeps {
@@ -293,7 +292,7 @@ export class AgentCore {
           actor: opts.actor,
           laneId,
           action: 'lane.remove',
-          params: redactRecord({ force: opts.force, local: true }),
+          params: { force: opts.force, local: true },
           dryRun: opts.dryRun,
           outcome: opts.dryRun ? 'dry-run' : 'ok',
         });

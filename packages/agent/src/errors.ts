@@ -1,9 +1,9 @@
 /**
  * The agent's errors: shared's {@link LaunchplaneError} with stable codes, plus the helpers that
  * turn backend failures into LP_BACKEND_* errors with a recovery hint and keep secrets out of
- * messages.
+ * messages (shared's `redactText`; the error itself also scrubs known secret shapes).
  */
-import { LaunchplaneError, toLaunchplaneError } from '@launchplane/shared';
+import { LaunchplaneError, redactText, toLaunchplaneError } from '@launchplane/shared';
 import type { Backend, ErrorBody, ErrorCode } from '@launchplane/shared';
 
 export { LaunchplaneError, isLaunchplaneError } from '@launchplane/shared';
@@ -27,7 +27,7 @@ export function backendError(backend: Backend, step: string, error: unknown): La
     base.code === 'LP_BACKEND_UNAVAILABLE' || base.code === 'LP_CONFIG_INVALID'
       ? base.code
       : 'LP_BACKEND_FAILED';
-  return new LaunchplaneError(code, `${step} failed: ${redactSecrets(base.message)}`, {
+  return new LaunchplaneError(code, `${step} failed: ${base.message}`, {
     recovery: base.recovery ?? BACKEND_RECOVERY[backend],
     details: { backend, step },
     cause: error,
@@ -40,25 +40,9 @@ export function errorBodyOf(error: unknown, secrets: readonly string[] = []): Er
   const body = e.toJSON();
   return {
     ...body,
-    message: redactSecrets(body.message, secrets).slice(0, 4000),
+    message: redactText(body.message, secrets).slice(0, 4000),
     ...(body.recovery === undefined
       ? {}
-      : { recovery: redactSecrets(body.recovery, secrets).slice(0, 4000) }),
+      : { recovery: redactText(body.recovery, secrets).slice(0, 4000) }),
   };
-}
-
-const SECRET_PATTERNS: RegExp[] = [
-  /(--token\s+)\S+/gi,
-  /(--jitconfig\s+)\S+/gi,
-  // The runner's inputs passed in the environment (registration token, JIT config).
-  /(ACTIONS_RUNNER_INPUT_[A-Z0-9_]+["']?\s*[:=]\s*["']?)[^"'\s,}]+/gi,
-  /((?:jitConfig|registrationToken|token)["']?\s*[:=]\s*["']?)[^"'\s,}]+/gi,
-];
-
-/** Replaces token-looking values in free text with `[redacted]`. */
-export function redactSecrets(text: string, secrets: readonly string[] = []): string {
-  let out = text;
-  for (const s of secrets) if (s.length >= 4) out = out.split(s).join('[redacted]');
-  for (const p of SECRET_PATTERNS) out = out.replace(p, '$1[redacted]');
-  return out;
 }

@@ -25,7 +25,7 @@ import type { CrashPoint, CrashPointName } from './lanes/lane-service.js';
 import { systemClock } from './ports/clock.js';
 import type { Clock } from './ports/clock.js';
 import type { ContainerRuntime } from './ports/container-runtime.js';
-import { createPinoLogger } from './ports/logger.js';
+import { createPinoLogger } from './adapters/log/pino-logger.js';
 import type { Logger } from './ports/logger.js';
 import type { UnitManager } from './ports/unit-manager.js';
 import type { UserAccounts } from './ports/user-accounts.js';

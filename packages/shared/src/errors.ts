@@ -2,6 +2,7 @@
  * Errors with stable codes (PROTOCOL.md "Error codes"), and the one mapping from a code to an
  * HTTP status, a WebSocket close code and a CLI exit status.
  */
+import { redactText } from './redact.js';
 
 /** Every stable error code. Codes are part of the contract: never rename one. */
 export const ERROR_CODES = [
@@ -70,7 +71,9 @@ export interface LaunchplaneErrorOptions {
 
 /**
  * The one error class of the project. Messages follow STYLE.md: sentence case, values quoted,
- * no trailing period, never a secret.
+ * no trailing period, never a secret. As a last line, message and recovery pass through
+ * {@link redactText} when the error is made, so neither they, the stack nor {@link toJSON} can
+ * carry a secret of a known shape (a caller that knows the exact value also removes it itself).
  */
 export class LaunchplaneError extends Error {
   readonly code: ErrorCode;
@@ -78,10 +81,10 @@ export class LaunchplaneError extends Error {
   readonly details: Readonly<Record<string, unknown>>;
 
   constructor(code: ErrorCode, message: string, options: LaunchplaneErrorOptions = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    super(redactText(message), options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'LaunchplaneError';
     this.code = code;
-    this.recovery = options.recovery;
+    this.recovery = options.recovery === undefined ? undefined : redactText(options.recovery);
     this.details = options.details ?? {};
   }
 

@@ -24,3 +24,5 @@ export * from './tls-pin.js';
 export * from './audit-chain.js';
 export * from './replay-guard.js';
 export * from './cli-output.js';
+export * from './redact.js';
+export * from './redact-vectors.js';

@@ -53,7 +53,7 @@ export async function runCli(
     deps.backends ?? (await import('../main.js')).realBackends;
   const logger = async (): Promise<Logger> =>
     deps.logger ??
-    (await import('../ports/logger.js')).createPinoLogger({
+    (await import('../adapters/log/pino-logger.js')).createPinoLogger({
       level: 'warn',
       destination: process.stderr,
     });

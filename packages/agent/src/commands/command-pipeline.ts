@@ -8,7 +8,7 @@
  * result. Bad input never throws out of {@link CommandPipeline.handle}.
  */
 import type { KeyObject } from 'node:crypto';
-import { LaunchplaneError, signResult, verifyCommand } from '@launchplane/shared';
+import { LaunchplaneError, secretValuesIn, signResult, verifyCommand } from '@launchplane/shared';
 import type {
   AgentConfig,
   AuditOutcome,
@@ -20,7 +20,6 @@ import type {
   ResultPayload,
 } from '@launchplane/shared';
 import { checkCreateOptIn } from '../domain/opt-in.js';
-import { redactRecord } from '../domain/redact.js';
 import { errorBodyOf } from '../errors.js';
 import type { Ledger } from '../ledger/ledger.js';
 import { laneReport, type LaneRecord } from '../ledger/lane-record.js';
@@ -126,7 +125,7 @@ export class CommandPipeline {
     }
 
     const { cmd, jti } = payload;
-    const secrets = secretsOf(cmd);
+    const secrets = secretValuesIn(cmd);
     const remember = (): void => {
       if (ledger.replay.get(jti) === undefined)
         ledger.replay.remember({ ...replayRecord, result: undefined });
@@ -213,7 +212,7 @@ export class CommandPipeline {
       laneId: cmd.laneId,
       action: cmd.type,
       params: {
-        ...redactRecord(params),
+        ...params,
         ...(result === undefined ? {} : { outcome: result.outcome }),
         ...(lane === undefined ? {} : { state: lane.state }),
       },
@@ -270,12 +269,6 @@ export class CommandPipeline {
   #signPayload(p: ResultPayload): string {
     return signResult(p, { privateKey: this.#d.hostKey });
   }
-}
-
-/** The secret values a command carries, to scrub from any error text. */
-function secretsOf(cmd: Command): string[] {
-  if (cmd.type !== 'lane.create') return [];
-  return 'jitConfig' in cmd.runner ? [cmd.runner.jitConfig] : [cmd.runner.registrationToken];
 }
 
 /** SQLite's result codes for a disk that cannot take another write. */

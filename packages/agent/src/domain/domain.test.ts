@@ -5,7 +5,6 @@ import { backoffDelayMs, recordFailure } from './backoff.js';
 import { decideHealth, failureStep } from './health-decision.js';
 import { checkCreateOptIn } from './opt-in.js';
 import { decideRecovery } from './recovery-decision.js';
-import { redactParams } from './redact.js';
 
 const optIn: OptIn = {
   repositories: ['acme/api'],
@@ -283,23 +282,5 @@ describe('decideRecovery()', () => {
     expect(decideRecovery({ state: 'online', op: undefined }, none)).toBe('mark-vanished');
     expect(decideRecovery({ state: 'online', op: undefined }, owned)).toBe('none');
     expect(decideRecovery({ state: 'removed', op: 'remove' }, owned)).toBe('none');
-  });
-});
-
-describe('redactParams()', () => {
-  it('replaces every secret key at any depth', () => {
-    expect(
-      redactParams({
-        runner: { jitConfig: 's1' },
-        list: [{ registrationToken: 's2', url: 'u' }],
-        token: 't',
-        enrollment: { proof: 'p' },
-      }),
-    ).toEqual({
-      runner: { jitConfig: '[redacted]' },
-      list: [{ registrationToken: '[redacted]', url: 'u' }],
-      token: '[redacted]',
-      enrollment: { proof: '[redacted]' },
-    });
   });
 });

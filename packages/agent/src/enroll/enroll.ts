@@ -31,6 +31,7 @@ import {
   newNonce,
   parseAgentConfig,
   parseEnrollmentToken,
+  redactText,
   verifyEnrollChallenge,
   verifyEnrolled,
 } from '@launchplane/shared';
@@ -402,7 +403,7 @@ function refusal(status: number, body: string, token: string): LaunchplaneError 
   } catch {
     // Not JSON: the status alone says what happened.
   }
-  const scrub = (s: string): string => s.split(token).join('[redacted]');
+  const scrub = (s: string): string => redactText(s, [token]);
   return new LaunchplaneError(
     code,
     `Coordinator refused enrollment (HTTP ${status})${message === undefined ? '' : `: ${scrub(message)}`}`,

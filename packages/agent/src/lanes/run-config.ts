@@ -6,8 +6,7 @@
  * in /proc), a file, a log line, an error message or the audit.
  */
 import { spawn } from 'node:child_process';
-import { LaunchplaneError } from '@launchplane/shared';
-import { redactSecrets } from '../errors.js';
+import { LaunchplaneError, redactText } from '@launchplane/shared';
 
 /** The variable that carries the registration token to `config.sh`. */
 export const TOKEN_ENV = 'ACTIONS_RUNNER_INPUT_TOKEN';
@@ -91,7 +90,7 @@ export async function runConfigSh(options: RunConfigOptions): Promise<void> {
     );
   });
   if (code === 0) return;
-  const text = redactSecrets(Buffer.concat(output).toString('utf8'), [options.token]);
+  const text = redactText(Buffer.concat(output).toString('utf8'), [options.token]);
   const tail = text.trim().slice(-500);
   if (text.includes(ROOT_REFUSAL)) {
     throw new LaunchplaneError(

@@ -1,10 +1,11 @@
 /**
  * Writes what the coordinator must hear about into the ledger: audit records (hash-chained) and lane
  * events, each as a signed event in the durable outbox. Call inside a ledger transaction together
- * with the change it reports.
+ * with the change it reports. The one writer of the agent's audit log: every record is redacted
+ * here (shared's `redactAuditEntry`), before it is hashed into the chain.
  */
 import type { KeyObject } from 'node:crypto';
-import { signEvent } from '@launchplane/shared';
+import { redactAuditEntry, signEvent } from '@launchplane/shared';
 import type { AuditRecord, EventPayload, LocalBusy } from '@launchplane/shared';
 import type { AuditEntry } from './audit-log.js';
 import type { Ledger } from './ledger.js';
@@ -29,11 +30,16 @@ export class Recorder {
     this.#o = options;
   }
 
-  /** Appends an audit record (and its outbox event); returns it. */
-  audit(entry: Omit<AuditEntry, 'at' | 'hostId'>): AuditRecord {
+  /**
+   * Appends an audit record (and its outbox event); returns it. Parameters, message and recovery
+   * are redacted first, so a caller may pass a command as it came; `secrets` names exact values to
+   * remove as well.
+   */
+  audit(entry: Omit<AuditEntry, 'at' | 'hostId'>, secrets: readonly string[] = []): AuditRecord {
     const { ledger } = this.#o;
+    const clean = redactAuditEntry(entry, { secrets });
     const record = ledger.transaction(() => {
-      const r = ledger.audit.append({ ...entry, at: this.#o.now(), hostId: this.#o.hostId });
+      const r = ledger.audit.append({ ...clean, at: this.#o.now(), hostId: this.#o.hostId });
       this.#event({ kind: 'audit', record: r });
       return r;
     });

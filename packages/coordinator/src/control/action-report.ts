@@ -2,6 +2,7 @@
  * What one executed (or dry-run) action reports: the same shape for the API, the CLI and the
  * reconciler's log. Commands in it are redacted: a report never carries a secret.
  */
+import { redactDeep } from '@launchplane/shared';
 import type { Command, ErrorBody } from '@launchplane/shared';
 import type { LaneRecord } from '../ports/store.js';
 
@@ -29,14 +30,10 @@ export interface ActionReport {
   error?: ErrorBody;
 }
 
-export const REDACTED = '[redacted]';
-
-/** A command as it may be shown: runner secrets replaced. */
+/**
+ * A command as it may be shown: every secret in it replaced by `[redacted]` (shared's
+ * `redactDeep`), everything else kept, so the report still says which URL and runner group.
+ */
 export function redactCommand(cmd: Command): Command {
-  if (cmd.type !== 'lane.create') return cmd;
-  const runner =
-    'jitConfig' in cmd.runner
-      ? { jitConfig: REDACTED }
-      : { url: cmd.runner.url, registrationToken: REDACTED };
-  return { ...cmd, runner };
+  return redactDeep(cmd) as Command;
 }

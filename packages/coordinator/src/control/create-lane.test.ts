@@ -256,6 +256,50 @@ describe('createLane() and runner groups', () => {
     expect(w.github.calls.filter((c) => c.startsWith('listRunnerGroups'))).toEqual([]);
   });
 
+  // A report's commands pass through redactCommand (shared's redactDeep). In a real run it is the
+  // only step between the command sent, which holds the JIT config or token, and the report; in a
+  // dry run the runner is shared's REDACTED placeholder. Either way the report, as the API, the
+  // CLI and the reconciler's log show it, keeps the URL and group and carries no secret.
+  it('an action report, dry run or not, shows the runner config with its secret redacted', async () => {
+    const w = await orgWorld('    runnerGroup: deploy\n');
+    const reports = [];
+    for (const dryRun of [true, false]) {
+      for (const pool of ['org', 'org-eph']) reports.push(await create(w, pool, dryRun));
+    }
+    expect(
+      reports.map((r) => [r.ok, r.dryRun, r.commands.map((c) => 'runner' in c && c.runner)]),
+    ).toEqual([
+      [
+        true,
+        true,
+        [
+          {
+            url: 'https://github.example/acme',
+            registrationToken: '[redacted]',
+            runnerGroup: 'Deploy',
+          },
+        ],
+      ],
+      [true, true, [{ jitConfig: '[redacted]' }]],
+      [
+        true,
+        false,
+        [
+          {
+            url: 'https://github.example/acme',
+            registrationToken: '[redacted]',
+            runnerGroup: 'Deploy',
+          },
+        ],
+      ],
+      [true, false, [{ jitConfig: '[redacted]' }]],
+    ]);
+    const text = JSON.stringify(reports);
+    expect(text).not.toContain(SECRET_REG);
+    expect(text).not.toContain(SECRET_JIT);
+    expect(JSON.stringify(await w.store.listAudit({}))).not.toMatch(/SECRET/);
+  });
+
   it('refuses a group the organization does not have before anything is made, dry run included', async () => {
     const w = await orgWorld('    runnerGroup: nowhere\n');
     for (const dryRun of [true, false]) {

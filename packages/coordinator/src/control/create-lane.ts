@@ -11,6 +11,7 @@ import {
   DEFAULT_RUNNER_GROUP_ID,
   type Backend,
   LaunchplaneError,
+  REDACTED,
   grantedCapabilities,
   laneLabels,
   newLaneId,
@@ -28,7 +29,7 @@ import { customLabelsOf, poolScope } from '../domain/plan.js';
 import { pollDelayMs } from '../domain/idle-settle.js';
 import type { GitHubRunner, RunnerGroup } from '../ports/github-runners.js';
 import type { LaneRecord } from '../ports/store.js';
-import { REDACTED, redactCommand, type ActionReport } from './action-report.js';
+import { redactCommand, type ActionReport } from './action-report.js';
 import { nowSec } from './clock.js';
 import { requireCurrentPolicy } from './stored-policy.js';
 import type { ControlDeps } from './control-deps.js';

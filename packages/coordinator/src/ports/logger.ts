@@ -1,6 +1,6 @@
 /**
- * The Logger port: structured logs (pino's call shape, fields first). Secrets never go in
- * fields; the pino adapter also censors the usual secret paths as a second line of defence.
+ * The Logger port: structured logs (pino's call shape, fields first). The daemon backs it with
+ * pino (`server/pino-logger.ts`), which redacts every line with shared's redaction.
  */
 export interface Logger {
   debug(fields: Record<string, unknown>, message: string): void;

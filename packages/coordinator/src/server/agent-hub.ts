@@ -20,7 +20,7 @@ import type { Logger } from '../ports/logger.js';
 import type { CoordinatorStore } from '../ports/store.js';
 import type { CoordinatorIdentity } from '../keys/coordinator-identity.js';
 import { AgentSession, CLOSE_REPLACED, type SessionHost } from './agent-session.js';
-import { redact, writeAudit } from './audit-writer.js';
+import { writeAudit } from './audit-writer.js';
 import type { PreAuthGuard, Source } from './pre-auth-guard.js';
 
 /** Options of {@link WsAgentHub}. */
@@ -235,7 +235,8 @@ export class WsAgentHub implements AgentHub {
           hostId,
           laneId: cmd.laneId,
           dryRun: cmd.dryRun,
-          params: { jti, seq, cmd: redact(cmd) },
+          // The runner's secrets in `cmd` are redacted by writeAudit before anything is stored.
+          params: { jti, seq, cmd },
         });
       return jws;
     });

@@ -18,6 +18,7 @@ import {
   importPublicJwk,
   newNonce,
   parseStrictJson,
+  redactAuditEntry,
   verifyEvent,
   verifyHello,
   verifyResult,
@@ -469,18 +470,22 @@ async function applyEvent(
       const { seq: agentSeq, actor: claimedActor, ...record } = event.record;
       const chain = await followAgentChain(tx, hostId, event.record);
       // The actor is who the coordinator authenticated, never the host's word; what the host
-      // wrote as actor is kept, labelled as its claim.
-      await tx.appendAudit({
-        ...record,
-        actor: agentActor(hostId),
-        hostId,
-        params: {
-          ...record.params,
-          agentSeq,
-          claimedActor,
-          ...(chain === undefined ? {} : { chainBreak: chain }),
-        },
-      });
+      // wrote as actor is kept, labelled as its claim. The agent redacted the record before it
+      // chained it; an agent that did not (an old or a faulty one) still gets nothing secret into
+      // this store. The chain was checked above against what the host signed.
+      await tx.appendAudit(
+        redactAuditEntry({
+          ...record,
+          actor: agentActor(hostId),
+          hostId,
+          params: {
+            ...record.params,
+            agentSeq,
+            claimedActor,
+            ...(chain === undefined ? {} : { chainBreak: chain }),
+          },
+        }),
+      );
       if (chain !== undefined) {
         logger.warn({ hostId, agentSeq, chainBreak: chain }, 'agent audit chain broken');
         await writeAudit(tx, now, {

@@ -1,45 +1,44 @@
 import { describe, expect, it } from 'vitest';
+import { SECRET_SAMPLES } from '@launchplane/shared';
 import { SqliteCoordinatorStore } from '../adapters/sqlite/sqlite-store.js';
-import { redact, writeAudit } from './audit-writer.js';
-import { createPinoLogger } from './pino-logger.js';
+import { writeAudit } from './audit-writer.js';
 
 describe('audit writer', () => {
-  it('redact replaces secret-named members at any depth', () => {
-    expect(
-      redact({
-        cmd: { runner: { jitConfig: 'J', url: 'u', registrationToken: 'R' } },
-        list: [{ token: 'T' }],
-        keep: 1,
-      }),
-    ).toEqual({
-      cmd: { runner: { jitConfig: '[redacted]', url: 'u', registrationToken: '[redacted]' } },
-      list: [{ token: '[redacted]' }],
-      keep: 1,
-    });
-  });
+  // Every caller hands writeAudit what it has (a command, a request, an error's text); none
+  // redacts first. Were writeAudit to stop using shared's redactAuditEntry, the store would hold
+  // each sample.
+  it.each(SECRET_SAMPLES.map((s) => [s.kind, s] as const))(
+    'stores no %s, in parameters at any depth, message or recovery',
+    async (_kind, sample) => {
+      const store = SqliteCoordinatorStore.open(':memory:');
+      await writeAudit(store, 42, {
+        actor: 'tok-1',
+        action: 'command.lane.create',
+        outcome: 'failed',
+        params: { ...sample.fields, list: [{ deeper: sample.fields }] },
+        code: 'LP_BACKEND_FAILED',
+        message: `Create failed: ${sample.text}`,
+        recovery: `Retry without ${sample.text}`,
+      });
+      const stored = JSON.stringify(await store.listAudit({}));
+      expect(stored).not.toContain(sample.secret);
+      expect(stored).toContain('[redacted]');
+      await store.close();
+    },
+  );
 
-  it('an enrollment proof is redacted like every other secret, in audit and in logs', async () => {
-    expect(redact({ request: { tokenId: 'id', proof: 'P' } })).toEqual({
-      request: { tokenId: 'id', proof: '[redacted]' },
-    });
-    const lines: string[] = [];
-    const logger = createPinoLogger({
-      level: 'info',
-      destination: { write: (l: string) => lines.push(l) } as unknown as NodeJS.WritableStream,
-    });
-    logger.info({ proof: 'P1', request: { proof: 'P2' } }, 'enrollment');
-    await new Promise((r) => setTimeout(r, 20));
-    expect(lines.join('')).not.toMatch(/P1|P2/);
-    expect(lines.join('')).toContain('[redacted]');
-  });
-
-  it('writeAudit stores a redacted record and omits absent fields', async () => {
+  it('stores a redacted record, keeps what is not secret and omits absent fields', async () => {
     const store = SqliteCoordinatorStore.open(':memory:');
     const r = await writeAudit(store, 42, {
       actor: 'tok',
       action: 'x',
       outcome: 'refused',
-      params: { token: 'secret' },
+      params: {
+        token: 'secret',
+        cmd: {
+          runner: { url: 'https://github.com/acme', registrationToken: 'R', runnerGroup: 'g' },
+        },
+      },
       code: 'LP_FORBIDDEN',
     });
     expect(r).toEqual({
@@ -47,7 +46,16 @@ describe('audit writer', () => {
       at: 42,
       actor: 'tok',
       action: 'x',
-      params: { token: '[redacted]' },
+      params: {
+        token: '[redacted]',
+        cmd: {
+          runner: {
+            url: 'https://github.com/acme',
+            registrationToken: '[redacted]',
+            runnerGroup: 'g',
+          },
+        },
+      },
       dryRun: false,
       outcome: 'refused',
       code: 'LP_FORBIDDEN',

@@ -1,28 +1,12 @@
 /**
- * A pino-backed {@link Logger} for the coordinator daemon, with secret paths censored.
+ * A pino-backed {@link Logger} for the coordinator daemon. Every line goes through shared's
+ * `redactingLog` (fields through `redactDeep`, the message through `redactText`) before pino sees
+ * it, and pino censors `PINO_REDACT_PATHS` as a second line: no request, command, credential,
+ * error or message carries a secret into the log.
  */
 import { pino } from 'pino';
+import { PINO_REDACT_PATHS, REDACTED, redactingLog } from '@launchplane/shared';
 import type { Logger } from '../ports/logger.js';
-
-/** Field paths whose values are secrets, censored as `[redacted]`. */
-export const REDACT_PATHS = [
-  'token',
-  'authorization',
-  'jitConfig',
-  'registrationToken',
-  'encodedJitConfig',
-  'proof',
-  '*.proof',
-  '*.token',
-  '*.authorization',
-  '*.jitConfig',
-  '*.registrationToken',
-  '*.encodedJitConfig',
-  'cmd.runner',
-  '*.cmd.runner',
-  'headers.authorization',
-  'req.headers.authorization',
-];
 
 /** Options of {@link createPinoLogger}. */
 export interface PinoLoggerOptions {
@@ -34,13 +18,11 @@ export interface PinoLoggerOptions {
 /** Creates the daemon's logger. */
 export function createPinoLogger(options: PinoLoggerOptions = {}): Logger {
   const base = pino(
-    { level: options.level ?? 'info', redact: { paths: REDACT_PATHS, censor: '[redacted]' } },
+    {
+      level: options.level ?? 'info',
+      redact: { paths: [...PINO_REDACT_PATHS], censor: REDACTED },
+    },
     options.destination ?? process.stderr,
   );
-  return {
-    debug: (f, m) => base.debug(f, m),
-    info: (f, m) => base.info(f, m),
-    warn: (f, m) => base.warn(f, m),
-    error: (f, m) => base.error(f, m),
-  };
+  return redactingLog(base);
 }

@@ -7,6 +7,7 @@ import {
   LaunchplaneError,
   containerLabels,
   containerName,
+  redactText,
 } from '@launchplane/shared';
 
 import type {
@@ -301,7 +302,7 @@ export class DockerContainerRuntime implements ContainerRuntime {
     } = {},
   ): LaunchplaneError {
     if (error instanceof LaunchplaneError) return error;
-    const message = redact(describe(error), options.secrets ?? []);
+    const message = redactText(describe(error), options.secrets ?? []);
     if (isUnreachable(error)) {
       return new LaunchplaneError('LP_BACKEND_UNAVAILABLE', `Cannot ${what}: ${message}`, {
         recovery: RECOVERY_UNAVAILABLE,
@@ -337,13 +338,4 @@ function describe(error: unknown): string {
   if (typeof apiMessage === 'string' && apiMessage !== '') return apiMessage;
   if (error instanceof Error) return error.message;
   return String(error);
-}
-
-/** Removes every secret value (of a useful length) from a daemon message. */
-function redact(message: string, secrets: readonly string[]): string {
-  let out = message;
-  for (const secret of secrets) {
-    if (secret.length >= 4) out = out.split(secret).join('[redacted]');
-  }
-  return out;
 }
