@@ -3,7 +3,7 @@ import globals from 'globals';
 import importX from 'eslint-plugin-import-x';
 import tseslint from 'typescript-eslint';
 
-/** Modules that do I/O: `domain/` code must not import them (DESIGN.md, STYLE.md). */
+/** Modules that do I/O: `domain/` code must not import them (docs/design/style.md "Layers: domain, adapters, main"). */
 const ioModules = [
   'node:fs',
   'node:fs/promises',

@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 const src = (pkg: string): string =>
   fileURLToPath(new URL(`./packages/${pkg}/src/index.ts`, import.meta.url));
@@ -25,10 +25,20 @@ export default defineConfig({
         },
       },
       {
+        // Dead references to documents (docs/design/README.md "Checking references"): no build,
+        // no testbed.
+        test: {
+          name: 'docs',
+          include: ['test/docs/**/*.test.ts'],
+          environment: 'node',
+        },
+      },
+      {
         resolve: { alias },
         test: {
           name: 'integration',
           include: ['test/**/*.test.ts'],
+          exclude: [...configDefaults.exclude, 'test/docs/**'],
           environment: 'node',
           testTimeout: 120_000,
           hookTimeout: 180_000,

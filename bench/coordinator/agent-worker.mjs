@@ -1,4 +1,5 @@
-// A fleet of lightweight agent-side protocol clients in one process (PROTOCOL.md "Session"):
+// A fleet of lightweight agent-side protocol clients in one process
+// (docs/design/protocol.md "Session"):
 // per host one WebSocket (`launchplane.v1`, no compression) → challenge → hello signed with the
 // host key → welcome → inventory with the host's lanes. Each `command` is verified with
 // `verifyCommand` against the coordinator key pinned at enrollment (audience, times, jti replay,

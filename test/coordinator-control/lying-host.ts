@@ -1,7 +1,7 @@
 /**
  * A real coordinator (with its control API and the real Octokit client) against the GitHub
  * simulator, and one host that holds a real enrolled key but decides itself what to answer and
- * what to report: the attacker of the ownership tests. It speaks PROTOCOL.md directly through
+ * what to report: the attacker of the ownership tests. It speaks the protocol directly through
  * {@link FakeAgent}; commands are verified with the coordinator's key and every answer is signed
  * with the host's own, so the coordinator sees an authenticated host — one that lies.
  */

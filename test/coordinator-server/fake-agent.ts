@@ -2,7 +2,7 @@
  * A minimal agent-side protocol client for coordinator tests: enrolls over HTTP (challenge, then a
  * proof of the token), answers the challenge with a signed hello, and exposes the frames it
  * receives. Deliberately small: the real
- * agent lives in packages/agent; this speaks PROTOCOL.md directly so the server is tested
+ * agent lives in packages/agent; this speaks the protocol directly so the server is tested
  * against the contract, not against another implementation.
  */
 import type { KeyObject } from 'node:crypto';

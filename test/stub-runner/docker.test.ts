@@ -2,7 +2,7 @@
  * The stub runner in a container of a `FROM scratch` stand-in for the official runner image (real
  * bash, `USER 1001`, RUNNER_MANUALLY_TRAP_SIG unset in the image) on a real (private) dockerd:
  * what `docker stop` does to run.sh as PID 1 with and without RUNNER_MANUALLY_TRAP_SIG
- * (docs/runner-contract.md, "In a container").
+ * (docs/runner-contract.md, "In a container (measured)").
  */
 import Docker from 'dockerode';
 import { beforeAll, afterEach, beforeEach, expect, it } from 'vitest';

@@ -2,7 +2,7 @@
  * The stub runner as a systemd service on a real (private) systemd user manager, run as a
  * non-root user: what `systemctl stop` does to the run.sh → run-helper.sh → Runner.Listener chain
  * with and without RUNNER_MANUALLY_TRAP_SIG, and what exit status the unit sees
- * (docs/runner-contract.md, "Under systemd").
+ * (docs/runner-contract.md, "Under systemd (measured)").
  */
 import { execFile } from 'node:child_process';
 import { readFile, rm, writeFile } from 'node:fs/promises';

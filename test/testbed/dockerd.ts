@@ -1,5 +1,6 @@
 /**
- * A private dockerd for tests (DESIGN.md "Testbed"): own socket, data root, exec root and
+ * A private dockerd for tests
+ * (docs/design/testbed.md "What it starts"): own socket, data root, exec root and
  * containerd namespace, no iptables and no bridge (containers use `--network host` or none).
  */
 import { randomBytes } from 'node:crypto';

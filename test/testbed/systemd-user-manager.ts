@@ -1,9 +1,10 @@
 /**
- * A private systemd *user* manager for tests (DESIGN.md "Testbed"): `systemd --user` in a private
+ * A private systemd *user* manager for tests
+ * (docs/design/testbed.md "What it starts"): `systemd --user` in a private
  * mount namespace with a tmpfs on /run/systemd, a temp XDG_RUNTIME_DIR and XDG_CONFIG_HOME, and its
  * own session bus (dbus-daemon) on `$XDG_RUNTIME_DIR/bus`, so it never meets the host's managers.
  *
- * Why the bus is socket-activated by the manager rather than started beside it (DESIGN.md's recipe):
+ * Why the bus is socket-activated by the manager rather than started beside it (the usual recipe):
  * a user manager connects to the bus only while its `dbus.socket` unit is active, and Debian's
  * `dbus.socket` (dbus-user-session) binds `%t/bus` over a socket made by a separate dbus-daemon.
  * Masking dbus.socket leaves the manager off the bus for good. Our own dbus.socket/dbus.service in

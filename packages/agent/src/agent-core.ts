@@ -1,6 +1,7 @@
 /**
  * The agent's core: the ledger, the lanes, the command pipeline, the health loop and crash
- * recovery, behind the API the session and the CLI use (see `agent-arch.md`).
+ * recovery, behind the API the session and the CLI use (see
+ * docs/design/architecture.md "Inside the agent").
  */
 import type { KeyObject } from 'node:crypto';
 import { chmodSync, existsSync } from 'node:fs';

@@ -6,14 +6,17 @@ import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LaunchplaneError } from '@launchplane/shared';
+import { readConfigSecretFile } from './adapters/github/create-github-runners.js';
 import { SqliteCoordinatorStore } from './adapters/sqlite/sqlite-store.js';
 import type { CoordinatorConfig } from './config/coordinator-config.js';
+import { JobIngest } from './control/job-ingest.js';
 import { loadOrCreateIdentity, type CoordinatorIdentity } from './keys/coordinator-identity.js';
 import { ensurePrivateDir, readSecretFile, writeSecretFile } from './keys/data-dir.js';
 import type { Logger } from './ports/logger.js';
 import type { CoordinatorStore } from './ports/store.js';
 import { applyPolicyText } from './server/admin-routes.js';
 import { CoordinatorServer } from './server/coordinator-server.js';
+import { MIN_WEBHOOK_SECRET_LENGTH } from './server/github-webhook.js';
 import { createOperatorToken } from './server/operator-auth.js';
 import type { Route } from './server/routes.js';
 
@@ -28,6 +31,8 @@ export interface Coordinator {
   identity: CoordinatorIdentity;
   coordinatorId: string;
   server: CoordinatorServer;
+  /** The job store's way in: verified webhook deliveries and polled jobs. */
+  jobs: JobIngest;
   logger: Logger;
   /**
    * Registers work to stop when the coordinator closes (a reconciler loop, timers). Hooks run
@@ -121,6 +126,8 @@ export async function startCoordinator(
         key: await readFile(config.tls.key, 'utf8'),
       };
     }
+    const jobs = new JobIngest({ store, logger });
+    const webhook = config.github.webhook;
     const server = await CoordinatorServer.create({
       store,
       identity,
@@ -138,6 +145,15 @@ export async function startCoordinator(
       maxPendingHandshakes: config.agents.maxPendingHandshakes,
       maxBufferedBytes: config.agents.maxBufferedBytes,
       limits: config.limits,
+      ...(webhook === undefined
+        ? {}
+        : {
+            githubWebhook: {
+              secret: await readWebhookSecret(webhook.secretFile),
+              maxBodyBytes: webhook.maxBodyBytes,
+              receiver: jobs,
+            },
+          }),
       now,
     });
     const hooks: (() => Promise<void> | void)[] = [];
@@ -156,6 +172,7 @@ export async function startCoordinator(
       identity,
       coordinatorId,
       server,
+      jobs,
       logger,
       onClose: (hook: () => Promise<void> | void) => void hooks.push(hook),
     };
@@ -178,6 +195,21 @@ export async function startCoordinator(
     await store.close();
     throw err;
   }
+}
+
+/** The webhook secret from its file (owner-only, long enough to resist guessing). */
+async function readWebhookSecret(file: string): Promise<string> {
+  const secret = await readConfigSecretFile(file, 'webhook secret', 'github.webhook.secretFile');
+  if (secret.length < MIN_WEBHOOK_SECRET_LENGTH) {
+    throw new LaunchplaneError(
+      'LP_CONFIG_INVALID',
+      `The webhook secret in "${file}" (github.webhook.secretFile) is shorter than ${MIN_WEBHOOK_SECRET_LENGTH} characters`,
+      {
+        recovery: `Make a new one ("openssl rand -hex 32 > ${file}") and set it on the hook on GitHub`,
+      },
+    );
+  }
+  return secret;
 }
 
 /**

@@ -21,6 +21,8 @@ describe.skipIf(!built)('launchplane-github-sim CLI', { timeout: 30_000 }, () =>
       'ghp_cli_test_token_000',
       '--busy-lag-ms',
       '0',
+      '--pickup-delay-ms',
+      '750',
     ]);
     try {
       const line = await new Promise<string>((resolve, reject) => {
@@ -38,8 +40,8 @@ describe.skipIf(!built)('launchplane-github-sim CLI', { timeout: 30_000 }, () =>
         headers: { authorization: 'token ghp_cli_test_token_000' },
       });
       expect(res.status).toBe(200);
-      const cfg = (await (await fetch(`${m?.[1]}/_sim/config`)).json()) as { busyLagMs: number };
-      expect(cfg.busyLagMs).toBe(0);
+      const cfg = (await (await fetch(`${m?.[1]}/_sim/config`)).json()) as Record<string, number>;
+      expect(cfg).toMatchObject({ busyLagMs: 0, pickupDelayMs: 750 });
     } finally {
       child.kill('SIGTERM');
     }

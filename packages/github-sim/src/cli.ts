@@ -8,8 +8,7 @@ import { startGitHubSim } from './server.js';
 const USAGE = `Usage: launchplane-github-sim --port P [--host 127.0.0.1] [--token T ...] [--state FILE]
        [--app-id ID --app-key PEM_FILE [--app-installation ID ...]] [--admin-token T]
        [--busy-lag-ms N] [--busy-flip-after-ms N] [--busy-flip-ms N] [--busy-trail-ms N]
-       [--offline-after-ms N]
-       [--poll-wait-ms N] [--rate-limit N]`;
+       [--offline-after-ms N] [--poll-wait-ms N] [--rate-limit N] [--pickup-delay-ms N]`;
 
 function int(v: string | undefined, name: string, fallback: number): number {
   if (v === undefined) return fallback;
@@ -37,6 +36,7 @@ async function main(): Promise<void> {
       'offline-after-ms': { type: 'string' },
       'poll-wait-ms': { type: 'string' },
       'rate-limit': { type: 'string' },
+      'pickup-delay-ms': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -71,6 +71,7 @@ async function main(): Promise<void> {
       offlineAfterMs: int(values['offline-after-ms'], 'offline-after-ms', d.offlineAfterMs),
       pollWaitMs: int(values['poll-wait-ms'], 'poll-wait-ms', d.pollWaitMs),
       rateLimit: int(values['rate-limit'], 'rate-limit', d.rateLimit),
+      pickupDelayMs: int(values['pickup-delay-ms'], 'pickup-delay-ms', d.pickupDelayMs),
     },
   });
   console.log(`listening on ${sim.url}`);

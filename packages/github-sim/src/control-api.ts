@@ -3,12 +3,16 @@ import { timingSafeEqual } from 'node:crypto';
 import { type SimApp, appFromPem, credentialOf } from './auth.js';
 import { SimError } from './errors.js';
 import { type Faults, NO_FAULTS, mergeFaults } from './faults.js';
+import { jobInput, nonNegInt, scopeOf, stringArray } from './control-bodies.js';
 import { field, readJson, send } from './http-io.js';
 import type { RestApi } from './rest-api.js';
+import { routeDemandControl } from './demand-control.js';
 import { routeRunnerControl } from './runner-control.js';
-import { type Scope, parseScopeKey } from './scope.js';
+import { parseScopeKey } from './scope.js';
 import type { JobRecord, RunnerRecord } from './sim-state.js';
 import type { GitHubSimulator, SimConfig, WorkflowInput } from './simulator.js';
+import type { TraceReplay } from './trace-replay.js';
+import type { Webhooks } from './webhooks.js';
 
 /** What the control API drives. */
 export interface ControlDeps {
@@ -19,6 +23,8 @@ export interface ControlDeps {
   faults: { current: Faults };
   /** When set, `/_sim/` requires `Authorization: Bearer <adminToken>`. */
   adminToken: string | undefined;
+  webhooks: Webhooks;
+  trace: TraceReplay;
 }
 
 /** The control API under `/_sim/` (see the package README for the reference). */
@@ -62,6 +68,8 @@ function jobView(j: JobRecord): Record<string, unknown> {
     startedAt: j.startedAt,
     completedAt: j.completedAt,
     failSetup: j.failSetup === true,
+    failSteps: j.failSteps === true,
+    runnerGroup: j.runnerGroup ?? null,
   };
 }
 
@@ -78,19 +86,6 @@ function runnerView(sim: GitHubSimulator, r: RunnerRecord): Record<string, unkno
     lastHeartbeatAt: r.session?.lastHeartbeatAt ?? null,
     currentJobId: sim.currentJob(r.id)?.id ?? null,
   };
-}
-
-function scopeOf(body: unknown): { scope: Scope; repository: string } {
-  const repository = field(body, 'repository');
-  const organization = field(body, 'organization');
-  if (typeof repository === 'string' && /^[^/\s]+\/[^/\s]+$/.test(repository)) {
-    const [owner = '', repo = ''] = repository.split('/');
-    return { scope: { kind: 'repo', owner, repo }, repository };
-  }
-  if (typeof organization === 'string' && /^[^/\s]+$/.test(organization)) {
-    return { scope: { kind: 'org', org: organization }, repository: `${organization}/.github` };
-  }
-  throw new SimError('SIM_INVALID', 'Give "repository" ("owner/repo") or "organization"');
 }
 
 /** The body of `POST /_sim/workflows`, checked field by field. */
@@ -132,20 +127,6 @@ function workflowInput(body: unknown): WorkflowInput {
   };
 }
 
-function stringArray(v: unknown, name: string): string[] {
-  if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) {
-    throw new SimError('SIM_INVALID', `"${name}" must be an array of strings`);
-  }
-  return v;
-}
-
-function nonNegInt(v: unknown, name: string): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) {
-    throw new SimError('SIM_INVALID', `"${name}" must be a non-negative integer`);
-  }
-  return v;
-}
-
 function configUpdate(cfg: SimConfig, body: unknown): SimConfig {
   const next: SimConfig = { ...cfg, busyLag: { ...cfg.busyLag } };
   const known = new Set([
@@ -156,6 +137,7 @@ function configUpdate(cfg: SimConfig, body: unknown): SimConfig {
     'offlineAfterMs',
     'pollWaitMs',
     'rateLimit',
+    'pickupDelayMs',
   ]);
   for (const [k, v] of Object.entries((body ?? {}) as Record<string, unknown>)) {
     if (!known.has(k)) throw new SimError('SIM_INVALID', `Unknown setting "${k}"`);
@@ -166,6 +148,7 @@ function configUpdate(cfg: SimConfig, body: unknown): SimConfig {
     else if (k === 'busyTrailMs') next.busyLag.trailMs = n;
     else if (k === 'offlineAfterMs') next.offlineAfterMs = n;
     else if (k === 'pollWaitMs') next.pollWaitMs = n;
+    else if (k === 'pickupDelayMs') next.pickupDelayMs = n;
     else next.rateLimit = n;
   }
   return next;
@@ -180,6 +163,7 @@ function configView(cfg: SimConfig): Record<string, number> {
     offlineAfterMs: cfg.offlineAfterMs,
     pollWaitMs: cfg.pollWaitMs,
     rateLimit: cfg.rateLimit,
+    pickupDelayMs: cfg.pickupDelayMs,
   };
 }
 
@@ -195,18 +179,11 @@ async function route(
   const key = `${method} ${path}`;
   const runnerSide = routeRunnerControl(sim, method, path, body);
   if (runnerSide !== undefined) return runnerSide;
+  const demandSide = routeDemandControl(d, method, url, body);
+  if (demandSide !== undefined) return demandSide;
   if (key === 'GET /_sim/health') return { status: 200, body: { ok: true } };
   if (key === 'POST /_sim/jobs') {
-    const { scope, repository } = scopeOf(body);
-    const labels = stringArray(field(body, 'labels'), 'labels');
-    const durationMs = nonNegInt(field(body, 'durationMs') ?? 0, 'durationMs');
-    const failSetup = field(body, 'failSetup') ?? false;
-    if (typeof failSetup !== 'boolean')
-      throw new SimError('SIM_INVALID', '"failSetup" must be a boolean');
-    return {
-      status: 201,
-      body: jobView(sim.enqueueJob({ scope, repository, labels, durationMs, failSetup })),
-    };
+    return { status: 201, body: jobView(sim.enqueueJob(jobInput(body))) };
   }
   if (key === 'POST /_sim/workflows') {
     return { status: 201, body: sim.declareWorkflow(workflowInput(body)) };
@@ -217,7 +194,7 @@ async function route(
     sim.sweep();
     return { status: 200, body: { jobs: sim.state.jobs.map(jobView) } };
   }
-  const jm = /^\/_sim\/jobs\/(\d+)(\/cancel)?$/.exec(path);
+  const jm = /^\/_sim\/jobs\/(\d+)(\/cancel|\/approve)?$/.exec(path);
   if (jm !== null) {
     const id = Number(jm[1]);
     if (method === 'GET' && jm[2] === undefined) {
@@ -226,8 +203,10 @@ async function route(
       if (j === undefined) throw new SimError('SIM_NOT_FOUND', `Job ${id} not found`);
       return { status: 200, body: jobView(j) };
     }
-    if (method === 'POST' && jm[2] !== undefined)
+    if (method === 'POST' && jm[2] === '/cancel')
       return { status: 200, body: jobView(sim.cancelJob(id)) };
+    if (method === 'POST' && jm[2] === '/approve')
+      return { status: 200, body: jobView(sim.approveJob(id)) };
   }
   if (key === 'POST /_sim/runners') {
     const { scope } = scopeOf(body);
@@ -352,6 +331,8 @@ async function route(
     d.rest.reset();
     d.faults.current = NO_FAULTS;
     sim.resetRunnerService();
+    d.webhooks.reset();
+    d.trace.reset();
     return { status: 204 };
   }
   throw new SimError('SIM_NOT_FOUND', `No control endpoint ${method} ${path}`);

@@ -83,6 +83,8 @@ export async function connectRunner(
     labels: string[];
     ephemeral?: boolean;
     noDefaultLabels?: boolean;
+    /** `config.sh --runnergroup`: an organization's runner group by name. */
+    runnerGroup?: string;
   },
 ): Promise<{ id: number; secret: string; sessionId: string }> {
   const scope = opts.url.split('/').length === 2 ? `repos/${opts.url}` : `orgs/${opts.url}`;
@@ -98,6 +100,7 @@ export async function connectRunner(
       labels: opts.labels,
       ephemeral: opts.ephemeral === true,
       noDefaultLabels: opts.noDefaultLabels === true,
+      ...(opts.runnerGroup === undefined ? {} : { runnerGroup: opts.runnerGroup }),
     },
   });
   if (reg.status !== 201) throw new Error(`register failed: ${JSON.stringify(reg.body)}`);

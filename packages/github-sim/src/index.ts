@@ -5,9 +5,21 @@ export type {
   ApiLabel,
   ApiRunner,
   AssignedJob,
+  JobAction,
+  JobEvent,
+  JobInput,
   SimConfig,
   GitHubSimulatorOptions,
 } from './simulator.js';
+export { Webhooks, HOOKSHOT_USER_AGENT } from './webhooks.js';
+export type { HookInput, WebhooksOptions } from './webhooks.js';
+export type { DeliveryRecord, DeliveryState, HookRecord } from './hook-records.js';
+export { NO_HOOK_FAULTS } from './domain/delivery-faults.js';
+export type { HookFaults } from './domain/delivery-faults.js';
+export { TraceReplay, MAX_TRACE_JOBS, MAX_TRACE_SPEED } from './trace-replay.js';
+export type { TraceProgress } from './trace-replay.js';
+export { burstyTrace, mergeTraces } from './domain/trace.js';
+export type { BurstyTraceOptions, Range, TraceJob } from './domain/trace.js';
 export { appFromPem } from './auth.js';
 export type { SimApp } from './auth.js';
 export { NO_FAULTS } from './faults.js';

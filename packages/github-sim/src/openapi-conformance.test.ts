@@ -6,6 +6,7 @@ import addFormatsModule from 'ajv-formats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appFromPem } from './auth.js';
 import { type Harness, connectRunner, startHarness } from './harness.test-helper.js';
+import { startReceiver } from './webhook-receiver.test-helper.js';
 
 // Every response of every public operation the sim serves is checked against GitHub's published
 // OpenAPI description: status documented for the operation, body valid against its schema.
@@ -45,13 +46,28 @@ const WORKFLOW_OPERATIONS = new Set(
   ].map((s) => s.replace(' ', ' /repos/{owner}/{repo}')),
 );
 
+// The webhook endpoints the sim serves, of both scopes: all but changing a hook and test pushes.
+const HOOK_OPERATIONS = new Set(
+  [
+    'get /hooks',
+    'post /hooks',
+    'get /hooks/{hook_id}',
+    'delete /hooks/{hook_id}',
+    'post /hooks/{hook_id}/pings',
+    'get /hooks/{hook_id}/deliveries',
+    'get /hooks/{hook_id}/deliveries/{delivery_id}',
+    'post /hooks/{hook_id}/deliveries/{delivery_id}/attempts',
+  ].flatMap((s) => ['/repos/{owner}/{repo}', '/orgs/{org}'].map((b) => s.replace(' ', ` ${b}`))),
+);
+
 // The operations the sim serves: the runner endpoints (both scopes) except the runner
 // application downloads, listing and reading an organization's runner groups, the workflow
-// endpoints above, and the installation token endpoint of the App flow.
+// and webhook endpoints above, and the installation token endpoint of the App flow.
 const served = [...operations.entries()]
   .filter(
     ([, v]) =>
       WORKFLOW_OPERATIONS.has(`${v.method} ${v.path}`) ||
+      HOOK_OPERATIONS.has(`${v.method} ${v.path}`) ||
       (/^\/(repos\/\{owner\}\/\{repo\}|orgs\/\{org\})\/actions\/runners/.test(v.path) &&
         !v.path.endsWith('/downloads')) ||
       (v.method === 'get' &&
@@ -401,6 +417,54 @@ describe('OpenAPI conformance, App installation token', () => {
   });
 });
 
+describe.each([
+  { ns: 'repos', base: '/repos/acme/api/hooks' },
+  { ns: 'orgs', base: '/orgs/acme/hooks' },
+])('OpenAPI conformance, webhooks of $ns', ({ ns, base }) => {
+  it('create, list, get, ping, deliveries, redeliver and delete, with their refusals', async () => {
+    const rx = await startReceiver();
+    try {
+      const hook = (await call(`${ns}/create-webhook`, 'POST', base, {
+        name: 'web',
+        config: { url: rx.url, content_type: 'json', secret: 'conformance-secret' },
+        events: ['workflow_job'],
+      })) as { id: number };
+      await call(`${ns}/create-webhook`, 'POST', base, { config: { url: 'ftp://x.invalid/' } });
+      await call(`${ns}/list-webhooks`, 'GET', `${base}?per_page=1`);
+      await call(`${ns}/get-webhook`, 'GET', `${base}/${hook.id}`);
+      await call(`${ns}/get-webhook`, 'GET', `${base}/99999`);
+      await call(`${ns}/ping-webhook`, 'POST', `${base}/${hook.id}/pings`);
+      await call(`${ns}/ping-webhook`, 'POST', `${base}/99999/pings`);
+      await h.json('POST', '/_sim/jobs', { repository: 'acme/api', labels: ['x'], durationMs: 1 });
+      await rx.count(3);
+      await h.gh.webhooks.settled();
+      const deliveries = `${base}/${hook.id}/deliveries`;
+      const list = (await call(
+        `${ns}/list-webhook-deliveries`,
+        'GET',
+        `${deliveries}?per_page=2`,
+      )) as { id: number; event: string }[];
+      expect(list.map((d) => d.event)).toEqual(['workflow_job', 'ping']);
+      await call(`${ns}/list-webhook-deliveries`, 'GET', `${deliveries}?status=sometimes`);
+      await call(`${ns}/list-webhook-deliveries`, 'GET', `${deliveries}?cursor=nope`);
+      for (const d of list) {
+        await call(`${ns}/get-webhook-delivery`, 'GET', `${deliveries}/${d.id}`);
+      }
+      await call(
+        `${ns}/redeliver-webhook-delivery`,
+        'POST',
+        `${deliveries}/${list[0]?.id}/attempts`,
+      );
+      await rx.count(4);
+      await call(`${ns}/delete-webhook`, 'DELETE', `${base}/${hook.id}`);
+      await call(`${ns}/delete-webhook`, 'DELETE', `${base}/${hook.id}`);
+    } finally {
+      await h.gh.webhooks.settled();
+      await rx.close();
+    }
+  });
+});
+
 describe('coverage', () => {
   it('the schema check rejects a runner of the wrong shape', () => {
     const v = ajv.compile(
@@ -425,7 +489,7 @@ describe('coverage', () => {
   });
 
   it('validated every operation the sim serves', () => {
-    expect(served).toHaveLength(33);
+    expect(served).toHaveLength(49);
     expect([...checked.keys()].sort()).toEqual(served);
     expect([...h.gh.rest.counts.keys()].sort()).toEqual(served);
   });

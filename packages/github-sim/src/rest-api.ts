@@ -9,8 +9,11 @@ import type { Faults } from './faults.js';
 import { field, readJson, send } from './http-io.js';
 import type { Scope } from './scope.js';
 import { isoSeconds } from './domain/iso-time.js';
+import { hookOperation } from './hooks-rest.js';
+import type { Operation, Outcome } from './rest-types.js';
 import { hashSecret } from './sim-state.js';
 import type { GitHubSimulator, RunnerGroup } from './simulator.js';
+import type { Webhooks } from './webhooks.js';
 import { jobView, runView, workflowView } from './workflow-views.js';
 
 /** Per-operation request counts, read through the control API. */
@@ -23,20 +26,6 @@ export interface RequestCount {
   notModified: number;
 }
 
-interface Outcome {
-  status: number;
-  body?: unknown;
-  headers?: Record<string, string>;
-}
-
-interface Operation {
-  /** `operationId` in GitHub's OpenAPI description. */
-  id: string;
-  /** Whether the operation takes an app JWT rather than a token. */
-  jwt?: boolean;
-  run: (ctx: { body: unknown; url: URL; principal: Principal }) => Outcome;
-}
-
 /** Everything the public API needs from the server around it. */
 export interface RestApiDeps {
   sim: GitHubSimulator;
@@ -47,6 +36,7 @@ export interface RestApiDeps {
   /** Records that one injected-count fault was used up. */
   useFault: (k: 'serverErrorsNext' | 'secondaryRateLimitNext') => void;
   random: () => number;
+  webhooks: Webhooks;
 }
 
 const NOT_FOUND = {
@@ -62,8 +52,9 @@ function originOf(req: IncomingMessage): string {
 
 /**
  * The public GitHub REST surface: the self-hosted runner endpoints for repositories and
- * organizations, a repository's workflows, their dispatch, workflow runs and jobs, and the
- * installation-token endpoint of the App flow. Applies authentication,
+ * organizations, a repository's workflows, their dispatch, workflow runs and jobs, the webhooks of
+ * repositories and organizations with their deliveries, and the installation-token endpoint of
+ * the App flow. Applies authentication,
  * injected faults, the primary rate limit, ETags and request counting around each operation.
  */
 export class RestApi {
@@ -243,6 +234,18 @@ export class RestApi {
         jwt: true,
         run: ({ principal }) => this.#installationToken(principal, installationId),
       };
+    }
+    const hooks = /^\/(?:repos\/([^/]+)\/([^/]+)|orgs\/([^/]+))\/hooks(\/.*)?$/.exec(path);
+    if (hooks !== null) {
+      const scope: Scope =
+        hooks[3] === undefined
+          ? {
+              kind: 'repo',
+              owner: decodeURIComponent(hooks[1] ?? ''),
+              repo: decodeURIComponent(hooks[2] ?? ''),
+            }
+          : { kind: 'org', org: decodeURIComponent(hooks[3]) };
+      return hookOperation(this.#d.webhooks, method, scope, hooks[4] ?? '', origin);
     }
     const groups = /^\/orgs\/([^/]+)\/actions\/runner-groups(?:\/(\d+))?$/.exec(path);
     if (groups !== null) {

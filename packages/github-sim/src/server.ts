@@ -8,6 +8,8 @@ import { send } from './http-io.js';
 import { RestApi } from './rest-api.js';
 import { handleRunnerApi } from './runner-api.js';
 import { GitHubSimulator, type SimConfig } from './simulator.js';
+import { TraceReplay } from './trace-replay.js';
+import { Webhooks } from './webhooks.js';
 
 /** Options of {@link startGitHubSim}. */
 export interface GitHubSimOptions {
@@ -31,6 +33,8 @@ export interface GitHubSimOptions {
   now?: () => number;
   /** How often timed-out runners are swept even without requests. Default 500 ms. */
   sweepIntervalMs?: number;
+  /** A webhook receiver that has not answered in this long fails the delivery. Default 10 s. */
+  webhookTimeoutMs?: number;
 }
 
 /** A running simulator. */
@@ -44,6 +48,10 @@ export interface GitHubSim {
   faults: { current: Faults };
   tokens: Set<string>;
   apps: SimApp[];
+  /** Hooks, the delivery log and its faults; `await gh.webhooks.settled()` waits for deliveries. */
+  webhooks: Webhooks;
+  /** The trace replay of `POST /_sim/trace`. */
+  trace: TraceReplay;
   close(): Promise<void>;
 }
 
@@ -57,6 +65,16 @@ export async function startGitHubSim(opts: GitHubSimOptions = {}): Promise<GitHu
   const faults = { current: { ...NO_FAULTS, ...opts.faults } };
   const tokens = new Set(opts.tokens ?? []);
   const apps = [...(opts.apps ?? [])];
+  const random = opts.random ?? Math.random;
+  // The payloads' links point at the sim's own URL, known once it listens.
+  let origin = 'http://127.0.0.1';
+  const webhooks = new Webhooks({
+    sim,
+    origin: () => origin,
+    random,
+    ...(opts.webhookTimeoutMs === undefined ? {} : { timeoutMs: opts.webhookTimeoutMs }),
+  });
+  const trace = new TraceReplay(sim);
   const rest = new RestApi({
     sim,
     tokens,
@@ -65,9 +83,10 @@ export async function startGitHubSim(opts: GitHubSimOptions = {}): Promise<GitHu
     useFault: (k) => {
       faults.current = { ...faults.current, [k]: Math.max(0, faults.current[k] - 1) };
     },
-    random: opts.random ?? Math.random,
+    random,
+    webhooks,
   });
-  const control = { sim, rest, tokens, apps, faults, adminToken: opts.adminToken };
+  const control = { sim, rest, tokens, apps, faults, adminToken: opts.adminToken, webhooks, trace };
 
   const server: Server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://sim.invalid');
@@ -95,17 +114,22 @@ export async function startGitHubSim(opts: GitHubSimOptions = {}): Promise<GitHu
   sweeper.unref();
   const { port } = server.address() as AddressInfo;
   const host = opts.host ?? '127.0.0.1';
+  origin = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
   return {
-    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    url: origin,
     port,
     sim,
     rest,
     faults,
     tokens,
     apps,
+    webhooks,
+    trace,
     close: () =>
       new Promise<void>((resolve, reject) => {
         clearInterval(sweeper);
+        webhooks.close();
+        trace.close();
         server.close((err) => (err === undefined ? resolve() : reject(err)));
         server.closeAllConnections();
       }),

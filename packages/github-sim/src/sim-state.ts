@@ -2,8 +2,11 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import type { RunnerLabel } from './domain/labels.js';
 
-/** Lifecycle of a simulated workflow job. */
-export type JobStatus = 'queued' | 'in_progress' | 'completed' | 'cancelled';
+/**
+ * Lifecycle of a simulated workflow job. `waiting` is a job held for an approval (an environment
+ * protection rule) before it is queued.
+ */
+export type JobStatus = 'waiting' | 'queued' | 'in_progress' | 'completed' | 'cancelled';
 
 /** A job enqueued through the control API. */
 export interface JobRecord {
@@ -30,6 +33,15 @@ export interface JobRecord {
   name?: string;
   /** The group of the runner that took the job, kept once assigned (the runner may go). */
   runnerGroupId?: number | null;
+  /** `runs-on: {group: NAME}`: only runners of the runner group of that name may take the job. */
+  runnerGroup?: string;
+  /**
+   * The job's steps fail: it runs its whole duration on the runner, which reports success, and
+   * the sim records `failure` (the stub's steps are a wait; a trace's `conclusion: failure`).
+   */
+  failSteps?: boolean;
+  /** When a job that waited for approval was queued; absent for a job queued at creation. */
+  queuedSince?: number;
 }
 
 /**

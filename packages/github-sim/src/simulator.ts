@@ -41,6 +41,11 @@ export interface SimConfig {
   rateLimit: number;
   /** Lifetime of registration, remove and installation tokens. Default one hour. */
   tokenTtlMs: number;
+  /**
+   * How long a queued job waits before it is offered to runners, as GitHub takes a moment to hand
+   * a new job to an idle runner. Default 0.
+   */
+  pickupDelayMs: number;
 }
 
 export const DEFAULT_CONFIG: SimConfig = {
@@ -49,6 +54,7 @@ export const DEFAULT_CONFIG: SimConfig = {
   pollWaitMs: 1000,
   rateLimit: 5000,
   tokenTtlMs: 3_600_000,
+  pickupDelayMs: 0,
 };
 
 /** The version string the stub runner reports, shaped like actions/runner's. */
@@ -96,6 +102,32 @@ export interface AssignedJob {
   failSetup: boolean;
 }
 
+/** The `workflow_job` webhook actions: one per change of a job's state. */
+export type JobAction = 'waiting' | 'queued' | 'in_progress' | 'completed';
+
+/** A change of a job's state, with the job as it stands right after it. */
+export interface JobEvent {
+  action: JobAction;
+  /** A copy: later changes of the job do not show in it. */
+  job: JobRecord;
+}
+
+/** What {@link GitHubSimulator.enqueueJob} takes. */
+export interface JobInput {
+  scope: Scope;
+  repository: string;
+  labels: string[];
+  durationMs: number;
+  /** The job fails in "Set up job", before any hook runs. */
+  failSetup?: boolean;
+  /** The job runs its whole duration, then is recorded as failed. */
+  failSteps?: boolean;
+  /** `runs-on: {group: NAME}`: only runners of that runner group may take it. */
+  runnerGroup?: string;
+  /** The job waits for an approval (`waiting`) until {@link GitHubSimulator.approveJob}. */
+  waiting?: boolean;
+}
+
 /** A message a runner's poll answers with: a job to run, or a self-update to apply. */
 export type RunnerMessage = { job: AssignedJob } | { update: { targetVersion: string } };
 
@@ -138,7 +170,7 @@ export interface RunFilter {
 
 /** A run's state as GitHub derives it from its jobs. */
 export interface RunState {
-  status: 'queued' | 'in_progress' | 'completed';
+  status: 'waiting' | 'queued' | 'in_progress' | 'completed';
   conclusion: 'success' | 'failure' | 'cancelled' | null;
   /** When the latest of its jobs changed, or its creation. */
   updatedAt: number;
@@ -167,6 +199,8 @@ export class GitHubSimulator {
   runnerFaults: RunnerFaults = NO_RUNNER_FAULTS;
   /** Self-updates waiting for a runner's next poll, by runner id: the target version. */
   readonly #pendingUpdates = new Map<number, string>();
+  readonly #jobListeners = new Set<(e: JobEvent) => void>();
+  readonly #tickers = new Set<() => void>();
 
   constructor(opts: GitHubSimulatorOptions = {}) {
     this.state = new SimState(opts.stateFile);
@@ -176,6 +210,32 @@ export class GitHubSimulator {
 
   now(): number {
     return this.#now();
+  }
+
+  /** Calls `listener` after every change of a job's state; returns the unsubscribe function. */
+  onJobEvent(listener: (e: JobEvent) => void): () => void {
+    this.#jobListeners.add(listener);
+    return () => this.#jobListeners.delete(listener);
+  }
+
+  /**
+   * Runs `tick` at the start of every {@link sweep}, so that whatever is due by the sim's clock
+   * (a trace's next arrivals) happens before a request is answered. Returns the removal function.
+   */
+  addTicker(tick: () => void): () => void {
+    this.#tickers.add(tick);
+    return () => this.#tickers.delete(tick);
+  }
+
+  #emit(action: JobAction, jobId: number): void {
+    const job = this.state.job(jobId);
+    if (job === undefined) return;
+    const copy: JobRecord = { ...job, labels: [...job.labels] };
+    for (const l of [...this.#jobListeners]) l({ action, job: copy });
+  }
+
+  #wakePollers(): void {
+    for (const w of [...this.#waiters]) w();
   }
 
   // ---- REST side -------------------------------------------------------------------------
@@ -566,28 +626,64 @@ export class GitHubSimulator {
       }
       const job = this.#tryAssign(r);
       if (job !== null) return { job };
-      const left = deadline - this.now();
+      const now = this.now();
+      const left = deadline - now;
       if (left <= 0) return null;
+      // A job this runner could take once its pick-up delay has passed wakes the poll then.
+      const next = this.#nextOfferAt(r);
+      const wait = Math.min(left, 250, next === null ? Infinity : Math.max(1, next - now));
       await new Promise<void>((resolve) => {
         const done = (): void => {
           clearTimeout(t);
           this.#waiters.delete(done);
           resolve();
         };
-        const t = setTimeout(done, Math.min(left, 250));
+        const t = setTimeout(done, wait);
         this.#waiters.add(done);
       });
     }
   }
 
+  /** When a queued job is first offered to runners: `pickupDelayMs` after it was queued. */
+  offerAt(j: JobRecord): number {
+    return (j.queuedSince ?? j.queuedAt) + this.config.pickupDelayMs;
+  }
+
+  /**
+   * Whether runner `r` may take job `j`, as GitHub matches them: every label of the job on the
+   * runner (without regard to case), the job's repository served by the runner's scope (the
+   * repository itself, or its organization), and the runner in the job's runner group if it
+   * names one. Says nothing of the runner being idle or of the pick-up delay.
+   */
+  matches(r: RunnerRecord, j: JobRecord): boolean {
+    if (!scopeServes(parseScopeKey(r.scope), parseScopeKey(j.scope))) return false;
+    if (!satisfies(r.labels, j.labels)) return false;
+    if (j.runnerGroup === undefined) return true;
+    return this.runnerGroupName(r.runnerGroupId).toLowerCase() === j.runnerGroup.toLowerCase();
+  }
+
+  /** The earliest time a queued job `r` matches is offered to runners, if one is still held back. */
+  #nextOfferAt(r: RunnerRecord): number | null {
+    const now = this.now();
+    let next: number | null = null;
+    for (const j of this.state.jobs) {
+      if (j.status !== 'queued' || !this.matches(r, j)) continue;
+      const at = this.offerAt(j);
+      if (at > now && (next === null || at < next)) next = at;
+    }
+    return next;
+  }
+
+  /**
+   * Gives an idle runner (one that polls has a session, so it is online) the oldest queued job it
+   * matches whose pick-up delay has passed. The job records the runner and its group, and an
+   * `in_progress` event follows.
+   */
   #tryAssign(r: RunnerRecord): AssignedJob | null {
     if (this.currentJob(r.id) !== undefined) return null;
-    const runnerScope = parseScopeKey(r.scope);
+    const now = this.now();
     const job = this.state.jobs.find(
-      (j) =>
-        j.status === 'queued' &&
-        scopeServes(runnerScope, parseScopeKey(j.scope)) &&
-        satisfies(r.labels, j.labels),
+      (j) => j.status === 'queued' && this.offerAt(j) <= now && this.matches(r, j),
     );
     if (job === undefined) return null;
     this.state.updateJob(job.id, (j) => {
@@ -595,8 +691,9 @@ export class GitHubSimulator {
       j.runnerId = r.id;
       j.runnerName = r.name;
       j.runnerGroupId = r.runnerGroupId;
-      j.startedAt = this.now();
+      j.startedAt = now;
     });
+    this.#emit('in_progress', job.id);
     return {
       id: job.id,
       runId: job.runId,
@@ -628,7 +725,7 @@ export class GitHubSimulator {
       );
     }
     this.#pendingUpdates.set(r.id, targetVersion);
-    for (const w of [...this.#waiters]) w();
+    this.#wakePollers();
     return r;
   }
 
@@ -641,9 +738,14 @@ export class GitHubSimulator {
       this.state.updateJob(jobId, (j) => {
         j.status = result === 'cancelled' ? 'cancelled' : 'completed';
         j.conclusion =
-          result === 'succeeded' ? 'success' : result === 'failed' ? 'failure' : 'cancelled';
+          result === 'cancelled'
+            ? 'cancelled'
+            : result === 'failed' || j.failSteps === true
+              ? 'failure'
+              : 'success';
         j.completedAt = this.now();
       });
+      this.#emit('completed', jobId);
     }
     if (r.ephemeral) this.state.deleteRunner(r.id);
   }
@@ -826,7 +928,11 @@ export class GitHubSimulator {
           : 'success';
       return { status: 'completed', conclusion, updatedAt };
     }
-    const status = jobs.every((j) => j.status === 'queued') ? 'queued' : 'in_progress';
+    const status = jobs.every((j) => j.status === 'queued')
+      ? 'queued'
+      : jobs.some((j) => j.status === 'waiting') && !jobs.some((j) => j.status === 'in_progress')
+        ? 'waiting'
+        : 'in_progress';
     return { status, conclusion: null, updatedAt };
   }
 
@@ -842,13 +948,7 @@ export class GitHubSimulator {
    * Queues a job for a label set, as the one job of a new run of its repository's implicit
    * workflow (event `push`, branch `main`); a runner that polls picks it up.
    */
-  enqueueJob(input: {
-    scope: Scope;
-    repository: string;
-    labels: string[];
-    durationMs: number;
-    failSetup?: boolean;
-  }): JobRecord {
+  enqueueJob(input: JobInput): JobRecord {
     const repository = input.repository.toLowerCase();
     const wf =
       this.state.workflows.find((w) => w.repository === repository && !w.dispatchable) ??
@@ -865,17 +965,7 @@ export class GitHubSimulator {
     return this.#addJob(run, input);
   }
 
-  #addJob(
-    run: RunRecord,
-    input: {
-      scope: Scope;
-      repository: string;
-      labels: string[];
-      durationMs: number;
-      failSetup?: boolean;
-      name?: string;
-    },
-  ): JobRecord {
+  #addJob(run: RunRecord, input: JobInput & { name?: string }): JobRecord {
     const job = this.state.addJob({
       runId: run.id,
       ...(input.name === undefined ? {} : { name: input.name }),
@@ -884,7 +974,9 @@ export class GitHubSimulator {
       labels: input.labels,
       durationMs: input.durationMs,
       ...(input.failSetup === true ? { failSetup: true } : {}),
-      status: 'queued',
+      ...(input.failSteps === true ? { failSteps: true } : {}),
+      ...(input.runnerGroup === undefined ? {} : { runnerGroup: input.runnerGroup }),
+      status: input.waiting === true ? 'waiting' : 'queued',
       conclusion: null,
       runnerId: null,
       runnerName: null,
@@ -893,7 +985,24 @@ export class GitHubSimulator {
       completedAt: null,
       cancelRequested: false,
     });
-    for (const w of [...this.#waiters]) w();
+    this.#emit(job.status === 'waiting' ? 'waiting' : 'queued', job.id);
+    this.#wakePollers();
+    return job;
+  }
+
+  /** Approves a job that waits (as a reviewer approves a deployment): it is queued from now on. */
+  approveJob(id: number): JobRecord {
+    const job = this.state.job(id);
+    if (job === undefined) throw new SimError('SIM_NOT_FOUND', `Job ${id} not found`);
+    if (job.status !== 'waiting') {
+      throw new SimError('SIM_CONFLICT', `Job ${id} is "${job.status}", not waiting for approval`);
+    }
+    this.state.updateJob(id, (j) => {
+      j.status = 'queued';
+      j.queuedSince = this.now();
+    });
+    this.#emit('queued', id);
+    this.#wakePollers();
     return job;
   }
 
@@ -901,8 +1010,9 @@ export class GitHubSimulator {
   cancelJob(id: number): JobRecord {
     const job = this.state.job(id);
     if (job === undefined) throw new SimError('SIM_NOT_FOUND', `Job ${id} not found`);
+    const before = job.status;
     this.state.updateJob(id, (j) => {
-      if (j.status === 'queued') {
+      if (j.status === 'queued' || j.status === 'waiting') {
         j.status = 'cancelled';
         j.conclusion = 'cancelled';
         j.completedAt = this.now();
@@ -910,6 +1020,7 @@ export class GitHubSimulator {
         j.cancelRequested = true;
       }
     });
+    if (before === 'queued' || before === 'waiting') this.#emit('completed', id);
     return job;
   }
 
@@ -942,10 +1053,12 @@ export class GitHubSimulator {
   }
 
   /**
-   * Applies time: runners whose heartbeats stopped go offline and lose the job they held (it
-   * fails, as a job on a lost runner does on GitHub); expired tokens are dropped.
+   * Applies time: whatever is due by the clock happens (a trace's arrivals), runners whose
+   * heartbeats stopped go offline and lose the job they held (it fails, as a job on a lost runner
+   * does on GitHub), expired tokens are dropped.
    */
   sweep(): void {
+    for (const tick of [...this.#tickers]) tick();
     const now = this.now();
     for (const r of this.state.runners) {
       if (r.session === null || now - r.session.lastHeartbeatAt <= this.config.offlineAfterMs)
@@ -960,6 +1073,7 @@ export class GitHubSimulator {
           j.conclusion = 'failure';
           j.completedAt = now;
         });
+        this.#emit('completed', job.id);
       }
     }
     this.state.pruneTokens(now);

@@ -9,11 +9,11 @@ import type { JobRecord, RunRecord, WorkflowRecord } from './sim-state.js';
 import type { GitHubSimulator } from './simulator.js';
 
 /** A stable positive id for a name (repositories and owners have no records of their own). */
-function stableId(kind: string, name: string): number {
+export function stableId(kind: string, name: string): number {
   return createHash('sha256').update(`${kind}:${name}`).digest().readUInt32BE(0) & 0x7fffffff;
 }
 
-function nodeId(prefix: string, id: number): string {
+export function nodeId(prefix: string, id: number): string {
   return `${prefix}_${Buffer.from(String(id)).toString('base64url')}`;
 }
 
@@ -35,13 +35,21 @@ export function workflowView(origin: string, wf: WorkflowRecord): Record<string,
   };
 }
 
-/** `#/components/schemas/simple-user` of a repository owner. */
-function ownerView(origin: string, login: string): Record<string, unknown> {
+/**
+ * `#/components/schemas/simple-user` of an account: a repository owner (every owner the sim knows
+ * is an organization) or a user such as a webhook's sender.
+ */
+export function accountView(
+  origin: string,
+  login: string,
+  type: 'Organization' | 'User' = 'Organization',
+): Record<string, unknown> {
   const u = `${origin}/users/${login}`;
+  const id = stableId(type === 'Organization' ? 'owner' : 'user', login);
   return {
     login,
-    id: stableId('owner', login),
-    node_id: nodeId('O', stableId('owner', login)),
+    id,
+    node_id: nodeId(type === 'Organization' ? 'O' : 'U', id),
     avatar_url: `${origin}/avatars/${login}`,
     gravatar_id: '',
     url: u,
@@ -55,7 +63,7 @@ function ownerView(origin: string, login: string): Record<string, unknown> {
     repos_url: `${u}/repos`,
     events_url: `${u}/events{/privacy}`,
     received_events_url: `${u}/received_events`,
-    type: 'Organization',
+    type,
     site_admin: false,
   };
 }
@@ -101,7 +109,7 @@ const REPO_URLS: Record<string, string> = {
 };
 
 /** `#/components/schemas/minimal-repository` of `owner/repo`. */
-function repositoryView(origin: string, repository: string): Record<string, unknown> {
+export function repositoryView(origin: string, repository: string): Record<string, unknown> {
   const [owner = '', name = ''] = repository.split('/');
   const url = `${origin}/repos/${repository}`;
   const id = stableId('repo', repository);
@@ -110,7 +118,7 @@ function repositoryView(origin: string, repository: string): Record<string, unkn
     node_id: nodeId('R', id),
     name,
     full_name: repository,
-    owner: ownerView(origin, owner),
+    owner: accountView(origin, owner),
     private: true,
     html_url: `${origin}/${repository}`,
     description: null,

@@ -1,5 +1,5 @@
 /**
- * The agent's config file (CLI.md "Agent config"). The `optIn` section is the host's own consent:
+ * The agent's config file (docs/agent-config.md). The `optIn` section is the host's own consent:
  * the agent enforces it whatever the coordinator says. Empty means nothing is allowed.
  */
 import { z } from 'zod';

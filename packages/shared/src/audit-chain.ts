@@ -1,5 +1,5 @@
 /**
- * The agent's audit log as a SHA-256 hash chain (DESIGN.md "Dry-run and audit").
+ * The agent's audit log as a SHA-256 hash chain (docs/design/architecture.md "Dry runs and audit").
  *
  * `hash = hex(SHA-256(prevHash + "\n" + canonicalJson(record without "hash")))`, where the
  * hashed record includes its `prevHash` and `canonicalJson` is the JCS-style serialization of

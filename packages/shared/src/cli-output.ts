@@ -1,5 +1,6 @@
 /**
- * How the Launchplane CLIs talk to people and scripts (CLI.md): `--json` prints one JSON document
+ * How the Launchplane CLIs talk to people and scripts
+ * (docs/cli.md): `--json` prints one JSON document
  * on stdout and nothing else; errors go to stderr as `error LP_CODE: message` plus a hint line;
  * exit status 1 for a refusal or failure, 2 for bad usage. Output goes through an injected
  * {@link CliIo}, so this module does no I/O of its own.
@@ -32,7 +33,8 @@ export function renderTable(
 }
 
 /**
- * Prints an error the CLI.md way (`error LP_CODE: message`, then `hint: …` when there is one) and
+ * Prints an error the docs/cli.md way (`error LP_CODE: message`, then `hint: …` when there is
+ * one) and
  * returns the exit status to use. `message` replaces the error's own message when given.
  */
 export function printError(io: CliIo, err: unknown, message?: string): number {

@@ -509,7 +509,7 @@ type Defect =
   | 'replayed'
   | 'seqRegression';
 
-/** PROTOCOL.md's order; the first defect present decides the code. */
+/** The order of docs/design/protocol.md "Verification order"; the first defect present decides the code. */
 const ORDER: readonly [Defect, ErrorCode][] = [
   ['badAlg', 'LP_BAD_HEADER'],
   ['badKid', 'LP_BAD_HEADER'],

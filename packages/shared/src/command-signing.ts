@@ -1,5 +1,5 @@
 /**
- * Signed commands, coordinator → agent (PROTOCOL.md "Commands"): `signCommand` on the
+ * Signed commands, coordinator → agent (docs/design/protocol.md "Commands"): `signCommand` on the
  * coordinator, `verifyCommand` on the agent, which runs every check in the protocol's order.
  */
 import type { KeyObject } from 'node:crypto';
@@ -70,7 +70,8 @@ export interface VerifiedCommand {
 }
 
 /**
- * Verifies a command in exactly PROTOCOL.md's order, throwing a LaunchplaneError at the first
+ * Verifies a command in exactly the order of
+ * docs/design/protocol.md "Verification order", throwing a LaunchplaneError at the first
  * failure: structure (LP_INVALID_MESSAGE) → header: alg, typ, pinned kid, no other parameters
  * (LP_BAD_HEADER) → signature (LP_SIGNATURE_INVALID) → strict payload schema
  * (LP_INVALID_MESSAGE, or LP_UNKNOWN_COMMAND for an unknown `cmd.type`) → `aud`

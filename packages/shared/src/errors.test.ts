@@ -31,7 +31,7 @@ const PROTOCOL_CODES = [
 ];
 
 describe('error codes', () => {
-  it('include every code PROTOCOL.md lists, each once', () => {
+  it('include every code the protocol lists, each once', () => {
     for (const code of PROTOCOL_CODES) expect(ERROR_CODES).toContain(code);
     expect(new Set(ERROR_CODES).size).toBe(ERROR_CODES.length);
   });
@@ -47,7 +47,7 @@ describe('error codes', () => {
     expect(httpStatusFor('LP_LANE_BUSY')).toBe(409);
   });
 
-  it('close a session with the PROTOCOL.md close codes', () => {
+  it('close a session with the close codes of the protocol', () => {
     expect(closeCodeFor('LP_INVALID_MESSAGE')).toBe(CLOSE_CODES.invalidMessage);
     expect(closeCodeFor('LP_SIGNATURE_INVALID')).toBe(CLOSE_CODES.authenticationFailed);
     expect(closeCodeFor('LP_HOST_REVOKED')).toBe(CLOSE_CODES.revoked);

@@ -1,12 +1,13 @@
 /**
- * Errors with stable codes (PROTOCOL.md "Error codes"), and the one mapping from a code to an
+ * Errors with stable codes (docs/design/protocol.md "Error codes"),
+ * and the one mapping from a code to an
  * HTTP status, a WebSocket close code and a CLI exit status.
  */
 import { redactText } from './redact.js';
 
 /** Every stable error code. Codes are part of the contract: never rename one. */
 export const ERROR_CODES = [
-  // PROTOCOL.md
+  // docs/design/protocol.md "Error codes"
   'LP_SIGNATURE_INVALID',
   'LP_BAD_HEADER',
   'LP_WRONG_AUDIENCE',
@@ -24,7 +25,7 @@ export const ERROR_CODES = [
   'LP_TOKEN_INVALID',
   'LP_FORBIDDEN',
   'LP_HOST_REVOKED',
-  // Signature checks that PROTOCOL.md orders separately and that need their own code.
+  // Signature checks that the protocol orders separately and that need their own code.
   'LP_NOT_YET_VALID',
   'LP_LIFETIME_TOO_LONG',
   // Contract-level codes beyond the wire list.
@@ -70,7 +71,8 @@ export interface LaunchplaneErrorOptions {
 }
 
 /**
- * The one error class of the project. Messages follow STYLE.md: sentence case, values quoted,
+ * The one error class of the project. Messages follow
+ * docs/design/style.md "Errors and messages": sentence case, values quoted,
  * no trailing period, never a secret. As a last line, message and recovery pass through
  * {@link redactText} when the error is made, so neither they, the stack nor {@link toJSON} can
  * carry a secret of a known shape (a caller that knows the exact value also removes it itself).
@@ -176,12 +178,12 @@ export function closeCodeFor(code: ErrorCode): number | undefined {
   return MAPPING[code].close;
 }
 
-/** CLI exit status: 2 for bad usage, 1 for a refusal or failure (CLI.md). */
+/** CLI exit status: 2 for bad usage, 1 for a refusal or failure (docs/cli.md). */
 export function exitCodeFor(code: ErrorCode): number {
   return MAPPING[code].exit;
 }
 
-/** WebSocket close codes of PROTOCOL.md. */
+/** WebSocket close codes (docs/design/protocol.md "Close codes"). */
 export const CLOSE_CODES = {
   invalidMessage: 4400,
   authenticationFailed: 4401,

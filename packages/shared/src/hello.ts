@@ -1,5 +1,6 @@
 /**
- * Session authentication (PROTOCOL.md "Session"): the coordinator sends a random nonce, the
+ * Session authentication (docs/design/protocol.md "Challenge, hello, welcome"):
+ * the coordinator sends a random nonce, the
  * agent answers with an Ed25519 signature over
  * `launchplane/v1/hello\n<coordinatorId>\n<hostId>\n<nonce>`.
  */

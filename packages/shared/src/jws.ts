@@ -2,7 +2,8 @@
  * JWS compact serialization (RFC 7515) restricted to what Launchplane needs: EdDSA over Ed25519
  * (RFC 8037), a protected header of exactly `{"alg","typ","kid"}`, a JSON payload.
  *
- * Verification runs PROTOCOL.md's order and stops at the first failure, each with its own
+ * Verification runs the order of
+ * docs/design/protocol.md "Verification order" and stops at the first failure, each with its own
  * stable code: structure → header → signature → payload JSON. Nothing in the header or payload
  * is trusted before the signature over the received bytes has been checked, except what is
  * needed to pick the key (`alg`, `typ`, `kid` — which must equal fixed, pinned values).

@@ -1,5 +1,6 @@
 /**
- * Ed25519 keys (PROTOCOL.md "Keys and encodings"): generation, RFC 8032 seeds, public JWKs,
+ * Ed25519 keys (docs/design/protocol.md "Keys, encodings and fingerprints"):
+ * generation, RFC 8032 seeds, public JWKs,
  * PKCS#8 PEM files and `ssh-keygen -l` style fingerprints. Only `node:crypto` is used.
  */
 import { Buffer } from 'node:buffer';

@@ -5,7 +5,7 @@ import { LANE_EVENTS, LANE_STATES, canTransition, isTerminal, transition } from 
 import type { LaneEvent, LaneState } from './lane-state.js';
 
 describe('lane state machine', () => {
-  it('walks the happy path of DESIGN.md', () => {
+  it('walks the happy path of the lane lifecycle', () => {
     const path: [LaneEvent, LaneState][] = [
       ['provision', 'provisioning'],
       ['start', 'starting'],

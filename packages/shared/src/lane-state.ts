@@ -1,5 +1,6 @@
 /**
- * The lane lifecycle (DESIGN.md "Lane lifecycle") as one pure transition function.
+ * The lane lifecycle (docs/design/lane-lifecycle.md "States and events")
+ * as one pure transition function.
  */
 import { z } from 'zod';
 import { LaunchplaneError } from './errors.js';

@@ -1,5 +1,6 @@
 /**
- * Canonical names and labels (DESIGN.md "Names and labels"). Every name that Launchplane puts on
+ * Canonical names and labels
+ * (docs/design/architecture.md "Names and labels"). Every name that Launchplane puts on
  * systemd, Docker or GitHub is made here, and every name it reads back is checked here.
  */
 import { ulid } from 'ulid';

@@ -1,5 +1,6 @@
 /**
- * The control plan (DESIGN.md "plan"): the deterministic diff of policy against observed state.
+ * The control plan (docs/design/architecture.md "The plan"):
+ * the deterministic diff of policy against observed state.
  * Every action carries its reason; every desired lane that cannot be made carries the guardrail
  * that blocks it; runners that are not provably ours are listed as unmanaged, never acted on.
  */
@@ -101,6 +102,68 @@ export const ignoredCapabilitySchema = z.strictObject({
 });
 export type IgnoredCapabilityView = z.infer<typeof ignoredCapabilitySchema>;
 
+const count = z.number().int().nonnegative();
+
+/**
+ * A pool that follows demand, as the plan sized it: its demand, its target and why
+ * (`pool build: 3 queued jobs + minIdle 1 → target 4 (max 6)`).
+ */
+export const poolScalingSchema = z.strictObject({
+  pool: poolNameSchema,
+  /** Lanes holding a slot before the plan, of which `busy` run a job. */
+  lanes: count,
+  busy: count,
+  /** Matching jobs with no runner yet that count toward this pool. */
+  queued: count,
+  /** Of those, jobs a lane of the pool already took before the job data said so (reservations). */
+  taken: count,
+  /** `queued - taken`: the waiting jobs in the formula. */
+  waiting: count,
+  /** Their ids, oldest first (at most 100). */
+  waitingJobs: z.array(z.number().int().positive()).max(100),
+  /** The effective bounds: schedule windows applied, `max` within the pool's `lanes`. */
+  min: count,
+  max: count,
+  minIdle: count,
+  /** Schedule windows in force, by name (or `schedule[i]`). */
+  windows: z.array(z.string().max(200)).max(50),
+  target: count,
+  creates: count,
+  removes: count,
+  /** Lanes wanted that no host can take now (see `blocked`). */
+  blocked: count,
+  /** Waiting jobs no lane is made for because the pool is at `max`. */
+  capped: count,
+  /** False while the job data could not be read: the pool neither grows for jobs nor shrinks. */
+  demandKnown: z.boolean(),
+  reason,
+});
+export type PoolScaling = z.infer<typeof poolScalingSchema>;
+
+/**
+ * Why a queued job matches no pool (see the coordinator's `matchJob`); stable strings.
+ * - `github-default-label`: it asks for `self-hosted`, `Linux`, `X64` … which no lane carries
+ * - `no-pool-for-scope`: no pool serves its repository or its repository's organization
+ * - `runner-group`: GitHub gave it a runner group no pool serving it uses
+ * - `labels`: pools serve it, but no lane of theirs would carry every label it asks for
+ */
+export const NO_MATCH_REASONS = [
+  'github-default-label',
+  'no-pool-for-scope',
+  'runner-group',
+  'labels',
+] as const;
+export type NoMatchReason = (typeof NO_MATCH_REASONS)[number];
+
+export const unmatchedJobSchema = z.strictObject({
+  jobId: z.number().int().positive(),
+  repository: z.string().max(200),
+  labels: z.array(z.string().max(200)).max(100),
+  reason: z.enum(NO_MATCH_REASONS),
+  message: reason,
+});
+export type UnmatchedJob = z.infer<typeof unmatchedJobSchema>;
+
 export const controlPlanSchema = z.strictObject({
   version: z.literal(1),
   generatedAt: z.number().int().nonnegative(),
@@ -112,6 +175,18 @@ export const controlPlanSchema = z.strictObject({
   ignoredCapabilities: z.array(ignoredCapabilitySchema),
   /** Observation problems that make the plan less certain (GitHub unreachable, a host stale). */
   degraded: z.array(z.string()),
+  /**
+   * Pools that follow demand (`scaling.mode: demand`), and queued jobs that match no pool (at
+   * most 100). Absent when no pool follows demand, so such plans read as they always have.
+   */
+  scaling: z
+    .strictObject({
+      pools: z.array(poolScalingSchema),
+      unmatched: z.array(unmatchedJobSchema).max(100),
+      /** Queued jobs that match no pool, in all (`unmatched` lists the first 100). */
+      unmatchedTotal: count,
+    })
+    .optional(),
   summary: z.strictObject({
     desired: z.number().int().nonnegative(),
     observed: z.number().int().nonnegative(),

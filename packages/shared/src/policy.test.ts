@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { grantedCapabilities, ownEntry, parsePolicy, summarizePolicy } from './policy.js';
+import {
+  grantedCapabilities,
+  ownEntry,
+  parsePolicy,
+  summarizePolicy,
+  windowsInForce,
+} from './policy.js';
 import { formatIssue } from './yaml-config.js';
 
 const VALID = `version: 1
@@ -358,5 +364,288 @@ describe('prototype keys', () => {
   it('finds a prototype key under a list item', () => {
     const issues = issuesOf('version: 1\nallowedHosts: [host-a]\nx:\n  - a: 1\n  - __proto__: 2\n');
     expect(issues.map((i) => i.path)).toContain('x[1].__proto__');
+  });
+});
+
+describe('scaling in the policy', () => {
+  const SCALING = `version: 1
+allowedHosts: [host-a, host-b]
+allowedRepositories: [acme/api]
+pools:
+  build:
+    repository: acme/api
+    backend: systemd
+    lanes: { host-a: 4, host-b: 4 }
+    scaling:
+      mode: demand
+      min: 0
+      max: 6
+      minIdle: 1
+      scaleDownAfterSec: 600
+      placement: spread
+      schedule:
+        - { cron: "0 8 * * 1-5", durationMinutes: 600, timezone: Europe/Berlin, minIdle: 3 }
+`;
+
+  it('accepts every key and fills the defaults in', () => {
+    const r = parsePolicy(SCALING);
+    if (!r.ok) throw new Error(JSON.stringify(r.issues));
+    expect(r.value.pools.build?.scaling).toEqual({
+      mode: 'demand',
+      min: 0,
+      max: 6,
+      minIdle: 1,
+      scaleDownAfterSec: 600,
+      reservationSec: 600,
+      placement: 'spread',
+      schedule: [
+        { cron: '0 8 * * 1-5', durationMinutes: 600, timezone: 'Europe/Berlin', minIdle: 3 },
+      ],
+    });
+    const bare = parsePolicy(SCALING.replace(/ {4}scaling:[\s\S]*$/, '    scaling: {}\n'));
+    expect(bare.ok && bare.value.pools.build?.scaling).toEqual({
+      mode: 'static',
+      min: 0,
+      minIdle: 0,
+      scaleDownAfterSec: 600,
+      reservationSec: 600,
+      placement: 'spread',
+      schedule: [],
+    });
+    expect(summarizePolicy(r.value).pools[0]?.scaling).toBe(
+      'demand 0–6, minIdle 1, spread, 1 window',
+    );
+  });
+
+  it('leaves a policy without scaling as it was (its digest does not move)', () => {
+    const r = parsePolicy(VALID);
+    expect(r.ok && 'scaling' in (r.value.pools.build ?? {})).toBe(false);
+    expect(r.ok && summarizePolicy(r.value).pools.map((p) => p.scaling)).toEqual([
+      'static',
+      'static',
+    ]);
+  });
+
+  it.each([
+    [
+      'a bad cron expression',
+      '"0 8 * * 1-5"',
+      '"0 25 * * 1-5"',
+      'pools.build.scaling.schedule[0].cron',
+      17,
+      'cron "0 25 * * 1-5" is not valid: Invalid value for hour: 25',
+    ],
+    [
+      'a cron with six fields',
+      '"0 8 * * 1-5"',
+      '"0 0 8 * * 1-5"',
+      'pools.build.scaling.schedule[0].cron',
+      17,
+      'cron "0 0 8 * * 1-5" is not valid',
+    ],
+    [
+      'a cron that never fires',
+      '"0 8 * * 1-5"',
+      '"0 8 30 2 *"',
+      'pools.build.scaling.schedule[0].cron',
+      17,
+      'cron "0 8 30 2 *" never fires',
+    ],
+    [
+      'an unknown time zone',
+      'Europe/Berlin',
+      'Europe/Atlantis',
+      'pools.build.scaling.schedule[0].timezone',
+      17,
+      'time zone "Europe/Atlantis" is not known',
+    ],
+    [
+      'min above max',
+      'min: 0',
+      'min: 7',
+      'pools.build.scaling.min',
+      11,
+      'min (7) is more than max (6)',
+    ],
+    [
+      'minIdle above max',
+      'minIdle: 1',
+      'minIdle: 9',
+      'pools.build.scaling.minIdle',
+      13,
+      'minIdle (9) is more than max (6)',
+    ],
+    [
+      "a window's minIdle above max",
+      'minIdle: 3 }',
+      'minIdle: 7 }',
+      'pools.build.scaling.schedule[0].minIdle',
+      17,
+      'minIdle (7) is more than max (6)',
+    ],
+    [
+      "a window's min above max",
+      'minIdle: 3 }',
+      'min: 8 }',
+      'pools.build.scaling.schedule[0].min',
+      17,
+      'min (8) is more than max (6)',
+    ],
+    [
+      "min above the pool's lanes without max",
+      '      min: 0\n      max: 6',
+      '      min: 9',
+      'pools.build.scaling.min',
+      11,
+      "min (9) is more than the pool's lanes (8 in all)",
+    ],
+    [
+      'a window with neither min nor minIdle',
+      ', minIdle: 3 }',
+      ' }',
+      'pools.build.scaling.schedule[0]',
+      17,
+      'a schedule window needs "min" or "minIdle"',
+    ],
+    ['an unknown mode', 'mode: demand', 'mode: events', 'pools.build.scaling.mode', 10, ''],
+    [
+      'an unknown placement',
+      'placement: spread',
+      'placement: random',
+      'pools.build.scaling.placement',
+      15,
+      '',
+    ],
+    ['a negative min', 'min: 0', 'min: -1', 'pools.build.scaling.min', 11, ''],
+    [
+      'a window longer than a week',
+      'durationMinutes: 600',
+      'durationMinutes: 20000',
+      'pools.build.scaling.schedule[0].durationMinutes',
+      17,
+      '',
+    ],
+    ['an unknown key (a typo)', 'minIdle: 1', 'minIdel: 1', 'pools.build.scaling', 10, 'minIdel'],
+  ])('refuses %s with its path and line', (_what, from, to, path, line, message) => {
+    expect(SCALING).toContain(from);
+    const issues = issuesOf(SCALING.replace(from, to));
+    const hit = issues.find((i) => i.path === path);
+    expect(hit, JSON.stringify(issues)).toBeDefined();
+    expect(hit?.line).toBe(line);
+    expect(hit?.message).toContain(message);
+  });
+});
+
+describe('polled repositories of an organization pool', () => {
+  const ORG = `version: 1
+allowedHosts: [host-a]
+allowedRepositories: [acme/api]
+allowedOrganizations: [acme]
+pools:
+  org:
+    organization: acme
+    backend: systemd
+    lanes: { host-a: 2 }
+    scaling:
+      mode: demand
+      repositories: [Acme/API, acme/web]
+`;
+
+  it('takes the repositories of its organization, lowercased as GitHub compares them', () => {
+    const r = parsePolicy(ORG);
+    if (!r.ok) throw new Error(JSON.stringify(r.issues));
+    expect(r.value.pools.org?.scaling?.repositories).toEqual(['acme/api', 'acme/web']);
+  });
+
+  it('leaves the key out when it is not given', () => {
+    const r = parsePolicy(ORG.replace(/ {6}repositories:.*\n/, ''));
+    expect(r.ok && 'repositories' in (r.value.pools.org?.scaling ?? {})).toBe(false);
+  });
+
+  it.each([
+    [
+      'a repository of another organization',
+      'acme/web]',
+      'other/web]',
+      'pools.org.scaling.repositories[1]',
+      12,
+      'repository "other/web" is not in the pool\'s organization "acme"',
+    ],
+    [
+      'a repository listed twice',
+      'acme/web]',
+      'acme/api]',
+      'pools.org.scaling.repositories[1]',
+      12,
+      '"acme/api" is listed twice',
+    ],
+    [
+      'a repository pool that lists repositories',
+      '    organization: acme',
+      '    repository: acme/api',
+      'pools.org.scaling.repositories',
+      12,
+      '"scaling.repositories" is for organization pools',
+    ],
+    [
+      'a name that is not owner/repo',
+      'acme/web]',
+      'web]',
+      'pools.org.scaling.repositories[1]',
+      12,
+      '',
+    ],
+  ])('refuses %s with its path and line', (_what, from, to, path, line, message) => {
+    expect(ORG).toContain(from);
+    const issues = issuesOf(ORG.replace(from, to));
+    const hit = issues.find((i) => i.path === path);
+    expect(hit, JSON.stringify(issues)).toBeDefined();
+    expect(hit?.line).toBe(line);
+    expect(hit?.message).toContain(message);
+  });
+});
+
+describe('windowsInForce()', () => {
+  const at = (iso: string): number => Date.parse(iso) / 1000;
+  const scaling = {
+    schedule: [
+      {
+        name: 'office',
+        cron: '0 8 * * 1-5',
+        durationMinutes: 600,
+        timezone: 'Europe/Berlin',
+        minIdle: 3,
+      },
+    ],
+  };
+
+  it('is in force from the cron time in its zone for its duration, and not before or after', () => {
+    // Friday 28 March 2025 is still winter time in Berlin (UTC+1).
+    expect(windowsInForce(scaling, at('2025-03-28T06:59:59Z'))).toEqual([]);
+    expect(windowsInForce(scaling, at('2025-03-28T07:00:00Z'))).toEqual([
+      expect.objectContaining({
+        index: 0,
+        startedAt: at('2025-03-28T07:00:00Z'),
+        endsAt: at('2025-03-28T17:00:00Z'),
+      }),
+    ]);
+    expect(windowsInForce(scaling, at('2025-03-28T16:59:59Z'))).toHaveLength(1);
+    expect(windowsInForce(scaling, at('2025-03-28T17:00:00Z'))).toEqual([]);
+    // Saturday: no window.
+    expect(windowsInForce(scaling, at('2025-03-29T09:00:00Z'))).toEqual([]);
+  });
+
+  it('follows daylight saving time: 08:00 in Berlin is 06:00 UTC after the change', () => {
+    // Monday 31 March 2025, summer time (UTC+2).
+    expect(windowsInForce(scaling, at('2025-03-31T06:30:00Z'))).toHaveLength(1);
+    expect(windowsInForce(scaling, at('2025-03-31T05:59:00Z'))).toEqual([]);
+    expect(windowsInForce(scaling, at('2025-03-31T15:59:00Z'))).toHaveLength(1);
+    expect(windowsInForce(scaling, at('2025-03-31T16:00:00Z'))).toEqual([]);
+  });
+
+  it('reads a window without a time zone in UTC', () => {
+    const utc = { schedule: [{ cron: '30 2 * * *', durationMinutes: 30, minIdle: 1 }] };
+    expect(windowsInForce(utc, at('2025-06-01T02:45:00Z'))).toHaveLength(1);
+    expect(windowsInForce(utc, at('2025-06-01T03:00:00Z'))).toEqual([]);
   });
 });

@@ -1,8 +1,9 @@
 /**
- * The coordinator's policy file (CLI.md "Policy file"): allowed hosts, allowed repositories and
+ * The coordinator's policy file (docs/policy.md): allowed hosts, allowed repositories and
  * organizations, and pools with their desired lane counts per host. Fail closed: a missing or
  * empty allowlist allows nothing, and a pool that names anything not allowed is an error.
  */
+import { Cron } from 'croner';
 import { z } from 'zod';
 import { backendSchema } from './protocol.js';
 import {
@@ -23,6 +24,79 @@ import type { ParseResult } from './yaml-config.js';
 export const MAX_LANES_PER_HOST_PER_POOL = 100;
 /** The id GitHub gives every organization's (and repository's) default runner group. */
 export const DEFAULT_RUNNER_GROUP_ID = 1;
+
+/** Most lanes a pool's `scaling` may ask for in all (its `min`, `max`, `minIdle`). */
+export const MAX_POOL_LANES = 10_000;
+/** Longest schedule window: one week. */
+export const MAX_WINDOW_MINUTES = 7 * 24 * 60;
+
+const poolLaneCount = z.number().int().min(0).max(MAX_POOL_LANES);
+
+/** A cron expression's first fields, five of them as in crontab(5): minute hour day month weekday. */
+const CRON_MODE = '5-part';
+
+/**
+ * A window of a pool's `scaling.schedule`: from each time `cron` fires in `timezone` (DST-correct,
+ * via croner) for `durationMinutes` of elapsed time, `min` and/or `minIdle` replace the pool's own.
+ */
+const scheduleWindowSchema = z
+  .strictObject({
+    /** Shown in plan reasons; the window's index names it otherwise. */
+    name: labelSchema.optional(),
+    cron: z.string().min(1).max(200),
+    durationMinutes: z.number().int().min(1).max(MAX_WINDOW_MINUTES),
+    /** An IANA time zone (`Europe/Berlin`); UTC when absent. */
+    timezone: z.string().min(1).max(64).optional(),
+    min: poolLaneCount.optional(),
+    minIdle: poolLaneCount.optional(),
+  })
+  .superRefine((w, ctx) => {
+    if (w.min === undefined && w.minIdle === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [],
+        message: 'a schedule window needs "min" or "minIdle" (or both)',
+      });
+    }
+    const tzProblem = w.timezone === undefined ? undefined : timeZoneProblem(w.timezone);
+    if (tzProblem !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['timezone'], message: tzProblem });
+    }
+    const cronProblem = cronExpressionProblem(w.cron);
+    if (cronProblem !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['cron'], message: cronProblem });
+    }
+  });
+
+/**
+ * How a pool follows demand (docs/policy.md "Scaling on demand"). Without it, or with
+ * `mode: static`, the pool holds exactly the lanes `lanes` lists per host.
+ */
+const scalingSchema = z.strictObject({
+  mode: z.enum(['static', 'demand']).default('static'),
+  /** Never fewer lanes in the pool. */
+  min: poolLaneCount.default(0),
+  /** Never more; also bounded by the sum of `lanes` and the hosts' `maxLanes`. */
+  max: poolLaneCount.optional(),
+  /** Idle lanes kept ready on top of the busy ones and the waiting jobs. */
+  minIdle: poolLaneCount.default(0),
+  /** An idle lane may be removed once it has been idle this long (hysteresis). */
+  scaleDownAfterSec: z.number().int().min(0).max(86_400).default(600),
+  /**
+   * How long a lane that took a job the job store has not yet attributed to it keeps that job
+   * counted as taken (see the planner's reservations).
+   */
+  reservationSec: z.number().int().min(1).max(86_400).default(600),
+  /** `spread`: the host with the fewest lanes of the pool first; `pack`: the fullest first. */
+  placement: z.enum(['spread', 'pack']).default('spread'),
+  schedule: z.array(scheduleWindowSchema).max(50).default([]),
+  /**
+   * Organization pools only: the organization's repositories whose queued jobs the coordinator
+   * polls (GitHub lists jobs per repository, never per organization). Webhooks need no list; a
+   * demand pool of an organization without one follows webhooks alone.
+   */
+  repositories: z.array(repositorySchema).max(1000).optional(),
+});
 
 /** What the policy grants one host: the capability labels it may put on its lanes. */
 const hostGrantSchema = z.strictObject({
@@ -46,9 +120,12 @@ const poolSchema = z
     runnerGroup: runnerGroupNameSchema.optional(),
     /** The runner group by id (1 is the default group); the default when neither is given. */
     runnerGroupId: z.number().int().positive().optional(),
+    /** Lanes per host; with `scaling.mode: demand`, the most lanes per host. */
     lanes: z
       .record(z.string(), z.number().int().min(0).max(MAX_LANES_PER_HOST_PER_POOL))
       .default({}),
+    /** Optional, so a policy without it keeps its digest. */
+    scaling: scalingSchema.optional(),
   })
   .superRefine((pool, ctx) => {
     if ((pool.repository === undefined) === (pool.organization === undefined)) {
@@ -116,6 +193,8 @@ const poolSchema = z
         });
       }
     }
+    if (pool.scaling !== undefined) checkScalingBounds(pool.scaling, pool.lanes, ctx);
+    if (pool.scaling?.repositories !== undefined) checkPolledRepositories(pool, ctx);
   })
   // Without either, the default group: the parsed form (and so a policy's digest) stays as it
   // was before groups could be named.
@@ -214,6 +293,137 @@ export const policySchema = z
 
 export type Policy = z.output<typeof policySchema>;
 export type Pool = z.output<typeof poolSchema>;
+export type Scaling = z.output<typeof scalingSchema>;
+export type ScheduleWindow = z.output<typeof scheduleWindowSchema>;
+
+/** `min` and `minIdle` (and each schedule window's) may not exceed what the pool may ever hold. */
+function checkScalingBounds(
+  scaling: Scaling,
+  lanes: Readonly<Record<string, number>>,
+  ctx: z.RefinementCtx,
+): void {
+  const total = Object.values(lanes).reduce((a, b) => a + b, 0);
+  const bound =
+    scaling.max === undefined
+      ? { value: total, text: `the pool's lanes (${total} in all)` }
+      : { value: scaling.max, text: `max (${scaling.max})` };
+  const check = (value: number | undefined, path: (string | number)[], key: string): void => {
+    if (value !== undefined && value > bound.value) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['scaling', ...path],
+        message: `${key} (${value}) is more than ${bound.text}`,
+      });
+    }
+  };
+  check(scaling.min, ['min'], 'min');
+  check(scaling.minIdle, ['minIdle'], 'minIdle');
+  scaling.schedule.forEach((w, i) => {
+    check(w.min, ['schedule', i, 'min'], 'min');
+    check(w.minIdle, ['schedule', i, 'minIdle'], 'minIdle');
+  });
+}
+
+/**
+ * `scaling.repositories` belongs to an organization pool and names repositories of that
+ * organization only (the organization's place in `allowedOrganizations` is what allows them).
+ */
+function checkPolledRepositories(
+  pool: {
+    repository?: string | undefined;
+    organization?: string | undefined;
+    scaling?: Scaling | undefined;
+  },
+  ctx: z.RefinementCtx,
+): void {
+  const repos = pool.scaling?.repositories ?? [];
+  if (pool.repository !== undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['scaling', 'repositories'],
+      message:
+        'a repository pool is polled for its own repository: "scaling.repositories" is for organization pools',
+    });
+    return;
+  }
+  repos.forEach((repo, i) => {
+    const owner = repo.split('/')[0];
+    if (pool.organization !== undefined && owner !== pool.organization) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['scaling', 'repositories', i],
+        message: `repository "${repo}" is not in the pool's organization "${pool.organization}"`,
+      });
+    }
+  });
+  reportDuplicates(repos, ['scaling', 'repositories'], ctx);
+}
+
+/** Why `zone` is not an IANA time zone this runtime knows, or undefined when it is one. */
+function timeZoneProblem(zone: string): string | undefined {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: zone });
+    return undefined;
+  } catch {
+    return `time zone "${zone}" is not known (use an IANA name such as "Europe/Berlin" or "UTC")`;
+  }
+}
+
+// A fixed reference, so validation never reads the clock: a pattern that never fires after it
+// (30 February) never fires at all.
+const CRON_PROBE = new Date(Date.UTC(2000, 0, 1));
+
+/** Why `expr` is not a five-field cron expression that ever fires, or undefined. */
+function cronExpressionProblem(expr: string): string | undefined {
+  let cron: Cron;
+  try {
+    cron = new Cron(expr, { mode: CRON_MODE, paused: true });
+  } catch (err) {
+    const why = (err instanceof Error ? err.message : String(err)).replace(/^Cron\w*: /, '');
+    return `cron "${expr}" is not valid: ${why}`;
+  }
+  if (cron.nextRun(CRON_PROBE) === null) return `cron "${expr}" never fires`;
+  return undefined;
+}
+
+/** A schedule window in force at some instant. Times are Unix seconds. */
+export interface ActiveWindow {
+  /** Index in `scaling.schedule`. */
+  index: number;
+  window: ScheduleWindow;
+  startedAt: number;
+  endsAt: number;
+}
+
+const cronCache = new Map<string, Cron>();
+
+function cronOf(w: ScheduleWindow): Cron {
+  const key = `${w.timezone ?? 'UTC'}\u0000${w.cron}`;
+  let cron = cronCache.get(key);
+  if (cron === undefined) {
+    cron = new Cron(w.cron, { mode: CRON_MODE, paused: true, timezone: w.timezone ?? 'UTC' });
+    if (cronCache.size > 1000) cronCache.clear();
+    cronCache.set(key, cron);
+  }
+  return cron;
+}
+
+/**
+ * The schedule windows in force at `now` (Unix seconds): those whose cron fired, in its time
+ * zone, at most `durationMinutes` before `now`. Pure: `now` is passed in.
+ */
+export function windowsInForce(scaling: Pick<Scaling, 'schedule'>, now: number): ActiveWindow[] {
+  const out: ActiveWindow[] = [];
+  scaling.schedule.forEach((window, index) => {
+    // The last firing at or before `now` (a reference one second later includes `now` itself).
+    const last = cronOf(window).previousRuns(1, new Date((now + 1) * 1000))[0];
+    if (last === undefined) return;
+    const startedAt = Math.floor(last.getTime() / 1000);
+    const endsAt = startedAt + window.durationMinutes * 60;
+    if (now < endsAt) out.push({ index, window, startedAt, endsAt });
+  });
+  return out;
+}
 
 function reportDuplicates(
   list: readonly string[],
@@ -304,8 +514,25 @@ export interface PolicySummary {
     ephemeral: boolean;
     lanes: number;
     perHost: Record<string, number>;
+    /** `static`, or `demand 0–6, minIdle 1, 1 window` (the effective bounds). */
+    scaling: string;
   }[];
   totalLanes: number;
+}
+
+/** A pool's scaling in a few words: `static`, or `demand 0–6, minIdle 1, spread, 1 window`. */
+export function describeScaling(pool: Pick<Pool, 'scaling' | 'lanes'>): string {
+  const s = pool.scaling;
+  if (s === undefined || s.mode === 'static') return 'static';
+  const total = Object.values(pool.lanes).reduce((a, b) => a + b, 0);
+  const max = Math.min(s.max ?? total, total);
+  const windows = s.schedule.length;
+  return [
+    `demand ${s.min}–${max}`,
+    `minIdle ${s.minIdle}`,
+    s.placement,
+    ...(windows === 0 ? [] : [`${windows} window${windows === 1 ? '' : 's'}`]),
+  ].join(', ');
 }
 
 export function summarizePolicy(policy: Policy): PolicySummary {
@@ -322,6 +549,7 @@ export function summarizePolicy(policy: Policy): PolicySummary {
         ephemeral: pool.ephemeral,
         lanes: Object.values(pool.lanes).reduce((a, b) => a + b, 0),
         perHost,
+        scaling: describeScaling(pool),
       };
     });
   return {

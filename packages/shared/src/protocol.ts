@@ -1,5 +1,6 @@
 /**
- * Zod schemas of every message in PROTOCOL.md. Parse at the socket or HTTP edge only, and pass the
+ * Zod schemas of every message in
+ * docs/design/protocol.md. Parse at the socket or HTTP edge only, and pass the
  * parsed types inward. Every object schema is strict: unknown fields are refused.
  */
 import { z } from 'zod';
@@ -18,7 +19,7 @@ import {
 
 export const PROTOCOL_SUBPROTOCOL = 'launchplane.v1';
 export const PROTOCOL_VERSION = 1;
-/** Largest WebSocket message either side accepts (PROTOCOL.md). */
+/** Largest WebSocket message either side accepts (docs/design/protocol.md "Limits"). */
 export const MAX_PAYLOAD_BYTES = 256 * 1024;
 /** Clock skew allowed on signed times, in seconds. */
 export const CLOCK_SKEW_SEC = 30;
@@ -181,7 +182,7 @@ export const commandSchema = z.discriminatedUnion('type', [
 export type Command = z.infer<typeof commandSchema>;
 export type LaneCreateCommand = z.infer<typeof laneCreateSchema>;
 
-/** The payload of a signed command (PROTOCOL.md "Commands"). */
+/** The payload of a signed command (docs/design/protocol.md "Envelope"). */
 export const CommandPayloadSchema = z.strictObject({
   iss: coordinatorIdSchema,
   aud: hostIdSchema,
@@ -212,7 +213,7 @@ export type ResultPayload = z.infer<typeof ResultPayloadSchema>;
 export const auditOutcomeSchema = z.enum(['ok', 'refused', 'failed', 'dry-run']);
 export type AuditOutcome = z.infer<typeof auditOutcomeSchema>;
 
-/** One audit record (DESIGN.md "Dry-run and audit"). Parameters are redacted before they get here. */
+/** One audit record (docs/design/architecture.md "Dry runs and audit"). Parameters are redacted before they get here. */
 export const auditRecordSchema = z.strictObject({
   /** Position in the writer's log, from 1. */
   seq: z.number().int().positive(),

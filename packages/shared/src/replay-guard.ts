@@ -1,5 +1,6 @@
 /**
- * Replay protection for signed commands (PROTOCOL.md "Commands"): a seen `jti` is never
+ * Replay protection for signed commands
+ * (docs/design/protocol.md "Lifetime, skew and replay"): a seen `jti` is never
  * executed twice (its stored result is returned instead) and `seq` must grow.
  *
  * The decision is a pure function of the store's state. Recording is deliberately not part of

@@ -1,5 +1,5 @@
 /**
- * Signed results and events, agent → coordinator (PROTOCOL.md "Results and events"). Same JWS
+ * Signed results and events, agent → coordinator (docs/design/protocol.md "Results"). Same JWS
  * machinery as commands, signed with the agent's key; the coordinator checks that the signed
  * `iss` is the host of the session that carried the message.
  */

@@ -1,7 +1,8 @@
 /**
  * The classifier that decides whether a GitHub runner is one of ours. Labels alone prove nothing:
  * a runner is ours only when it carries `launchplane`, our `lp-ctl-*` label and exactly one
- * `lp-lane-<id>` label whose lane we recorded with the same runner id (DESIGN.md).
+ * `lp-lane-<id>` label whose lane we recorded with the same runner id
+ * (docs/design/architecture.md "Ownership").
  */
 import { LABEL_LAUNCHPLANE, coordinatorLabel, isLaneId, parseLaneLabels } from './names.js';
 

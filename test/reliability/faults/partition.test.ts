@@ -19,9 +19,9 @@ import { encodeTextFrame, textFrames } from './blackhole-proxy.js';
 import { recordResult, startFaultWorld, type FaultWorld } from './fault-world.js';
 
 const HEARTBEAT_SEC = 2;
-/** The agent's reconnect backoff cap (PROTOCOL.md: 1 s → 64 s, full jitter). */
+/** The agent's reconnect backoff cap (docs/design/protocol.md "Heartbeat and reconnect": 1 s → 64 s, full jitter). */
 const BACKOFF_CAP_MS = 64_000;
-/** The clock skew an agent allows past a command's `exp` (PROTOCOL.md). */
+/** The clock skew an agent allows past a command's `exp` (docs/design/protocol.md "Lifetime, skew and replay"). */
 const SKEW_SEC = 30;
 const SOAK = process.env.LP_SOAK === '1';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -1,5 +1,6 @@
 /**
- * How `launchplane-agent` talks to people and scripts (CLI.md): `--json` prints one JSON document
+ * How `launchplane-agent` talks to people and scripts
+ * (docs/cli.md): `--json` prints one JSON document
  * on stdout and nothing else; errors go to stderr as `error LP_CODE: message` plus a hint line;
  * exit status 1 for a refusal or failure, 2 for bad usage.
  */
@@ -17,7 +18,7 @@ export const processIo: CliIo = {
 };
 
 /**
- * Prints an error the CLI.md way and returns the exit status to use. A bad config prints each
+ * Prints an error the docs/cli.md way and returns the exit status to use. A bad config prints each
  * problem on its own line (`path: message (file:line)`) before the error line.
  */
 export function printError(io: CliIo, err: unknown): number {

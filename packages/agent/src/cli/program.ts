@@ -1,5 +1,6 @@
 /**
- * The `launchplane-agent` command tree (CLI.md). Each command's work lives in its own module; this
+ * The `launchplane-agent` command tree
+ * (docs/cli.md). Each command's work lives in its own module; this
  * file wires arguments to them and maps failures to exit statuses.
  */
 import { Command, CommanderError, Option } from 'commander';

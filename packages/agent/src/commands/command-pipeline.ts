@@ -1,5 +1,6 @@
 /**
- * The command pipeline (PROTOCOL.md "Commands"), in the protocol's order: header → signature →
+ * The command pipeline (docs/design/protocol.md "Commands"),
+ * in the protocol's order: header → signature →
  * strict schema → `aud` → time → `jti` (a seen one returns its stored result and is never executed
  * again) → `seq` → the host's own opt-in and ledger. The `jti` and `seq` are recorded in the same
  * SQLite transaction as the command's first lane change; its signed result is stored with them.

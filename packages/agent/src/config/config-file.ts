@@ -16,7 +16,7 @@ import {
 } from '@launchplane/shared';
 import type { AgentConfig, ConfigIssue } from '@launchplane/shared';
 
-/** Environment variable naming the config file (CLI.md). */
+/** Environment variable naming the config file (docs/agent-config.md). */
 export const CONFIG_ENV_VAR = 'LAUNCHPLANE_AGENT_CONFIG';
 
 /** The config path: `--config`, else `LAUNCHPLANE_AGENT_CONFIG`, else `/etc/launchplane/agent.yaml`. */

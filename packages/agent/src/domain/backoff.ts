@@ -1,5 +1,6 @@
 /**
- * Restart backoff and the failure window of the health loop (DESIGN.md "Health"). Pure: time and
+ * Restart backoff and the failure window of the health loop
+ * (docs/design/lane-lifecycle.md "Health"). Pure: time and
  * randomness come in as arguments.
  */
 

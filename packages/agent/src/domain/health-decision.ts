@@ -1,5 +1,6 @@
 /**
- * What one health pass does with one lane (DESIGN.md "Health"). Pure: the observation, the time and
+ * What one health pass does with one lane
+ * (docs/design/lane-lifecycle.md "Health"). Pure: the observation, the time and
  * the random draw come in; the caller performs the returned action.
  */
 import type { ErrorCode, LaneEvent, LaneState } from '@launchplane/shared';

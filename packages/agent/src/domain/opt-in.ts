@@ -1,5 +1,6 @@
 /**
- * The host's own consent, enforced whatever the coordinator says (DESIGN.md "opt-in"). Pure.
+ * The host's own consent, enforced whatever the coordinator says
+ * (docs/design/architecture.md "Consent: policy and opt-in"). Pure.
  */
 import { LaunchplaneError } from '@launchplane/shared';
 import type { Backend, LaneCreateCommand, OptIn } from '@launchplane/shared';

@@ -1,5 +1,6 @@
 /**
- * Crash recovery (DESIGN.md "Lane lifecycle"): what to do at start-up with a lane whose last
+ * Crash recovery (docs/design/lane-lifecycle.md "Crash recovery"):
+ * what to do at start-up with a lane whose last
  * operation was interrupted, given its journal and what systemd or Docker really show. Pure.
  */
 import type { LaneState } from '@launchplane/shared';

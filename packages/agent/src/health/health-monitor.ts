@@ -1,5 +1,6 @@
 /**
- * The health loop (DESIGN.md "Health"): every `health.intervalSec`, each watched lane is observed
+ * The health loop (docs/design/lane-lifecycle.md "Health"):
+ * every `health.intervalSec`, each watched lane is observed
  * and moved by {@link decideHealth}: online/busy from the real state, a dead persistent lane
  * restarted with capped full-jitter backoff, `failed` after `maxFailures` in `failureWindowSec`, an
  * ephemeral lane that ran its job `completed`. Time comes from the Clock port only.

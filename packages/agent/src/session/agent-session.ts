@@ -1,5 +1,6 @@
 /**
- * The agent's WebSocket session with its coordinator (PROTOCOL.md "Session"). It dials out, proves
+ * The agent's WebSocket session with its coordinator
+ * (docs/design/protocol.md "Session"). It dials out, proves
  * the host's identity, reports inventory, ships the durable event outbox until acknowledged and
  * hands signed commands to the core. It keeps dialling with capped, fully jittered backoff until
  * stopped. Every frame is parsed here, at the edge, and nowhere else; anything unexpected closes
@@ -71,7 +72,7 @@ export interface AgentSessionOptions {
   backoff?: BackoffOptions;
   /** Deadline from dialling to `welcome`, in ms. Default 10 000. */
   handshakeTimeoutMs?: number;
-  /** Largest frame accepted, in bytes. Default 256 KiB (PROTOCOL.md). */
+  /** Largest frame accepted, in bytes. Default 256 KiB (docs/design/protocol.md "Limits"). */
   maxPayloadBytes?: number;
   /**
    * Silence after which the coordinator counts as dead and the socket is terminated, in ms.

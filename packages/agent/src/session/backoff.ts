@@ -1,5 +1,6 @@
 /**
- * Reconnect delays: capped exponential backoff with full jitter (PROTOCOL.md "Heartbeat"), so a
+ * Reconnect delays: capped exponential backoff with full jitter
+ * (docs/design/protocol.md "Heartbeat and reconnect"), so a
  * fleet of agents that lost the coordinator at the same moment does not come back in lockstep.
  * Pure: the random source is passed in.
  */

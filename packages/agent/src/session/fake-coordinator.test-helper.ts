@@ -1,5 +1,5 @@
 /**
- * Test fixture: a minimal coordinator speaking PROTOCOL.md on 127.0.0.1 port 0, with a test
+ * Test fixture: a minimal coordinator speaking the protocol on 127.0.0.1 port 0, with a test
  * coordinator id. Used by the session and daemon tests.
  */
 import { Buffer } from 'node:buffer';
@@ -51,7 +51,7 @@ export class Peer {
   }
 }
 
-/** A minimal coordinator speaking PROTOCOL.md on 127.0.0.1, port 0. */
+/** A minimal coordinator speaking docs/design/protocol.md on 127.0.0.1, port 0. */
 export class FakeCoordinator {
   readonly wss: WebSocketServer;
   readonly peers: Peer[] = [];

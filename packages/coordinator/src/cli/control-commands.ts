@@ -1,10 +1,11 @@
 /**
  * Registers the control commands (C2): `plan`, `apply`, `lanes`, `lane drain|restart|remove`,
- * `runners`, `smoke`. program.ts calls {@link registerControlCommands}.
+ * `runners`, `jobs`, `why`, `smoke`. program.ts calls {@link registerControlCommands}.
  */
 import type { Command } from 'commander';
 import { applyCommand } from './apply.js';
 import { clientFrom, withConnection, type ConnectionOptions } from './connection.js';
+import { jobsCommand, whyCommand } from './jobs.js';
 import { laneActionCommand, type LaneMode } from './lane-action.js';
 import { lanesCommand } from './lanes.js';
 import type { CliIo } from './output.js';
@@ -115,6 +116,28 @@ export function registerControlCommands(program: Command, ctx: ControlCommandCon
       .option('--json', 'print one JSON document', false),
   ).action(async (o: ConnectionOptions & Json) => {
     setStatus(await runnersCommand(io, clientFrom(o), { json: o.json }));
+  });
+
+  withConnection(
+    program
+      .command('jobs')
+      .description('Queued and running GitHub Actions jobs, with their wait, pool and lane')
+      .option('--json', 'print one JSON document', false),
+  ).action(async (o: ConnectionOptions & Json) => {
+    setStatus(await jobsCommand(io, clientFrom(o), { json: o.json }));
+  });
+
+  withConnection(
+    program
+      .command('why')
+      .description('Why a job is still queued: one reason and its details')
+      .argument(
+        '<job>',
+        'a job id, or its URL (https://github.com/OWNER/REPO/actions/runs/RUN/job/JOB)',
+      )
+      .option('--json', 'print one JSON document', false),
+  ).action(async (job: string, o: ConnectionOptions & Json) => {
+    setStatus(await whyCommand(io, clientFrom(o), job, { json: o.json }));
   });
 
   withConnection(

@@ -1,5 +1,6 @@
 /**
- * The `launchplane` CLI's output: the shared CLI.md printer, bound to this process's streams and
+ * The `launchplane` CLI's output: the shared
+ * docs/cli.md printer, bound to this process's streams and
  * made safe for a terminal. Much of what the CLI prints comes from hosts (agent versions, lane
  * recovery hints, error messages, audit records) or from GitHub (runner names), and a host must
  * not be able to drive the operator's terminal: human output never carries a control character
@@ -66,7 +67,7 @@ export function renderTable(
   );
 }
 
-/** Prints an error the CLI.md way (`error LP_CODE: message`, `hint: …`); returns the exit status. */
+/** Prints an error the docs/cli.md way (`error LP_CODE: message`, `hint: …`); returns the exit status. */
 export function printError(io: CliIo, err: unknown, message?: string): number {
   const e = toLaunchplaneError(err);
   const safe = new LaunchplaneError(e.code, oneLine(e.message), {

@@ -1,7 +1,8 @@
 /**
  * `launchplane plan [--json]` (viewer): the control plan — every action with its reason, every
- * lane the policy wants but cannot have with the guardrail that blocks it, and the runners that
- * are not ours (never touched).
+ * lane the policy wants but cannot have with the guardrail that blocks it, the runners that are
+ * not ours (never touched) and, for pools that follow demand, their demand and target and the
+ * queued jobs no pool matches.
  */
 import type { ApiClient } from '../api-client/api-client.js';
 import type { ControlPlan } from './control-views.js';
@@ -31,6 +32,7 @@ export function renderPlan(plan: ControlPlan): string {
       `${s.creates} create, ${s.removes} remove, ${s.restarts} restart, ${s.repairs} repair, ` +
       `${s.blocked} blocked, ${s.unmanaged} unmanaged runner(s)\n`,
   );
+  if (plan.scaling !== undefined) out.push(renderScaling(plan.scaling));
   if (plan.actions.length === 0) out.push('\nno actions: observed state matches the policy\n');
   else {
     out.push('\nactions:\n');
@@ -84,6 +86,46 @@ export function renderPlan(plan: ControlPlan): string {
   if (plan.degraded.length > 0) {
     out.push('\nwarnings:\n');
     for (const d of plan.degraded) out.push(`  ${oneLine(d)}\n`);
+  }
+  return out.join('');
+}
+
+/**
+ * The demand section: one line per pool that follows demand
+ * (`pool build: 3 queued jobs + minIdle 1 → target 4 (max 6)`), then the jobs no pool matches.
+ */
+export function renderScaling(scaling: NonNullable<ControlPlan['scaling']>): string {
+  const out: string[] = ['\ndemand:\n'];
+  for (const p of scaling.pools) {
+    const changes = [
+      ...(p.creates > 0 ? [`${p.creates} create`] : []),
+      ...(p.removes > 0 ? [`${p.removes} remove`] : []),
+      ...(p.blocked > 0 ? [`${p.blocked} blocked`] : []),
+      ...(p.capped > 0 ? [`${p.capped} job(s) wait at max`] : []),
+    ];
+    const jobs =
+      p.waitingJobs.length === 0
+        ? ''
+        : ` [jobs ${p.waitingJobs.slice(0, 10).join(', ')}${p.waitingJobs.length > 10 ? ', …' : ''}]`;
+    out.push(
+      `  pool ${p.pool}: ${oneLine(p.reason)}${changes.length === 0 ? '' : `; ${changes.join(', ')}`}${jobs}\n`,
+    );
+  }
+  if (scaling.unmatchedTotal > 0) {
+    out.push(`\nqueued jobs no pool matches (${scaling.unmatchedTotal}):\n`);
+    out.push(
+      renderTable(
+        ['JOB', 'REPOSITORY', 'LABELS', 'WHY'],
+        scaling.unmatched.map((j) => [
+          String(j.jobId),
+          j.repository,
+          j.labels.join(',') || '-',
+          j.reason === 'github-default-label'
+            ? 'asks for a GitHub default label (self-hosted, Linux, X64 …) no lane carries'
+            : j.message,
+        ]),
+      ),
+    );
   }
   return out.join('');
 }

@@ -48,7 +48,7 @@ export async function policyValidate(
   if (summary.pools.length > 0) {
     io.stdout(
       renderTable(
-        ['POOL', 'SCOPE', 'BACKEND', 'EPHEMERAL', 'LANES', 'PER HOST'],
+        ['POOL', 'SCOPE', 'BACKEND', 'EPHEMERAL', 'LANES', 'PER HOST', 'SCALING'],
         summary.pools.map((p) => [
           p.name,
           p.scope,
@@ -58,6 +58,7 @@ export async function policyValidate(
           Object.entries(p.perHost)
             .map(([h, n]) => `${h}=${n}`)
             .join(' '),
+          p.scaling,
         ]),
       ),
     );

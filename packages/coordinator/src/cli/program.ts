@@ -1,5 +1,6 @@
 /**
- * The `launchplane` command tree (CLI.md). Each command's work lives in its own module; this file
+ * The `launchplane` command tree
+ * (docs/cli.md). Each command's work lives in its own module; this file
  * only wires arguments to them and maps failures to exit statuses.
  */
 import { Command, CommanderError } from 'commander';

@@ -102,6 +102,32 @@ describe('parseCoordinatorConfig', () => {
     expect(e.message).toMatch(/bogus/);
   });
 
+  it('has no webhook by default, resolves its secret file, and polls with documented defaults', () => {
+    const d = parseCoordinatorConfig('dataDir: d\n', { baseDir: '/' });
+    expect(d.github.webhook).toBeUndefined();
+    expect(d.jobs).toEqual({
+      poll: { enabled: true, intervalSec: 60, minRateRemaining: 500 },
+      retention: { completedSec: 86_400, staleSec: 604_800, deliveriesSec: 259_200 },
+    });
+    const c = parseCoordinatorConfig(
+      'dataDir: d\ngithub: { webhook: { secretFile: hook.secret } }\njobs: { poll: { enabled: false } }\n',
+      { baseDir: '/etc/lp' },
+    );
+    expect(c.github.webhook).toEqual({
+      secretFile: '/etc/lp/hook.secret',
+      maxBodyBytes: 1_048_576,
+    });
+    expect(c.jobs.poll).toEqual({ enabled: false, intervalSec: 60, minRateRemaining: 500 });
+    for (const [bad, path] of [
+      ['github: { webhook: { secret: x } }', /github\.webhook/],
+      ['github: { webhook: {} }', /github\.webhook\.secretFile/],
+      ['jobs: { poll: { intervalSec: 1 } }', /jobs\.poll\.intervalSec/],
+      ['jobs: { retention: { completedSec: 60 } }', /jobs\.retention\.completedSec/],
+    ] as const) {
+      expect(() => parseCoordinatorConfig(`dataDir: d\n${bad}\n`, { baseDir: '/' })).toThrow(path);
+    }
+  });
+
   it('requires dataDir', () => {
     expect(() => parseCoordinatorConfig('{}', { baseDir: '/' })).toThrow(/dataDir/);
   });

@@ -12,6 +12,10 @@
  *   apiUrl: https://api.github.com
  *   webUrl: https://github.com
  *   auth: { tokenFile: /etc/launchplane/github.token }   # or {token} or {appId, privateKeyFile, installationId}
+ *   webhook: { secretFile: /etc/launchplane/webhook.secret, maxBodyBytes: 1048576 }   # optional
+ * jobs:                                       # demand: the job store and its polling safety net
+ *   poll: { enabled: true, intervalSec: 60, minRateRemaining: 500 }
+ *   retention: { completedSec: 86400, staleSec: 604800, deliveriesSec: 259200 }
  * policyFile: policy.yaml                     # optional; applied at start when its digest is new
  * reconcile: { auto: false, intervalSec: 30 }
  * timeouts: { createOnlineSec: 300, drainSec: 900 }
@@ -57,6 +61,15 @@ const githubAuthSchema = z.union([
   }),
 ]);
 
+/** Largest webhook body accepted by default. */
+export const WEBHOOK_MAX_BODY_BYTES = 1024 * 1024;
+const POLL_DEFAULTS = { enabled: true, intervalSec: 60, minRateRemaining: 500 };
+const RETENTION_DEFAULTS = {
+  completedSec: 86_400,
+  staleSec: 7 * 86_400,
+  deliveriesSec: 3 * 86_400,
+};
+
 export const coordinatorConfigSchema = z.strictObject({
   listen: z
     .strictObject({
@@ -73,8 +86,66 @@ export const coordinatorConfigSchema = z.strictObject({
       apiUrl: z.url({ protocol: /^https?$/ }).default('https://api.github.com'),
       webUrl: z.url({ protocol: /^https?$/ }).default('https://github.com'),
       auth: githubAuthSchema.optional(),
+      /**
+       * `workflow_job` deliveries at `POST /v1/github/webhook`, checked against the HMAC secret
+       * in `secretFile` (owner-only). Without it the route answers 404 and demand comes from
+       * polling alone.
+       */
+      webhook: z
+        .strictObject({
+          secretFile: path,
+          /** A `workflow_job` delivery is a few KiB; GitHub caps any payload at 25 MB. */
+          maxBodyBytes: z
+            .number()
+            .int()
+            .min(1024)
+            .max(25 * 1024 * 1024)
+            .default(WEBHOOK_MAX_BODY_BYTES),
+        })
+        .optional(),
     })
     .default({ apiUrl: 'https://api.github.com', webUrl: 'https://github.com' }),
+  /**
+   * The job store: GitHub Actions jobs of the policy's scopes, from webhooks and from polling
+   * the repositories of pools that follow demand (docs/coordinator-config.md "Demand: webhooks and polling").
+   */
+  jobs: z
+    .strictObject({
+      poll: z
+        .strictObject({
+          enabled: z.boolean().default(true),
+          intervalSec: z.number().int().min(10).max(3600).default(60),
+          /** A round is skipped while GitHub's remaining request budget is below this. */
+          minRateRemaining: z.number().int().min(0).max(1_000_000).default(500),
+        })
+        .default(POLL_DEFAULTS),
+      retention: z
+        .strictObject({
+          /** Completed jobs are kept this long after they completed (queue-wait figures). */
+          completedSec: z
+            .number()
+            .int()
+            .min(3600)
+            .max(90 * 86_400)
+            .default(86_400),
+          /** A job GitHub has said nothing about for this long is dropped, whatever its status. */
+          staleSec: z
+            .number()
+            .int()
+            .min(86_400)
+            .max(90 * 86_400)
+            .default(7 * 86_400),
+          /** Delivery ids are remembered this long (GitHub redelivers up to three days back). */
+          deliveriesSec: z
+            .number()
+            .int()
+            .min(3600)
+            .max(90 * 86_400)
+            .default(3 * 86_400),
+        })
+        .default(RETENTION_DEFAULTS),
+    })
+    .default({ poll: POLL_DEFAULTS, retention: RETENTION_DEFAULTS }),
   policyFile: path.optional(),
   reconcile: z
     .strictObject({
@@ -108,7 +179,8 @@ export const coordinatorConfigSchema = z.strictObject({
       /**
        * How long a signed command stays valid (`exp - iat`). An agent refuses it after that
        * plus the 30 s clock-skew allowance, however late it arrives; shorter narrows the window
-       * in which a delayed command could still act. At most 300 (PROTOCOL.md).
+       * in which a delayed command could still act. At most 300
+       * (docs/design/protocol.md "Lifetime, skew and replay").
        */
       commandLifetimeSec: z.number().int().min(1).max(MAX_COMMAND_LIFETIME_SEC).default(120),
       maxPendingHandshakes: z.number().int().min(1).max(1_000_000).default(2048),
@@ -196,6 +268,7 @@ export function parseCoordinatorConfig(
   const c = result.value;
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(opts.baseDir, p));
   const auth = c.github.auth;
+  const webhook = c.github.webhook;
   return {
     ...c,
     dataDir: abs(c.dataDir),
@@ -213,6 +286,9 @@ export function parseCoordinatorConfig(
                   ? { ...auth, privateKeyFile: abs(auth.privateKeyFile) }
                   : auth,
           }),
+      ...(webhook === undefined
+        ? {}
+        : { webhook: { ...webhook, secretFile: abs(webhook.secretFile) } }),
     },
   };
 }

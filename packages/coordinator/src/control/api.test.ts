@@ -40,6 +40,9 @@ describe('controlRoutes()', () => {
     const routes = controlRoutes(new ControlService(w.deps));
     expect(routes.map((r) => `${r.method} ${r.path} ${r.role}`).sort()).toEqual([
       'GET /v1/apply viewer',
+      'GET /v1/capacity viewer',
+      'GET /v1/jobs viewer',
+      'GET /v1/jobs/:id/why viewer',
       'GET /v1/lanes viewer',
       'GET /v1/lanes/:id/job viewer',
       'GET /v1/plan viewer',

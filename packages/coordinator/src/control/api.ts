@@ -183,6 +183,31 @@ export function controlRoutes(service: ControlService): Route[] {
       role: 'viewer',
       handler: async () => ({ status: 200, body: await service.runners() }),
     },
+    {
+      method: 'GET',
+      path: '/v1/jobs',
+      role: 'viewer',
+      handler: async () => ({ status: 200, body: await service.jobs() }),
+    },
+    {
+      method: 'GET',
+      path: '/v1/jobs/:id/why',
+      role: 'viewer',
+      handler: async (ctx) => {
+        const raw = ctx.params['id'] ?? '';
+        const id = /^[1-9][0-9]{0,15}$/.test(raw) ? Number(raw) : Number.NaN;
+        if (!Number.isSafeInteger(id)) {
+          throw new LaunchplaneError('LP_USAGE', 'Invalid job id: must be a positive integer');
+        }
+        return { status: 200, body: await service.why(id) };
+      },
+    },
+    {
+      method: 'GET',
+      path: '/v1/capacity',
+      role: 'viewer',
+      handler: async () => ({ status: 200, body: await service.capacity() }),
+    },
   ];
 }
 

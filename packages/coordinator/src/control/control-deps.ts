@@ -2,6 +2,7 @@
  * What the control layer (sagas, executor, reconciler) needs, passed in one `deps` object, and
  * every limit it uses as an option with a documented default.
  */
+import type { DemandSource } from '../domain/demand.js';
 import type { AgentHub } from '../ports/agent-hub.js';
 import type { GitHubRunners } from '../ports/github-runners.js';
 import type { GitHubWorkflows } from '../ports/github-workflows.js';
@@ -64,6 +65,11 @@ export interface ControlDeps {
   /** GitHub's web URL (`https://github.com`), for a persistent runner's `config.sh --url`. */
   githubWebUrl: string;
   options: ResolvedControlOptions;
+  /**
+   * The jobs, for pools that follow demand (the job store). Without it such pools keep their
+   * `min` and `minIdle` and neither grow for jobs nor shrink.
+   */
+  demand?: DemandSource;
 }
 
 /** Fills the defaults in. */

@@ -14,6 +14,15 @@ import type { LaneRecord } from '../ports/store.js';
 import type { ActionReport } from './action-report.js';
 import type { ControlDeps } from './control-deps.js';
 import { createLane } from './create-lane.js';
+import {
+  explainJob,
+  jobListings,
+  poolCapacities,
+  type DemandViewContext,
+  type JobExplanation,
+  type JobListing,
+  type PoolCapacity,
+} from './demand-views.js';
 import { drainLane, precheckLaneAction, type DrainMode } from './drain-lane.js';
 import { LaneLocks } from './lane-locks.js';
 import { Observer } from './observer.js';
@@ -515,6 +524,51 @@ export class ControlService {
     } finally {
       release();
     }
+  }
+
+  /** Observes and plans for a read view of demand (the plan is kept as the latest). */
+  async #demandView(): Promise<DemandViewContext> {
+    const input = await this.#observer.observe();
+    const plan = computePlan(input);
+    this.#latest = { input, plan };
+    return { input, plan, now: input.now };
+  }
+
+  /** Queued and running jobs the job store holds, with their wait, pool and lane. */
+  async jobs(): Promise<{ jobs: JobListing[]; generatedAt: number }> {
+    const ctx = await this.#demandView();
+    const stored = await this.#deps.store.listJobs({ statuses: ['queued', 'in_progress'] });
+    return { jobs: jobListings(ctx, stored), generatedAt: ctx.now };
+  }
+
+  /** Why a job is still queued (or where it runs); `LP_NOT_FOUND` for a job never seen. */
+  async why(jobId: number): Promise<JobExplanation> {
+    const job = await this.#deps.store.getJob(jobId);
+    if (job === undefined) {
+      throw new LaunchplaneError('LP_NOT_FOUND', `Job ${jobId} is not in the job store`, {
+        recovery:
+          'The coordinator learns jobs from webhooks and polls of the repositories that pools following demand serve; check "launchplane jobs" and the job id',
+      });
+    }
+    return explainJob(await this.#demandView(), job);
+  }
+
+  /** Per pool: lanes by state, idle lanes, queued jobs, queue wait over the last hour, headroom. */
+  async capacity(): Promise<{ pools: PoolCapacity[]; generatedAt: number; windowSec: number }> {
+    const ctx = await this.#demandView();
+    const windowSec = 3600;
+    const [open, started] = await Promise.all([
+      this.#deps.store.listJobs({ statuses: ['queued'] }),
+      this.#deps.store.listJobs({
+        statuses: ['in_progress', 'completed'],
+        startedSince: ctx.now - windowSec,
+      }),
+    ]);
+    return {
+      pools: poolCapacities(ctx, [...open, ...started], windowSec),
+      generatedAt: ctx.now,
+      windowSec,
+    };
   }
 
   /** Lanes with GitHub's view from a fresh observation. */

@@ -1,5 +1,6 @@
 /**
- * The create saga (DESIGN.md "Create"): guardrails re-checked → lane recorded `pending` → a JIT
+ * The create saga (docs/design/architecture.md "Create"):
+ * guardrails re-checked → lane recorded `pending` → a JIT
  * config (ephemeral) or a registration token (persistent) from GitHub → signed `lane.create` →
  * poll GitHub until the runner is `online` → `online`. On failure or deadline it undoes what it
  * made — the agent removes the lane (force: nothing runs on a lane that never came online), the

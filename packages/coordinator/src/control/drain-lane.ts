@@ -1,5 +1,6 @@
 /**
- * The drain saga and the restart and remove that follow it (DESIGN.md "Drain"):
+ * The drain saga and the restart and remove that follow it
+ * (docs/design/architecture.md "Drain, restart and remove"):
  * 1. quarantine: the runner's custom labels become identity + `lp-draining`, so no job routes;
  * 2. wait until the agent's local signal AND GitHub's `busy` both say idle, several times in a
  *    row over a settle time (GitHub lags and flips mid-job), within a deadline;

@@ -7,7 +7,7 @@ import type { ControlPlan } from '@launchplane/shared';
 import type { Logger } from '../ports/logger.js';
 import type { Clock } from './clock.js';
 import type { ApplyResult, ControlService } from './control-service.js';
-import { errorBody } from './saga-support.js';
+import { IntervalLoop } from './interval-loop.js';
 
 /** Options of {@link Reconciler}. */
 export interface ReconcilerOptions {
@@ -21,12 +21,9 @@ export const RECONCILER_ACTOR = 'reconciler';
 
 export class Reconciler {
   readonly #service: ControlService;
-  readonly #clock: Clock;
   readonly #logger: Logger;
   readonly #auto: boolean;
-  readonly #intervalMs: number;
-  #abort: AbortController | undefined;
-  #loop: Promise<void> | undefined;
+  readonly #loop: IntervalLoop;
   #rounds = 0;
 
   constructor(
@@ -34,10 +31,14 @@ export class Reconciler {
     opts: ReconcilerOptions = {},
   ) {
     this.#service = deps.service;
-    this.#clock = deps.clock;
     this.#logger = deps.logger;
     this.#auto = opts.auto ?? false;
-    this.#intervalMs = (opts.intervalSec ?? 30) * 1000;
+    this.#loop = new IntervalLoop((signal) => this.tick(signal), {
+      clock: deps.clock,
+      logger: deps.logger,
+      intervalMs: (opts.intervalSec ?? 30) * 1000,
+      what: 'reconciler',
+    });
   }
 
   /** Rounds completed so far. */
@@ -79,33 +80,11 @@ export class Reconciler {
 
   /** Starts the loop (idempotent). */
   start(): void {
-    if (this.#loop !== undefined) return;
-    const abort = new AbortController();
-    this.#abort = abort;
-    this.#loop = this.#run(abort.signal);
+    this.#loop.start();
   }
 
   /** Stops the loop and waits for the current round to end. */
   async stop(): Promise<void> {
-    this.#abort?.abort();
-    await this.#loop;
-    this.#loop = undefined;
-    this.#abort = undefined;
-  }
-
-  async #run(signal: AbortSignal): Promise<void> {
-    while (!signal.aborted) {
-      try {
-        await this.tick(signal);
-      } catch (err) {
-        if (signal.aborted) return;
-        this.#logger.error({ err: errorBody(err) }, 'reconciler round failed');
-      }
-      try {
-        await this.#clock.sleep(this.#intervalMs, signal);
-      } catch {
-        return;
-      }
-    }
+    await this.#loop.stop();
   }
 }

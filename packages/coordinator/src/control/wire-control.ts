@@ -6,6 +6,7 @@
 import { LaunchplaneError } from '@launchplane/shared';
 import { createGitHubRunners } from '../adapters/github/create-github-runners.js';
 import type { RouteFactory } from '../main.js';
+import type { DemandSource } from '../domain/demand.js';
 import type { GitHubRunners } from '../ports/github-runners.js';
 import type { GitHubWorkflows } from '../ports/github-workflows.js';
 import type { Route } from '../server/routes.js';
@@ -13,6 +14,7 @@ import { controlRoutes } from './api.js';
 import { systemClock, type Clock } from './clock.js';
 import { resolveControlOptions, type ControlOptions } from './control-deps.js';
 import { ControlService } from './control-service.js';
+import { JobPoller } from './job-poller.js';
 import { Reconciler } from './reconciler.js';
 
 /** The parts of a running coordinator the control layer uses. */
@@ -22,8 +24,13 @@ type CoordinatorParts = Parameters<RouteFactory>[0];
 export interface Control {
   service: ControlService;
   reconciler: Reconciler;
+  /**
+   * The job store's polling safety net and the planner's demand source; undefined when the
+   * caller gave its own `demand`.
+   */
+  poller: JobPoller | undefined;
   routes: Route[];
-  /** Stops the reconciler. */
+  /** Stops the reconciler and the poller. */
   stop(): Promise<void>;
 }
 
@@ -36,6 +43,11 @@ export interface StartControlOptions {
   clock?: Clock;
   /** Overrides of the limits the config does not set (settle time, poll intervals…). */
   options?: ControlOptions;
+  /**
+   * The jobs, for pools that follow demand. Defaults to the job store, fed by webhooks and by a
+   * {@link JobPoller} started here with the config's `jobs` settings.
+   */
+  demand?: DemandSource;
 }
 
 /** Builds and starts the control layer. */
@@ -52,6 +64,21 @@ export async function startControl(
       : await createGitHubRunners({ apiUrl: config.github.apiUrl, auth }, { log: parts.logger }));
   const clock = opts.clock ?? systemClock;
   const workflows = opts.workflows ?? (isWorkflows(github) ? github : unconfiguredWorkflows());
+  const poller =
+    opts.demand === undefined
+      ? new JobPoller(
+          {
+            store: parts.store,
+            workflows,
+            rateLimit: () => github.rateLimit(),
+            ingest: parts.jobs,
+            clock,
+            logger: parts.logger,
+          },
+          config.jobs,
+        )
+      : undefined;
+  const demand = opts.demand ?? poller;
   const service = new ControlService({
     store: parts.store,
     hub: parts.server.hub,
@@ -61,6 +88,7 @@ export async function startControl(
     logger: parts.logger,
     coordinatorId: parts.coordinatorId,
     githubWebUrl: config.github.webUrl,
+    ...(demand === undefined ? {} : { demand }),
     options: resolveControlOptions({
       ...opts.options,
       createOnlineSec: config.timeouts.createOnlineSec,
@@ -83,8 +111,18 @@ export async function startControl(
     { service, clock, logger: parts.logger },
     { auto: config.reconcile.auto, intervalSec: config.reconcile.intervalSec },
   );
+  poller?.start();
   reconciler.start();
-  return { service, reconciler, routes: controlRoutes(service), stop: () => reconciler.stop() };
+  return {
+    service,
+    reconciler,
+    poller,
+    routes: controlRoutes(service),
+    stop: async () => {
+      await reconciler.stop();
+      await poller?.stop();
+    },
+  };
 }
 
 /** A route factory for `startCoordinator({routes: [controlRouteFactory()]})`. */

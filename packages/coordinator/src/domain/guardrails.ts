@@ -1,5 +1,6 @@
 /**
- * The guardrails a lane must pass before the coordinator may create it (DESIGN.md "Create"): the
+ * The guardrails a lane must pass before the coordinator may create it
+ * (docs/design/architecture.md "Create"): the
  * policy allows the host and the scope, the host is enrolled, not revoked, connected and has
  * opted in for the scope, pool and backend. Capacity is counted separately, because it depends
  * on how many lanes the plan already placed on the host. Pure: the planner and the create saga

@@ -1,5 +1,6 @@
 /**
- * When a draining lane may be called idle (DESIGN.md "Drain"). GitHub's `busy` flag lags 25–60 s
+ * When a draining lane may be called idle
+ * (docs/design/lane-lifecycle.md "Drain"). GitHub's `busy` flag lags 25–60 s
  * and flips mid-job, so neither signal is trusted alone: the lane is idle only after both the
  * agent's local signal and GitHub said idle in `observations` consecutive checks spanning at
  * least `settleMs`. Any busy observation, from either side, starts the count again.

@@ -1,5 +1,6 @@
 /**
- * The planner (DESIGN.md "plan"): the pure diff of the policy against what the coordinator
+ * The planner (docs/design/architecture.md "The plan"):
+ * the pure diff of the policy against what the coordinator
  * observes — enrolled hosts and their inventories, its own lane records, and GitHub's runners —
  * as a deterministic {@link ControlPlan}. No I/O and no clock: `now` is passed in, every list is
  * sorted, so the same input (in any order) gives byte-identical JSON.
@@ -24,10 +25,10 @@ import {
   type IgnoredCapabilityView,
   type ControlPlan,
   type LaneReport,
-  type LaneState,
   type PlanAction,
   type Policy,
   type Pool,
+  type PoolScaling,
   type Scope,
   type UnmanagedRunner,
 } from '@launchplane/shared';
@@ -35,6 +36,14 @@ import type { GitHubRunner } from '../ports/github-runners.js';
 import type { LaneRecord } from '../ports/store.js';
 import { checkLaneGuardrails, freeCapacity, withdrawsPermission } from './guardrails.js';
 import type { GuardrailBlock, HostView } from './guardrails.js';
+import { holdsSlot, inFlight, removalOrder, type LaneView } from './lane-view.js';
+import type { PlanDemand } from './demand.js';
+import {
+  followsDemand,
+  planDemandPool,
+  prepareDemand,
+  type DemandHostSlot,
+} from './demand-plan.js';
 
 /** One host as the planner sees it: its record, session state and last inventory. */
 export interface PlanHost extends HostView {
@@ -71,6 +80,11 @@ export interface PlanInput {
   github: readonly ScopeObservation[];
   /** Runner id → Unix seconds since GitHub first showed it offline (kept by the observer). */
   offlineSince?: Readonly<Record<string, number>>;
+  /**
+   * The jobs, for pools that follow demand (`scaling.mode: demand`). Without it such pools keep
+   * `min` and `minIdle` but neither grow for jobs nor shrink; other pools never read it.
+   */
+  demand?: PlanDemand;
   /** Unix seconds. */
   now: number;
   options?: PlanOptions;
@@ -99,22 +113,6 @@ const KIND_ORDER: Record<PlanAction['kind'], number> = {
   create: 3,
 };
 
-/** States in which a lane holds one of its pool's slots on its host. */
-function holdsSlot(state: LaneState): boolean {
-  return state !== 'removed' && state !== 'completed' && state !== 'stopping';
-}
-
-/** States a saga is in the middle of; the planner leaves such lanes to it. */
-function inFlight(state: LaneState): boolean {
-  return (
-    state === 'pending' ||
-    state === 'provisioning' ||
-    state === 'starting' ||
-    state === 'restarting' ||
-    state === 'stopping'
-  );
-}
-
 /** A scope as one string: `acme/api` or `org:acme`. */
 export function scopeKey(scope: Scope): string {
   return poolScopeKey(scope);
@@ -125,14 +123,6 @@ export function poolScope(pool: Pick<Pool, 'repository' | 'organization'>): Scop
   return pool.repository !== undefined
     ? { repository: pool.repository }
     : { organization: pool.organization ?? '' };
-}
-
-interface LaneView {
-  record: LaneRecord;
-  report: LaneReport | undefined;
-  runner: GitHubRunner | undefined;
-  /** The lane's scope could be listed on GitHub. */
-  observable: boolean;
 }
 
 /** Computes the control plan. Pure and deterministic. */
@@ -266,10 +256,17 @@ export function plan(input: PlanInput): ControlPlan {
     }
   }
 
-  // Completed ephemeral lanes are replaced: removed here, their slot counted as missing below.
+  // Completed ephemeral lanes are replaced: removed here, their slot counted as missing below
+  // (in a pool that follows demand, a new lane is made only if demand or minIdle asks for one).
   for (const v of views) {
     if (v.record.state === 'completed' || (v.report?.state === 'completed' && v.record.ephemeral)) {
-      remove(v, 'ephemeral lane completed its job: replaced by a new lane');
+      const pool = policy === undefined ? undefined : ownEntry(policy.pools, v.record.pool);
+      remove(
+        v,
+        pool !== undefined && followsDemand(pool)
+          ? 'ephemeral lane completed its job'
+          : 'ephemeral lane completed its job: replaced by a new lane',
+      );
     }
   }
 
@@ -291,13 +288,33 @@ export function plan(input: PlanInput): ControlPlan {
 
   const poolEntries: [string, Pool][] =
     policy === undefined ? [] : Object.entries(policy.pools).sort(([a], [b]) => cmp(a, b));
+  const githubStop = (key: string): GuardrailBlock | undefined =>
+    observations.get(key) === undefined || 'unavailable' in (observations.get(key) ?? {})
+      ? {
+          guardrail: 'github-unavailable',
+          message: `GitHub runners of "${key}" could not be listed`,
+        }
+      : undefined;
+  // Pools that follow demand: the jobs, matched to pools once for the whole plan.
+  const demand =
+    policy !== undefined && poolEntries.some(([, p]) => followsDemand(p))
+      ? prepareDemand(policy, input.coordinatorId, [...hosts.values()], input.demand)
+      : undefined;
+  if (demand?.unknown !== undefined) {
+    degraded.add(
+      `Pools that follow demand plan without jobs (${demand.unknown}): they keep min and minIdle, make no lane for a job and remove none`,
+    );
+  }
+  const scalingViews: PoolScaling[] = [];
   for (const [poolName, pool] of poolEntries) {
     const scope = poolScope(pool);
     const key = scopeKey(scope);
+    // A pool that follows demand collects its hosts here and is sized as a whole below.
+    const demandSlots: DemandHostSlot[] | undefined = followsDemand(pool) ? [] : undefined;
     for (const [hostId, desired] of Object.entries(pool.lanes).sort(([a], [b]) => cmp(a, b))) {
       if (policy === undefined) break;
       handledPairs.add(`${hostId}\u0000${poolName}`);
-      desiredTotal += desired;
+      if (demandSlots === undefined) desiredTotal += desired;
       const host: HostView = hosts.get(hostId) ?? {
         hostId,
         enrolled: false,
@@ -347,22 +364,19 @@ export function plan(input: PlanInput): ControlPlan {
         for (const v of excess) {
           remove(
             v,
-            `pool "${poolName}" wants ${desired} lane(s) on host "${hostId}", ${kept.length} exist`,
+            `pool "${poolName}" ${demandSlots === undefined ? 'wants' : 'may have at most'} ${desired} lane(s) on host "${hostId}", ${kept.length} exist`,
           );
         }
         kept = kept.filter((v) => !removing.has(v.record.laneId));
       }
 
+      if (demandSlots !== undefined) {
+        demandSlots.push({ hostId, host, stop: guard ?? githubStop(key), kept, limit: desired });
+        continue;
+      }
       const missing = desired - kept.length;
       if (missing <= 0) continue;
-      const stop: GuardrailBlock | undefined =
-        guard ??
-        (observations.get(key) === undefined || 'unavailable' in (observations.get(key) ?? {})
-          ? {
-              guardrail: 'github-unavailable',
-              message: `GitHub runners of "${key}" could not be listed`,
-            }
-          : undefined);
+      const stop: GuardrailBlock | undefined = guard ?? githubStop(key);
       if (stop !== undefined) {
         blocked.push({ hostId, pool: poolName, count: missing, ...stop });
         continue;
@@ -391,6 +405,36 @@ export function plan(input: PlanInput): ControlPlan {
           message: `Host "${hostId}" opts in to at most ${host.optIn?.maxLanes ?? 0} lane(s) and holds ${used + creates}`,
         });
       }
+    }
+    if (demand !== undefined && demandSlots !== undefined && followsDemand(pool)) {
+      const sized = planDemandPool(demand, {
+        poolName,
+        pool,
+        hosts: demandSlots,
+        poolViews: views.filter((v) => v.record.pool === poolName),
+        held,
+        now: input.now,
+      });
+      for (const r of sized.removes) remove(r.view, r.reason);
+      for (const c of sized.creates) {
+        actions.push({
+          kind: 'create',
+          id: `create:${c.hostId}:${poolName}:${c.n}`,
+          hostId: c.hostId,
+          pool: poolName,
+          scope,
+          backend: pool.backend,
+          ephemeral: pool.ephemeral,
+          reason: c.reason,
+        });
+        held.set(c.hostId, (held.get(c.hostId) ?? 0) + 1);
+      }
+      blocked.push(...sized.blocked);
+      desiredTotal += sized.view.target;
+      scalingViews.push({
+        ...sized.view,
+        removes: sized.removes.filter((r) => removing.has(r.view.record.laneId)).length,
+      });
     }
   }
 
@@ -484,6 +528,15 @@ export function plan(input: PlanInput): ControlPlan {
     unmanaged,
     ignoredCapabilities,
     degraded: [...degraded].sort(cmp),
+    ...(demand === undefined
+      ? {}
+      : {
+          scaling: {
+            pools: scalingViews,
+            unmatched: demand.unmatched,
+            unmatchedTotal: demand.unmatchedTotal,
+          },
+        }),
     summary: {
       desired: desiredTotal,
       observed: ledger.length,
@@ -513,28 +566,6 @@ function unhealthyReason(v: LaneView, input: PlanInput, afterSec: number): strin
     }
   }
   return undefined;
-}
-
-/** Which lanes go first when a pool shrinks: dead ones, then idle ones, newest first; busy last. */
-function removalOrder(a: LaneView, b: LaneView): number {
-  return (
-    rank(a) - rank(b) ||
-    b.record.createdAt - a.record.createdAt ||
-    cmp(b.record.laneId, a.record.laneId)
-  );
-}
-
-function rank(v: LaneView): number {
-  if (v.record.state === 'failed') return 0;
-  if (v.record.state === 'unhealthy' || v.report?.state === 'unhealthy') return 1;
-  const busy =
-    v.record.state === 'busy' ||
-    v.report?.state === 'busy' ||
-    v.report?.local?.busy === true ||
-    v.runner?.busy === true;
-  if (busy) return 4;
-  if (inFlight(v.record.state)) return 2;
-  return 3;
 }
 
 /** Code-point string order: locale-independent, so plans compare byte for byte everywhere. */

@@ -45,6 +45,11 @@ export interface WorkflowJob {
   /** The runner that took it; null while queued. */
   runnerId: number | null;
   runnerName: string | null;
+  /** The runner group of that runner, when GitHub says. */
+  runnerGroupId?: number | null;
+  runnerGroupName?: string | null;
+  /** The name of the run's workflow, when GitHub says. */
+  workflowName?: string | null;
   /** Unix seconds. */
   createdAt: number;
   startedAt: number | undefined;

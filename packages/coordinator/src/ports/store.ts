@@ -13,6 +13,7 @@ import type {
   Scope,
   ErrorBody,
 } from '@launchplane/shared';
+import type { DemandJob } from '../domain/demand.js';
 
 export type Role = 'viewer' | 'operator' | 'admin';
 
@@ -114,7 +115,66 @@ export interface AuditQuery {
 /** An audit record before the store numbers it. */
 export type NewAuditRecord = Omit<AuditRecord, 'seq'>;
 
-export interface CoordinatorStore {
+/**
+ * A GitHub Actions job as the job store keeps it: what the planner reads ({@link DemandJob}) and
+ * what `launchplane jobs` and `why` show. Repository names are lowercased, as GitHub compares
+ * them.
+ */
+export interface JobRecord extends DemandJob {
+  /** The job's name in its workflow, when GitHub said. */
+  name?: string;
+  workflowName?: string;
+  /** GitHub's web page of the job. */
+  htmlUrl?: string;
+  runnerGroupName?: string;
+  /** `success`, `failure`, `cancelled`, … once completed. */
+  conclusion?: string;
+  /** Seconds from queued to in progress, once a runner took it (its queue wait). */
+  waitSec?: number;
+  /** Unix seconds GitHub last told the coordinator about this job (a delivery or a poll). */
+  seenAt: number;
+  /** Where that last word came from. */
+  source: 'webhook' | 'poll';
+}
+
+/** Which jobs {@link JobStore.listJobs} returns; every given filter narrows the list. */
+export interface JobQuery {
+  statuses?: readonly DemandJob['status'][];
+  /** Jobs of these repositories (`owner/name`, any case). With `owners`: of either. */
+  repositories?: readonly string[];
+  /** Jobs of every repository of these owners. */
+  owners?: readonly string[];
+  /** Completed jobs only when they completed at or after this (Unix seconds). */
+  completedSince?: number;
+  /** Only jobs a runner started at or after this (Unix seconds). */
+  startedSince?: number;
+  /** Most jobs returned, oldest queued first. Default 10 000. */
+  limit?: number;
+}
+
+/** What {@link JobStore.pruneJobs} removes. */
+export interface JobPruning {
+  /** Completed jobs that completed before this (Unix seconds). */
+  completedBefore: number;
+  /** Any job GitHub said nothing about since before this. */
+  seenBefore: number;
+  /** Delivery ids received before this. */
+  deliveriesBefore: number;
+}
+
+/** The job store: jobs and the webhook deliveries already taken. */
+export interface JobStore {
+  getJob(jobId: number): Promise<JobRecord | undefined>;
+  /** Writes a job as given; merging with what is stored is the caller's (in one transaction). */
+  putJob(job: JobRecord): Promise<void>;
+  listJobs(query?: JobQuery): Promise<JobRecord[]>;
+  /** Records a delivery id; false when it was recorded before (a duplicate or a replay). */
+  recordDelivery(deliveryId: string, receivedAt: number): Promise<boolean>;
+  /** Removes what retention lets go; returns how many jobs and delivery ids went. */
+  pruneJobs(pruning: JobPruning): Promise<{ jobs: number; deliveries: number }>;
+}
+
+export interface CoordinatorStore extends JobStore {
   /** Runs `fn` atomically; everything it does through `tx` commits or rolls back together. */
   transaction<T>(fn: (tx: CoordinatorStore) => Promise<T>): Promise<T>;
 

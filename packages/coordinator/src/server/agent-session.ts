@@ -1,5 +1,6 @@
 /**
- * One agent's WebSocket session (PROTOCOL.md "Session"): challenge → signed hello → welcome,
+ * One agent's WebSocket session
+ * (docs/design/protocol.md "Session"): challenge → signed hello → welcome,
  * then inventory, events (stored once, acknowledged) and command results. Frames are handled one
  * at a time in arrival order. After the hello, the session's hostId is the only identity it
  * believes: a payload that names another host closes the session.

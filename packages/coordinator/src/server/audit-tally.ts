@@ -4,11 +4,14 @@
  * of bad tokens, forged hellos (or, later, forged webhooks) thus costs the audit trail a few rows
  * a minute, and an operator still sees who knocked, how often and with what.
  *
+ * Signed webhook deliveries that are not taken (a replayed delivery id, an event other than
+ * `workflow_job`) are counted the same way, under their own actions (see {@link TALLY_ACTIONS}).
+ *
  * The first refusal of a minute is written at once; later ones are counted in memory and written
  * into that same record every `flushMs`, when the minute ends and on close. Distinct sources per
  * minute are capped: past the cap, refusals are counted under the source `*`.
  */
-import type { ErrorCode } from '@launchplane/shared';
+import type { AuditOutcome, ErrorCode } from '@launchplane/shared';
 import type { Logger } from '../ports/logger.js';
 import type { CoordinatorStore } from '../ports/store.js';
 import { auditRecordOf, type AuditEntry } from './audit-writer.js';
@@ -19,7 +22,8 @@ export interface TallyEvent {
   action: string;
   /** The source address (or address block) it came from. */
   source: string;
-  code: ErrorCode;
+  /** The refusal's code; none for an event that is ignored rather than refused. */
+  code?: ErrorCode;
   /** What was refused, e.g. `api`, `enroll`, `agent-hello`: counted per kind. */
   kind: string;
 }
@@ -36,6 +40,46 @@ export interface AuditTallyOptions {
   maxSourcesPerMinute?: number;
 }
 
+/** How an aggregate record of an action reads: its outcome, and what it counts. */
+interface TallyAction {
+  outcome: AuditOutcome;
+  verb: string;
+  one: string;
+  many: string;
+}
+
+/**
+ * The actions counted per source and minute. Any other action reads as refused unauthenticated
+ * requests, as `auth.refused` does.
+ */
+export const TALLY_ACTIONS: Readonly<Record<string, TallyAction>> = {
+  'auth.refused': {
+    outcome: 'refused',
+    verb: 'Refused',
+    one: 'unauthenticated request',
+    many: 'unauthenticated requests',
+  },
+  'github.webhook.replayed': {
+    outcome: 'refused',
+    verb: 'Ignored',
+    one: 'webhook delivery whose delivery id was taken before',
+    many: 'webhook deliveries whose delivery ids were taken before',
+  },
+  'github.webhook.ignored': {
+    outcome: 'ok',
+    verb: 'Ignored',
+    one: 'signed webhook delivery of an event other than workflow_job',
+    many: 'signed webhook deliveries of events other than workflow_job',
+  },
+};
+
+function tallyActionOf(action: string): TallyAction {
+  return (
+    (Object.hasOwn(TALLY_ACTIONS, action) ? TALLY_ACTIONS[action] : undefined) ??
+    (TALLY_ACTIONS['auth.refused'] as TallyAction)
+  );
+}
+
 /** The source under which refusals beyond the per-minute cap are counted. */
 export const OVERFLOW_SOURCE = '*';
 
@@ -46,7 +90,7 @@ interface Bucket {
   count: number;
   codes: Record<string, number>;
   kinds: Record<string, number>;
-  firstCode: ErrorCode;
+  firstCode: ErrorCode | undefined;
   seq: number | undefined;
   /** Counted since the record was last written. */
   dirty: boolean;
@@ -91,13 +135,15 @@ export class AuditTally {
         chain: Promise.resolve(),
       };
       this.#buckets.set(key, bucket);
+      const how = tallyActionOf(event.action);
       this.#opts.logger.warn(
         { source, action: event.action, code: event.code, kind: event.kind },
-        'refusing unauthenticated requests; counted per source and minute in the audit trail',
+        `${how.verb.toLowerCase()} ${how.many}; counted per source and minute in the audit trail`,
       );
     }
     bucket.count++;
-    bucket.codes[event.code] = (bucket.codes[event.code] ?? 0) + 1;
+    if (event.code !== undefined) bucket.codes[event.code] = (bucket.codes[event.code] ?? 0) + 1;
+    bucket.firstCode ??= event.code;
     bucket.kinds[event.kind] = (bucket.kinds[event.kind] ?? 0) + 1;
     bucket.dirty = true;
     if (bucket.seq === undefined && bucket.count === 1) this.#write(bucket);
@@ -161,13 +207,13 @@ export class AuditTally {
   }
 
   #entryOf(b: Bucket): AuditEntry {
-    const noun = b.count === 1 ? 'request' : 'requests';
+    const how = tallyActionOf(b.action);
     return {
       actor: 'anonymous',
       action: b.action,
-      outcome: 'refused',
+      outcome: how.outcome,
       code: b.firstCode,
-      message: `Refused ${b.count} unauthenticated ${noun} from "${b.source}" in the minute from ${new Date(b.minute * 1000).toISOString()}`,
+      message: `${how.verb} ${b.count} ${b.count === 1 ? how.one : how.many} from "${b.source}" in the minute from ${new Date(b.minute * 1000).toISOString()}`,
       params: {
         source: b.source,
         minute: b.minute,

@@ -27,6 +27,13 @@ import { WsAgentHub } from './agent-hub.js';
 import { AuditTally } from './audit-tally.js';
 import { writeAudit } from './audit-writer.js';
 import { EnrollmentChallenges, enroll, isAuditedRefusal } from './enrollment.js';
+import {
+  WEBHOOK_KIND,
+  WEBHOOK_PATH,
+  readSignedDelivery,
+  webhookNotConfigured,
+  type GitHubWebhookOptions,
+} from './github-webhook.js';
 import { readJsonBody, sendError, sendJson } from './http-io.js';
 import { authenticate } from './operator-auth.js';
 import {
@@ -53,7 +60,7 @@ export interface CoordinatorServerOptions {
   publicUrl?: string;
   /** Largest request body. Default 1 MiB. */
   maxBodyBytes?: number;
-  /** Largest WebSocket message. Default 256 KiB (PROTOCOL.md). */
+  /** Largest WebSocket message. Default 256 KiB (docs/design/protocol.md "Limits"). */
   maxPayloadBytes?: number;
   heartbeatSec?: number;
   handshakeTimeoutMs?: number;
@@ -68,6 +75,8 @@ export interface CoordinatorServerOptions {
   limits?: Partial<PreAuthLimits>;
   /** How often refusal counts are written into their audit records, in ms. Default 2 000. */
   auditFlushMs?: number;
+  /** `POST /v1/github/webhook` (coordinator.yaml `github.webhook`); 404 without it. */
+  githubWebhook?: GitHubWebhookOptions;
   /** Unix seconds; default the system clock. */
   now?: () => number;
 }
@@ -79,6 +88,7 @@ const ENROLL_MAX_BODY_BYTES = 16 * 1024;
 function kindOf(method: string, path: string): string {
   if (method === 'POST' && path === '/v1/enroll/challenge') return 'enroll-challenge';
   if (method === 'POST' && path === '/v1/enroll') return 'enroll';
+  if (path === WEBHOOK_PATH) return WEBHOOK_KIND;
   return 'api';
 }
 
@@ -312,6 +322,48 @@ export class CoordinatorServer {
       if (method === 'POST' && (path === '/v1/enroll' || path === '/v1/enroll/challenge')) {
         if (await guard.isBlocked(source)) throw PreAuthGuard.limited('refused requests');
         return await this.#enrollment(req, res, path, source, now);
+      }
+      if (path === WEBHOOK_PATH) {
+        if (method !== 'POST') {
+          throw new LaunchplaneError('LP_USAGE', `Method ${method} is not allowed on "${path}"`, {
+            details: { httpStatus: 405 },
+          });
+        }
+        if (await guard.isBlocked(source)) throw PreAuthGuard.limited('refused requests');
+        const hook = this.#opts.githubWebhook;
+        if (hook === undefined) throw webhookNotConfigured();
+        const delivery = await readSignedDelivery(req, hook, now);
+        authenticated = true;
+        release();
+        const answer = await hook.receiver.receive(delivery).catch((err: unknown) => {
+          const e = toLaunchplaneError(err);
+          // Signed by someone holding the secret, yet not a payload the store takes.
+          logger.warn(
+            {
+              deliveryId: delivery.deliveryId,
+              event: delivery.event,
+              code: e.code,
+              err: e.message,
+            },
+            'signed webhook delivery refused',
+          );
+          throw e;
+        });
+        if (answer.outcome === 'duplicate') {
+          // Signed, but taken before: a replay or a redelivery. Counted against the source like
+          // a refusal, so replaying a captured delivery costs the replayer, and audited per minute.
+          guard.refused(source, WEBHOOK_KIND, 'LP_REPLAYED', 'github.webhook.replayed');
+        } else if (answer.outcome === 'ignored') {
+          guard.tally.record({
+            action: 'github.webhook.ignored',
+            source: source.key,
+            kind: `event:${delivery.event}`,
+          });
+        }
+        return sendJson(res, answer.outcome === 'ignored' ? 202 : 200, {
+          outcome: answer.outcome,
+          ...(answer.jobId === undefined ? {} : { jobId: answer.jobId }),
+        });
       }
 
       let principal;

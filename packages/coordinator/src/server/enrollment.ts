@@ -23,7 +23,7 @@ import type { CoordinatorIdentity } from '../keys/coordinator-identity.js';
 import type { CoordinatorStore, EnrollmentTokenRecord, HostRecord } from '../ports/store.js';
 import { writeAudit } from './audit-writer.js';
 import { mintToken } from './secret-tokens.js';
-/** Longest life of an enrollment token, in seconds (PROTOCOL.md). */
+/** Longest life of an enrollment token, in seconds (docs/security.md "Enrollment handshake"). */
 export const MAX_ENROLLMENT_TTL_SEC = 60 * 60;
 export const DEFAULT_ENROLLMENT_TTL_SEC = 15 * 60;
 

@@ -5,8 +5,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { LaunchplaneError, httpStatusFor, parseStrictJson } from '@launchplane/shared';
 
-/** Reads at most `maxBytes` of body and parses it as strict JSON; undefined when empty. */
-export async function readJsonBody(req: IncomingMessage, maxBytes: number): Promise<unknown> {
+/** Reads at most `maxBytes` of body, as it came; `LP_USAGE` (413) past the cap. */
+export async function readRawBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > maxBytes) {
     throw tooLarge(maxBytes);
@@ -19,14 +19,20 @@ export async function readJsonBody(req: IncomingMessage, maxBytes: number): Prom
     if (total > maxBytes) throw tooLarge(maxBytes);
     chunks.push(buf);
   }
-  if (total === 0) return undefined;
+  return Buffer.concat(chunks);
+}
+
+/** Reads at most `maxBytes` of body and parses it as strict JSON; undefined when empty. */
+export async function readJsonBody(req: IncomingMessage, maxBytes: number): Promise<unknown> {
+  const body = await readRawBody(req, maxBytes);
+  if (body.length === 0) return undefined;
   const type = req.headers['content-type'] ?? '';
   if (!/^application\/json\s*(;|$)/i.test(type)) {
     throw new LaunchplaneError('LP_USAGE', 'Request body must be application/json');
   }
   let text: string;
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(chunks));
+    text = new TextDecoder('utf-8', { fatal: true }).decode(body);
   } catch (cause) {
     throw new LaunchplaneError('LP_USAGE', 'Request body is not UTF-8', { cause });
   }

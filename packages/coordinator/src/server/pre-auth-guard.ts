@@ -150,11 +150,11 @@ export class PreAuthGuard {
   }
 
   /**
-   * Counts a refusal: into the audit tally, and (unless it is itself a rate-limit answer) against
-   * the source's budget for the minute.
+   * Counts a refusal: into the audit tally (under `action`, `auth.refused` by default), and
+   * (unless it is itself a rate-limit answer) against the source's budget for the minute.
    */
-  refused(source: Source, kind: string, code: ErrorCode): void {
-    this.tally.record({ action: REFUSED_ACTION, source: source.key, code, kind });
+  refused(source: Source, kind: string, code: ErrorCode, action = REFUSED_ACTION): void {
+    this.tally.record({ action, source: source.key, code, kind });
     if (code === 'LP_RATE_LIMITED' || source.exempt) return;
     this.#refusals.consume(source.key).catch(() => undefined);
   }

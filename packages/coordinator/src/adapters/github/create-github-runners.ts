@@ -26,7 +26,15 @@ export interface GitHubConfig {
 /** Everything but auth and URL, which come from the config. */
 export type GitHubRunnersTuning = Omit<OctokitGitHubRunnersOptions, 'auth' | 'apiUrl'>;
 
-async function readSecretFile(file: string, what: string, field: string): Promise<string> {
+/**
+ * Reads a secret named by coordinator.yaml (`key`, e.g. `github.auth.tokenFile`), trimmed.
+ * Refuses a file other users can access, and an empty one.
+ */
+export async function readConfigSecretFile(
+  file: string,
+  what: string,
+  key: string,
+): Promise<string> {
   let mode: number;
   let text: string;
   try {
@@ -36,7 +44,7 @@ async function readSecretFile(file: string, what: string, field: string): Promis
     const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
     throw new LaunchplaneError(
       'LP_CONFIG_INVALID',
-      `Cannot read the GitHub ${what} file "${file}" (github.auth.${field}): ${code}`,
+      `Cannot read the ${what} file "${file}" (${key}): ${code}`,
       { recovery: `Create the file readable by the coordinator's user only (chmod 600)` },
     );
   }
@@ -44,16 +52,13 @@ async function readSecretFile(file: string, what: string, field: string): Promis
   if ((mode & 0o007) !== 0) {
     throw new LaunchplaneError(
       'LP_CONFIG_INVALID',
-      `Refusing the GitHub ${what} file "${file}" (github.auth.${field}): other users can access it`,
+      `Refusing the ${what} file "${file}" (${key}): other users can access it`,
       { recovery: `Run: chmod o-rwx ${file}` },
     );
   }
   const value = text.trim();
   if (value === '') {
-    throw new LaunchplaneError(
-      'LP_CONFIG_INVALID',
-      `The GitHub ${what} file "${file}" (github.auth.${field}) is empty`,
-    );
+    throw new LaunchplaneError('LP_CONFIG_INVALID', `The ${what} file "${file}" (${key}) is empty`);
   }
   return value;
 }
@@ -68,9 +73,16 @@ export async function resolveGitHubAuth(auth: GitHubConfig['auth']): Promise<Git
   }
   if ('token' in auth) return { kind: 'token', token: auth.token };
   if ('tokenFile' in auth) {
-    return { kind: 'token', token: await readSecretFile(auth.tokenFile, 'token', 'tokenFile') };
+    return {
+      kind: 'token',
+      token: await readConfigSecretFile(auth.tokenFile, 'GitHub token', 'github.auth.tokenFile'),
+    };
   }
-  const privateKey = await readSecretFile(auth.privateKeyFile, 'App private key', 'privateKeyFile');
+  const privateKey = await readConfigSecretFile(
+    auth.privateKeyFile,
+    'GitHub App private key',
+    'github.auth.privateKeyFile',
+  );
   if (!privateKey.includes('PRIVATE KEY-----')) {
     throw new LaunchplaneError(
       'LP_CONFIG_INVALID',

@@ -171,6 +171,9 @@ const jobSchema = z.object({
   labels: z.array(z.string()),
   runner_id: z.number().int().nullish(),
   runner_name: z.string().nullish(),
+  runner_group_id: z.number().int().nullish(),
+  runner_group_name: z.string().nullish(),
+  workflow_name: z.string().nullish(),
   created_at: z.string(),
   started_at: z.string().nullish(),
   completed_at: z.string().nullish(),
@@ -197,7 +200,11 @@ function toRun(r: z.infer<typeof runSchema>): WorkflowRun {
   };
 }
 
-function toJob(j: z.infer<typeof jobSchema>): WorkflowJob {
+/** A job in GitHub's shape (the REST API's `job`, a `workflow_job` webhook's `workflow_job`). */
+export const githubJobSchema = jobSchema;
+
+/** A job as the port has it. */
+export function toJob(j: z.infer<typeof jobSchema>): WorkflowJob {
   return {
     id: j.id,
     runId: j.run_id,
@@ -207,6 +214,9 @@ function toJob(j: z.infer<typeof jobSchema>): WorkflowJob {
     labels: j.labels,
     runnerId: j.runner_id ?? null,
     runnerName: j.runner_name ?? null,
+    runnerGroupId: j.runner_group_id ?? null,
+    runnerGroupName: j.runner_group_name ?? null,
+    workflowName: j.workflow_name ?? null,
     createdAt: unixOf(j.created_at) ?? 0,
     startedAt: unixOf(j.started_at),
     completedAt: unixOf(j.completed_at),

@@ -86,6 +86,31 @@ export const MIGRATIONS: readonly string[] = [
   UPDATE lanes SET record = json_set(record, '$.purpose', 'pool')
     WHERE json_extract(record, '$.purpose') IS NULL;
   `,
+  // 3: the job store. GitHub Actions jobs (from workflow_job webhooks and polling) and the
+  // webhook delivery ids already taken, each pruned by retention.
+  `
+  CREATE TABLE jobs (
+    job_id INTEGER PRIMARY KEY,
+    repository TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('queued', 'in_progress', 'completed')),
+    queued_at INTEGER NOT NULL,
+    started_at INTEGER,
+    completed_at INTEGER,
+    seen_at INTEGER NOT NULL,
+    record TEXT NOT NULL
+  ) STRICT;
+  CREATE INDEX jobs_status ON jobs (status, repository);
+  CREATE INDEX jobs_owner ON jobs (owner, status);
+  CREATE INDEX jobs_completed ON jobs (completed_at);
+  CREATE INDEX jobs_started ON jobs (started_at);
+  CREATE INDEX jobs_seen ON jobs (seen_at);
+  CREATE TABLE webhook_deliveries (
+    delivery_id TEXT PRIMARY KEY,
+    received_at INTEGER NOT NULL
+  ) STRICT;
+  CREATE INDEX webhook_deliveries_at ON webhook_deliveries (received_at);
+  `,
 ];
 
 /** The schema version this code writes. */

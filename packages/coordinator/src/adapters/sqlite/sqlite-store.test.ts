@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { HostRecord, LaneRecord } from '../../ports/store.js';
+import type { HostRecord, JobRecord, LaneRecord } from '../../ports/store.js';
 import { MIGRATIONS, SCHEMA_VERSION, migrate } from './migrations.js';
 import { SqliteCoordinatorStore } from './sqlite-store.js';
 
@@ -93,6 +93,20 @@ describe('migrations', () => {
     await s.putLane(smoke);
     expect((await s.listLanes({ purpose: 'smoke' })).map((l) => l.laneId)).toEqual([smoke.laneId]);
     expect((await s.listLanes({ purpose: 'pool' })).map((l) => l.laneId)).toEqual([LANE.laneId]);
+    await s.close();
+  });
+
+  it('3: a version-2 database gains an empty job store', async () => {
+    const path = tempDb();
+    const db = new Database(path);
+    db.exec(MIGRATIONS[0] ?? '');
+    db.exec(MIGRATIONS[1] ?? '');
+    db.pragma('user_version = 2');
+    db.close();
+    const s = SqliteCoordinatorStore.open(path);
+    expect(s.schemaVersion()).toBe(SCHEMA_VERSION);
+    expect(await s.listJobs()).toEqual([]);
+    expect(await s.recordDelivery('d-1', 5)).toBe(true);
     await s.close();
   });
 
@@ -302,6 +316,70 @@ describe('SqliteCoordinatorStore', () => {
       [1, 'auth.refused', { count: 7 }],
       [2, 'other', {}],
     ]);
+    await s.close();
+  });
+
+  it('jobs: round-trip, lowercase repositories, filter by status, scope and time', async () => {
+    const s = SqliteCoordinatorStore.open(':memory:');
+    const job = (id: number, over: Partial<JobRecord> = {}): JobRecord => ({
+      id,
+      runId: id * 10,
+      repository: 'acme/api',
+      labels: ['lp-pool-build', 'GPU'],
+      status: 'queued',
+      queuedAt: 100 + id,
+      seenAt: 200,
+      source: 'webhook',
+      ...over,
+    });
+    await s.putJob(job(1, { repository: 'Acme/API' }));
+    await s.putJob(job(2, { repository: 'acme/web', status: 'in_progress', startedAt: 150 }));
+    await s.putJob(job(3, { status: 'completed', startedAt: 120, completedAt: 300 }));
+    await s.putJob(job(4, { repository: 'other/api', status: 'completed', completedAt: 900 }));
+    expect(await s.getJob(1)).toEqual(job(1));
+    expect(await s.getJob(99)).toBeUndefined();
+    const ids = async (q: Parameters<typeof s.listJobs>[0]) =>
+      (await s.listJobs(q)).map((j) => j.id);
+    expect(await ids({})).toEqual([1, 2, 3, 4]);
+    expect(await ids({ statuses: ['queued', 'in_progress'] })).toEqual([1, 2]);
+    expect(await ids({ statuses: [] })).toEqual([]);
+    expect(await ids({ repositories: ['ACME/api'] })).toEqual([1, 3]);
+    expect(await ids({ owners: ['acme'] })).toEqual([1, 2, 3]);
+    expect(await ids({ repositories: ['other/api'], owners: ['acme'] })).toEqual([1, 2, 3, 4]);
+    expect(await ids({ repositories: [], owners: [] })).toEqual([]);
+    expect(await ids({ completedSince: 500 })).toEqual([1, 2, 4]);
+    expect(await ids({ startedSince: 130 })).toEqual([2]);
+    expect(await ids({ limit: 2 })).toEqual([1, 2]);
+    // A queued job's started_at is GitHub's queue time, never a start.
+    await s.putJob(job(5, { startedAt: 400 }));
+    expect(await ids({ startedSince: 130 })).toEqual([2]);
+    await s.putJob({ ...job(1), status: 'in_progress', startedAt: 160, seenAt: 210 });
+    expect((await s.getJob(1))?.status).toBe('in_progress');
+    await s.close();
+  });
+
+  it('jobs: a delivery id is taken once; retention prunes old completed jobs, silent jobs and old delivery ids', async () => {
+    const s = SqliteCoordinatorStore.open(':memory:');
+    expect(await s.recordDelivery('72d3162e-cc78-11e3-81ab-4c9367dc0958', 100)).toBe(true);
+    expect(await s.recordDelivery('72d3162e-cc78-11e3-81ab-4c9367dc0958', 101)).toBe(false);
+    expect(await s.recordDelivery('other', 500)).toBe(true);
+    const base = {
+      runId: 1,
+      repository: 'acme/api',
+      labels: ['x'],
+      queuedAt: 1,
+      source: 'poll' as const,
+    };
+    await s.putJob({ ...base, id: 1, status: 'completed', completedAt: 100, seenAt: 1000 });
+    await s.putJob({ ...base, id: 2, status: 'completed', completedAt: 600, seenAt: 1000 });
+    await s.putJob({ ...base, id: 3, status: 'queued', seenAt: 50 });
+    await s.putJob({ ...base, id: 4, status: 'in_progress', startedAt: 2, seenAt: 1000 });
+    expect(
+      await s.pruneJobs({ completedBefore: 500, seenBefore: 60, deliveriesBefore: 200 }),
+    ).toEqual({ jobs: 2, deliveries: 1 });
+    expect((await s.listJobs()).map((j) => j.id)).toEqual([2, 4]);
+    expect(await s.recordDelivery('72d3162e-cc78-11e3-81ab-4c9367dc0958', 600)).toBe(true);
+    expect(await s.recordDelivery('other', 600)).toBe(false);
     await s.close();
   });
 

@@ -14,6 +14,9 @@ import type {
   CoordinatorStore,
   EnrollmentTokenRecord,
   HostRecord,
+  JobPruning,
+  JobQuery,
+  JobRecord,
   LaneRecord,
   NewAuditRecord,
   OperatorTokenRecord,
@@ -315,6 +318,106 @@ abstract class SqliteStoreBase implements CoordinatorStore {
       this.db
         .prepare('UPDATE audit SET at = ?, host_id = ?, lane_id = ?, record = ? WHERE seq = ?')
         .run(record.at, nul(record.hostId), nul(record.laneId), JSON.stringify(record), seq);
+    });
+  }
+
+  getJob(jobId: number): Promise<JobRecord | undefined> {
+    return this.run(() => {
+      const row = this.db.prepare('SELECT record FROM jobs WHERE job_id = ?').get(jobId) as
+        Row | undefined;
+      return row === undefined ? undefined : (JSON.parse(String(row.record)) as JobRecord);
+    });
+  }
+
+  putJob(job: JobRecord): Promise<void> {
+    return this.run(() => {
+      const repository = job.repository.toLowerCase();
+      this.db
+        .prepare(
+          `INSERT INTO jobs (job_id, repository, owner, status, queued_at, started_at,
+             completed_at, seen_at, record)
+           VALUES (@id, @repository, @owner, @status, @queuedAt, @startedAt, @completedAt,
+             @seenAt, @record)
+           ON CONFLICT (job_id) DO UPDATE SET repository = excluded.repository,
+             owner = excluded.owner, status = excluded.status, queued_at = excluded.queued_at,
+             started_at = excluded.started_at, completed_at = excluded.completed_at,
+             seen_at = excluded.seen_at, record = excluded.record`,
+        )
+        .run({
+          id: job.id,
+          repository,
+          owner: repository.split('/')[0] ?? '',
+          status: job.status,
+          queuedAt: job.queuedAt,
+          // The time a runner took it: GitHub shows the queue time as started_at until then.
+          startedAt: job.status === 'queued' ? null : nul(job.startedAt),
+          completedAt: nul(job.completedAt),
+          seenAt: job.seenAt,
+          record: JSON.stringify({ ...job, repository }),
+        });
+    });
+  }
+
+  listJobs(query: JobQuery = {}): Promise<JobRecord[]> {
+    return this.run(() => {
+      const where: string[] = [];
+      const args: unknown[] = [];
+      const inList = (column: string, values: readonly string[]): string => {
+        args.push(...values);
+        return `${column} IN (${values.map(() => '?').join(', ')})`;
+      };
+      if (query.statuses !== undefined) {
+        if (query.statuses.length === 0) return [];
+        where.push(inList('status', query.statuses));
+      }
+      if (query.repositories !== undefined || query.owners !== undefined) {
+        const repos = (query.repositories ?? []).map((r) => r.toLowerCase());
+        const owners = (query.owners ?? []).map((o) => o.toLowerCase());
+        const either = [
+          ...(repos.length > 0 ? [inList('repository', repos)] : []),
+          ...(owners.length > 0 ? [inList('owner', owners)] : []),
+        ];
+        if (either.length === 0) return [];
+        where.push(`(${either.join(' OR ')})`);
+      }
+      if (query.completedSince !== undefined) {
+        where.push("(status <> 'completed' OR completed_at >= ?)");
+        args.push(query.completedSince);
+      }
+      if (query.startedSince !== undefined) {
+        where.push('started_at >= ?');
+        args.push(query.startedSince);
+      }
+      const limit = Math.max(1, Math.min(query.limit ?? 10_000, 100_000));
+      const sql = `SELECT record FROM jobs ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY queued_at, job_id LIMIT ${limit}`;
+      return (this.db.prepare(sql).all(...args) as Row[]).map(
+        (r) => JSON.parse(String(r.record)) as JobRecord,
+      );
+    });
+  }
+
+  recordDelivery(deliveryId: string, receivedAt: number): Promise<boolean> {
+    return this.run(() => {
+      const info = this.db
+        .prepare(
+          'INSERT OR IGNORE INTO webhook_deliveries (delivery_id, received_at) VALUES (?, ?)',
+        )
+        .run(deliveryId, receivedAt);
+      return info.changes === 1;
+    });
+  }
+
+  pruneJobs(p: JobPruning): Promise<{ jobs: number; deliveries: number }> {
+    return this.run(() => {
+      const jobs = this.db
+        .prepare(
+          "DELETE FROM jobs WHERE (status = 'completed' AND completed_at < ?) OR seen_at < ?",
+        )
+        .run(p.completedBefore, p.seenBefore).changes;
+      const deliveries = this.db
+        .prepare('DELETE FROM webhook_deliveries WHERE received_at < ?')
+        .run(p.deliveriesBefore).changes;
+      return { jobs, deliveries };
     });
   }
 
