@@ -29,6 +29,14 @@ const ioModules = [
   '@octokit/core',
 ];
 
+/** Test support: the suites, their helpers (docs/testing.md) and `@launchplane/testkit`. */
+const testSupportFiles = ['**/*.test.ts', '**/*.test-helper.ts'];
+/** Runtime code (what `dist/` ships) never imports the test kit. */
+const noTestkit = {
+  group: ['@launchplane/testkit', '@launchplane/testkit/*', '**/testkit/**'],
+  message: 'runtime code never imports @launchplane/testkit (test support only)',
+};
+
 export default tseslint.config(
   {
     ignores: [
@@ -84,6 +92,24 @@ export default tseslint.config(
     },
   },
   {
+    files: ['packages/agent/src/**'],
+    ignores: testSupportFiles,
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['@launchplane/coordinator', '**/coordinator/**'],
+              message: 'agent never imports coordinator',
+            },
+            noTestkit,
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['packages/coordinator/**'],
     rules: {
       'no-restricted-imports': [
@@ -100,8 +126,53 @@ export default tseslint.config(
     },
   },
   {
+    files: ['packages/coordinator/src/**'],
+    ignores: testSupportFiles,
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['@launchplane/agent', '**/agent/**'],
+              message: 'coordinator never imports agent',
+            },
+            noTestkit,
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['packages/github-sim/src/**'],
+    ignores: testSupportFiles,
+    rules: { 'no-restricted-imports': ['error', { patterns: [noTestkit] }] },
+  },
+  {
+    // The kit serves both sides' tests, so it imports neither side.
+    files: ['packages/testkit/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: [
+                '@launchplane/agent',
+                '@launchplane/coordinator',
+                '**/agent/**',
+                '**/coordinator/**',
+              ],
+              message: 'the test kit imports neither the agent nor the coordinator',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['packages/*/src/domain/**', 'packages/shared/src/**'],
-    ignores: ['**/*.test.ts'],
+    ignores: testSupportFiles,
     rules: {
       'no-restricted-imports': [
         'error',
@@ -113,6 +184,7 @@ export default tseslint.config(
               group: ['@launchplane/agent', '@launchplane/coordinator'],
               message: 'package boundary',
             },
+            noTestkit,
           ],
         },
       ],
@@ -123,11 +195,19 @@ export default tseslint.config(
     },
   },
   {
-    files: ['**/*.test.ts', 'test/**', 'bench/**', 'demo/**', '**/cli.ts', '**/cli/**'],
+    files: [
+      ...testSupportFiles,
+      'packages/testkit/**',
+      'test/**',
+      'bench/**',
+      'demo/**',
+      '**/cli.ts',
+      '**/cli/**',
+    ],
     rules: { 'no-console': 'off' },
   },
   {
-    files: ['**/*.test.ts', 'test/**'],
+    files: [...testSupportFiles, 'packages/testkit/**', 'test/**'],
     rules: {
       '@typescript-eslint/no-unsafe-assignment': 'off',
       '@typescript-eslint/no-unsafe-member-access': 'off',

@@ -26,13 +26,11 @@ import {
 import type { Daemon } from '../test/testbed/index.js';
 import { freePort, spawnDaemon } from '../test/testbed/index.js';
 import Docker from 'dockerode';
+import { AGENT_CLI, LAUNCHPLANE_CLI } from '@launchplane/testkit/cli';
+import { REPO, simJsonClient, type SimJob } from '@launchplane/testkit/sim';
 
-const ROOT = new URL('..', import.meta.url).pathname;
-const LAUNCHPLANE = join(ROOT, 'packages/coordinator/dist/cli.js');
-const AGENT = join(ROOT, 'packages/agent/dist/cli.js');
 const SIM_TOKEN = 'ghp_demo0000000000000000000000000000000';
 const HOST = 'demo-host';
-const REPO = 'acme/api';
 /** The uids of the demo's lane users: apart from the default range real hosts use. */
 const DEMO_LANE_UID_RANGE = '59700-59799';
 
@@ -81,7 +79,7 @@ function run(
   argv: string[],
   opts: { env?: NodeJS.ProcessEnv; quiet?: boolean; redact?: string[] } = {},
 ): Promise<RunResult> {
-  const name = bin === AGENT ? 'launchplane-agent' : 'launchplane';
+  const name = bin === AGENT_CLI ? 'launchplane-agent' : 'launchplane';
   let shown = `$ ${name} ${argv.join(' ')}`;
   for (const secret of opts.redact ?? []) shown = shown.split(secret).join('[redacted]');
   if (opts.quiet !== true) say(dim(shown));
@@ -121,24 +119,8 @@ async function must(p: Promise<RunResult>, what: string): Promise<RunResult> {
   return r;
 }
 
-async function simRequest(
-  url: string,
-  method: string,
-  path: string,
-  body?: unknown,
-): Promise<unknown> {
-  const res = await fetch(`${url}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${SIM_TOKEN}`,
-      accept: 'application/vnd.github+json',
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
-  return text === '' ? undefined : JSON.parse(text);
+function simRequest(url: string, method: string, path: string, body?: unknown): Promise<unknown> {
+  return simJsonClient(url, SIM_TOKEN)<unknown>(method, path, body);
 }
 
 interface LaneJson {
@@ -149,16 +131,9 @@ interface LaneJson {
 }
 
 async function lanesJson(env: NodeJS.ProcessEnv): Promise<LaneJson[]> {
-  const r = await must(run(LAUNCHPLANE, ['lanes', '--json'], { env, quiet: true }), 'lanes');
+  const r = await must(run(LAUNCHPLANE_CLI, ['lanes', '--json'], { env, quiet: true }), 'lanes');
   const doc = JSON.parse(r.stdout) as { lanes: LaneJson[] };
   return doc.lanes;
-}
-
-interface SimJob {
-  id: number;
-  status: string;
-  runnerId?: number | null;
-  runnerName?: string | null;
 }
 
 async function main(): Promise<void> {
@@ -290,7 +265,7 @@ async function main(): Promise<void> {
     ].join('\n'),
   );
   const coordinator: Daemon = spawnDaemon(
-    [process.execPath, LAUNCHPLANE, 'serve', '--config', coordConfig],
+    [process.execPath, LAUNCHPLANE_CLI, 'serve', '--config', coordConfig],
     {
       env: process.env,
       logFile: join(coordDir, 'coordinator.log'),
@@ -315,7 +290,7 @@ async function main(): Promise<void> {
   // --- enrollment ------------------------------------------------------------------------
   step(`Enroll host "${HOST}": a single-use token, the host's own key, the coordinator key pinned`);
   const et = await must(
-    run(LAUNCHPLANE, ['enroll-token', 'create', '--host', HOST, '--ttl', '15m', '--json'], {
+    run(LAUNCHPLANE_CLI, ['enroll-token', 'create', '--host', HOST, '--ttl', '15m', '--json'], {
       env,
       quiet: true,
     }),
@@ -351,7 +326,7 @@ async function main(): Promise<void> {
   );
   await must(
     run(
-      AGENT,
+      AGENT_CLI,
       [
         'enroll',
         '--config',
@@ -371,19 +346,19 @@ async function main(): Promise<void> {
     ),
     'agent enroll',
   );
-  const agent: Daemon = spawnDaemon([process.execPath, AGENT, 'run', '--config', agentConfig], {
+  const agent: Daemon = spawnDaemon([process.execPath, AGENT_CLI, 'run', '--config', agentConfig], {
     env: { ...process.env, ...agentEnv },
     logFile: join(agentDir, 'agent.log'),
   });
   cleanups.push(() => agent.stop());
   await waitFor(
     async () => {
-      const r = await run(LAUNCHPLANE, ['hosts', '--json'], { env, quiet: true });
+      const r = await run(LAUNCHPLANE_CLI, ['hosts', '--json'], { env, quiet: true });
       return r.status === 0 && /"connected":\s*true/.test(r.stdout);
     },
     { timeoutMs: 30_000, intervalMs: 500, what: 'the agent to connect' },
   );
-  await must(run(LAUNCHPLANE, ['hosts'], { env }), 'hosts');
+  await must(run(LAUNCHPLANE_CLI, ['hosts'], { env }), 'hosts');
 
   // --- policy ----------------------------------------------------------------------------
   step('Validate and apply a policy: 2 lanes of pool "build" for acme/api on the demo host');
@@ -405,16 +380,16 @@ async function main(): Promise<void> {
       '',
     ].join('\n'),
   );
-  await must(run(LAUNCHPLANE, ['policy', 'validate', policyFile]), 'policy validate');
-  await must(run(LAUNCHPLANE, ['policy', 'apply', policyFile], { env }), 'policy apply');
+  await must(run(LAUNCHPLANE_CLI, ['policy', 'validate', policyFile]), 'policy validate');
+  await must(run(LAUNCHPLANE_CLI, ['policy', 'apply', policyFile], { env }), 'policy apply');
 
   step('Plan: what would change, and why');
-  await must(run(LAUNCHPLANE, ['plan'], { env }), 'plan');
+  await must(run(LAUNCHPLANE_CLI, ['plan'], { env }), 'plan');
 
   step('Apply: lanes are created, started and verified online on GitHub');
-  await must(run(LAUNCHPLANE, ['apply', '--wait'], { env }), 'apply');
-  await must(run(LAUNCHPLANE, ['lanes'], { env }), 'lanes');
-  await must(run(LAUNCHPLANE, ['runners'], { env }), 'runners');
+  await must(run(LAUNCHPLANE_CLI, ['apply', '--wait'], { env }), 'apply');
+  await must(run(LAUNCHPLANE_CLI, ['lanes'], { env }), 'lanes');
+  await must(run(LAUNCHPLANE_CLI, ['runners'], { env }), 'runners');
   for (const lane of await lanesJson(env)) {
     say(`lane ${lane.laneId} runs as ${await laneUser(lane.laneId)}`);
   }
@@ -446,7 +421,9 @@ async function main(): Promise<void> {
 
   step(`Restart the busy lane ${busyLane.laneId}: it drains, waits for the job, then restarts`);
   await must(
-    run(LAUNCHPLANE, ['lane', 'restart', busyLane.laneId, '--wait', '--timeout', '5m'], { env }),
+    run(LAUNCHPLANE_CLI, ['lane', 'restart', busyLane.laneId, '--wait', '--timeout', '5m'], {
+      env,
+    }),
     'lane restart',
   );
   const jobsAfter = (await simRequest(sim.url, 'GET', '/_sim/jobs')) as
@@ -466,26 +443,26 @@ async function main(): Promise<void> {
     labels: ['launchplane', 'lp-pool-build', 'linux'],
     status: 'online',
   });
-  await must(run(LAUNCHPLANE, ['runners'], { env }), 'runners');
-  await must(run(LAUNCHPLANE, ['plan'], { env }), 'plan');
+  await must(run(LAUNCHPLANE_CLI, ['runners'], { env }), 'runners');
+  await must(run(LAUNCHPLANE_CLI, ['plan'], { env }), 'plan');
 
   // --- remove ----------------------------------------------------------------------------
   step(`Remove lane ${idleLane.laneId} (dry run first, then for real)`);
   await must(
-    run(LAUNCHPLANE, ['lane', 'remove', idleLane.laneId, '--dry-run'], { env }),
+    run(LAUNCHPLANE_CLI, ['lane', 'remove', idleLane.laneId, '--dry-run'], { env }),
     'lane remove --dry-run',
   );
   await must(
-    run(LAUNCHPLANE, ['lane', 'remove', idleLane.laneId, '--wait'], { env }),
+    run(LAUNCHPLANE_CLI, ['lane', 'remove', idleLane.laneId, '--wait'], { env }),
     'lane remove',
   );
-  await must(run(LAUNCHPLANE, ['lanes'], { env }), 'lanes');
-  await must(run(LAUNCHPLANE, ['runners'], { env }), 'runners');
+  await must(run(LAUNCHPLANE_CLI, ['lanes'], { env }), 'lanes');
+  await must(run(LAUNCHPLANE_CLI, ['runners'], { env }), 'runners');
 
   step('The audit trail');
-  await must(run(LAUNCHPLANE, ['audit'], { env }), 'audit');
+  await must(run(LAUNCHPLANE_CLI, ['audit'], { env }), 'audit');
   await must(
-    run(AGENT, ['audit', '--verify', '--config', agentConfig], { env: agentEnv }),
+    run(AGENT_CLI, ['audit', '--verify', '--config', agentConfig], { env: agentEnv }),
     'agent audit --verify',
   );
 

@@ -22,6 +22,7 @@ import type {
   ResultPayload,
 } from '@launchplane/shared';
 import { startGitHubSim, stubRunnerTemplateDir, type GitHubSim } from '@launchplane/github-sim';
+import { simJsonClient, type SimRunner } from '@launchplane/testkit/sim';
 import { expect } from 'vitest';
 
 import type { AgentCore } from '../../packages/agent/src/agent-core.js';
@@ -54,33 +55,16 @@ export function startSim(
 }
 
 /** Calls the sim's REST API with the PAT. */
-export async function simJson<T>(
+export function simJson<T>(
   sim: GitHubSim,
   method: string,
   path: string,
   body?: unknown,
 ): Promise<T> {
-  const res = await fetch(`${sim.url}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${SIM_TOKEN}`,
-      accept: 'application/vnd.github+json',
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
-  return (text === '' ? undefined : JSON.parse(text)) as T;
+  return simJsonClient(sim.url, SIM_TOKEN)<T>(method, path, body);
 }
 
-/** A runner as the sim reports it. */
-export interface SimRunner {
-  id: number;
-  name: string;
-  status: string;
-  busy: boolean;
-}
+export type { SimRunner } from '@launchplane/testkit/sim';
 
 /** The agent side of a suite. */
 export interface AgentFixture {

@@ -6,10 +6,11 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { controlRouteFactory, type Control, type ControlOptions } from '@launchplane/coordinator';
 import { startGitHubSim, type GitHubSim } from '@launchplane/github-sim';
+import { AGENT_CLI, enrollAgent } from '@launchplane/testkit/cli';
+import type { SimRunner } from '@launchplane/testkit/sim';
 import { startHarness, type Harness } from '../coordinator-server/harness.js';
 import type { SystemdTestbed } from '../testbed/index.js';
 import { TEST_LANE_UID_RANGE } from '../testbed/lane-users.js';
@@ -19,17 +20,10 @@ import { cliClient, simJsonClient, type CliRun } from './world-io.js';
 
 export type { CliRun } from './world-io.js';
 
-const AGENT_BIN = fileURLToPath(new URL('../../packages/agent/dist/cli.js', import.meta.url));
 export const PAT = 'ghp_controlworld0000000000000000000000000';
 const run = promisify(execFile);
 
-export interface SimRunner {
-  id: number;
-  name: string;
-  status: string;
-  busy: boolean;
-  labels: { name: string }[];
-}
+export type { SimRunner } from '@launchplane/testkit/sim';
 
 export interface ControlWorld {
   sim: GitHubSim;
@@ -58,8 +52,8 @@ export interface ControlWorldOptions {
 }
 
 export async function startControlWorld(opts: ControlWorldOptions): Promise<ControlWorld> {
-  await stat(AGENT_BIN).catch(() => {
-    throw new Error(`${AGENT_BIN} is missing: build first (npm run build)`);
+  await stat(AGENT_CLI).catch(() => {
+    throw new Error(`${AGENT_CLI} is missing: build first (npm run build)`);
   });
   const cleanups: (() => Promise<unknown>)[] = [];
   const close = async (): Promise<void> => {
@@ -148,25 +142,18 @@ export async function startControlWorld(opts: ControlWorldOptions): Promise<Cont
       body: { hostId: 'host-a' },
     });
     if (enroll.status !== 201) throw new Error(`enroll token: ${JSON.stringify(enroll.body)}`);
-    await run(
-      process.execPath,
-      [
-        AGENT_BIN,
-        '--config',
-        configPath,
-        'enroll',
-        '--coordinator',
-        harness.baseUrl,
-        '--host-id',
-        'host-a',
-        '--coordinator-fingerprint',
-        String(enroll.body.coordinatorFingerprint),
-      ],
-      { env: { ...process.env, LAUNCHPLANE_ENROLL_TOKEN: String(enroll.body.token) } },
-    );
+    await enrollAgent({
+      configPath,
+      coordinatorUrl: harness.baseUrl,
+      hostId: 'host-a',
+      enrollToken: {
+        token: String(enroll.body.token),
+        coordinatorFingerprint: String(enroll.body.coordinatorFingerprint),
+      },
+    });
     const agent: ChildProcess = spawn(
       process.execPath,
-      [AGENT_BIN, '--config', configPath, 'run'],
+      [AGENT_CLI, '--config', configPath, 'run'],
       {
         env: { ...process.env, ...opts.systemd.env },
         stdio: 'ignore',

@@ -38,7 +38,7 @@ import {
 import {
   selfSignedCert,
   type SelfSignedCert,
-} from '../../packages/agent/src/testing/self-signed-cert.js';
+} from '../../packages/agent/src/session/self-signed-cert.test-helper.js';
 import { enrollHost, newHostKey } from './fake-agent.js';
 import { startHarness, type Harness } from './harness.js';
 

@@ -11,11 +11,26 @@
 import { execFile } from 'node:child_process';
 import { chmod, cp, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
 import Docker from 'dockerode';
 import { startGitHubSim, stubRunnerTemplateDir, type GitHubSim } from '@launchplane/github-sim';
+import {
+  AGENT_CLI,
+  LAUNCHPLANE_CLI,
+  enrollAgent,
+  must,
+  runNode as runKitNode,
+  type CliRun,
+  type EnrollToken,
+} from '@launchplane/testkit/cli';
+import {
+  LANE_PREFIX,
+  REPO,
+  simJsonClient,
+  type SimJob,
+  type SimRunner,
+} from '@launchplane/testkit/sim';
 
 import { spawnDaemon, type Daemon } from '../testbed/daemon.js';
 import type { DockerTestbed } from '../testbed/dockerd.js';
@@ -27,45 +42,14 @@ import { waitFor } from '../testbed/wait-for.js';
 import { freePort } from '../testbed/free-port.js';
 
 const exec = promisify(execFile);
-const LAUNCHPLANE = fileURLToPath(
-  new URL('../../packages/coordinator/dist/cli.js', import.meta.url),
-);
-const AGENT = fileURLToPath(new URL('../../packages/agent/dist/cli.js', import.meta.url));
 /** The PAT the coordinator uses against the simulator. */
 export const PAT = 'ghp_e2eacceptance00000000000000000000000';
 /** The repository the pools of the acceptance suite serve. */
-export const REPO = 'acme/api';
-const LANE_PREFIX = 'launchplane-lane-';
+export { REPO };
 
 export type Backend = 'systemd' | 'docker';
 
-/** The outcome of one CLI run. */
-export interface CliRun {
-  code: number;
-  stdout: string;
-  stderr: string;
-  json<T>(): T;
-}
-
-/** A runner as the simulator's public REST API shows it. */
-export interface SimRunner {
-  id: number;
-  name: string;
-  status: string;
-  busy: boolean;
-  labels: { name: string; type?: string }[];
-}
-
-/** A job of the simulator's control API. */
-export interface SimJob {
-  id: number;
-  status: string;
-  conclusion: string | null;
-  runnerId: number | null;
-  runnerName: string | null;
-  startedAt: number | null;
-  completedAt: number | null;
-}
+export type { CliRun, SimJob, SimRunner };
 
 /** A lane as `launchplane lanes --json` lists it. */
 export interface LaneView {
@@ -228,21 +212,7 @@ const TRACE = process.env['LP_E2E_TRACE'] === '1';
 
 function runNode(bin: string, args: string[], env: NodeJS.ProcessEnv): Promise<CliRun> {
   const t0 = Date.now();
-  return new Promise<CliRun>((resolve, reject) => {
-    execFile(
-      process.execPath,
-      [bin, ...args],
-      { env: { ...process.env, ...env }, maxBuffer: 16 * 1024 * 1024 },
-      (error, stdout, stderr) => {
-        const code = error === null ? 0 : typeof error.code === 'number' ? error.code : Number.NaN;
-        if (Number.isNaN(code)) {
-          reject(error ?? new Error('no exit code'));
-          return;
-        }
-        resolve({ code, stdout, stderr, json: <T>() => JSON.parse(stdout) as T });
-      },
-    );
-  }).then((r) => {
+  return runKitNode(bin, args, env).then((r) => {
     if (TRACE) {
       const shown = args.filter((a, i) => args[i - 1] !== '--token' && args[i - 1] !== '--url');
       process.stderr.write(`[e2e] ${Date.now() - t0}ms exit ${r.code}: ${shown.join(' ')}\n`);
@@ -411,7 +381,7 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
     let coordinatorDaemon: Daemon | undefined;
     const startCoordinator = async (): Promise<void> => {
       const daemon = spawnDaemon(
-        [process.execPath, LAUNCHPLANE, 'serve', '--config', coordConfig],
+        [process.execPath, LAUNCHPLANE_CLI, 'serve', '--config', coordConfig],
         { env: process.env, logFile: coordLog },
       );
       coordinatorDaemon = daemon;
@@ -437,12 +407,7 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
     const adminToken = (await readFile(join(coordDir, 'data', 'admin.token'), 'utf8')).trim();
 
     const cli = (token: string, ...args: string[]): Promise<CliRun> =>
-      runNode(LAUNCHPLANE, [...args, '--url', url, '--token', token], {});
-    const must = async (r: Promise<CliRun>, what: string): Promise<CliRun> => {
-      const done = await r;
-      if (done.code !== 0) throw new Error(`${what}: exit ${done.code}: ${done.stderr.trim()}`);
-      return done;
-    };
+      runNode(LAUNCHPLANE_CLI, [...args, '--url', url, '--token', token], {});
     const operator = (
       await must(cli(adminToken, 'token', 'create', '--role', 'operator', '--json'), 'token create')
     ).json<{ token: string }>().token;
@@ -504,25 +469,14 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
           cli(adminToken, 'enroll-token', 'create', '--host', spec.hostId, '--json'),
           'enroll-token create',
         )
-      ).json<{ token: string; coordinatorFingerprint: string }>();
-      await must(
-        runNode(
-          AGENT,
-          [
-            '--config',
-            configPath,
-            'enroll',
-            '--coordinator',
-            url,
-            '--host-id',
-            spec.hostId,
-            '--coordinator-fingerprint',
-            et.coordinatorFingerprint,
-          ],
-          { ...agentEnv, LAUNCHPLANE_ENROLL_TOKEN: et.token },
-        ),
-        'agent enroll',
-      );
+      ).json<EnrollToken>();
+      await enrollAgent({
+        configPath,
+        coordinatorUrl: url,
+        hostId: spec.hostId,
+        enrollToken: et,
+        env: agentEnv,
+      });
       // Keep what enroll wrote (the coordinator section) across opt-in rewrites.
       const enrolled = await readFile(configPath, 'utf8');
       const coordIdx = enrolled.search(/^coordinator:/m);
@@ -530,7 +484,7 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
       const log = join(dir, 'agent.log');
       let daemon: Daemon | undefined;
       const start = async (): Promise<void> => {
-        daemon = spawnDaemon([process.execPath, AGENT, '--config', configPath, 'run'], {
+        daemon = spawnDaemon([process.execPath, AGENT_CLI, '--config', configPath, 'run'], {
           env: { ...process.env, ...agentEnv },
           logFile: log,
         });
@@ -576,7 +530,7 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
           await start();
         },
         start,
-        cli: (...args: string[]) => runNode(AGENT, ['--config', configPath, ...args], agentEnv),
+        cli: (...args: string[]) => runNode(AGENT_CLI, ['--config', configPath, ...args], agentEnv),
       };
       return handle;
     };
@@ -616,20 +570,7 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
     };
     const applyPolicy = (p: PolicySpec): Promise<CliRun> => must(tryPolicy(p), 'policy apply');
 
-    const simJson = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
-      const res = await fetch(`${sim.url}${path}`, {
-        method,
-        headers: {
-          authorization: `Bearer ${PAT}`,
-          accept: 'application/vnd.github+json',
-          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-        },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      });
-      const text = await res.text();
-      if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
-      return (text === '' ? undefined : JSON.parse(text)) as T;
-    };
+    const simJson = simJsonClient(sim.url, PAT);
 
     const uidOf = async (pid: number): Promise<number | undefined> => {
       const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');

@@ -11,7 +11,7 @@ import {
   type StubWorld,
   startStubWorld,
   waitFor,
-} from '../../packages/github-sim/src/stub-runner.test.helper.js';
+} from '../../packages/github-sim/src/stub-runner.test-helper.js';
 import { buildScratchImage, describeWithDocker } from '../testbed/index.js';
 
 const RUNNER = { uid: 1001, gid: 1001 };

@@ -16,7 +16,7 @@ import {
   type StubWorld,
   startStubWorld,
   waitFor,
-} from '../../packages/github-sim/src/stub-runner.test.helper.js';
+} from '../../packages/github-sim/src/stub-runner.test-helper.js';
 import { type SystemdTestbed, describeWithSystemd } from '../testbed/index.js';
 
 const run = promisify(execFile);

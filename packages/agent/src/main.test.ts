@@ -3,16 +3,16 @@ import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LaunchplaneError, signCommand, verifyEvent, verifyResult } from '@launchplane/shared';
-import { captureIo, enrolledHost } from './cli/enrolled-host.test.fixture.js';
-import type { EnrolledHostFixture } from './cli/enrolled-host.test.fixture.js';
+import { captureIo, enrolledHost } from './cli/enrolled-host.test-helper.js';
+import type { EnrolledHostFixture } from './cli/enrolled-host.test-helper.js';
 import { runCli } from './cli/program.js';
 import { readStatusFile } from './config/status-file.js';
 import type { BackendFactories, RunningAgent } from './main.js';
 import { crashInjection, loadEnrolledHost, startAgent } from './main.js';
 import { silentLogger } from './ports/logger.js';
-import { FakeCoordinator } from './session/fake-coordinator.test.fixture.js';
-import { FakeUnitManager } from './testing/fake-unit-manager.js';
-import { FakeUserAccounts } from './testing/fake-user-accounts.js';
+import { FakeCoordinator } from './session/fake-coordinator.test-helper.js';
+import { FakeUnitManager } from './ports/fake-unit-manager.test-helper.js';
+import { FakeUserAccounts } from './ports/fake-user-accounts.test-helper.js';
 
 const LANE = '01jabcdefghjkmnpqrstvwxyz0';
 

@@ -6,7 +6,7 @@ import { retry } from '@octokit/plugin-retry';
 import { throttling } from '@octokit/plugin-throttling';
 import { afterEach, describe, expect, it } from 'vitest';
 import { appFromPem } from './auth.js';
-import { type Harness, TOKEN, startHarness } from './harness.test.helper.js';
+import { type Harness, TOKEN, startHarness } from './harness.test-helper.js';
 
 // The coordinator talks to the sim through Octokit; these tests use the same client stack.
 const Client = Octokit.plugin(paginateRest, retry, throttling);

@@ -5,8 +5,8 @@ import { Ajv, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appFromPem } from './auth.js';
-import { type Harness, connectRunner, startHarness } from './harness.test.helper.js';
-import { startReceiver } from './webhook-receiver.test.helper.js';
+import { type Harness, connectRunner, startHarness } from './harness.test-helper.js';
+import { startReceiver } from './webhook-receiver.test-helper.js';
 
 // Every response of every public operation the sim serves is checked against GitHub's published
 // OpenAPI description: status documented for the operation, body valid against its schema.

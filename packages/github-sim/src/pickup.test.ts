@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { type Harness, connectRunner, startHarness } from './harness.test.helper.js';
+import { type Harness, connectRunner, startHarness } from './harness.test-helper.js';
 
 // How the sim hands queued jobs to runners: after the pick-up delay, to an idle online runner
 // that matches (labels, scope, runner group), the oldest job first. The clock is the harness's.

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { appFromPem } from './auth.js';
-import { type Harness, TOKEN, connectRunner, startHarness } from './harness.test.helper.js';
+import { type Harness, TOKEN, connectRunner, startHarness } from './harness.test-helper.js';
 
 interface RunnerBody {
   id: number;

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { type Harness, connectRunner, startHarness } from './harness.test.helper.js';
+import { type Harness, connectRunner, startHarness } from './harness.test-helper.js';
 import { NO_RUNNER_FAULTS, mergeRunnerFaults, versionBelow } from './runner-faults.js';
 
 describe('runner faults', () => {

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { type Harness, startHarness } from './harness.test.helper.js';
+import { type Harness, startHarness } from './harness.test-helper.js';
 
 interface GroupBody {
   id: number;

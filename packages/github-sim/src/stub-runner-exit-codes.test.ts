@@ -11,7 +11,7 @@ import {
   type StubWorld,
   startStubWorld,
   waitFor,
-} from './stub-runner.test.helper.js';
+} from './stub-runner.test-helper.js';
 
 let w: StubWorld | undefined;
 

@@ -6,7 +6,7 @@
 import { existsSync, lstatSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type StubWorld, startStubWorld, waitFor } from './stub-runner.test.helper.js';
+import { type StubWorld, startStubWorld, waitFor } from './stub-runner.test-helper.js';
 
 let w: StubWorld;
 let hooks: NodeJS.ProcessEnv;

@@ -1,13 +1,13 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { burstyTrace } from './domain/trace.js';
-import { type Harness, connectRunner, startHarness } from './harness.test.helper.js';
+import { type Harness, connectRunner, startHarness } from './harness.test-helper.js';
 import type { TraceProgress } from './trace-replay.js';
 import {
   type Received,
   type Receiver,
   json,
   startReceiver,
-} from './webhook-receiver.test.helper.js';
+} from './webhook-receiver.test-helper.js';
 
 // Trace replay by the sim's clock (the harness's, moved by hand): a job arrives when its
 // atMs / speed has passed, as a queued run+job that the REST lists and the webhooks both show.

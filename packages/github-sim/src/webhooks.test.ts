@@ -1,14 +1,14 @@
 import { createHmac } from 'node:crypto';
 import { verify } from '@octokit/webhooks-methods';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type Harness, connectRunner, startHarness } from './harness.test.helper.js';
+import { type Harness, connectRunner, startHarness } from './harness.test-helper.js';
 import {
   type Received,
   type Receiver,
   json,
   startReceiver,
   webhookSchemaErrors,
-} from './webhook-receiver.test.helper.js';
+} from './webhook-receiver.test-helper.js';
 
 // The sim's webhooks, checked from the receiving end: signatures by an independent verifier
 // (@octokit/webhooks-methods, and node:crypto for the legacy SHA-1 header), payloads against

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type Harness, connectRunner, startHarness } from './harness.test.helper.js';
+import { type Harness, connectRunner, startHarness } from './harness.test-helper.js';
 
 interface Run {
   id: number;

@@ -7,7 +7,7 @@
  * on the same data dir. `close()` removes only the lane units this world made (a snapshot of the
  * `launchplane-lane-*` units taken at start tells them apart) and stops what it started.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { appendFile, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +15,17 @@ import { promisify } from 'node:util';
 
 import Database from 'better-sqlite3';
 import { startGitHubSim, stubRunnerTemplateDir, type GitHubSim } from '@launchplane/github-sim';
+import {
+  AGENT_CLI,
+  LAUNCHPLANE_CLI,
+  enrollAgent,
+  must,
+  runNodeBg,
+  type CliRun,
+  type EnrollToken,
+  type RunningCli,
+} from '@launchplane/testkit/cli';
+import { LANE_PREFIX, REPO, simJsonClient, type SimJob } from '@launchplane/testkit/sim';
 
 import { spawnDaemon, type Daemon } from '../../testbed/daemon.js';
 import type { SystemdTestbed } from '../../testbed/systemd-user-manager.js';
@@ -25,29 +36,12 @@ import { freePort } from '../../testbed/free-port.js';
 import { startBlackholeProxy, type BlackholeProxy } from './blackhole-proxy.js';
 
 const exec = promisify(execFile);
-const LAUNCHPLANE = fileURLToPath(
-  new URL('../../../packages/coordinator/dist/cli.js', import.meta.url),
-);
 const COORDINATOR_CHILD = fileURLToPath(new URL('./coordinator-child.mjs', import.meta.url));
-const AGENT = fileURLToPath(new URL('../../../packages/agent/dist/cli.js', import.meta.url));
 export const PAT = 'ghp_faultworld000000000000000000000000000';
-export const REPO = 'acme/api';
+export { REPO };
 export const HOST = 'fault-host';
-const LANE_PREFIX = 'launchplane-lane-';
 
-/** The outcome of one CLI run. */
-export interface CliRun {
-  code: number;
-  stdout: string;
-  stderr: string;
-  json<T>(): T;
-}
-
-/** A CLI run still going. */
-export interface RunningCli {
-  readonly child: ChildProcess;
-  readonly done: Promise<CliRun>;
-}
+export type { CliRun, RunningCli, SimJob };
 
 /** A lane as `launchplane lanes --json` lists it. */
 export interface LaneView {
@@ -68,14 +62,6 @@ export interface SimRunnerTruth {
   origin: string;
   labels: ({ name: string } | string)[];
   currentJobId?: number | null;
-}
-
-/** A job of the simulator's control API. */
-export interface SimJob {
-  id: number;
-  status: string;
-  conclusion: string | null;
-  runnerId: number | null;
 }
 
 /** An audit record as `launchplane audit --json` lists it. */
@@ -201,24 +187,6 @@ export interface FaultWorld {
   integrity(): { agent: string; coordinator: string };
   log(which: 'agent' | 'coordinator'): Promise<string>;
   close(): Promise<void>;
-}
-
-function runNodeBg(bin: string, args: string[], env: NodeJS.ProcessEnv): RunningCli {
-  const child = spawn(process.execPath, [bin, ...args], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-  child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-  const done = new Promise<CliRun>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code) =>
-      resolve({ code: code ?? -1, stdout, stderr, json: <T>() => JSON.parse(stdout) as T }),
-    );
-  });
-  return { child, done };
 }
 
 const labelName = (l: { name: string } | string): string => (typeof l === 'string' ? l : l.name);
@@ -412,13 +380,8 @@ export async function startFaultWorld(opts: FaultWorldOptions): Promise<FaultWor
     if (proxy !== undefined) cleanups.push(() => proxy.close());
 
     const cliBg = (token: string, ...args: string[]): RunningCli =>
-      runNodeBg(LAUNCHPLANE, [...args, '--url', url, '--token', token], {});
+      runNodeBg(LAUNCHPLANE_CLI, [...args, '--url', url, '--token', token], {});
     const cli = (token: string, ...args: string[]): Promise<CliRun> => cliBg(token, ...args).done;
-    const must = async (r: Promise<CliRun>, what: string): Promise<CliRun> => {
-      const done = await r;
-      if (done.code !== 0) throw new Error(`${what}: exit ${done.code}: ${done.stderr.trim()}`);
-      return done;
-    };
     const operator = (
       await must(cli(adminToken, 'token', 'create', '--role', 'operator', '--json'), 'token')
     ).json<{ token: string }>().token;
@@ -451,31 +414,20 @@ export async function startFaultWorld(opts: FaultWorldOptions): Promise<FaultWor
     );
     const agentEnv: NodeJS.ProcessEnv = { ...systemd.env, ...opts.agentEnv };
     const agentCli = (...args: string[]): Promise<CliRun> =>
-      runNodeBg(AGENT, ['--config', agentConfig, ...args], agentEnv).done;
+      runNodeBg(AGENT_CLI, ['--config', agentConfig, ...args], agentEnv).done;
     const et = (
       await must(
         cli(adminToken, 'enroll-token', 'create', '--host', HOST, '--json'),
         'enroll-token create',
       )
-    ).json<{ token: string; coordinatorFingerprint: string }>();
-    await must(
-      runNodeBg(
-        AGENT,
-        [
-          '--config',
-          agentConfig,
-          'enroll',
-          '--coordinator',
-          url,
-          '--host-id',
-          HOST,
-          '--coordinator-fingerprint',
-          et.coordinatorFingerprint,
-        ],
-        { ...agentEnv, LAUNCHPLANE_ENROLL_TOKEN: et.token },
-      ).done,
-      'agent enroll',
-    );
+    ).json<EnrollToken>();
+    await enrollAgent({
+      configPath: agentConfig,
+      coordinatorUrl: url,
+      hostId: HOST,
+      enrollToken: et,
+      env: agentEnv,
+    });
     if (proxy !== undefined) {
       // Dial the coordinator through the proxy (enroll wrote the direct URL).
       const text = await readFile(agentConfig, 'utf8');
@@ -495,7 +447,14 @@ export async function startFaultWorld(opts: FaultWorldOptions): Promise<FaultWor
       o: { wait?: boolean; env?: NodeJS.ProcessEnv } = {},
     ): Promise<void> => {
       const d = spawnDaemon(
-        [process.execPath, ...(opts.agentNodeArgs ?? []), AGENT, '--config', agentConfig, 'run'],
+        [
+          process.execPath,
+          ...(opts.agentNodeArgs ?? []),
+          AGENT_CLI,
+          '--config',
+          agentConfig,
+          'run',
+        ],
         { env: { ...process.env, ...agentEnv, ...o.env }, logFile: agentLog },
       );
       agent = d;
@@ -512,20 +471,7 @@ export async function startFaultWorld(opts: FaultWorldOptions): Promise<FaultWor
     cleanups.push(async () => agent?.stop({ graceMs: 15_000 }));
     if (opts.startAgent !== false) await startAgent();
 
-    const simJson = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
-      const res = await fetch(`${sim.url}${path}`, {
-        method,
-        headers: {
-          authorization: `Bearer ${PAT}`,
-          accept: 'application/vnd.github+json',
-          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-        },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      });
-      const text = await res.text();
-      if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
-      return (text === '' ? undefined : JSON.parse(text)) as T;
-    };
+    const simJson = simJsonClient(sim.url, PAT);
     const simRunners = async (): Promise<SimRunnerTruth[]> => {
       const doc = await simJson<{ runners: SimRunnerTruth[] } | SimRunnerTruth[]>(
         'GET',

@@ -7,8 +7,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   startFakeEnrollCoordinator,
   type FakeEnrollCoordinator,
-} from '../enroll/fake-enroll-coordinator.test.fixture.js';
-import { captureIo } from './enrolled-host.test.fixture.js';
+} from '../enroll/fake-enroll-coordinator.test-helper.js';
+import { captureIo } from './enrolled-host.test-helper.js';
 import { runCli } from './program.js';
 
 const TOKEN_ID = 'fedcba9876543210';

@@ -4,13 +4,13 @@ import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LaunchplaneError } from '@launchplane/shared';
 import { silentLogger } from '../ports/logger.js';
-import { FakeUnitManager } from '../testing/fake-unit-manager.js';
-import { FakeUserAccounts } from '../testing/fake-user-accounts.js';
+import { FakeUnitManager } from '../ports/fake-unit-manager.test-helper.js';
+import { FakeUserAccounts } from '../ports/fake-user-accounts.test-helper.js';
 import type { BackendFactories } from '../main.js';
 import { writeStatusFile } from '../config/status-file.js';
 import type { DoctorDeps } from './doctor-command.js';
-import { captureIo, enrolledHost } from './enrolled-host.test.fixture.js';
-import type { EnrolledHostFixture } from './enrolled-host.test.fixture.js';
+import { captureIo, enrolledHost } from './enrolled-host.test-helper.js';
+import type { EnrolledHostFixture } from './enrolled-host.test-helper.js';
 import { runCli } from './program.js';
 
 const LANE = '01jabcdefghjkmnpqrstvwxyz0';

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHarness, type Harness } from '../testing/core-harness.js';
+import { createHarness, type Harness } from '../core-harness.test-helper.js';
 
 let h: Harness;
 beforeAll(async () => {

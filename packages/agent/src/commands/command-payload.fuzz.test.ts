@@ -27,9 +27,9 @@ import {
 import { AgentCore } from '../agent-core.js';
 import { ManualClock } from '../ports/clock.js';
 import { silentLogger } from '../ports/logger.js';
-import { makeTemplate } from '../testing/core-harness.js';
-import { FakeContainerRuntime } from '../testing/fake-container-runtime.js';
-import { FakeUnitManager } from '../testing/fake-unit-manager.js';
+import { makeTemplate } from '../core-harness.test-helper.js';
+import { FakeContainerRuntime } from '../ports/fake-container-runtime.test-helper.js';
+import { FakeUnitManager } from '../ports/fake-unit-manager.test-helper.js';
 import {
   Raw,
   arbitraryFrame,
@@ -38,7 +38,7 @@ import {
   render,
   type FrameTemplate,
   type Mutated,
-} from '../session/frame-mutations.fuzz.helper.js';
+} from '@launchplane/testkit/fuzz';
 
 /** Cases per property; `LP_FUZZ_SCALE` multiplies them (soak runs). */
 const SCALE = Number(process.env.LP_FUZZ_SCALE ?? '1');

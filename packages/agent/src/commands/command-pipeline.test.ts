@@ -16,7 +16,12 @@ import {
 } from '@launchplane/shared';
 import type { Command } from '@launchplane/shared';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createHarness, SECRET_JIT, SECRET_TOKEN, type Harness } from '../testing/core-harness.js';
+import {
+  createHarness,
+  SECRET_JIT,
+  SECRET_TOKEN,
+  type Harness,
+} from '../core-harness.test-helper.js';
 import { internalErrorBody } from './command-pipeline.js';
 
 let h: Harness;

@@ -4,14 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { LaunchplaneError, generateEd25519KeyPair, parseAgentConfig } from '@launchplane/shared';
-import { selfSignedCert, type SelfSignedCert } from '../testing/self-signed-cert.js';
+import { selfSignedCert, type SelfSignedCert } from '../session/self-signed-cert.test-helper.js';
 import { enroll, isLoopbackHost } from './enroll.js';
 import type { EnrollOptions } from './enroll.js';
 import {
   COORDINATOR_ID,
   startFakeEnrollCoordinator,
   type FakeEnrollCoordinator,
-} from './fake-enroll-coordinator.test.fixture.js';
+} from './fake-enroll-coordinator.test-helper.js';
 
 const TOKEN_ID = '0123456789abcdef';
 const SECRET = randomBytes(32).toString('base64url');

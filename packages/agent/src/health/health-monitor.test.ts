@@ -3,7 +3,7 @@ import { rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LaunchplaneError, unitName, containerName, newLaneId } from '@launchplane/shared';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createHarness, type Harness } from '../testing/core-harness.js';
+import { createHarness, type Harness } from '../core-harness.test-helper.js';
 
 let h: Harness;
 afterEach(async () => {

@@ -9,7 +9,7 @@ import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { agentConfigSchema, containerName } from '@launchplane/shared';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createHarness, HARNESS_IMAGES, type Harness } from '../testing/core-harness.js';
+import { createHarness, HARNESS_IMAGES, type Harness } from '../core-harness.test-helper.js';
 import { SUDO_CAPABILITIES } from './lane-backend.js';
 
 let h: Harness | undefined;

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { HARDENING_NAMES } from '../adapters/systemd/unit-hardening.js';
 import type { ProbeOutcome, ProbeSpec } from '../ports/unit-manager.js';
-import { createHarness } from '../testing/core-harness.js';
-import { FakeUnitManager } from '../testing/fake-unit-manager.js';
+import { createHarness } from '../core-harness.test-helper.js';
+import { FakeUnitManager } from '../ports/fake-unit-manager.test-helper.js';
 import { probeLaneHardening } from './hardening-probe.js';
 
 /** A manager where some settings fail alone, and some pairs fail together. */

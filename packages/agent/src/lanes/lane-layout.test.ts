@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { makeTemplate } from '../testing/core-harness.js';
+import { makeTemplate } from '../core-harness.test-helper.js';
 import {
   LANE_FILES,
   discardJitConfig,

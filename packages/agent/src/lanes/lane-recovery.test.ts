@@ -2,7 +2,7 @@ import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { unitName, containerName, DOCKER_LABEL_HOST, DOCKER_LABEL_LANE } from '@launchplane/shared';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createHarness, type Harness } from '../testing/core-harness.js';
+import { createHarness, type Harness } from '../core-harness.test-helper.js';
 
 const cleanups: Harness[] = [];
 afterEach(async () => {

@@ -14,9 +14,9 @@ import {
   HARNESS_IMAGES,
   SECRET_TOKEN,
   type Harness,
-} from '../testing/core-harness.js';
-import { FakeUnitManager } from '../testing/fake-unit-manager.js';
-import { FakeUserAccounts } from '../testing/fake-user-accounts.js';
+} from '../core-harness.test-helper.js';
+import { FakeUnitManager } from '../ports/fake-unit-manager.test-helper.js';
+import { FakeUserAccounts } from '../ports/fake-user-accounts.test-helper.js';
 import { laneUserComment, laneUserName } from './lane-users.js';
 import { runConfigSh } from './run-config.js';
 
@@ -233,7 +233,7 @@ describe.runIf(isRoot)('the shared user, root, and a manager that cannot switch 
   it('reports config.sh refusing root as what it is, never as an expired token', async () => {
     const root = await mkdtemp(join(tmpdir(), 'lp-cfg-'));
     try {
-      const { makeTemplate } = await import('../testing/core-harness.js');
+      const { makeTemplate } = await import('../core-harness.test-helper.js');
       const t = await makeTemplate(root);
       const e = await runConfigSh({
         laneDir: t,

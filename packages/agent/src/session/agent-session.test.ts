@@ -10,8 +10,8 @@ import {
   FakeCoordinator,
   TEST_COORDINATOR_ID,
   TEST_HOST_ID,
-} from './fake-coordinator.test.fixture.js';
-import type { Peer } from './fake-coordinator.test.fixture.js';
+} from './fake-coordinator.test-helper.js';
+import type { Peer } from './fake-coordinator.test-helper.js';
 
 const HOST_ID = TEST_HOST_ID;
 const COORDINATOR_ID = TEST_COORDINATOR_ID;

@@ -15,7 +15,7 @@ import {
   FakeCoordinator,
   TEST_COORDINATOR_ID,
   TEST_HOST_ID,
-} from './fake-coordinator.test.fixture.js';
+} from './fake-coordinator.test-helper.js';
 import {
   arbitraryFrame,
   mutatedFrame,
@@ -23,7 +23,7 @@ import {
   render,
   type FrameTemplate,
   type Mutated,
-} from './frame-mutations.fuzz.helper.js';
+} from '@launchplane/testkit/fuzz';
 
 /** Cases per property; `LP_FUZZ_SCALE` multiplies them (soak runs). */
 const SCALE = Number(process.env.LP_FUZZ_SCALE ?? '1');

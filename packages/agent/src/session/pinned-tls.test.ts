@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
-import { selfSignedCert, type SelfSignedCert } from '../testing/self-signed-cert.js';
+import { selfSignedCert, type SelfSignedCert } from './self-signed-cert.test-helper.js';
 import { AgentSession, type SessionCore, type SessionStatus } from './agent-session.js';
 import { pinnedConnect } from './pinned-tls.js';
 import { probeCoordinator } from './probe-coordinator.js';

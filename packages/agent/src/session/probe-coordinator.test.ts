@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { FakeCoordinator, TEST_COORDINATOR_ID } from './fake-coordinator.test.fixture.js';
+import { FakeCoordinator, TEST_COORDINATOR_ID } from './fake-coordinator.test-helper.js';
 import { probeCoordinator } from './probe-coordinator.js';
 
 describe('probeCoordinator()', () => {

@@ -2,7 +2,7 @@ import { LaunchplaneError } from '@launchplane/shared';
 import { describe, expect, it } from 'vitest';
 import type { Route, RouteContext } from '../server/routes.js';
 import { controlRoutes } from './api.js';
-import { makeWorld, seedLane } from './control-fakes.test.helper.js';
+import { makeWorld, seedLane } from './control-fakes.test-helper.js';
 import { ControlService } from './control-service.js';
 
 const LANE = '01hzzzzzzzzzzzzzzzzzzz0001';

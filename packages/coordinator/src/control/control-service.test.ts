@@ -2,7 +2,7 @@ import { LaunchplaneError, controlPlanSchema } from '@launchplane/shared';
 import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../ports/logger.js';
 import { ControlService } from './control-service.js';
-import { COORDINATOR_ID, makeWorld, seedLane, type World } from './control-fakes.test.helper.js';
+import { COORDINATOR_ID, makeWorld, seedLane, type World } from './control-fakes.test-helper.js';
 import { Reconciler } from './reconciler.js';
 
 const UNMANAGED = {

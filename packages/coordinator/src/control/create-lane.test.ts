@@ -8,7 +8,7 @@ import {
   makeWorld,
   seedLane,
   type World,
-} from './control-fakes.test.helper.js';
+} from './control-fakes.test-helper.js';
 
 const create = (w: World, pool: string, dryRun = false) =>
   createLane(w.deps, { hostId: 'host-a', pool, actor: 'tok-op', dryRun });

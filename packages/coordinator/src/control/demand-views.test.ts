@@ -13,7 +13,7 @@ import {
   policyOf,
   reportOf,
   runnerOf,
-} from '../domain/plan-fixtures.test.helper.js';
+} from '../domain/plan-fixtures.test-helper.js';
 import { plan, type PlanHost, type PlanInput } from '../domain/plan.js';
 import type { JobRecord, LaneRecord } from '../ports/store.js';
 import {

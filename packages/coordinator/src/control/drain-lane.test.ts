@@ -1,7 +1,7 @@
 import { drainingLabels } from '@launchplane/shared';
 import { describe, expect, it } from 'vitest';
 import { drainLane, type DrainMode } from './drain-lane.js';
-import { COORDINATOR_ID, makeWorld, seedLane, type World } from './control-fakes.test.helper.js';
+import { COORDINATOR_ID, makeWorld, seedLane, type World } from './control-fakes.test-helper.js';
 
 const LANE = '01hzzzzzzzzzzzzzzzzzzz0001';
 const T0 = 1_764_370_000_000;

@@ -9,7 +9,7 @@ import type { RateLimitStatus } from '../ports/github-runners.js';
 import type { GitHubWorkflows, WorkflowJob, WorkflowRun } from '../ports/github-workflows.js';
 import { silentLogger } from '../ports/logger.js';
 import { applyPolicyText } from '../server/admin-routes.js';
-import { FakeClock } from './control-fakes.test.helper.js';
+import { FakeClock } from './control-fakes.test-helper.js';
 import { JobIngest } from './job-ingest.js';
 import { JobPoller, type JobPollerOptions } from './job-poller.js';
 

@@ -2,7 +2,7 @@ import { LaunchplaneError, type LaneReport } from '@launchplane/shared';
 import { describe, expect, it } from 'vitest';
 import type { DemandJob, DemandSource, JobSnapshot } from '../domain/demand.js';
 import { nowSec } from '@launchplane/shared';
-import { makeWorld, seedLane, type World } from './control-fakes.test.helper.js';
+import { makeWorld, seedLane, type World } from './control-fakes.test-helper.js';
 import { ControlService } from './control-service.js';
 import { Observer, RESERVATIONS_KEY } from './observer.js';
 

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { createLane } from './create-lane.js';
 import { drainLane, type DrainMode } from './drain-lane.js';
 import { repairLabels } from './repair-labels.js';
-import { COORDINATOR_ID, makeWorld, seedLane, type World } from './control-fakes.test.helper.js';
+import { COORDINATOR_ID, makeWorld, seedLane, type World } from './control-fakes.test-helper.js';
 
 const LANE = '01hzzzzzzzzzzzzzzzzzzz0001';
 

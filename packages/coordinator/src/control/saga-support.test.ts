@@ -1,6 +1,6 @@
 import { LaunchplaneError } from '@launchplane/shared';
 import { describe, expect, it } from 'vitest';
-import { makeWorld, seedLane } from './control-fakes.test.helper.js';
+import { makeWorld, seedLane } from './control-fakes.test-helper.js';
 import { moveLane } from './saga-support.js';
 
 const LANE = '01hzzzzzzzzzzzzzzzzzzz0001';

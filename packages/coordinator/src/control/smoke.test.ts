@@ -16,7 +16,7 @@ import {
   makeWorld,
   seedLane,
   type World,
-} from './control-fakes.test.helper.js';
+} from './control-fakes.test-helper.js';
 import type { SmokeReport } from './smoke.js';
 
 /** host-a may run lanes of acme/api, but the policy's one pool has its lanes on host-b. */

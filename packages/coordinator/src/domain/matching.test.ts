@@ -2,7 +2,7 @@ import type { Policy } from '@launchplane/shared';
 import { describe, expect, it } from 'vitest';
 import type { DemandJob } from './demand.js';
 import { matchJob, poolProfiles, type MatchHost } from './matching.js';
-import { COORDINATOR_ID, policyOf } from './plan-fixtures.test.helper.js';
+import { COORDINATOR_ID, policyOf } from './plan-fixtures.test-helper.js';
 
 const POLICY: Policy = policyOf({
   allowedHosts: ['host-a', 'host-b'],

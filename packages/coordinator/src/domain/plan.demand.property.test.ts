@@ -21,7 +21,7 @@ import { effectiveBounds, followsDemand } from './demand-plan.js';
 import { checkLaneGuardrails } from './guardrails.js';
 import { matchJob, poolProfiles } from './matching.js';
 import { plan, type PlanHost, type PlanInput } from './plan.js';
-import { COORDINATOR_ID, NOW, laneIdOf } from './plan-fixtures.test.helper.js';
+import { COORDINATOR_ID, NOW, laneIdOf } from './plan-fixtures.test-helper.js';
 
 const HOSTS = ['host-a', 'host-b', 'host-c'] as const;
 const POOLS = ['build', 'big', 'fixed'] as const;

@@ -20,7 +20,7 @@ import {
   policyOf,
   reportOf,
   runnerOf,
-} from './plan-fixtures.test.helper.js';
+} from './plan-fixtures.test-helper.js';
 
 const SCALING: Scaling = {
   mode: 'demand',

@@ -13,7 +13,7 @@ import { describe, expect, it } from 'vitest';
 import type { GitHubRunner } from '../ports/github-runners.js';
 import type { LaneRecord } from '../ports/store.js';
 import { plan, scopeKey, type PlanHost, type PlanInput, type ScopeObservation } from './plan.js';
-import { COORDINATOR_ID, NOW, laneIdOf } from './plan-fixtures.test.helper.js';
+import { COORDINATOR_ID, NOW, laneIdOf } from './plan-fixtures.test-helper.js';
 
 const HOSTS = ['host-a', 'host-b', 'host-c'] as const;
 const POOLS = ['build', 'test', 'gone'] as const;

@@ -17,7 +17,7 @@ import {
   policyOf,
   reportOf,
   runnerOf,
-} from './plan-fixtures.test.helper.js';
+} from './plan-fixtures.test-helper.js';
 
 function input(over: Partial<PlanInput> = {}): PlanInput {
   return {

@@ -34,7 +34,7 @@ import {
   render,
   type FrameTemplate,
   type Mutated,
-} from './frame-mutations.fuzz.helper.js';
+} from '@launchplane/testkit/fuzz';
 
 /** Cases per property; `LP_FUZZ_SCALE` multiplies them (soak runs). */
 const SCALE = Number(process.env.LP_FUZZ_SCALE ?? '1');

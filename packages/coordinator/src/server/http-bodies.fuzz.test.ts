@@ -40,7 +40,7 @@ import {
   render,
   type FrameTemplate,
   type Mutated,
-} from './frame-mutations.fuzz.helper.js';
+} from '@launchplane/testkit/fuzz';
 import { parseBody } from './routes.js';
 import { mintToken } from './secret-tokens.js';
 

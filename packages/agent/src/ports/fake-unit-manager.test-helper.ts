@@ -3,13 +3,7 @@
  * every call, with knobs to kill a unit, refuse starts, or plant a hand-made look-alike.
  */
 import { LaunchplaneError, unitName } from '@launchplane/shared';
-import type {
-  ProbeOutcome,
-  ProbeSpec,
-  UnitManager,
-  UnitSpec,
-  UnitStatus,
-} from '../ports/unit-manager.js';
+import type { ProbeOutcome, ProbeSpec, UnitManager, UnitSpec, UnitStatus } from './unit-manager.js';
 
 /** One fake unit. */
 export interface FakeUnit {

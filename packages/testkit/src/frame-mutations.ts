@@ -1,8 +1,7 @@
 /**
  * Mutations of a valid protocol frame (or signed payload) that each make it invalid for certain,
- * for the property-based fuzz suites. A twin of this file lives beside the coordinator's session
- * (`packages/coordinator/src/server/frame-mutations.fuzz.helper.ts`): packages import each other only
- * by name, and test helpers are not part of any package's API.
+ * for the property-based fuzz suites of the agent and the coordinator
+ * (`@launchplane/testkit/fuzz`).
  *
  * Every mutation is chosen so that no correct parser can accept the result: a required member
  * dropped, a member retyped, an unknown member added, a string over every length limit, an

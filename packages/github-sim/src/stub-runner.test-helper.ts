@@ -6,7 +6,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { chownSync, cpSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Harness, startHarness } from './harness.test.helper.js';
+import { type Harness, startHarness } from './harness.test-helper.js';
 import type { SimConfig } from './simulator.js';
 import { stubRunnerTemplateDir } from './stub-runner-dir.js';
 

@@ -15,7 +15,7 @@ import type {
   ContainerSpec,
   ContainerSummary,
   UserNamespace,
-} from '../ports/container-runtime.js';
+} from './container-runtime.js';
 
 /** One fake container. */
 export interface FakeContainer {

@@ -3,7 +3,7 @@
  * of every change, and knobs to plant users and make a call fail.
  */
 import { LaunchplaneError } from '@launchplane/shared';
-import type { NewUser, UserAccount, UserAccounts } from '../ports/user-accounts.js';
+import type { NewUser, UserAccount, UserAccounts } from './user-accounts.js';
 
 /** Fake user database. */
 export class FakeUserAccounts implements UserAccounts {

@@ -22,12 +22,12 @@ import type {
   Ed25519KeyPair,
   ResultPayload,
 } from '@launchplane/shared';
-import { AgentCore, type AgentCoreDeps } from '../agent-core.js';
-import { ManualClock } from '../ports/clock.js';
-import { silentLogger } from '../ports/logger.js';
-import { FakeContainerRuntime } from './fake-container-runtime.js';
-import { FakeUnitManager } from './fake-unit-manager.js';
-import { FakeUserAccounts } from './fake-user-accounts.js';
+import { AgentCore, type AgentCoreDeps } from './agent-core.js';
+import { ManualClock } from './ports/clock.js';
+import { silentLogger } from './ports/logger.js';
+import { FakeContainerRuntime } from './ports/fake-container-runtime.test-helper.js';
+import { FakeUnitManager } from './ports/fake-unit-manager.test-helper.js';
+import { FakeUserAccounts } from './ports/fake-user-accounts.test-helper.js';
 
 /** A JIT config that must never show up anywhere but the lane's 0600 file. */
 export const SECRET_JIT = 'SECRET-JIT-7f1c2d9e4b';
