@@ -54,6 +54,19 @@ function parseArgs(argv: string[]): Options {
   return o;
 }
 
+/**
+ * The attack suites outside test/reliability that record the "hostile host" and "hostile job"
+ * scenario families (real lanes and a real coordinator): their counts of runners touched without
+ * proof, agents wedged, secrets readable across lanes and host keys readable from a lane must be 0.
+ */
+const HOSTILE_SUITES = [
+  'test/coordinator-control/hostile-host.test.ts',
+  'test/e2e/wedged-host.test.ts',
+  'test/agent/lane-escape-systemd.test.ts',
+  'test/agent/lane-escape-docker.test.ts',
+  'test/agent/hostile-lane-dir.test.ts',
+];
+
 /** One vitest run's outcome. */
 interface RunOutcome {
   what: string;
@@ -210,13 +223,13 @@ async function main(): Promise<number> {
       const t = Date.now();
       const json = join(work, 'suites.json');
       const code = await vitest(
-        ['test/reliability'],
+        ['test/reliability', ...HOSTILE_SUITES],
         { LP_RELIABILITY_OUT: out, ...(opts.soak ? { LP_SOAK: '1' } : {}) },
         json,
       );
       const tests = testCounts(json);
       runs.push({
-        what: `vitest test/reliability${opts.soak ? ' (LP_SOAK=1)' : ''}`,
+        what: `vitest test/reliability and the hostile-host and hostile-job suites${opts.soak ? ' (LP_SOAK=1)' : ''}`,
         exitCode: code,
         ms: Date.now() - t,
         ...(tests === undefined ? {} : { tests }),

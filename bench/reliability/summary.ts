@@ -35,9 +35,9 @@ export interface Summary {
   mustBeZero: Record<string, number>;
 }
 
-/** Count names that must be zero: something lost, killed, touched, dropped, crashed, leaked… */
+/** Count names that must be zero: something lost, killed, touched, dropped, crashed, leaked, wedged, readable where it must not be… */
 const MUST_BE_ZERO =
-  /(lost|killed|touched|duplicated|dropped|orphan|crash|died|followed|leftpending|withouthint|corrupt|leak|accepted|unrefused|notrefused|executed)/i;
+  /(lost|killed|touched|duplicated|dropped|orphan|crash|died|followed|leftpending|withouthint|corrupt|leak|accepted|unrefused|notrefused|executed|wedged|readable|escapes)/i;
 const HEADLINE: Record<keyof Summary['headline'], RegExp> = {
   lanesLost: /^lanes?lost$/i,
   jobsKilled: /^jobs?killed$/i,

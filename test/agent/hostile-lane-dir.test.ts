@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { AgentCore } from '../../packages/agent/src/agent-core.js';
 import { DbusUnitManager } from '../../packages/agent/src/adapters/systemd/dbus-unit-manager.js';
+import { recordScenario } from '../reliability/bad-input/record.js';
 import { describeWithSystemd, tempDir, type TempDir } from '../testbed/index.js';
 import {
   agentFixture,
@@ -92,7 +93,7 @@ describeWithSystemd(
       ['a directory', 'mkdir jobs', /jobs is a directory$/],
     ];
 
-    describe.each(attacks)('%s where the job record should be', (_what, plant, reason) => {
+    describe.each(attacks)('%s where the job record should be', (what, plant, reason) => {
       it('the health pass finishes, both lanes answer, and the record is unreadable, never idle', async () => {
         const key = join(f.config.dataDir, 'private', 'host.key');
         await asLaneUser(`rm -rf jobs; KEY='${key}'; ${plant}`);
@@ -117,6 +118,20 @@ describeWithSystemd(
             type: 'lane.inspect',
             laneId: bystander,
             dryRun: false,
+          });
+          const leaked = JSON.stringify(inspect).includes('PRIVATE KEY') ? 1 : 0;
+          const wedged = inspect.ok && other.ok ? 0 : 1;
+          const trustedIdle = inspect.lane?.local?.busy === true ? 0 : 1;
+          recordScenario({
+            area: 'hostile-job',
+            scenario: `${what} where a lane's job record should be`,
+            injected: '1 hostile file planted by the job',
+            survived: leaked + wedged + trustedIdle === 0,
+            counts: {
+              agentsWedged: wedged,
+              hostKeysReadableFromLane: leaked,
+              unreadableRecordsTrustedAsIdle: trustedIdle,
+            },
           });
           expect(other.ok).toBe(true);
           expect(other.lane?.local?.unreadable).toBeUndefined();

@@ -19,6 +19,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { AgentCore } from '../../packages/agent/src/agent-core.js';
 import { DockerContainerRuntime } from '../../packages/agent/src/adapters/docker/docker-container-runtime.js';
 import { LANE_FILES } from '../../packages/agent/src/lanes/lane-layout.js';
+import { recordJobAttack } from '../reliability/bad-input/record.js';
 import {
   buildScratchImage,
   describeWithDocker,
@@ -141,6 +142,11 @@ describeWithDocker(
           .split('\n')
           .map((l) => l.split(/=|:\s*/) as [string, string]),
       );
+      recordJobAttack('a job on a Docker lane attacks the host', result, {
+        hostKeys: ['read-host-key', 'read-ledger'],
+        acrossLanes: [],
+        host: ['docker-socket', 'host-loopback'],
+      });
       for (const attempt of ['read-host-key', 'read-ledger', 'docker-socket', 'host-loopback']) {
         expect(result[attempt], attempt).toBe('blocked');
       }

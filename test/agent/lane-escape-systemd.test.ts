@@ -15,6 +15,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { AgentCore } from '../../packages/agent/src/agent-core.js';
 import { DbusUnitManager } from '../../packages/agent/src/adapters/systemd/dbus-unit-manager.js';
 import { LANE_FILES } from '../../packages/agent/src/lanes/lane-layout.js';
+import { recordJobAttack } from '../reliability/bad-input/record.js';
 import { describeWithSystemd, tempDir, waitFor, type TempDir } from '../testbed/index.js';
 import {
   agentFixture,
@@ -143,6 +144,20 @@ describeWithSystemd(
           .split('\n')
           .map((l) => l.split(/=|:\s*/) as [string, string]),
       );
+      recordJobAttack('a job on a systemd lane attacks the host and another lane', result, {
+        hostKeys: ['read-host-key', 'read-ledger', 'list-private'],
+        acrossLanes: ['read-other-credentials', 'list-other-lane'],
+        host: [
+          'remount-root-rw',
+          'write-root',
+          'write-data-dir',
+          'write-lanes-dir',
+          'see-agent-process',
+          'read-agent-environ',
+          'read-pid1-cmdline',
+          'read-kernel-log',
+        ],
+      });
       for (const attempt of [
         'read-host-key',
         'read-ledger',

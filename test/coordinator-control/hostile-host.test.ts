@@ -10,6 +10,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { chainRecord, type LaneCreateCommand, type LaneReport } from '@launchplane/shared';
+import { recordScenario } from '../reliability/bad-input/record.js';
 import { waitFor } from '../testbed/wait-for.js';
 import {
   idleInspect,
@@ -126,9 +127,20 @@ describe('a host that lies about runner ids', () => {
     expect((await w.harness.coordinator.store.getLane(lane!.laneId))?.state).toBe('removed');
 
     const after = (await simRunners(w)).find((r) => r.id === handMade.id);
+    const relabels = await served(w, 'actions/set-custom-labels-for-self-hosted-runner-for-repo');
+    const deletes = await served(w, 'actions/delete-self-hosted-runner-from-repo');
+    const touched =
+      relabels + deletes + (JSON.stringify(after) === JSON.stringify(handMade) ? 0 : 1);
+    recordScenario({
+      area: 'hostile-host',
+      scenario: "claims a hand-made runner as its failed lane's, then the lane is removed",
+      injected: '1 forged runner id, in an inventory and a signed lane event',
+      survived: touched === 0,
+      counts: { runnersTouchedWithoutProof: touched },
+    });
     expect(after).toEqual(handMade);
-    expect(await served(w, 'actions/set-custom-labels-for-self-hosted-runner-for-repo')).toBe(0);
-    expect(await served(w, 'actions/delete-self-hosted-runner-from-repo')).toBe(0);
+    expect(relabels).toBe(0);
+    expect(deletes).toBe(0);
   }, 60_000);
 });
 

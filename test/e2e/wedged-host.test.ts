@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 
 import { startDockerd, type PrivateDockerd } from '../testbed/dockerd.js';
+import { recordScenario } from '../reliability/bad-input/record.js';
 import { describeWithDocker } from '../testbed/require.js';
 import { waitFor } from '../testbed/wait-for.js';
 import { REPO, startWorld, type AgentHandle, type World } from './world.js';
@@ -109,7 +110,17 @@ describeWithDocker('a wedged health loop shows as a degraded host', () => {
     // SIGTERM still stops it: its stop hangs on the same pass, and it exits after shutdownTimeoutSec.
     const daemon = agent.daemon();
     process.kill(daemon.pid, 'SIGTERM');
-    expect(await daemon.exited).toBe(1);
+    const exited = await daemon.exited;
+    const createsOnWedged = doc.actions.filter((a) => a.kind === 'create').length;
+    recordScenario({
+      area: 'hostile-host',
+      scenario: "its agent wedges in a frozen Docker daemon's call mid health pass",
+      injected: '1 agent wedged by SIGSTOP of its dockerd',
+      survived: exited === 1 && createsOnWedged === 0,
+      // Wedged for good: shown degraded (else the waitFor above failed), yet not stoppable.
+      counts: { agentsWedged: exited === 1 ? 0 : 1, lanesCreatedOnWedgedHost: createsOnWedged },
+    });
+    expect(exited).toBe(1);
     const log = await readFile(join(agent.dataDir, '..', 'agent.log'), 'utf8');
     expect(log).toContain('The agent did not stop within shutdownTimeoutSec; exiting anyway');
 
