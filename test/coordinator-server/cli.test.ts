@@ -125,9 +125,10 @@ describe('launchplane CLI against a coordinator', () => {
       .toBeDefined();
 
     const table = await cli(['hosts']);
-    expect(table.out).toMatch(/^HOST\s+STATE\s+LAST SEEN\s+AGENT\s+LANES\s+OPT-IN\n/);
+    expect(table.out).toMatch(/^HOST\s+STATE\s+LAST SEEN\s+LAST HEALTH\s+AGENT\s+LANES\s+OPT-IN\n/);
+    // A fake agent sends no health frames: its last health pass is unknown ("-").
     expect(table.out).toMatch(
-      /host-a\s+connected\s+\S+\s+0\.0\.0-test\s+0\s+acme\/api \[systemd\] max 2/,
+      /host-a\s+connected\s+\S+\s+-\s+0\.0\.0-test\s+0\s+acme\/api \[systemd\] max 2/,
     );
     const json = JSON.parse((await cli(['hosts', '--json'])).out) as {
       hosts: { hostId: string; connected: boolean }[];
