@@ -104,6 +104,29 @@ describe('JobIngest: webhook deliveries', () => {
     await store.close();
   });
 
+  it('tells its listeners when a job is new or moves on, and only then', async () => {
+    const { store, jobs } = ingest();
+    let changes = 0;
+    jobs.onDemandChange(() => changes++);
+    const at = (id: string, body: string) => ({
+      deliveryId: id,
+      event: 'workflow_job',
+      body,
+      receivedAt: T0 + 1,
+    });
+    await jobs.receive(at('c-1', delivery('queued', {})));
+    expect(changes).toBe(1);
+    await jobs.receive(at('c-1', delivery('queued', {})));
+    await jobs.receive(at('c-2', delivery('queued', {})));
+    await jobs.receive({ ...at('c-3', '{}'), event: 'push' });
+    expect(changes).toBe(1);
+    await jobs.receive(at('c-4', delivery('in_progress', RUNNER)));
+    expect(changes).toBe(2);
+    await jobs.receive(at('c-5', delivery('queued', {})));
+    expect(changes).toBe(2);
+    await store.close();
+  });
+
   it('ignores other events and pings, and counts them', async () => {
     const { store, jobs } = ingest();
     const at = { receivedAt: T0, body: '{}' };

@@ -70,6 +70,7 @@ export class JobIngest implements WebhookReceiver {
   readonly #webhook: Omit<WebhookStats, 'ignoredEvents'> = { deliveries: 0, outcomes: {} };
   /** Event name → deliveries ignored (a Map: an event name is never an object key here). */
   readonly #ignored = new Map<string, number>();
+  readonly #changeListeners: (() => void)[] = [];
 
   constructor(deps: { store: CoordinatorStore; logger: Logger }) {
     this.#store = deps.store;
@@ -82,7 +83,26 @@ export class JobIngest implements WebhookReceiver {
     this.#webhook.lastDeliveryAt = d.receivedAt;
     const answer = await this.#receive(d);
     this.#webhook.outcomes[answer.outcome] = (this.#webhook.outcomes[answer.outcome] ?? 0) + 1;
+    if (changesDemand(answer.outcome)) this.#changed();
     return answer;
+  }
+
+  /**
+   * Calls `listener` after a job was first heard of or moved on (new, advanced): demand changed,
+   * so a plan made now differs. The reconciler plans at once instead of at its next interval.
+   */
+  onDemandChange(listener: () => void): void {
+    this.#changeListeners.push(listener);
+  }
+
+  #changed(): void {
+    for (const l of this.#changeListeners) {
+      try {
+        l();
+      } catch (err) {
+        this.#logger.error({ err: String(err) }, 'demand change listener failed');
+      }
+    }
   }
 
   async #receive(d: WebhookDelivery): Promise<{ outcome: WebhookOutcome; jobId?: number }> {
@@ -132,6 +152,7 @@ export class JobIngest implements WebhookReceiver {
         counts[outcome] = (counts[outcome] ?? 0) + 1;
       }
     });
+    if ((counts.new ?? 0) + (counts.advanced ?? 0) > 0) this.#changed();
     return counts;
   }
 
@@ -142,6 +163,11 @@ export class JobIngest implements WebhookReceiver {
       ignoredEvents: Object.fromEntries(this.#ignored),
     };
   }
+}
+
+/** A job first heard of, or moved on: the demand changed. */
+function changesDemand(outcome: WebhookOutcome): boolean {
+  return outcome === 'new' || outcome === 'advanced';
 }
 
 async function merge(tx: CoordinatorStore, incoming: JobRecord): Promise<MergeOutcome> {

@@ -15,6 +15,8 @@ export interface ReconcilerOptions {
   auto?: boolean;
   /** Seconds between rounds (default 30). */
   intervalSec?: number;
+  /** Least seconds between rounds when woken early (default 1). */
+  minGapSec?: number;
 }
 
 export const RECONCILER_ACTOR = 'reconciler';
@@ -37,8 +39,14 @@ export class Reconciler {
       clock: deps.clock,
       logger: deps.logger,
       intervalMs: (opts.intervalSec ?? 30) * 1000,
+      minGapMs: (opts.minGapSec ?? 1) * 1000,
       what: 'reconciler',
     });
+  }
+
+  /** Plans (and with `auto` applies) now rather than at the next interval: demand changed. */
+  wake(): void {
+    this.#loop.wake();
   }
 
   /** Rounds completed so far. */

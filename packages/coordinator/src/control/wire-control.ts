@@ -112,6 +112,8 @@ export async function startControl(
     { service, clock, logger: parts.logger },
     { auto: config.reconcile.auto, intervalSec: config.reconcile.intervalSec },
   );
+  // A job queued (or started) changes the plan: act on it now, not at the next interval.
+  parts.jobs.onDemandChange(() => reconciler.wake());
   poller?.start();
   reconciler.start();
   return {
