@@ -9,6 +9,7 @@ export * from './lane-state.js';
 export * from './clock.js';
 export * from './backoff.js';
 export * from './retry.js';
+export * from './steps.js';
 export * from './protocol.js';
 export * from './docker-lane.js';
 export * from './yaml-config.js';
