@@ -548,7 +548,7 @@ describe('lane lifecycle', () => {
     });
     const r = await h.send({ type: 'lane.remove', laneId, dryRun: false, force: true });
     expect(r.ok).toBe(true);
-    expect(r.steps?.[0]).toContain('(forced)');
+    expect(r.steps?.[1]).toBe(`stop unit "${unitName(laneId)}" (forced)`);
   });
 
   it('inspect of a docker lane sees Runner.Worker inside the container', async () => {

@@ -17,11 +17,19 @@ import {
   containerName,
   isAtRest,
   LaunchplaneError,
+  runSteps,
   toLaunchplaneError,
   transition,
   unitName,
 } from '@launchplane/shared';
-import type { AgentConfig, LaneCreateCommand, LaneEvent, LocalBusy } from '@launchplane/shared';
+import type {
+  AgentConfig,
+  LaneCreateCommand,
+  LaneEvent,
+  LocalBusy,
+  Step,
+  StepsRun,
+} from '@launchplane/shared';
 import { dataPaths, unreachableAncestor, unreachableError } from '../config/data-dir.js';
 import { backendError } from '../errors.js';
 import type { LaneOp } from '../domain/recovery-decision.js';
@@ -107,7 +115,10 @@ export interface LaneServiceDeps {
 /** What an operation did, or (dry run) would do. */
 export interface LaneOpResult {
   outcome: string;
+  /** The steps in words, in order (the same lines for a dry run and a real one). */
   steps: string[];
+  /** The names of the steps taken (a dry run: that would be taken), in order. */
+  stepNames?: string[];
   lane: LaneRecord | undefined;
   local?: LocalBusy;
 }
@@ -117,6 +128,59 @@ export interface OpOptions {
   dryRun: boolean;
   /** Runs inside the transaction of the operation's first ledger change (e.g. record the `jti`). */
   onAccept?: () => void;
+}
+
+/** What every step of a lane operation works on: the lane, moved in memory only in a dry run. */
+interface OpCtx {
+  lane: LaneRecord;
+  dry: boolean;
+}
+
+/** A create's context: what its steps learn on the way. */
+interface CreateCtx extends OpCtx {
+  cmd: LaneCreateCommand;
+  backend: LaneBackend;
+  runAs: SystemdRunAs | undefined;
+  /** The user a systemd lane runs as (`layout`). */
+  owner: (UserIds & { name?: string }) | undefined;
+  /** The host user a docker lane's container runs as (`install`). */
+  runsAs: UserIds | undefined;
+  /** The unit or container may exist: a rollback must look for it. */
+  installed: boolean;
+}
+
+/** A step of a lane operation; its journal entry is written under the operation. */
+type LaneStep<C extends OpCtx = OpCtx> = Step<C, string, CrashPointName>;
+
+/** The outcome of each operation once done. */
+const DONE: Record<LaneOp, string> = {
+  create: 'created',
+  start: 'started',
+  stop: 'stopped',
+  restart: 'restarted',
+  remove: 'removed',
+  'health-restart': 'restarted',
+};
+
+/** How a create's config.sh step reads: its arguments (the token is in its environment only). */
+function configureLine(lane: LaneRecord, runner: LaneCreateCommand['runner']): string {
+  if (!('registrationToken' in runner)) return 'register nothing: the JIT config is the runner';
+  const args = configArgs({
+    url: runner.url,
+    name: lane.name,
+    labels: lane.labels,
+    runnerGroup: runner.runnerGroup,
+  });
+  return `run ${args.join(' ')} in "${lane.laneDir}" as the lane's user (token in its environment only)`;
+}
+
+/** LP_NOT_FOUND: the lane's unit or container is gone, so `action` cannot act on it. */
+function objectGone(lane: LaneRecord, action: string): LaunchplaneError {
+  return new LaunchplaneError(
+    'LP_NOT_FOUND',
+    `Cannot ${action} lane "${lane.laneId}": its ${lane.backend === 'systemd' ? 'unit' : 'container'} "${lane.objectName}" is gone`,
+    { recovery: 'Remove the lane and let the coordinator create a new one' },
+  );
 }
 
 /** The `User=` a systemd lane's unit gets, for the steps of an operation. */
@@ -192,16 +256,116 @@ export class LaneService {
 
   /** Creates a lane: record → lay out → configure (persistent) → install → start. */
   async create(cmd: LaneCreateCommand, opts: OpOptions): Promise<LaneOpResult> {
+    const backend = await this.#checkCreate(cmd);
+    const lane = this.#newLane(cmd);
+    await this.#refuseLookAlike(backend, lane);
+    const ctx: CreateCtx = {
+      lane,
+      dry: opts.dryRun,
+      cmd,
+      backend,
+      runAs: this.#systemdRunAs(lane),
+      owner: undefined,
+      runsAs: undefined,
+      installed: false,
+    };
+    const [record, ...rest] = this.#createSteps(ctx, opts);
+    const done = await this.#runSteps('create', [record], ctx);
+    try {
+      await this.#runSteps('create', rest, ctx, done);
+      return this.#finish('create', ctx, done);
+    } catch (error) {
+      if (!ctx.dry) await this.#rollbackCreate(lane, backend, ctx.installed, error);
+      throw error;
+    }
+  }
+
+  /**
+   * The steps of a create, in order. A docker lane's container is made before config.sh runs:
+   * config.sh runs as the user the image runs as.
+   */
+  #createSteps(ctx: CreateCtx, opts: OpOptions): [LaneStep<CreateCtx>, ...LaneStep<CreateCtx>[]] {
     const { config, ledger } = this.#d;
-    const steps: string[] = [];
-    const existing = ledger.lanes.get(cmd.laneId);
+    const { lane, cmd, backend } = ctx;
+    const kind = backend.kind === 'systemd' ? 'unit' : 'container';
+    const record: LaneStep<CreateCtx> = {
+      name: 'record',
+      describe: () => `record lane "${lane.laneId}" as pending in the ledger`,
+      run: () =>
+        ledger.transaction(() => {
+          opts.onAccept?.();
+          ledger.lanes.insert(lane);
+          ledger.journal.record(lane.laneId, 'create', 'begin', lane.createdAt);
+          this.#d.recorder.lane(lane);
+        }),
+      crashPoint: 'create:record',
+    };
+    const layout: LaneStep<CreateCtx> = {
+      name: 'layout',
+      enter: () => this.#move(lane, 'provision', ctx.dry),
+      describe: ({ runAs }) => [
+        ...(runAs?.kind === 'lane-users'
+          ? [
+              `make user "${laneUserName(lane.laneId)}" for the lane (uid from ${runAs.firstUid}-${runAs.lastUid})`,
+            ]
+          : []),
+        `copy runner template "${config.runner.template}" to "${lane.laneDir}" with job hooks`,
+      ],
+      journal: 'layout',
+      run: async () => {
+        ctx.owner = await this.#systemdOwner(lane, ctx.runAs);
+        await layoutLaneDir({
+          owner: ctx.owner,
+          template: config.runner.template,
+          laneDir: lane.laneDir,
+          ephemeral: lane.ephemeral,
+          ...('jitConfig' in cmd.runner ? { jitConfig: cmd.runner.jitConfig } : {}),
+        });
+      },
+      crashPoint: 'create:layout',
+    };
+    const configure: LaneStep<CreateCtx> = {
+      name: 'configure',
+      when: () => 'registrationToken' in cmd.runner,
+      describe: () => configureLine(lane, cmd.runner),
+      journal: 'configure',
+      run: () => this.#configure(ctx),
+      crashPoint: 'create:configure',
+    };
+    const install: LaneStep<CreateCtx> = {
+      name: 'install',
+      describe: ({ runAs }) =>
+        backend.kind === 'systemd'
+          ? `write unit "${lane.objectName}" (X-Launchplane-Lane=${lane.laneId}${userStep(lane, runAs)})`
+          : [
+              `create container "${lane.objectName}" from image "${lane.docker?.image ?? ''}" with labels dev.launchplane.lane=${lane.laneId}`,
+              `hand "${lane.laneDir}" to the user the image runs as (root only if allowed)`,
+            ],
+      journal: 'install',
+      run: () => this.#install(ctx),
+      crashPoint: 'create:install',
+    };
+    const start: LaneStep<CreateCtx> = {
+      name: 'start',
+      enter: () => this.#move(lane, 'start', ctx.dry),
+      describe: () => `start ${kind} "${lane.objectName}"`,
+      journal: 'start',
+      run: () => this.#backendCall(backend, 'start', () => backend.start(lane)),
+      crashPoint: 'create:start',
+    };
+    return backend.kind === 'systemd'
+      ? [record, layout, configure, install, start]
+      : [record, layout, install, configure, start];
+  }
+
+  /** The refusals of a create, before anything is recorded; returns the lane's backend. */
+  async #checkCreate(cmd: LaneCreateCommand): Promise<LaneBackend> {
+    const existing = this.#d.ledger.lanes.get(cmd.laneId);
     if (existing !== undefined) {
       throw new LaunchplaneError(
         'LP_CONFLICT',
         `Cannot create lane "${cmd.laneId}": it is already in the ledger (state "${existing.state}")`,
-        {
-          details: { laneId: cmd.laneId },
-        },
+        { details: { laneId: cmd.laneId } },
       );
     }
     if (cmd.backend === 'docker' && cmd.docker === undefined) {
@@ -223,7 +387,7 @@ export class LaneService {
       // The host's own allowlists of images and networks (nothing is recorded before this).
       const refusal = checkDockerOptIn(
         cmd,
-        config.optIn,
+        this.#d.config.optIn,
         (await this.#backendCall(backend, 'inspect image', () =>
           backend.imageDigests(cmd.docker?.image ?? ''),
         )) ?? [],
@@ -238,8 +402,13 @@ export class LaneService {
         { recovery: 'Restart the agent (`launchplane-agent run`) and read its start-up errors' },
       );
     }
+    return backend;
+  }
+
+  /** The ledger record of a lane about to be created (`pending`). */
+  #newLane(cmd: LaneCreateCommand): LaneRecord {
     const now = this.#now();
-    const lane: LaneRecord = {
+    return {
       laneId: cmd.laneId,
       name: cmd.name,
       pool: cmd.pool,
@@ -255,152 +424,76 @@ export class LaneService {
       recovery: undefined,
       createdAt: now,
       updatedAt: now,
-      laneDir: laneDirOf(config.dataDir, cmd.laneId),
+      laneDir: laneDirOf(this.#d.config.dataDir, cmd.laneId),
       objectName: cmd.backend === 'systemd' ? unitName(cmd.laneId) : containerName(cmd.laneId),
       docker: cmd.docker === undefined ? undefined : { ...cmd.docker },
       failures: [],
       nextRestartAtMs: undefined,
     };
+  }
 
-    // Guardrail: a unit, container or directory already carrying this lane's name is not ours
-    // (it is not in the ledger): never overwrite it, whatever its labels say.
+  /**
+   * Guardrail: a unit, container or directory already carrying this lane's name is not ours (it
+   * is not in the ledger): never overwrite it, whatever its labels say.
+   */
+  async #refuseLookAlike(backend: LaneBackend, lane: LaneRecord): Promise<void> {
     const obs = await this.#observe(backend, lane, 'inspect');
-    if (obs.exists) {
-      throw new LaunchplaneError(
-        'LP_CONFLICT',
-        `Cannot create lane "${cmd.laneId}": ${backend.kind === 'systemd' ? 'unit' : 'container'} "${lane.objectName}" already exists and is not in this host's ledger`,
-        {
-          recovery: 'It is left alone; inspect it and remove it by hand if nothing uses it',
-          details: { laneId: cmd.laneId },
-        },
-      );
-    }
-    if (await exists(lane.laneDir)) {
-      throw new LaunchplaneError(
-        'LP_CONFLICT',
-        `Cannot create lane "${cmd.laneId}": directory "${lane.laneDir}" already exists`,
-        {
-          recovery: 'It is left alone; inspect it and remove it by hand if nothing uses it',
-          details: { laneId: cmd.laneId },
-        },
-      );
-    }
+    const found = obs.exists
+      ? `${backend.kind === 'systemd' ? 'unit' : 'container'} "${lane.objectName}" already exists and is not in this host's ledger`
+      : (await exists(lane.laneDir))
+        ? `directory "${lane.laneDir}" already exists`
+        : undefined;
+    if (found === undefined) return;
+    throw new LaunchplaneError('LP_CONFLICT', `Cannot create lane "${lane.laneId}": ${found}`, {
+      recovery: 'It is left alone; inspect it and remove it by hand if nothing uses it',
+      details: { laneId: lane.laneId },
+    });
+  }
 
-    const dry = opts.dryRun;
-    steps.push(`record lane "${lane.laneId}" as pending in the ledger`);
-    if (!dry) {
-      ledger.transaction(() => {
-        opts.onAccept?.();
-        ledger.lanes.insert(lane);
-        ledger.journal.record(lane.laneId, 'create', 'begin', now);
-        this.#d.recorder.lane(lane);
-      });
-      this.#crash('create:record');
+  /** Runs config.sh (a persistent lane) as the lane's user and records the runner id it got. */
+  async #configure(ctx: CreateCtx): Promise<void> {
+    const { lane, cmd, backend } = ctx;
+    if (!('registrationToken' in cmd.runner)) return;
+    const runsAs = backend.kind === 'systemd' ? ctx.owner : ctx.runsAs;
+    if (backend.kind === 'docker' && runsAs !== undefined && runsAs.uid !== 0) {
+      // config.sh runs on the host as the image's user: it must reach the lane dir.
+      const blocked = await unreachableAncestor(dataPaths(this.#d.config.dataDir).lanes);
+      if (blocked !== undefined) throw unreachableError(blocked);
     }
+    await runConfigSh({
+      laneDir: lane.laneDir,
+      url: cmd.runner.url,
+      token: cmd.runner.registrationToken,
+      name: lane.name,
+      labels: lane.labels,
+      runnerGroup: cmd.runner.runnerGroup,
+      env: this.#configEnv(lane),
+      owner: runsAs,
+    });
+    const runnerId = await readRunnerId(lane.laneDir);
+    if (runnerId !== undefined) {
+      lane.runnerId = runnerId;
+      this.#save(lane);
+    }
+  }
 
-    let installed = false;
-    try {
-      this.#move(lane, 'provision', dry);
-      const runAs = this.#systemdRunAs(lane);
-      if (runAs?.kind === 'lane-users') {
-        steps.push(
-          `make user "${laneUserName(lane.laneId)}" for the lane (uid from ${runAs.firstUid}-${runAs.lastUid})`,
-        );
-      }
-      steps.push(
-        `copy runner template "${config.runner.template}" to "${lane.laneDir}" with job hooks`,
-      );
-      let owner: (UserIds & { name?: string }) | undefined;
-      if (!dry) {
-        this.#journal(lane, 'create', 'layout');
-        owner = await this.#systemdOwner(lane, runAs);
-        await layoutLaneDir({
-          owner,
-          template: config.runner.template,
-          laneDir: lane.laneDir,
-          ephemeral: lane.ephemeral,
-          ...('jitConfig' in cmd.runner ? { jitConfig: cmd.runner.jitConfig } : {}),
-        });
-        this.#crash('create:layout');
-      }
-      // A docker lane's container is made first: config.sh runs as the user the image runs as.
-      const configure = async (runsAs: UserIds | undefined): Promise<void> => {
-        if (!('registrationToken' in cmd.runner)) return;
-        const args = configArgs({
-          url: cmd.runner.url,
-          name: lane.name,
-          labels: lane.labels,
-          runnerGroup: cmd.runner.runnerGroup,
-        });
-        steps.push(
-          `run ${args.join(' ')} in "${lane.laneDir}" as the lane's user (token in its environment only)`,
-        );
-        if (dry) return;
-        this.#journal(lane, 'create', 'configure');
-        if (backend.kind === 'docker' && runsAs !== undefined && runsAs.uid !== 0) {
-          // config.sh runs on the host as the image's user: it must reach the lane dir.
-          const blocked = await unreachableAncestor(dataPaths(config.dataDir).lanes);
-          if (blocked !== undefined) throw unreachableError(blocked);
-        }
-        await runConfigSh({
-          laneDir: lane.laneDir,
-          url: cmd.runner.url,
-          token: cmd.runner.registrationToken,
-          name: lane.name,
-          labels: lane.labels,
-          runnerGroup: cmd.runner.runnerGroup,
-          env: this.#configEnv(lane),
-          owner: runsAs,
-        });
-        const runnerId = await readRunnerId(lane.laneDir);
-        if (runnerId !== undefined) {
-          lane.runnerId = runnerId;
-          this.#save(lane);
-        }
-        this.#crash('create:configure');
-      };
-      if (backend.kind === 'systemd') await configure(owner);
-      steps.push(
-        backend.kind === 'systemd'
-          ? `write unit "${lane.objectName}" (X-Launchplane-Lane=${lane.laneId}${userStep(lane, runAs)})`
-          : `create container "${lane.objectName}" from image "${lane.docker?.image ?? ''}" with labels dev.launchplane.lane=${lane.laneId}`,
-      );
-      if (backend.kind === 'docker') {
-        steps.push(`hand "${lane.laneDir}" to the user the image runs as (root only if allowed)`);
-      }
-      let runsAs: UserIds | undefined;
-      if (!dry) {
-        this.#journal(lane, 'create', 'install');
-        installed = true;
-        const result = await this.#backendCall(backend, 'install', () =>
-          backend.install(lane, {
-            env: this.#laneEnv(),
-            stopTimeoutSec: config.runner.stopTimeoutSec,
-            noNewPrivileges: config.docker.noNewPrivileges,
-            ...(owner?.name === undefined ? {} : { runAsUser: owner.name }),
-          }),
-        );
-        if (result.runsAs !== undefined) this.#refuseRootImage(lane, result.runsAs);
-        // The lane dir and config.sh belong to the container's user as the host sees it.
-        runsAs = result.hostOwner ?? result.runsAs;
-        if (runsAs !== undefined) await chownLaneDir(lane.laneDir, runsAs);
-        this.#crash('create:install');
-      }
-      if (backend.kind === 'docker') await configure(runsAs);
-      this.#move(lane, 'start', dry);
-      steps.push(`start ${backend.kind === 'systemd' ? 'unit' : 'container'} "${lane.objectName}"`);
-      if (!dry) {
-        this.#journal(lane, 'create', 'start');
-        await this.#backendCall(backend, 'start', () => backend.start(lane));
-        this.#crash('create:start');
-        this.#journal(lane, 'create', 'end');
-      }
-    } catch (error) {
-      if (dry) throw error;
-      await this.#rollbackCreate(lane, backend, installed, error);
-      throw error;
-    }
-    return { outcome: dry ? 'would-create' : 'created', steps, lane: dry ? undefined : lane };
+  /** Writes the unit or creates the container, and hands the lane dir to whoever it runs as. */
+  async #install(ctx: CreateCtx): Promise<void> {
+    const { lane, backend, owner } = ctx;
+    const { config } = this.#d;
+    ctx.installed = true;
+    const result = await this.#backendCall(backend, 'install', () =>
+      backend.install(lane, {
+        env: this.#laneEnv(),
+        stopTimeoutSec: config.runner.stopTimeoutSec,
+        noNewPrivileges: config.docker.noNewPrivileges,
+        ...(owner?.name === undefined ? {} : { runAsUser: owner.name }),
+      }),
+    );
+    if (result.runsAs !== undefined) this.#refuseRootImage(lane, result.runsAs);
+    // The lane dir and config.sh belong to the container's user as the host sees it.
+    ctx.runsAs = result.hostOwner ?? result.runsAs;
+    if (ctx.runsAs !== undefined) await chownLaneDir(lane.laneDir, ctx.runsAs);
   }
 
   async #rollbackCreate(
@@ -438,15 +531,12 @@ export class LaneService {
   async start(laneId: string, opts: OpOptions): Promise<LaneOpResult> {
     const lane = this.owned(laneId, 'start');
     const backend = this.backendOf(lane.backend);
-    const steps: string[] = [];
     const obs = await this.#ownedObject(backend, lane, 'start', false);
     if (lane.state === 'completed') {
       throw new LaunchplaneError(
         'LP_CONFLICT',
         `Cannot start lane "${laneId}": its ephemeral runner already ran its job`,
-        {
-          recovery: 'Remove the lane and create a new one',
-        },
+        { recovery: 'Remove the lane and create a new one' },
       );
     }
     if (
@@ -460,92 +550,83 @@ export class LaneService {
         `Cannot start lane "${laneId}" in state "${lane.state}"`,
       );
     }
-    if (!obs.exists) {
-      throw new LaunchplaneError(
-        'LP_NOT_FOUND',
-        `Cannot start lane "${laneId}": its ${lane.backend === 'systemd' ? 'unit' : 'container'} "${lane.objectName}" is gone`,
-        {
-          recovery: 'Remove the lane and let the coordinator create a new one',
-        },
-      );
-    }
-    const dry = opts.dryRun;
+    if (!obs.exists) throw objectGone(lane, 'start');
+    const ctx: OpCtx = { lane, dry: opts.dryRun };
     const fromRest = lane.state === 'drained' || lane.state === 'failed';
-    if (fromRest) {
-      this.#begin(lane, 'start', dry, opts.onAccept);
-      lane.failures = [];
-      lane.nextRestartAtMs = undefined;
-      lane.recovery = undefined;
-      this.#move(lane, 'restart', dry);
-    } else if (!dry) {
-      this.#d.ledger.transaction(() => {
-        opts.onAccept?.();
-        this.#d.ledger.journal.record(lane.laneId, 'start', 'begin', this.#now());
-      });
-    }
-    if (obs.running) steps.push(`${lane.objectName} already runs`);
-    else {
-      steps.push(`start "${lane.objectName}"`);
-      if (!dry) {
-        this.#journal(lane, 'start', 'start');
-        await this.#backendCall(backend, 'start', () => backend.start(lane));
-      }
-    }
-    if (!dry) {
-      if (lane.state === 'restarting' && (await this.#observe(backend, lane, 'inspect')).running) {
-        this.#move(lane, 'came-online', false);
-      }
-      this.#journal(lane, 'start', 'end');
-    }
-    return { outcome: dry ? 'would-start' : 'started', steps, lane: this.#result(lane, dry) };
+    return this.#runOp('start', ctx, opts, [
+      { ...this.#recordRestart(ctx), when: () => fromRest },
+      {
+        name: 'already-running',
+        when: () => obs.running,
+        describe: () => `${lane.objectName} already runs`,
+      },
+      {
+        name: 'start',
+        when: () => !obs.running,
+        describe: () => `start "${lane.objectName}"`,
+        journal: 'start',
+        run: () => this.#backendCall(backend, 'start', () => backend.start(lane)),
+      },
+      this.#cameOnline(ctx, backend, false),
+    ]);
   }
 
   /** Stops an owned lane's object; a running lane goes `draining` → `drained`. */
   async stop(laneId: string, opts: OpOptions & { force?: boolean }): Promise<LaneOpResult> {
     const lane = this.owned(laneId, 'stop');
     const backend = this.backendOf(lane.backend);
-    const steps: string[] = [];
     const obs = await this.#ownedObject(backend, lane, 'stop', false);
     if (!(canTransition(lane.state, 'drain') || isAtRest(lane.state))) {
       throw new LaunchplaneError(
         'LP_ILLEGAL_TRANSITION',
         `Cannot stop lane "${laneId}" in state "${lane.state}"`,
-        {
-          recovery: 'Wait until the lane is online, or remove it',
-        },
+        { recovery: 'Wait until the lane is online, or remove it' },
       );
     }
     await this.#refuseBusy(backend, lane, 'stop', opts.force === true, obs);
-    const dry = opts.dryRun;
-    this.#begin(lane, 'stop', dry, opts.onAccept);
-    if (canTransition(lane.state, 'drain')) this.#move(lane, 'drain', dry);
-    this.#crash('stop:record', dry);
-    if (obs.exists && obs.running) {
-      steps.push(`stop "${lane.objectName}"`);
-      if (!dry) {
-        this.#journal(lane, 'stop', 'stop');
-        await this.#backendCall(backend, 'stop', () => backend.stop(lane));
-        this.#crash('stop:stop');
-      }
-    } else steps.push(`"${lane.objectName}" is not running`);
-    if (lane.state === 'draining') this.#move(lane, 'drain-complete', dry);
-    if (!dry) this.#journal(lane, 'stop', 'end');
-    return { outcome: dry ? 'would-stop' : 'stopped', steps, lane: this.#result(lane, dry) };
+    const ctx: OpCtx = { lane, dry: opts.dryRun };
+    const running = obs.exists && obs.running;
+    return this.#runOp('stop', ctx, opts, [
+      {
+        name: 'record',
+        enter: () => {
+          if (canTransition(lane.state, 'drain')) this.#move(lane, 'drain', ctx.dry);
+        },
+        describe: () => `record the stop of lane "${lane.laneId}" in the ledger`,
+        crashPoint: 'stop:record',
+      },
+      {
+        name: 'not-running',
+        when: () => !running,
+        describe: () => `"${lane.objectName}" is not running`,
+      },
+      {
+        name: 'stop',
+        when: () => running,
+        describe: () => `stop "${lane.objectName}"`,
+        journal: 'stop',
+        run: () => this.#backendCall(backend, 'stop', () => backend.stop(lane)),
+        crashPoint: 'stop:stop',
+      },
+      {
+        name: 'drained',
+        when: () => lane.state === 'draining',
+        enter: () => this.#move(lane, 'drain-complete', ctx.dry),
+        describe: () => `mark lane "${lane.laneId}" drained`,
+      },
+    ]);
   }
 
   /** Restarts an owned lane (refused while a job runs). */
   async restart(laneId: string, opts: OpOptions): Promise<LaneOpResult> {
     const lane = this.owned(laneId, 'restart');
     const backend = this.backendOf(lane.backend);
-    const steps: string[] = [];
     const obs = await this.#ownedObject(backend, lane, 'restart', false);
     if (lane.state === 'completed') {
       throw new LaunchplaneError(
         'LP_CONFLICT',
         `Cannot restart lane "${laneId}": its ephemeral runner already ran its job`,
-        {
-          recovery: 'Remove the lane and create a new one',
-        },
+        { recovery: 'Remove the lane and create a new one' },
       );
     }
     if (!(canTransition(lane.state, 'restart') || lane.state === 'busy')) {
@@ -554,46 +635,65 @@ export class LaneService {
         `Cannot restart lane "${laneId}" in state "${lane.state}"`,
       );
     }
-    if (!obs.exists) {
-      throw new LaunchplaneError(
-        'LP_NOT_FOUND',
-        `Cannot restart lane "${laneId}": its ${lane.backend === 'systemd' ? 'unit' : 'container'} "${lane.objectName}" is gone`,
-        {
-          recovery: 'Remove the lane and let the coordinator create a new one',
-        },
-      );
-    }
+    if (!obs.exists) throw objectGone(lane, 'restart');
     await this.#refuseBusy(backend, lane, 'restart', false, obs);
     if (lane.state === 'busy') {
       throw new LaunchplaneError(
         'LP_LANE_BUSY',
         `Cannot restart lane "${laneId}": it is running a job`,
-        {
-          recovery: 'Drain the lane first',
+        { recovery: 'Drain the lane first' },
+      );
+    }
+    const ctx: OpCtx = { lane, dry: opts.dryRun };
+    return this.#runOp('restart', ctx, opts, [
+      { ...this.#recordRestart(ctx), crashPoint: 'restart:record' },
+      {
+        name: 'restart',
+        describe: () => `restart "${lane.objectName}"`,
+        journal: 'restart',
+        run: async () => {
+          await this.#backendCall(backend, 'restart', () =>
+            obs.running ? backend.restart(lane) : backend.start(lane),
+          );
+          lane.restarts += 1;
         },
-      );
-    }
-    const dry = opts.dryRun;
-    this.#begin(lane, 'restart', dry, opts.onAccept);
-    lane.failures = [];
-    lane.nextRestartAtMs = undefined;
-    lane.recovery = undefined;
-    this.#move(lane, 'restart', dry);
-    this.#crash('restart:record', dry);
-    steps.push(`restart "${lane.objectName}"`);
-    if (!dry) {
-      this.#journal(lane, 'restart', 'restart');
-      await this.#backendCall(backend, 'restart', () =>
-        obs.running ? backend.restart(lane) : backend.start(lane),
-      );
-      this.#crash('restart:restart');
-      lane.restarts += 1;
-      if ((await this.#observe(backend, lane, 'inspect')).running)
-        this.#move(lane, 'came-online', false);
-      else this.#save(lane);
-      this.#journal(lane, 'restart', 'end');
-    }
-    return { outcome: dry ? 'would-restart' : 'restarted', steps, lane: this.#result(lane, dry) };
+        crashPoint: 'restart:restart',
+      },
+      this.#cameOnline(ctx, backend, true),
+    ]);
+  }
+
+  /** The first step of a start from rest and of a restart: failures forgotten, `restarting`. */
+  #recordRestart(ctx: OpCtx): LaneStep {
+    const { lane } = ctx;
+    return {
+      name: 'record',
+      enter: () => {
+        lane.failures = [];
+        lane.nextRestartAtMs = undefined;
+        lane.recovery = undefined;
+        this.#move(lane, 'restart', ctx.dry);
+      },
+      describe: () => `record lane "${lane.laneId}" as restarting in the ledger, failures cleared`,
+    };
+  }
+
+  /**
+   * The last step of a start or restart: a `restarting` lane whose object now runs is `online`;
+   * otherwise the lane is saved as it is when `saveOtherwise` (a restart counted).
+   */
+  #cameOnline(ctx: OpCtx, backend: LaneBackend, saveOtherwise: boolean): LaneStep {
+    const { lane } = ctx;
+    return {
+      name: 'came-online',
+      when: () => lane.state === 'restarting',
+      describe: () => `mark lane "${lane.laneId}" online if "${lane.objectName}" then runs`,
+      run: async () => {
+        if ((await this.#observe(backend, lane, 'inspect')).running)
+          this.#move(lane, 'came-online', false);
+        else if (saveOtherwise) this.#save(lane);
+      },
+    };
   }
 
   // ------------------------------------------------------------------ remove
@@ -606,44 +706,111 @@ export class LaneService {
   async remove(laneId: string, opts: OpOptions & { force: boolean }): Promise<LaneOpResult> {
     const lane = this.owned(laneId, 'remove');
     const backend = this.backendOf(lane.backend);
-    const steps: string[] = [];
     const obs = await this.#ownedObject(backend, lane, 'remove', opts.force);
     await this.#refuseBusy(backend, lane, 'remove', opts.force, obs);
-    const dry = opts.dryRun;
-    this.#begin(lane, 'remove', dry, opts.onAccept);
-    if (lane.state !== 'stopping') this.#move(lane, 'stop', dry);
-    this.#crash('remove:record', dry);
+    const ctx: OpCtx = { lane, dry: opts.dryRun };
     const kind = backend.kind === 'systemd' ? 'unit' : 'container';
-    if (obs.exists && obs.owned) {
-      steps.push(`stop ${kind} "${lane.objectName}"${opts.force ? ' (forced)' : ''}`);
-      if (!dry) {
-        this.#journal(lane, 'remove', 'stop');
-        await this.#backendCall(backend, 'stop', () => backend.stop(lane));
-        this.#crash('remove:stop');
-      }
-      steps.push(`delete ${kind} "${lane.objectName}"`);
-      if (!dry) {
-        this.#journal(lane, 'remove', 'uninstall');
-        await this.#backendCall(backend, 'delete', () => backend.uninstall(lane));
-        this.#crash('remove:uninstall');
-      }
-    } else if (obs.exists) {
-      steps.push(`leave ${kind} "${lane.objectName}" alone: it does not carry this lane's marker`);
-    } else {
-      steps.push(`${kind} "${lane.objectName}" is already gone`);
-    }
-    steps.push(`delete directory "${lane.laneDir}"`);
-    if (lane.backend === 'systemd') {
-      steps.push(`delete user "${laneUserName(lane.laneId)}" if the agent made it for this lane`);
-    }
-    if (!dry) {
-      this.#journal(lane, 'remove', 'delete-dir');
-      await this.discardLaneFiles(lane);
-      this.#crash('remove:delete-dir');
-    }
-    this.#move(lane, 'stop-complete', dry);
-    if (!dry) this.#journal(lane, 'remove', 'end');
-    return { outcome: dry ? 'would-remove' : 'removed', steps, lane: this.#result(lane, dry) };
+    const ours = obs.exists && obs.owned;
+    return this.#runOp('remove', ctx, opts, [
+      {
+        name: 'record',
+        enter: () => {
+          if (lane.state !== 'stopping') this.#move(lane, 'stop', ctx.dry);
+        },
+        describe: () => `record lane "${lane.laneId}" as stopping in the ledger`,
+        crashPoint: 'remove:record',
+      },
+      {
+        name: 'stop',
+        when: () => ours,
+        describe: () => `stop ${kind} "${lane.objectName}"${opts.force ? ' (forced)' : ''}`,
+        journal: 'stop',
+        run: () => this.#backendCall(backend, 'stop', () => backend.stop(lane)),
+        crashPoint: 'remove:stop',
+      },
+      {
+        name: 'uninstall',
+        when: () => ours,
+        describe: () => `delete ${kind} "${lane.objectName}"`,
+        journal: 'uninstall',
+        run: () => this.#backendCall(backend, 'delete', () => backend.uninstall(lane)),
+        crashPoint: 'remove:uninstall',
+      },
+      {
+        name: 'leave-object',
+        when: () => obs.exists && !obs.owned,
+        describe: () =>
+          `leave ${kind} "${lane.objectName}" alone: it does not carry this lane's marker`,
+      },
+      {
+        name: 'object-gone',
+        when: () => !obs.exists,
+        describe: () => `${kind} "${lane.objectName}" is already gone`,
+      },
+      {
+        name: 'delete-dir',
+        describe: () => [
+          `delete directory "${lane.laneDir}"`,
+          ...(lane.backend === 'systemd'
+            ? [`delete user "${laneUserName(lane.laneId)}" if the agent made it for this lane`]
+            : []),
+        ],
+        journal: 'delete-dir',
+        run: () => this.discardLaneFiles(lane),
+        crashPoint: 'remove:delete-dir',
+      },
+      {
+        name: 'removed',
+        enter: () => this.#move(lane, 'stop-complete', ctx.dry),
+        describe: () => `mark lane "${lane.laneId}" removed in the ledger`,
+      },
+    ]);
+  }
+
+  // ------------------------------------------------------------------ running steps
+
+  /**
+   * Runs an operation on an owned lane: its `begin` journal entry (with `onAccept`) in one
+   * transaction, its steps, its `end` entry; a dry run only describes the steps.
+   */
+  async #runOp(
+    op: LaneOp,
+    ctx: OpCtx,
+    opts: OpOptions,
+    steps: readonly LaneStep[],
+  ): Promise<LaneOpResult> {
+    this.#begin(ctx.lane, op, ctx.dry, opts.onAccept);
+    return this.#finish(op, ctx, await this.#runSteps(op, steps, ctx));
+  }
+
+  /** Runs steps of `op`: their journal entries and crash points, or (dry run) their description. */
+  #runSteps<C extends OpCtx>(
+    op: LaneOp,
+    steps: readonly LaneStep<C>[],
+    ctx: C,
+    done?: StepsRun,
+  ): Promise<StepsRun> {
+    return runSteps(
+      steps,
+      ctx,
+      {
+        dryRun: ctx.dry,
+        journal: (entry) => this.#journal(ctx.lane, op, entry),
+        crash: (point) => this.#crash(point),
+      },
+      done,
+    );
+  }
+
+  /** Closes an operation (journal `end`) and says what it did, or (dry run) would do. */
+  #finish(op: LaneOp, ctx: OpCtx, done: StepsRun): LaneOpResult {
+    if (!ctx.dry) this.#journal(ctx.lane, op, 'end');
+    return {
+      outcome: ctx.dry ? `would-${op}` : DONE[op],
+      steps: done.lines,
+      stepNames: done.names,
+      lane: this.#result(ctx.lane, ctx.dry),
+    };
   }
 
   // ------------------------------------------------------------------ inspect
