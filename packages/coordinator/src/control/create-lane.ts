@@ -9,7 +9,6 @@
  * runner GitHub lists with the lane's name and identity labels; a host's report never sets it.
  */
 import {
-  backoffDelayMs,
   DEFAULT_RUNNER_GROUP_ID,
   type Backend,
   LaunchplaneError,
@@ -41,10 +40,12 @@ import {
   errorBody,
   hostViewOf,
   isGoneOnHost,
-  isTransientGitHubError,
   moveLane,
+  pollUntil,
+  runSaga,
   sendOk,
   updateLane,
+  type SagaStep,
 } from './saga-support.js';
 
 /** What to create. */
@@ -61,6 +62,8 @@ export interface CreateLaneRequest {
    * of a lane still `pending`) can act on it while it is being made; returns the release.
    */
   lockLane?: (laneId: string) => () => void;
+  /** Called with each step's name as it begins (a dry run: as it is described). */
+  onStep?: (name: string) => void;
 }
 
 /** States that hold a pool's slot on a host (as the planner counts them). */
@@ -145,6 +148,107 @@ export interface LaneSpec {
   auditParams?: Record<string, unknown>;
 }
 
+/** What the create saga's steps work on and learn on the way. */
+interface CreateCtx {
+  deps: ControlDeps;
+  spec: LaneSpec;
+  req: Pick<CreateLaneRequest, 'actor' | 'dryRun' | 'signal'>;
+  report: ActionReport;
+  laneId: string;
+  name: string;
+  labels: string[];
+  base: Omit<LaneCreateCommand, 'runner'>;
+  /** The lane's record once `record` stored it. */
+  lane: LaneRecord | undefined;
+  /** The runner config for the host: from GitHub, or (dry run) with its secret `[redacted]`. */
+  runner: RunnerConfig | undefined;
+  /** The deadline to come online, from the moment the lane is recorded. */
+  deadline: Deadline | undefined;
+}
+
+/** The create saga, step by step; a dry run is this list described. */
+const CREATE_STEPS: readonly [SagaStep<CreateCtx>, ...SagaStep<CreateCtx>[]] = [
+  {
+    name: 'record',
+    describe: (c) => `record lane "${c.laneId}" (pending)`,
+    run: async (c) => {
+      const now = nowSec(c.deps.clock);
+      c.lane = {
+        laneId: c.laneId,
+        hostId: c.spec.hostId,
+        pool: c.spec.pool,
+        purpose: c.spec.purpose,
+        scope: c.spec.scope,
+        backend: c.spec.backend,
+        ephemeral: c.spec.ephemeral,
+        runnerName: c.name,
+        runnerId: undefined,
+        labels: c.labels,
+        state: 'pending',
+        recovery: undefined,
+        lastError: undefined,
+        createdAt: now,
+        updatedAt: now,
+      };
+      await c.deps.store.putLane(c.lane);
+      c.report.steps.push(`recorded lane "${c.laneId}" (pending)`);
+      c.deadline = new Deadline(c.deps, c.deps.options.createOnlineSec * 1000);
+    },
+  },
+  {
+    name: 'runner-config',
+    describe: ({ spec, name }) =>
+      spec.ephemeral
+        ? `generate a JIT config for runner "${name}"${groupText(spec.group)}`
+        : `create a registration token for ${scopeKeyOf(spec.scope)}${groupText(spec.group)}`,
+    run: async (c) => {
+      const { deps, spec } = c;
+      const group = spec.group;
+      if (spec.ephemeral) {
+        const jit = await deps.github.generateJitConfig(spec.scope, {
+          name: c.name,
+          labels: c.labels,
+          runnerGroupId: group?.id ?? DEFAULT_RUNNER_GROUP_ID,
+        });
+        // Recorded before anything else: from here on the registration is ours to clean up.
+        c.lane = await moveLane(deps, recorded(c), 'provision', { runnerId: jit.runner.id });
+        c.runner = { jitConfig: jit.encodedJitConfig };
+        c.report.steps.push(
+          `generated a JIT config (runner id ${jit.runner.id})${groupText(group)}`,
+        );
+      } else {
+        const token = await deps.github.createRegistrationToken(spec.scope);
+        c.lane = await moveLane(deps, recorded(c), 'provision');
+        c.runner = registrationConfig(deps, spec.scope, token.token, group);
+        c.report.steps.push(`created a registration token${groupText(group)}`);
+      }
+    },
+  },
+  {
+    name: 'send',
+    describe: (c) => `send lane.create to host "${c.spec.hostId}"`,
+    sends: (c) => redactCommand(createCommand(c)),
+    run: async (c) => {
+      await sendOk(c.deps, c.spec.hostId, createCommand(c), c.req.actor);
+      c.lane = await moveLane(c.deps, recorded(c), 'start');
+      c.report.steps.push(`host "${c.spec.hostId}" started the lane`);
+    },
+  },
+  {
+    name: 'wait-online',
+    describe: (c) =>
+      `wait up to ${c.deps.options.createOnlineSec} s for runner "${c.name}" to be online on GitHub`,
+    run: async (c) => {
+      const lane = recorded(c);
+      const deadline = c.deadline ?? new Deadline(c.deps, c.deps.options.createOnlineSec * 1000);
+      const online = await waitOnline(c.deps, lane, deadline, c.req.signal);
+      await enforceCanonicalLabels(c.deps, lane, online, c.report, c.req.actor);
+      c.lane = await moveLane(c.deps, lane, 'came-online', { runnerId: online.id });
+      c.report.steps.push(`runner "${c.name}" (id ${online.id}) is online`);
+    },
+  },
+];
+
 /**
  * The create saga from the lane's id on (its guardrails were checked by the caller): records the
  * lane, gets its runner config from GitHub, has its host start it and waits for it online, or
@@ -153,41 +257,44 @@ export interface LaneSpec {
 export async function makeLane(
   deps: ControlDeps,
   spec: LaneSpec,
-  req: Pick<CreateLaneRequest, 'actor' | 'dryRun' | 'signal' | 'lockLane'>,
+  req: Pick<CreateLaneRequest, 'actor' | 'dryRun' | 'signal' | 'lockLane' | 'onStep'>,
   report: ActionReport,
 ): Promise<ActionReport> {
-  const { group, scope } = spec;
   const laneId = newLaneId(deps.clock.nowMs());
   const name = runnerName(spec.hostId, spec.pool, laneId);
   const labels = spec.labels(laneId);
-  const base: Omit<LaneCreateCommand, 'runner'> = {
-    type: 'lane.create',
+  const ctx: CreateCtx = {
+    deps,
+    spec,
+    req,
+    report,
     laneId,
-    dryRun: req.dryRun,
     name,
-    scope,
-    pool: spec.pool,
     labels,
-    backend: spec.backend,
-    ephemeral: spec.ephemeral,
-    ...(spec.docker === undefined ? {} : { docker: spec.docker }),
+    base: {
+      type: 'lane.create',
+      laneId,
+      dryRun: req.dryRun,
+      name,
+      scope: spec.scope,
+      pool: spec.pool,
+      labels,
+      backend: spec.backend,
+      ephemeral: spec.ephemeral,
+      ...(spec.docker === undefined ? {} : { docker: spec.docker }),
+    },
+    lane: undefined,
+    runner: spec.ephemeral
+      ? { jitConfig: REDACTED }
+      : registrationConfig(deps, spec.scope, REDACTED, spec.group),
+    deadline: undefined,
   };
   report.laneId = laneId;
   const auditParams = { name, labels, ...spec.auditParams };
+  const run = { dryRun: req.dryRun, report, ...(req.onStep ? { onStep: req.onStep } : {}) };
 
   if (req.dryRun) {
-    const runner: RunnerConfig = spec.ephemeral
-      ? { jitConfig: REDACTED }
-      : registrationConfig(deps, scope, REDACTED, group);
-    report.commands.push(redactCommand({ ...base, runner }));
-    report.steps.push(
-      `record lane "${laneId}" (pending)`,
-      spec.ephemeral
-        ? `generate a JIT config for runner "${name}"${groupText(group)}`
-        : `create a registration token for ${scopeKeyOf(scope)}${groupText(group)}`,
-      `send lane.create to host "${spec.hostId}"`,
-      `wait up to ${deps.options.createOnlineSec} s for runner "${name}" to be online on GitHub`,
-    );
+    await runSaga(CREATE_STEPS, ctx, run);
     report.ok = true;
     report.outcome = 'would-create';
     await auditReport(deps, report, { actor: req.actor, params: auditParams });
@@ -196,77 +303,40 @@ export async function makeLane(
 
   const release = req.lockLane?.(laneId);
   try {
-    const now = nowSec(deps.clock);
-    let lane: LaneRecord = {
-      laneId,
-      hostId: spec.hostId,
-      pool: spec.pool,
-      purpose: spec.purpose,
-      scope,
-      backend: spec.backend,
-      ephemeral: spec.ephemeral,
-      runnerName: name,
-      runnerId: undefined,
-      labels,
-      state: 'pending',
-      recovery: undefined,
-      lastError: undefined,
-      createdAt: now,
-      updatedAt: now,
-    };
-    await deps.store.putLane(lane);
-    report.steps.push(`recorded lane "${laneId}" (pending)`);
-    const deadline = new Deadline(deps, deps.options.createOnlineSec * 1000);
-
+    const [record, ...rest] = CREATE_STEPS;
+    const done = await runSaga([record], ctx, run);
     try {
-      let runner: RunnerConfig;
-      if (spec.ephemeral) {
-        const jit = await deps.github.generateJitConfig(scope, {
-          name,
-          labels,
-          runnerGroupId: group?.id ?? DEFAULT_RUNNER_GROUP_ID,
-        });
-        // Recorded before anything else: from here on the registration is ours to clean up.
-        lane = await moveLane(deps, lane, 'provision', { runnerId: jit.runner.id });
-        runner = { jitConfig: jit.encodedJitConfig };
-        report.steps.push(`generated a JIT config (runner id ${jit.runner.id})${groupText(group)}`);
-      } else {
-        const token = await deps.github.createRegistrationToken(scope);
-        lane = await moveLane(deps, lane, 'provision');
-        runner = registrationConfig(deps, scope, token.token, group);
-        report.steps.push(`created a registration token${groupText(group)}`);
-      }
-      const cmd: LaneCreateCommand = {
-        ...base,
-        ...(lane.runnerId === undefined ? {} : { runnerId: lane.runnerId }),
-        runner,
-      };
-      report.commands.push(redactCommand(cmd));
-      await sendOk(deps, spec.hostId, cmd, req.actor);
-      lane = await moveLane(deps, lane, 'start');
-      report.steps.push(`host "${spec.hostId}" started the lane`);
-
-      const online = await waitOnline(deps, lane, deadline, req.signal);
-      await enforceCanonicalLabels(deps, lane, online, report, req.actor);
-      lane = await moveLane(deps, lane, 'came-online', { runnerId: online.id });
-      report.steps.push(`runner "${name}" (id ${online.id}) is online`);
+      await runSaga(rest, ctx, run, done);
       report.ok = true;
       report.outcome = 'created';
-      report.lane = lane;
-      await auditReport(deps, report, { actor: req.actor, params: auditParams });
-      return report;
     } catch (err) {
       const cause = toLaunchplaneError(err);
-      lane = await rollback(deps, lane, cause, report, req.actor);
+      ctx.lane = await rollback(deps, recorded(ctx), cause, report, req.actor);
       report.outcome = cause.code === 'LP_TIMEOUT' ? 'timeout' : 'failed';
-      report.error = lane.lastError ?? cause.toJSON();
-      report.lane = lane;
-      await auditReport(deps, report, { actor: req.actor, params: auditParams });
-      return report;
+      report.error = ctx.lane.lastError ?? cause.toJSON();
     }
+    if (ctx.lane !== undefined) report.lane = ctx.lane;
+    await auditReport(deps, report, { actor: req.actor, params: auditParams });
+    return report;
   } finally {
     release?.();
   }
+}
+
+/** The lane's record; only asked for after the `record` step stored it. */
+function recorded(c: CreateCtx): LaneRecord {
+  if (c.lane === undefined) throw new LaunchplaneError('LP_INTERNAL', 'Lane is not recorded yet');
+  return c.lane;
+}
+
+/** The `lane.create` command for the host, with the runner config as the context has it. */
+function createCommand(c: CreateCtx): LaneCreateCommand {
+  const runnerId = c.lane?.runnerId;
+  return {
+    ...c.base,
+    ...(runnerId === undefined ? {} : { runnerId }),
+    runner: c.runner ?? { jitConfig: REDACTED },
+  };
 }
 
 /** The guardrails of a create, checked against the store and the live session right now. */
@@ -410,28 +480,26 @@ async function waitOnline(
   signal: AbortSignal | undefined,
 ): Promise<GitHubRunner> {
   let recorded = lane;
-  for (let attempt = 0; ; attempt++) {
-    try {
+  const online = await pollUntil(
+    deps,
+    deadline,
+    async () => {
       const runner = await findRunner(deps, recorded);
       if (runner !== undefined && recorded.runnerId === undefined) {
         // A persistent runner's id becomes known only once config.sh registered it.
         recorded = await updateLane(deps, recorded, { runnerId: runner.id });
       }
-      if (runner?.status === 'online') return runner;
-    } catch (err) {
-      if (!isTransientGitHubError(err)) throw err;
-    }
-    if (deadline.passed()) {
-      throw new LaunchplaneError(
-        'LP_TIMEOUT',
-        `Lane "${lane.laneId}" did not come online on GitHub within ${deps.options.createOnlineSec} s`,
-      );
-    }
-    await deadline.sleep(
-      backoffDelayMs(attempt, { baseMs: deps.options.pollBaseMs, capMs: deps.options.pollCapMs }),
-      signal,
+      return runner?.status === 'online' ? runner : undefined;
+    },
+    signal,
+  );
+  if (online === undefined) {
+    throw new LaunchplaneError(
+      'LP_TIMEOUT',
+      `Lane "${lane.laneId}" did not come online on GitHub within ${deps.options.createOnlineSec} s`,
     );
   }
+  return online;
 }
 
 /**

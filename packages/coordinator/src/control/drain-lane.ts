@@ -13,7 +13,6 @@
  * and is audited as forced. Nothing is stopped before step 2 says idle, unless forced.
  */
 import {
-  backoffDelayMs,
   LaunchplaneError,
   drainingLabels,
   isQuarantined,
@@ -32,9 +31,13 @@ import {
   errorBody,
   isGoneOnHost,
   isTransientGitHubError,
-  sendOk,
   moveLane,
+  pollUntil,
+  retrySaga,
+  runSaga,
+  sendOk,
   updateLane,
+  type SagaStep,
 } from './saga-support.js';
 
 export type DrainMode = 'drain' | 'restart' | 'remove';
@@ -53,6 +56,8 @@ export interface DrainLaneRequest {
   signal?: AbortSignal;
   /** Called with a line of progress while waiting. */
   onProgress?: (line: string) => void;
+  /** Called with each step's name as it begins (a dry run: as it is described). */
+  onStep?: (name: string) => void;
 }
 
 /** Runs the saga. Never throws for a refusal or failure: the report says what happened. */
@@ -90,25 +95,11 @@ export async function drainLane(deps: ControlDeps, req: DrainLaneRequest): Promi
     return report;
   }
 
-  const finalCmd: Command =
-    req.mode === 'remove'
-      ? { type: 'lane.remove', laneId: lane.laneId, dryRun: req.dryRun, force: req.force }
-      : { type: 'lane.restart', laneId: lane.laneId, dryRun: req.dryRun };
+  const ctx: DrainCtx = { deps, req, report, lane, deadline: undefined };
+  const steps = drainSteps(req);
+  const run = { dryRun: req.dryRun, report, ...(req.onStep ? { onStep: req.onStep } : {}) };
   if (req.dryRun) {
-    report.steps.push(
-      lane.runnerId === undefined
-        ? 'no runner registered: nothing to quarantine on GitHub'
-        : `set runner ${lane.runnerId}'s labels to the draining set`,
-      req.force
-        ? 'skip the wait for idle (forced: a job in flight is cancelled)'
-        : `wait up to ${req.timeoutSec ?? deps.options.drainSec} s until host and GitHub both say idle`,
-    );
-    if (!req.force)
-      report.commands.push({ type: 'lane.inspect', laneId: lane.laneId, dryRun: true });
-    if (req.mode !== 'drain') {
-      report.commands.push(finalCmd);
-      report.steps.push(...finalSteps(req.mode, lane));
-    }
+    await runSaga(steps, ctx, run);
     report.ok = true;
     report.outcome = `would-${req.mode}`;
     report.lane = lane;
@@ -116,46 +107,179 @@ export async function drainLane(deps: ControlDeps, req: DrainLaneRequest): Promi
     return report;
   }
 
-  const deadline = new Deadline(deps, (req.timeoutSec ?? deps.options.drainSec) * 1000);
+  ctx.deadline = new Deadline(deps, (req.timeoutSec ?? deps.options.drainSec) * 1000);
   try {
-    lane = await quarantine(deps, lane, report, req.actor);
-    if (req.force) {
-      report.steps.push('forced: did not wait for idle');
-    } else {
-      await waitIdle(deps, lane, deadline, report, req);
-      lane = await moveLane(deps, lane, 'drain-complete');
-      report.steps.push('host and GitHub agree the lane is idle');
-    }
-    switch (req.mode) {
-      case 'drain':
-        report.outcome = 'drained';
-        break;
-      case 'restart':
-        lane = await restart(deps, lane, report, req, new Deadline(deps, deadline.totalMs));
-        report.outcome = 'restarted';
-        break;
-      case 'remove':
-        // The remove gets its own deadline: a drain that settled late must not leave it none.
-        lane = await remove(deps, lane, report, req, new Deadline(deps, deadline.totalMs));
-        report.outcome = 'removed';
-        break;
-    }
+    await runSaga(steps, ctx, run);
+    report.outcome = DONE[req.mode];
     report.ok = true;
   } catch (err) {
     const e = toLaunchplaneError(err);
     report.outcome =
       e.code === 'LP_TIMEOUT' ? 'timeout' : e.code === 'LP_NOT_OWNED' ? 'refused' : 'failed';
     report.error = e.toJSON();
-    const fresh = await deps.store.getLane(lane.laneId);
-    if (fresh !== undefined) lane = fresh;
+    const fresh = await deps.store.getLane(ctx.lane.laneId);
+    if (fresh !== undefined) ctx.lane = fresh;
     // A failed lane stays failed (reported, never retried) until a saga on it succeeds.
-    if (stored?.state === 'failed' && lane.state !== 'failed' && lane.state !== 'removed') {
-      lane = await moveLane(deps, lane, 'fail');
+    if (stored?.state === 'failed' && ctx.lane.state !== 'failed' && ctx.lane.state !== 'removed') {
+      ctx.lane = await moveLane(deps, ctx.lane, 'fail');
     }
   }
-  report.lane = lane;
+  report.lane = ctx.lane;
   await audit();
   return report;
+}
+
+/** The outcome of each mode once done. */
+const DONE: Record<DrainMode, string> = {
+  drain: 'drained',
+  restart: 'restarted',
+  remove: 'removed',
+};
+
+/** What the drain saga's steps work on. */
+interface DrainCtx {
+  deps: ControlDeps;
+  req: DrainLaneRequest;
+  report: ActionReport;
+  /** The lane as last stored by the saga. */
+  lane: LaneRecord;
+  /** The drain's deadline (a real run). */
+  deadline: Deadline | undefined;
+}
+
+/** The drain's deadline; a restart or remove after it gets a new one of the same length. */
+function drainDeadline(c: DrainCtx): Deadline {
+  return c.deadline ?? new Deadline(c.deps, (c.req.timeoutSec ?? c.deps.options.drainSec) * 1000);
+}
+
+/** The steps of a drain, and of the restart or remove after it; a dry run is this list described. */
+function drainSteps(req: Pick<DrainLaneRequest, 'mode'>): SagaStep<DrainCtx>[] {
+  const then = req.mode === 'restart' ? RESTART_STEPS : req.mode === 'remove' ? REMOVE_STEPS : [];
+  return [...DRAIN_STEPS, ...then];
+}
+
+/** 1. quarantine, 2. wait for idle (unless forced). */
+const DRAIN_STEPS: readonly SagaStep<DrainCtx>[] = [
+  {
+    name: 'quarantine',
+    describe: ({ lane }) =>
+      lane.runnerId === undefined
+        ? 'no runner registered: nothing to quarantine on GitHub'
+        : `set runner ${lane.runnerId}'s labels to the draining set`,
+    run: async (c) => {
+      c.lane = await quarantine(c.deps, c.lane, c.report, c.req.actor);
+    },
+  },
+  {
+    name: 'wait-idle',
+    when: (c) => !c.req.force,
+    describe: (c) =>
+      `wait up to ${c.req.timeoutSec ?? c.deps.options.drainSec} s until host and GitHub both say idle`,
+    sends: (c) => ({ type: 'lane.inspect', laneId: c.lane.laneId, dryRun: c.req.dryRun }),
+    run: async (c) => {
+      await waitIdle(c.deps, c.lane, drainDeadline(c), c.req);
+      c.lane = await moveLane(c.deps, c.lane, 'drain-complete');
+      c.report.steps.push('host and GitHub agree the lane is idle');
+    },
+  },
+  {
+    name: 'skip-wait',
+    when: (c) => c.req.force,
+    describe: () => 'skip the wait for idle (forced: a job in flight is cancelled)',
+    run: (c) => {
+      c.report.steps.push('forced: did not wait for idle');
+    },
+  },
+];
+
+/** 3a. restart, restore the canonical labels, verify online. */
+const RESTART_STEPS: readonly SagaStep<DrainCtx>[] = [
+  {
+    name: 'restart',
+    describe: (c) => `send lane.restart to host "${c.lane.hostId}"`,
+    sends: (c) => ({ type: 'lane.restart', laneId: c.lane.laneId, dryRun: c.req.dryRun }),
+    run: async (c) => {
+      c.lane = await restartOnHost(c, new Deadline(c.deps, drainDeadline(c).totalMs));
+    },
+  },
+  {
+    name: 'restore-labels',
+    when: (c) => c.lane.runnerId !== undefined,
+    describe: () => 'restore the canonical labels',
+    run: async (c) => {
+      if (c.lane.runnerId === undefined) return;
+      await setLaneRunnerLabels(c.deps, c.lane, c.lane.runnerId, c.lane.labels, c.req.actor);
+      c.report.steps.push('restored the canonical labels');
+    },
+  },
+  {
+    name: 'verify-online',
+    when: (c) => c.lane.runnerId !== undefined,
+    describe: () => 'verify the runner is online',
+    run: async (c) => {
+      c.lane = await verifyOnline(c);
+    },
+  },
+  {
+    name: 'online',
+    describe: (c) => `record lane "${c.lane.laneId}" as online`,
+    run: async (c) => {
+      c.lane = await moveLane(c.deps, c.lane, 'came-online', {
+        recovery: undefined,
+        lastError: undefined,
+      });
+    },
+  },
+];
+
+/** 3b. the agent stops and deletes the lane, then the registration goes, by its id. */
+const REMOVE_STEPS: readonly SagaStep<DrainCtx>[] = [
+  {
+    name: 'remove',
+    describe: (c) => `send lane.remove to host "${c.lane.hostId}"`,
+    sends: (c) => removeCommand(c),
+    run: async (c) => {
+      // The remove gets its own deadline: a drain that settled late must not leave it none.
+      c.deadline = new Deadline(c.deps, drainDeadline(c).totalMs);
+      c.lane = await removeOnHost(c, c.deadline);
+    },
+  },
+  {
+    name: 'find-runner',
+    when: (c) => c.lane.runnerId === undefined,
+    describe: (c) =>
+      `look on GitHub for runner "${c.lane.runnerName}" by its name and this lane's labels`,
+    run: async (c) => {
+      // A persistent lane whose create was cut short may have registered (config.sh) before its
+      // runner id was recorded: find it by its unique name and this lane's identity labels, so
+      // the registration is not left behind.
+      const found = await findRunner(c.deps, c.lane).catch(() => undefined);
+      if (found === undefined) return;
+      c.report.steps.push(`found runner ${found.id} by its name and this lane's labels`);
+      c.lane = await updateLane(c.deps, c.lane, { runnerId: found.id });
+    },
+  },
+  {
+    name: 'delete-runner',
+    describe: ({ lane }) =>
+      lane.runnerId === undefined
+        ? 'delete the runner found, if any (retrying while GitHub says busy)'
+        : `delete GitHub runner ${lane.runnerId} (retrying while GitHub says busy)`,
+    run: async (c) => {
+      if (c.lane.runnerId !== undefined) c.lane = await deleteRegistration(c, c.lane.runnerId);
+    },
+  },
+  {
+    name: 'removed',
+    describe: (c) => `record lane "${c.lane.laneId}" as removed`,
+    run: async (c) => {
+      c.lane = await moveLane(c.deps, c.lane, 'stop-complete', { recovery: undefined });
+    },
+  },
+];
+
+function removeCommand(c: DrainCtx): Command {
+  return { type: 'lane.remove', laneId: c.lane.laneId, dryRun: c.req.dryRun, force: c.req.force };
 }
 
 /**
@@ -262,7 +386,6 @@ async function waitIdle(
   deps: ControlDeps,
   lane: LaneRecord,
   deadline: Deadline,
-  report: ActionReport,
   req: DrainLaneRequest,
 ): Promise<void> {
   const rule = {
@@ -270,13 +393,8 @@ async function waitIdle(
     settleMs: deps.options.settleSec * 1000,
   };
   let settle = INITIAL_SETTLE;
-  let inspected = false;
   for (;;) {
     const local = await localSignal(deps, lane, req.actor);
-    if (!inspected) {
-      report.commands.push({ type: 'lane.inspect', laneId: lane.laneId, dryRun: false });
-      inspected = true;
-    }
     const github = await githubSignal(deps, lane);
     const step = observeIdle(
       settle,
@@ -331,117 +449,92 @@ async function githubSignal(deps: ControlDeps, lane: LaneRecord): Promise<Signal
   }
 }
 
-function finalSteps(mode: 'restart' | 'remove', lane: LaneRecord): string[] {
-  return mode === 'restart'
-    ? [
-        `send lane.restart to host "${lane.hostId}"`,
-        'restore the canonical labels',
-        'verify the runner is online',
-      ]
-    : [
-        `send lane.remove to host "${lane.hostId}"`,
-        lane.runnerId === undefined
-          ? 'no runner registration to delete'
-          : `delete GitHub runner ${lane.runnerId} (retrying while GitHub says busy)`,
-      ];
-}
-
-/** Step 3a: restart, restore the canonical labels, verify online. */
-async function restart(
-  deps: ControlDeps,
-  laneIn: LaneRecord,
-  report: ActionReport,
-  req: DrainLaneRequest,
-  busyDeadline: Deadline,
-): Promise<LaneRecord> {
-  const signal = req.signal;
-  let lane = await moveLane(deps, laneIn, 'restart');
+/**
+ * Sends `lane.restart`. The agent's own check may see a job (one GitHub handed out just before the
+ * quarantine): it is waited for like the drain did, never forced.
+ */
+async function restartOnHost(c: DrainCtx, busyDeadline: Deadline): Promise<LaneRecord> {
+  const { deps, req } = c;
+  const lane = await moveLane(deps, c.lane, 'restart');
   const cmd: Command = { type: 'lane.restart', laneId: lane.laneId, dryRun: false };
-  report.commands.push(cmd);
-  for (let attempt = 0; ; attempt++) {
-    try {
-      await sendOk(deps, lane.hostId, cmd, req.actor);
-      break;
-    } catch (err) {
-      // The agent's own check saw a job (one GitHub handed out just before the quarantine):
-      // wait for it like the drain did, never force.
-      if (toLaunchplaneError(err).code !== 'LP_LANE_BUSY' || busyDeadline.passed()) {
-        await moveLane(deps, lane, 'restart-refused');
-        throw err;
-      }
-      req.onProgress?.(`lane ${lane.laneId}: host says busy, waiting`);
-      await busyDeadline.sleep(
-        backoffDelayMs(attempt, { baseMs: deps.options.pollBaseMs, capMs: deps.options.pollCapMs }),
-        signal,
-      );
-    }
-  }
-  report.steps.push(`host "${lane.hostId}" restarted the lane`);
-  if (lane.runnerId !== undefined) {
-    await setLaneRunnerLabels(deps, lane, lane.runnerId, lane.labels, req.actor);
-    report.steps.push('restored the canonical labels');
-    const deadline = new Deadline(deps, deps.options.createOnlineSec * 1000);
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const runner = await deps.github.getRunner(lane.scope, lane.runnerId);
-        if (runner?.status === 'online') break;
-      } catch (err) {
-        if (!isTransientGitHubError(err)) throw err;
-      }
-      if (deadline.passed()) {
-        const recovery = `Check the lane on host "${lane.hostId}" ("launchplane-agent status"), then run "launchplane lane restart ${lane.laneId}" or "launchplane lane remove ${lane.laneId}"`;
-        lane = await moveLane(deps, lane, 'became-unhealthy', {
-          recovery,
-          lastError: {
-            code: 'LP_TIMEOUT',
-            message: 'Runner did not come back online after restart',
-            recovery,
-          },
-        });
-        throw new LaunchplaneError(
-          'LP_TIMEOUT',
-          `Lane "${lane.laneId}" did not come back online within ${deps.options.createOnlineSec} s of its restart`,
-          { recovery },
-        );
-      }
-      await deadline.sleep(
-        backoffDelayMs(attempt, { baseMs: deps.options.pollBaseMs, capMs: deps.options.pollCapMs }),
-        signal,
-      );
-    }
-    report.steps.push(`runner ${lane.runnerId} is online`);
-  }
-  return moveLane(deps, lane, 'came-online', { recovery: undefined, lastError: undefined });
+  await retrySaga(deps, busyDeadline, () => sendOk(deps, lane.hostId, cmd, req.actor), {
+    retryIf: (err) => hostSaysBusy(c, lane, err, busyDeadline),
+    giveUp: async (err) => {
+      await moveLane(deps, lane, 'restart-refused');
+      throw err;
+    },
+    signal: req.signal,
+  });
+  c.report.steps.push(`host "${lane.hostId}" restarted the lane`);
+  return lane;
 }
 
-/** Step 3b: the agent stops and deletes the lane, then the registration goes, by its id. */
-async function remove(
-  deps: ControlDeps,
-  laneIn: LaneRecord,
-  report: ActionReport,
-  req: DrainLaneRequest,
-  deadline: Deadline,
-): Promise<LaneRecord> {
-  let lane = await moveLane(deps, laneIn, 'stop');
-  const cmd: Command = {
-    type: 'lane.remove',
-    laneId: lane.laneId,
-    dryRun: false,
-    force: req.force,
-  };
-  report.commands.push(cmd);
-  for (let attempt = 0; ; attempt++) {
-    try {
-      await sendOk(deps, lane.hostId, cmd, req.actor);
-      report.steps.push(`host "${lane.hostId}" removed the lane`);
-      break;
-    } catch (err) {
-      if (isGoneOnHost(err)) {
-        report.steps.push(`host "${lane.hostId}" has no such lane any more`);
-        break;
-      }
-      const e = toLaunchplaneError(err);
-      if (e.code !== 'LP_LANE_BUSY') {
+/** Whether the host refused with LP_LANE_BUSY; says so while there is time left to wait. */
+function hostSaysBusy(c: DrainCtx, lane: LaneRecord, err: unknown, deadline: Deadline): boolean {
+  if (toLaunchplaneError(err).code !== 'LP_LANE_BUSY') return false;
+  if (!deadline.passed()) c.req.onProgress?.(`lane ${lane.laneId}: host says busy, waiting`);
+  return true;
+}
+
+/** Polls GitHub until the restarted lane's runner is online; past the deadline, `unhealthy`. */
+async function verifyOnline(c: DrainCtx): Promise<LaneRecord> {
+  const { deps, lane } = c;
+  const runnerId = lane.runnerId;
+  if (runnerId === undefined) return lane;
+  const deadline = new Deadline(deps, deps.options.createOnlineSec * 1000);
+  const online = await pollUntil(
+    deps,
+    deadline,
+    async () => {
+      const runner = await deps.github.getRunner(lane.scope, runnerId);
+      return runner?.status === 'online' ? runner : undefined;
+    },
+    c.req.signal,
+  );
+  if (online === undefined) {
+    const recovery = `Check the lane on host "${lane.hostId}" ("launchplane-agent status"), then run "launchplane lane restart ${lane.laneId}" or "launchplane lane remove ${lane.laneId}"`;
+    c.lane = await moveLane(deps, lane, 'became-unhealthy', {
+      recovery,
+      lastError: {
+        code: 'LP_TIMEOUT',
+        message: 'Runner did not come back online after restart',
+        recovery,
+      },
+    });
+    throw new LaunchplaneError(
+      'LP_TIMEOUT',
+      `Lane "${lane.laneId}" did not come back online within ${deps.options.createOnlineSec} s of its restart`,
+      { recovery },
+    );
+  }
+  c.report.steps.push(`runner ${runnerId} is online`);
+  return lane;
+}
+
+/**
+ * Sends `lane.remove`, waiting while the host says a job runs. Any other refusal, or no answer,
+ * holds the lane `failed` with a hint: the registration is deleted only after the host's part.
+ */
+async function removeOnHost(c: DrainCtx, deadline: Deadline): Promise<LaneRecord> {
+  const { deps, req, report } = c;
+  const lane = await moveLane(deps, c.lane, 'stop');
+  const cmd = removeCommand({ ...c, req: { ...req, dryRun: false } });
+  const outcome = await retrySaga(
+    deps,
+    deadline,
+    () =>
+      sendOk(deps, lane.hostId, cmd, req.actor).then(
+        () => 'removed' as const,
+        (err: unknown) => {
+          if (isGoneOnHost(err)) return 'gone' as const;
+          throw err;
+        },
+      ),
+    {
+      retryIf: (err) => hostSaysBusy(c, lane, err, deadline),
+      giveUp: async (err) => {
+        const e = toLaunchplaneError(err);
+        if (e.code === 'LP_LANE_BUSY') throw err;
         // Cut off (no answer), the host may have removed the lane and will say so once it is
         // back; refused, it changed nothing. Either way the registration is deleted only after
         // the host's part is done, so the lane is held as `failed` — which an agent's later
@@ -455,79 +548,77 @@ async function remove(
         const recovery = unknownOutcome
           ? `The host may or may not have removed the lane; ${registration} until the remove finishes. Once host "${lane.hostId}" is connected, run "launchplane lane remove ${lane.laneId}" again`
           : `Host "${lane.hostId}" refused to remove the lane (${e.code}${e.recovery === undefined ? '' : `: ${e.recovery}`}); ${registration}. Fix that, then run "launchplane lane remove ${lane.laneId}" again`;
-        lane = await moveLane(deps, lane, 'fail', {
+        c.lane = await moveLane(deps, lane, 'fail', {
           recovery,
           lastError: { code: e.code, message: e.message, recovery },
         });
         throw new LaunchplaneError(e.code, e.message, { details: e.details, recovery });
-      }
-      if (deadline.passed()) throw err;
-      req.onProgress?.(`lane ${lane.laneId}: host says busy, waiting`);
-      await deadline.sleep(
-        backoffDelayMs(attempt, { baseMs: deps.options.pollBaseMs, capMs: deps.options.pollCapMs }),
-        req.signal,
-      );
-    }
-  }
-  if (lane.runnerId === undefined) {
-    // A persistent lane whose create was cut short may have registered (config.sh) before its
-    // runner id was recorded: find it by its unique name and this lane's identity labels, so the
-    // registration is not left behind.
-    const found = await findRunner(deps, lane).catch(() => undefined);
-    if (found !== undefined) {
-      report.steps.push(`found runner ${found.id} by its name and this lane's labels`);
-      lane = await updateLane(deps, lane, { runnerId: found.id });
-    }
-  }
-  if (lane.runnerId !== undefined) {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const done = await deleteLaneRunner(deps, lane, lane.runnerId, req.actor);
-        report.steps.push(
-          done === 'deleted'
-            ? `deleted GitHub runner ${lane.runnerId}`
-            : `GitHub runner ${lane.runnerId} was already gone`,
-        );
-        break;
-      } catch (err) {
+      },
+      signal: req.signal,
+    },
+  );
+  report.steps.push(
+    outcome === 'removed'
+      ? `host "${lane.hostId}" removed the lane`
+      : `host "${lane.hostId}" has no such lane any more`,
+  );
+  return lane;
+}
+
+/**
+ * Deletes the lane's registration by its id (ownership proven first), retrying while GitHub says
+ * the runner is busy or GitHub is unavailable; anything else, or the deadline, holds the lane
+ * `failed` with a hint.
+ */
+async function deleteRegistration(c: DrainCtx, runnerId: number): Promise<LaneRecord> {
+  const { deps, req, report } = c;
+  const deadline = drainDeadline(c);
+  const lane = c.lane;
+  const done = await retrySaga(
+    deps,
+    deadline,
+    () =>
+      deleteLaneRunner(deps, lane, runnerId, req.actor).catch((err: unknown) => {
+        if (toLaunchplaneError(err).code === 'LP_NOT_FOUND') return 'gone' as const;
+        throw err;
+      }),
+    {
+      retryIf: (err) => {
         const e = toLaunchplaneError(err);
-        if (e.code === 'LP_NOT_FOUND') {
-          report.steps.push(`GitHub runner ${lane.runnerId} was already gone`);
-          break;
+        const retry = e.code === 'LP_LANE_BUSY' || isTransientGitHubError(e);
+        if (retry && !deadline.passed()) {
+          req.onProgress?.(`lane ${lane.laneId}: GitHub says runner ${runnerId} is busy, waiting`);
         }
+        return retry;
+      },
+      giveUp: async (err) => {
+        const e = toLaunchplaneError(err);
         if (e.code === 'LP_NOT_OWNED') {
-          report.steps.push(`refused to delete runner ${lane.runnerId}: not provably this lane's`);
-          lane = await moveLane(deps, lane, 'fail', {
+          report.steps.push(`refused to delete runner ${runnerId}: not provably this lane's`);
+          c.lane = await moveLane(deps, lane, 'fail', {
             recovery: e.recovery,
             lastError: e.toJSON(),
           });
           throw e;
         }
-        const retry = e.code === 'LP_LANE_BUSY' || isTransientGitHubError(e);
-        if (!retry || deadline.passed()) {
-          const recovery = `GitHub runner ${lane.runnerId} is still registered (${e.code}). Run "launchplane lane remove ${lane.laneId}" again once it is idle`;
-          lane = await moveLane(deps, lane, 'fail', {
-            recovery,
-            lastError: { code: e.code, message: e.message, recovery },
-          });
-          throw new LaunchplaneError(
-            e.code === 'LP_LANE_BUSY' ? 'LP_TIMEOUT' : e.code,
-            `Cannot delete GitHub runner ${lane.runnerId} of lane "${lane.laneId}": ${e.message}`,
-            { recovery },
-          );
-        }
-        req.onProgress?.(
-          `lane ${lane.laneId}: GitHub says runner ${lane.runnerId} is busy, waiting`,
+        const recovery = `GitHub runner ${runnerId} is still registered (${e.code}). Run "launchplane lane remove ${lane.laneId}" again once it is idle`;
+        c.lane = await moveLane(deps, lane, 'fail', {
+          recovery,
+          lastError: { code: e.code, message: e.message, recovery },
+        });
+        throw new LaunchplaneError(
+          e.code === 'LP_LANE_BUSY' ? 'LP_TIMEOUT' : e.code,
+          `Cannot delete GitHub runner ${runnerId} of lane "${lane.laneId}": ${e.message}`,
+          { recovery },
         );
-        await deadline.sleep(
-          backoffDelayMs(attempt, {
-            baseMs: deps.options.pollBaseMs,
-            capMs: deps.options.pollCapMs,
-          }),
-          req.signal,
-        );
-      }
-    }
-  }
-  return moveLane(deps, lane, 'stop-complete', { recovery: undefined });
+      },
+      signal: req.signal,
+    },
+  );
+  report.steps.push(
+    done === 'deleted'
+      ? `deleted GitHub runner ${runnerId}`
+      : `GitHub runner ${runnerId} was already gone`,
+  );
+  return lane;
 }

@@ -4,13 +4,18 @@
  */
 import {
   LaunchplaneError,
+  backoffDelayMs,
   coordinatorTransition,
+  retryUntil,
+  runSteps,
   toLaunchplaneError,
   type AuditOutcome,
   type Command,
   type CoordinatorEvent,
   type ErrorBody,
   type ResultPayload,
+  type Step,
+  type StepsRun,
 } from '@launchplane/shared';
 import type { HostView } from '../domain/guardrails.js';
 import { staleHealth } from '../domain/host-health.js';
@@ -173,4 +178,132 @@ export function isTransientGitHubError(err: unknown): boolean {
 export function isGoneOnHost(err: unknown): boolean {
   const code = toLaunchplaneError(err).code;
   return code === 'LP_NOT_OWNED' || code === 'LP_NOT_FOUND';
+}
+
+/**
+ * A step of a saga. `describe` is what a dry run reports; `run` does the step and reports what it
+ * did (with what it learnt: ids, outcomes). `sends` is the agent command the step sends, listed in
+ * the report before it runs (a dry run lists it all the same), secrets redacted.
+ */
+export interface SagaStep<C> extends Step<C> {
+  readonly sends?: (ctx: C) => Command;
+}
+
+/** How {@link runSaga} runs: dry or not, into which report. */
+export interface SagaRun {
+  dryRun: boolean;
+  report: ActionReport;
+  /** Called with each step's name as it begins (a dry run: as it is described). */
+  onStep?: (name: string) => void;
+}
+
+/**
+ * Runs a saga's steps in order (shared `runSteps`). A dry run adds each step's description and
+ * command to the report and runs nothing, so it lists exactly the steps a real run takes.
+ */
+export async function runSaga<C>(
+  steps: readonly SagaStep<C>[],
+  ctx: C,
+  run: SagaRun,
+  done?: StepsRun,
+): Promise<StepsRun> {
+  const { report } = run;
+  const listed = steps.map((s): Step<C> => ({
+    ...s,
+    enter: (c) => {
+      if (s.sends !== undefined) report.commands.push(s.sends(c));
+      s.enter?.(c);
+    },
+  }));
+  const before = done?.lines.length ?? 0;
+  const result = await runSteps(
+    listed,
+    ctx,
+    { dryRun: run.dryRun, ...(run.onStep === undefined ? {} : { onStep: run.onStep }) },
+    done,
+  );
+  if (run.dryRun) report.steps.push(...result.lines.slice(before));
+  return result;
+}
+
+/** The wait after a failed attempt at polling GitHub or the host: capped exponential backoff. */
+export function pollDelayMs(deps: ControlDeps): (attempt: number) => number {
+  return (attempt) =>
+    backoffDelayMs(attempt, { baseMs: deps.options.pollBaseMs, capMs: deps.options.pollCapMs });
+}
+
+/** Thrown by a {@link pollUntil} attempt whose answer is not there yet. */
+class NotYet extends Error {}
+
+/**
+ * Asks `probe` until it returns a value, with capped exponential backoff on the saga's clock
+ * (shared `retryUntil`), until `deadline`. GitHub's transient errors count as "not yet"; any other
+ * error is thrown at once. Undefined when the deadline passed first: the caller says what timed
+ * out.
+ */
+export async function pollUntil<T>(
+  deps: ControlDeps,
+  deadline: Deadline,
+  probe: () => Promise<T | undefined>,
+  signal?: AbortSignal,
+): Promise<T | undefined> {
+  try {
+    return await retryUntil(
+      deps.clock,
+      deadline.at,
+      async () => {
+        const value = await probe();
+        if (value === undefined) throw new NotYet();
+        return value;
+      },
+      {
+        retryIf: (err) => err instanceof NotYet || isTransientGitHubError(err),
+        delayMs: pollDelayMs(deps),
+        ...(signal === undefined ? {} : { signal }),
+      },
+    );
+  } catch (err) {
+    if (err instanceof NotYet || isTransientGitHubError(err)) return undefined;
+    throw err;
+  }
+}
+
+/**
+ * Retries `attempt` with the poll backoff on the saga's clock (shared `retryUntil`) while
+ * `retryIf` says so and `deadline` allows. Once it gives up, `giveUp` gets the last attempt's
+ * error (and throws what the saga reports); an aborted wait is thrown as it is.
+ */
+export async function retrySaga<T>(
+  deps: ControlDeps,
+  deadline: Deadline,
+  attempt: () => Promise<T>,
+  options: {
+    retryIf: (err: unknown) => boolean;
+    giveUp: (err: unknown) => Promise<never>;
+    signal?: AbortSignal | undefined;
+  },
+): Promise<T> {
+  let failed: { err: unknown } | undefined;
+  try {
+    return await retryUntil(
+      deps.clock,
+      deadline.at,
+      async () => {
+        try {
+          return await attempt();
+        } catch (err) {
+          failed = { err };
+          throw err;
+        }
+      },
+      {
+        retryIf: options.retryIf,
+        delayMs: pollDelayMs(deps),
+        ...(options.signal === undefined ? {} : { signal: options.signal }),
+      },
+    );
+  } catch (err) {
+    if (failed?.err !== err) throw err;
+    return options.giveUp(err);
+  }
 }
