@@ -1006,8 +1006,8 @@ export class LaneService {
     this.#d.ledger.journal.record(lane.laneId, op, step, this.#now());
   }
 
-  #crash(step: CrashPointName, dry = false): void {
-    if (!dry) this.#d.crashPoint?.(step);
+  #crash(step: CrashPointName): void {
+    this.#d.crashPoint?.(step);
   }
 
   async #backendCall<T>(backend: LaneBackend, step: string, fn: () => Promise<T>): Promise<T> {
