@@ -27,7 +27,6 @@ import type {
   LaneCreateCommand,
   LaneEvent,
   LocalBusy,
-  Step,
   StepsRun,
 } from '@launchplane/shared';
 import { dataPaths, unreachableAncestor, unreachableError } from '../config/data-dir.js';
@@ -64,34 +63,22 @@ import {
   type SystemdRunAs,
   type UserIds,
 } from './lane-users.js';
-import { configArgs, runConfigSh } from './run-config.js';
+import { runConfigSh } from './run-config.js';
+import {
+  createSteps,
+  removeSteps,
+  restartSteps,
+  startSteps,
+  stopSteps,
+  type CrashPoint,
+  type CrashPointName,
+  type CreateCtx,
+  type LaneActions,
+  type LaneStep,
+  type OpCtx,
+} from './lane-steps.js';
 
-/** Called after each step of an operation; tests use it to crash the process there. */
-export type CrashPoint = (step: CrashPointName) => void;
-
-/** The name of a step in {@link CRASH_POINTS}. */
-export type CrashPointName = (typeof CRASH_POINTS)[number];
-
-/**
- * Every step after which {@link CrashPoint} is called: the ledger row of the step is committed and
- * its side effect done, the next step not begun. `launchplane-agent run` can be told to SIGKILL
- * itself at one of them (`LAUNCHPLANE_AGENT_CRASH_AT`) to test crash recovery on a real host.
- */
-export const CRASH_POINTS = [
-  'create:record',
-  'create:layout',
-  'create:configure',
-  'create:install',
-  'create:start',
-  'stop:record',
-  'stop:stop',
-  'restart:record',
-  'restart:restart',
-  'remove:record',
-  'remove:stop',
-  'remove:uninstall',
-  'remove:delete-dir',
-] as const;
+export { CRASH_POINTS, type CrashPoint, type CrashPointName } from './lane-steps.js';
 
 /** Dependencies of {@link LaneService}. */
 export interface LaneServiceDeps {
@@ -130,28 +117,6 @@ export interface OpOptions {
   onAccept?: () => void;
 }
 
-/** What every step of a lane operation works on: the lane, moved in memory only in a dry run. */
-interface OpCtx {
-  lane: LaneRecord;
-  dry: boolean;
-}
-
-/** A create's context: what its steps learn on the way. */
-interface CreateCtx extends OpCtx {
-  cmd: LaneCreateCommand;
-  backend: LaneBackend;
-  runAs: SystemdRunAs | undefined;
-  /** The user a systemd lane runs as (`layout`). */
-  owner: (UserIds & { name?: string }) | undefined;
-  /** The host user a docker lane's container runs as (`install`). */
-  runsAs: UserIds | undefined;
-  /** The unit or container may exist: a rollback must look for it. */
-  installed: boolean;
-}
-
-/** A step of a lane operation; its journal entry is written under the operation. */
-type LaneStep<C extends OpCtx = OpCtx> = Step<C, string, CrashPointName>;
-
 /** The outcome of each operation once done. */
 const DONE: Record<LaneOp, string> = {
   create: 'created',
@@ -162,18 +127,6 @@ const DONE: Record<LaneOp, string> = {
   'health-restart': 'restarted',
 };
 
-/** How a create's config.sh step reads: its arguments (the token is in its environment only). */
-function configureLine(lane: LaneRecord, runner: LaneCreateCommand['runner']): string {
-  if (!('registrationToken' in runner)) return 'register nothing: the JIT config is the runner';
-  const args = configArgs({
-    url: runner.url,
-    name: lane.name,
-    labels: lane.labels,
-    runnerGroup: runner.runnerGroup,
-  });
-  return `run ${args.join(' ')} in "${lane.laneDir}" as the lane's user (token in its environment only)`;
-}
-
 /** LP_NOT_FOUND: the lane's unit or container is gone, so `action` cannot act on it. */
 function objectGone(lane: LaneRecord, action: string): LaunchplaneError {
   return new LaunchplaneError(
@@ -181,13 +134,6 @@ function objectGone(lane: LaneRecord, action: string): LaunchplaneError {
     `Cannot ${action} lane "${lane.laneId}": its ${lane.backend === 'systemd' ? 'unit' : 'container'} "${lane.objectName}" is gone`,
     { recovery: 'Remove the lane and let the coordinator create a new one' },
   );
-}
-
-/** The `User=` a systemd lane's unit gets, for the steps of an operation. */
-function userStep(lane: LaneRecord, runAs: SystemdRunAs | undefined): string {
-  if (runAs?.kind === 'lane-users') return `, User=${laneUserName(lane.laneId)}`;
-  if (runAs?.kind === 'shared') return `, User=${runAs.account.name}`;
-  return '';
 }
 
 /** Ledger meta key: where the search for a free lane-user uid starts next. */
@@ -269,7 +215,7 @@ export class LaneService {
       runsAs: undefined,
       installed: false,
     };
-    const [record, ...rest] = this.#createSteps(ctx, opts);
+    const [record, ...rest] = createSteps(this.#actions(opts), ctx, this.#d.config.runner.template);
     const done = await this.#runSteps('create', [record], ctx);
     try {
       await this.#runSteps('create', rest, ctx, done);
@@ -278,84 +224,6 @@ export class LaneService {
       if (!ctx.dry) await this.#rollbackCreate(lane, backend, ctx.installed, error);
       throw error;
     }
-  }
-
-  /**
-   * The steps of a create, in order. A docker lane's container is made before config.sh runs:
-   * config.sh runs as the user the image runs as.
-   */
-  #createSteps(ctx: CreateCtx, opts: OpOptions): [LaneStep<CreateCtx>, ...LaneStep<CreateCtx>[]] {
-    const { config, ledger } = this.#d;
-    const { lane, cmd, backend } = ctx;
-    const kind = backend.kind === 'systemd' ? 'unit' : 'container';
-    const record: LaneStep<CreateCtx> = {
-      name: 'record',
-      describe: () => `record lane "${lane.laneId}" as pending in the ledger`,
-      run: () =>
-        ledger.transaction(() => {
-          opts.onAccept?.();
-          ledger.lanes.insert(lane);
-          ledger.journal.record(lane.laneId, 'create', 'begin', lane.createdAt);
-          this.#d.recorder.lane(lane);
-        }),
-      crashPoint: 'create:record',
-    };
-    const layout: LaneStep<CreateCtx> = {
-      name: 'layout',
-      enter: () => this.#move(lane, 'provision', ctx.dry),
-      describe: ({ runAs }) => [
-        ...(runAs?.kind === 'lane-users'
-          ? [
-              `make user "${laneUserName(lane.laneId)}" for the lane (uid from ${runAs.firstUid}-${runAs.lastUid})`,
-            ]
-          : []),
-        `copy runner template "${config.runner.template}" to "${lane.laneDir}" with job hooks`,
-      ],
-      journal: 'layout',
-      run: async () => {
-        ctx.owner = await this.#systemdOwner(lane, ctx.runAs);
-        await layoutLaneDir({
-          owner: ctx.owner,
-          template: config.runner.template,
-          laneDir: lane.laneDir,
-          ephemeral: lane.ephemeral,
-          ...('jitConfig' in cmd.runner ? { jitConfig: cmd.runner.jitConfig } : {}),
-        });
-      },
-      crashPoint: 'create:layout',
-    };
-    const configure: LaneStep<CreateCtx> = {
-      name: 'configure',
-      when: () => 'registrationToken' in cmd.runner,
-      describe: () => configureLine(lane, cmd.runner),
-      journal: 'configure',
-      run: () => this.#configure(ctx),
-      crashPoint: 'create:configure',
-    };
-    const install: LaneStep<CreateCtx> = {
-      name: 'install',
-      describe: ({ runAs }) =>
-        backend.kind === 'systemd'
-          ? `write unit "${lane.objectName}" (X-Launchplane-Lane=${lane.laneId}${userStep(lane, runAs)})`
-          : [
-              `create container "${lane.objectName}" from image "${lane.docker?.image ?? ''}" with labels dev.launchplane.lane=${lane.laneId}`,
-              `hand "${lane.laneDir}" to the user the image runs as (root only if allowed)`,
-            ],
-      journal: 'install',
-      run: () => this.#install(ctx),
-      crashPoint: 'create:install',
-    };
-    const start: LaneStep<CreateCtx> = {
-      name: 'start',
-      enter: () => this.#move(lane, 'start', ctx.dry),
-      describe: () => `start ${kind} "${lane.objectName}"`,
-      journal: 'start',
-      run: () => this.#backendCall(backend, 'start', () => backend.start(lane)),
-      crashPoint: 'create:start',
-    };
-    return backend.kind === 'systemd'
-      ? [record, layout, configure, install, start]
-      : [record, layout, install, configure, start];
   }
 
   /** The refusals of a create, before anything is recorded; returns the lane's backend. */
@@ -447,6 +315,44 @@ export class LaneService {
     throw new LaunchplaneError('LP_CONFLICT', `Cannot create lane "${lane.laneId}": ${found}`, {
       recovery: 'It is left alone; inspect it and remove it by hand if nothing uses it',
       details: { laneId: lane.laneId },
+    });
+  }
+
+  /** What the steps of an operation do (`lane-steps.ts`); `opts.onAccept` joins a create's record. */
+  #actions(opts: OpOptions): LaneActions {
+    return {
+      move: (lane, event, dry) => this.#move(lane, event, dry),
+      save: (lane) => this.#save(lane),
+      running: async ({ backend, lane }) => (await this.#observe(backend, lane, 'inspect')).running,
+      call: async ({ backend }, what, fn) => {
+        await this.#backendCall(backend, what, () => fn(backend));
+      },
+      record: (lane) => {
+        const { ledger } = this.#d;
+        ledger.transaction(() => {
+          opts.onAccept?.();
+          ledger.lanes.insert(lane);
+          ledger.journal.record(lane.laneId, 'create', 'begin', lane.createdAt);
+          this.#d.recorder.lane(lane);
+        });
+      },
+      layout: (ctx) => this.#layout(ctx),
+      configure: (ctx) => this.#configure(ctx),
+      install: (ctx) => this.#install(ctx),
+      discardLaneFiles: (lane) => this.discardLaneFiles(lane),
+    };
+  }
+
+  /** Makes the lane's user (a lane-user host) and lays out its dir from the runner template. */
+  async #layout(ctx: CreateCtx): Promise<void> {
+    const { lane, cmd } = ctx;
+    ctx.owner = await this.#systemdOwner(lane, ctx.runAs);
+    await layoutLaneDir({
+      owner: ctx.owner,
+      template: this.#d.config.runner.template,
+      laneDir: lane.laneDir,
+      ephemeral: lane.ephemeral,
+      ...('jitConfig' in cmd.runner ? { jitConfig: cmd.runner.jitConfig } : {}),
     });
   }
 
@@ -551,24 +457,9 @@ export class LaneService {
       );
     }
     if (!obs.exists) throw objectGone(lane, 'start');
-    const ctx: OpCtx = { lane, dry: opts.dryRun };
+    const ctx: OpCtx = { lane, backend, dry: opts.dryRun };
     const fromRest = lane.state === 'drained' || lane.state === 'failed';
-    return this.#runOp('start', ctx, opts, [
-      { ...this.#recordRestart(ctx), when: () => fromRest },
-      {
-        name: 'already-running',
-        when: () => obs.running,
-        describe: () => `${lane.objectName} already runs`,
-      },
-      {
-        name: 'start',
-        when: () => !obs.running,
-        describe: () => `start "${lane.objectName}"`,
-        journal: 'start',
-        run: () => this.#backendCall(backend, 'start', () => backend.start(lane)),
-      },
-      this.#cameOnline(ctx, backend, false),
-    ]);
+    return this.#runOp('start', ctx, opts, startSteps(this.#actions(opts), ctx, obs, fromRest));
   }
 
   /** Stops an owned lane's object; a running lane goes `draining` → `drained`. */
@@ -584,37 +475,8 @@ export class LaneService {
       );
     }
     await this.#refuseBusy(backend, lane, 'stop', opts.force === true, obs);
-    const ctx: OpCtx = { lane, dry: opts.dryRun };
-    const running = obs.exists && obs.running;
-    return this.#runOp('stop', ctx, opts, [
-      {
-        name: 'record',
-        enter: () => {
-          if (canTransition(lane.state, 'drain')) this.#move(lane, 'drain', ctx.dry);
-        },
-        describe: () => `record the stop of lane "${lane.laneId}" in the ledger`,
-        crashPoint: 'stop:record',
-      },
-      {
-        name: 'not-running',
-        when: () => !running,
-        describe: () => `"${lane.objectName}" is not running`,
-      },
-      {
-        name: 'stop',
-        when: () => running,
-        describe: () => `stop "${lane.objectName}"`,
-        journal: 'stop',
-        run: () => this.#backendCall(backend, 'stop', () => backend.stop(lane)),
-        crashPoint: 'stop:stop',
-      },
-      {
-        name: 'drained',
-        when: () => lane.state === 'draining',
-        enter: () => this.#move(lane, 'drain-complete', ctx.dry),
-        describe: () => `mark lane "${lane.laneId}" drained`,
-      },
-    ]);
+    const ctx: OpCtx = { lane, backend, dry: opts.dryRun };
+    return this.#runOp('stop', ctx, opts, stopSteps(this.#actions(opts), ctx, obs));
   }
 
   /** Restarts an owned lane (refused while a job runs). */
@@ -644,56 +506,8 @@ export class LaneService {
         { recovery: 'Drain the lane first' },
       );
     }
-    const ctx: OpCtx = { lane, dry: opts.dryRun };
-    return this.#runOp('restart', ctx, opts, [
-      { ...this.#recordRestart(ctx), crashPoint: 'restart:record' },
-      {
-        name: 'restart',
-        describe: () => `restart "${lane.objectName}"`,
-        journal: 'restart',
-        run: async () => {
-          await this.#backendCall(backend, 'restart', () =>
-            obs.running ? backend.restart(lane) : backend.start(lane),
-          );
-          lane.restarts += 1;
-        },
-        crashPoint: 'restart:restart',
-      },
-      this.#cameOnline(ctx, backend, true),
-    ]);
-  }
-
-  /** The first step of a start from rest and of a restart: failures forgotten, `restarting`. */
-  #recordRestart(ctx: OpCtx): LaneStep {
-    const { lane } = ctx;
-    return {
-      name: 'record',
-      enter: () => {
-        lane.failures = [];
-        lane.nextRestartAtMs = undefined;
-        lane.recovery = undefined;
-        this.#move(lane, 'restart', ctx.dry);
-      },
-      describe: () => `record lane "${lane.laneId}" as restarting in the ledger, failures cleared`,
-    };
-  }
-
-  /**
-   * The last step of a start or restart: a `restarting` lane whose object now runs is `online`;
-   * otherwise the lane is saved as it is when `saveOtherwise` (a restart counted).
-   */
-  #cameOnline(ctx: OpCtx, backend: LaneBackend, saveOtherwise: boolean): LaneStep {
-    const { lane } = ctx;
-    return {
-      name: 'came-online',
-      when: () => lane.state === 'restarting',
-      describe: () => `mark lane "${lane.laneId}" online if "${lane.objectName}" then runs`,
-      run: async () => {
-        if ((await this.#observe(backend, lane, 'inspect')).running)
-          this.#move(lane, 'came-online', false);
-        else if (saveOtherwise) this.#save(lane);
-      },
-    };
+    const ctx: OpCtx = { lane, backend, dry: opts.dryRun };
+    return this.#runOp('restart', ctx, opts, restartSteps(this.#actions(opts), ctx, obs));
   }
 
   // ------------------------------------------------------------------ remove
@@ -708,63 +522,8 @@ export class LaneService {
     const backend = this.backendOf(lane.backend);
     const obs = await this.#ownedObject(backend, lane, 'remove', opts.force);
     await this.#refuseBusy(backend, lane, 'remove', opts.force, obs);
-    const ctx: OpCtx = { lane, dry: opts.dryRun };
-    const kind = backend.kind === 'systemd' ? 'unit' : 'container';
-    const ours = obs.exists && obs.owned;
-    return this.#runOp('remove', ctx, opts, [
-      {
-        name: 'record',
-        enter: () => {
-          if (lane.state !== 'stopping') this.#move(lane, 'stop', ctx.dry);
-        },
-        describe: () => `record lane "${lane.laneId}" as stopping in the ledger`,
-        crashPoint: 'remove:record',
-      },
-      {
-        name: 'stop',
-        when: () => ours,
-        describe: () => `stop ${kind} "${lane.objectName}"${opts.force ? ' (forced)' : ''}`,
-        journal: 'stop',
-        run: () => this.#backendCall(backend, 'stop', () => backend.stop(lane)),
-        crashPoint: 'remove:stop',
-      },
-      {
-        name: 'uninstall',
-        when: () => ours,
-        describe: () => `delete ${kind} "${lane.objectName}"`,
-        journal: 'uninstall',
-        run: () => this.#backendCall(backend, 'delete', () => backend.uninstall(lane)),
-        crashPoint: 'remove:uninstall',
-      },
-      {
-        name: 'leave-object',
-        when: () => obs.exists && !obs.owned,
-        describe: () =>
-          `leave ${kind} "${lane.objectName}" alone: it does not carry this lane's marker`,
-      },
-      {
-        name: 'object-gone',
-        when: () => !obs.exists,
-        describe: () => `${kind} "${lane.objectName}" is already gone`,
-      },
-      {
-        name: 'delete-dir',
-        describe: () => [
-          `delete directory "${lane.laneDir}"`,
-          ...(lane.backend === 'systemd'
-            ? [`delete user "${laneUserName(lane.laneId)}" if the agent made it for this lane`]
-            : []),
-        ],
-        journal: 'delete-dir',
-        run: () => this.discardLaneFiles(lane),
-        crashPoint: 'remove:delete-dir',
-      },
-      {
-        name: 'removed',
-        enter: () => this.#move(lane, 'stop-complete', ctx.dry),
-        describe: () => `mark lane "${lane.laneId}" removed in the ledger`,
-      },
-    ]);
+    const ctx: OpCtx = { lane, backend, dry: opts.dryRun };
+    return this.#runOp('remove', ctx, opts, removeSteps(this.#actions(opts), ctx, obs, opts.force));
   }
 
   // ------------------------------------------------------------------ running steps
