@@ -8,8 +8,10 @@
  * - a lane whose local busy signal says a job runs is not stopped, restarted or removed unless the
  *   operation is forced.
  *
- * Every operation takes `dryRun`: it walks the same path through every guardrail and records the
- * steps it would take, without touching the ledger, files, systemd or Docker.
+ * Every operation takes `dryRun`: it walks the same path through every guardrail and describes the
+ * steps it would take, without touching the ledger, files, systemd or Docker. The steps, with
+ * their journal rows and crash points, are declared once in `lane-steps.ts`; this service checks
+ * the guardrails, runs the steps and does their side effects.
  */
 import { nowSec } from '@launchplane/shared';
 import {
