@@ -143,11 +143,14 @@ interface DrainCtx {
   report: ActionReport;
   /** The lane as last stored by the saga. */
   lane: LaneRecord;
-  /** The drain's deadline (a real run). */
+  /**
+   * The deadline of the phase under way (a real run): the drain's, then the remove's. A restart or
+   * remove gets a new one of the same length, so a drain that settled late leaves it time.
+   */
   deadline: Deadline | undefined;
 }
 
-/** The drain's deadline; a restart or remove after it gets a new one of the same length. */
+/** The deadline of the phase under way (one of the drain's length if none was set yet). */
 function drainDeadline(c: DrainCtx): Deadline {
   return c.deadline ?? new Deadline(c.deps, (c.req.timeoutSec ?? c.deps.options.drainSec) * 1000);
 }
