@@ -144,6 +144,36 @@ export default tseslint.config(
     },
   },
   {
+    // The control layer uses what it shares with the server (the route shape in `http/`, the audit
+    // writer in `audit/`), never `server/` itself nor `main.ts`, which wires both
+    // (docs/design/architecture.md "Inside the coordinator"). saga-support.ts is left out until
+    // its audit-writer import moves to `../audit/audit-writer.js`.
+    files: ['packages/coordinator/src/control/**'],
+    ignores: [...testSupportFiles, 'packages/coordinator/src/control/saga-support.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['@launchplane/agent', '**/agent/**'],
+              message: 'coordinator never imports agent',
+            },
+            noTestkit,
+            {
+              group: ['**/server', '**/server/**'],
+              message: 'control/ never imports server/: shared parts live in http/ or audit/',
+            },
+            {
+              group: ['**/main', '**/main.js'],
+              message: 'control/ never imports main.ts (main wires control, not the reverse)',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['packages/github-sim/src/**'],
     ignores: testSupportFiles,
     rules: { 'no-restricted-imports': ['error', { patterns: [noTestkit] }] },

@@ -18,7 +18,7 @@ import { applyPolicyText } from './server/admin-routes.js';
 import { CoordinatorServer } from './server/coordinator-server.js';
 import { MIN_WEBHOOK_SECRET_LENGTH } from './server/github-webhook.js';
 import { createOperatorToken } from './server/operator-auth.js';
-import type { Route } from './server/routes.js';
+import type { Route } from './http/route.js';
 
 export const ADMIN_TOKEN_FILE = 'admin.token';
 export const DATABASE_FILE = 'coordinator.db';

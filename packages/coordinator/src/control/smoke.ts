@@ -40,7 +40,7 @@ import {
 } from '../domain/smoke-compare.js';
 import type { WorkflowJob } from '../ports/github-workflows.js';
 import type { LaneRecord } from '../ports/store.js';
-import { writeAudit } from '../server/audit-writer.js';
+import { writeAudit } from '../audit/audit-writer.js';
 import type { ActionReport } from './action-report.js';
 import { nowSec } from '@launchplane/shared';
 import type { ControlDeps } from './control-deps.js';

@@ -20,7 +20,7 @@ import type { Logger } from '../ports/logger.js';
 import type { CoordinatorStore } from '../ports/store.js';
 import type { CoordinatorIdentity } from '../keys/coordinator-identity.js';
 import { AgentSession, CLOSE_REPLACED, type SessionHost } from './agent-session.js';
-import { writeAudit } from './audit-writer.js';
+import { writeAudit } from '../audit/audit-writer.js';
 import type { PreAuthGuard, Source } from './pre-auth-guard.js';
 
 /** Options of {@link WsAgentHub}. */

@@ -25,7 +25,7 @@ import { agentUrlOf } from '../config/coordinator-config.js';
 import { adminRoutes } from './admin-routes.js';
 import { WsAgentHub } from './agent-hub.js';
 import { AuditTally } from './audit-tally.js';
-import { writeAudit } from './audit-writer.js';
+import { writeAudit } from '../audit/audit-writer.js';
 import { EnrollmentChallenges, enroll, isAuditedRefusal } from './enrollment.js';
 import {
   WEBHOOK_KIND,
@@ -42,7 +42,8 @@ import {
   type PreAuthLimits,
   type Source,
 } from './pre-auth-guard.js';
-import { compilePath, parseBody, roleAllows, type PathMatcher, type Route } from './routes.js';
+import { parseBody, type Route } from '../http/route.js';
+import { compilePath, roleAllows, type PathMatcher } from './routes.js';
 
 /** Options of {@link CoordinatorServer.create}. */
 export interface CoordinatorServerOptions {
