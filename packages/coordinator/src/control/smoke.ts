@@ -590,7 +590,7 @@ class SmokeRun {
     const runs = await wf.listRuns(repo, {
       workflow,
       event: 'workflow_dispatch',
-      createdSince: since,
+      createdSinceSec: since,
     });
     for (const run of runs) {
       if (ruledOut.has(run.id)) continue;

@@ -207,7 +207,7 @@ beforeAll(async () => {
     coordinatorId: COORDINATOR_ID,
     logger: silentLogger,
     port: 0,
-    now: () => NOW,
+    nowSec: () => NOW,
     limits: { exempt: ['127.0.0.1'] },
   });
 });
