@@ -31,6 +31,11 @@ const ioModules = [
 
 /** Test support: the suites, their helpers (docs/testing.md) and `@launchplane/testkit`. */
 const testSupportFiles = ['**/*.test.ts', '**/*.test-helper.ts'];
+/** The coordinator never imports the agent. */
+const noAgent = {
+  group: ['@launchplane/agent', '**/agent/**'],
+  message: 'coordinator never imports agent',
+};
 /** Runtime code (what `dist/` ships) never imports the test kit. */
 const noTestkit = {
   group: ['@launchplane/testkit', '@launchplane/testkit/*', '**/testkit/**'],
@@ -115,12 +120,7 @@ export default tseslint.config(
       'no-restricted-imports': [
         'error',
         {
-          patterns: [
-            {
-              group: ['@launchplane/agent', '**/agent/**'],
-              message: 'coordinator never imports agent',
-            },
-          ],
+          patterns: [noAgent],
         },
       ],
     },
@@ -132,13 +132,7 @@ export default tseslint.config(
       'no-restricted-imports': [
         'error',
         {
-          patterns: [
-            {
-              group: ['@launchplane/agent', '**/agent/**'],
-              message: 'coordinator never imports agent',
-            },
-            noTestkit,
-          ],
+          patterns: [noAgent, noTestkit],
         },
       ],
     },
@@ -155,10 +149,7 @@ export default tseslint.config(
         'error',
         {
           patterns: [
-            {
-              group: ['@launchplane/agent', '**/agent/**'],
-              message: 'coordinator never imports agent',
-            },
+            noAgent,
             noTestkit,
             {
               group: ['**/server', '**/server/**'],
