@@ -12,14 +12,14 @@ describe('waitFor', () => {
 
   it('counts a thrown error as "not yet", and names the last one as the cause of the timeout', async () => {
     let calls = 0;
-    const err = await waitFor(
+    const err = (await waitFor(
       () => {
         calls += 1;
         if (calls === 1) throw new Error('first failure');
         return undefined;
       },
       { timeoutMs: 20, intervalMs: 1, what: 'the thing' },
-    ).catch((e: unknown) => e as Error);
+    ).catch((e: unknown) => e)) as Error;
     expect(calls).toBeGreaterThan(1);
     expect(err.message).toBe('Timed out after 20 ms waiting for the thing');
     expect((err.cause as Error).message).toBe('first failure');
@@ -27,13 +27,13 @@ describe('waitFor', () => {
 
   it('with retryErrors false, a thrown error ends the wait at once', async () => {
     let calls = 0;
-    const err = await waitFor(
+    const err = (await waitFor(
       () => {
         calls += 1;
         throw new Error('broken probe');
       },
       { timeoutMs: 10_000, intervalMs: 1, retryErrors: false },
-    ).catch((e: unknown) => e as Error);
+    ).catch((e: unknown) => e)) as Error;
     expect(err.message).toBe('broken probe');
     expect(calls).toBe(1);
   });
