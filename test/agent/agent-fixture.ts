@@ -3,7 +3,6 @@
  * the lane units can reach, and helpers to sign commands, ask the sim for runner credentials, and
  * check that the ledger matches what systemd and Docker show.
  */
-import { randomUUID } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
@@ -11,7 +10,6 @@ import {
   fingerprint,
   generateEd25519KeyPair,
   newLaneId,
-  signCommand,
   verifyResult,
 } from '@launchplane/shared';
 import type {
@@ -22,6 +20,7 @@ import type {
   ResultPayload,
 } from '@launchplane/shared';
 import { startGitHubSim, stubRunnerTemplateDir, type GitHubSim } from '@launchplane/github-sim';
+import { testCommandSigner } from '@launchplane/testkit/commands';
 import { simJsonClient, type SimRunner } from '@launchplane/testkit/sim';
 import { expect } from 'vitest';
 
@@ -106,7 +105,11 @@ export function agentFixture(
       ...runner,
     },
   });
-  let seq = 0;
+  const sign = testCommandSigner({
+    privateKey: keys.coordinator.privateKey,
+    clock: systemClock,
+    seqFromClock: true,
+  });
   const f: AgentFixture = {
     config,
     keys,
@@ -121,23 +124,7 @@ export function agentFixture(
       logger: silentLogger,
       runnerEnv: { LAUNCHPLANE_STUB_HEARTBEAT_MS: '200', ...runnerEnv },
     }),
-    sign(cmd, overrides = {}) {
-      const iat = Math.floor(Date.now() / 1000);
-      seq = Math.max(seq + 1, Date.now());
-      return signCommand(
-        {
-          iss: 'coord-test',
-          aud: 'host-a',
-          iat,
-          exp: iat + 120,
-          jti: randomUUID(),
-          seq,
-          cmd,
-          ...overrides,
-        },
-        { privateKey: keys.coordinator.privateKey },
-      );
-    },
+    sign,
     async send(core, cmd) {
       return f.read(await core.handleCommand(f.sign(cmd)));
     },

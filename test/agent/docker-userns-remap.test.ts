@@ -9,69 +9,39 @@
  */
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import Docker from 'dockerode';
-import type { GitHubSim } from '@launchplane/github-sim';
 import { containerName } from '@launchplane/shared';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 
-import { AgentCore } from '../../packages/agent/src/agent-core.js';
-import { DockerContainerRuntime } from '../../packages/agent/src/adapters/docker/docker-container-runtime.js';
-import { startDockerd, USERNS_REMAP_RANGE, type PrivateDockerd } from '../testbed/dockerd.js';
+import { startDockerd, USERNS_REMAP_RANGE } from '../testbed/dockerd.js';
+import { describeWithDocker, waitFor } from '../testbed/index.js';
 import {
-  buildScratchImage,
-  describeWithDocker,
-  tempDir,
-  waitFor,
-  type TempDir,
-} from '../testbed/index.js';
-import {
-  agentFixture,
   enqueueJob,
   jitCreate,
   procInfo,
-  removeLane,
   simJob,
-  startSim,
   waitForJob,
   waitForRunner,
   RUNNER_IMAGE,
-  type AgentFixture,
 } from './agent-fixture.js';
+import { dockerLaneWorld } from './lane-world.js';
 
 describeWithDocker('docker lanes on a daemon that remaps user namespaces', () => {
-  let own: PrivateDockerd | undefined;
-  let sim: GitHubSim | undefined;
-  let runtime: DockerContainerRuntime;
-  let work: TempDir | undefined;
-  let f: AgentFixture;
-  let core: AgentCore | undefined;
-
-  beforeAll(async () => {
-    own = await startDockerd({ usernsRemap: true });
-    expect(own.bridge).toBeDefined();
-    sim = await startSim({ host: own.bridge!.gateway });
-    const docker = new Docker({ socketPath: own.socketPath });
-    runtime = new DockerContainerRuntime({ socketPath: own.socketPath, stopTimeoutSec: 30 });
-    await buildScratchImage(docker, RUNNER_IMAGE);
-    work = await tempDir({ prefix: 'lp-userns-', laneUsers: true });
-    f = agentFixture(join(work.path, 'data'));
-    core = await AgentCore.create(f.deps({ containers: runtime }));
-  }, 240_000);
-
-  afterAll(async () => {
-    for (const lane of core?.listLanes() ?? []) await removeLane(f, core!, lane.laneId, true);
-    await core?.stop();
-    await sim?.close();
-    await own?.stop();
-    await work?.cleanup();
-  }, 120_000);
+  const world = dockerLaneWorld('lp-userns-', async () => {
+    const own = await startDockerd({ usernsRemap: true });
+    if (own.bridge === undefined) {
+      await own.stop();
+      throw new Error('the remapping dockerd has no bridge');
+    }
+    return { socketPath: own.socketPath, gateway: own.bridge.gateway, stop: () => own.stop() };
+  });
 
   it('reads the remap from the daemon, gives the lane dir to the remapped uid, and the runner works there', async () => {
+    const { sim, f, core, containers: runtime, docker } = world();
     const { first, size } = USERNS_REMAP_RANGE;
     expect(await runtime.userNamespace()).toEqual({ uid: first, gid: first, size });
 
-    const cmd = await jitCreate(sim!, 'docker', { image: RUNNER_IMAGE.tag, network: 'bridge' });
-    const created = await f.send(core!, cmd);
+    const cmd = await jitCreate(sim, 'docker', { image: RUNNER_IMAGE.tag, network: 'bridge' });
+    const created = await f.send(core, cmd);
     expect(created.error).toBeUndefined();
     const dir = join(f.config.dataDir, 'lanes', cmd.laneId);
     const st = await stat(dir);
@@ -81,13 +51,11 @@ describeWithDocker('docker lanes on a daemon that remaps user namespaces', () =>
       gid: first + 1001,
       mode: 0o700,
     });
-    const inspect = await new Docker({ socketPath: own!.socketPath })
-      .getContainer(containerName(cmd.laneId))
-      .inspect();
+    const inspect = await docker.getContainer(containerName(cmd.laneId)).inspect();
     expect(inspect.HostConfig.NetworkMode).toBe('bridge');
     expect(inspect.HostConfig.CapDrop).toEqual(['ALL']);
 
-    await waitForRunner(sim!, cmd.runnerId ?? 0, 'online');
+    await waitForRunner(sim, cmd.runnerId ?? 0, 'online');
     // The runner's processes are the remapped uid on the host, never 1001 or root.
     const procs = await waitFor(
       async () => {
@@ -106,8 +74,8 @@ describeWithDocker('docker lanes on a daemon that remaps user namespaces', () =>
       expect((await stat(join(dir, name))).uid, name).toBe(first + 1001);
     }
 
-    const job = await enqueueJob(sim!, 500);
-    await waitForJob(sim!, job, 'completed');
-    expect((await simJob(sim!, job)).conclusion).toBe('success');
+    const job = await enqueueJob(sim, 500);
+    await waitForJob(sim, job, 'completed');
+    expect((await simJob(sim, job)).conclusion).toBe('success');
   }, 240_000);
 });

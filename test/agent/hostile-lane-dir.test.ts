@@ -10,47 +10,25 @@ import { execFile } from 'node:child_process';
 import { lstat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import type { GitHubSim } from '@launchplane/github-sim';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 
-import { AgentCore } from '../../packages/agent/src/agent-core.js';
-import { DbusUnitManager } from '../../packages/agent/src/adapters/systemd/dbus-unit-manager.js';
 import { recordScenario } from '../reliability/bad-input/record.js';
-import { describeWithSystemd, tempDir, type TempDir } from '../testbed/index.js';
-import {
-  agentFixture,
-  jitCreate,
-  removeLane,
-  startSim,
-  waitForRunner,
-  type AgentFixture,
-} from './agent-fixture.js';
+import { describeWithSystemd } from '../testbed/index.js';
+import { jitCreate, waitForRunner } from './agent-fixture.js';
+import { systemdLaneWorld } from './lane-world.js';
 
 const run = promisify(execFile);
 
 describeWithSystemd(
   'hostile files in a lane dir do not wedge the agent (real lanes)',
   (systemd) => {
-    let sim: GitHubSim;
-    let units: DbusUnitManager;
-    let work: TempDir;
-    let f: AgentFixture;
-    let core: AgentCore;
+    const world = systemdLaneWorld(systemd, 'hostile-');
     let hostile: string;
     let bystander: string;
     let stateDir: string;
 
     beforeAll(async () => {
-      const sd = systemd();
-      sim = await startSim();
-      units = await DbusUnitManager.create({
-        bus: 'user',
-        unitDir: sd.unitDir,
-        busAddress: sd.env.DBUS_SESSION_BUS_ADDRESS,
-      });
-      work = await tempDir({ base: sd.laneRoot, prefix: 'hostile-', laneUsers: true });
-      f = agentFixture(join(work.path, 'data'));
-      core = await AgentCore.create(f.deps({ units }));
+      const { sim, f, core } = world();
       const a = await jitCreate(sim, 'systemd');
       const b = await jitCreate(sim, 'systemd');
       expect((await f.send(core, a)).ok).toBe(true);
@@ -62,16 +40,9 @@ describeWithSystemd(
       stateDir = join(f.config.dataDir, 'lanes', hostile, '_launchplane', 'state');
     });
 
-    afterAll(async () => {
-      for (const lane of core?.listLanes() ?? []) await removeLane(f, core, lane.laneId, true);
-      await core?.stop();
-      await units?.close();
-      await sim?.close();
-      await work?.cleanup();
-    });
-
     /** Runs `script` in the lane's state dir as the lane's user, as its job would. */
     async function asLaneUser(script: string): Promise<void> {
+      const { f } = world();
       const owner = await lstat(join(f.config.dataDir, 'lanes', hostile));
       await run('/bin/sh', ['-c', script], {
         cwd: stateDir,
@@ -95,6 +66,7 @@ describeWithSystemd(
 
     describe.each(attacks)('%s where the job record should be', (what, plant, reason) => {
       it('the health pass finishes, both lanes answer, and the record is unreadable, never idle', async () => {
+        const { f, core } = world();
         const key = join(f.config.dataDir, 'private', 'host.key');
         await asLaneUser(`rm -rf jobs; KEY='${key}'; ${plant}`);
         try {

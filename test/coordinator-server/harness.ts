@@ -49,7 +49,7 @@ export async function startHarness(
   try {
     coordinator = await startCoordinator(config, {
       logger: silentLogger,
-      now: () => clock.now,
+      nowSec: () => clock.now,
       ...(opts.routes === undefined ? {} : { routes: opts.routes }),
     });
   } catch (err) {

@@ -4,13 +4,8 @@
  * them: `launchplane audit --json`, the table and `GET /v1/audit`.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import {
-  SECRET_SAMPLES,
-  chainRecord,
-  signEvent,
-  type AuditRecord,
-  type EventPayload,
-} from '@launchplane/shared';
+import { chainRecord, signEvent, type AuditRecord, type EventPayload } from '@launchplane/shared';
+import { SECRET_SAMPLES } from '@launchplane/testkit/redact-vectors';
 import { runCli } from '@launchplane/coordinator';
 import { FakeAgent, enrollHost, newHostKey } from './fake-agent.js';
 import { startHarness, type Harness } from './harness.js';

@@ -2,8 +2,6 @@
  * Builds an {@link AgentCore} on fakes for unit tests: a temp data dir, a fake runner template, fake
  * systemd and Docker, a manual clock, fresh keys, and helpers to sign commands and read results.
  */
-import { nowSec } from '@launchplane/shared';
-import { randomUUID } from 'node:crypto';
 import { chmod, lchown, lstat, mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,7 +10,6 @@ import {
   fingerprint,
   generateEd25519KeyPair,
   newLaneId,
-  signCommand,
   verifyResult,
 } from '@launchplane/shared';
 import type {
@@ -22,6 +19,7 @@ import type {
   Ed25519KeyPair,
   ResultPayload,
 } from '@launchplane/shared';
+import { testCommandSigner } from '@launchplane/testkit/commands';
 import { AgentCore, type AgentCoreDeps } from './agent-core.js';
 import { ManualClock } from './ports/clock.js';
 import { silentLogger } from './ports/logger.js';
@@ -155,7 +153,11 @@ export async function createHarness(options: HarnessOptions = {}): Promise<Harne
     ...(options.random === undefined ? {} : { random: options.random }),
     ...(options.crashPoint === undefined ? {} : { crashPoint: options.crashPoint }),
   });
-  let seq = Number(core.ledger.getMeta('command_last_seq') ?? '0');
+  const sign = testCommandSigner({
+    privateKey: keys.coordinator.privateKey,
+    clock,
+    lastSeq: Number(core.ledger.getMeta('command_last_seq') ?? '0'),
+  });
   const h: Harness = {
     core,
     config,
@@ -166,23 +168,7 @@ export async function createHarness(options: HarnessOptions = {}): Promise<Harne
     keys,
     dataDir,
     template,
-    sign(cmd, overrides = {}) {
-      const iat = nowSec(clock);
-      seq += 1;
-      return signCommand(
-        {
-          iss: 'coord-test',
-          aud: 'host-a',
-          iat,
-          exp: iat + 120,
-          jti: randomUUID(),
-          seq,
-          cmd,
-          ...overrides,
-        },
-        { privateKey: keys.coordinator.privateKey },
-      );
-    },
+    sign,
     async send(cmd, overrides) {
       return h.read(await core.handleCommand(h.sign(cmd, overrides)));
     },

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BARE_SECRETS, SECRET_SAMPLES } from '@launchplane/shared';
+import { BARE_SECRETS, SECRET_SAMPLES } from '@launchplane/testkit/redact-vectors';
 import { backendError, errorBodyOf } from './errors.js';
 
 describe("the agent's error helpers", () => {

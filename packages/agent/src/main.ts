@@ -215,6 +215,7 @@ export async function startAgent(
       ...(config.coordinator.tlsPin === undefined ? {} : { tlsPin: config.coordinator.tlsPin }),
       core,
       logger,
+      clock,
       onStatus: () => writeStatus(),
     });
     const writeStatus = (): void => {

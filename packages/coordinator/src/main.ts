@@ -5,7 +5,8 @@
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { LaunchplaneError } from '@launchplane/shared';
+import { LaunchplaneError, nowSec } from '@launchplane/shared';
+import { systemClock } from './adapters/system-clock.js';
 import { readConfigSecretFile } from './adapters/github/create-github-runners.js';
 import { SqliteCoordinatorStore } from './adapters/sqlite/sqlite-store.js';
 import type { CoordinatorConfig } from './config/coordinator-config.js';
@@ -18,7 +19,7 @@ import { applyPolicyText } from './server/admin-routes.js';
 import { CoordinatorServer } from './server/coordinator-server.js';
 import { MIN_WEBHOOK_SECRET_LENGTH } from './server/github-webhook.js';
 import { createOperatorToken } from './server/operator-auth.js';
-import type { Route } from './server/routes.js';
+import type { Route } from './http/route.js';
 
 export const ADMIN_TOKEN_FILE = 'admin.token';
 export const DATABASE_FILE = 'coordinator.db';
@@ -53,7 +54,8 @@ export type RouteFactory = (parts: Omit<Coordinator, 'close'>) => Promise<Route[
 export interface StartCoordinatorOptions {
   logger: Logger;
   routes?: RouteFactory[];
-  now?: () => number;
+  /** Unix seconds now; default the system clock. */
+  nowSec?: () => number;
 }
 
 /** A fresh coordinator id: 16 random hex digits (the first 8 name its `lp-ctl-` label). */
@@ -91,7 +93,7 @@ export async function startCoordinator(
   opts: StartCoordinatorOptions,
 ): Promise<Coordinator> {
   const { logger } = opts;
-  const now = opts.now ?? (() => Math.floor(Date.now() / 1000));
+  const now = opts.nowSec ?? (() => nowSec(systemClock));
   await ensurePrivateDir(config.dataDir);
   const { identity, created } = await loadOrCreateIdentity(config.dataDir);
   if (created)
@@ -154,7 +156,7 @@ export async function startCoordinator(
               receiver: jobs,
             },
           }),
-      now,
+      nowSec: now,
     });
     const hooks: (() => Promise<void> | void)[] = [];
     const runHooks = async () => {

@@ -6,6 +6,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { chownSync, cpSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { waitFor as pollFor } from '@launchplane/testkit/wait';
 import { type Harness, startHarness } from './harness.test-helper.js';
 import type { SimConfig } from './simulator.js';
 import { stubRunnerTemplateDir } from './stub-runner-dir.js';
@@ -50,19 +51,16 @@ export function processes(): Proc[] {
   return out;
 }
 
-/** Polls `probe` every 100 ms until it returns a value other than undefined/false (20 s max). */
-export async function waitFor<T>(
+/**
+ * Polls `probe` every 100 ms until it returns a value other than undefined/false (20 s max); an
+ * error of the probe ends the wait.
+ */
+export function waitFor<T>(
   what: string,
   probe: () => Promise<T | undefined | false> | T | undefined | false,
   timeoutMs = 20_000,
 ): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  return pollFor(probe, { what, timeoutMs, intervalMs: 100, retryErrors: false });
 }
 
 /** A started `run.sh` (or `config.sh`): its output so far and its end. */

@@ -30,4 +30,3 @@ export * from './audit-chain.js';
 export * from './replay-guard.js';
 export * from './cli-output.js';
 export * from './redact.js';
-export * from './redact-vectors.js';

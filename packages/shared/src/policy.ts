@@ -10,6 +10,7 @@ import {
   dockerNetworkSchema,
   imageReferenceSchema,
 } from './docker-lane.js';
+import { msToSec } from './clock.js';
 import { backendSchema } from './protocol.js';
 import {
   hostIdSchema,
@@ -446,7 +447,7 @@ export function windowsInForce(scaling: Pick<Scaling, 'schedule'>, now: number):
     // The last firing at or before `now` (a reference one second later includes `now` itself).
     const last = cronOf(window).previousRuns(1, new Date((now + 1) * 1000))[0];
     if (last === undefined) return;
-    const startedAt = Math.floor(last.getTime() / 1000);
+    const startedAt = msToSec(last.getTime());
     const endsAt = startedAt + window.durationMinutes * 60;
     if (now < endsAt) out.push({ index, window, startedAt, endsAt });
   });

@@ -14,7 +14,7 @@ import {
   redactingLog,
   secretValuesIn,
 } from './redact.js';
-import { BARE_SECRETS, SECRET_SAMPLES } from './redact-vectors.js';
+import { BARE_SECRETS, SECRET_SAMPLES } from '@launchplane/testkit/redact-vectors';
 
 describe('redactText()', () => {
   it.each(SECRET_SAMPLES.map((s) => [s.kind, s] as const))(

@@ -7,13 +7,14 @@ import { processAlive, readStatusFile } from '../config/status-file.js';
 import { readLanes } from './local-ledger.js';
 import type { CliIo } from './output.js';
 import { formatAge, printJson } from './output.js';
+import { systemClock, type Clock } from '../ports/clock.js';
 
 /** Prints the host's status. Returns the exit status (0: status is information, not a verdict). */
 export async function statusCommand(
   io: CliIo,
   configPath: string,
   opts: { json: boolean },
-  now: () => number = Date.now,
+  clock: Pick<Clock, 'nowMs'> = systemClock,
 ): Promise<number> {
   const config = await loadAgentConfig(configPath);
   const file = await readStatusFile(config.dataDir);
@@ -45,7 +46,7 @@ export async function statusCommand(
     printJson(io, doc);
     return 0;
   }
-  const t = now();
+  const t = clock.nowMs();
   const lines: string[] = [`host         ${config.hostId}`];
   if (config.coordinator === undefined) {
     lines.push('coordinator  not enrolled (run `launchplane-agent enroll`)');

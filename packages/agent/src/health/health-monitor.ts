@@ -13,7 +13,7 @@
  * wedge the pass nor hold up commands. The monitor reports when its last pass ended and since
  * when the current one runs; the coordinator shows a host whose passes stopped as degraded.
  */
-import { nowSec } from '@launchplane/shared';
+import { msToSec, nowSec } from '@launchplane/shared';
 import { transition } from '@launchplane/shared';
 import type { AgentConfig, LaneEvent } from '@launchplane/shared';
 import {
@@ -252,7 +252,7 @@ export class HealthMonitor {
       backoffCapSec: h.backoffCapSec,
       random: (this.#d.random ?? Math.random)(),
     };
-    lane.lastHealthAt = Math.floor(nowMs / 1000);
+    lane.lastHealthAt = msToSec(nowMs);
     lane.backendState = obs.exists ? obs.backendState : 'missing';
     const action = decideHealth(lane, observation, options);
     await this.#apply(lane, action, backend, options);

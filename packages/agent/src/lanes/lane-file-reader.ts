@@ -15,6 +15,7 @@
  *
  * A file that fails any of these is reported as unreadable, with the reason, never trusted.
  */
+import { msToSec } from '@launchplane/shared';
 import { constants } from 'node:fs';
 import { lstat, open, readlink, realpath } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
@@ -177,7 +178,7 @@ export async function laneFileMtime(laneDir: string, rel: string): Promise<numbe
   relativeParts(rel);
   try {
     const st = await lstat(join(laneDir, rel));
-    return st.isFile() ? Math.floor(st.mtimeMs / 1000) : undefined;
+    return st.isFile() ? msToSec(st.mtimeMs) : undefined;
   } catch {
     return undefined;
   }

@@ -2,6 +2,8 @@
  * Opens the agent's SQLite ledger: WAL, `synchronous=FULL`, foreign keys on, and every pending
  * migration applied in its own transaction.
  */
+import { nowSec } from '@launchplane/shared';
+import { systemClock } from '../ports/clock.js';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
@@ -63,7 +65,7 @@ export function migrate(db: Db, migrations: readonly Migration[]): number {
       db.prepare('INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)').run(
         m.version,
         m.name,
-        Math.floor(Date.now() / 1000),
+        nowSec(systemClock),
       );
     })();
   }

@@ -1,6 +1,7 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { BARE_SECRETS, SECRET_SAMPLES, auditRecordHash } from '@launchplane/shared';
+import { auditRecordHash } from '@launchplane/shared';
+import { BARE_SECRETS, SECRET_SAMPLES } from '@launchplane/testkit/redact-vectors';
 import { silentLogger } from '../ports/logger.js';
 import { captureIo, enrolledHost } from '../cli/enrolled-host.test-helper.js';
 import type { EnrolledHostFixture } from '../cli/enrolled-host.test-helper.js';

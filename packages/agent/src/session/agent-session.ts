@@ -25,6 +25,7 @@ import type {
   HealthMessage,
   InventoryMessage,
 } from '@launchplane/shared';
+import { systemClock, type Clock } from '../ports/clock.js';
 import type { Logger } from '../ports/logger.js';
 import { parseCoordinatorFrame } from './coordinator-frame.js';
 import { pinnedConnect } from './pinned-tls.js';
@@ -101,8 +102,8 @@ export interface AgentSessionOptions {
    * `wss://` connection is checked against it before anything is sent, instead of against CAs.
    */
   tlsPin?: string;
-  /** Unix ms clock. Default `Date.now`. */
-  now?: () => number;
+  /** Where session times (`connectedSince`, …, in Unix ms) come from. Default the system clock. */
+  clock?: Pick<Clock, 'nowMs'>;
   /** Called on every state change. */
   onStatus?: (status: SessionStatus) => void;
 }
@@ -137,7 +138,7 @@ export class AgentSession {
   readonly #opts: AgentSessionOptions;
   readonly #log: Logger;
   readonly #backoff: Backoff;
-  readonly #now: () => number;
+  readonly #clock: Pick<Clock, 'nowMs'>;
   #conn: Connection | undefined;
   #retryTimer: NodeJS.Timeout | undefined;
   #status: SessionStatus;
@@ -149,7 +150,7 @@ export class AgentSession {
     this.#opts = options;
     this.#log = options.logger ?? noopLogger;
     this.#backoff = new Backoff(options.backoff);
-    this.#now = options.now ?? Date.now;
+    this.#clock = options.clock ?? systemClock;
     this.#status = {
       state: 'idle',
       url: options.url,
@@ -348,7 +349,7 @@ export class AgentSession {
         clearTimeout(conn.handshakeTimer);
         conn.handshakeTimer = undefined;
         conn.heartbeatTimeoutMs = this.#opts.heartbeatTimeoutMs ?? 2 * msg.heartbeatSec * 1000;
-        conn.welcomedAt = this.#now();
+        conn.welcomedAt = this.#clock.nowMs();
         this.#touch(conn);
         this.#setStatus({
           state: 'connected',
@@ -477,7 +478,7 @@ export class AgentSession {
     conn.phase = 'closing';
     if (this.#conn !== conn) return;
     this.#conn = undefined;
-    const now = this.#now();
+    const now = this.#clock.nowMs();
     const stableAfter = this.#opts.stableAfterMs ?? 30_000;
     if (conn.welcomedAt !== undefined && now - conn.welcomedAt >= stableAfter) {
       this.#backoff.reset();

@@ -3,6 +3,8 @@
  * `--follow` it keeps polling for new records until interrupted; with `--json --follow` each
  * record is one JSON line (a stream has no single document).
  */
+import { nowSec } from '@launchplane/shared';
+import { systemClock } from '../adapters/system-clock.js';
 import type { AuditRecord } from '@launchplane/shared';
 import type { ApiClient } from '../api-client/api-client.js';
 import { formatTime, parseSince } from './duration.js';
@@ -60,8 +62,7 @@ export async function auditCommand(
   const query = {
     host: opts.host,
     lane: opts.lane,
-    since:
-      opts.since === undefined ? undefined : parseSince(opts.since, Math.floor(Date.now() / 1000)),
+    since: opts.since === undefined ? undefined : parseSince(opts.since, nowSec(systemClock)),
   };
   const page = (await client.get('/v1/audit', query)) as AuditPage;
   const first = page.records;

@@ -2,7 +2,7 @@
  * Durations and times on the command line: `90s`, `15m`, `2h`, `1d` (or bare seconds), and for
  * `--since` also an ISO date or Unix seconds.
  */
-import { LaunchplaneError } from '@launchplane/shared';
+import { LaunchplaneError, msToSec } from '@launchplane/shared';
 
 const UNIT_SEC: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 };
 
@@ -26,7 +26,7 @@ export function parseSince(text: string, now: number): number {
       `--since "${text}" is not a duration (1h), an ISO date or Unix seconds`,
     );
   }
-  return Math.floor(ms / 1000);
+  return msToSec(ms);
 }
 
 /** Unix seconds as `2026-11-28T22:05:01Z`. */

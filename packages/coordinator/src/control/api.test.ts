@@ -1,6 +1,6 @@
 import { LaunchplaneError } from '@launchplane/shared';
 import { describe, expect, it } from 'vitest';
-import type { Route, RouteContext } from '../server/routes.js';
+import type { Route, RouteContext } from '../http/route.js';
 import { controlRoutes } from './api.js';
 import { makeWorld, seedLane } from './control-fakes.test-helper.js';
 import { ControlService } from './control-service.js';

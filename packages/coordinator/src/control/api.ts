@@ -12,7 +12,7 @@ import {
   poolNameSchema,
   repositorySchema,
 } from '@launchplane/shared';
-import { parseBody, type Route, type RouteContext } from '../server/routes.js';
+import { parseBody, type Route, type RouteContext } from '../http/route.js';
 import type { ActionReport } from './action-report.js';
 import type { ControlService } from './control-service.js';
 import type { DrainMode } from './drain-lane.js';

@@ -339,7 +339,7 @@ export class FakeGitHubWorkflows implements GitHubWorkflows {
             r.repository === repository &&
             (wf === undefined || r.workflowId === wf.id) &&
             (query.event === undefined || r.event === query.event) &&
-            (query.createdSince === undefined || r.createdAt >= query.createdSince),
+            (query.createdSinceSec === undefined || r.createdAt >= query.createdSinceSec),
         )
         .map(({ repository: _r, ...run }) => ({ ...run }))
         .reverse(),

@@ -31,7 +31,7 @@ import { LaneLocks } from './lane-locks.js';
 import { Observer } from './observer.js';
 import { repairLabels } from './repair-labels.js';
 import { newSmokeId, runSmoke, type SmokeReport, type SmokeRequest } from './smoke.js';
-import { writeAudit } from '../server/audit-writer.js';
+import { writeAudit } from '../audit/audit-writer.js';
 import { nowSec } from '@launchplane/shared';
 import { auditReport, errorBody } from './saga-support.js';
 

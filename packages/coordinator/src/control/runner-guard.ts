@@ -13,7 +13,7 @@ import {
 } from '@launchplane/shared';
 import type { GitHubRunner } from '../ports/github-runners.js';
 import type { LaneRecord } from '../ports/store.js';
-import { writeAudit } from '../server/audit-writer.js';
+import { writeAudit } from '../audit/audit-writer.js';
 import { nowSec } from '@launchplane/shared';
 import type { ControlDeps } from './control-deps.js';
 

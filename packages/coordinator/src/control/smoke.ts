@@ -22,6 +22,7 @@ import {
   LaunchplaneError,
   SMOKE_POOL,
   newLaneId,
+  retryUntil,
   smokeLabel,
   smokeLaneLabels,
   toLaunchplaneError,
@@ -40,14 +41,17 @@ import {
 } from '../domain/smoke-compare.js';
 import type { WorkflowJob } from '../ports/github-workflows.js';
 import type { LaneRecord } from '../ports/store.js';
-import { writeAudit } from '../server/audit-writer.js';
+import { writeAudit } from '../audit/audit-writer.js';
 import type { ActionReport } from './action-report.js';
 import { nowSec } from '@launchplane/shared';
 import type { ControlDeps } from './control-deps.js';
 import { findRunner, makeLane, type LaneSpec } from './create-lane.js';
 import { drainLane, quarantineRunner } from './drain-lane.js';
-import { Deadline, hostViewOf, isTransientGitHubError, moveLane } from './saga-support.js';
+import { hostViewOf, isTransientGitHubError, moveLane } from './saga-support.js';
 import { requireCurrentPolicy } from './stored-policy.js';
+
+/** What a look at the dispatched job throws while the job has not completed: poll again. */
+class NotYet extends Error {}
 
 /** The `workflow_dispatch` input that carries the smoke lane's label (`runs-on`). */
 export const SMOKE_LABEL_INPUT = 'runner-label';
@@ -504,54 +508,58 @@ class SmokeRun {
     detail.push(
       `dispatched workflow "${workflow}" on "${req.ref ?? ''}" with ${SMOKE_LABEL_INPUT}=${label}`,
     );
-    const deadline = new Deadline(deps, this.#workflowSec() * 1000);
+    const deadlineMs = deps.clock.nowMs() + this.#workflowSec() * 1000;
     const ruledOut = new Set<number>();
-    let job: WorkflowJob | undefined;
+    let seenJob: WorkflowJob | undefined;
     let last = '';
-    for (let attempt = 0; ; attempt++) {
+    /** One look at GitHub: the job once it completed; {@link NotYet} (poll again) before. */
+    const poll = async (): Promise<WorkflowJob> => {
       try {
-        job =
-          job === undefined
+        seenJob =
+          seenJob === undefined
             ? await this.#findJob(workflow, since, label, ruledOut, result)
-            : await deps.workflows.getJob(repo, job.id);
+            : await deps.workflows.getJob(repo, seenJob.id);
       } catch (err) {
         if (!isTransientGitHubError(err)) throw err;
       }
-      if (job !== undefined) {
-        Object.assign(result, {
-          jobId: job.id,
-          jobUrl: job.htmlUrl,
-          status: job.status,
-          conclusion: job.conclusion,
-          runnerId: job.runnerId,
-          runnerName: job.runnerName,
-        });
-        const seen = `job ${job.id} ${job.status}${job.runnerName === null ? '' : ` on runner ${job.runnerId ?? '?'} "${job.runnerName}"`}`;
-        if (seen !== last) {
-          last = seen;
-          req.onProgress?.(`smoke ${this.report.smokeId}: ${seen}`);
-        }
-        if (job.status === 'completed') break;
+      const job = seenJob;
+      if (job === undefined) throw new NotYet();
+      Object.assign(result, {
+        jobId: job.id,
+        jobUrl: job.htmlUrl,
+        status: job.status,
+        conclusion: job.conclusion,
+        runnerId: job.runnerId,
+        runnerName: job.runnerName,
+      });
+      const seen = `job ${job.id} ${job.status}${job.runnerName === null ? '' : ` on runner ${job.runnerId ?? '?'} "${job.runnerName}"`}`;
+      if (seen !== last) {
+        last = seen;
+        req.onProgress?.(`smoke ${this.report.smokeId}: ${seen}`);
       }
-      if (deadline.passed()) {
-        throw new LaunchplaneError(
-          'LP_TIMEOUT',
-          job === undefined
-            ? `No job of workflow "${workflow}" asked for label "${label}" within ${this.#workflowSec()} s of the dispatch`
-            : `Job ${job.id} of workflow "${workflow}" was still ${job.status} after ${this.#workflowSec()} s`,
-          {
-            recovery:
-              job === undefined
-                ? `Check that the workflow runs its job on the "${SMOKE_LABEL_INPUT}" input (runs-on: \${{ inputs.${SMOKE_LABEL_INPUT} }}), see docs/smoke.md`
-                : 'Look at the run on GitHub; cancel it there if it is stuck',
-          },
-        );
-      }
-      await deadline.sleep(
+      if (job.status !== 'completed') throw new NotYet();
+      return job;
+    };
+    const job = await retryUntil(deps.clock, deadlineMs, poll, {
+      retryIf: (err) => err instanceof NotYet,
+      delayMs: (attempt) =>
         backoffDelayMs(attempt, { baseMs: deps.options.pollBaseMs, capMs: deps.options.pollCapMs }),
-        req.signal,
+      ...(req.signal === undefined ? {} : { signal: req.signal }),
+    }).catch((err: unknown) => {
+      if (!(err instanceof NotYet)) throw err;
+      throw new LaunchplaneError(
+        'LP_TIMEOUT',
+        seenJob === undefined
+          ? `No job of workflow "${workflow}" asked for label "${label}" within ${this.#workflowSec()} s of the dispatch`
+          : `Job ${seenJob.id} of workflow "${workflow}" was still ${seenJob.status} after ${this.#workflowSec()} s`,
+        {
+          recovery:
+            seenJob === undefined
+              ? `Check that the workflow runs its job on the "${SMOKE_LABEL_INPUT}" input (runs-on: \${{ inputs.${SMOKE_LABEL_INPUT} }}), see docs/smoke.md`
+              : 'Look at the run on GitHub; cancel it there if it is stuck',
+        },
       );
-    }
+    });
     detail.push(
       `job ${job.id} of run ${job.runId} completed (${job.conclusion ?? 'no conclusion'}) on runner ${job.runnerId ?? '-'} "${job.runnerName ?? '-'}"`,
     );
@@ -590,7 +598,7 @@ class SmokeRun {
     const runs = await wf.listRuns(repo, {
       workflow,
       event: 'workflow_dispatch',
-      createdSince: since,
+      createdSinceSec: since,
     });
     for (const run of runs) {
       if (ruledOut.has(run.id)) continue;

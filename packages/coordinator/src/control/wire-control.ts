@@ -5,21 +5,36 @@
  */
 import { LaunchplaneError } from '@launchplane/shared';
 import { createGitHubRunners } from '../adapters/github/create-github-runners.js';
-import type { RouteFactory } from '../main.js';
+import type { CoordinatorConfig } from '../config/coordinator-config.js';
 import type { DemandSource } from '../domain/demand.js';
+import type { Route } from '../http/route.js';
+import type { AgentHub } from '../ports/agent-hub.js';
 import type { GitHubRunners } from '../ports/github-runners.js';
 import type { GitHubWorkflows } from '../ports/github-workflows.js';
-import type { Route } from '../server/routes.js';
+import type { Logger } from '../ports/logger.js';
+import type { CoordinatorStore } from '../ports/store.js';
 import { controlRoutes } from './api.js';
 import type { Clock } from '@launchplane/shared';
 import { systemClock } from '../adapters/system-clock.js';
+import type { JobIngest } from './job-ingest.js';
 import { resolveControlOptions, type ControlOptions } from './control-deps.js';
 import { ControlService } from './control-service.js';
 import { JobPoller } from './job-poller.js';
 import { Reconciler } from './reconciler.js';
 
-/** The parts of a running coordinator the control layer uses. */
-type CoordinatorParts = Parameters<RouteFactory>[0];
+/**
+ * The parts of a running coordinator the control layer uses. A running `Coordinator` (`main.ts`)
+ * has them all, so {@link controlRouteFactory} serves as its `RouteFactory`; naming them here
+ * keeps `control/` from importing `main.ts` or `server/`.
+ */
+export interface ControlParts {
+  config: CoordinatorConfig;
+  store: CoordinatorStore;
+  coordinatorId: string;
+  server: { readonly hub: AgentHub };
+  jobs: JobIngest;
+  logger: Logger;
+}
 
 /** The control layer of one coordinator. */
 export interface Control {
@@ -53,7 +68,7 @@ export interface StartControlOptions {
 
 /** Builds and starts the control layer. */
 export async function startControl(
-  parts: CoordinatorParts,
+  parts: ControlParts,
   opts: StartControlOptions = {},
 ): Promise<Control> {
   const { config } = parts;
@@ -131,7 +146,7 @@ export async function startControl(
 /** A route factory for `startCoordinator({routes: [controlRouteFactory()]})`. */
 export function controlRouteFactory(
   opts: StartControlOptions & { onStarted?: (control: Control) => void } = {},
-): RouteFactory {
+): (parts: ControlParts) => Promise<Route[]> {
   return async (parts) => {
     const control = await startControl(parts, opts);
     opts.onStarted?.(control);

@@ -65,7 +65,7 @@ export interface RunQuery {
   /** A status (`queued`, `in_progress`, `completed`) or a conclusion (`success`, …). */
   status?: string;
   /** Only runs created at or after this time (Unix seconds). */
-  createdSince?: number;
+  createdSinceSec?: number;
 }
 
 /**

@@ -15,7 +15,7 @@ import {
 } from '@launchplane/shared';
 import type { CoordinatorStore } from '../ports/store.js';
 import type { CoordinatorIdentity } from '../keys/coordinator-identity.js';
-import { writeAudit } from './audit-writer.js';
+import { writeAudit } from '../audit/audit-writer.js';
 import { staleHealth, type HostHealth } from '../domain/host-health.js';
 import {
   DEFAULT_ENROLLMENT_TTL_SEC,
@@ -23,7 +23,7 @@ import {
   createEnrollmentToken,
 } from './enrollment.js';
 import { createOperatorToken } from './operator-auth.js';
-import { parseBody, type Route } from './routes.js';
+import { parseBody, type Route } from '../http/route.js';
 import type { WsAgentHub } from './agent-hub.js';
 
 /** What the admin routes need. */

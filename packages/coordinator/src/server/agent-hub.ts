@@ -3,6 +3,8 @@
  * session replaces the older), signed command delivery with results matched by jti, and host
  * revocation that ends the live session at once.
  */
+import { nowSec } from '@launchplane/shared';
+import { systemClock } from '../adapters/system-clock.js';
 import { randomUUID } from 'node:crypto';
 import type { WebSocket } from 'ws';
 import {
@@ -20,7 +22,7 @@ import type { Logger } from '../ports/logger.js';
 import type { CoordinatorStore } from '../ports/store.js';
 import type { CoordinatorIdentity } from '../keys/coordinator-identity.js';
 import { AgentSession, CLOSE_REPLACED, type SessionHost } from './agent-session.js';
-import { writeAudit } from './audit-writer.js';
+import { writeAudit } from '../audit/audit-writer.js';
 import type { PreAuthGuard, Source } from './pre-auth-guard.js';
 
 /** Options of {@link WsAgentHub}. */
@@ -29,8 +31,8 @@ export interface WsAgentHubOptions {
   identity: CoordinatorIdentity;
   coordinatorId: string;
   logger: Logger;
-  /** Unix seconds; default the system clock. */
-  now?: () => number;
+  /** Unix seconds now; default the system clock. */
+  nowSec?: () => number;
   /** Ping interval; a peer missing two pongs is terminated. Default 15. */
   heartbeatSec?: number;
   /** Time allowed from connection to a verified hello. Default 10 000 ms. */
@@ -76,8 +78,8 @@ interface Pending {
 
 /** The WebSocket implementation of {@link AgentHub}. */
 export class WsAgentHub implements AgentHub {
-  readonly #opts: Required<Omit<WsAgentHubOptions, 'now' | 'guard'>> & {
-    now: () => number;
+  readonly #opts: Required<Omit<WsAgentHubOptions, 'nowSec' | 'guard'>> & {
+    nowSec: () => number;
     guard: PreAuthGuard | undefined;
   };
   readonly #live = new Map<string, AgentSession>();
@@ -94,7 +96,7 @@ export class WsAgentHub implements AgentHub {
       commandLifetimeSec: 120,
       maxPendingHandshakes: 2048,
       maxBufferedBytes: 1024 * 1024,
-      now: () => Math.floor(Date.now() / 1000),
+      nowSec: () => nowSec(systemClock),
       ...opts,
       guard: opts.guard,
     };
@@ -103,7 +105,7 @@ export class WsAgentHub implements AgentHub {
       store: o.store,
       logger: o.logger,
       coordinatorId: o.coordinatorId,
-      now: o.now,
+      now: o.nowSec,
       heartbeatSec: o.heartbeatSec,
       handshakeTimeoutMs: o.handshakeTimeoutMs,
       maxBufferedBytes: o.maxBufferedBytes,
@@ -192,7 +194,7 @@ export class WsAgentHub implements AgentHub {
         recovery: 'Check that launchplane-agent runs on the host and can reach the coordinator',
       });
     }
-    const now = this.#opts.now();
+    const now = this.#opts.nowSec();
     const jti = randomUUID();
     const exp = now + this.#opts.commandLifetimeSec;
     // Seq, command record and audit commit together (one fsync), before anything is sent.
@@ -262,7 +264,7 @@ export class WsAgentHub implements AgentHub {
     }
     logger.debug({ hostId, jti: jti, type: cmd.type, laneId: cmd.laneId }, 'command sent');
     const answer = await result;
-    const completedAt = this.#opts.now();
+    const completedAt = this.#opts.nowSec();
     await store.transaction(async (tx) => {
       const record = await tx.getCommand(jti);
       if (record !== undefined) await tx.putCommand({ ...record, result: answer, completedAt });

@@ -35,7 +35,7 @@ import {
 import type { HostSessionInfo } from '../ports/agent-hub.js';
 import type { Logger } from '../ports/logger.js';
 import type { CoordinatorStore, LaneRecord } from '../ports/store.js';
-import { writeAudit } from './audit-writer.js';
+import { writeAudit } from '../audit/audit-writer.js';
 
 /** What a session needs from the hub that owns it. */
 export interface SessionHost {

@@ -14,7 +14,7 @@
 import type { AuditOutcome, ErrorCode } from '@launchplane/shared';
 import type { Logger } from '../ports/logger.js';
 import type { CoordinatorStore } from '../ports/store.js';
-import { auditRecordOf, type AuditEntry } from './audit-writer.js';
+import { auditRecordOf, type AuditEntry } from '../audit/audit-writer.js';
 
 /** One refused event. */
 export interface TallyEvent {

@@ -3,6 +3,8 @@
  * agent WebSocket at `/v1/agent` (`noServer` + `handleUpgrade`, subprotocol `launchplane.v1`,
  * no compression, capped frames). Any other upgrade is refused.
  */
+import { nowSec } from '@launchplane/shared';
+import { systemClock } from '../adapters/system-clock.js';
 import { createServer as createHttpServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
@@ -25,7 +27,7 @@ import { agentUrlOf } from '../config/coordinator-config.js';
 import { adminRoutes } from './admin-routes.js';
 import { WsAgentHub } from './agent-hub.js';
 import { AuditTally } from './audit-tally.js';
-import { writeAudit } from './audit-writer.js';
+import { writeAudit } from '../audit/audit-writer.js';
 import { EnrollmentChallenges, enroll, isAuditedRefusal } from './enrollment.js';
 import {
   WEBHOOK_KIND,
@@ -42,7 +44,8 @@ import {
   type PreAuthLimits,
   type Source,
 } from './pre-auth-guard.js';
-import { compilePath, parseBody, roleAllows, type PathMatcher, type Route } from './routes.js';
+import { parseBody, type Route } from '../http/route.js';
+import { compilePath, roleAllows, type PathMatcher } from './routes.js';
 
 /** Options of {@link CoordinatorServer.create}. */
 export interface CoordinatorServerOptions {
@@ -77,8 +80,8 @@ export interface CoordinatorServerOptions {
   auditFlushMs?: number;
   /** `POST /v1/github/webhook` (coordinator.yaml `github.webhook`); 404 without it. */
   githubWebhook?: GitHubWebhookOptions;
-  /** Unix seconds; default the system clock. */
-  now?: () => number;
+  /** Unix seconds now; default the system clock. */
+  nowSec?: () => number;
 }
 
 /** Largest body accepted on the unauthenticated enrollment endpoints. */
@@ -118,7 +121,7 @@ export class CoordinatorServer {
 
   private constructor(opts: CoordinatorServerOptions) {
     this.#opts = opts;
-    this.#now = opts.now ?? (() => Math.floor(Date.now() / 1000));
+    this.#now = opts.nowSec ?? (() => nowSec(systemClock));
     this.tlsPin = opts.tls === undefined ? undefined : tlsPinOfCertificate(opts.tls.cert);
     this.guard = new PreAuthGuard({
       limits: { ...DEFAULT_PRE_AUTH_LIMITS, ...opts.limits },
@@ -139,7 +142,7 @@ export class CoordinatorServer {
       identity: opts.identity,
       coordinatorId: opts.coordinatorId,
       logger: opts.logger,
-      now: this.#now,
+      nowSec: this.#now,
       ...(opts.heartbeatSec === undefined ? {} : { heartbeatSec: opts.heartbeatSec }),
       ...(opts.handshakeTimeoutMs === undefined
         ? {}

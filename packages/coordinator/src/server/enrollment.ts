@@ -21,7 +21,7 @@ import {
 } from '@launchplane/shared';
 import type { CoordinatorIdentity } from '../keys/coordinator-identity.js';
 import type { CoordinatorStore, EnrollmentTokenRecord, HostRecord } from '../ports/store.js';
-import { writeAudit } from './audit-writer.js';
+import { writeAudit } from '../audit/audit-writer.js';
 import { mintToken } from './secret-tokens.js';
 /** Longest life of an enrollment token, in seconds (docs/security.md "Enrollment handshake"). */
 export const MAX_ENROLLMENT_TTL_SEC = 60 * 60;

@@ -41,7 +41,7 @@ import {
   type FrameTemplate,
   type Mutated,
 } from '@launchplane/testkit/fuzz';
-import { parseBody } from './routes.js';
+import { parseBody } from '../http/route.js';
 import { mintToken } from './secret-tokens.js';
 
 /** Cases per property; `LP_FUZZ_SCALE` multiplies them (soak runs). */
@@ -207,7 +207,7 @@ beforeAll(async () => {
     coordinatorId: COORDINATOR_ID,
     logger: silentLogger,
     port: 0,
-    now: () => NOW,
+    nowSec: () => NOW,
     limits: { exempt: ['127.0.0.1'] },
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SECRET_SAMPLES, logSampleEveryWay } from '@launchplane/shared';
+import { SECRET_SAMPLES, logSampleEveryWay } from '@launchplane/testkit/redact-vectors';
 import { createPinoLogger } from './pino-logger.js';
 
 function capture(): { destination: NodeJS.WritableStream; text: () => Promise<string> } {

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { LaunchplaneError } from '@launchplane/shared';
-import { compilePath, parseBody, roleAllows } from './routes.js';
+import { parseBody } from '../http/route.js';
+import { compilePath, roleAllows } from './routes.js';
 
 describe('routes', () => {
   it('roleAllows orders viewer < operator < admin', () => {

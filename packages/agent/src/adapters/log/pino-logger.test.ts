@@ -1,6 +1,7 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { LaunchplaneError, SECRET_SAMPLES, logSampleEveryWay } from '@launchplane/shared';
+import { LaunchplaneError } from '@launchplane/shared';
+import { SECRET_SAMPLES, logSampleEveryWay } from '@launchplane/testkit/redact-vectors';
 import { createPinoLogger } from './pino-logger.js';
 
 function capture(): { destination: Writable; text: () => Promise<string> } {

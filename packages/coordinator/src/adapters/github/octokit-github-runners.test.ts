@@ -299,7 +299,7 @@ describe('OctokitGitHubRunners as GitHubWorkflows', () => {
     const runs = await gh.listRuns('acme/widgets', {
       workflow: 'launchplane-smoke.yml',
       event: 'workflow_dispatch',
-      createdSince: since,
+      createdSinceSec: since,
     });
     expect(runs).toHaveLength(1);
     const run = runs[0]!;
@@ -446,7 +446,7 @@ describe('OctokitGitHubRunners against faults', () => {
     let now = Date.now();
     await gh.close();
     gh = await startGitHubSim({ tokens: [TOKEN], config: { rateLimit: 3 }, now: () => now });
-    const gitHub = client({ now: () => now });
+    const gitHub = client({ clock: { nowMs: () => now } });
     for (let i = 0; i < 3; i++) await gitHub.createRegistrationToken(REPO);
     expect(gitHub.rateLimit()?.remaining).toBe(0);
     const err = await rejection(gitHub.createRegistrationToken(REPO));

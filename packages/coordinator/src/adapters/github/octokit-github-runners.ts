@@ -5,7 +5,8 @@
  * honour `retry-after` within bounds, and an exhausted hourly budget is reported at once.
  */
 import { randomBytes } from 'node:crypto';
-import { LaunchplaneError } from '@launchplane/shared';
+import { LaunchplaneError, msToSec, type Clock } from '@launchplane/shared';
+import { systemClock } from '../system-clock.js';
 import type { Scope } from '@launchplane/shared';
 import { createAppAuth } from '@octokit/auth-app';
 import { Octokit } from '@octokit/core';
@@ -90,8 +91,8 @@ export interface OctokitGitHubRunnersOptions {
   etagCache?: EtagCacheOptions | false;
   /** The `fetch` to use; default the global one. */
   fetch?: typeof fetch;
-  /** Clock in epoch ms; default `Date.now`. */
-  now?: () => number;
+  /** Where rate-limit and retry deadlines read the time; default the system clock. */
+  clock?: Pick<Clock, 'nowMs'>;
   /** Where Octokit's own warnings (deprecations, plugin errors) go; default nowhere. */
   log?: Logger;
   userAgent?: string;
@@ -183,7 +184,7 @@ const jobSchema = z.object({
 /** Unix seconds of a GitHub time; undefined for none or an unreadable one. */
 function unixOf(iso: string | null | undefined): number | undefined {
   const ms = iso === null || iso === undefined ? Number.NaN : Date.parse(iso);
-  return Number.isFinite(ms) ? Math.floor(ms / 1000) : undefined;
+  return Number.isFinite(ms) ? msToSec(ms) : undefined;
 }
 
 function toRun(r: z.infer<typeof runSchema>): WorkflowRun {
@@ -314,7 +315,7 @@ export class OctokitGitHubRunners implements GitHubRunners, GitHubWorkflows {
   readonly #octokit: LpOctokit;
   readonly #cache: EtagCache | undefined;
   readonly #counters: FetchCounters = { requests: 0, notModified: 0 };
-  readonly #now: () => number;
+  readonly #clock: Pick<Clock, 'nowMs'>;
   readonly #deadlines = new WeakMap<AbortSignal, number>();
   readonly #opts: Limits;
   readonly #log: Logger | undefined;
@@ -343,7 +344,7 @@ export class OctokitGitHubRunners implements GitHubRunners, GitHubWorkflows {
         'GitHub client option "perPage" must be 1 to 100',
       );
     }
-    this.#now = opts.now ?? Date.now;
+    this.#clock = opts.clock ?? systemClock;
     this.#log = opts.log;
     this.#cache = opts.etagCache === false ? undefined : new EtagCache(opts.etagCache ?? {});
     const baseFetch = opts.fetch ?? globalThis.fetch;
@@ -393,7 +394,7 @@ export class OctokitGitHubRunners implements GitHubRunners, GitHubWorkflows {
           return (
             retryCount < o.maxSecondaryRetries &&
             retryAfter <= o.maxRetryAfterSec &&
-            (deadline === undefined || this.#now() + retryAfter * 1000 < deadline)
+            (deadline === undefined || this.#clock.nowMs() + retryAfter * 1000 < deadline)
           );
         },
       },
@@ -575,10 +576,10 @@ export class OctokitGitHubRunners implements GitHubRunners, GitHubWorkflows {
     const params = new URLSearchParams({ per_page: String(this.#opts.perPage) });
     if (query.event !== undefined) params.set('event', query.event);
     if (query.status !== undefined) params.set('status', query.status);
-    if (query.createdSince !== undefined) {
+    if (query.createdSinceSec !== undefined) {
       params.set(
         'created',
-        `>=${new Date(query.createdSince * 1000).toISOString().replace('.000Z', 'Z')}`,
+        `>=${new Date(query.createdSinceSec * 1000).toISOString().replace('.000Z', 'Z')}`,
       );
     }
     return this.#call(action, async (request) =>
@@ -684,7 +685,7 @@ export class OctokitGitHubRunners implements GitHubRunners, GitHubWorkflows {
           `Cannot ${action.what}: GitHub answered with an unreadable expiry`,
         );
       }
-      return { token: body.token, expiresAt: Math.floor(expiresMs / 1000) };
+      return { token: body.token, expiresAt: msToSec(expiresMs) };
     });
   }
 
@@ -758,7 +759,7 @@ export class OctokitGitHubRunners implements GitHubRunners, GitHubWorkflows {
    * be spent, and maps whatever it throws to a `LaunchplaneError`.
    */
   async #call<T>(action: GitHubAction, fn: (request: RequestFn) => Promise<T>): Promise<T> {
-    const now = this.#now();
+    const now = this.#clock.nowMs();
     if (now < this.#blockedUntilMs && this.#rate !== undefined) {
       throw primaryRateLimitError(action, this.#rate.resetAt, { sent: false });
     }
@@ -828,8 +829,9 @@ export class OctokitGitHubRunners implements GitHubRunners, GitHubWorkflows {
           // GitHub's reset is on GitHub's clock; measure it from GitHub's Date header so a
           // skewed local clock neither blocks too long nor hammers an empty budget.
           const serverNow = Date.parse(res.headers.get('date') ?? '');
-          const untilReset = reset * 1000 - (Number.isFinite(serverNow) ? serverNow : this.#now());
-          this.#blockedUntilMs = this.#now() + Math.max(0, untilReset) + 1000;
+          const untilReset =
+            reset * 1000 - (Number.isFinite(serverNow) ? serverNow : this.#clock.nowMs());
+          this.#blockedUntilMs = this.#clock.nowMs() + Math.max(0, untilReset) + 1000;
         }
       }
       return res;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SECRET_SAMPLES } from '@launchplane/shared';
+import { SECRET_SAMPLES } from '@launchplane/testkit/redact-vectors';
 import { SqliteCoordinatorStore } from '../adapters/sqlite/sqlite-store.js';
 import { writeAudit } from './audit-writer.js';
 

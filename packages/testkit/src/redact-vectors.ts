@@ -6,8 +6,7 @@
  * The values are made up; none of them was ever a real credential. Pure: no I/O.
  */
 import { Buffer } from 'node:buffer';
-import { LaunchplaneError } from './errors.js';
-import type { LogMethods } from './redact.js';
+import { LaunchplaneError, type LogMethods } from '@launchplane/shared';
 
 /** One secret as a caller could hand it to a writer. */
 export interface SecretSample {
