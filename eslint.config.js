@@ -140,10 +140,9 @@ export default tseslint.config(
   {
     // The control layer uses what it shares with the server (the route shape in `http/`, the audit
     // writer in `audit/`), never `server/` itself nor `main.ts`, which wires both
-    // (docs/design/architecture.md "Inside the coordinator"). saga-support.ts is left out until
-    // its audit-writer import moves to `../audit/audit-writer.js`.
+    // (docs/design/architecture.md "Inside the coordinator").
     files: ['packages/coordinator/src/control/**'],
-    ignores: [...testSupportFiles, 'packages/coordinator/src/control/saga-support.ts'],
+    ignores: testSupportFiles,
     rules: {
       'no-restricted-imports': [
         'error',

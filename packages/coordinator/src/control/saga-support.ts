@@ -20,7 +20,7 @@ import {
 import type { HostView } from '../domain/guardrails.js';
 import { staleHealth } from '../domain/host-health.js';
 import type { LaneRecord } from '../ports/store.js';
-import { writeAudit } from '../server/audit-writer.js';
+import { writeAudit } from '../audit/audit-writer.js';
 import type { ActionReport } from './action-report.js';
 import { nowSec } from '@launchplane/shared';
 import type { ControlDeps } from './control-deps.js';
