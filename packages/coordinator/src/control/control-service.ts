@@ -284,25 +284,24 @@ export class ControlService {
     const first = planned.actions.filter((a) => a.kind !== 'create');
     const creates = planned.actions.filter((a) => a.kind === 'create');
     const limit = this.#deps.options.applyConcurrency;
-    const run = async (a: PlanAction): Promise<ActionReport> => {
-      const r = await this.#run(a, opts);
+    const run = async (a: PlanAction, onRecorded?: () => void): Promise<ActionReport> => {
+      const r = await this.#run(a, opts, onRecorded);
       onReport(r);
       return r;
     };
-    const reports = await runLimited(first, limit, run);
+    const reports = await runLimited(first, limit, (a) => run(a));
     const byHost = new Map<string, PlanAction[]>();
     for (const a of creates) byHost.set(a.hostId, [...(byHost.get(a.hostId) ?? []), a]);
-    const perHost = await runLimited([...byHost.values()], limit, async (list) => {
-      const out: ActionReport[] = [];
-      for (const a of list) out.push(await run(a));
-      return out;
-    });
+    const perHost = await runLimited([...byHost.values()], limit, (list) =>
+      createsOnHost(list, limit, run),
+    );
     return [...reports, ...perHost.flat()];
   }
 
   async #run(
     a: PlanAction,
     opts: { actor: string; dryRun: boolean; signal?: AbortSignal },
+    onRecorded?: () => void,
   ): Promise<ActionReport> {
     const common = {
       actor: opts.actor,
@@ -317,6 +316,7 @@ export class ControlService {
           hostId: a.hostId,
           pool: a.pool,
           lockLane: (laneId) => this.#locks.acquire(laneId, `create of lane "${laneId}"`),
+          ...(onRecorded === undefined ? {} : { onRecorded }),
         });
       case 'remove':
       case 'restart':
@@ -680,6 +680,37 @@ function interruptedState(lane: LaneRecord): LaneRecord | undefined {
     );
   }
   return undefined;
+}
+
+/**
+ * One host's creates, in plan order. Each starts once the one before it has recorded its lane, so
+ * that the host's capacity and pool checks count it, and then runs beside it, at most `limit` at
+ * a time. A burst of demand so waits for about one runner's start per host, not for each runner
+ * in turn (the host still runs its lane commands one at a time). Reports keep the plan's order.
+ */
+export async function createsOnHost(
+  list: readonly PlanAction[],
+  limit: number,
+  run: (a: PlanAction, onRecorded: () => void) => Promise<ActionReport>,
+): Promise<ActionReport[]> {
+  const running = new Set<Promise<void>>();
+  const reports: Promise<ActionReport>[] = [];
+  for (const a of list) {
+    while (running.size >= Math.max(1, limit)) await Promise.race(running);
+    let recorded!: () => void;
+    const gate = new Promise<void>((resolve) => (recorded = resolve));
+    const report = run(a, recorded);
+    const settled = report.then(
+      () => undefined,
+      () => undefined,
+    );
+    const tracked: Promise<void> = settled.finally(() => running.delete(tracked));
+    running.add(tracked);
+    reports.push(report);
+    // A create refused by its checks never records a lane: it is done, so the next may start.
+    await Promise.race([gate, settled]);
+  }
+  return Promise.all(reports);
 }
 
 /** Runs `fn` over `items` with at most `limit` at once, keeping the order of results. */

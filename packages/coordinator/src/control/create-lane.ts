@@ -61,6 +61,11 @@ export interface CreateLaneRequest {
    * of a lane still `pending`) can act on it while it is being made; returns the release.
    */
   lockLane?: (laneId: string) => () => void;
+  /**
+   * Called once the lane is recorded (`pending`), when its host's capacity checks can see it. The
+   * next create on the same host may start from here: its checks then count this lane.
+   */
+  onRecorded?: () => void;
 }
 
 /** States that hold a pool's slot on a host (as the planner counts them). */
@@ -153,7 +158,7 @@ export interface LaneSpec {
 export async function makeLane(
   deps: ControlDeps,
   spec: LaneSpec,
-  req: Pick<CreateLaneRequest, 'actor' | 'dryRun' | 'signal' | 'lockLane'>,
+  req: Pick<CreateLaneRequest, 'actor' | 'dryRun' | 'signal' | 'lockLane' | 'onRecorded'>,
   report: ActionReport,
 ): Promise<ActionReport> {
   const { group, scope } = spec;
@@ -215,6 +220,7 @@ export async function makeLane(
       updatedAt: now,
     };
     await deps.store.putLane(lane);
+    req.onRecorded?.();
     report.steps.push(`recorded lane "${laneId}" (pending)`);
     const deadline = new Deadline(deps, deps.options.createOnlineSec * 1000);
 
