@@ -22,13 +22,13 @@
  * - GitHub requests (the simulator's `/_sim/requests`: every request, those that counted against
  *   the rate limit, and free 304s);
  * - lane start time: from a lane's runner being registered to it being online (demand mode);
- * - over-provisioned lanes (demand mode): lanes still coming up at a sample where the pool held
+ * - over-provisioned lanes (demand mode): lanes whose runner registered at a sample where the pool held
  *   more lanes than every target `min(max, max(min, busy + waiting + minIdle))` seen in the last
  *   `--target-window-ms` of wall time (busy and waiting from the simulator's jobs).
  *
  * Root and the systemd testbed are needed: `npm run bench:scaling` (builds first). Options:
  * `--jobs 50 --minutes 30 --burst 10 --min-duration-sec 30 --max-duration-sec 300 --speed 20
- * --seed 14 --hosts 2 --lanes-per-host 6 --min-idle 1 --scale-down-after-sec 60
+ * --seed 14 --hosts 2 --lanes-per-host 6 --min-idle 1 --scale-down-after-sec 60 --reservation-sec 120
  * --modes static-avg,static-peak,demand --sample-ms 500 --target-window-ms 10000 --no-write`.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -60,7 +60,9 @@ interface Options {
   hosts: number;
   lanesPerHost: number;
   minIdle: number;
+  /** Simulated seconds, as every time the bench reports (the coordinator gets them ÷ speed). */
   scaleDownAfterSec: number;
+  reservationSec: number;
   modes: Mode[];
   sampleMs: number;
   targetWindowMs: number;
@@ -80,6 +82,7 @@ function parseArgs(argv: string[]): Options {
     lanesPerHost: 6,
     minIdle: 1,
     scaleDownAfterSec: 60,
+    reservationSec: 120,
     modes: [...MODES],
     sampleMs: 500,
     targetWindowMs: 10_000,
@@ -104,6 +107,7 @@ function parseArgs(argv: string[]): Options {
     '--lanes-per-host': 'lanesPerHost',
     '--min-idle': 'minIdle',
     '--scale-down-after-sec': 'scaleDownAfterSec',
+    '--reservation-sec': 'reservationSec',
     '--sample-ms': 'sampleMs',
     '--target-window-ms': 'targetWindowMs',
   };
@@ -254,6 +258,28 @@ function sumRequests(before: RequestCounts, after: RequestCounts): ModeResult['g
   return total;
 }
 
+/**
+ * The coordinator runs on the wall clock while the trace is compressed: the pool's times, given
+ * in simulated seconds, are divided by the speed (at least 1 s, as the policy counts whole
+ * seconds). The reconcile and poll intervals are the coordinator's smallest (5 s and 10 s of wall
+ * time, 100 s and 200 s simulated at 20×); new jobs wake the reconciler at once anyway.
+ */
+function coordinatorTimes(o: Options): {
+  scaleDownAfterSec: number;
+  reservationSec: number;
+  reconcileIntervalSec: number;
+  pollIntervalSec: number;
+} {
+  const wallSec = (sim: number, least: number): number =>
+    Math.max(least, Math.round(sim / o.speed));
+  return {
+    scaleDownAfterSec: wallSec(o.scaleDownAfterSec, 0),
+    reservationSec: wallSec(o.reservationSec, 1),
+    reconcileIntervalSec: 5,
+    pollIntervalSec: 10,
+  };
+}
+
 async function runMode(
   mode: Mode,
   o: Options,
@@ -263,12 +289,15 @@ async function runMode(
 ): Promise<ModeResult> {
   const hostIds = Array.from({ length: o.hosts }, (_, i) => `host-${i + 1}`);
   const capacity = o.hosts * o.lanesPerHost;
+  const wall = coordinatorTimes(o);
   const w = await startWorld({
     backend: 'systemd',
     systemd,
-    reconcile: { auto: true, intervalSec: 5 },
+    reconcile: { auto: true, intervalSec: wall.reconcileIntervalSec },
     createOnlineSec: 120,
-    ...(mode === 'demand' ? { demand: { webhookSecret: SECRET, pollIntervalSec: 30 } } : {}),
+    ...(mode === 'demand'
+      ? { demand: { webhookSecret: SECRET, pollIntervalSec: wall.pollIntervalSec } }
+      : {}),
   });
   try {
     for (const hostId of hostIds) {
@@ -309,8 +338,8 @@ async function runMode(
                   min: 0,
                   max: capacity,
                   minIdle: o.minIdle,
-                  scaleDownAfterSec: o.scaleDownAfterSec,
-                  reservationSec: 120,
+                  scaleDownAfterSec: wall.scaleDownAfterSec,
+                  reservationSec: wall.reservationSec,
                 },
               }
             : {}),
@@ -353,6 +382,7 @@ async function runMode(
       const online = runners.filter((r) => r.status === 'online');
       laneMs += dt * runners.length;
       idleLaneMs += dt * online.filter((r) => !r.busy && r.currentJobId === null).length;
+      const fresh = runners.filter((r) => !registeredAt.has(r.name));
       for (const r of runners) {
         if (!registeredAt.has(r.name)) registeredAt.set(r.name, now);
         if (r.status === 'online' && !onlineAt.has(r.name)) onlineAt.set(r.name, now);
@@ -361,11 +391,12 @@ async function runMode(
         const target = Math.min(capacity, Math.max(0, p.inProgress + p.queued + o.minIdle));
         targets.push({ at: now, target });
         while (targets.length > 0 && targets[0]!.at < now - o.targetWindowMs) targets.shift();
+        // A lane is judged when it is made (its runner first registered), against every target
+        // of the window before: demand that ends while a lane starts does not make it excess.
         const ceiling = Math.max(...targets.map((t) => t.target));
-        const coming = runners.filter((r) => !onlineAt.has(r.name));
-        if (runners.length > ceiling && coming.length > 0) {
+        if (runners.length > ceiling && fresh.length > 0) {
           const excess = runners.length - ceiling;
-          for (const r of coming.slice(0, excess)) overProvisioned.add(r.name);
+          for (const r of fresh.slice(0, excess)) overProvisioned.add(r.name);
         }
       }
       if (p.state !== 'running' && p.queued === 0 && p.inProgress === 0) break;
@@ -510,6 +541,7 @@ async function main(): Promise<void> {
     at: new Date().toISOString(),
     backend: 'systemd',
     parameters: { ...o, write: undefined },
+    coordinatorWallSec: coordinatorTimes(o),
     trace: {
       jobs: trace.length,
       spanSimulatedMin: round(c.spanMs / 60_000),

@@ -1,12 +1,13 @@
 import {
   LaunchplaneError,
   controlPlanSchema,
-  type ActionReport,
+  type ControlPlan,
   type PlanAction,
 } from '@launchplane/shared';
+import type { ActionReport } from './action-report.js';
 import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../ports/logger.js';
-import { ControlService, createsOnHost } from './control-service.js';
+import { ControlService, startCreatesOnHost } from './control-service.js';
 import { COORDINATOR_ID, makeWorld, seedLane, type World } from './control-fakes.test-helper.js';
 import { Reconciler } from './reconciler.js';
 
@@ -288,6 +289,34 @@ describe('Reconciler', () => {
     ).toBe(true);
   });
 
+  it("does not wait for new lanes' runners: the next plan counts them in flight, and stop waits for them", async () => {
+    const { w, service } = await world();
+    w.hub.registerOnStart = false;
+    let second: Promise<ControlPlan> | undefined;
+    w.clock.onSleep(() => {
+      // The creates wait for their runners: plan again now, then let the runners come online.
+      if (second !== undefined || w.hub.commands('lane.create').length < 3) return;
+      second = service.plan();
+      void second.then(() => {
+        for (const c of w.hub.commands('lane.create')) w.hub.comeOnline(c.laneId);
+      });
+    });
+    const rec = new Reconciler({ service, clock: w.clock, logger: silentLogger }, { auto: true });
+    const r = await rec.tick();
+    expect(r.applied).toMatchObject({ ok: true, reports: [], detached: 3 });
+    await rec.stop();
+    // Lanes still coming up hold their slots: the second plan makes no more of them.
+    expect((await second)?.summary.creates).toBe(0);
+    expect((await w.store.listLanes()).map((l) => l.state)).toEqual(['online', 'online', 'online']);
+    const audit = await w.store.listAudit({});
+    expect(audit.filter((a) => a.action === 'lane.create').map((a) => a.outcome)).toEqual([
+      'ok',
+      'ok',
+      'ok',
+    ]);
+    expect(audit.find((a) => a.action === 'apply')?.params['detached']).toBe(3);
+  });
+
   it('runs rounds on its interval until stopped', async () => {
     const { w, service } = await world();
     const rec = new Reconciler(
@@ -302,7 +331,7 @@ describe('Reconciler', () => {
   });
 });
 
-describe('createsOnHost', () => {
+describe('startCreatesOnHost', () => {
   const action = (n: number): PlanAction =>
     ({ kind: 'create', id: `create:h:p:${n}`, hostId: 'h', pool: 'p' }) as unknown as PlanAction;
   const report = (a: PlanAction): ActionReport => ({ actionId: a.id }) as unknown as ActionReport;
@@ -321,8 +350,7 @@ describe('createsOnHost', () => {
         });
       });
     };
-    const all = createsOnHost([action(1), action(2), action(3)], 4, run);
-    await new Promise((r) => setTimeout(r, 20));
+    const started = await startCreatesOnHost([action(1), action(2), action(3)], 4, run);
     // All three are under way before any finished, each started after its predecessor recorded.
     expect(events).toEqual([
       'start create:h:p:1',
@@ -332,8 +360,11 @@ describe('createsOnHost', () => {
       'start create:h:p:3',
       'recorded create:h:p:3',
     ]);
+    expect(started.map((c) => c.settled())).toEqual([undefined, undefined, undefined]);
     for (const id of ['create:h:p:3', 'create:h:p:1', 'create:h:p:2']) finish.get(id)?.();
-    expect((await all).map((r) => r.actionId)).toEqual([
+    const reports = await Promise.all(started.map((c) => c.report));
+    expect(started.map((c) => c.settled()?.actionId)).toEqual(reports.map((r) => r.actionId));
+    expect(reports.map((r) => r.actionId)).toEqual([
       'create:h:p:1',
       'create:h:p:2',
       'create:h:p:3',
@@ -346,7 +377,7 @@ describe('createsOnHost', () => {
       started.push(a.id);
       return Promise.resolve(report(a));
     };
-    const out = await createsOnHost([action(1), action(2)], 4, run);
+    const out = await startCreatesOnHost([action(1), action(2)], 4, run);
     expect(started).toEqual(['create:h:p:1', 'create:h:p:2']);
     expect(out).toHaveLength(2);
   });
@@ -362,7 +393,8 @@ describe('createsOnHost', () => {
       running--;
       return report(a);
     };
-    await createsOnHost([1, 2, 3, 4, 5, 6, 7].map(action), 2, run);
+    const started = await startCreatesOnHost([1, 2, 3, 4, 5, 6, 7].map(action), 2, run);
+    await Promise.all(started.map((c) => c.report));
     expect(most).toBe(2);
   });
 });
