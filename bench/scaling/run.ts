@@ -67,6 +67,8 @@ interface Options {
   sampleMs: number;
   targetWindowMs: number;
   write: boolean;
+  /** Where to write each demand-mode event in time order (JSON lines), to see where waits go. */
+  timeline: string | undefined;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -87,6 +89,7 @@ function parseArgs(argv: string[]): Options {
     sampleMs: 500,
     targetWindowMs: 10_000,
     write: true,
+    timeline: undefined,
   };
   const num = (flag: string, v: string | undefined): number => {
     const n = Number(v);
@@ -116,7 +119,11 @@ function parseArgs(argv: string[]): Options {
     const key = keys[a];
     if (key !== undefined) (o as unknown as Record<string, number>)[key] = num(a, argv[++i]);
     else if (a === '--no-write') o.write = false;
-    else if (a === '--modes') {
+    else if (a === '--timeline') {
+      const path = argv[++i];
+      if (path === undefined || path === '') throw new Error('option "--timeline" needs a path');
+      o.timeline = path;
+    } else if (a === '--modes') {
       const list = (argv[++i] ?? '').split(',');
       for (const m of list) {
         if (!(MODES as readonly string[]).includes(m)) {
@@ -194,6 +201,7 @@ interface SimJobRow {
   queuedAt: number;
   startedAt: number | null;
   completedAt: number | null;
+  runnerName?: string | null;
 }
 interface TraceState {
   state: string;
@@ -278,6 +286,44 @@ function coordinatorTimes(o: Options): {
     reconcileIntervalSec: 5,
     pollIntervalSec: 10,
   };
+}
+
+/** Every job's and runner's events in time order, as JSON lines: `t` is simulated s from the start. */
+function writeTimeline(
+  path: string,
+  speed: number,
+  wall0: number,
+  jobs: readonly SimJobRow[],
+  runners: Record<'registeredAt' | 'onlineAt' | 'goneAt', ReadonlyMap<string, number>>,
+): void {
+  const rows: { t: number; event: string; [k: string]: unknown }[] = [];
+  const t = (ms: number): number => round(((ms - wall0) * speed) / 1000);
+  for (const j of jobs) {
+    rows.push({ t: t(j.queuedAt), event: 'job.queued', job: j.id });
+    if (j.startedAt !== null) {
+      const waitSec = round(((j.startedAt - j.queuedAt) * speed) / 1000);
+      rows.push({
+        t: t(j.startedAt),
+        event: 'job.started',
+        job: j.id,
+        runner: j.runnerName,
+        waitSec,
+      });
+    }
+    if (j.completedAt !== null)
+      rows.push({ t: t(j.completedAt), event: 'job.completed', job: j.id });
+  }
+  for (const [key, event] of [
+    ['registeredAt', 'runner.registered'],
+    ['onlineAt', 'runner.online'],
+    ['goneAt', 'runner.gone'],
+  ] as const) {
+    for (const [name, at] of runners[key]) rows.push({ t: t(at), event, runner: name });
+  }
+  rows.sort((a, b) => a.t - b.t);
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+  process.stderr.write(`[scaling] wrote the demand timeline to ${path}\n`);
 }
 
 async function runMode(
@@ -367,6 +413,7 @@ async function runMode(
     let laneMs = 0;
     const registeredAt = new Map<string, number>();
     const onlineAt = new Map<string, number>();
+    const goneAt = new Map<string, number>();
     const overProvisioned = new Set<string>();
     const targets: { at: number; target: number }[] = [];
     const maxWallMs = ((o.minutes * 60_000 + o.maxDurationSec * 1000) / o.speed) * 4 + 600_000;
@@ -383,6 +430,10 @@ async function runMode(
       laneMs += dt * runners.length;
       idleLaneMs += dt * online.filter((r) => !r.busy && r.currentJobId === null).length;
       const fresh = runners.filter((r) => !registeredAt.has(r.name));
+      const present = new Set(runners.map((r) => r.name));
+      for (const name of registeredAt.keys()) {
+        if (!present.has(name) && !goneAt.has(name)) goneAt.set(name, now);
+      }
       for (const r of runners) {
         if (!registeredAt.has(r.name)) registeredAt.set(r.name, now);
         if (r.status === 'online' && !onlineAt.has(r.name)) onlineAt.set(r.name, now);
@@ -451,6 +502,9 @@ async function runMode(
       wallSec: round(wallMs / 1000),
       simulatedSec: round((wallMs * o.speed) / 1000),
     };
+    if (mode === 'demand' && o.timeline !== undefined) {
+      writeTimeline(o.timeline, o.speed, wall0, jobs, { registeredAt, onlineAt, goneAt });
+    }
     if (mode === 'demand') {
       result.laneStartSec = {
         p50: round((percentile(starts, 50) * o.speed) / 1000),
