@@ -22,13 +22,13 @@
  * - GitHub requests (the simulator's `/_sim/requests`: every request, those that counted against
  *   the rate limit, and free 304s);
  * - lane start time: from a lane's runner being registered to it being online (demand mode);
- * - over-provisioned lanes (demand mode): lanes still coming up at a sample where the pool held
+ * - over-provisioned lanes (demand mode): lanes whose runner registered at a sample where the pool held
  *   more lanes than every target `min(max, max(min, busy + waiting + minIdle))` seen in the last
  *   `--target-window-ms` of wall time (busy and waiting from the simulator's jobs).
  *
  * Root and the systemd testbed are needed: `npm run bench:scaling` (builds first). Options:
  * `--jobs 50 --minutes 30 --burst 10 --min-duration-sec 30 --max-duration-sec 300 --speed 20
- * --seed 14 --hosts 2 --lanes-per-host 6 --min-idle 1 --scale-down-after-sec 60
+ * --seed 14 --hosts 2 --lanes-per-host 6 --min-idle 1 --scale-down-after-sec 60 --reservation-sec 120
  * --modes static-avg,static-peak,demand --sample-ms 500 --target-window-ms 10000 --no-write`.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -60,11 +60,15 @@ interface Options {
   hosts: number;
   lanesPerHost: number;
   minIdle: number;
+  /** Simulated seconds, as every time the bench reports (the coordinator gets them ÷ speed). */
   scaleDownAfterSec: number;
+  reservationSec: number;
   modes: Mode[];
   sampleMs: number;
   targetWindowMs: number;
   write: boolean;
+  /** Where to write each demand-mode event in time order (JSON lines), to see where waits go. */
+  timeline: string | undefined;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -80,10 +84,12 @@ function parseArgs(argv: string[]): Options {
     lanesPerHost: 6,
     minIdle: 1,
     scaleDownAfterSec: 60,
+    reservationSec: 120,
     modes: [...MODES],
     sampleMs: 500,
     targetWindowMs: 10_000,
     write: true,
+    timeline: undefined,
   };
   const num = (flag: string, v: string | undefined): number => {
     const n = Number(v);
@@ -104,6 +110,7 @@ function parseArgs(argv: string[]): Options {
     '--lanes-per-host': 'lanesPerHost',
     '--min-idle': 'minIdle',
     '--scale-down-after-sec': 'scaleDownAfterSec',
+    '--reservation-sec': 'reservationSec',
     '--sample-ms': 'sampleMs',
     '--target-window-ms': 'targetWindowMs',
   };
@@ -112,7 +119,11 @@ function parseArgs(argv: string[]): Options {
     const key = keys[a];
     if (key !== undefined) (o as unknown as Record<string, number>)[key] = num(a, argv[++i]);
     else if (a === '--no-write') o.write = false;
-    else if (a === '--modes') {
+    else if (a === '--timeline') {
+      const path = argv[++i];
+      if (path === undefined || path === '') throw new Error('option "--timeline" needs a path');
+      o.timeline = path;
+    } else if (a === '--modes') {
       const list = (argv[++i] ?? '').split(',');
       for (const m of list) {
         if (!(MODES as readonly string[]).includes(m)) {
@@ -190,6 +201,7 @@ interface SimJobRow {
   queuedAt: number;
   startedAt: number | null;
   completedAt: number | null;
+  runnerName?: string | null;
 }
 interface TraceState {
   state: string;
@@ -254,6 +266,66 @@ function sumRequests(before: RequestCounts, after: RequestCounts): ModeResult['g
   return total;
 }
 
+/**
+ * The coordinator runs on the wall clock while the trace is compressed: the pool's times, given
+ * in simulated seconds, are divided by the speed (at least 1 s, as the policy counts whole
+ * seconds). The reconcile and poll intervals are the coordinator's smallest (5 s and 10 s of wall
+ * time, 100 s and 200 s simulated at 20×); new jobs wake the reconciler at once anyway.
+ */
+function coordinatorTimes(o: Options): {
+  scaleDownAfterSec: number;
+  reservationSec: number;
+  reconcileIntervalSec: number;
+  pollIntervalSec: number;
+} {
+  const wallSec = (sim: number, least: number): number =>
+    Math.max(least, Math.round(sim / o.speed));
+  return {
+    scaleDownAfterSec: wallSec(o.scaleDownAfterSec, 0),
+    reservationSec: wallSec(o.reservationSec, 1),
+    reconcileIntervalSec: 5,
+    pollIntervalSec: 10,
+  };
+}
+
+/** Every job's and runner's events in time order, as JSON lines: `t` is simulated s from the start. */
+function writeTimeline(
+  path: string,
+  speed: number,
+  wall0: number,
+  jobs: readonly SimJobRow[],
+  runners: Record<'registeredAt' | 'onlineAt' | 'goneAt', ReadonlyMap<string, number>>,
+): void {
+  const rows: { t: number; event: string; [k: string]: unknown }[] = [];
+  const t = (ms: number): number => round(((ms - wall0) * speed) / 1000);
+  for (const j of jobs) {
+    rows.push({ t: t(j.queuedAt), event: 'job.queued', job: j.id });
+    if (j.startedAt !== null) {
+      const waitSec = round(((j.startedAt - j.queuedAt) * speed) / 1000);
+      rows.push({
+        t: t(j.startedAt),
+        event: 'job.started',
+        job: j.id,
+        runner: j.runnerName,
+        waitSec,
+      });
+    }
+    if (j.completedAt !== null)
+      rows.push({ t: t(j.completedAt), event: 'job.completed', job: j.id });
+  }
+  for (const [key, event] of [
+    ['registeredAt', 'runner.registered'],
+    ['onlineAt', 'runner.online'],
+    ['goneAt', 'runner.gone'],
+  ] as const) {
+    for (const [name, at] of runners[key]) rows.push({ t: t(at), event, runner: name });
+  }
+  rows.sort((a, b) => a.t - b.t);
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+  process.stderr.write(`[scaling] wrote the demand timeline to ${path}\n`);
+}
+
 async function runMode(
   mode: Mode,
   o: Options,
@@ -263,12 +335,15 @@ async function runMode(
 ): Promise<ModeResult> {
   const hostIds = Array.from({ length: o.hosts }, (_, i) => `host-${i + 1}`);
   const capacity = o.hosts * o.lanesPerHost;
+  const wall = coordinatorTimes(o);
   const w = await startWorld({
     backend: 'systemd',
     systemd,
-    reconcile: { auto: true, intervalSec: 5 },
+    reconcile: { auto: true, intervalSec: wall.reconcileIntervalSec },
     createOnlineSec: 120,
-    ...(mode === 'demand' ? { demand: { webhookSecret: SECRET, pollIntervalSec: 30 } } : {}),
+    ...(mode === 'demand'
+      ? { demand: { webhookSecret: SECRET, pollIntervalSec: wall.pollIntervalSec } }
+      : {}),
   });
   try {
     for (const hostId of hostIds) {
@@ -309,8 +384,8 @@ async function runMode(
                   min: 0,
                   max: capacity,
                   minIdle: o.minIdle,
-                  scaleDownAfterSec: o.scaleDownAfterSec,
-                  reservationSec: 120,
+                  scaleDownAfterSec: wall.scaleDownAfterSec,
+                  reservationSec: wall.reservationSec,
                 },
               }
             : {}),
@@ -338,6 +413,7 @@ async function runMode(
     let laneMs = 0;
     const registeredAt = new Map<string, number>();
     const onlineAt = new Map<string, number>();
+    const goneAt = new Map<string, number>();
     const overProvisioned = new Set<string>();
     const targets: { at: number; target: number }[] = [];
     const maxWallMs = ((o.minutes * 60_000 + o.maxDurationSec * 1000) / o.speed) * 4 + 600_000;
@@ -353,6 +429,11 @@ async function runMode(
       const online = runners.filter((r) => r.status === 'online');
       laneMs += dt * runners.length;
       idleLaneMs += dt * online.filter((r) => !r.busy && r.currentJobId === null).length;
+      const fresh = runners.filter((r) => !registeredAt.has(r.name));
+      const present = new Set(runners.map((r) => r.name));
+      for (const name of registeredAt.keys()) {
+        if (!present.has(name) && !goneAt.has(name)) goneAt.set(name, now);
+      }
       for (const r of runners) {
         if (!registeredAt.has(r.name)) registeredAt.set(r.name, now);
         if (r.status === 'online' && !onlineAt.has(r.name)) onlineAt.set(r.name, now);
@@ -361,11 +442,12 @@ async function runMode(
         const target = Math.min(capacity, Math.max(0, p.inProgress + p.queued + o.minIdle));
         targets.push({ at: now, target });
         while (targets.length > 0 && targets[0]!.at < now - o.targetWindowMs) targets.shift();
+        // A lane is judged when it is made (its runner first registered), against every target
+        // of the window before: demand that ends while a lane starts does not make it excess.
         const ceiling = Math.max(...targets.map((t) => t.target));
-        const coming = runners.filter((r) => !onlineAt.has(r.name));
-        if (runners.length > ceiling && coming.length > 0) {
+        if (runners.length > ceiling && fresh.length > 0) {
           const excess = runners.length - ceiling;
-          for (const r of coming.slice(0, excess)) overProvisioned.add(r.name);
+          for (const r of fresh.slice(0, excess)) overProvisioned.add(r.name);
         }
       }
       if (p.state !== 'running' && p.queued === 0 && p.inProgress === 0) break;
@@ -420,6 +502,9 @@ async function runMode(
       wallSec: round(wallMs / 1000),
       simulatedSec: round((wallMs * o.speed) / 1000),
     };
+    if (mode === 'demand' && o.timeline !== undefined) {
+      writeTimeline(o.timeline, o.speed, wall0, jobs, { registeredAt, onlineAt, goneAt });
+    }
     if (mode === 'demand') {
       result.laneStartSec = {
         p50: round((percentile(starts, 50) * o.speed) / 1000),
@@ -510,6 +595,7 @@ async function main(): Promise<void> {
     at: new Date().toISOString(),
     backend: 'systemd',
     parameters: { ...o, write: undefined },
+    coordinatorWallSec: coordinatorTimes(o),
     trace: {
       jobs: trace.length,
       spanSimulatedMin: round(c.spanMs / 60_000),

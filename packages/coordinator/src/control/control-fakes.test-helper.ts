@@ -460,17 +460,7 @@ export class FakeAgentHub implements AgentHub {
           updatedAt: 0,
         };
         this.lanes.set(cmd.laneId, report);
-        if (this.registerOnStart) {
-          if (cmd.runnerId !== undefined) this.#github.set(cmd.runnerId, { status: 'online' });
-          else
-            this.#github.add(cmd.scope, {
-              name: cmd.name,
-              os: 'Linux',
-              status: 'online',
-              busy: false,
-              labels: ['self-hosted', 'Linux', 'X64', ...cmd.labels],
-            });
-        }
+        if (this.registerOnStart) this.comeOnline(cmd.laneId);
         return { outcome: 'created', lane: stripHost(report) };
       }
       case 'lane.inspect': {
@@ -502,6 +492,21 @@ export class FakeAgentHub implements AgentHub {
         if (lane === undefined || lane.hostId !== hostId) return notOwned;
         return { outcome: cmd.type.slice(5), lane: stripHost(lane) };
     }
+  }
+
+  /** The lane's runner registers (when persistent) and is online on GitHub, as a started runner does. */
+  comeOnline(laneId: string): void {
+    const lane = this.lanes.get(laneId);
+    if (lane === undefined) throw new Error(`FakeAgentHub: no lane ${laneId}`);
+    if (lane.runnerId !== undefined) this.#github.set(lane.runnerId, { status: 'online' });
+    else
+      this.#github.add(lane.scope, {
+        name: lane.name,
+        os: 'Linux',
+        status: 'online',
+        busy: false,
+        labels: ['self-hosted', 'Linux', 'X64', ...lane.labels],
+      });
   }
 
   /** Commands of one type that were sent. */

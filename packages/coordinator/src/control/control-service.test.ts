@@ -1,7 +1,13 @@
-import { LaunchplaneError, controlPlanSchema } from '@launchplane/shared';
+import {
+  LaunchplaneError,
+  controlPlanSchema,
+  type ControlPlan,
+  type PlanAction,
+} from '@launchplane/shared';
+import type { ActionReport } from './action-report.js';
 import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../ports/logger.js';
-import { ControlService } from './control-service.js';
+import { ControlService, startCreatesOnHost } from './control-service.js';
 import { COORDINATOR_ID, makeWorld, seedLane, type World } from './control-fakes.test-helper.js';
 import { Reconciler } from './reconciler.js';
 
@@ -52,6 +58,34 @@ describe('ControlService', () => {
     ]);
     expect(second.reports).toEqual([]);
     controlPlanSchema.parse(second.plan);
+  });
+
+  it("starts a host's next create once the previous one is recorded, not once it is online", async () => {
+    const { w, service } = await world();
+    w.hub.registerOnStart = false;
+    // No runner comes online until every create of the plan has reached the host: with creates
+    // run one after another, the first would wait for its runner until its deadline.
+    let sentWhenOnline = -1;
+    w.clock.onSleep(() => {
+      const creates = w.hub.commands('lane.create');
+      if (sentWhenOnline === -1 && creates.length === 3) {
+        sentWhenOnline = creates.length;
+        for (const c of creates) w.hub.comeOnline(c.laneId);
+      }
+    });
+    const r = await service.apply({ actor: 'tok-op', dryRun: false });
+    expect(sentWhenOnline).toBe(3);
+    expect(r.reports.map((x) => [x.actionId, x.outcome])).toEqual([
+      ['create:host-a:build:1', 'created'],
+      ['create:host-a:build:2', 'created'],
+      ['create:host-a:eph:1', 'created'],
+    ]);
+    // The pool's checks still counted each recorded lane: no more lanes than the policy wants.
+    expect((await w.store.listLanes()).map((l) => l.state).sort()).toEqual([
+      'online',
+      'online',
+      'online',
+    ]);
   });
 
   it('never touches an unmanaged runner, even one wearing our labels', async () => {
@@ -255,6 +289,34 @@ describe('Reconciler', () => {
     ).toBe(true);
   });
 
+  it("does not wait for new lanes' runners: the next plan counts them in flight, and stop waits for them", async () => {
+    const { w, service } = await world();
+    w.hub.registerOnStart = false;
+    let second: Promise<ControlPlan> | undefined;
+    w.clock.onSleep(() => {
+      // The creates wait for their runners: plan again now, then let the runners come online.
+      if (second !== undefined || w.hub.commands('lane.create').length < 3) return;
+      second = service.plan();
+      void second.then(() => {
+        for (const c of w.hub.commands('lane.create')) w.hub.comeOnline(c.laneId);
+      });
+    });
+    const rec = new Reconciler({ service, clock: w.clock, logger: silentLogger }, { auto: true });
+    const r = await rec.tick();
+    expect(r.applied).toMatchObject({ ok: true, reports: [], detached: 3 });
+    await rec.stop();
+    // Lanes still coming up hold their slots: the second plan makes no more of them.
+    expect((await second)?.summary.creates).toBe(0);
+    expect((await w.store.listLanes()).map((l) => l.state)).toEqual(['online', 'online', 'online']);
+    const audit = await w.store.listAudit({});
+    expect(audit.filter((a) => a.action === 'lane.create').map((a) => a.outcome)).toEqual([
+      'ok',
+      'ok',
+      'ok',
+    ]);
+    expect(audit.find((a) => a.action === 'apply')?.params['detached']).toBe(3);
+  });
+
   it('runs rounds on its interval until stopped', async () => {
     const { w, service } = await world();
     const rec = new Reconciler(
@@ -266,5 +328,73 @@ describe('Reconciler', () => {
     await rec.stop();
     expect(rec.rounds).toBeGreaterThanOrEqual(3);
     expect(w.hub.sent).toEqual([]);
+  });
+});
+
+describe('startCreatesOnHost', () => {
+  const action = (n: number): PlanAction =>
+    ({ kind: 'create', id: `create:h:p:${n}`, hostId: 'h', pool: 'p' }) as unknown as PlanAction;
+  const report = (a: PlanAction): ActionReport => ({ actionId: a.id }) as unknown as ActionReport;
+
+  it('starts each create after the one before it recorded its lane, then runs them side by side', async () => {
+    const events: string[] = [];
+    const finish = new Map<string, () => void>();
+    const run = (a: PlanAction, onRecorded: () => void): Promise<ActionReport> => {
+      events.push(`start ${a.id}`);
+      return new Promise<ActionReport>((resolve) => {
+        finish.set(a.id, () => resolve(report(a)));
+        // Recording takes a turn of the event loop, as a store write does.
+        setImmediate(() => {
+          events.push(`recorded ${a.id}`);
+          onRecorded();
+        });
+      });
+    };
+    const started = await startCreatesOnHost([action(1), action(2), action(3)], 4, run);
+    // All three are under way before any finished, each started after its predecessor recorded.
+    expect(events).toEqual([
+      'start create:h:p:1',
+      'recorded create:h:p:1',
+      'start create:h:p:2',
+      'recorded create:h:p:2',
+      'start create:h:p:3',
+      'recorded create:h:p:3',
+    ]);
+    expect(started.map((c) => c.settled())).toEqual([undefined, undefined, undefined]);
+    for (const id of ['create:h:p:3', 'create:h:p:1', 'create:h:p:2']) finish.get(id)?.();
+    const reports = await Promise.all(started.map((c) => c.report));
+    expect(started.map((c) => c.settled()?.actionId)).toEqual(reports.map((r) => r.actionId));
+    expect(reports.map((r) => r.actionId)).toEqual([
+      'create:h:p:1',
+      'create:h:p:2',
+      'create:h:p:3',
+    ]);
+  });
+
+  it('moves on after a create that ends without recording (refused by its checks)', async () => {
+    const started: string[] = [];
+    const run = (a: PlanAction): Promise<ActionReport> => {
+      started.push(a.id);
+      return Promise.resolve(report(a));
+    };
+    const out = await startCreatesOnHost([action(1), action(2)], 4, run);
+    expect(started).toEqual(['create:h:p:1', 'create:h:p:2']);
+    expect(out).toHaveLength(2);
+  });
+
+  it('keeps at most `limit` creates of a host under way', async () => {
+    let running = 0;
+    let most = 0;
+    const run = async (a: PlanAction, onRecorded: () => void): Promise<ActionReport> => {
+      running++;
+      most = Math.max(most, running);
+      onRecorded();
+      await new Promise((r) => setTimeout(r, 5));
+      running--;
+      return report(a);
+    };
+    const started = await startCreatesOnHost([1, 2, 3, 4, 5, 6, 7].map(action), 2, run);
+    await Promise.all(started.map((c) => c.report));
+    expect(most).toBe(2);
   });
 });

@@ -42,6 +42,11 @@ export interface ApplyResult {
   /** True when every action succeeded. */
   ok: boolean;
   reports: ActionReport[];
+  /**
+   * Creates still waiting for their runner when the apply returned ({@link
+   * ApplyOptions.detachCreates}); each is audited when it ends. Absent when there are none.
+   */
+  detached?: number;
 }
 
 /** A lane with what GitHub and its agent last said about it. */
@@ -122,6 +127,20 @@ export interface ApplyJob {
   reports: ActionReport[];
 }
 
+/** How {@link ControlService.apply} runs. */
+export interface ApplyOptions {
+  actor: string;
+  dryRun: boolean;
+  signal?: AbortSignal;
+  /**
+   * Return once every create has recorded its lane, leaving those still waiting for their runner
+   * to finish in the background (see {@link ControlService.settled}). The reconciler does, so a
+   * round of demand never waits for the previous round's runners to come online. Off for an
+   * operator's apply, which reports every outcome.
+   */
+  detachCreates?: boolean;
+}
+
 export class ControlService {
   readonly #deps: ControlDeps;
   readonly #observer: Observer;
@@ -131,6 +150,8 @@ export class ControlService {
   #applyJob: ApplyJob | undefined;
   #applyJobs = 0;
   readonly #smokes = new Map<string, SmokeJob>();
+  /** Creates an apply left running once their lanes were recorded ({@link ApplyOptions.detachCreates}). */
+  readonly #detached = new Set<Promise<unknown>>();
 
   constructor(deps: ControlDeps) {
     this.#deps = deps;
@@ -157,13 +178,10 @@ export class ControlService {
 
   /**
    * Plans and carries out the plan: removes, restarts and label repairs first (each lane by one
-   * saga), then creates (one host's creates one after another, so capacity checks never race).
+   * saga), then creates (a host's next create starts once the one before it recorded its lane, so
+   * capacity checks never race; see {@link startCreatesOnHost}).
    */
-  async apply(opts: {
-    actor: string;
-    dryRun: boolean;
-    signal?: AbortSignal;
-  }): Promise<ApplyResult> {
+  async apply(opts: ApplyOptions): Promise<ApplyResult> {
     const release = this.#locks.acquire('apply', 'apply');
     try {
       return await this.#applyLocked(opts);
@@ -241,6 +259,7 @@ export class ControlService {
     planned: ControlPlan,
     reports: readonly ActionReport[],
     opts: { actor: string; dryRun: boolean },
+    detached = 0,
   ): Promise<void> {
     const failed = reports.filter((r) => !r.ok);
     await writeAudit(this.#deps.store, nowSec(this.#deps.clock), {
@@ -253,6 +272,8 @@ export class ControlService {
         actions: planned.actions.length,
         blocked: planned.summary.blocked,
         failed: failed.map((r) => r.actionId ?? r.kind),
+        // Creates that go on after the apply; each has its own lane.create record when it ends.
+        ...(detached > 0 ? { detached } : {}),
       },
       ...(failed.length === 0
         ? {}
@@ -265,45 +286,76 @@ export class ControlService {
     return this.#applyJob;
   }
 
-  async #applyLocked(opts: {
-    actor: string;
-    dryRun: boolean;
-    signal?: AbortSignal;
-  }): Promise<ApplyResult> {
+  async #applyLocked(opts: ApplyOptions): Promise<ApplyResult> {
     const planned = await this.plan();
     const reports = await this.#execute(planned, opts);
-    await this.#auditApply(planned, reports, opts);
-    return { plan: planned, dryRun: opts.dryRun, ok: reports.every((r) => r.ok), reports };
+    const detached = planned.actions.length - reports.length;
+    await this.#auditApply(planned, reports, opts, detached);
+    return {
+      plan: planned,
+      dryRun: opts.dryRun,
+      ok: reports.every((r) => r.ok),
+      reports,
+      ...(detached > 0 ? { detached } : {}),
+    };
+  }
+
+  /**
+   * Waits for the creates that applies left running in the background (each ends within its
+   * `createOnlineSec` deadline, or at its abort signal).
+   */
+  async settled(): Promise<void> {
+    while (this.#detached.size > 0) await Promise.allSettled([...this.#detached]);
   }
 
   async #execute(
     planned: ControlPlan,
-    opts: { actor: string; dryRun: boolean; signal?: AbortSignal },
+    opts: ApplyOptions,
     onReport: (r: ActionReport) => void = () => undefined,
   ): Promise<ActionReport[]> {
     const first = planned.actions.filter((a) => a.kind !== 'create');
     const creates = planned.actions.filter((a) => a.kind === 'create');
     const limit = this.#deps.options.applyConcurrency;
-    const run = async (a: PlanAction): Promise<ActionReport> => {
-      const r = await this.#run(a, opts);
+    const run = async (a: PlanAction, onRecorded?: () => void): Promise<ActionReport> => {
+      const r = await this.#run(a, opts, onRecorded);
       onReport(r);
       return r;
     };
-    const reports = await runLimited(first, limit, run);
+    const reports = await runLimited(first, limit, (a) => run(a));
     const byHost = new Map<string, PlanAction[]>();
     for (const a of creates) byHost.set(a.hostId, [...(byHost.get(a.hostId) ?? []), a]);
-    const perHost = await runLimited([...byHost.values()], limit, async (list) => {
-      const out: ActionReport[] = [];
-      for (const a of list) out.push(await run(a));
-      return out;
-    });
-    return [...reports, ...perHost.flat()];
+    const perHost = await runLimited([...byHost.values()], limit, (list) =>
+      startCreatesOnHost(list, limit, run),
+    );
+    const started = perHost.flat();
+    if (opts.detachCreates !== true || opts.dryRun) {
+      return [...reports, ...(await Promise.all(started.map((c) => c.report)))];
+    }
+    // Creates still waiting for their runner go on in the background: each holds its lane's
+    // lock, audits itself, and rolls back on its own; the next round counts its lane in flight.
+    const done: ActionReport[] = [];
+    for (const c of started) {
+      const r = c.settled();
+      if (r !== undefined) {
+        done.push(r);
+        continue;
+      }
+      const rest: Promise<unknown> = c.report
+        .then((late) => {
+          if (!late.ok) {
+            this.#deps.logger.warn(
+              { id: late.actionId, code: late.error?.code },
+              'a background create failed',
+            );
+          }
+        })
+        .finally(() => this.#detached.delete(rest));
+      this.#detached.add(rest);
+    }
+    return [...reports, ...done];
   }
 
-  async #run(
-    a: PlanAction,
-    opts: { actor: string; dryRun: boolean; signal?: AbortSignal },
-  ): Promise<ActionReport> {
+  async #run(a: PlanAction, opts: ApplyOptions, onRecorded?: () => void): Promise<ActionReport> {
     const common = {
       actor: opts.actor,
       dryRun: opts.dryRun,
@@ -317,6 +369,7 @@ export class ControlService {
           hostId: a.hostId,
           pool: a.pool,
           lockLane: (laneId) => this.#locks.acquire(laneId, `create of lane "${laneId}"`),
+          ...(onRecorded === undefined ? {} : { onRecorded }),
         });
       case 'remove':
       case 'restart':
@@ -680,6 +733,47 @@ function interruptedState(lane: LaneRecord): LaneRecord | undefined {
     );
   }
   return undefined;
+}
+
+/** A create under way: its report once it ends, and that report now if it has ended. */
+export interface StartedCreate {
+  report: Promise<ActionReport>;
+  settled(): ActionReport | undefined;
+}
+
+/**
+ * Starts one host's creates, in plan order, and returns once each has recorded its lane (or
+ * ended). Each starts once the one before it has recorded its lane, so that the host's capacity
+ * and pool checks count it, and then runs beside it, at most `limit` at a time. A burst of demand
+ * so waits for about one runner's start per host, not for each runner in turn (the host still runs
+ * its lane commands one at a time).
+ */
+export async function startCreatesOnHost(
+  list: readonly PlanAction[],
+  limit: number,
+  run: (a: PlanAction, onRecorded: () => void) => Promise<ActionReport>,
+): Promise<StartedCreate[]> {
+  const running = new Set<Promise<void>>();
+  const started: StartedCreate[] = [];
+  for (const a of list) {
+    while (running.size >= Math.max(1, limit)) await Promise.race(running);
+    let recorded!: () => void;
+    const gate = new Promise<void>((resolve) => (recorded = resolve));
+    const report = run(a, recorded);
+    let result: ActionReport | undefined;
+    const ended = report.then(
+      (r) => {
+        result = r;
+      },
+      () => undefined,
+    );
+    const tracked: Promise<void> = ended.finally(() => running.delete(tracked));
+    running.add(tracked);
+    started.push({ report, settled: () => result });
+    // A create refused by its checks never records a lane: it is done, so the next may start.
+    await Promise.race([gate, ended]);
+  }
+  return started;
 }
 
 /** Runs `fn` over `items` with at most `limit` at once, keeping the order of results. */

@@ -64,6 +64,11 @@ export interface CreateLaneRequest {
   lockLane?: (laneId: string) => () => void;
   /** Called with each step's name as it begins (a dry run: as it is described). */
   onStep?: (name: string) => void;
+  /**
+   * Called once the lane is recorded (`pending`), when its host's capacity checks can see it. The
+   * next create on the same host may start from here: its checks then count this lane.
+   */
+  onRecorded?: () => void;
 }
 
 /** States that hold a pool's slot on a host (as the planner counts them). */
@@ -257,7 +262,10 @@ const CREATE_STEPS: readonly [SagaStep<CreateCtx>, ...SagaStep<CreateCtx>[]] = [
 export async function makeLane(
   deps: ControlDeps,
   spec: LaneSpec,
-  req: Pick<CreateLaneRequest, 'actor' | 'dryRun' | 'signal' | 'lockLane' | 'onStep'>,
+  req: Pick<
+    CreateLaneRequest,
+    'actor' | 'dryRun' | 'signal' | 'lockLane' | 'onStep' | 'onRecorded'
+  >,
   report: ActionReport,
 ): Promise<ActionReport> {
   const laneId = newLaneId(deps.clock.nowMs());
@@ -305,6 +313,8 @@ export async function makeLane(
   try {
     const [record, ...rest] = CREATE_STEPS;
     const done = await runSaga([record], ctx, run);
+    // The lane is recorded: the host's next create may start (its checks count this lane).
+    req.onRecorded?.();
     try {
       await runSaga(rest, ctx, run, done);
       report.ok = true;

@@ -1,6 +1,7 @@
 /**
  * The reconciler: on an interval it observes and plans; with `auto` it also applies the plan as
- * actor `reconciler`. Awareness first: `auto` is off by default, and then it only keeps the
+ * actor `reconciler`, without waiting for new lanes' runners to come online (they finish in the
+ * background, so demand that arrives meanwhile is planned at once). Awareness first: `auto` is off by default, and then it only keeps the
  * latest plan fresh (GitHub polled, offline clocks running) for operators to read.
  */
 import type { ControlPlan } from '@launchplane/shared';
@@ -66,6 +67,7 @@ export class Reconciler {
         const applied = await this.#service.apply({
           actor: RECONCILER_ACTOR,
           dryRun: false,
+          detachCreates: true,
           ...(signal === undefined ? {} : { signal }),
         });
         if (!applied.ok) {
@@ -91,8 +93,9 @@ export class Reconciler {
     this.#loop.start();
   }
 
-  /** Stops the loop and waits for the current round to end. */
+  /** Stops the loop and waits for the current round, and the creates it left running, to end. */
   async stop(): Promise<void> {
     await this.#loop.stop();
+    await this.#service.settled();
   }
 }
