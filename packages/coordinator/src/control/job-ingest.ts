@@ -8,7 +8,7 @@ import { parseWorkflowJobEvent } from '../adapters/github/webhook-payload.js';
 import { jobStatusOf, mergeJob, type MergeOutcome } from '../domain/jobs.js';
 import type { WorkflowJob } from '../ports/github-workflows.js';
 import type { Logger } from '../ports/logger.js';
-import type { CoordinatorStore, JobRecord } from '../ports/store.js';
+import type { CoordinatorStore, JobRecord, StoreTx } from '../ports/store.js';
 import type {
   WebhookDelivery,
   WebhookOutcome,
@@ -170,7 +170,7 @@ function changesDemand(outcome: WebhookOutcome): boolean {
   return outcome === 'new' || outcome === 'advanced';
 }
 
-async function merge(tx: CoordinatorStore, incoming: JobRecord): Promise<MergeOutcome> {
+async function merge(tx: StoreTx, incoming: JobRecord): Promise<MergeOutcome> {
   const { job, outcome } = mergeJob(await tx.getJob(incoming.id), incoming);
   await tx.putJob(job);
   return outcome;

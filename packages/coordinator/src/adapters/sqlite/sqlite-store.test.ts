@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { HostRecord, JobRecord, LaneRecord } from '../../ports/store.js';
+import type { HostRecord, JobRecord, LaneRecord, StoreTx } from '../../ports/store.js';
 import { MIGRATIONS, SCHEMA_VERSION, migrate } from './migrations.js';
 import { SqliteCoordinatorStore } from './sqlite-store.js';
 
@@ -415,49 +415,243 @@ describe('SqliteCoordinatorStore', () => {
     expect(() => SqliteCoordinatorStore.open(path)).toThrow(/ELOOP/);
   });
 
-  it('transaction commits together, rolls back together, and serializes other writers', async () => {
+  it('refuses calls after close', async () => {
+    const s = SqliteCoordinatorStore.open(':memory:');
+    await s.close();
+    await expect(s.getMeta('a')).rejects.toThrow('closed');
+  });
+});
+
+/** A promise and the function that resolves it. */
+function gate(): { opened: Promise<void>; open: () => void } {
+  let open = (): void => undefined;
+  const opened = new Promise<void>((r) => (open = r));
+  return { opened, open };
+}
+
+const misuse = (kind: string) =>
+  expect.objectContaining({ code: 'LP_INTERNAL', details: { storeMisuse: kind } });
+
+describe('SqliteCoordinatorStore unit of work', () => {
+  it('commits together and rolls back together', async () => {
     const s = SqliteCoordinatorStore.open(':memory:');
     await s.transaction(async (tx) => {
       await tx.setMeta('a', '1');
       await tx.setMeta('b', '1');
     });
     expect(await s.getMeta('b')).toBe('1');
-
-    let outside: Promise<void> | undefined;
     await expect(
       s.transaction(async (tx) => {
         await tx.setMeta('a', '2');
-        // A write from outside while the transaction is open must not land inside it.
-        outside = s.setMeta('c', 'outside');
-        await new Promise((r) => setTimeout(r, 5));
+        await tx.setMeta('b', '2');
         throw new Error('boom');
       }),
     ).rejects.toThrow('boom');
-    await outside;
-    expect(await s.getMeta('a')).toBe('1');
+    expect([await s.getMeta('a'), await s.getMeta('b')]).toEqual(['1', '1']);
+    await s.close();
+  });
+
+  it('keeps a call from another caller out of an open transaction: it runs after, in order', async () => {
+    const s = SqliteCoordinatorStore.open(':memory:');
+    await s.setMeta('a', '1');
+    const inside = gate();
+    const proceed = gate();
+    const seenInside: (string | undefined)[] = [];
+    const txDone = s.transaction(async (tx) => {
+      await tx.setMeta('a', '2');
+      inside.open();
+      await proceed.opened;
+      // Same connection: had the outside write run by now, the transaction would see it.
+      seenInside.push(await tx.getMeta('c'));
+      throw new Error('boom');
+    });
+    await inside.opened;
+    // Called from the test's own context while the transaction is open.
+    const order: string[] = [];
+    const outside = [
+      s.setMeta('c', 'outside').then(() => order.push('write')),
+      s.getMeta('a').then((v) => order.push(`read a=${v}`)),
+    ];
+    proceed.open();
+    await expect(txDone).rejects.toThrow('boom');
+    await Promise.all(outside);
+    expect(seenInside).toEqual([undefined]);
+    // The rollback did not take the outside write with it, and the read saw the rolled-back value.
+    expect(order).toEqual(['write', 'read a=1']);
     expect(await s.getMeta('c')).toBe('outside');
     await s.close();
   });
 
-  it('nested transactions roll back to their savepoint only', async () => {
+  it('runs transactions of concurrent callers one after another (no lost update)', async () => {
     const s = SqliteCoordinatorStore.open(':memory:');
-    await s.transaction(async (tx) => {
-      await tx.setMeta('outer', '1');
-      await expect(
-        tx.transaction(async (inner) => {
-          await inner.setMeta('inner', '1');
-          throw new Error('inner fails');
-        }),
-      ).rejects.toThrow('inner fails');
-    });
-    expect(await s.getMeta('outer')).toBe('1');
-    expect(await s.getMeta('inner')).toBeUndefined();
+    await s.setMeta('n', '0');
+    const bump = () =>
+      s.transaction(async (tx) => {
+        const n = Number(await tx.getMeta('n'));
+        await new Promise((r) => setImmediate(r));
+        await tx.setMeta('n', String(n + 1));
+      });
+    await Promise.all([bump(), bump(), bump()]);
+    expect(await s.getMeta('n')).toBe('3');
     await s.close();
   });
 
-  it('refuses calls after close', async () => {
+  // Each of these hung for ever before (the outer store waited for the transaction that waited
+  // for it); the short timeout makes a regression fail instead of hanging the suite.
+  it(
+    'refuses the outer store inside its own transaction instead of hanging',
+    { timeout: 2000 },
+    async () => {
+      const s = SqliteCoordinatorStore.open(':memory:');
+      await expect(
+        s.transaction(async (tx) => {
+          await tx.setMeta('a', 'in-tx');
+          await s.getMeta('a');
+        }),
+      ).rejects.toEqual(misuse('store-inside-tx'));
+      await expect(
+        s.transaction(async () => {
+          await s.setMeta('b', 'outside');
+        }),
+      ).rejects.toEqual(misuse('store-inside-tx'));
+      // The transaction that caught the refusal goes on and commits what it wrote through `tx`.
+      const refusals = await s.transaction(async (tx) => {
+        const seen: unknown[] = [];
+        for (const call of [
+          () => s.transaction(async () => undefined),
+          () =>
+            s.appendAudit({
+              at: 1,
+              actor: 'x',
+              action: 'y',
+              params: {},
+              dryRun: false,
+              outcome: 'ok',
+            }),
+          () => s.close(),
+        ]) {
+          await call().catch((err: unknown) => seen.push(err));
+        }
+        await tx.setMeta('c', 'committed');
+        return seen;
+      });
+      expect(refusals).toEqual([
+        misuse('store-inside-tx'),
+        misuse('store-inside-tx'),
+        misuse('store-inside-tx'),
+      ]);
+      expect([await s.getMeta('a'), await s.getMeta('b'), await s.getMeta('c')]).toEqual([
+        undefined,
+        undefined,
+        'committed',
+      ]);
+      expect(await s.listAudit({})).toEqual([]);
+      await s.close();
+    },
+  );
+
+  it('refuses a transaction handle used after its transaction ended; nothing is written', async () => {
     const s = SqliteCoordinatorStore.open(':memory:');
+    let committed: StoreTx | undefined;
+    await s.transaction(async (tx) => {
+      committed = tx;
+      await tx.setMeta('a', '1');
+    });
+    let rolledBack: StoreTx | undefined;
+    await expect(
+      s.transaction(async (tx) => {
+        rolledBack = tx;
+        throw new Error('boom');
+      }),
+    ).rejects.toThrow('boom');
+    for (const tx of [committed, rolledBack]) {
+      await expect(tx?.setMeta('a', 'late')).rejects.toEqual(misuse('tx-after-end'));
+      await expect(tx?.getMeta('a')).rejects.toEqual(misuse('tx-after-end'));
+    }
+    expect(await s.getMeta('a')).toBe('1');
     await s.close();
-    await expect(s.getMeta('a')).rejects.toThrow('closed');
+  });
+
+  it('refuses a write a transaction left running past its end, and keeps what it committed', async () => {
+    const s = SqliteCoordinatorStore.open(':memory:');
+    const later = gate();
+    let late: Promise<void> | undefined;
+    await s.transaction(async (tx) => {
+      await tx.setMeta('a', '1');
+      late = later.opened.then(() => tx.setMeta('a', 'late'));
+    });
+    later.open();
+    await expect(late).rejects.toEqual(misuse('tx-after-end'));
+    expect(await s.getMeta('a')).toBe('1');
+    await s.close();
+  });
+
+  it('lets work started inside a transaction use the store once the transaction ended', async () => {
+    const s = SqliteCoordinatorStore.open(':memory:');
+    const later = gate();
+    let after: Promise<string | undefined> | undefined;
+    await s.transaction(async (tx) => {
+      await tx.setMeta('a', '1');
+      // Runs in the transaction's async context, but after its commit.
+      after = later.opened.then(() => s.getMeta('a'));
+    });
+    later.open();
+    expect(await after).toBe('1');
+    await s.close();
+  });
+
+  it('puts a call the transaction did not await inside it, so it rolls back with it', async () => {
+    const s = SqliteCoordinatorStore.open(':memory:');
+    let unawaited: Promise<void> | undefined;
+    await expect(
+      s.transaction(async (tx) => {
+        unawaited = tx.setMeta('a', 'not awaited');
+        throw new Error('boom');
+      }),
+    ).rejects.toThrow('boom');
+    await unawaited;
+    expect(await s.getMeta('a')).toBeUndefined();
+    await s.close();
+  });
+
+  it('rolls back and frees the connection when BEGIN or the function fails', async () => {
+    const path = tempDb();
+    const s = SqliteCoordinatorStore.open(path, { busyTimeoutMs: 0 });
+    // Another process holds SQLite's write lock: BEGIN IMMEDIATE fails at once.
+    const other = new Database(path);
+    other.exec('BEGIN IMMEDIATE');
+    await expect(s.transaction(async () => 'never')).rejects.toThrow(/locked|busy/i);
+    other.exec('ROLLBACK');
+    other.close();
+    await expect(
+      s.transaction(async (tx) => {
+        await tx.putAgentEvent('host-a', 1, {}, 1);
+        // A constraint violation inside the transaction.
+        await tx.addPolicyVersion({ digest: 'd', text: 't', createdAt: 1, actor: null as never });
+      }),
+    ).rejects.toThrow(/NOT NULL/);
+    expect(await s.putAgentEvent('host-a', 1, {}, 1)).toBe(true);
+    expect(await s.transaction(async (tx) => tx.getMeta('none'))).toBeUndefined();
+    await s.close();
+  });
+
+  it('prepares each list query once per SQL text, however long its lists and limits', async () => {
+    const s = SqliteCoordinatorStore.open(':memory:');
+    const shapes = async (n: number) => {
+      const names = Array.from({ length: n }, (_, i) => `acme/svc-${i}`);
+      await s.listJobs({ statuses: ['queued'], repositories: names, limit: n });
+      await s.listJobs({ owners: names, completedSince: n, limit: n });
+      await s.listJobs({ repositories: names, owners: names, startedSince: n });
+      await s.listAudit({ hostId: 'h', limit: n });
+      await s.listAudit({ laneId: 'l', afterSeq: n, limit: n });
+      await s.listLanes({ hostId: `h${n}`, purpose: 'pool' });
+      await s.listLanes({ pool: `p${n}`, includeRemoved: true });
+    };
+    await shapes(1);
+    const prepared = s.builtStatementCount();
+    expect(prepared).toBe(7);
+    for (let n = 2; n <= 40; n++) await shapes(n);
+    expect(s.builtStatementCount()).toBe(prepared);
+    await s.close();
   });
 });
