@@ -429,7 +429,7 @@ function gate(): { opened: Promise<void>; open: () => void } {
   return { opened, open };
 }
 
-const misuse = (kind: string) =>
+const misuse = (kind: string): unknown =>
   expect.objectContaining({ code: 'LP_INTERNAL', details: { storeMisuse: kind } });
 
 describe('SqliteCoordinatorStore unit of work', () => {
@@ -518,7 +518,7 @@ describe('SqliteCoordinatorStore unit of work', () => {
       const refusals = await s.transaction(async (tx) => {
         const seen: unknown[] = [];
         for (const call of [
-          () => s.transaction(async () => undefined),
+          () => s.transaction(() => Promise.resolve()),
           () =>
             s.appendAudit({
               at: 1,
@@ -559,9 +559,9 @@ describe('SqliteCoordinatorStore unit of work', () => {
     });
     let rolledBack: StoreTx | undefined;
     await expect(
-      s.transaction(async (tx) => {
+      s.transaction((tx) => {
         rolledBack = tx;
-        throw new Error('boom');
+        return Promise.reject(new Error('boom'));
       }),
     ).rejects.toThrow('boom');
     for (const tx of [committed, rolledBack]) {
@@ -604,9 +604,9 @@ describe('SqliteCoordinatorStore unit of work', () => {
     const s = SqliteCoordinatorStore.open(':memory:');
     let unawaited: Promise<void> | undefined;
     await expect(
-      s.transaction(async (tx) => {
+      s.transaction((tx) => {
         unawaited = tx.setMeta('a', 'not awaited');
-        throw new Error('boom');
+        return Promise.reject(new Error('boom'));
       }),
     ).rejects.toThrow('boom');
     await unawaited;
@@ -620,7 +620,7 @@ describe('SqliteCoordinatorStore unit of work', () => {
     // Another process holds SQLite's write lock: BEGIN IMMEDIATE fails at once.
     const other = new Database(path);
     other.exec('BEGIN IMMEDIATE');
-    await expect(s.transaction(async () => 'never')).rejects.toThrow(/locked|busy/i);
+    await expect(s.transaction(() => Promise.resolve('never'))).rejects.toThrow(/locked|busy/i);
     other.exec('ROLLBACK');
     other.close();
     await expect(

@@ -60,14 +60,9 @@ const optStr = (v: string | number | null | undefined): string | undefined =>
   v === null || v === undefined ? undefined : String(v);
 const nul = <T>(v: T | undefined): T | null => (v === undefined ? null : v);
 
-/** `fn()` as a promise: its value, or a rejection with what it threw. */
-function settle<T>(fn: () => T): Promise<T> {
-  try {
-    return Promise.resolve(fn());
-  } catch (err) {
-    return Promise.reject(err as Error);
-  }
-}
+/** `fn()`, run now, as a promise: its value, or a rejection with what it threw. */
+const settle = <T>(fn: () => T | Promise<T>): Promise<T> =>
+  new Promise<T>((resolve) => resolve(fn()));
 
 /** `WHERE a AND b …`, or nothing. */
 const whereClause = (where: readonly string[]): string =>
@@ -614,20 +609,20 @@ export class SqliteCoordinatorStore extends SqliteData implements CoordinatorSto
    * transactions, which would otherwise wait for itself.
    */
   #whenFree<T>(fn: () => T): Promise<T> {
-    try {
-      this.#contexts.assertOutside();
-    } catch (err) {
-      return Promise.reject(err as Error);
-    }
     const guarded = (): T => {
       if (this.#closed) {
         throw new LaunchplaneError('LP_INTERNAL', 'The coordinator store is closed');
       }
       return fn();
     };
-    if (!this.#held && this.#waiting.length === 0) return settle(guarded);
-    return new Promise<T>((resolve, reject) => {
-      this.#waiting.push(() => settle(guarded).then(resolve, reject));
+    return settle(() => {
+      this.#contexts.assertOutside();
+      if (!this.#held && this.#waiting.length === 0) return guarded();
+      return new Promise<T>((resolve, reject) => {
+        this.#waiting.push(() => {
+          settle(guarded).then(resolve, reject);
+        });
+      });
     });
   }
 
