@@ -53,6 +53,7 @@ function lane(i) {
 function job(i) {
   return {
     id: i,
+    runId: i,
     repository: `acme/svc-${i % 20}`,
     status: 'queued',
     labels: ['linux'],

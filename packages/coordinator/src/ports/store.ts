@@ -21,6 +21,8 @@
  *   transaction, so `fn` does nothing outside `tx` but compute and log.
  * - A call on the outer store is a transaction of its own (autocommit) and never runs inside
  *   another caller's open transaction.
+ *
+ * `adapters/store-contract.test-helper.ts` holds these rules as tests every adapter runs.
  */
 import type {
   AuditRecord,

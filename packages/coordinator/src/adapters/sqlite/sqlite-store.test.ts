@@ -447,6 +447,39 @@ describe('SqliteCoordinatorStore unit of work', () => {
     await s.close();
   });
 
+  it('prunes jobs and delivery ids together, on its own or inside a transaction', async () => {
+    const s = SqliteCoordinatorStore.open(':memory:');
+    const everything = { completedBefore: 100, seenBefore: 100, deliveriesBefore: 100 };
+    const fill = async () => {
+      await s.putJob({
+        id: 1,
+        runId: 1,
+        repository: 'acme/api',
+        status: 'queued',
+        labels: ['linux'],
+        queuedAt: 1,
+        seenAt: 1,
+        source: 'poll',
+      });
+      await s.recordDelivery('d-1', 1);
+    };
+    await fill();
+    await expect(
+      s.transaction(async (tx) => {
+        expect(await tx.pruneJobs(everything)).toEqual({ jobs: 1, deliveries: 1 });
+        throw new Error('boom');
+      }),
+    ).rejects.toThrow('boom');
+    expect((await s.listJobs()).length).toBe(1);
+    expect(await s.pruneJobs(everything)).toEqual({ jobs: 1, deliveries: 1 });
+    await fill();
+    await s.transaction(async (tx) => {
+      await tx.pruneJobs(everything);
+    });
+    expect([await s.listJobs(), await s.recordDelivery('d-1', 2)]).toEqual([[], true]);
+    await s.close();
+  });
+
   it('prepares each list query once per SQL text, however long its lists and limits', async () => {
     const s = SqliteCoordinatorStore.open(':memory:');
     const shapes = async (n: number) => {

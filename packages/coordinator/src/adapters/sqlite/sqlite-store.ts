@@ -96,8 +96,8 @@ class SqliteStatements {
   readonly getJob: Statement;
   readonly putJob: Statement;
   readonly recordDelivery: Statement;
-  readonly pruneJobs: Statement;
-  readonly pruneDeliveries: Statement;
+  /** Both retention deletes, as one transaction (a savepoint inside an open one). */
+  readonly prune: (p: JobPruning) => { jobs: number; deliveries: number };
   readonly #db: Db;
   /** The list queries' statements by SQL text. */
   readonly #built = new Map<string, Statement>();
@@ -182,10 +182,15 @@ class SqliteStatements {
     this.recordDelivery = p(
       'INSERT OR IGNORE INTO webhook_deliveries (delivery_id, received_at) VALUES (?, ?)',
     );
-    this.pruneJobs = p(
+    const pruneJobs = p(
       "DELETE FROM jobs WHERE (status = 'completed' AND completed_at < ?) OR seen_at < ?",
     );
-    this.pruneDeliveries = p('DELETE FROM webhook_deliveries WHERE received_at < ?');
+    const pruneDeliveries = p('DELETE FROM webhook_deliveries WHERE received_at < ?');
+    const prune = db.transaction((r: JobPruning) => ({
+      jobs: pruneJobs.run(r.completedBefore, r.seenBefore).changes,
+      deliveries: pruneDeliveries.run(r.deliveriesBefore).changes,
+    }));
+    this.prune = (r) => prune.immediate(r);
   }
 
   /** The statement of a list query's SQL text, prepared the first time that text is seen. */
@@ -491,10 +496,7 @@ abstract class SqliteData implements StoreData {
   }
 
   pruneJobs(p: JobPruning): Promise<{ jobs: number; deliveries: number }> {
-    return this.run(() => ({
-      jobs: this.sql.pruneJobs.run(p.completedBefore, p.seenBefore).changes,
-      deliveries: this.sql.pruneDeliveries.run(p.deliveriesBefore).changes,
-    }));
+    return this.run(() => this.sql.prune(p));
   }
 
   /**
