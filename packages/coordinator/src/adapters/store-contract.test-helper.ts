@@ -214,3 +214,37 @@ export function unitOfWorkContract(
     await s.close();
   });
 }
+
+/** What {@link retryingEveryTransaction}'s first run throws to roll itself back. */
+const RETRY = new Error('serialization failure (simulated)');
+
+/**
+ * `store`, but each transaction's function runs twice: once in a transaction that is then rolled
+ * back, as a database retrying a serialization failure does (PostgreSQL, SQLSTATE 40001), then for
+ * real. A call site whose function acts outside `tx` (counts into an outer variable, sends
+ * something) shows it under this store. An error of the first run's own is thrown as it is.
+ */
+export function retryingEveryTransaction(store: CoordinatorStore): CoordinatorStore {
+  return new Proxy(store, {
+    get(target, prop): unknown {
+      if (prop === 'transaction') {
+        return async <T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> => {
+          await target
+            .transaction(async (tx) => {
+              await fn(tx);
+              throw RETRY;
+            })
+            .catch((err: unknown) => {
+              if (err !== RETRY) throw err;
+            });
+          return target.transaction(fn);
+        };
+      }
+      const value: unknown = Reflect.get(target, prop, target);
+      // Bound to the store itself: its methods use private fields a proxy does not have.
+      return typeof value === 'function'
+        ? (value as (...a: unknown[]) => unknown).bind(target)
+        : value;
+    },
+  });
+}

@@ -144,13 +144,15 @@ export class JobIngest implements WebhookReceiver {
     jobs: readonly WorkflowJob[],
     at: number,
   ): Promise<Partial<Record<MergeOutcome | 'unknown-status', number>>> {
-    const counts: Partial<Record<MergeOutcome | 'unknown-status', number>> = {};
     const records = jobs.map((j) => jobRecordOf(repository, j, { source: 'poll', at }));
-    await this.#store.transaction(async (tx) => {
+    // Counted inside: a store that retries a transaction runs this function again from the start.
+    const counts = await this.#store.transaction(async (tx) => {
+      const counted: Partial<Record<MergeOutcome | 'unknown-status', number>> = {};
       for (const r of records) {
         const outcome = r === undefined ? 'unknown-status' : await merge(tx, r);
-        counts[outcome] = (counts[outcome] ?? 0) + 1;
+        counted[outcome] = (counted[outcome] ?? 0) + 1;
       }
+      return counted;
     });
     if ((counts.new ?? 0) + (counts.advanced ?? 0) > 0) this.#changed();
     return counts;
