@@ -5,7 +5,7 @@
  */
 import { redactAuditEntry } from '@launchplane/shared';
 import type { AuditOutcome, AuditRecord, ErrorCode } from '@launchplane/shared';
-import type { CoordinatorStore, NewAuditRecord } from '../ports/store.js';
+import type { NewAuditRecord, StoreData } from '../ports/store.js';
 
 /** What a caller says about one audited act. */
 export interface AuditEntry {
@@ -22,11 +22,7 @@ export interface AuditEntry {
 }
 
 /** Appends one redacted audit record at `now` (Unix seconds). */
-export function writeAudit(
-  store: CoordinatorStore,
-  now: number,
-  entry: AuditEntry,
-): Promise<AuditRecord> {
+export function writeAudit(store: StoreData, now: number, entry: AuditEntry): Promise<AuditRecord> {
   return store.appendAudit(auditRecordOf(now, entry));
 }
 

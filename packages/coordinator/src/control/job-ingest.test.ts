@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { SqliteCoordinatorStore } from '../adapters/sqlite/sqlite-store.js';
+import { retryingEveryTransaction } from '../adapters/store-contract.test-helper.js';
 import type { WorkflowJob } from '../ports/github-workflows.js';
 import { silentLogger } from '../ports/logger.js';
 import { JobIngest, jobRecordOf } from './job-ingest.js';
@@ -213,6 +214,23 @@ describe('JobIngest: polled jobs', () => {
     expect(counts).toEqual({ unchanged: 1, advanced: 1, 'unknown-status': 1 });
     expect(await store.getJob(42)).toMatchObject({ seenAt: T0 + 65, source: 'poll' });
     expect(await store.getJob(43)).toMatchObject({ status: 'in_progress', waitSec: 7 });
+    await store.close();
+  });
+
+  it('counts and takes each job once when the store runs a transaction again', async () => {
+    const store = SqliteCoordinatorStore.open(':memory:');
+    const jobs = new JobIngest({ store: retryingEveryTransaction(store), logger: silentLogger });
+    expect(await jobs.observe('acme/api', [polled({}), polled({ id: 43 })], T0 + 5)).toEqual({
+      new: 2,
+    });
+    const taken = await jobs.receive({
+      deliveryId: 'd-1',
+      event: 'workflow_job',
+      body: delivery('queued', { id: 44 }),
+      receivedAt: T0 + 6,
+    });
+    expect(taken).toEqual({ outcome: 'new', jobId: 44 });
+    expect((await store.listJobs()).map((j) => j.id)).toEqual([42, 43, 44]);
     await store.close();
   });
 

@@ -8,7 +8,7 @@ import { parseWorkflowJobEvent } from '../adapters/github/webhook-payload.js';
 import { jobStatusOf, mergeJob, type MergeOutcome } from '../domain/jobs.js';
 import type { WorkflowJob } from '../ports/github-workflows.js';
 import type { Logger } from '../ports/logger.js';
-import type { CoordinatorStore, JobRecord } from '../ports/store.js';
+import type { CoordinatorStore, JobRecord, StoreTx } from '../ports/store.js';
 import type {
   WebhookDelivery,
   WebhookOutcome,
@@ -144,13 +144,15 @@ export class JobIngest implements WebhookReceiver {
     jobs: readonly WorkflowJob[],
     at: number,
   ): Promise<Partial<Record<MergeOutcome | 'unknown-status', number>>> {
-    const counts: Partial<Record<MergeOutcome | 'unknown-status', number>> = {};
     const records = jobs.map((j) => jobRecordOf(repository, j, { source: 'poll', at }));
-    await this.#store.transaction(async (tx) => {
+    // Counted inside: a store that retries a transaction runs this function again from the start.
+    const counts = await this.#store.transaction(async (tx) => {
+      const counted: Partial<Record<MergeOutcome | 'unknown-status', number>> = {};
       for (const r of records) {
         const outcome = r === undefined ? 'unknown-status' : await merge(tx, r);
-        counts[outcome] = (counts[outcome] ?? 0) + 1;
+        counted[outcome] = (counted[outcome] ?? 0) + 1;
       }
+      return counted;
     });
     if ((counts.new ?? 0) + (counts.advanced ?? 0) > 0) this.#changed();
     return counts;
@@ -170,7 +172,7 @@ function changesDemand(outcome: WebhookOutcome): boolean {
   return outcome === 'new' || outcome === 'advanced';
 }
 
-async function merge(tx: CoordinatorStore, incoming: JobRecord): Promise<MergeOutcome> {
+async function merge(tx: StoreTx, incoming: JobRecord): Promise<MergeOutcome> {
   const { job, outcome } = mergeJob(await tx.getJob(incoming.id), incoming);
   await tx.putJob(job);
   return outcome;

@@ -1,7 +1,28 @@
 /**
- * The coordinator's durable state, behind one interface. SQLite implements it now; PostgreSQL can
- * implement the same interface later (so every method is async, and `transaction` takes an async
- * function that receives the transactional store).
+ * The coordinator's durable state, behind one interface. SQLite implements it now
+ * (`adapters/sqlite`); PostgreSQL can implement the same interface later, so every method is
+ * async and nothing here assumes SQLite.
+ *
+ * Unit of work (docs/design/architecture.md "The store"):
+ *
+ * - `store.transaction(fn)` runs `fn` in one transaction that owns its connection: SQLite's one
+ *   connection under BEGIN IMMEDIATE, or a connection taken from a PostgreSQL pool under
+ *   BEGIN ISOLATION LEVEL SERIALIZABLE. `fn` gets a {@link StoreTx} bound to that connection: the
+ *   data methods only, no `transaction` (no nesting: nothing needs it) and no `close`. It commits
+ *   when `fn` resolves and rolls back when it rejects.
+ * - Inside `fn`'s async context the outer store refuses every call with LP_INTERNAL instead of
+ *   waiting for the transaction that is waiting for it (a deadlock), or writing on another
+ *   connection outside it. A `tx` used after its transaction ended refuses too (LP_INTERNAL):
+ *   it never writes outside a transaction.
+ * - A transaction is serializable: every call site reads, decides and writes in it (a revoke
+ *   must win over a hello, an enrollment token is used once, a job merges with what is stored),
+ *   so it must see no write of another transaction commit in between. An adapter that gets
+ *   serialization failures (PostgreSQL SQLSTATE 40001, 40P01) may run `fn` again on a fresh
+ *   transaction, so `fn` does nothing outside `tx` but compute and log.
+ * - A call on the outer store is a transaction of its own (autocommit) and never runs inside
+ *   another caller's open transaction.
+ *
+ * `adapters/store-contract.test-helper.ts` holds these rules as tests every adapter runs.
  */
 import type {
   AuditRecord,
@@ -174,10 +195,12 @@ export interface JobStore {
   pruneJobs(pruning: JobPruning): Promise<{ jobs: number; deliveries: number }>;
 }
 
-export interface CoordinatorStore extends JobStore {
-  /** Runs `fn` atomically; everything it does through `tx` commits or rolls back together. */
-  transaction<T>(fn: (tx: CoordinatorStore) => Promise<T>): Promise<T>;
-
+/**
+ * Every data method of the store. The outer {@link CoordinatorStore} has them (each call its own
+ * transaction), and so has the handle a transaction's function gets ({@link StoreTx}). Code that
+ * only reads and writes takes this type, so it runs the same on either.
+ */
+export interface StoreData extends JobStore {
   getMeta(key: string): Promise<string | undefined>;
   setMeta(key: string, value: string): Promise<void>;
 
@@ -217,6 +240,11 @@ export interface CoordinatorStore extends JobStore {
     receivedAt: number,
   ): Promise<boolean>;
 
+  /**
+   * Numbers and stores a record. Numbers grow in commit order, so a reader following with
+   * `afterSeq` never skips one that commits later under a smaller number (SQLite has one writer;
+   * PostgreSQL needs the audit insert serialized, as a sequence alone does not give this).
+   */
   appendAudit(record: NewAuditRecord): Promise<AuditRecord>;
   /**
    * Rewrites one record in place. Only for records that aggregate repeated events (a count per
@@ -224,6 +252,23 @@ export interface CoordinatorStore extends JobStore {
    */
   updateAudit(seq: number, record: NewAuditRecord): Promise<void>;
   listAudit(query: AuditQuery): Promise<AuditRecord[]>;
+}
 
+/**
+ * The handle of one open transaction: the data methods, bound to the transaction's connection.
+ * Valid until the transaction ends; a call after that rejects with LP_INTERNAL.
+ */
+export type StoreTx = StoreData;
+
+export interface CoordinatorStore extends StoreData {
+  /**
+   * Runs `fn` in one serializable transaction; everything it does through `tx` commits or rolls
+   * back together. Use only `tx` inside `fn`: the outer store rejects every call made from
+   * `fn`'s async context (LP_INTERNAL), `transaction` included. `fn` may run more than once on a
+   * database that retries serialization failures, so it acts on nothing but `tx` (and logs).
+   */
+  transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T>;
+
+  /** Closes the store once the calls and transactions already started are done. */
   close(): Promise<void>;
 }

@@ -34,7 +34,7 @@ import {
 } from '@launchplane/shared';
 import type { HostSessionInfo } from '../ports/agent-hub.js';
 import type { Logger } from '../ports/logger.js';
-import type { CoordinatorStore, LaneRecord } from '../ports/store.js';
+import type { CoordinatorStore, LaneRecord, StoreTx } from '../ports/store.js';
 import { writeAudit } from '../audit/audit-writer.js';
 
 /** What a session needs from the hub that owns it. */
@@ -482,7 +482,7 @@ export class AgentSession {
 }
 
 async function applyEvent(
-  tx: CoordinatorStore,
+  tx: StoreTx,
   hostId: string,
   payload: EventPayload,
   now: number,
@@ -544,7 +544,7 @@ async function applyEvent(
  * A break is reported once: the head re-anchors on the record that broke it.
  */
 async function followAgentChain(
-  tx: CoordinatorStore,
+  tx: StoreTx,
   hostId: string,
   record: AuditRecord,
 ): Promise<'missing-hash' | 'hash-mismatch' | 'prev-hash-mismatch' | undefined> {
@@ -560,7 +560,7 @@ async function followAgentChain(
 
 /** Updates the coordinator's record of a lane this host reported; other hosts' lanes are ignored. */
 async function applyLaneReport(
-  tx: CoordinatorStore,
+  tx: StoreTx,
   hostId: string,
   report: InventoryMessage['lanes'][number],
   now: number,

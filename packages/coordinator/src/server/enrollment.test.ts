@@ -14,6 +14,7 @@ import {
   type EnrollRequest,
 } from '@launchplane/shared';
 import { SqliteCoordinatorStore } from '../adapters/sqlite/sqlite-store.js';
+import { retryingEveryTransaction } from '../adapters/store-contract.test-helper.js';
 import { identityOf } from '../keys/coordinator-identity.js';
 import {
   EnrollmentChallenges,
@@ -149,6 +150,19 @@ describe('enrollment', () => {
     const id = parseEnrollmentToken(token)?.id ?? '';
     expect((await store.getEnrollmentToken(id))?.usedAt).toBe(1);
     expect(JSON.stringify(await store.listAudit({}))).not.toContain(req.proof);
+    await store.close();
+  });
+
+  it('enrolls once when the store runs the transaction again (a retried serialization failure)', async () => {
+    const store = SqliteCoordinatorStore.open(':memory:');
+    const token = await newToken(store);
+    const key = generateEd25519KeyPair();
+    const { req, challenge } = attempt(new EnrollmentChallenges(), token, { now: 1, key });
+    const answer = await enroll(retryingEveryTransaction(store), req, ctx(1, challenge));
+    expect(answer.hostFingerprint).toBe(fingerprint(key.publicKey));
+    expect((await store.listHosts()).map((h) => h.hostId)).toEqual(['host-a']);
+    const id = parseEnrollmentToken(token)?.id ?? '';
+    expect((await store.getEnrollmentToken(id))?.usedAt).toBe(1);
     await store.close();
   });
 

@@ -13,6 +13,7 @@ import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { HostRecord, JobRecord, LaneRecord } from '../../ports/store.js';
 import { MIGRATIONS, SCHEMA_VERSION, migrate } from './migrations.js';
+import { unitOfWorkContract } from '../store-contract.test-helper.js';
 import { SqliteCoordinatorStore } from './sqlite-store.js';
 
 const dirs: string[] = [];
@@ -415,49 +416,87 @@ describe('SqliteCoordinatorStore', () => {
     expect(() => SqliteCoordinatorStore.open(path)).toThrow(/ELOOP/);
   });
 
-  it('transaction commits together, rolls back together, and serializes other writers', async () => {
-    const s = SqliteCoordinatorStore.open(':memory:');
-    await s.transaction(async (tx) => {
-      await tx.setMeta('a', '1');
-      await tx.setMeta('b', '1');
-    });
-    expect(await s.getMeta('b')).toBe('1');
-
-    let outside: Promise<void> | undefined;
-    await expect(
-      s.transaction(async (tx) => {
-        await tx.setMeta('a', '2');
-        // A write from outside while the transaction is open must not land inside it.
-        outside = s.setMeta('c', 'outside');
-        await new Promise((r) => setTimeout(r, 5));
-        throw new Error('boom');
-      }),
-    ).rejects.toThrow('boom');
-    await outside;
-    expect(await s.getMeta('a')).toBe('1');
-    expect(await s.getMeta('c')).toBe('outside');
-    await s.close();
-  });
-
-  it('nested transactions roll back to their savepoint only', async () => {
-    const s = SqliteCoordinatorStore.open(':memory:');
-    await s.transaction(async (tx) => {
-      await tx.setMeta('outer', '1');
-      await expect(
-        tx.transaction(async (inner) => {
-          await inner.setMeta('inner', '1');
-          throw new Error('inner fails');
-        }),
-      ).rejects.toThrow('inner fails');
-    });
-    expect(await s.getMeta('outer')).toBe('1');
-    expect(await s.getMeta('inner')).toBeUndefined();
-    await s.close();
-  });
-
   it('refuses calls after close', async () => {
     const s = SqliteCoordinatorStore.open(':memory:');
     await s.close();
     await expect(s.getMeta('a')).rejects.toThrow('closed');
+  });
+});
+
+describe('SqliteCoordinatorStore unit of work', () => {
+  unitOfWorkContract(() => SqliteCoordinatorStore.open(':memory:'), { oneConnection: true });
+
+  it('rolls back and frees the connection when BEGIN or the function fails', async () => {
+    const path = tempDb();
+    const s = SqliteCoordinatorStore.open(path, { busyTimeoutMs: 0 });
+    // Another process holds SQLite's write lock: BEGIN IMMEDIATE fails at once.
+    const other = new Database(path);
+    other.exec('BEGIN IMMEDIATE');
+    await expect(s.transaction(() => Promise.resolve('never'))).rejects.toThrow(/locked|busy/i);
+    other.exec('ROLLBACK');
+    other.close();
+    await expect(
+      s.transaction(async (tx) => {
+        await tx.putAgentEvent('host-a', 1, {}, 1);
+        // A constraint violation inside the transaction.
+        await tx.addPolicyVersion({ digest: 'd', text: 't', createdAt: 1, actor: null as never });
+      }),
+    ).rejects.toThrow(/NOT NULL/);
+    expect(await s.putAgentEvent('host-a', 1, {}, 1)).toBe(true);
+    expect(await s.transaction(async (tx) => tx.getMeta('none'))).toBeUndefined();
+    await s.close();
+  });
+
+  it('prunes jobs and delivery ids together, on its own or inside a transaction', async () => {
+    const s = SqliteCoordinatorStore.open(':memory:');
+    const everything = { completedBefore: 100, seenBefore: 100, deliveriesBefore: 100 };
+    const fill = async () => {
+      await s.putJob({
+        id: 1,
+        runId: 1,
+        repository: 'acme/api',
+        status: 'queued',
+        labels: ['linux'],
+        queuedAt: 1,
+        seenAt: 1,
+        source: 'poll',
+      });
+      await s.recordDelivery('d-1', 1);
+    };
+    await fill();
+    await expect(
+      s.transaction(async (tx) => {
+        expect(await tx.pruneJobs(everything)).toEqual({ jobs: 1, deliveries: 1 });
+        throw new Error('boom');
+      }),
+    ).rejects.toThrow('boom');
+    expect((await s.listJobs()).length).toBe(1);
+    expect(await s.pruneJobs(everything)).toEqual({ jobs: 1, deliveries: 1 });
+    await fill();
+    await s.transaction(async (tx) => {
+      await tx.pruneJobs(everything);
+    });
+    expect([await s.listJobs(), await s.recordDelivery('d-1', 2)]).toEqual([[], true]);
+    await s.close();
+  });
+
+  it('prepares each list query once per SQL text, however long its lists and limits', async () => {
+    const s = SqliteCoordinatorStore.open(':memory:');
+    const shapes = async (n: number) => {
+      const names = Array.from({ length: n }, (_, i) => `acme/svc-${i}`);
+      await s.listJobs({ statuses: ['queued'], repositories: names, limit: n });
+      await s.listJobs({ owners: names, completedSince: n, limit: n });
+      await s.listJobs({ repositories: names, owners: names, startedSince: n });
+      await s.listAudit({ hostId: 'h', limit: n });
+      await s.listAudit({ laneId: 'l', afterSeq: n, limit: n });
+      await s.listLanes({ hostId: `h${n}`, purpose: 'pool' });
+      await s.listLanes({ pool: `p${n}`, includeRemoved: true });
+    };
+    await shapes(1);
+    const prepared = s.builtStatementCount();
+    expect(prepared).toBe(7);
+    for (let n = 2; n <= 40; n++) await shapes(n);
+    expect(s.builtStatementCount()).toBe(prepared);
+    await s.close();
   });
 });
