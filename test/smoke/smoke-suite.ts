@@ -90,10 +90,13 @@ export function smokeSuite(
   beforeAll(async () => {
     w = await startWorld({
       backend,
-      // A lane that never comes online (the last test) fails its create this soon.
-      createOnlineSec: 20,
+      // A lane that never comes online (the last test) fails its create this soon; a stub
+      // runner that works is online within a few seconds even on a loaded CI machine.
+      createOnlineSec: 12,
       ...world(),
-      reconcile: { auto: true, intervalSec: 5 },
+      // Short rounds: the smoke must hold up against a busy reconciler, and "two more rounds"
+      // (the quarantine test) takes 4 s, not 10.
+      reconcile: { auto: true, intervalSec: 2 },
     });
     await w.addAgent({
       hostId: 'host-a',
