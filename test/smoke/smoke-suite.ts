@@ -94,9 +94,8 @@ export function smokeSuite(
       // runner that works is online within a few seconds even on a loaded CI machine.
       createOnlineSec: 12,
       ...world(),
-      // Short rounds: the smoke must hold up against a busy reconciler, and "two more rounds"
-      // (the quarantine test) takes 4 s, not 10.
-      reconcile: { auto: true, intervalSec: 2 },
+      // The shortest rounds the coordinator allows (`reconcile.intervalSec` ≥ 5).
+      reconcile: { auto: true, intervalSec: 5 },
     });
     await w.addAgent({
       hostId: 'host-a',
