@@ -147,8 +147,7 @@ describeWithSystemd('faults: agent SIGKILL after every journal step', (systemd) 
   };
 
   const assertConsistent = async (step: string, want: number): Promise<void> => {
-    await agree(world, `the sources to agree after ${step}`);
-    const c = await world.consistency();
+    const c = await agree(world, `the sources to agree after ${step}`);
     expect(c.lost, `${step}: ${JSON.stringify(c)}`).toEqual([]);
     expect(c.duplicated).toEqual([]);
     expect(c.orphanRegistrations).toEqual([]);

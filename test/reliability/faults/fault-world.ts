@@ -751,15 +751,19 @@ export async function converge(
   throw new Error(`did not converge: ${JSON.stringify(await world.lanes())}`);
 }
 
-/** Waits until ledger, units, coordinator and GitHub agree; on timeout shows what they said. */
-export async function agree(world: FaultWorld, what: string): Promise<void> {
+/**
+ * Waits until ledger, units, coordinator and GitHub agree on the lanes, and the coordinator holds
+ * every audit record of the agent (they are forwarded a moment after they are written); returns
+ * what the sources said then. On timeout, shows what they said last.
+ */
+export async function agree(world: FaultWorld, what: string): Promise<Consistency> {
   let last: unknown;
   try {
-    await waitFor(
+    return await waitFor(
       async () => {
         const c = await world.consistency();
         last = c;
-        return c.lost.length === 0;
+        return c.lost.length === 0 && c.auditLost === 0 ? c : undefined;
       },
       { timeoutMs: 20_000, intervalMs: 500, what },
     );
