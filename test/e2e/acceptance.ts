@@ -71,6 +71,28 @@ export function acceptanceSuite(
         !r.labels.some((l) => l.name === `lp-lane-${FOREIGN_LANE}`),
     );
   const live = (lanes: LaneView[]): LaneView[] => lanes.filter((l) => LIVE.has(l.state));
+  /**
+   * Waits until the coordinator has seen `n` more health passes of `host`'s agent (each pass looks
+   * at every lane's unit or container; the agent reports each one).
+   */
+  const healthPasses = async (host: AgentHandle, n: number): Promise<void> => {
+    const lastPass = async (): Promise<number | null> => {
+      const doc = (await w.cli(w.viewer, 'hosts', '--json')).json<{
+        hosts: { hostId: string; health: { lastPassAt: number | null } | null }[];
+      }>();
+      return doc.hosts.find((h) => h.hostId === host.hostId)?.health?.lastPassAt ?? null;
+    };
+    const before = await lastPass();
+    const passes = new Set<number>();
+    await waitFor(
+      async () => {
+        const at = await lastPass();
+        if (at !== null && at !== before) passes.add(at);
+        return passes.size >= n;
+      },
+      { timeoutMs: 60_000, intervalMs: 200, what: `${n} health passes of ${host.hostId}` },
+    );
+  };
   /** Every object this world made on the backend is a live lane, and every live lane has one. */
   const expectNoOrphans = async (): Promise<void> => {
     const lanes = await w.lanes();
@@ -340,7 +362,7 @@ export function acceptanceSuite(
     expect(refused.stderr).toMatch(/^error LP_[A-Z_]+: /m);
 
     // Two health rounds later the look-alikes are all still there.
-    await new Promise((res) => setTimeout(res, 5000));
+    await healthPasses(hostA, 2);
     expect(await w.objectRunning(handName)).toBe(true);
     const after = await w.simRunners();
     expect(after.find((x) => x.id === foreign.id)).toMatchObject({ status: 'online' });

@@ -192,6 +192,13 @@ export interface World {
   close(): Promise<void>;
 }
 
+/** A host as `GET /v1/hosts` lists it (the fields the world reads). */
+interface HostRow {
+  hostId: string;
+  connected: boolean;
+  optIn?: unknown;
+}
+
 /** A policy: allowlists and pools of the world's backend. */
 export interface PolicySpec {
   allowedHosts: string[];
@@ -416,11 +423,17 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
     ).json<{ token: string }>().token;
 
     const agentEnv: NodeJS.ProcessEnv = systemd === undefined ? {} : { ...systemd.env };
+    // Polled while agents start and stop: over HTTP (what `launchplane hosts` reads), not a CLI
+    // process (~1 s of node start-up each on a loaded CI machine).
+    const hostRow = async (hostId: string): Promise<HostRow | undefined> => {
+      const res = await fetch(`${url}/v1/hosts`, {
+        headers: { authorization: `Bearer ${viewer}` },
+      }).catch(() => undefined);
+      if (res?.ok !== true) return undefined;
+      return ((await res.json()) as { hosts: HostRow[] }).hosts.find((x) => x.hostId === hostId);
+    };
     const hostConnected = async (hostId: string): Promise<boolean> => {
-      const r = await cli(viewer, 'hosts', '--json');
-      if (r.code !== 0) return false;
-      const doc = r.json<{ hosts: { hostId: string; connected: boolean; optIn?: unknown }[] }>();
-      const h = doc.hosts.find((x) => x.hostId === hostId);
+      const h = await hostRow(hostId);
       return h?.connected === true && h.optIn !== undefined && h.optIn !== null;
     };
 

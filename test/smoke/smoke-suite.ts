@@ -90,9 +90,11 @@ export function smokeSuite(
   beforeAll(async () => {
     w = await startWorld({
       backend,
-      // A lane that never comes online (the last test) fails its create this soon.
-      createOnlineSec: 20,
+      // A lane that never comes online (the last test) fails its create this soon; a stub
+      // runner that works is online within a few seconds even on a loaded CI machine.
+      createOnlineSec: 12,
       ...world(),
+      // The shortest rounds the coordinator allows (`reconcile.intervalSec` ≥ 5).
       reconcile: { auto: true, intervalSec: 5 },
     });
     await w.addAgent({

@@ -30,7 +30,9 @@ describeWithSystemd('faults: agent SIGKILL during create, drain and remove', (sy
   const judgeApply = (r: CliRun): void => judgeApplyIn(r, tally);
   const converge = (want: number): Promise<LaneView[]> =>
     convergeIn(world, want, tally, 'faults/agent-kill');
-  const agree = (what: string): Promise<void> => agreeIn(world, what);
+  const agree = async (what: string): Promise<void> => {
+    await agreeIn(world, what);
+  };
 
   beforeAll(async () => {
     world = await startFaultWorld({ systemd: systemd(), heartbeatSec: 2, createOnlineSec: 20 });

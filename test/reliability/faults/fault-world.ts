@@ -434,18 +434,27 @@ export async function startFaultWorld(opts: FaultWorldOptions): Promise<FaultWor
       await writeFile(agentConfig, text.split(`127.0.0.1:${port}`).join(`127.0.0.1:${proxy.port}`));
     }
     const agentLog = join(agentDir, 'agent.log');
-    const hostConnected = async (): Promise<boolean> => {
-      const r = await cli(viewer, 'hosts', '--json');
-      if (r.code !== 0) return false;
-      const h = r
-        .json<{ hosts: { hostId: string; connected: boolean }[] }>()
-        .hosts.find((x) => x.hostId === HOST);
-      return h?.connected === true;
+    // Polled by every agent start: over HTTP (what `launchplane hosts` reads), not a CLI process
+    // (~1 s of node start-up each on a loaded CI machine).
+    const session = async (): Promise<{ connected: boolean; connectedAt: number | null }> => {
+      const res = await fetch(`${url}/v1/hosts`, {
+        headers: { authorization: `Bearer ${viewer}` },
+      }).catch(() => undefined);
+      if (res?.ok !== true) return { connected: false, connectedAt: null };
+      const doc = (await res.json()) as {
+        hosts: { hostId: string; connected: boolean; connectedAt: number | null }[];
+      };
+      const h = doc.hosts.find((x) => x.hostId === HOST);
+      return { connected: h?.connected === true, connectedAt: h?.connectedAt ?? null };
     };
+    const hostConnected = async (): Promise<boolean> => (await session()).connected;
     let agent: Daemon | undefined;
     const startAgent = async (
       o: { wait?: boolean; env?: NodeJS.ProcessEnv } = {},
     ): Promise<void> => {
+      // A session the coordinator has not yet seen end (the agent was just killed) is not the
+      // new agent's: wait for a session that started after this one.
+      const before = (await session()).connectedAt;
       const d = spawnDaemon(
         [
           process.execPath,
@@ -463,9 +472,10 @@ export async function startFaultWorld(opts: FaultWorldOptions): Promise<FaultWor
         async () => {
           if (!d.alive())
             throw new Error(`agent exited: ${(await readFile(agentLog, 'utf8')).slice(-2000)}`);
-          return hostConnected();
+          const now = await session();
+          return now.connected && now.connectedAt !== before;
         },
-        { timeoutMs: 30_000, intervalMs: 200, what: 'the agent to connect' },
+        { timeoutMs: 30_000, intervalMs: 100, what: 'the agent to connect' },
       );
     };
     cleanups.push(async () => agent?.stop({ graceMs: 15_000 }));
@@ -585,17 +595,27 @@ export async function startFaultWorld(opts: FaultWorldOptions): Promise<FaultWor
         return r.stdout.trim();
       },
       async consistency() {
-        const ledgerRun = await must(agentCli('lanes', '--json'), 'agent lanes');
+        // The four sources are read at once: each read is a process of its own, and reading them
+        // one after the other only widens the window in which they may disagree. The agent's
+        // audit is read before the coordinator's copy, so a record forwarded meanwhile is found.
+        const [ledgerRun, units, coordLanes, runnersNow, [agentAudit, coordAuditRecords]] =
+          await Promise.all([
+            must(agentCli('lanes', '--json'), 'agent lanes'),
+            ownUnits(),
+            lanes(),
+            simRunners(),
+            agentCli('audit', '--verify', '--json').then(
+              async (a) => [a, await audit('--host', HOST)] as const,
+            ),
+          ]);
         const ledgerRows = ledgerRun
           .json<{ lanes: { laneId: string; state: string }[] }>()
           .lanes.filter((l) => l.state !== 'removed');
         const ledger = ledgerRows.map((l) => l.laneId).sort();
-        const units = await ownUnits();
-        const coordinator = (await lanes())
+        const coordinator = coordLanes
           .filter((l) => l.hostId === HOST && l.state !== 'removed')
           .map((l) => l.laneId)
           .sort();
-        const runnersNow = await simRunners();
         const managed = runnersNow
           .filter((r) => r.id !== plantedRunner.id)
           .map(laneIdOfRunner)
@@ -627,12 +647,11 @@ export async function startFaultWorld(opts: FaultWorldOptions): Promise<FaultWor
           ...new Set([...dup(ledger), ...dup(simRunnerIds), ...dup(coordinator)]),
         ];
         const orphanRegistrations = simRunnerIds.filter((id) => !ledger.includes(id));
-        const agentAudit = await agentCli('audit', '--verify', '--json');
         const agentDoc = agentAudit.json<{
           records: { seq: number }[];
           verify?: { ok: boolean };
         }>();
-        const coordAudit = (await audit('--host', HOST))
+        const coordAudit = coordAuditRecords
           .map((r) => r.params?.agentSeq)
           .filter((s): s is number => typeof s === 'number');
         const seen = new Set(coordAudit);
@@ -732,15 +751,19 @@ export async function converge(
   throw new Error(`did not converge: ${JSON.stringify(await world.lanes())}`);
 }
 
-/** Waits until ledger, units, coordinator and GitHub agree; on timeout shows what they said. */
-export async function agree(world: FaultWorld, what: string): Promise<void> {
+/**
+ * Waits until ledger, units, coordinator and GitHub agree on the lanes, and the coordinator holds
+ * every audit record of the agent (they are forwarded a moment after they are written); returns
+ * what the sources said then. On timeout, shows what they said last.
+ */
+export async function agree(world: FaultWorld, what: string): Promise<Consistency> {
   let last: unknown;
   try {
-    await waitFor(
+    return await waitFor(
       async () => {
         const c = await world.consistency();
         last = c;
-        return c.lost.length === 0;
+        return c.lost.length === 0 && c.auditLost === 0 ? c : undefined;
       },
       { timeoutMs: 20_000, intervalMs: 500, what },
     );
