@@ -13,6 +13,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { laneLabels } from '@launchplane/shared';
 import { controlRouteFactory, runCli, type Control } from '@launchplane/coordinator';
 import { startGitHubSim, stubRunnerTemplateDir, type GitHubSim } from '@launchplane/github-sim';
+import { simJsonClient, type SimRunner } from '@launchplane/testkit/sim';
 import { startHarness, type Harness } from '../coordinator-server/harness.js';
 import { describeWithSystemd } from '../testbed/require.js';
 import { TEST_LANE_UID_RANGE } from '../testbed/lane-users.js';
@@ -22,14 +23,6 @@ import { waitFor } from '../testbed/wait-for.js';
 const AGENT_BIN = fileURLToPath(new URL('../../packages/agent/dist/cli.js', import.meta.url));
 const PAT = 'ghp_e2ecoordinator000000000000000000000000';
 const run = promisify(execFile);
-
-interface SimRunner {
-  id: number;
-  name: string;
-  status: string;
-  busy: boolean;
-  labels: { name: string }[];
-}
 
 interface SimJob {
   id: number;
@@ -64,20 +57,9 @@ describeWithSystemd('coordinator + agent + GitHub sim + systemd', (systemd) => {
   let viewer: string;
   let conn: string[];
 
-  const simJson = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
-    const res = await fetch(`${sim.url}${path}`, {
-      method,
-      headers: {
-        authorization: `Bearer ${PAT}`,
-        accept: 'application/vnd.github+json',
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-      },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    const text = await res.text();
-    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
-    return (text === '' ? undefined : JSON.parse(text)) as T;
-  };
+  // `sim` starts in beforeAll: the client is made per call so that it reads its URL then.
+  const simJson = <T>(method: string, path: string, body?: unknown): Promise<T> =>
+    simJsonClient(sim.url, PAT)<T>(method, path, body);
   const simRunners = async (): Promise<SimRunner[]> =>
     (await simJson<{ runners: SimRunner[] }>('GET', '/repos/acme/api/actions/runners')).runners;
   const userctl = (...args: string[]) =>
