@@ -18,11 +18,9 @@
  * nothing.
  */
 import {
-  backoffDelayMs,
   LaunchplaneError,
   SMOKE_POOL,
   newLaneId,
-  retryUntil,
   smokeLabel,
   smokeLaneLabels,
   toLaunchplaneError,
@@ -47,11 +45,8 @@ import { nowSec } from '@launchplane/shared';
 import type { ControlDeps } from './control-deps.js';
 import { findRunner, makeLane, type LaneSpec } from './create-lane.js';
 import { drainLane, quarantineRunner } from './drain-lane.js';
-import { hostViewOf, isTransientGitHubError, moveLane } from './saga-support.js';
+import { Deadline, hostViewOf, moveLane, pollUntil } from './saga-support.js';
 import { requireCurrentPolicy } from './stored-policy.js';
-
-/** What a look at the dispatched job throws while the job has not completed: poll again. */
-class NotYet extends Error {}
 
 /** The `workflow_dispatch` input that carries the smoke lane's label (`runs-on`). */
 export const SMOKE_LABEL_INPUT = 'runner-label';
@@ -508,22 +503,18 @@ class SmokeRun {
     detail.push(
       `dispatched workflow "${workflow}" on "${req.ref ?? ''}" with ${SMOKE_LABEL_INPUT}=${label}`,
     );
-    const deadlineMs = deps.clock.nowMs() + this.#workflowSec() * 1000;
+    const deadline = new Deadline(deps, this.#workflowSec() * 1000);
     const ruledOut = new Set<number>();
     let seenJob: WorkflowJob | undefined;
     let last = '';
-    /** One look at GitHub: the job once it completed; {@link NotYet} (poll again) before. */
-    const poll = async (): Promise<WorkflowJob> => {
-      try {
-        seenJob =
-          seenJob === undefined
-            ? await this.#findJob(workflow, since, label, ruledOut, result)
-            : await deps.workflows.getJob(repo, seenJob.id);
-      } catch (err) {
-        if (!isTransientGitHubError(err)) throw err;
-      }
+    /** One look at GitHub: the job once it completed, undefined (poll again) before. */
+    const poll = async (): Promise<WorkflowJob | undefined> => {
+      seenJob =
+        seenJob === undefined
+          ? await this.#findJob(workflow, since, label, ruledOut, result)
+          : await deps.workflows.getJob(repo, seenJob.id);
       const job = seenJob;
-      if (job === undefined) throw new NotYet();
+      if (job === undefined) return undefined;
       Object.assign(result, {
         jobId: job.id,
         jobUrl: job.htmlUrl,
@@ -537,16 +528,11 @@ class SmokeRun {
         last = seen;
         req.onProgress?.(`smoke ${this.report.smokeId}: ${seen}`);
       }
-      if (job.status !== 'completed') throw new NotYet();
-      return job;
+      return job.status === 'completed' ? job : undefined;
     };
-    const job = await retryUntil(deps.clock, deadlineMs, poll, {
-      retryIf: (err) => err instanceof NotYet,
-      delayMs: (attempt) =>
-        backoffDelayMs(attempt, { baseMs: deps.options.pollBaseMs, capMs: deps.options.pollCapMs }),
-      ...(req.signal === undefined ? {} : { signal: req.signal }),
-    }).catch((err: unknown) => {
-      if (!(err instanceof NotYet)) throw err;
+    // GitHub's transient errors are polled through, as "not yet".
+    const job = await pollUntil(deps, deadline, poll, req.signal);
+    if (job === undefined) {
       throw new LaunchplaneError(
         'LP_TIMEOUT',
         seenJob === undefined
@@ -559,7 +545,7 @@ class SmokeRun {
               : 'Look at the run on GitHub; cancel it there if it is stuck',
         },
       );
-    });
+    }
     detail.push(
       `job ${job.id} of run ${job.runId} completed (${job.conclusion ?? 'no conclusion'}) on runner ${job.runnerId ?? '-'} "${job.runnerName ?? '-'}"`,
     );
