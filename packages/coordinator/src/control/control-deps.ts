@@ -9,6 +9,7 @@ import type { GitHubWorkflows } from '../ports/github-workflows.js';
 import type { Logger } from '../ports/logger.js';
 import type { CoordinatorStore } from '../ports/store.js';
 import type { Clock } from '@launchplane/shared';
+import type { RegistrationTokens } from './registration-tokens.js';
 
 /** Limits of the control layer. */
 export interface ControlOptions {
@@ -57,6 +58,8 @@ export interface ControlDeps {
   store: CoordinatorStore;
   hub: AgentHub;
   github: GitHubRunners;
+  /** The scopes' registration tokens, reused while they have life left (over `github`). */
+  registrationTokens: RegistrationTokens;
   /** Workflows, runs and jobs (`launchplane smoke` dispatches and follows one). */
   workflows: GitHubWorkflows;
   clock: Clock;

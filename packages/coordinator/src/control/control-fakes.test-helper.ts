@@ -36,6 +36,7 @@ import { silentLogger } from '../ports/logger.js';
 import type { LaneRecord } from '../ports/store.js';
 import type { Clock } from '@launchplane/shared';
 import { resolveControlOptions, type ControlDeps, type ControlOptions } from './control-deps.js';
+import { RegistrationTokens } from './registration-tokens.js';
 
 export const COORDINATOR_ID = 'coord-test-0001';
 export const SECRET_JIT = 'JIT-SECRET-do-not-leak';
@@ -587,6 +588,7 @@ export async function makeWorld(
     store,
     hub,
     github,
+    registrationTokens: new RegistrationTokens(github, clock),
     workflows,
     clock,
     logger: silentLogger,

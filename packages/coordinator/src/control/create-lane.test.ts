@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { createLane } from './create-lane.js';
 import {
   OPT_IN,
+  POLICY_TEXT,
   SECRET_JIT,
   SECRET_REG,
   makeWorld,
@@ -49,6 +50,28 @@ describe('createLane()', () => {
     const audit = await auditText(w);
     expect(audit).toContain('"outcome":"ok"');
     expect(audit).not.toContain(SECRET_REG);
+  });
+
+  it("persistent creates in one scope share the scope's registration token; a failed create drops it", async () => {
+    const w = await makeWorld({ policy: POLICY_TEXT.replace('host-a: 2', 'host-a: 4') });
+    const tokenCalls = () => w.github.calls.filter((c) => c.startsWith('createRegistrationToken'));
+    expect((await create(w, 'build')).ok).toBe(true);
+    expect((await create(w, 'build')).ok).toBe(true);
+    expect(tokenCalls()).toHaveLength(1);
+    // The host refuses the next create (as config.sh would with a token GitHub no longer takes):
+    // the token is dropped, and the create after it asks GitHub for a new one.
+    w.hub.behaviour = (_h, cmd) =>
+      cmd.type === 'lane.create'
+        ? {
+            ok: false,
+            outcome: 'failed',
+            error: { code: 'LP_BACKEND_ERROR', message: 'config.sh failed' },
+          }
+        : undefined;
+    expect((await create(w, 'build')).ok).toBe(false);
+    w.hub.behaviour = () => undefined;
+    expect((await create(w, 'build')).ok).toBe(true);
+    expect(tokenCalls()).toHaveLength(2);
   });
 
   it('creates an ephemeral lane with a JIT config and records the runner id before sending', async () => {

@@ -169,6 +169,8 @@ interface CreateCtx {
   runner: RunnerConfig | undefined;
   /** The deadline to come online, from the moment the lane is recorded. */
   deadline: Deadline | undefined;
+  /** The registration token handed to the host (secret; kept to drop it if the create fails). */
+  registrationToken?: string;
 }
 
 /** The create saga, step by step; a dry run is this list described. */
@@ -222,7 +224,8 @@ const CREATE_STEPS: readonly [SagaStep<CreateCtx>, ...SagaStep<CreateCtx>[]] = [
           `generated a JIT config (runner id ${jit.runner.id})${groupText(group)}`,
         );
       } else {
-        const token = await deps.github.createRegistrationToken(spec.scope);
+        const token = await deps.registrationTokens.get(spec.scope);
+        c.registrationToken = token.token;
         c.lane = await moveLane(deps, recorded(c), 'provision');
         c.runner = registrationConfig(deps, spec.scope, token.token, group);
         c.report.steps.push(`created a registration token${groupText(group)}`);
@@ -320,6 +323,10 @@ export async function makeLane(
       report.ok = true;
       report.outcome = 'created';
     } catch (err) {
+      // The scope's shared token may be what failed: the next create asks GitHub for a new one.
+      if (ctx.registrationToken !== undefined) {
+        deps.registrationTokens.forget(spec.scope, ctx.registrationToken);
+      }
       const cause = toLaunchplaneError(err);
       ctx.lane = await rollback(deps, recorded(ctx), cause, report, req.actor);
       report.outcome = cause.code === 'LP_TIMEOUT' ? 'timeout' : 'failed';

@@ -21,6 +21,7 @@ import { resolveControlOptions, type ControlOptions } from './control-deps.js';
 import { ControlService } from './control-service.js';
 import { JobPoller } from './job-poller.js';
 import { Reconciler } from './reconciler.js';
+import { RegistrationTokens } from './registration-tokens.js';
 
 /**
  * The parts of a running coordinator the control layer uses. A running `Coordinator` (`main.ts`)
@@ -99,6 +100,7 @@ export async function startControl(
     store: parts.store,
     hub: parts.server.hub,
     github,
+    registrationTokens: new RegistrationTokens(github, clock),
     workflows,
     clock,
     logger: parts.logger,
