@@ -8,7 +8,13 @@ import type { ActionReport } from './action-report.js';
 import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../ports/logger.js';
 import { ControlService, startCreatesOnHost } from './control-service.js';
-import { COORDINATOR_ID, makeWorld, seedLane, type World } from './control-fakes.test-helper.js';
+import {
+  COORDINATOR_ID,
+  POLICY_TEXT,
+  makeWorld,
+  seedLane,
+  type World,
+} from './control-fakes.test-helper.js';
 import { Reconciler } from './reconciler.js';
 
 const UNMANAGED = {
@@ -315,6 +321,40 @@ describe('Reconciler', () => {
       'ok',
     ]);
     expect(audit.find((a) => a.action === 'apply')?.params['detached']).toBe(3);
+  });
+
+  it("does not wait for a drain: other hosts' creates go ahead, the draining host's create waits for its remove, and stop waits for both", async () => {
+    const policy = POLICY_TEXT.replace('lanes: { host-a: 2 }', 'lanes: { host-a: 1, host-b: 1 }');
+    const w = await makeWorld({ policy, hosts: ['host-a', 'host-b'] });
+    const service = new ControlService(w.deps);
+    // A lane of a pool the policy no longer has, running a job: its drain waits.
+    const gone = await seedLane(w, { laneId: '01hzzzzzzzzzzzzzzzzzzz0042', pool: 'gone' });
+    w.hub.localBusy.set(gone.laneId, true);
+    const rec = new Reconciler({ service, clock: w.clock, logger: silentLogger }, { auto: true });
+    const r = await rec.tick();
+    // The round returned while the drain waits: the remove and host-a's two creates go on, and
+    // host-b's create waits for its runner.
+    expect(r.applied?.detached).toBe(4);
+    expect((await w.store.getLane(gone.laneId))?.state).toBe('draining');
+    const lanes = async () => (await w.store.listLanes()).filter((l) => l.laneId !== gone.laneId);
+    expect((await lanes()).map((l) => l.hostId)).toEqual(['host-b']);
+    // The next plan gives the draining lane no second action.
+    const again = await service.plan();
+    expect(again.actions.filter((a) => 'laneId' in a && a.laneId === gone.laneId)).toEqual([]);
+    // The job ends: the lane goes, then host-a's lanes are made; stop waits for all of it.
+    w.hub.localBusy.set(gone.laneId, false);
+    await rec.stop();
+    expect((await w.store.getLane(gone.laneId))?.state).toBe('removed');
+    expect((await lanes()).map((l) => [l.hostId, l.state]).sort()).toEqual([
+      ['host-a', 'online'],
+      ['host-a', 'online'],
+      ['host-b', 'online'],
+    ]);
+    const audit = await w.store.listAudit({});
+    expect(audit.find((a) => a.action === 'lane.remove')?.outcome).toBe('ok');
+    const order = audit.map((a) => `${a.action}:${a.hostId ?? ''}`);
+    const removed = order.indexOf('lane.remove:host-a');
+    expect(order.filter((e, i) => e === 'lane.create:host-a' && i < removed)).toEqual([]);
   });
 
   it('runs rounds on its interval until stopped', async () => {

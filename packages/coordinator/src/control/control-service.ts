@@ -27,6 +27,7 @@ import {
   type PoolCapacity,
 } from './demand-views.js';
 import { drainLane, precheckLaneAction, type DrainMode } from './drain-lane.js';
+import pLimit from 'p-limit';
 import { LaneLocks } from './lane-locks.js';
 import { Observer } from './observer.js';
 import { repairLabels } from './repair-labels.js';
@@ -43,8 +44,8 @@ export interface ApplyResult {
   ok: boolean;
   reports: ActionReport[];
   /**
-   * Creates still waiting for their runner when the apply returned ({@link
-   * ApplyOptions.detachCreates}); each is audited when it ends. Absent when there are none.
+   * Actions still running when the apply returned ({@link ApplyOptions.detach}): creates waiting
+   * for their runner, drains waiting for idle. Each is audited when it ends. Absent when none.
    */
   detached?: number;
 }
@@ -133,12 +134,13 @@ export interface ApplyOptions {
   dryRun: boolean;
   signal?: AbortSignal;
   /**
-   * Return once every create has recorded its lane, leaving those still waiting for their runner
-   * to finish in the background (see {@link ControlService.settled}). The reconciler does, so a
-   * round of demand never waits for the previous round's runners to come online. Off for an
-   * operator's apply, which reports every outcome.
+   * Return without waiting for runners to come online or drains to settle: creates on hosts with
+   * nothing else to do return once their lanes are recorded; removes, restarts and label repairs
+   * (and the creates of their hosts, after them) go on in the background (see {@link
+   * ControlService.settled}). The reconciler does, so a round of demand never waits for the last
+   * round's runners or scale-downs. Off for an operator's apply, which reports every outcome.
    */
-  detachCreates?: boolean;
+  detach?: boolean;
 }
 
 export class ControlService {
@@ -150,7 +152,7 @@ export class ControlService {
   #applyJob: ApplyJob | undefined;
   #applyJobs = 0;
   readonly #smokes = new Map<string, SmokeJob>();
-  /** Creates an apply left running once their lanes were recorded ({@link ApplyOptions.detachCreates}). */
+  /** Actions an apply left running in the background ({@link ApplyOptions.detach}). */
   readonly #detached = new Set<Promise<unknown>>();
 
   constructor(deps: ControlDeps) {
@@ -160,7 +162,8 @@ export class ControlService {
 
   /** Observes and plans. Changes nothing. */
   async plan(): Promise<ControlPlan> {
-    const input = await this.#observer.observe();
+    // Lanes a saga works on get no new action, and those leaving are no pool's supply.
+    const input = { ...(await this.#observer.observe()), sagas: this.#locks.sagas() };
     const plan = computePlan(input);
     this.#latest = { input, plan };
     return plan;
@@ -313,46 +316,79 @@ export class ControlService {
     opts: ApplyOptions,
     onReport: (r: ActionReport) => void = () => undefined,
   ): Promise<ActionReport[]> {
-    const first = planned.actions.filter((a) => a.kind !== 'create');
-    const creates = planned.actions.filter((a) => a.kind === 'create');
     const limit = this.#deps.options.applyConcurrency;
     const run = async (a: PlanAction, onRecorded?: () => void): Promise<ActionReport> => {
       const r = await this.#run(a, opts, onRecorded);
       onReport(r);
       return r;
     };
-    const reports = await runLimited(first, limit, (a) => run(a));
-    const byHost = new Map<string, PlanAction[]>();
-    for (const a of creates) byHost.set(a.hostId, [...(byHost.get(a.hostId) ?? []), a]);
-    const perHost = await runLimited([...byHost.values()], limit, (list) =>
-      startCreatesOnHost(list, limit, run),
-    );
-    const started = perHost.flat();
-    if (opts.detachCreates !== true || opts.dryRun) {
-      return [...reports, ...(await Promise.all(started.map((c) => c.report)))];
+    const hosts = byHost(planned.actions);
+    if (opts.detach !== true || opts.dryRun) {
+      // Every remove, restart and repair first, then every host's creates; wait for all.
+      const first = planned.actions.filter((a) => a.kind !== 'create');
+      const reports = await mapLimited(first, limit, (a) => run(a));
+      const perHost = await mapLimited(
+        [...hosts.values()].filter((h) => h.creates.length > 0),
+        limit,
+        (h) => startCreatesOnHost(h.creates, limit, run),
+      );
+      return [...reports, ...(await Promise.all(perHost.flat().map((c) => c.report)))];
     }
-    // Creates still waiting for their runner go on in the background: each holds its lane's
-    // lock, audits itself, and rolls back on its own; the next round counts its lane in flight.
+    // Detached: nothing waits for a drain's settle or a runner's start. A host with removes,
+    // restarts or repairs runs them, then its creates (a remove may free the slot a create
+    // takes), all in the background; any other host's creates start now, and the apply returns
+    // once each has recorded its lane. Every action holds its lane's lock and audits itself.
+    const others = pLimit(Math.max(1, limit));
+    const tracked: { report: Promise<ActionReport>; settled: () => ActionReport | undefined }[] =
+      [];
+    const track = (report: Promise<ActionReport>): void => {
+      let result: ActionReport | undefined;
+      void report.then(
+        (r) => (result = r),
+        () => undefined,
+      );
+      tracked.push({ report, settled: () => result });
+    };
+    const ready: Promise<unknown>[] = [];
+    for (const h of hosts.values()) {
+      if (h.first.length === 0) {
+        const started = startCreatesOnHost(h.creates, limit, run);
+        ready.push(started.then((list) => list.forEach((c) => track(c.report))));
+        continue;
+      }
+      const firstDone = h.first.map((a) => others(() => run(a)));
+      firstDone.forEach(track);
+      const started = Promise.allSettled(firstDone).then(() =>
+        startCreatesOnHost(h.creates, limit, run),
+      );
+      h.creates.forEach((_, i) => track(started.then((list) => list[i]!.report)));
+    }
+    await Promise.all(ready);
+    // Let reports that are already in hand be read before deciding what goes on detached.
+    await Promise.resolve();
     const done: ActionReport[] = [];
-    for (const c of started) {
-      const r = c.settled();
+    for (const t of tracked) {
+      const r = t.settled();
       if (r !== undefined) {
         done.push(r);
         continue;
       }
-      const rest: Promise<unknown> = c.report
+      const rest: Promise<unknown> = t.report
         .then((late) => {
           if (!late.ok) {
             this.#deps.logger.warn(
               { id: late.actionId, code: late.error?.code },
-              'a background create failed',
+              'a background action failed',
             );
           }
+        })
+        .catch((err: unknown) => {
+          this.#deps.logger.error({ err: errorBody(err) }, 'a background action threw');
         })
         .finally(() => this.#detached.delete(rest));
       this.#detached.add(rest);
     }
-    return [...reports, ...done];
+    return done;
   }
 
   async #run(a: PlanAction, opts: ApplyOptions, onRecorded?: () => void): Promise<ActionReport> {
@@ -368,7 +404,7 @@ export class ControlService {
           ...common,
           hostId: a.hostId,
           pool: a.pool,
-          lockLane: (laneId) => this.#locks.acquire(laneId, `create of lane "${laneId}"`),
+          lockLane: (laneId) => this.#locks.acquire(laneId, `create of lane "${laneId}"`, 'create'),
           ...(onRecorded === undefined ? {} : { onRecorded }),
         });
       case 'remove':
@@ -438,7 +474,7 @@ export class ControlService {
           job.progress = line;
           opts.onProgress?.(line);
         },
-        lockLane: (laneId) => this.#locks.acquire(laneId, `smoke ${job.smokeId}`),
+        lockLane: (laneId) => this.#locks.acquire(laneId, `smoke ${job.smokeId}`, 'smoke'),
       });
       return job.report;
     } catch (err) {
@@ -468,7 +504,7 @@ export class ControlService {
     mode: DrainMode,
     opts: LaneActionOptions,
   ): Promise<ActionReport> {
-    const release = this.#locks.acquire(laneId, `${mode} of lane "${laneId}"`);
+    const release = this.#locks.acquire(laneId, `${mode} of lane "${laneId}"`, mode);
     try {
       return await drainLane(this.#deps, {
         laneId,
@@ -495,7 +531,7 @@ export class ControlService {
     opts: LaneActionOptions,
   ): Promise<LaneJob> {
     await precheckLaneAction(this.#deps, { laneId, mode });
-    const release = this.#locks.acquire(laneId, `${mode} of lane "${laneId}"`);
+    const release = this.#locks.acquire(laneId, `${mode} of lane "${laneId}"`, mode);
     const job: LaneJob = {
       laneId,
       mode,
@@ -558,7 +594,7 @@ export class ControlService {
   ): Promise<ActionReport> {
     let release: () => void;
     try {
-      release = this.#locks.acquire(laneId, `${kind} of lane "${laneId}"`);
+      release = this.#locks.acquire(laneId, `${kind} of lane "${laneId}"`, kind);
     } catch (err) {
       const report: ActionReport = {
         kind,
@@ -584,7 +620,8 @@ export class ControlService {
 
   /** Observes and plans for a read view of demand (the plan is kept as the latest). */
   async #demandView(): Promise<DemandViewContext> {
-    const input = await this.#observer.observe();
+    // Lanes a saga works on get no new action, and those leaving are no pool's supply.
+    const input = { ...(await this.#observer.observe()), sagas: this.#locks.sagas() };
     const plan = computePlan(input);
     this.#latest = { input, plan };
     return { input, plan, now: input.now };
@@ -777,21 +814,26 @@ export async function startCreatesOnHost(
 }
 
 /** Runs `fn` over `items` with at most `limit` at once, keeping the order of results. */
-async function runLimited<T, R>(
+function mapLimited<T, R>(
   items: readonly T[],
   limit: number,
   fn: (item: T) => Promise<R>,
 ): Promise<R[]> {
-  const results: R[] = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await fn(items[i] as T);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
-  return results;
+  const gate = pLimit(Math.max(1, limit));
+  return Promise.all(items.map((item) => gate(() => fn(item))));
+}
+
+/** A plan's actions by host, in plan order: the creates apart from the rest. */
+function byHost(
+  actions: readonly PlanAction[],
+): Map<string, { first: PlanAction[]; creates: PlanAction[] }> {
+  const out = new Map<string, { first: PlanAction[]; creates: PlanAction[] }>();
+  for (const a of actions) {
+    let h = out.get(a.hostId);
+    if (h === undefined) out.set(a.hostId, (h = { first: [], creates: [] }));
+    (a.kind === 'create' ? h.creates : h.first).push(a);
+  }
+  return out;
 }
 
 function cmp(a: string, b: string): number {

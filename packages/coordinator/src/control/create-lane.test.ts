@@ -65,7 +65,7 @@ describe('createLane()', () => {
         ? {
             ok: false,
             outcome: 'failed',
-            error: { code: 'LP_BACKEND_ERROR', message: 'config.sh failed' },
+            error: { code: 'LP_BACKEND_FAILED', message: 'config.sh failed' },
           }
         : undefined;
     expect((await create(w, 'build')).ok).toBe(false);

@@ -67,7 +67,7 @@ export class Reconciler {
         const applied = await this.#service.apply({
           actor: RECONCILER_ACTOR,
           dryRun: false,
-          detachCreates: true,
+          detach: true,
           ...(signal === undefined ? {} : { signal }),
         });
         if (!applied.ok) {

@@ -117,8 +117,13 @@ export interface DemandHostSlot {
   host: HostView;
   /** What keeps new lanes off this host (a guardrail, or GitHub unlisted), if anything. */
   stop: GuardrailBlock | undefined;
-  /** Lanes of the pool on the host that hold a slot and are not being removed. */
+  /** Lanes of the pool on the host that hold a slot, are not being removed and may take a job. */
   kept: readonly LaneView[];
+  /**
+   * Lanes of the pool on the host that still hold a slot but will take no job again (quarantined,
+   * or a drain or remove is under way): no supply, but within the pool's `lanes` for the host.
+   */
+  leaving: number;
   /** The pool's `lanes` for this host: the most lanes of the pool it may hold. */
   limit: number;
 }
@@ -197,7 +202,8 @@ export function planDemandPool(
   // Hosts: room for new lanes within the pool's per-host limit, maxLanes and every guardrail.
   const sizingHosts: SizingHost[] = args.hosts.map((h) => {
     const used = args.held.get(h.hostId) ?? 0;
-    const poolLeft = Math.max(0, h.limit - h.kept.length);
+    const holds = h.kept.length + h.leaving;
+    const poolLeft = Math.max(0, h.limit - holds);
     const capLeft = freeCapacity(h.host, used);
     const room = h.stop !== undefined ? 0 : Math.min(poolLeft, capLeft);
     const block: { guardrail: Guardrail; message: string } =
@@ -209,7 +215,7 @@ export function planDemandPool(
           }
         : {
             guardrail: 'capacity',
-            message: `Pool "${poolName}" may hold at most ${h.limit} lane(s) on host "${h.hostId}" (its lanes) and holds ${h.kept.length}`,
+            message: `Pool "${poolName}" may hold at most ${h.limit} lane(s) on host "${h.hostId}" (its lanes) and holds ${holds}`,
           });
     return {
       hostId: h.hostId,
@@ -220,9 +226,11 @@ export function planDemandPool(
     };
   });
 
+  // Leaving lanes take no job but still count against max until they are gone.
+  const leaving = args.hosts.reduce((n, h) => n + h.leaving, 0);
   const sized = sizePool({
     min: bounds.min,
-    max: bounds.max,
+    max: Math.max(0, bounds.max - leaving),
     minIdle: bounds.minIdle,
     busy: busyCount,
     hosts: sizingHosts,

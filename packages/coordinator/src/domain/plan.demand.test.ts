@@ -76,6 +76,7 @@ interface World {
   reservations?: DemandReservation[];
   now?: number;
   hosts?: PlanInput['hosts'];
+  sagas?: PlanInput['sagas'];
 }
 
 function run(w: World): ControlPlan {
@@ -131,6 +132,7 @@ function run(w: World): ControlPlan {
     github: [{ scope: { repository: 'acme/api' }, runners }],
     now: w.now ?? NOW,
     ...(demand === undefined ? {} : { demand }),
+    ...(w.sagas === undefined ? {} : { sagas: w.sagas }),
   });
   controlPlanSchema.parse(p);
   return p;
@@ -252,6 +254,38 @@ describe('plan() for a pool that follows demand', () => {
       'pool "build": lane idle for 5000 s (scaleDownAfterSec 600); 1 busy + minIdle 1 → target 2 (max 6)',
     );
     expect(p.scaling?.pools[0]).toMatchObject({ lanes: 4, busy: 1, target: 2, removes: 2 });
+  });
+
+  it('a lane a drain or remove is taking away is no supply and gets no second action', () => {
+    const lanes: [LaneRecord, Seen][] = [
+      [old(1), 'idle'],
+      [old(2, 'host-b'), 'idle'],
+    ];
+    const jobs = [jobOf(101)];
+    // Without a saga, the two idle lanes cover the job and minIdle: nothing to do.
+    expect(run({ lanes, jobs }).actions).toEqual([]);
+    // Lane 1 is being removed (an earlier round's scale-down, still draining): lane 2 takes the
+    // job, and minIdle needs a new lane; lane 1 is not removed a second time.
+    const p = run({ lanes, jobs, sagas: new Map([[old(1).laneId, 'remove']]) });
+    expect(creates(p)).toHaveLength(1);
+    expect(p.actions.filter((a) => 'laneId' in a && a.laneId === old(1).laneId)).toEqual([]);
+    expect(p.scaling?.pools[0]).toMatchObject({ lanes: 1, target: 2, creates: 1 });
+  });
+
+  it('a quarantined lane holds its slot and counts against max, but takes no job', () => {
+    const lanes: [LaneRecord, Seen][] = [[old(1, 'host-a', { state: 'draining' }), 'idle']];
+    const jobs = [jobOf(101)];
+    // The job and minIdle each get a lane: the draining one routes no job.
+    expect(creates(run({ lanes, jobs }))).toHaveLength(2);
+    // With max 2, the draining lane leaves room for one.
+    const policy = demandPolicy({ build: demandPool({}, { max: 2 }) });
+    expect(creates(run({ policy, lanes, jobs }))).toHaveLength(1);
+  });
+
+  it('lanes a create saga is making count as supply', () => {
+    const lanes: [LaneRecord, Seen][] = [[laneOf(1, { runnerId: undefined }), 'pending']];
+    const p = run({ lanes, jobs: [], sagas: new Map([[laneOf(1).laneId, 'create']]) });
+    expect(p.actions).toEqual([]);
   });
 
   it('never goes below min', () => {

@@ -69,6 +69,9 @@ export interface PlanOptions {
 
 export const DEFAULT_UNHEALTHY_AFTER_SEC = 300;
 
+/** What a saga running in the coordinator does to a lane. */
+export type LaneSaga = 'create' | 'drain' | 'restart' | 'remove' | 'repair-labels' | 'smoke';
+
 /** Everything the planner needs. */
 export interface PlanInput {
   /** The current policy; undefined when none was applied (then nothing is planned). */
@@ -88,6 +91,12 @@ export interface PlanInput {
    * `min` and `minIdle` but neither grow for jobs nor shrink; other pools never read it.
    */
   demand?: PlanDemand;
+  /**
+   * Lanes a saga works on right now (an apply's detached actions, an operator's lane action):
+   * the plan gives them no new action, and those a drain or remove is taking away count toward
+   * no demand pool's supply, only toward their host's slots.
+   */
+  sagas?: ReadonlyMap<string, LaneSaga>;
   /** Unix seconds. */
   now: number;
   options?: PlanOptions;
@@ -199,6 +208,12 @@ export function plan(input: PlanInput): ControlPlan {
   const views = allViews.filter((v) => v.record.purpose !== 'smoke');
 
   /** Whether the coordinator can act on a lane now: its host is connected, GitHub is listed. */
+  const inSaga = (v: LaneView): boolean => input.sagas?.has(v.record.laneId) ?? false;
+  /** A lane that will take no job again: quarantined, or a drain or remove is under way. */
+  const leaving = (v: LaneView): boolean => {
+    const saga = input.sagas?.get(v.record.laneId);
+    return isQuarantined(v.record.state) || saga === 'drain' || saga === 'remove';
+  };
   const actionable = (v: LaneView): boolean => {
     const host = hosts.get(v.record.hostId);
     if (host === undefined || !host.connected || host.revoked) {
@@ -233,7 +248,7 @@ export function plan(input: PlanInput): ControlPlan {
 
   const removing = new Set<string>();
   const remove = (v: LaneView, why: string): void => {
-    if (frozen || removing.has(v.record.laneId) || !actionable(v)) return;
+    if (frozen || removing.has(v.record.laneId) || inSaga(v) || !actionable(v)) return;
     removing.add(v.record.laneId);
     actions.push({
       kind: 'remove',
@@ -347,7 +362,7 @@ export function plan(input: PlanInput): ControlPlan {
         if (why === undefined) continue;
         if (v.record.ephemeral) {
           remove(v, `${why}: ephemeral lane replaced`);
-        } else if (!frozen && actionable(v)) {
+        } else if (!frozen && !inSaga(v) && actionable(v)) {
           actions.push({
             kind: 'restart',
             id: `restart:${v.record.laneId}`,
@@ -374,7 +389,14 @@ export function plan(input: PlanInput): ControlPlan {
       }
 
       if (demandSlots !== undefined) {
-        demandSlots.push({ hostId, host, stop: guard ?? githubStop(key), kept, limit: desired });
+        demandSlots.push({
+          hostId,
+          host,
+          stop: guard ?? githubStop(key),
+          kept: kept.filter((v) => !leaving(v)),
+          leaving: kept.filter(leaving).length,
+          limit: desired,
+        });
         continue;
       }
       const missing = desired - kept.length;
@@ -458,7 +480,7 @@ export function plan(input: PlanInput): ControlPlan {
   for (const v of views) {
     const runner = v.runner;
     if (runner === undefined || removing.has(v.record.laneId)) continue;
-    if (restarting.has(v.record.laneId) || isTransitional(v.record.state)) continue;
+    if (restarting.has(v.record.laneId) || isTransitional(v.record.state) || inSaga(v)) continue;
     if (v.record.state === 'failed' || v.record.state === 'completed') continue;
     const draining = isQuarantined(v.record.state);
     const canonical = draining
