@@ -194,6 +194,7 @@ interface SimRunnerRow {
   busy: boolean;
   origin: string;
   currentJobId: number | null;
+  labels: { name: string }[];
 }
 interface SimJobRow {
   id: number;
@@ -444,9 +445,11 @@ async function runMode(
         while (targets.length > 0 && targets[0]!.at < now - o.targetWindowMs) targets.shift();
         // A lane is judged when it is made (its runner first registered), against every target
         // of the window before: demand that ends while a lane starts does not make it excess.
+        // Quarantined runners (a drain under way) take no job: they are no longer the pool's.
+        const serving = runners.filter((r) => !r.labels.some((l) => l.name === 'lp-draining'));
         const ceiling = Math.max(...targets.map((t) => t.target));
-        if (runners.length > ceiling && fresh.length > 0) {
-          const excess = runners.length - ceiling;
+        if (serving.length > ceiling && fresh.length > 0) {
+          const excess = serving.length - ceiling;
           for (const r of fresh.slice(0, excess)) overProvisioned.add(r.name);
         }
       }
