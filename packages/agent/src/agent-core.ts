@@ -99,6 +99,8 @@ export class AgentCore {
   readonly #inventoryListeners = new Set<() => void>();
   readonly #eventListeners = new Set<() => void>();
   #queue: Promise<unknown> = Promise.resolve();
+  /** Everything {@link #exclusive} started that has not ended (some may have yielded the queue). */
+  readonly #running = new Set<Promise<void>>();
   /** Orders commands on their way into the queue (see {@link handleCommand}). */
   #intake: Promise<void> = Promise.resolve();
   #notifyScheduled = false;
@@ -289,8 +291,8 @@ export class AgentCore {
     let entered: Promise<string> | undefined;
     const turn = this.#intake.then(async () => {
       const prefetched = await read;
-      entered = this.#exclusive(() =>
-        this.#lanes.withHookSignal(prefetched, () => this.#pipeline.handle(jws)),
+      entered = this.#exclusive((yieldQueue) =>
+        this.#lanes.withHookSignal(prefetched, () => this.#pipeline.handle(jws, yieldQueue)),
       );
     });
     this.#intake = turn.catch(() => undefined);
@@ -381,6 +383,7 @@ export class AgentCore {
     this.#stopped = true;
     await this.#health.stop();
     await this.#queue.catch(() => undefined);
+    while (this.#running.size > 0) await Promise.all([...this.#running]);
     // Lane dirs still being deleted are finished at the next start.
     await this.#trash.drain(5_000);
     this.#ledger.close();
@@ -462,10 +465,23 @@ export class AgentCore {
     return this.#ledger;
   }
 
-  /** Runs `fn` after everything queued before it: commands, health passes and recovery never interleave. */
-  #exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.#queue.then(fn, fn);
-    this.#queue = run.catch(() => undefined);
+  /**
+   * Runs `fn` after everything queued before it: commands, health passes and recovery never
+   * interleave, except that `fn` may call `yieldQueue` to let the queue go on while it finishes
+   * work that touches nothing shared (a create's last steps). {@link stop} waits for those too.
+   */
+  #exclusive<T>(fn: (yieldQueue: () => void) => Promise<T>): Promise<T> {
+    let yieldQueue!: () => void;
+    const yielded = new Promise<void>((resolve) => (yieldQueue = resolve));
+    const start = (): Promise<T> => fn(yieldQueue);
+    const run = this.#queue.then(start, start);
+    const ended = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#queue = Promise.race([yielded, ended]);
+    this.#running.add(ended);
+    void ended.then(() => this.#running.delete(ended));
     return run;
   }
 

@@ -105,6 +105,40 @@ describe('lane.create', () => {
     expect(audit?.params['runner']).toEqual({ jitConfig: '[redacted]' });
   });
 
+  it("lets the agent's queue go on while a create's unit starts: another create overlaps, the lane takes only inspect, the health loop and stop wait for it", async () => {
+    const first = h.createCmd();
+    const second = h.createCmd();
+    let open!: () => void;
+    const slow = new Promise<void>((resolve) => (open = resolve));
+    h.units.beforeStart = (name) => (name === unitName(first.laneId) ? slow : Promise.resolve());
+    const jws = h.sign(first);
+    const a = h.core.handleCommand(jws).then((r) => h.read(r));
+    for (let i = 0; i < 200 && !h.units.calls.includes(`start ${unitName(first.laneId)}`); i++) {
+      await new Promise((r) => setImmediate(r));
+    }
+    // The first create is still starting its unit; the second one runs to its end meanwhile.
+    expect(await h.send(second)).toMatchObject({ ok: true, outcome: 'created' });
+    const stop = await h.send({ type: 'lane.stop', laneId: first.laneId, dryRun: false });
+    expect(stop).toMatchObject({ ok: false, outcome: 'refused', error: { code: 'LP_CONFLICT' } });
+    const seen = await h.send({ type: 'lane.inspect', laneId: first.laneId, dryRun: false });
+    expect(seen).toMatchObject({ ok: true, lane: { state: 'starting' } });
+    // The same command again is a replay, and says the first is still running.
+    expect(h.read(await h.core.handleCommand(jws)).error?.message).toMatch(/still running/);
+    // The unit is not running yet: the health loop would restart it, but leaves it to its create.
+    await h.core.healthPass();
+    expect(h.units.calls.filter((c) => c.endsWith(unitName(first.laneId)))).toEqual([
+      `write ${unitName(first.laneId)}`,
+      `start ${unitName(first.laneId)}`,
+    ]);
+    let stopped = false;
+    const stopping = h.core.stop().then(() => (stopped = true));
+    await new Promise((r) => setImmediate(r));
+    expect(stopped).toBe(false);
+    open();
+    expect(await a).toMatchObject({ ok: true, outcome: 'created', lane: { state: 'starting' } });
+    await stopping;
+  });
+
   it('configures a persistent lane with config.sh and reports the runner id from .runner', async () => {
     const cmd = h.createCmd({
       ephemeral: false,

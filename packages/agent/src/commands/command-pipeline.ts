@@ -79,6 +79,8 @@ export function isRefusal(code: ErrorCode): boolean {
 /** Verifies, authorizes and executes signed commands. */
 export class CommandPipeline {
   readonly #d: CommandPipelineDeps;
+  /** Commands being executed now, by `jti` (a create may go on outside the agent-wide queue). */
+  readonly #running = new Set<string>();
 
   constructor(deps: CommandPipelineDeps) {
     this.#d = deps;
@@ -88,10 +90,14 @@ export class CommandPipeline {
     return nowSec(this.#d.clock);
   }
 
-  /** Handles one command JWS; resolves with the signed result JWS. Never rejects for bad input. */
-  async handle(jws: unknown): Promise<string> {
+  /**
+   * Handles one command JWS; resolves with the signed result JWS. Never rejects for bad input.
+   * `yieldQueue`, when given, lets the agent-wide queue go on once the command no longer needs it
+   * (a create's last steps; see `LaneService.create`).
+   */
+  async handle(jws: unknown, yieldQueue?: () => void): Promise<string> {
     try {
-      return await this.#handle(jws);
+      return await this.#handle(jws, yieldQueue);
     } catch (error) {
       // Only a bug or a broken ledger gets here; still answer with a signed refusal.
       this.#d.logger.error({ error: errorBodyOf(error) }, 'Command pipeline failed');
@@ -106,7 +112,7 @@ export class CommandPipeline {
     }
   }
 
-  async #handle(jws: unknown): Promise<string> {
+  async #handle(jws: unknown, yieldQueue?: () => void): Promise<string> {
     const { ledger } = this.#d;
     const now = this.#now();
     ledger.replay.prune(now);
@@ -134,10 +140,13 @@ export class CommandPipeline {
     };
     let result: LaneOpResult | undefined;
     let error: ErrorBody | undefined;
+    this.#running.add(jti);
     try {
-      result = await this.#execute(cmd, remember);
+      result = await this.#execute(cmd, remember, yieldQueue);
     } catch (e) {
       error = errorBodyOf(e, secrets);
+    } finally {
+      this.#running.delete(jti);
     }
     const lane = result?.lane;
     const resultPayload: ResultPayload = {
@@ -168,7 +177,11 @@ export class CommandPipeline {
     return signed;
   }
 
-  async #execute(cmd: Command, onAccept: () => void): Promise<LaneOpResult> {
+  async #execute(
+    cmd: Command,
+    onAccept: () => void,
+    yieldQueue?: () => void,
+  ): Promise<LaneOpResult> {
     const { lanes, ledger } = this.#d;
     const opts = { dryRun: cmd.dryRun, onAccept };
     switch (cmd.type) {
@@ -179,7 +192,7 @@ export class CommandPipeline {
           activeLanes: ledger.lanes.countActive(),
         });
         if (refusal !== undefined) throw refusal;
-        return lanes.create(cmd, opts);
+        return lanes.create(cmd, yieldQueue === undefined ? opts : { ...opts, yieldQueue });
       }
       case 'lane.start':
         return lanes.start(cmd.laneId, opts);
@@ -240,7 +253,10 @@ export class CommandPipeline {
     const stored = e.code === 'LP_REPLAYED' ? e.details['result'] : undefined;
     const body = errorBodyOf(e);
     if (e.code === 'LP_REPLAYED' && stored === undefined) {
-      body.message = `Command "${peek.jti ?? ''}" was already accepted; its result was lost (agent restart during the command)`;
+      body.message =
+        peek.jti !== undefined && this.#running.has(peek.jti)
+          ? `Command "${peek.jti}" was already accepted and is still running; its result answers the first delivery`
+          : `Command "${peek.jti ?? ''}" was already accepted; its result was lost (agent restart during the command)`;
       body.recovery = 'Inspect the lane to learn its state';
     }
     this.#d.recorder.audit({

@@ -184,12 +184,15 @@ export class HealthMonitor {
    * changed the lane meanwhile.
    */
   async #check(seenLane: LaneRecord): Promise<void> {
+    // A create that goes on outside the queue owns its lane until it ends.
+    if (this.#d.lanes.creating(seenLane.laneId)) return;
     const before = JSON.stringify(seenLane);
     const backend = this.#d.lanes.backendOf(seenLane.backend);
     const seen = await this.#observe(seenLane, backend);
     const decided = await this.#d.exclusive(async () => {
       const lane = this.#d.ledger.lanes.get(seenLane.laneId);
       if (lane === undefined || JSON.stringify(lane) !== before) return undefined;
+      if (this.#d.lanes.creating(lane.laneId)) return undefined;
       await this.#decide(lane, seen, backend);
       return lane;
     });

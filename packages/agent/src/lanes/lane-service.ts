@@ -117,6 +117,11 @@ export interface OpOptions {
   dryRun: boolean;
   /** Runs inside the transaction of the operation's first ledger change (e.g. record the `jti`). */
   onAccept?: () => void;
+  /**
+   * Lets the agent-wide queue go on while this operation continues (see {@link LaneService.create}).
+   * Without it the operation holds the queue to its end.
+   */
+  yieldQueue?: () => void;
 }
 
 /** The outcome of each operation once done. */
@@ -146,6 +151,8 @@ export class LaneService {
   readonly #d: LaneServiceDeps;
   readonly #users: LaneUsers | undefined;
   #prefetched: { laneId: string; hooks: HookSignal } | undefined;
+  /** Lanes whose create goes on outside the agent-wide queue. */
+  readonly #creating = new Set<string>();
 
   constructor(deps: LaneServiceDeps) {
     this.#d = deps;
@@ -187,7 +194,10 @@ export class LaneService {
     return b;
   }
 
-  /** An owned lane (in the ledger, not removed), or LP_NOT_OWNED. */
+  /**
+   * An owned lane (in the ledger, not removed), or LP_NOT_OWNED; a lane whose create goes on
+   * outside the queue may only be inspected (LP_CONFLICT otherwise).
+   */
   owned(laneId: string, action: string): LaneRecord {
     const lane = this.#d.ledger.lanes.get(laneId);
     if (lane === undefined || lane.state === 'removed') {
@@ -195,6 +205,16 @@ export class LaneService {
         'LP_NOT_OWNED',
         `Cannot ${action} lane "${laneId}": not owned by this host`,
         { details: { laneId } },
+      );
+    }
+    if (action !== 'inspect' && this.#creating.has(laneId)) {
+      throw new LaunchplaneError(
+        'LP_CONFLICT',
+        `Cannot ${action} lane "${laneId}": it is still being created`,
+        {
+          details: { laneId },
+          recovery: 'Wait for the create to end (its result says how), then try again',
+        },
       );
     }
     return lane;
@@ -217,15 +237,36 @@ export class LaneService {
       runsAs: undefined,
       installed: false,
     };
-    const [record, ...rest] = createSteps(this.#actions(opts), ctx, this.#d.config.runner.template);
+    const [record, layout, ...rest] = createSteps(
+      this.#actions(opts),
+      ctx,
+      this.#d.config.runner.template,
+    );
     const done = await this.#runSteps('create', [record], ctx);
     try {
+      await this.#runSteps('create', [layout], ctx, done);
+      // The lane is recorded (the host's capacity counts it) and has its user and directory
+      // (handing out uids is not safe side by side). What is left touches only this lane's
+      // directory, unit or container: it goes on outside the agent-wide queue, so a burst of
+      // creates on one host overlaps its config.sh runs and starts. Until it ends the lane
+      // takes no other command but inspect, and the health loop leaves it alone.
+      if (!ctx.dry && opts.yieldQueue !== undefined) {
+        this.#creating.add(lane.laneId);
+        opts.yieldQueue();
+      }
       await this.#runSteps('create', rest, ctx, done);
       return this.#finish('create', ctx, done);
     } catch (error) {
       if (!ctx.dry) await this.#rollbackCreate(lane, backend, ctx.installed, error);
       throw error;
+    } finally {
+      this.#creating.delete(lane.laneId);
     }
+  }
+
+  /** Whether the lane's create goes on outside the agent-wide queue (see {@link create}). */
+  creating(laneId: string): boolean {
+    return this.#creating.has(laneId);
   }
 
   /** The refusals of a create, before anything is recorded; returns the lane's backend. */

@@ -83,13 +83,14 @@ const kindOf = (ctx: OpCtx): string => (ctx.backend.kind === 'systemd' ? 'unit' 
 
 /**
  * A create: record → lay out → configure (persistent) → install → start. A docker lane's container
- * is made before config.sh runs, which runs as the user the image runs as.
+ * is made before config.sh runs, which runs as the user the image runs as. Record and lay out come
+ * first for both: the steps after them touch only the lane's own directory, unit or container.
  */
 export function createSteps(
   a: LaneActions,
   ctx: CreateCtx,
   template: string,
-): [LaneStep<CreateCtx>, ...LaneStep<CreateCtx>[]] {
+): [LaneStep<CreateCtx>, LaneStep<CreateCtx>, ...LaneStep<CreateCtx>[]] {
   const { lane, cmd } = ctx;
   const record: LaneStep<CreateCtx> = {
     name: 'record',

@@ -94,9 +94,13 @@ export class FakeUnitManager implements UnitManager {
     return Promise.resolve(name);
   }
 
-  start(name: string): Promise<void> {
+  /** When set, a start waits for what it returns before the unit runs (a slow start). */
+  beforeStart: ((name: string) => Promise<void>) | undefined;
+
+  async start(name: string): Promise<void> {
     this.#check();
     this.calls.push(`start ${name}`);
+    await this.beforeStart?.(name);
     const u = this.units.get(name);
     if (u === undefined)
       return Promise.reject(new LaunchplaneError('LP_BACKEND_FAILED', `Unit "${name}" not found`));
