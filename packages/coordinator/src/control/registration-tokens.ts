@@ -1,6 +1,7 @@
 /**
  * Registration tokens, one per scope, reused while they have life left
- * (docs/design/lane-lifecycle.md "Registration tokens").
+ * (docs/design/lane-lifecycle.md "Who drives which transition",
+ * "Registration tokens").
  *
  * A registration token lets `config.sh` register any number of runners in its scope until it
  * expires (GitHub: one hour). Asking GitHub for a new one at every create costs a write request,
