@@ -32,7 +32,11 @@ import { pinnedConnect } from './pinned-tls.js';
 
 /** What the session needs from the agent core (a subset of `AgentCore`). */
 export interface SessionCore {
-  /** Verifies and executes a signed command; resolves to the signed result (never rejects for bad input). */
+  /**
+   * Verifies and executes a signed command; resolves to the signed result (never rejects for bad
+   * input). Called once per command in arrival order without waiting for the one before: the core
+   * must take commands in the order of its calls.
+   */
   handleCommand(jws: string): Promise<string>;
   inventory(): InventoryMessage;
   onInventoryChange(listener: () => void): () => void;
@@ -376,19 +380,20 @@ export class AgentSession {
           return;
         }
         const jws = msg.jws;
-        // One at a time, in arrival order: commands carry increasing seq numbers.
-        conn.commands = conn.commands.then(async () => {
-          try {
-            const result = await this.#opts.core.handleCommand(jws);
-            this.#send(conn, { type: 'result', jws: result });
-          } catch (err) {
+        // Handed over at once, in arrival order: the core takes commands in the order of its
+        // calls (they carry increasing seq numbers), and each result goes back when it is ready
+        // (the coordinator matches results by jti), so a long create does not hold up the rest.
+        const handled = this.#opts.core.handleCommand(jws).then(
+          (result) => this.#send(conn, { type: 'result', jws: result }),
+          (err: unknown) => {
             // The core answers bad input with a signed refusal; a throw is an internal fault.
             this.#log.error(
               { err: err instanceof Error ? err.message : String(err) },
               'Command handling failed',
             );
-          }
-        });
+          },
+        );
+        conn.commands = Promise.all([conn.commands, handled]).then(() => undefined);
         return;
       }
       case 'ack': {
