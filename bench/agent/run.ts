@@ -68,6 +68,7 @@ const { values: args } = parseArgs({
     rounds: { type: 'string', default: '20' },
     'idle-sec': { type: 'string', default: '20' },
     'no-docker': { type: 'boolean', default: false },
+    'no-write': { type: 'boolean', default: false },
   },
 });
 const LANES = positiveInt('lanes');
@@ -85,6 +86,8 @@ const POOL = 'build';
 const PAT = 'ghp_benchagent0000000000000000000000000000';
 const IMAGE = 'launchplane-bench/agent-lane:latest';
 const AGENT_BIN = fileURLToPath(new URL('../../../../packages/agent/dist/cli.js', import.meta.url));
+/** bench/results/ in the repository (this file runs from .tmp/bench-build/bench/agent/). */
+const RESULTS_DIR = fileURLToPath(new URL('../../../../bench/results/', import.meta.url));
 
 function positiveInt(name: keyof typeof args): number {
   const n = Number(args[name]);
@@ -574,6 +577,10 @@ let exitCode = 0;
 try {
   const result = (await main()) as Parameters<typeof table>[0];
   process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  if (!args['no-write']) {
+    await mkdir(RESULTS_DIR, { recursive: true });
+    await writeFile(join(RESULTS_DIR, 'agent.json'), `${JSON.stringify(result, null, 2)}\n`);
+  }
   process.stderr.write(`${table(result)}\n`);
 } catch (error) {
   exitCode = interrupted === undefined ? 1 : 130;

@@ -43,6 +43,7 @@ import {
 } from '@launchplane/shared';
 import { benchPlan } from './plan-bench.mjs';
 import { mapLimit, round, summarize } from './stats.mjs';
+import { writeResult } from '../results.mjs';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 const ROOT = join(HERE, '..', '..');
@@ -58,6 +59,7 @@ const { values: args } = parseArgs({
     'cli-runs': { type: 'string', default: '100' },
     fanouts: { type: 'string', default: '5' },
     'skip-plan': { type: 'boolean', default: false },
+    'no-write': { type: 'boolean', default: false },
     // Where the temp data dir goes: on tmpfs (/dev/shm) fsync is free, which shows its share.
     'data-parent': { type: 'string', default: os.tmpdir() },
   },
@@ -590,6 +592,7 @@ function table(r) {
 try {
   const r = await main();
   process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+  writeResult('coordinator', r, !args['no-write']);
   log(table(r));
 } catch (err) {
   log(`bench failed: ${err?.stack ?? err}`);

@@ -10,6 +10,7 @@
 import { performance } from 'node:perf_hooks';
 import process from 'node:process';
 import { parseArgs } from 'node:util';
+import { writeResult } from '../results.mjs';
 import { OctokitGitHubRunners } from '@launchplane/coordinator';
 import { startGitHubSim } from '@launchplane/github-sim';
 
@@ -20,6 +21,7 @@ const { values } = parseArgs({
     'interval-sec': { type: 'string', default: '30' },
     'duration-sec': { type: 'string', default: '3600' },
     changes: { type: 'string', default: '5' },
+    'no-write': { type: 'boolean', default: false },
   },
 });
 const REPOS = Number(values.repos);
@@ -171,6 +173,7 @@ const result = {
   },
 };
 process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+writeResult('github-polling', result, !values['no-write']);
 
 const row = (label, n, e) =>
   `${label.padEnd(24)}${String(n).padStart(10)}${String(e).padStart(10)}`;

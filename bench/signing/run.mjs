@@ -17,6 +17,7 @@ import { randomUUID, sign, verify } from 'node:crypto';
 import os from 'node:os';
 import process from 'node:process';
 import { parseArgs } from 'node:util';
+import { writeResult } from '../results.mjs';
 import {
   fingerprint,
   generateEd25519KeyPair,
@@ -29,6 +30,7 @@ const { values } = parseArgs({
   options: {
     pairs: { type: 'string', default: '1000' },
     batch: { type: 'string', default: '10' },
+    'no-write': { type: 'boolean', default: false },
   },
 });
 const PAIRS = Number(values.pairs);
@@ -183,6 +185,7 @@ const report = {
   ),
 };
 process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+writeResult('signing', report, !values['no-write']);
 
 const row = (cells) => cells.map((c, i) => String(c).padStart(i === 0 ? 14 : 12)).join(' ');
 const lines = [

@@ -15,6 +15,7 @@ import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { round } from '../coordinator/stats.mjs';
+import { writeResult } from '../results.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -22,6 +23,7 @@ const { values } = parseArgs({
     'file-ops': { type: 'string', default: '2000' },
     'data-parent': { type: 'string', default: tmpdir() },
     store: { type: 'string' },
+    'no-write': { type: 'boolean', default: false },
   },
 });
 const { SqliteCoordinatorStore } = await import(
@@ -118,6 +120,7 @@ try {
     file: await suite(join(dir, 'coordinator.db'), Number(values['file-ops'])),
   };
   console.log(JSON.stringify(result, null, 2));
+  writeResult(values.store === undefined ? 'store' : 'store-other', result, !values['no-write']);
   for (const where of ['memory', 'file']) {
     for (const [name, r] of Object.entries(result[where])) {
       console.error(
