@@ -20,6 +20,7 @@ import {
   testLaneUsers,
   type TempDir,
 } from '../testbed/index.js';
+import { OwnedLanes } from '../testbed/owned-lanes.js';
 import {
   RUNNER_IMAGE,
   agentFixture,
@@ -182,11 +183,10 @@ describeWithSystemd(
   (systemd) => {
     let units: DbusUnitManager;
     let work: TempDir;
-    // The systemd manager is shared by every suite of the run: units that were there before this
-    // suite are not its to judge or to clean up.
-    let baseline = new Set<string>();
-    const ours = async (): Promise<string[]> =>
-      (await units.list()).map((u) => u.name).filter((n) => !baseline.has(n));
+    // The systemd manager is shared by every suite of the run, some running at the same time:
+    // only units whose lane dir is under this suite's dir are its to judge or to clean up.
+    let owned: OwnedLanes | undefined;
+    const ours = async (): Promise<string[]> => (await owned?.names()) ?? [];
     beforeAll(async () => {
       const sd = systemd();
       units = await DbusUnitManager.create({
@@ -194,8 +194,8 @@ describeWithSystemd(
         unitDir: sd.unitDir,
         busAddress: sd.env.DBUS_SESSION_BUS_ADDRESS,
       });
-      baseline = new Set((await units.list()).map((u) => u.name));
       work = await tempDir({ base: sd.laneRoot, prefix: 'crash-', laneUsers: true });
+      owned = new OwnedLanes(work.path, { kind: 'systemd', systemd: sd });
     });
     afterAll(async () => {
       if (units !== undefined) {
@@ -225,17 +225,19 @@ describeWithDocker(
     let runtime: DockerContainerRuntime;
     let work: TempDir;
     // The dockerd is shared by every suite of the run (see the systemd sweep above).
-    let baseline = new Set<string>();
-    const ours = async (): Promise<string[]> =>
-      (await runtime.list()).map((c) => c.name).filter((n) => !baseline.has(n));
+    let owned: OwnedLanes | undefined;
+    const ours = async (): Promise<string[]> => (await owned?.names()) ?? [];
     beforeAll(async () => {
       runtime = new DockerContainerRuntime({
         socketPath: dockerInfo().socketPath,
         stopTimeoutSec: 10,
       });
       await buildScratchImage(new Docker({ socketPath: dockerInfo().socketPath }), RUNNER_IMAGE);
-      baseline = new Set((await runtime.list()).map((c) => c.name));
       work = await tempDir({ prefix: 'lp-crash-docker-', laneUsers: true });
+      owned = new OwnedLanes(work.path, {
+        kind: 'docker',
+        docker: new Docker({ socketPath: dockerInfo().socketPath }),
+      });
     });
     afterAll(async () => {
       if (runtime !== undefined) {

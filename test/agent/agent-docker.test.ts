@@ -1,4 +1,4 @@
-import { access } from 'node:fs/promises';
+import { access, mkdtemp } from 'node:fs/promises';
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import type { GitHubSim } from '@launchplane/github-sim';
@@ -19,6 +19,7 @@ import {
   waitFor,
   type TempDir,
 } from '../testbed/index.js';
+import { OwnedLanes } from '../testbed/owned-lanes.js';
 import {
   RUNNER_IMAGE,
   agentFixture,
@@ -45,7 +46,11 @@ describeWithDocker('agent core on a private dockerd with the stub runner', (dock
   let lookAlikeId: string;
   let lookAlike: string;
 
-  const containerNames = async (): Promise<string[]> => (await runtime.list()).map((c) => c.name);
+  // The dockerd is shared by every suite of the run, some running at the same time: only
+  // containers with a bind mount from under this suite's dir (its look-alike's too) are its to
+  // judge or to clean up.
+  let owned: OwnedLanes | undefined;
+  const containerNames = async (): Promise<string[]> => (await owned?.names()) ?? [];
   const image = { image: TAG };
 
   beforeAll(async () => {
@@ -58,6 +63,7 @@ describeWithDocker('agent core on a private dockerd with the stub runner', (dock
     await buildScratchImage(docker, RUNNER_IMAGE);
     // Reachable by the image's user: a persistent lane's config.sh runs on the host as that user.
     work = await tempDir({ prefix: 'lp-agent-docker-', laneUsers: true });
+    owned = new OwnedLanes(work.path, { kind: 'docker', docker });
     f = agentFixture(join(work.path, 'data'));
     core = await AgentCore.create(f.deps({ containers: runtime }));
     // A hand-made container named like a lane and carrying our labels, but not in the ledger.
@@ -68,6 +74,8 @@ describeWithDocker('agent core on a private dockerd with the stub runner', (dock
       image: TAG,
       cmd: ['/bin/sleep', '100000'],
       stopTimeoutSec: 1,
+      // Mounts a dir of this suite's, as a lane would: the suite counts it as its own.
+      mounts: [{ source: await mkdtemp(join(work.path, 'look-alike-')), target: '/lane' }],
     });
     await runtime.start(lookAlike);
   });
@@ -75,8 +83,8 @@ describeWithDocker('agent core on a private dockerd with the stub runner', (dock
   afterAll(async () => {
     await core?.stop();
     if (runtime !== undefined) {
-      for (const c of await runtime.list().catch(() => []))
-        await runtime.remove(c.name, { force: true }).catch(() => undefined);
+      for (const name of await containerNames().catch(() => []))
+        await runtime.remove(name, { force: true }).catch(() => undefined);
     }
     await sim?.close();
     await work?.cleanup();

@@ -14,6 +14,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { AgentCore } from '../../packages/agent/src/agent-core.js';
 import { DbusUnitManager } from '../../packages/agent/src/adapters/systemd/dbus-unit-manager.js';
 import { describeWithSystemd, tempDir, waitFor, type TempDir } from '../testbed/index.js';
+import { OwnedLanes } from '../testbed/owned-lanes.js';
 import {
   agentFixture,
   enqueueJob,
@@ -36,11 +37,11 @@ describeWithSystemd('agent core on a real systemd user manager with the stub run
   let lookAlike: string;
   let lookAlikeId: string;
 
-  // The systemd manager is shared by every suite of the run: units that were there before this
-  // suite started are not its to judge or to clean up.
-  let baseline = new Set<string>();
-  const unitNames = async (): Promise<string[]> =>
-    (await units.list()).map((u) => u.name).filter((n) => !baseline.has(n));
+  // The systemd manager is shared by every suite of the run, some running at the same time: only
+  // units whose lane dir is under this suite's dir (its look-alike's too) are its to judge or to
+  // clean up.
+  let owned: OwnedLanes | undefined;
+  const unitNames = async (): Promise<string[]> => (await owned?.names()) ?? [];
 
   beforeAll(async () => {
     const sd = systemd();
@@ -50,8 +51,8 @@ describeWithSystemd('agent core on a real systemd user manager with the stub run
       unitDir: sd.unitDir,
       busAddress: sd.env.DBUS_SESSION_BUS_ADDRESS,
     });
-    baseline = new Set((await units.list()).map((u) => u.name));
     work = await tempDir({ base: sd.laneRoot, prefix: 'agent-', laneUsers: true });
+    owned = new OwnedLanes(work.path, { kind: 'systemd', systemd: sd });
     f = agentFixture(join(work.path, 'data'));
     core = await AgentCore.create(f.deps({ units }));
     // A hand-made unit named like a lane and carrying a lane marker, but not in the ledger.

@@ -14,6 +14,7 @@ import type { SimRunner } from '@launchplane/testkit/sim';
 import { startHarness, type Harness } from '../coordinator-server/harness.js';
 import type { SystemdTestbed } from '../testbed/index.js';
 import { TEST_LANE_UID_RANGE } from '../testbed/lane-users.js';
+import { OwnedLanes } from '../testbed/owned-lanes.js';
 import { tempDir, type TempDir } from '../testbed/temp-dir.js';
 import { waitFor } from '../testbed/wait-for.js';
 import { cliClient, simJsonClient, type CliRun } from './world-io.js';
@@ -110,20 +111,12 @@ export async function startControlWorld(opts: ControlWorldOptions): Promise<Cont
     cleanups.push(() => work.cleanup());
     const userctl = (...args: string[]) =>
       run('systemctl', ['--user', ...args], { env: { ...process.env, ...opts.systemd.env } });
+    // Lane units of this world must not outlive it. The manager is shared with the other files
+    // of the run, some running at the same time: only units whose lane dir is under this world's
+    // dir are this world's.
+    const owned = new OwnedLanes(work.path, { kind: 'systemd', systemd: opts.systemd });
     cleanups.push(async () => {
-      // Lane units of this world must not outlive it.
-      const units = await userctl(
-        'list-units',
-        '--all',
-        '--plain',
-        '--no-legend',
-        'launchplane-lane-*',
-      );
-      for (const line of units.stdout.split('\n')) {
-        const unit = line.trim().split(/\s+/)[0];
-        if (unit?.startsWith('launchplane-lane-') === true)
-          await userctl('stop', unit).catch(() => undefined);
-      }
+      for (const unit of await owned.names()) await userctl('stop', unit).catch(() => undefined);
     });
     const configPath = join(work.path, 'agent.yaml');
     await mkdir(join(work.path, 'data'), { recursive: true });

@@ -5,7 +5,7 @@
  * through `runCli`, as scripts would. Skips (fails under CI=true) without systemd.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -19,6 +19,7 @@ import { describeWithSystemd } from '../testbed/require.js';
 import { TEST_LANE_UID_RANGE } from '../testbed/lane-users.js';
 import { tempDir, type TempDir } from '../testbed/temp-dir.js';
 import { waitFor } from '../testbed/wait-for.js';
+import { OwnedLanes } from '../testbed/owned-lanes.js';
 
 const AGENT_BIN = fileURLToPath(new URL('../../packages/agent/dist/cli.js', import.meta.url));
 const PAT = 'ghp_e2ecoordinator000000000000000000000000';
@@ -50,7 +51,7 @@ describeWithSystemd('coordinator + agent + GitHub sim + systemd', (systemd) => {
   let harness: Harness;
   let control: Control | undefined;
   let work: TempDir;
-  let unitsBefore = new Set<string>();
+  let owned: OwnedLanes | undefined;
   let agent: ChildProcess | undefined;
   let ticker: NodeJS.Timeout | undefined;
   let operator: string;
@@ -121,8 +122,10 @@ describeWithSystemd('coordinator + agent + GitHub sim + systemd', (systemd) => {
     });
     expect(policy.status).toBeLessThan(300);
 
-    unitsBefore = new Set(await readdir(systemd().unitDir).catch(() => [] as string[]));
     work = await tempDir({ base: systemd().laneRoot, prefix: 'e2e-coord-', laneUsers: true });
+    // The manager is shared with the other files of the run, some running at the same time: this
+    // suite's units are those whose lane dir is under its dir.
+    owned = new OwnedLanes(work.path, { kind: 'systemd', systemd: systemd() });
     const configPath = join(work.path, 'agent.yaml');
     await mkdir(join(work.path, 'data'), { recursive: true });
     await writeFile(
@@ -180,9 +183,7 @@ describeWithSystemd('coordinator + agent + GitHub sim + systemd', (systemd) => {
     // Lane units this suite made (stopped, or left by a failed run) must not leak into other
     // suites that share the manager: stop them and delete their unit files.
     const unitDir = systemd().unitDir;
-    const made = (await readdir(unitDir).catch(() => [] as string[])).filter(
-      (n) => /^launchplane-lane-.*\.service$/.test(n) && !unitsBefore.has(n),
-    );
+    const made = (await owned?.names()) ?? [];
     for (const unit of made) {
       await userctl('stop', unit).catch(() => undefined);
       await rm(join(unitDir, unit), { force: true });

@@ -4,12 +4,13 @@
  * `launchplane-agent enroll` + `run` for each host a test needs, all against the real systemd
  * user manager or dockerd of the testbed. Operators act through the built CLIs with `--json`.
  *
- * The systemd manager and dockerd are shared by every suite of the run: `close()` removes only
- * the lane units and containers this world made (a snapshot taken at start tells them apart) and
- * whatever the test registered through {@link World.adopt}.
+ * The systemd manager and dockerd are shared by every suite of the run, some running at the same
+ * time: `close()` removes only the lane units and containers this world made (those whose lane
+ * dir is under the world's work dir, `test/testbed/owned-lanes.ts`) and whatever the test
+ * registered through {@link World.adopt}.
  */
 import { execFile } from 'node:child_process';
-import { chmod, cp, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -40,6 +41,7 @@ import { TEST_LANE_UID_RANGE } from '../testbed/lane-users.js';
 import { tempDir, type TempDir } from '../testbed/temp-dir.js';
 import { waitFor } from '../testbed/wait-for.js';
 import { freePort } from '../testbed/free-port.js';
+import { OwnedLanes } from '../testbed/owned-lanes.js';
 
 const exec = promisify(execFile);
 /** The PAT the coordinator uses against the simulator. */
@@ -173,9 +175,12 @@ export interface World {
   job(id: number): Promise<SimJob>;
   lanes(...filter: string[]): Promise<LaneView[]>;
   audit(...filter: string[]): Promise<AuditView[]>;
-  /** Names of `launchplane-lane-*` units (unit files or loaded units) or containers, sorted. */
+  /**
+   * Names of this world's `launchplane-lane-*` units (unit files or loaded units) or containers,
+   * sorted: those whose lane dir is under the world's work dir (`test/testbed/owned-lanes.ts`).
+   */
   backendObjects(): Promise<string[]>;
-  /** Lane ids of the backend objects this world made (not those that existed before it). */
+  /** Lane ids of the backend objects this world made (not those of other worlds or by hand). */
   ownObjects(): Promise<string[]>;
   /** Whether a unit is active / a container is running. */
   objectRunning(name: string): Promise<boolean>;
@@ -267,35 +272,18 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
       return dockerClient;
     };
 
-    const backendObjects = async (): Promise<string[]> => {
-      if (backend === 'systemd') {
-        const files = (await readdir(systemd!.unitDir).catch(() => [] as string[])).filter((f) =>
-          f.startsWith(LANE_PREFIX),
-        );
-        const units = await userctl(
-          'list-units',
-          '--all',
-          '--plain',
-          '--no-legend',
-          `${LANE_PREFIX}*`,
-        );
-        const loaded = units.stdout
-          .split('\n')
-          .map((l) => l.trim().split(/\s+/)[0] ?? '')
-          .filter((u) => u.startsWith(LANE_PREFIX));
-        return [...new Set([...files, ...loaded])].sort();
-      }
-      const list = await docker().listContainers({ all: true });
-      return list
-        .flatMap((c) => c.Names.map((n) => n.replace(/^\//, '')))
-        .filter((n) => n.startsWith(LANE_PREFIX))
-        .sort();
-    };
-    const before = new Set(await backendObjects());
+    // The manager and dockerd are shared with the other files of the run, some running at the
+    // same time: the world's objects are those whose lane dir is under its work dir.
+    const owned = new OwnedLanes(
+      work.path,
+      backend === 'systemd'
+        ? { kind: 'systemd', systemd: systemd! }
+        : { kind: 'docker', docker: docker() },
+    );
+    const backendObjects = (): Promise<string[]> => owned.names();
     const laneIdOf = (name: string): string =>
       name.slice(LANE_PREFIX.length).replace(/\.service$/, '');
-    const ownObjects = async (): Promise<string[]> =>
-      (await backendObjects()).filter((n) => !before.has(n)).map(laneIdOf);
+    const ownObjects = async (): Promise<string[]> => (await backendObjects()).map(laneIdOf);
     const removeObject = async (name: string): Promise<void> => {
       if (backend === 'systemd') {
         await userctl('stop', name).catch(() => undefined);
@@ -311,7 +299,7 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
     };
     // Runs last (pushed first): what this world made in the shared manager/dockerd goes.
     cleanups.push(async () => {
-      for (const name of await backendObjects()) if (!before.has(name)) await removeObject(name);
+      for (const name of await backendObjects()) await removeObject(name);
       if (backend === 'systemd') await userctl('daemon-reload');
     });
 

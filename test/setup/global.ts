@@ -3,6 +3,11 @@
  * dockerd for the whole run, when this machine can run them. Test files reach them through
  * `requireSystemd()` / `requireDocker()` / `describeWith…()` from test/testbed. Everything is
  * stopped on teardown, and by an exit hook if the run dies.
+ *
+ * Both integration projects (`integration`, files side by side, and `integration-alone`, files
+ * that need the machine to themselves; `vitest.config.ts`) list this file. Vitest runs a project's
+ * global setup once per project, in its own process: the first call starts the testbed, later
+ * ones share it, and the last teardown stops it.
  */
 import type { TestProject } from 'vitest/node';
 
@@ -25,7 +30,29 @@ function disabled(part: string): Promise<never> | undefined {
     : undefined;
 }
 
+/** The testbed shared by every project of this vitest process, and how many hold it. */
+interface Shared {
+  started: Promise<{ info: TestbedInfo; stop: () => Promise<void> }>;
+  holders: number;
+}
+const SHARED = Symbol.for('launchplane.testbed.global');
+type WithShared = typeof globalThis & { [SHARED]?: Shared };
+
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const g = globalThis as WithShared;
+  const shared = (g[SHARED] ??= { started: startTestbed(), holders: 0 });
+  shared.holders += 1;
+  const { info, stop } = await shared.started;
+  project.provide('launchplaneTestbed', info);
+  return async () => {
+    shared.holders -= 1;
+    if (shared.holders > 0) return;
+    delete g[SHARED];
+    await stop();
+  };
+}
+
+async function startTestbed(): Promise<{ info: TestbedInfo; stop: () => Promise<void> }> {
   // Lane users an earlier, interrupted run left behind (their lane dirs are gone).
   await sweepTestLaneUsers();
   const [systemd, docker] = await Promise.allSettled([
@@ -61,12 +88,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
   for (const [name, part] of Object.entries(info) as [string, TestbedInfo[keyof TestbedInfo]][]) {
     if (!part.available) process.stderr.write(`[testbed] ${name} unavailable: ${part.reason}\n`);
   }
-  project.provide('launchplaneTestbed', info);
-
   const running: (SystemdUserManager | PrivateDockerd)[] = [];
   if (systemd.status === 'fulfilled') running.push(systemd.value);
   if (docker.status === 'fulfilled') running.push(docker.value);
-  return async () => {
+  const stop = async (): Promise<void> => {
     await Promise.allSettled(running.map((part) => part.stop()));
     // The lane dirs went with the testbed's state dirs: their users go too.
     const swept = await sweepTestLaneUsers();
@@ -74,6 +99,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
       process.stderr.write(`[testbed] deleted ${swept.length} lane users left behind\n`);
     }
   };
+  return { info, stop };
 }
 
 async function timed<T>(what: string, start: () => Promise<T>): Promise<T> {

@@ -4,11 +4,11 @@
  * serve` runs, with a drain settle time short enough for CI: coordinator-child.mjs), and one
  * `launchplane-agent` child enrolled against the testbed's shared systemd user manager —
  * optionally through a {@link BlackholeProxy}. Either daemon can be SIGKILLed and started again
- * on the same data dir. `close()` removes only the lane units this world made (a snapshot of the
- * `launchplane-lane-*` units taken at start tells them apart) and stops what it started.
+ * on the same data dir. `close()` removes only the lane units this world made (those whose lane
+ * dir is under its agent's data dir, `test/testbed/owned-lanes.ts`) and stops what it started.
  */
 import { execFile } from 'node:child_process';
-import { appendFile, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -33,6 +33,7 @@ import { TEST_LANE_UID_RANGE } from '../../testbed/lane-users.js';
 import { tempDir, type TempDir } from '../../testbed/temp-dir.js';
 import { waitFor } from '../../testbed/wait-for.js';
 import { freePort } from '../../testbed/free-port.js';
+import { OwnedLanes } from '../../testbed/owned-lanes.js';
 import { startBlackholeProxy, type BlackholeProxy } from './blackhole-proxy.js';
 
 const exec = promisify(execFile);
@@ -177,7 +178,10 @@ export interface FaultWorld {
   simRunners(): Promise<SimRunnerTruth[]>;
   enqueueJob(durationMs: number): Promise<SimJob>;
   job(id: number): Promise<SimJob>;
-  /** Lane ids of `launchplane-lane-*` units this world made (loaded or with a unit file). */
+  /**
+   * Lane ids of the `launchplane-lane-*` units this world's agent made (loaded or with a unit
+   * file): those whose lane dir is under its data dir (`test/testbed/owned-lanes.ts`).
+   */
   ownUnits(): Promise<string[]>;
   unitActive(laneId: string): Promise<boolean>;
   /** The systemd InvocationID of a lane's unit: it changes whenever the unit is (re)started. */
@@ -230,25 +234,13 @@ export async function startFaultWorld(opts: FaultWorldOptions): Promise<FaultWor
     const userctl = (...args: string[]) =>
       exec('systemctl', ['--user', ...args], { env: { ...process.env, ...systemd.env } });
 
-    const laneUnits = async (): Promise<string[]> => {
-      const files = (await readdir(systemd.unitDir).catch(() => [] as string[])).filter((f) =>
-        f.startsWith(LANE_PREFIX),
-      );
-      const units = await userctl(
-        'list-units',
-        '--all',
-        '--plain',
-        '--no-legend',
-        `${LANE_PREFIX}*`,
-      );
-      const loaded = units.stdout
-        .split('\n')
-        .map((l) => l.trim().split(/\s+/)[0] ?? '')
-        .filter((u) => u.startsWith(LANE_PREFIX));
-      return [...new Set([...files, ...loaded])].sort();
-    };
-    // Units of other suites sharing the manager: never looked at, never touched.
-    const before = new Set(await laneUnits());
+    // The agent's data dir, where its lanes live (`<dataDir>/lanes/<laneId>`).
+    const agentDir = join(work.path, 'agent');
+    const agentDataDir = opts.agentDataDir ?? join(agentDir, 'data');
+    // The manager is shared with the other files of the run, some running at the same time: this
+    // world's units are those whose lane dir is under its agent's data dir. Units of other
+    // worlds and hand-made ones are never looked at, never touched.
+    const owned = new OwnedLanes(agentDataDir, { kind: 'systemd', systemd });
     // A hand-made unit named like a lane but without the lane marker: not ours, whatever its
     // name says. Every fault must leave it running, unchanged and never restarted.
     const plantedUnit = `${LANE_PREFIX}${lookAlikeLaneId()}.service`;
@@ -260,7 +252,6 @@ export async function startFaultWorld(opts: FaultWorldOptions): Promise<FaultWor
       '',
     ].join('\n');
     await writeFile(join(systemd.unitDir, plantedUnit), plantedUnitText);
-    before.add(plantedUnit);
     cleanups.push(async () => {
       await userctl('stop', plantedUnit).catch(() => undefined);
       await rm(join(systemd.unitDir, plantedUnit), { force: true });
@@ -275,8 +266,7 @@ export async function startFaultWorld(opts: FaultWorldOptions): Promise<FaultWor
         )
       ).stdout.trim();
     const plantedUnitFacts = await unitFacts();
-    const ownUnitNames = async (): Promise<string[]> =>
-      (await laneUnits()).filter((n) => !before.has(n));
+    const ownUnitNames = (): Promise<string[]> => owned.names();
     cleanups.push(async () => {
       for (const name of await ownUnitNames()) {
         await userctl('stop', name).catch(() => undefined);
@@ -390,8 +380,6 @@ export async function startFaultWorld(opts: FaultWorldOptions): Promise<FaultWor
     ).json<{ token: string }>().token;
 
     // --- the agent ---------------------------------------------------------------------
-    const agentDir = join(work.path, 'agent');
-    const agentDataDir = opts.agentDataDir ?? join(agentDir, 'data');
     await mkdir(agentDir, { recursive: true });
     await mkdir(agentDataDir, { recursive: true });
     const agentConfig = join(agentDir, 'agent.yaml');
