@@ -162,11 +162,16 @@ export class ControlService {
 
   /** Observes and plans. Changes nothing. */
   async plan(): Promise<ControlPlan> {
+    return (await this.#observeAndPlan()).plan;
+  }
+
+  /** Observes, plans and keeps the result as the latest plan. */
+  async #observeAndPlan(): Promise<{ input: PlanInput; plan: ControlPlan }> {
     // Lanes a saga works on get no new action, and those leaving are no pool's supply.
     const input = { ...(await this.#observer.observe()), sagas: this.#locks.sagas() };
     const plan = computePlan(input);
     this.#latest = { input, plan };
-    return plan;
+    return this.#latest;
   }
 
   /** The last plan computed (by a call to `plan`, `apply` or the reconciler), if any. */
@@ -620,10 +625,7 @@ export class ControlService {
 
   /** Observes and plans for a read view of demand (the plan is kept as the latest). */
   async #demandView(): Promise<DemandViewContext> {
-    // Lanes a saga works on get no new action, and those leaving are no pool's supply.
-    const input = { ...(await this.#observer.observe()), sagas: this.#locks.sagas() };
-    const plan = computePlan(input);
-    this.#latest = { input, plan };
+    const { input, plan } = await this.#observeAndPlan();
     return { input, plan, now: input.now };
   }
 
