@@ -216,6 +216,24 @@ describe('plan()', () => {
     ]);
   });
 
+  it('removes an unhealthy lane the pool no longer wants, without restarting it first', () => {
+    const lanes = [laneOf(1), laneOf(2)];
+    const pools = { build: { ...policyOf().pools['build']!, lanes: { 'host-a': 1 } } };
+    const p = run({
+      policy: policyOf({ pools }),
+      lanes,
+      hosts: [
+        hostOf('host-a', {
+          lanes: [reportOf(lanes[0]!, { state: 'unhealthy' }), reportOf(lanes[1]!)],
+        }),
+      ],
+      github: [{ scope: { repository: 'acme/api' }, runners: lanes.map((l) => runnerOf(l)) }],
+    });
+    expect(p.actions.map((a) => [a.kind, 'laneId' in a ? a.laneId : '-'])).toEqual([
+      ['remove', laneIdOf(1)],
+    ]);
+  });
+
   it('restarts a lane whose runner is offline on GitHub past the threshold while the agent says it runs', () => {
     const lanes = [laneOf(1), laneOf(2)];
     const base = {
