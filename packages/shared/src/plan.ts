@@ -48,6 +48,25 @@ export const planActionSchema = z.discriminatedUnion('kind', [
     laneId: laneIdSchema,
     runnerId: z.number().int().positive().optional(),
     state: laneStateSchema,
+    /**
+     * A pool that follows demand removes this idle lane (scale-down). Until its remove begins,
+     * a later plan may take the lane back (`reclaim`) instead of making a new one.
+     */
+    scaleDown: z.boolean().optional(),
+    reason,
+  }),
+  z.strictObject({
+    /**
+     * Takes back a lane whose scale-down has not begun removing it yet: its runner gets its
+     * canonical labels again and the lane serves the pool, instead of a new lane being made.
+     */
+    kind: z.literal('reclaim'),
+    id: z.string(),
+    hostId: hostIdSchema,
+    pool: poolNameSchema,
+    laneId: laneIdSchema,
+    runnerId: z.number().int().positive(),
+    state: laneStateSchema,
     reason,
   }),
   z.strictObject({
@@ -130,6 +149,8 @@ export const poolScalingSchema = z.strictObject({
   windows: z.array(z.string().max(200)).max(50),
   target: count,
   creates: count,
+  /** Lanes taken back from their scale-down instead of new ones made (see the `reclaim` action). */
+  reclaims: count,
   removes: count,
   /** Lanes wanted that no host can take now (see `blocked`). */
   blocked: count,
@@ -192,6 +213,7 @@ export const controlPlanSchema = z.strictObject({
     desired: z.number().int().nonnegative(),
     observed: z.number().int().nonnegative(),
     creates: z.number().int().nonnegative(),
+    reclaims: z.number().int().nonnegative(),
     removes: z.number().int().nonnegative(),
     restarts: z.number().int().nonnegative(),
     repairs: z.number().int().nonnegative(),

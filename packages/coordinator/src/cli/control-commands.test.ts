@@ -83,6 +83,7 @@ const PLAN: ControlPlan = {
     desired: 3,
     observed: 0,
     creates: 1,
+    reclaims: 0,
     removes: 0,
     restarts: 0,
     repairs: 0,

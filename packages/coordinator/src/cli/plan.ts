@@ -29,7 +29,7 @@ export function renderPlan(plan: ControlPlan): string {
   const s = plan.summary;
   out.push(
     `policy ${plan.policyDigest ?? '(none)'}: ${s.desired} lane(s) desired, ${s.observed} recorded; ` +
-      `${s.creates} create, ${s.removes} remove, ${s.restarts} restart, ${s.repairs} repair, ` +
+      `${s.creates} create, ${s.reclaims > 0 ? `${s.reclaims} reclaim, ` : ''}${s.removes} remove, ${s.restarts} restart, ${s.repairs} repair, ` +
       `${s.blocked} blocked, ${s.unmanaged} unmanaged runner(s)\n`,
   );
   if (plan.scaling !== undefined) out.push(renderScaling(plan.scaling));
@@ -99,6 +99,7 @@ export function renderScaling(scaling: NonNullable<ControlPlan['scaling']>): str
   for (const p of scaling.pools) {
     const changes = [
       ...(p.creates > 0 ? [`${p.creates} create`] : []),
+      ...(p.reclaims > 0 ? [`${p.reclaims} reclaim`] : []),
       ...(p.removes > 0 ? [`${p.removes} remove`] : []),
       ...(p.blocked > 0 ? [`${p.blocked} blocked`] : []),
       ...(p.capped > 0 ? [`${p.capped} job(s) wait at max`] : []),

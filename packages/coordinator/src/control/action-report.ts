@@ -6,7 +6,7 @@ import { redactDeep } from '@launchplane/shared';
 import type { Command, ErrorBody } from '@launchplane/shared';
 import type { LaneRecord } from '../ports/store.js';
 
-export type ActionKind = 'create' | 'drain' | 'restart' | 'remove' | 'repair-labels';
+export type ActionKind = 'create' | 'drain' | 'restart' | 'remove' | 'repair-labels' | 'reclaim';
 
 export interface ActionReport {
   kind: ActionKind;

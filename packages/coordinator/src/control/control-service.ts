@@ -12,7 +12,7 @@ import {
   type ControlPlan,
   type PlanAction,
 } from '@launchplane/shared';
-import { plan as computePlan, scopeKey, type PlanInput } from '../domain/plan.js';
+import { plan as computePlan, scopeKey, type LaneSaga, type PlanInput } from '../domain/plan.js';
 import type { LaneRecord } from '../ports/store.js';
 import type { ActionReport } from './action-report.js';
 import type { ControlDeps } from './control-deps.js';
@@ -154,6 +154,11 @@ export class ControlService {
   readonly #smokes = new Map<string, SmokeJob>();
   /** Actions an apply left running in the background ({@link ApplyOptions.detach}). */
   readonly #detached = new Set<Promise<unknown>>();
+  /** Scale-down removes under way, by lane: a `reclaim` takes the lane back through these. */
+  readonly #scaleDowns = new Map<
+    string,
+    { takeBack: AbortController; done: Promise<ActionReport> }
+  >();
 
   constructor(deps: ControlDeps) {
     this.#deps = deps;
@@ -413,10 +418,16 @@ export class ControlService {
           ...(onRecorded === undefined ? {} : { onRecorded }),
         });
       case 'remove':
+        if (a.scaleDown === true && !opts.dryRun) return this.#scaleDown(a, common);
+        return this.#locked(a.laneId, a.kind, a.hostId, opts, () =>
+          drainLane(this.#deps, { ...common, laneId: a.laneId, mode: a.kind, force: false }),
+        );
       case 'restart':
         return this.#locked(a.laneId, a.kind, a.hostId, opts, () =>
           drainLane(this.#deps, { ...common, laneId: a.laneId, mode: a.kind, force: false }),
         );
+      case 'reclaim':
+        return this.#reclaim(a, common);
       case 'repair-labels':
         return this.#locked(a.laneId, a.kind, a.hostId, opts, () =>
           repairLabels(this.#deps, { ...common, laneId: a.laneId }),
@@ -590,16 +601,104 @@ export class ControlService {
     return job === undefined ? undefined : { ...job };
   }
 
+  /**
+   * A demand pool's scale-down: a remove that a later plan may take back (`reclaim`) until it
+   * begins removing the lane.
+   */
+  #scaleDown(
+    a: Extract<PlanAction, { kind: 'remove' }>,
+    common: { actor: string; dryRun: boolean; actionId: string; signal?: AbortSignal },
+  ): Promise<ActionReport> {
+    const takeBack = new AbortController();
+    const done = this.#locked(
+      a.laneId,
+      'remove',
+      a.hostId,
+      common,
+      () =>
+        drainLane(this.#deps, {
+          ...common,
+          laneId: a.laneId,
+          mode: 'remove',
+          force: false,
+          reclaim: takeBack.signal,
+        }),
+      'scale-down',
+    ).finally(() => {
+      if (this.#scaleDowns.get(a.laneId)?.takeBack === takeBack) this.#scaleDowns.delete(a.laneId);
+    });
+    this.#scaleDowns.set(a.laneId, { takeBack, done });
+    return done;
+  }
+
+  /**
+   * Takes a lane back from its scale-down: the remove stops at its next check and, if it had not
+   * begun removing, restores the runner's labels and records the lane online (see `drainLane`).
+   */
+  async #reclaim(
+    a: Extract<PlanAction, { kind: 'reclaim' }>,
+    common: { actor: string; dryRun: boolean; actionId: string },
+  ): Promise<ActionReport> {
+    const report: ActionReport = {
+      kind: 'reclaim',
+      actionId: common.actionId,
+      hostId: a.hostId,
+      pool: a.pool,
+      laneId: a.laneId,
+      dryRun: common.dryRun,
+      forced: false,
+      ok: false,
+      outcome: 'refused',
+      steps: [],
+      commands: [],
+    };
+    const saga = this.#scaleDowns.get(a.laneId);
+    if (saga === undefined) {
+      report.error = errorBody(
+        new LaunchplaneError(
+          'LP_CONFLICT',
+          `Cannot reclaim lane "${a.laneId}": no scale-down of it is under way`,
+        ),
+      );
+    } else if (common.dryRun) {
+      report.ok = true;
+      report.outcome = 'would-reclaim';
+      report.steps.push(
+        `stop the scale-down of lane "${a.laneId}" before its remove begins, restore runner ${a.runnerId}'s canonical labels and record the lane online`,
+      );
+    } else {
+      saga.takeBack.abort();
+      const removal = await saga.done;
+      if (removal.outcome === 'reclaimed') {
+        report.ok = true;
+        report.outcome = 'reclaimed';
+        report.steps.push(...removal.steps.filter((line) => line.startsWith('taken back')));
+        if (removal.lane !== undefined) report.lane = removal.lane;
+      } else {
+        report.steps.push(`the scale-down ended as "${removal.outcome}" first`);
+        report.error = errorBody(
+          new LaunchplaneError(
+            'LP_CONFLICT',
+            `Cannot reclaim lane "${a.laneId}": its remove had already begun (${removal.outcome})`,
+          ),
+        );
+      }
+    }
+    await auditReport(this.#deps, report, { actor: common.actor });
+    return report;
+  }
+
   async #locked(
     laneId: string,
     kind: ActionReport['kind'],
     hostId: string,
     opts: { actor: string; dryRun: boolean; actionId?: string },
     fn: () => Promise<ActionReport>,
+    saga: LaneSaga = kind as LaneSaga,
   ): Promise<ActionReport> {
     let release: () => void;
     try {
-      release = this.#locks.acquire(laneId, `${kind} of lane "${laneId}"`, kind);
+      release = this.#locks.acquire(laneId, `${kind} of lane "${laneId}"`, saga);
     } catch (err) {
       const report: ActionReport = {
         kind,

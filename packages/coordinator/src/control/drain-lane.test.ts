@@ -1,4 +1,4 @@
-import { drainingLabels } from '@launchplane/shared';
+import { LaunchplaneError, drainingLabels } from '@launchplane/shared';
 import { describe, expect, it } from 'vitest';
 import { drainLane, type DrainMode } from './drain-lane.js';
 import { COORDINATOR_ID, makeWorld, seedLane, type World } from './control-fakes.test-helper.js';
@@ -319,5 +319,98 @@ describe('drainLane()', () => {
     expect(w.github.calls.filter((c) => c.startsWith('deleteRunner'))).toEqual([
       'deleteRunner acme/api 100',
     ]);
+  });
+});
+
+describe('drainLane() taken back (a scale-down that demand overtook)', () => {
+  const customLabels = (w: World, runnerId: number) =>
+    w.github.find(runnerId)!.labels.filter((l) => !['self-hosted', 'Linux', 'X64'].includes(l));
+
+  it('while it waits for idle: restores the canonical labels, records the lane online and removes nothing', async () => {
+    const { w, lane, runnerId } = await setup();
+    w.hub.localBusy.set(LANE, true);
+    const takeBack = new AbortController();
+    let quarantined: string[] = [];
+    w.clock.onSleep((now) => {
+      if (now >= T0 + 30_000 && !takeBack.signal.aborted) {
+        quarantined = customLabels(w, runnerId);
+        takeBack.abort();
+      }
+    });
+    const r = await drainLane(w.deps, {
+      laneId: LANE,
+      mode: 'remove',
+      actor: 'reconciler',
+      dryRun: false,
+      force: false,
+      reclaim: takeBack.signal,
+    });
+    expect(r).toMatchObject({ ok: true, outcome: 'reclaimed' });
+    // It was quarantined while it waited, and has its own labels back now.
+    expect(quarantined).toEqual(drainingLabels(COORDINATOR_ID, LANE));
+    expect(customLabels(w, runnerId)).toEqual(lane.labels);
+    expect(w.hub.commands('lane.remove')).toEqual([]);
+    expect(w.github.calls.filter((c) => c.startsWith('deleteRunner'))).toEqual([]);
+    expect((await w.store.getLane(LANE))?.state).toBe('online');
+    expect(r.steps.at(-1)).toBe(
+      `taken back before its remove began: restored runner ${runnerId}'s canonical labels`,
+    );
+    const audit = await w.store.listAudit({ laneId: LANE });
+    expect(audit.at(-1)).toMatchObject({ action: 'lane.remove', outcome: 'ok' });
+    expect(audit.at(-1)?.params).toMatchObject({ reclaimed: true });
+  });
+
+  it('once its remove has begun, it is not taken back: the lane is removed', async () => {
+    const { w, runnerId } = await setup();
+    const takeBack = new AbortController();
+    const prev = w.hub.behaviour;
+    w.hub.behaviour = (h, cmd) => {
+      if (cmd.type === 'lane.remove') takeBack.abort();
+      return prev(h, cmd);
+    };
+    const r = await drainLane(w.deps, {
+      laneId: LANE,
+      mode: 'remove',
+      actor: 'reconciler',
+      dryRun: false,
+      force: false,
+      reclaim: takeBack.signal,
+    });
+    expect(takeBack.signal.aborted).toBe(true);
+    expect(r).toMatchObject({ ok: true, outcome: 'removed' });
+    expect(w.github.find(runnerId)).toBeUndefined();
+    expect((await w.store.getLane(LANE))?.state).toBe('removed');
+  });
+
+  it('when the canonical labels cannot be restored, the remove goes on and the lane never routes a job', async () => {
+    const { w, runnerId } = await setup();
+    const takeBack = new AbortController();
+    let restoreRefused = false;
+    w.clock.onSleep((now) => {
+      if (now >= T0 + 10_000 && !takeBack.signal.aborted) {
+        // GitHub refuses the next label write (the restore).
+        w.github.failNext.set(
+          'setCustomLabels',
+          new LaunchplaneError('LP_GITHUB_UNAVAILABLE', 'GitHub answered 503'),
+        );
+        restoreRefused = true;
+        takeBack.abort();
+      }
+    });
+    const r = await drainLane(w.deps, {
+      laneId: LANE,
+      mode: 'remove',
+      actor: 'reconciler',
+      dryRun: false,
+      force: false,
+      reclaim: takeBack.signal,
+    });
+    expect(restoreRefused).toBe(true);
+    expect(r).toMatchObject({ ok: true, outcome: 'removed' });
+    expect(r.steps).toContain(
+      'taken back, but the canonical labels could not be restored (LP_GITHUB_UNAVAILABLE): the remove goes on',
+    );
+    expect(w.github.find(runnerId)).toBeUndefined();
+    expect((await w.store.getLane(LANE))?.state).toBe('removed');
   });
 });

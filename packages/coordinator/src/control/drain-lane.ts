@@ -11,6 +11,10 @@
  * under the recorded id is still this lane's (`runner-guard.ts`); otherwise `LP_NOT_OWNED`.
  * A timeout leaves the lane quarantined in `draining`: safe, and visible. `force` skips step 2
  * and is audited as forced. Nothing is stopped before step 2 says idle, unless forced.
+ *
+ * A remove may be taken back (`reclaim`, a demand pool's scale-down that demand overtook) until
+ * it begins step 3: the runner gets its canonical labels again, the lane is recorded online and
+ * the saga ends as `reclaimed`. If the labels cannot be restored, the remove goes on.
  */
 import {
   LaunchplaneError,
@@ -58,6 +62,19 @@ export interface DrainLaneRequest {
   onProgress?: (line: string) => void;
   /** Called with each step's name as it begins (a dry run: as it is described). */
   onStep?: (name: string) => void;
+  /**
+   * Aborted to take the lane back: honoured while the saga waits for idle and right before the
+   * remove (or restart) begins, never after. See the file's comment.
+   */
+  reclaim?: AbortSignal | undefined;
+}
+
+/** Thrown inside the saga when its lane is taken back; never leaves {@link drainLane}. */
+class Reclaimed extends Error {}
+
+/** Throws {@link Reclaimed} once the lane has been asked back. */
+function checkReclaim(req: DrainLaneRequest): void {
+  if (req.reclaim?.aborted === true) throw new Reclaimed();
 }
 
 /** Runs the saga. Never throws for a refusal or failure: the report says what happened. */
@@ -83,6 +100,7 @@ export async function drainLane(deps: ControlDeps, req: DrainLaneRequest): Promi
         mode: req.mode,
         force: req.force,
         timeoutSec: req.timeoutSec ?? deps.options.drainSec,
+        ...(report.outcome === 'reclaimed' ? { reclaimed: true } : {}),
       },
     });
 
@@ -109,9 +127,23 @@ export async function drainLane(deps: ControlDeps, req: DrainLaneRequest): Promi
 
   ctx.deadline = new Deadline(deps, (req.timeoutSec ?? deps.options.drainSec) * 1000);
   try {
-    await runSaga(steps, ctx, run);
-    report.outcome = DONE[req.mode];
-    report.ok = true;
+    try {
+      await runSaga(steps, ctx, run);
+      report.outcome = DONE[req.mode];
+      report.ok = true;
+    } catch (err) {
+      if (!(err instanceof Reclaimed)) throw err;
+      if (await takeBack(ctx)) {
+        report.outcome = 'reclaimed';
+        report.ok = true;
+      } else {
+        // The labels could not be restored: the lane is still quarantined, so the saga goes on.
+        const rest = drainSteps(req).filter((s) => s.name !== 'quarantine');
+        await runSaga(rest, { ...ctx, req: { ...req, reclaim: undefined } }, run);
+        report.outcome = DONE[req.mode];
+        report.ok = true;
+      }
+    }
   } catch (err) {
     const e = toLaunchplaneError(err);
     report.outcome =
@@ -202,6 +234,7 @@ const RESTART_STEPS: readonly SagaStep<DrainCtx>[] = [
     describe: (c) => `send lane.restart to host "${c.lane.hostId}"`,
     sends: (c) => ({ type: 'lane.restart', laneId: c.lane.laneId, dryRun: c.req.dryRun }),
     run: async (c) => {
+      checkReclaim(c.req);
       c.lane = await restartOnHost(c, new Deadline(c.deps, drainDeadline(c).totalMs));
     },
   },
@@ -242,6 +275,7 @@ const REMOVE_STEPS: readonly SagaStep<DrainCtx>[] = [
     describe: (c) => `send lane.remove to host "${c.lane.hostId}"`,
     sends: (c) => removeCommand(c),
     run: async (c) => {
+      checkReclaim(c.req);
       // The remove gets its own deadline: a drain that settled late must not leave it none.
       c.deadline = new Deadline(c.deps, drainDeadline(c).totalMs);
       c.lane = await removeOnHost(c, c.deadline);
@@ -396,7 +430,9 @@ async function waitIdle(
     settleMs: deps.options.settleSec * 1000,
   };
   let settle = INITIAL_SETTLE;
+  const wake = anySignal(req.signal, req.reclaim);
   for (;;) {
+    checkReclaim(req);
     const local = await localSignal(deps, lane, req.actor);
     const github = await githubSignal(deps, lane);
     const step = observeIdle(
@@ -418,8 +454,45 @@ async function waitIdle(
         },
       );
     }
-    await deadline.sleep(deps.options.drainPollSec * 1000, req.signal);
+    try {
+      await deadline.sleep(deps.options.drainPollSec * 1000, wake);
+    } catch (err) {
+      checkReclaim(req);
+      throw err;
+    }
   }
+}
+
+/** A signal that aborts when any of the given ones does (undefined when none is given). */
+function anySignal(...signals: (AbortSignal | undefined)[]): AbortSignal | undefined {
+  const given = signals.filter((s): s is AbortSignal => s !== undefined);
+  return given.length <= 1 ? given[0] : AbortSignal.any(given);
+}
+
+/**
+ * The lane was asked back before its remove began: its runner gets the canonical labels again
+ * (ownership proven first) and the lane is recorded online. False when the labels could not be
+ * restored; the lane is then still quarantined.
+ */
+async function takeBack(c: DrainCtx): Promise<boolean> {
+  const { deps, req, report } = c;
+  const fresh = (await deps.store.getLane(c.lane.laneId)) ?? c.lane;
+  c.lane = fresh;
+  if (fresh.runnerId === undefined || !isQuarantined(fresh.state)) return false;
+  try {
+    await setLaneRunnerLabels(deps, fresh, fresh.runnerId, fresh.labels, req.actor);
+  } catch (err) {
+    const e = toLaunchplaneError(err);
+    report.steps.push(
+      `taken back, but the canonical labels could not be restored (${e.code}): the ${req.mode} goes on`,
+    );
+    return false;
+  }
+  report.steps.push(
+    `taken back before its ${req.mode} began: restored runner ${fresh.runnerId}'s canonical labels`,
+  );
+  c.lane = await moveLane(deps, fresh, 'undrain', { recovery: undefined, lastError: undefined });
+  return true;
 }
 
 /** The agent's local busy signal. Anything but a clear "not busy" counts as busy. */

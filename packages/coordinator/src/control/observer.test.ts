@@ -147,3 +147,64 @@ describe('Observer and the job source', () => {
     expect((await new Observer(w.deps).observe()).demand?.reservations).toEqual([]);
   });
 });
+
+describe('ControlService and a scale-down that demand overtakes', () => {
+  const RECLAIM_POLICY = DEMAND_POLICY.replace(
+    'scaling: { mode: demand, minIdle: 0, max: 3 }',
+    'scaling: { mode: demand, minIdle: 0, max: 3, scaleDownAfterSec: 0, reservationSec: 1 }',
+  );
+
+  it('takes the lane back from its scale-down for a new job instead of making one', async () => {
+    const source = new FakeDemandSource();
+    const w = await makeWorld({ policy: RECLAIM_POLICY });
+    w.deps = { ...w.deps, demand: source };
+    const lane = await seedLane(w, { laneId: '01hzzzzzzzzzzzzzzzzzzz0007' });
+    // The host lists the lane idle, but its drain check still sees the end of a job: the
+    // scale-down waits for idle.
+    report(w, [{ ...(w.hub.lanes.get(lane.laneId) as LaneReport), state: 'online' }]);
+    w.hub.localBusy.set(lane.laneId, true);
+    const service = new ControlService(w.deps);
+    const first = await service.apply({ actor: 'reconciler', dryRun: false, detach: true });
+    expect(first.plan.actions).toEqual([
+      expect.objectContaining({ kind: 'remove', laneId: lane.laneId, scaleDown: true }),
+    ]);
+    // The scale-down goes on in the background: it quarantines the lane and waits.
+    const state = async () => (await w.store.getLane(lane.laneId))?.state;
+    for (let i = 0; i < 1000 && (await state()) !== 'draining'; i++) {
+      await new Promise((r) => setImmediate(r));
+    }
+    expect(await state()).toBe('draining');
+
+    // A job arrives: the lane is taken back, nothing is made.
+    source.jobs = [queued(31)];
+    const second = await service.apply({ actor: 'reconciler', dryRun: false, detach: true });
+    expect(second.plan.actions.map((a) => [a.kind, 'laneId' in a ? a.laneId : '-'])).toEqual([
+      ['reclaim', lane.laneId],
+    ]);
+    await service.settled();
+    expect((await w.store.getLane(lane.laneId))?.state).toBe('online');
+    expect(w.hub.commands('lane.remove')).toEqual([]);
+    expect(w.hub.commands('lane.create')).toEqual([]);
+    const audit = await w.store.listAudit({ laneId: lane.laneId });
+    expect(audit.map((a) => [a.action, a.outcome])).toEqual([
+      ['lane.remove', 'ok'],
+      ['lane.reclaim', 'ok'],
+    ]);
+    expect(audit[0]?.params).toMatchObject({ reclaimed: true });
+    // The lane serves the pool again: the next plan neither removes it nor makes another.
+    expect((await service.plan()).actions).toEqual([]);
+  });
+
+  it("never takes back a lane an operator's drain quarantined", async () => {
+    const source = new FakeDemandSource();
+    const w = await makeWorld({ policy: RECLAIM_POLICY });
+    w.deps = { ...w.deps, demand: source };
+    const lane = await seedLane(w, { laneId: '01hzzzzzzzzzzzzzzzzzzz0008', state: 'draining' });
+    report(w, [{ ...(w.hub.lanes.get(lane.laneId) as LaneReport), state: 'online' }]);
+    source.jobs = [queued(32)];
+    // An operator's drain left the lane quarantined: the plan makes a new lane, never reclaims it.
+    const kinds = (await new ControlService(w.deps).plan()).actions.map((a) => a.kind);
+    expect(kinds).toContain('create');
+    expect(kinds).not.toContain('reclaim');
+  });
+});

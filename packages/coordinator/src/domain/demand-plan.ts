@@ -29,7 +29,13 @@ import {
   nextReservations,
   type LaneObservation,
 } from './reservations.js';
-import { sizePool, type SizingHost, type SizingJob } from './sizing.js';
+import {
+  sizePool,
+  type CreatePurpose,
+  type PlacedCreate,
+  type SizingHost,
+  type SizingJob,
+} from './sizing.js';
 
 /** The pool follows demand. */
 export function followsDemand(pool: Pool): pool is Pool & { scaling: Scaling } {
@@ -124,6 +130,11 @@ export interface DemandHostSlot {
    * or a drain or remove is under way): no supply, but within the pool's `lanes` for the host.
    */
   leaving: number;
+  /**
+   * Of the leaving lanes, those a scale-down is draining and has not begun removing: a lane the
+   * pool needs is taken back from these (`reclaim`) before one is made.
+   */
+  reclaimable: readonly LaneView[];
   /** The pool's `lanes` for this host: the most lanes of the pool it may hold. */
   limit: number;
 }
@@ -138,6 +149,8 @@ export interface DemandPoolPlan {
     n: number;
   })[];
   removes: { view: LaneView; reason: string }[];
+  /** Lanes taken back from their scale-down, each instead of a create. */
+  reclaims: { view: LaneView; reason: string }[];
   blocked: Blocked[];
   view: PoolScaling;
 }
@@ -205,7 +218,8 @@ export function planDemandPool(
     const holds = h.kept.length + h.leaving;
     const poolLeft = Math.max(0, h.limit - holds);
     const capLeft = freeCapacity(h.host, used);
-    const room = h.stop !== undefined ? 0 : Math.min(poolLeft, capLeft);
+    // A lane taken back from its scale-down already holds its slot: it is room a create may use.
+    const room = h.stop !== undefined ? 0 : Math.min(poolLeft, capLeft) + h.reclaimable.length;
     const block: { guardrail: Guardrail; message: string } =
       h.stop ??
       (capLeft < poolLeft
@@ -226,8 +240,9 @@ export function planDemandPool(
     };
   });
 
-  // Leaving lanes take no job but still count against max until they are gone.
-  const leaving = args.hosts.reduce((n, h) => n + h.leaving, 0);
+  // Leaving lanes take no job but still count against max until they are gone; those that may
+  // be taken back do not: each one taken back replaces a create.
+  const leaving = args.hosts.reduce((n, h) => n + h.leaving - h.reclaimable.length, 0);
   const sized = sizePool({
     min: bounds.min,
     max: Math.max(0, bounds.max - leaving),
@@ -247,21 +262,52 @@ export function planDemandPool(
     unknown: ctx.unknown,
   });
 
-  // Creates, each for one job, for minIdle or for min.
+  // Creates, each for one job, for minIdle or for min; a lane being scaled down is taken back
+  // instead where there is one, first on the create's own host (where it may be all the room
+  // there is), then on any host.
+  const unclaimed = new Map(
+    args.hosts.filter((h) => h.stop === undefined).map((h) => [h.hostId, [...h.reclaimable]]),
+  );
+  const reclaims: DemandPoolPlan['reclaims'] = [];
+  const purposeText = (p: CreatePurpose): string => {
+    if (p.kind === 'job') {
+      const job = jobOf.get(p.jobId);
+      return `job ${p.jobId} (${job?.repository ?? '?'} run ${job?.runId ?? '?'}) is queued for pool "${poolName}"`;
+    }
+    return p.kind === 'min-idle'
+      ? `pool "${poolName}" keeps ${bounds.minIdle} idle lane(s)${windowText(bounds.minIdleFrom)}`
+      : `pool "${poolName}" keeps at least ${bounds.min} lane(s)${windowText(bounds.minFrom)}`;
+  };
+  const reclaimFor = (c: PlacedCreate, hostId: string): boolean => {
+    const view = unclaimed.get(hostId)?.shift();
+    if (view === undefined) return false;
+    reclaims.push({
+      view,
+      reason: clip(
+        `${purposeText(c.purpose)}: takes back lane "${view.record.laneId}" from its scale-down; ${why}`,
+      ),
+    });
+    return true;
+  };
+  // A job's lane must be on a host that can run it (its capabilities); min and minIdle need
+  // only a lane of the pool.
+  const hostsOfJob = new Map(waiting.map((w) => [w.id, w.hosts]));
+  const mayServe = (c: PlacedCreate, hostId: string): boolean =>
+    c.purpose.kind !== 'job' || (hostsOfJob.get(c.purpose.jobId)?.includes(hostId) ?? false);
+  const toCreate = sized.creates
+    .filter((c) => !reclaimFor(c, c.hostId))
+    .filter(
+      (c) =>
+        ![...unclaimed.keys()]
+          .sort(cmp)
+          .some((hostId) => mayServe(c, hostId) && reclaimFor(c, hostId)),
+    );
   const perHost = new Map<string, number>();
-  const creates: DemandPoolPlan['creates'] = sized.creates.map((c) => {
+  const creates: DemandPoolPlan['creates'] = toCreate.map((c) => {
     const k = (perHost.get(c.hostId) ?? 0) + 1;
     perHost.set(c.hostId, k);
     const n = (args.hosts.find((h) => h.hostId === c.hostId)?.kept.length ?? 0) + k;
-    let reason: string;
-    if (c.purpose.kind === 'job') {
-      const job = jobOf.get(c.purpose.jobId);
-      reason = `job ${c.purpose.jobId} (${job?.repository ?? '?'} run ${job?.runId ?? '?'}) is queued for pool "${poolName}": ${why}`;
-    } else if (c.purpose.kind === 'min-idle') {
-      reason = `pool "${poolName}" keeps ${bounds.minIdle} idle lane(s)${windowText(bounds.minIdleFrom)}: ${why}`;
-    } else {
-      reason = `pool "${poolName}" keeps at least ${bounds.min} lane(s)${windowText(bounds.minFrom)}: ${why}`;
-    }
+    const reason = `${purposeText(c.purpose)}: ${why}`;
     return { kind: 'create' as const, hostId: c.hostId, pool: poolName, reason: clip(reason), n };
   });
 
@@ -320,6 +366,7 @@ export function planDemandPool(
   return {
     creates,
     removes,
+    reclaims,
     blocked,
     view: {
       pool: poolName,
@@ -338,6 +385,7 @@ export function planDemandPool(
       windows: bounds.windows.map(windowName),
       target: sized.target,
       creates: creates.length,
+      reclaims: reclaims.length,
       removes: removes.length,
       blocked: blocked.reduce((n, b) => n + b.count, 0),
       capped: sized.capped.length,

@@ -67,6 +67,9 @@ const laneArb = fc.record({
   seen: fc.constantFrom('idle', 'busy', 'busy-github', 'none', 'completed'),
   createdAgo: fc.integer({ min: 0, max: 10_000 }),
   idleFor: fc.option(fc.integer({ min: 0, max: 5000 }), { nil: undefined }),
+  saga: fc.option(fc.constantFrom('create' as const, 'drain' as const, 'scale-down' as const), {
+    nil: undefined,
+  }),
 });
 
 const jobArb = fc.record({
@@ -245,6 +248,9 @@ function build(w: World): PlanInput {
     github: [{ scope: { repository: 'acme/api' }, runners }],
     now: NOW,
     ...(w.withDemand ? { demand: { jobs, reservations, idleSince, observedAt: NOW } } : {}),
+    sagas: new Map(
+      w.lanes.flatMap((g, i) => (g.saga === undefined ? [] : [[lanes[i]!.laneId, g.saga]])),
+    ),
   };
 }
 
@@ -324,7 +330,7 @@ describe('plan() properties for pools that follow demand', () => {
     );
   });
 
-  it('makes at most one lane per job, only for a queued job of that pool with no runner, on a host that can run it', () => {
+  it('makes or takes back at most one lane per job, only for a queued job of that pool with no runner, on a host that can run it', () => {
     fc.assert(
       fc.property(worldArb, (w) => {
         const input = build(w);
@@ -333,7 +339,7 @@ describe('plan() properties for pools that follow demand', () => {
         const jobs = new Map((input.demand?.jobs ?? []).map((j) => [j.id, j]));
         const named = new Set<number>();
         for (const a of p.actions) {
-          if (a.kind !== 'create') continue;
+          if (a.kind !== 'create' && a.kind !== 'reclaim') continue;
           const m = /^job (\d+) /.exec(a.reason);
           if (m === null) continue;
           const id = Number(m[1]);
@@ -348,6 +354,32 @@ describe('plan() properties for pools that follow demand', () => {
         }
         // A job asking for self-hosted never gets a lane.
         for (const id of named) expect(jobs.get(id)?.labels).not.toContain('self-hosted');
+      }),
+      RUNS,
+    );
+  });
+
+  it('takes back only lanes a scale-down is draining, for their own pool, each once, and gives a lane in any saga no other action', () => {
+    fc.assert(
+      fc.property(worldArb, (w) => {
+        const input = build(w);
+        const p = plan(input);
+        const byId = new Map(input.lanes.map((l) => [l.laneId, l]));
+        const acted = p.actions.flatMap((a) => ('laneId' in a ? [a.laneId] : []));
+        expect(new Set(acted).size).toBe(acted.length);
+        for (const a of p.actions) {
+          if (!('laneId' in a)) continue;
+          const saga = input.sagas?.get(a.laneId);
+          if (a.kind !== 'reclaim') {
+            expect(saga).toBeUndefined();
+            continue;
+          }
+          const lane = byId.get(a.laneId)!;
+          expect(saga).toBe('scale-down');
+          expect(['draining', 'drained']).toContain(lane.state);
+          expect(lane.pool).toBe(a.pool);
+          expect(a.runnerId).toBe(lane.runnerId);
+        }
       }),
       RUNS,
     );

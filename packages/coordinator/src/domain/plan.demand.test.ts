@@ -282,6 +282,78 @@ describe('plan() for a pool that follows demand', () => {
     expect(creates(run({ policy, lanes, jobs }))).toHaveLength(1);
   });
 
+  it('takes back a lane its scale-down is still draining instead of making one', () => {
+    const draining = old(1, 'host-a', { state: 'draining' });
+    const lanes: [LaneRecord, Seen][] = [[draining, 'idle']];
+    const jobs = [jobOf(101), jobOf(102)];
+    const scaleDown = new Map([[draining.laneId, 'scale-down' as const]]);
+    const p = run({ lanes, jobs, sagas: scaleDown });
+    // Two jobs and minIdle need three lanes: the first is the lane taken back, two are made.
+    expect(p.actions.map((a) => [a.kind, a.hostId, 'laneId' in a ? a.laneId : '-'])).toEqual([
+      ['reclaim', 'host-a', draining.laneId],
+      ['create', 'host-a', '-'],
+      ['create', 'host-b', '-'],
+    ]);
+    const reclaim = p.actions[0]!;
+    expect(reclaim).toMatchObject({ kind: 'reclaim', runnerId: draining.runnerId });
+    expect(reclaim.reason).toContain('job 101 (acme/api run 1010) is queued for pool "build"');
+    expect(reclaim.reason).toContain(`takes back lane "${draining.laneId}" from its scale-down`);
+    expect(p.scaling?.pools[0]).toMatchObject({ target: 3, creates: 2, reclaims: 1 });
+    expect(p.summary).toMatchObject({ creates: 2, reclaims: 1 });
+
+    // A drain or remove an operator started is never taken back: new lanes are made.
+    for (const saga of ['remove', 'drain'] as const) {
+      const q = run({ lanes, jobs, sagas: new Map([[draining.laneId, saga]]) });
+      expect(q.actions.map((a) => a.kind)).toEqual(['create', 'create', 'create']);
+    }
+    // Nor is a lane whose remove has begun (no longer quarantined).
+    const stopping: [LaneRecord, Seen][] = [[old(1, 'host-a', { state: 'stopping' }), 'idle']];
+    expect(run({ lanes: stopping, jobs, sagas: scaleDown }).actions.map((a) => a.kind)).toEqual([
+      'create',
+      'create',
+      'create',
+    ]);
+  });
+
+  it('a lane taken back needs no room: it may be the only way to serve a job', () => {
+    // host-a is the only host, its pool limit of 2 held by a busy lane and one being scaled down.
+    const policy = demandPolicy({ build: demandPool({ lanes: { 'host-a': 2 } }, { minIdle: 0 }) });
+    const draining = old(1, 'host-a', { state: 'draining' });
+    const lanes: [LaneRecord, Seen][] = [
+      [draining, 'idle'],
+      [old(2, 'host-a'), 'busy'],
+    ];
+    // The busy lane took one of the jobs; the other waits.
+    const jobs = [jobOf(101), jobOf(102)];
+    // Without the take-back the job would wait: the pool is full on its only host.
+    const full = run({ policy, lanes, jobs, sagas: new Map([[draining.laneId, 'remove']]) });
+    expect(full.actions).toEqual([]);
+    const p = run({ policy, lanes, jobs, sagas: new Map([[draining.laneId, 'scale-down']]) });
+    expect(p.actions.map((a) => a.kind)).toEqual(['reclaim']);
+    // Two jobs wait: one lane comes back, the other job waits (the pool is at its limit).
+    const two = run({
+      policy,
+      lanes,
+      jobs: [...jobs, jobOf(103)],
+      sagas: new Map([[draining.laneId, 'scale-down']]),
+    });
+    expect(two.actions.map((a) => a.kind)).toEqual(['reclaim']);
+  });
+
+  it("marks a demand pool's removes as scale-downs, and no other remove", () => {
+    const lanes: [LaneRecord, Seen][] = [
+      [old(1), 'idle'],
+      [old(2, 'host-b'), 'idle'],
+    ];
+    const p = run({ lanes, jobs: [], idleSince: { [old(1).laneId]: 0, [old(2).laneId]: 0 } });
+    expect(removes(p)).toHaveLength(1);
+    expect(removes(p)[0]).toMatchObject({ scaleDown: true });
+    // A pool the policy dropped removes its lanes for good.
+    const gone = run({ policy: demandPolicy({}), lanes, jobs: [] });
+    expect(removes(gone).length).toBeGreaterThan(0);
+    for (const r of removes(gone)) expect(r).not.toHaveProperty('scaleDown');
+  });
+
   it('lanes a create saga is making count as supply', () => {
     const lanes: [LaneRecord, Seen][] = [[laneOf(1, { runnerId: undefined }), 'pending']];
     const p = run({ lanes, jobs: [], sagas: new Map([[laneOf(1).laneId, 'create']]) });

@@ -70,7 +70,15 @@ export interface PlanOptions {
 export const DEFAULT_UNHEALTHY_AFTER_SEC = 300;
 
 /** What a saga running in the coordinator does to a lane. */
-export type LaneSaga = 'create' | 'drain' | 'restart' | 'remove' | 'repair-labels' | 'smoke';
+export type LaneSaga =
+  | 'create'
+  | 'drain'
+  | 'restart'
+  | 'remove'
+  /** A remove a demand pool's scale-down started: a later plan may take the lane back. */
+  | 'scale-down'
+  | 'repair-labels'
+  | 'smoke';
 
 /** Everything the planner needs. */
 export interface PlanInput {
@@ -122,7 +130,8 @@ const KIND_ORDER: Record<PlanAction['kind'], number> = {
   remove: 0,
   restart: 1,
   'repair-labels': 2,
-  create: 3,
+  reclaim: 3,
+  create: 4,
 };
 
 /** A scope as one string: `acme/api` or `org:acme`. */
@@ -212,8 +221,22 @@ export function plan(input: PlanInput): ControlPlan {
   /** A lane that will take no job again: quarantined, or a drain or remove is under way. */
   const leaving = (v: LaneView): boolean => {
     const saga = input.sagas?.get(v.record.laneId);
-    return isQuarantined(v.record.state) || saga === 'drain' || saga === 'remove';
+    return (
+      isQuarantined(v.record.state) ||
+      saga === 'drain' ||
+      saga === 'remove' ||
+      saga === 'scale-down'
+    );
   };
+  /**
+   * A lane a demand pool's scale-down is draining that has not begun its remove: a plan that
+   * needs lanes takes it back (`reclaim`) rather than make a new one.
+   */
+  const reclaimable = (v: LaneView): boolean =>
+    input.sagas?.get(v.record.laneId) === 'scale-down' &&
+    isQuarantined(v.record.state) &&
+    v.record.runnerId !== undefined &&
+    v.runner !== undefined;
   const actionable = (v: LaneView): boolean => {
     const host = hosts.get(v.record.hostId);
     if (host === undefined || !host.connected || host.revoked) {
@@ -247,7 +270,7 @@ export function plan(input: PlanInput): ControlPlan {
   }
 
   const removing = new Set<string>();
-  const remove = (v: LaneView, why: string): void => {
+  const remove = (v: LaneView, why: string, scaleDown = false): void => {
     if (frozen || removing.has(v.record.laneId) || inSaga(v) || !actionable(v)) return;
     removing.add(v.record.laneId);
     actions.push({
@@ -258,6 +281,7 @@ export function plan(input: PlanInput): ControlPlan {
       laneId: v.record.laneId,
       ...(v.record.runnerId === undefined ? {} : { runnerId: v.record.runnerId }),
       state: v.record.state,
+      ...(scaleDown ? { scaleDown: true } : {}),
       reason: why,
     });
   };
@@ -395,6 +419,7 @@ export function plan(input: PlanInput): ControlPlan {
           stop: guard ?? githubStop(key),
           kept: kept.filter((v) => !leaving(v)),
           leaving: kept.filter(leaving).length,
+          reclaimable: kept.filter((v) => leaving(v) && reclaimable(v) && actionable(v)),
           limit: desired,
         });
         continue;
@@ -440,7 +465,21 @@ export function plan(input: PlanInput): ControlPlan {
         held,
         now: input.now,
       });
-      for (const r of sized.removes) remove(r.view, r.reason);
+      for (const r of sized.removes) remove(r.view, r.reason, true);
+      for (const r of sized.reclaims) {
+        const runnerId = r.view.record.runnerId;
+        if (runnerId === undefined) continue;
+        actions.push({
+          kind: 'reclaim',
+          id: `reclaim:${r.view.record.laneId}`,
+          hostId: r.view.record.hostId,
+          pool: poolName,
+          laneId: r.view.record.laneId,
+          runnerId,
+          state: r.view.record.state,
+          reason: r.reason,
+        });
+      }
       for (const c of sized.creates) {
         actions.push({
           kind: 'create',
@@ -527,6 +566,11 @@ export function plan(input: PlanInput): ControlPlan {
     }
   }
 
+  // A lane both unhealthy and no longer wanted is removed, not restarted first.
+  for (let i = actions.length - 1; i >= 0; i--) {
+    const a = actions[i]!;
+    if (a.kind === 'restart' && removing.has(a.laneId)) actions.splice(i, 1);
+  }
   actions.sort(
     (a, b) =>
       KIND_ORDER[a.kind] - KIND_ORDER[b.kind] ||
@@ -570,6 +614,7 @@ export function plan(input: PlanInput): ControlPlan {
       desired: desiredTotal,
       observed: ledger.length,
       creates: count('create'),
+      reclaims: count('reclaim'),
       removes: count('remove'),
       restarts: count('restart'),
       repairs: count('repair-labels'),
