@@ -18,7 +18,8 @@
  * - queue wait of each job (`startedAt - queuedAt` by the simulator's clock): p50, p95, max;
  * - idle lane-minutes: the sum over samples (every `--sample-ms` of wall time) of lanes whose
  *   runner is online and runs no job, times the sample interval;
- * - lanes created and removed (`lane.create` / `lane.remove` audit records of the coordinator);
+ * - lanes created, removed and taken back from a scale-down (`lane.create`, `lane.remove` and
+ *   `lane.reclaim` audit records of the coordinator; a remove that was taken back is no removal);
  * - GitHub requests (the simulator's `/_sim/requests`: every request, those that counted against
  *   the rate limit, and free 304s);
  * - lane start time: from a lane's runner being registered to it being online (demand mode);
@@ -226,6 +227,8 @@ interface ModeResult {
   laneMinutes: number;
   lanesCreated: number;
   lanesRemoved: number;
+  /** Lanes a scale-down was draining that demand took back instead of a new lane. */
+  lanesReclaimed: number;
   lanesAtEnd: number;
   laneStartSec?: { p50: number; p95: number; samples: number; wallP50: number };
   overProvisioned?: number;
@@ -234,23 +237,39 @@ interface ModeResult {
   simulatedSec: number;
 }
 
-/** Lanes created and removed, by the coordinator's audit (a lane may have several records). */
-async function auditLanes(w: World): Promise<{ created: Set<string>; removed: Set<string> }> {
+/**
+ * Lanes created, removed and taken back, by the coordinator's audit (a lane may have several
+ * records; a remove taken back before it began is audited `ok` with `reclaimed: true`).
+ */
+async function auditLanes(
+  w: World,
+): Promise<{ created: Set<string>; removed: Set<string>; reclaimed: Set<string> }> {
   const res = await fetch(`${w.url}/v1/audit?limit=10000`, {
     headers: { authorization: `Bearer ${w.viewer}` },
   });
   if (!res.ok) throw new Error(`GET /v1/audit: ${res.status}`);
   const { records } = (await res.json()) as {
-    records: { action: string; laneId?: string; dryRun: boolean; outcome: string }[];
+    records: {
+      action: string;
+      laneId?: string;
+      dryRun: boolean;
+      outcome: string;
+      params?: Record<string, unknown>;
+    }[];
   };
   const ids = (action: string): Set<string> =>
     new Set(
       records
         .filter((r) => r.action === action && !r.dryRun && r.laneId !== undefined)
         .filter((r) => r.outcome !== 'refused' && r.outcome !== 'failed')
+        .filter((r) => r.params?.['reclaimed'] !== true)
         .map((r) => r.laneId!),
     );
-  return { created: ids('lane.create'), removed: ids('lane.remove') };
+  return {
+    created: ids('lane.create'),
+    removed: ids('lane.remove'),
+    reclaimed: ids('lane.reclaim'),
+  };
 }
 
 const newIn = (after: Set<string>, before: Set<string>): number =>
@@ -500,6 +519,7 @@ async function runMode(
       laneMinutes: round((laneMs * o.speed) / 60_000),
       lanesCreated: newIn(audit1.created, audit0.created),
       lanesRemoved: newIn(audit1.removed, audit0.removed),
+      lanesReclaimed: newIn(audit1.reclaimed, audit0.reclaimed),
       lanesAtEnd: finalRunners.length,
       githubRequests: sumRequests(req0, req1),
       wallSec: round(wallMs / 1000),
