@@ -16,9 +16,19 @@ describe('parseCoordinatorConfig', () => {
       auth: { tokenFile: '/etc/lp/gh.token' },
     });
     expect(c.listen).toEqual({ host: '127.0.0.1', port: 7443 });
-    expect(c.reconcile).toEqual({ auto: false, intervalSec: 30 });
+    expect(c.reconcile).toEqual({ auto: false, intervalSec: 30, minGapSec: 1 });
     expect(c.agents.heartbeatSec).toBe(15);
     expect(c.agents.maxBufferedBytes).toBe(1024 * 1024);
+  });
+
+  it('takes a reconcile gap of a tenth of a second or more, and refuses less', () => {
+    const c = parseCoordinatorConfig('dataDir: /d\nreconcile: { auto: true, minGapSec: 0.25 }\n', {
+      baseDir: '/',
+    });
+    expect(c.reconcile).toEqual({ auto: true, intervalSec: 30, minGapSec: 0.25 });
+    expect(() =>
+      parseCoordinatorConfig('dataDir: /d\nreconcile: { minGapSec: 0.01 }\n', { baseDir: '/' }),
+    ).toThrow(/reconcile\.minGapSec/);
   });
 
   it("has drain settle defaults above GitHub's busy lag, and takes shorter ones", () => {

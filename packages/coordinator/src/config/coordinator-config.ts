@@ -17,7 +17,7 @@
  *   poll: { enabled: true, intervalSec: 60, minRateRemaining: 500 }
  *   retention: { completedSec: 86400, staleSec: 604800, deliveriesSec: 259200 }
  * policyFile: policy.yaml                     # optional; applied at start when its digest is new
- * reconcile: { auto: false, intervalSec: 30 }
+ * reconcile: { auto: false, intervalSec: 30, minGapSec: 1 }  # minGapSec: least gap when a job wakes it
  * timeouts: { createOnlineSec: 300, drainSec: 900 }
  * drain: { settleSec: 60, settleObservations: 3, pollSec: 5 }   # idle = N checks in a row over ≥ settleSec
  * agents: { heartbeatSec: 15, handshakeTimeoutSec: 10, commandTimeoutSec: 30, commandLifetimeSec: 120,
@@ -151,8 +151,13 @@ export const coordinatorConfigSchema = z.strictObject({
     .strictObject({
       auto: z.boolean().default(false),
       intervalSec: z.number().int().min(5).max(86_400).default(30),
+      /**
+       * Least seconds between the end of a round and the next one when demand wakes it early
+       * (a queued job's webhook): a burst of jobs makes a round per gap, not one per job.
+       */
+      minGapSec: z.number().min(0.1).max(60).default(1),
     })
-    .default({ auto: false, intervalSec: 30 }),
+    .default({ auto: false, intervalSec: 30, minGapSec: 1 }),
   timeouts: z
     .strictObject({
       createOnlineSec: z.number().int().min(1).max(86_400).default(300),

@@ -127,7 +127,11 @@ export async function startControl(
   }
   const reconciler = new Reconciler(
     { service, clock, logger: parts.logger },
-    { auto: config.reconcile.auto, intervalSec: config.reconcile.intervalSec },
+    {
+      auto: config.reconcile.auto,
+      intervalSec: config.reconcile.intervalSec,
+      minGapSec: config.reconcile.minGapSec,
+    },
   );
   // A job queued (or started) changes the plan: act on it now, not at the next interval.
   parts.jobs.onDemandChange(() => reconciler.wake());
