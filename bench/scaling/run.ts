@@ -32,7 +32,7 @@
  * --seed 14 --hosts 2 --lanes-per-host 6 --min-idle 1 --scale-down-after-sec 60 --reservation-sec 120
  * --modes static-avg,static-peak,demand --sample-ms 500 --target-window-ms 10000 --no-write`.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -229,6 +229,12 @@ interface ModeResult {
   lanesRemoved: number;
   /** Lanes a scale-down was draining that demand took back instead of a new lane. */
   lanesReclaimed: number;
+  /**
+   * The machine's CPUs over the replay (`/proc/stat`, all processes): busy share, and the
+   * simulated time during which they were at least 90 % busy between two samples (when lanes
+   * start slower because the machine has no CPU left, not because of anything they wait for).
+   */
+  cpu: { busyPct: number; saturatedSec: number };
   lanesAtEnd: number;
   laneStartSec?: { p50: number; p95: number; samples: number; wallP50: number };
   overProvisioned?: number;
@@ -306,6 +312,14 @@ function coordinatorTimes(o: Options): {
     reconcileIntervalSec: 5,
     pollIntervalSec: 10,
   };
+}
+
+/** The machine's CPU time so far, in clock ticks: busy (not idle, not waiting on I/O) and all. */
+function cpuTicks(): { busy: number; total: number } {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0] ?? '';
+  const f = line.trim().split(/\s+/).slice(1, 9).map(Number);
+  const total = f.reduce((a, b) => a + b, 0);
+  return { busy: total - (f[3] ?? 0) - (f[4] ?? 0), total };
 }
 
 /** Every job's and runner's events in time order, as JSON lines: `t` is simulated s from the start. */
@@ -431,6 +445,9 @@ async function runMode(
 
     let idleLaneMs = 0;
     let laneMs = 0;
+    const cpu0 = cpuTicks();
+    let cpuLast = cpu0;
+    let saturatedMs = 0;
     const registeredAt = new Map<string, number>();
     const onlineAt = new Map<string, number>();
     const goneAt = new Map<string, number>();
@@ -446,6 +463,10 @@ async function runMode(
       const now = Date.now();
       const dt = now - last;
       last = now;
+      const cpuNow = cpuTicks();
+      const cpuTotal = cpuNow.total - cpuLast.total;
+      if (cpuTotal > 0 && (cpuNow.busy - cpuLast.busy) / cpuTotal >= 0.9) saturatedMs += dt;
+      cpuLast = cpuNow;
       const online = runners.filter((r) => r.status === 'online');
       laneMs += dt * runners.length;
       idleLaneMs += dt * online.filter((r) => !r.busy && r.currentJobId === null).length;
@@ -520,6 +541,12 @@ async function runMode(
       lanesCreated: newIn(audit1.created, audit0.created),
       lanesRemoved: newIn(audit1.removed, audit0.removed),
       lanesReclaimed: newIn(audit1.reclaimed, audit0.reclaimed),
+      cpu: {
+        busyPct: round(
+          ((cpuLast.busy - cpu0.busy) / Math.max(1, cpuLast.total - cpu0.total)) * 100,
+        ),
+        saturatedSec: round((saturatedMs * o.speed) / 1000),
+      },
       lanesAtEnd: finalRunners.length,
       githubRequests: sumRequests(req0, req1),
       wallSec: round(wallMs / 1000),
@@ -583,15 +610,15 @@ function goals(results: ModeResult[]): Record<string, Goal> {
 
 function table(results: ModeResult[]): string {
   const head =
-    '| mode | lanes | wait p50 s | wait p95 s | wait max s | idle lane-min | lane-min | created | removed | GitHub requests (counted) |';
+    '| mode | lanes | wait p50 s | wait p95 s | wait max s | idle lane-min | lane-min | created | removed | reclaimed | GitHub requests (counted) | CPU busy % (saturated s) |';
   const rows = results.map((r) => {
     const lanes =
       typeof r.poolLanes === 'number'
         ? String(r.poolLanes)
         : `0–${r.poolLanes.max}, minIdle ${r.poolLanes.minIdle}`;
-    return `| ${r.mode} | ${lanes} | ${r.queueWaitSec.p50} | ${r.queueWaitSec.p95} | ${r.queueWaitSec.max} | ${r.idleLaneMinutes} | ${r.laneMinutes} | ${r.lanesCreated} | ${r.lanesRemoved} | ${r.githubRequests.total} (${r.githubRequests.counted}) |`;
+    return `| ${r.mode} | ${lanes} | ${r.queueWaitSec.p50} | ${r.queueWaitSec.p95} | ${r.queueWaitSec.max} | ${r.idleLaneMinutes} | ${r.laneMinutes} | ${r.lanesCreated} | ${r.lanesRemoved} | ${r.lanesReclaimed} | ${r.githubRequests.total} (${r.githubRequests.counted}) | ${r.cpu.busyPct} (${r.cpu.saturatedSec}) |`;
   });
-  return [head, '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|', ...rows].join('\n');
+  return [head, '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|', ...rows].join('\n');
 }
 
 async function main(): Promise<void> {
