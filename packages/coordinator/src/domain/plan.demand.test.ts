@@ -354,6 +354,16 @@ describe('plan() for a pool that follows demand', () => {
     for (const r of removes(gone)) expect(r).not.toHaveProperty('scaleDown');
   });
 
+  it('warns of a lane left draining with no drain under way (a restart or a deadline cut it off)', () => {
+    const stuck = old(1, 'host-a', { state: 'draining' });
+    const lanes: [LaneRecord, Seen][] = [[stuck, 'idle']];
+    const warning = `Lane "${stuck.laneId}" on host "host-a" is quarantined (draining) with no drain under way: it takes no job and holds its slot. Run "launchplane lane remove ${stuck.laneId}" to remove it, or "launchplane lane restart ${stuck.laneId}" to return it to service`;
+    expect(run({ lanes, jobs: [], sagas: new Map() }).degraded).toContain(warning);
+    // While its drain runs, nothing to say.
+    const draining = run({ lanes, jobs: [], sagas: new Map([[stuck.laneId, 'scale-down']]) });
+    expect(draining.degraded.join('\n')).not.toContain('no drain under way');
+  });
+
   it('lanes a create saga is making count as supply', () => {
     const lanes: [LaneRecord, Seen][] = [[laneOf(1, { runnerId: undefined }), 'pending']];
     const p = run({ lanes, jobs: [], sagas: new Map([[laneOf(1).laneId, 'create']]) });

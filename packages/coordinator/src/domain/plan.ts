@@ -514,6 +514,17 @@ export function plan(input: PlanInput): ControlPlan {
     );
   }
 
+  // A drain left waiting by a coordinator restart or a deadline: quarantined, taking no job, its
+  // slot held, and nothing will end it but an operator.
+  if (input.sagas !== undefined) {
+    for (const v of views) {
+      if (v.record.state !== 'draining' || inSaga(v) || removing.has(v.record.laneId)) continue;
+      degraded.add(
+        `Lane "${v.record.laneId}" on host "${v.record.hostId}" is quarantined (draining) with no drain under way: it takes no job and holds its slot. Run "launchplane lane remove ${v.record.laneId}" to remove it, or "launchplane lane restart ${v.record.laneId}" to return it to service`,
+      );
+    }
+  }
+
   // Label drift on lanes that stay and that no saga is working on.
   const restarting = new Set(actions.filter((a) => a.kind === 'restart').map((a) => a.laneId));
   for (const v of views) {
