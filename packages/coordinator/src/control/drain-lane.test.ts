@@ -323,6 +323,16 @@ describe('drainLane()', () => {
 });
 
 describe('drainLane() taken back (a scale-down that demand overtook)', () => {
+  /** A scale-down's remove, as the reconciler runs it: taken back when `takeBack` aborts. */
+  const scaleDown = (w: World, takeBack: AbortController) =>
+    drainLane(w.deps, {
+      laneId: LANE,
+      mode: 'remove',
+      actor: 'reconciler',
+      dryRun: false,
+      force: false,
+      reclaim: takeBack.signal,
+    });
   const customLabels = (w: World, runnerId: number) =>
     w.github.find(runnerId)!.labels.filter((l) => !['self-hosted', 'Linux', 'X64'].includes(l));
 
@@ -337,14 +347,7 @@ describe('drainLane() taken back (a scale-down that demand overtook)', () => {
         takeBack.abort();
       }
     });
-    const r = await drainLane(w.deps, {
-      laneId: LANE,
-      mode: 'remove',
-      actor: 'reconciler',
-      dryRun: false,
-      force: false,
-      reclaim: takeBack.signal,
-    });
+    const r = await scaleDown(w, takeBack);
     expect(r).toMatchObject({ ok: true, outcome: 'reclaimed' });
     // It was quarantined while it waited, and has its own labels back now.
     expect(quarantined).toEqual(drainingLabels(COORDINATOR_ID, LANE));
@@ -368,14 +371,7 @@ describe('drainLane() taken back (a scale-down that demand overtook)', () => {
       if (cmd.type === 'lane.remove') takeBack.abort();
       return prev(h, cmd);
     };
-    const r = await drainLane(w.deps, {
-      laneId: LANE,
-      mode: 'remove',
-      actor: 'reconciler',
-      dryRun: false,
-      force: false,
-      reclaim: takeBack.signal,
-    });
+    const r = await scaleDown(w, takeBack);
     expect(takeBack.signal.aborted).toBe(true);
     expect(r).toMatchObject({ ok: true, outcome: 'removed' });
     expect(w.github.find(runnerId)).toBeUndefined();
@@ -397,14 +393,7 @@ describe('drainLane() taken back (a scale-down that demand overtook)', () => {
         takeBack.abort();
       }
     });
-    const r = await drainLane(w.deps, {
-      laneId: LANE,
-      mode: 'remove',
-      actor: 'reconciler',
-      dryRun: false,
-      force: false,
-      reclaim: takeBack.signal,
-    });
+    const r = await scaleDown(w, takeBack);
     expect(restoreRefused).toBe(true);
     expect(r).toMatchObject({ ok: true, outcome: 'removed' });
     expect(r.steps).toContain(
