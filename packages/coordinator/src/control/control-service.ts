@@ -227,7 +227,12 @@ export class ControlService {
     };
     this.#applyJob = job;
     void this.#execute(planned, opts, (r) => job.reports.push(r))
-      .then((reports) => this.#auditApply(planned, reports, opts))
+      .then((reports) => {
+        // While it runs, the reports come in as actions end (a host's creates overlap); once
+        // done, they are in the plan's order, as `apply` returns them.
+        job.reports = reports;
+        return this.#auditApply(planned, reports, opts);
+      })
       .catch((err: unknown) => {
         this.#deps.logger.error({ err: errorBody(err) }, 'background apply failed');
       })
