@@ -178,6 +178,20 @@ export function mutatedFrame(t: FrameTemplate): fc.Arbitrary<Mutated> {
   );
   const pick = <T>(xs: readonly T[]): fc.Arbitrary<T> => fc.constantFrom(...xs);
   const text = (v: unknown): Buffer => Buffer.from(render(v), 'utf8');
+  // The template's own text and each oversize frame (~270 KiB to render) are the same every time
+  // they are drawn: made once per template, not once per case.
+  let fullText: Buffer | undefined;
+  const full = (): Buffer => (fullText ??= text(t.value));
+  const oversized = new Map<string, Buffer>();
+  const oversize = (p: Path): Buffer => {
+    const key = pathKey(p);
+    let bytes = oversized.get(key);
+    if (bytes === undefined) {
+      bytes = text(setAt(t.value, p, () => 'A'.repeat(OVERSIZE)));
+      oversized.set(key, bytes);
+    }
+    return bytes;
+  };
   const arbs: fc.Arbitrary<Mutated>[] = [
     pick(required).map((p) => ({
       kind: 'drop' as const,
@@ -200,7 +214,7 @@ export function mutatedFrame(t: FrameTemplate): fc.Arbitrary<Mutated> {
     pick(strings).map((p) => ({
       kind: 'oversize' as const,
       path: pathKey(p),
-      bytes: text(setAt(t.value, p, () => 'A'.repeat(OVERSIZE))),
+      bytes: oversize(p),
     })),
     fc.nat().map((n) => {
       const tag = t.tag ?? { path: 'type', valid: [] };
@@ -213,18 +227,18 @@ export function mutatedFrame(t: FrameTemplate): fc.Arbitrary<Mutated> {
       };
     }),
     fc.nat().map((n) => {
-      const full = text(t.value);
-      return { kind: 'truncated' as const, path: '', bytes: full.subarray(0, n % full.length) };
+      const bytes = full();
+      return { kind: 'truncated' as const, path: '', bytes: bytes.subarray(0, n % bytes.length) };
     }),
     fc.tuple(pick(BAD_UTF8), fc.boolean()).map(([bad, front]) => {
-      const full = text(t.value);
+      const bytes = full();
       // Between tokens, never inside a string: a decoder that replaces bad bytes with U+FFFD
       // must still see text that is not JSON.
-      const at = front ? 1 : full.length - 1;
+      const at = front ? 1 : bytes.length - 1;
       return {
         kind: 'invalid-utf8' as const,
         path: '',
-        bytes: Buffer.concat([full.subarray(0, at), bad, full.subarray(at)]),
+        bytes: Buffer.concat([bytes.subarray(0, at), bad, bytes.subarray(at)]),
       };
     }),
     fc.tuple(pick([[] as Path, ...all]), fc.integer({ min: 40, max: 5_000 })).map(([p, depth]) => ({

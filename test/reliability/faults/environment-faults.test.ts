@@ -61,7 +61,7 @@ describeWithSystemd('faults: clock skew, D-Bus down, data dir full, Docker stopp
       expect(apply.code).not.toBe(0);
       expect(apply.stderr).toContain(code);
       // The agent audited the refusal, and the coordinator holds that record.
-      const local = (await w.agentCli('audit', '--json')).json<AgentAudit>();
+      const local = (await w.agentRead('audit', '--json')).json<AgentAudit>();
       const refusals = local.records.filter((r) => r.outcome === 'refused' && r.code === code);
       expect(refusals.length).toBeGreaterThanOrEqual(1);
       await waitFor(
@@ -145,7 +145,7 @@ describeWithSystemd('faults: clock skew, D-Bus down, data dir full, Docker stopp
     // Fill what is left of the data dir.
     const filler = join(dataDir, 'filler');
     await exec('sh', ['-c', `dd if=/dev/zero of=${filler} bs=64k 2>/dev/null; true`]);
-    const before = (await w.agentCli('audit', '--json')).json<AgentAudit>().records.length;
+    const before = (await w.agentRead('audit', '--json')).json<AgentAudit>().records.length;
     await w.applyPolicy(1);
     const apply = await w.cli(w.operator, 'apply', '--wait', '--json');
     expect(apply.code).not.toBe(0);
@@ -154,7 +154,7 @@ describeWithSystemd('faults: clock skew, D-Bus down, data dir full, Docker stopp
     expect(w.agentAlive()).toBe(true);
     // Nothing advanced on the host and both stores are intact.
     const c = await w.consistency();
-    const ledgerRows = (await w.agentCli('lanes', '--json')).stdout;
+    const ledgerRows = (await w.agentRead('lanes', '--json')).stdout;
     expect(c.ledger, `${ledgerRows}\n${apply.stderr}`).toEqual([]);
     expect(c.units).toEqual([]);
     expect(w.integrity()).toEqual({ agent: 'ok', coordinator: 'ok' });

@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
 import Database from 'better-sqlite3';
+import { runCli as runAgentCli } from '@launchplane/agent';
 import { startGitHubSim, stubRunnerTemplateDir, type GitHubSim } from '@launchplane/github-sim';
 import {
   AGENT_CLI,
@@ -27,6 +28,7 @@ import {
 } from '@launchplane/testkit/cli';
 import { LANE_PREFIX, REPO, simJsonClient, type SimJob } from '@launchplane/testkit/sim';
 
+import { cliClient } from '../../coordinator-control/world-io.js';
 import { spawnDaemon, type Daemon } from '../../testbed/daemon.js';
 import type { SystemdTestbed } from '../../testbed/systemd-user-manager.js';
 import { TEST_LANE_UID_RANGE } from '../../testbed/lane-users.js';
@@ -153,6 +155,11 @@ export interface FaultWorld {
   /** Starts a CLI run without waiting for it. */
   cliBg(token: string, ...args: string[]): RunningCli;
   agentCli(...args: string[]): Promise<CliRun>;
+  /**
+   * A read of the agent's ledger (`lanes`, `audit`) through the same `launchplane-agent` command
+   * tree, run in this process: no node start-up per call, so it can be polled.
+   */
+  agentRead(...args: ('lanes' | 'audit' | '--json' | '--verify')[]): Promise<CliRun>;
   /** SIGKILLs the agent and waits until it is gone. */
   killAgent(): Promise<void>;
   /**
@@ -372,12 +379,26 @@ export async function startFaultWorld(opts: FaultWorldOptions): Promise<FaultWor
     const cliBg = (token: string, ...args: string[]): RunningCli =>
       runNodeBg(LAUNCHPLANE_CLI, [...args, '--url', url, '--token', token], {});
     const cli = (token: string, ...args: string[]): Promise<CliRun> => cliBg(token, ...args).done;
-    const operator = (
-      await must(cli(adminToken, 'token', 'create', '--role', 'operator', '--json'), 'token')
-    ).json<{ token: string }>().token;
-    const viewer = (
-      await must(cli(adminToken, 'token', 'create', '--role', 'viewer', '--json'), 'token')
-    ).json<{ token: string }>().token;
+    // Set-up (tokens, policies) and the reads the suites poll (`lanes`, `audit`) run the same
+    // `launchplane` command tree in this process: a CLI process costs ~1 s of node start-up on a
+    // loaded CI machine. What an operator does (apply, lane remove, restart) still runs the built
+    // CLI as a process.
+    const inProcess = cliClient(url);
+    const [operator, viewer, et] = await Promise.all([
+      must(inProcess(adminToken, 'token', 'create', '--role', 'operator', '--json'), 'token'),
+      must(inProcess(adminToken, 'token', 'create', '--role', 'viewer', '--json'), 'token'),
+      must(
+        inProcess(adminToken, 'enroll-token', 'create', '--host', HOST, '--json'),
+        'enroll-token create',
+      ),
+    ]).then(
+      ([o, v, e]) =>
+        [
+          o.json<{ token: string }>().token,
+          v.json<{ token: string }>().token,
+          e.json<EnrollToken>(),
+        ] as const,
+    );
 
     // --- the agent ---------------------------------------------------------------------
     await mkdir(agentDir, { recursive: true });
@@ -403,12 +424,16 @@ export async function startFaultWorld(opts: FaultWorldOptions): Promise<FaultWor
     const agentEnv: NodeJS.ProcessEnv = { ...systemd.env, ...opts.agentEnv };
     const agentCli = (...args: string[]): Promise<CliRun> =>
       runNodeBg(AGENT_CLI, ['--config', agentConfig, ...args], agentEnv).done;
-    const et = (
-      await must(
-        cli(adminToken, 'enroll-token', 'create', '--host', HOST, '--json'),
-        'enroll-token create',
-      )
-    ).json<EnrollToken>();
+    const agentRead = async (...args: string[]): Promise<CliRun> => {
+      let stdout = '';
+      let stderr = '';
+      const code = await runAgentCli(
+        ['--config', agentConfig, ...args],
+        { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t) },
+        { env: { ...process.env, ...agentEnv } },
+      );
+      return { code, stdout, stderr, json: <T>() => JSON.parse(stdout) as T };
+    };
     await enrollAgent({
       configPath: agentConfig,
       coordinatorUrl: url,
@@ -478,9 +503,10 @@ export async function startFaultWorld(opts: FaultWorldOptions): Promise<FaultWor
       return Array.isArray(doc) ? doc : doc.runners;
     };
     const lanes = async (): Promise<LaneView[]> =>
-      (await must(cli(viewer, 'lanes', '--json'), 'lanes')).json<{ lanes: LaneView[] }>().lanes;
+      (await must(inProcess(viewer, 'lanes', '--json'), 'lanes')).json<{ lanes: LaneView[] }>()
+        .lanes;
     const audit = async (...filter: string[]): Promise<AuditView[]> =>
-      (await must(cli(viewer, 'audit', '--json', ...filter), 'audit')).json<{
+      (await must(inProcess(viewer, 'audit', '--json', ...filter), 'audit')).json<{
         records: AuditView[];
       }>().records;
     const laneIdOfUnit = (name: string): string =>
@@ -503,6 +529,7 @@ export async function startFaultWorld(opts: FaultWorldOptions): Promise<FaultWor
       cli,
       cliBg,
       agentCli,
+      agentRead,
       async killAgent() {
         const d = agent;
         if (d === undefined || !d.alive()) return;
@@ -545,7 +572,7 @@ export async function startFaultWorld(opts: FaultWorldOptions): Promise<FaultWor
             '',
           ].join('\n'),
         );
-        await must(cli(adminToken, 'policy', 'apply', file, '--json'), 'policy apply');
+        await must(inProcess(adminToken, 'policy', 'apply', file, '--json'), 'policy apply');
       },
       lanes,
       async lanesFast() {
@@ -583,16 +610,16 @@ export async function startFaultWorld(opts: FaultWorldOptions): Promise<FaultWor
         return r.stdout.trim();
       },
       async consistency() {
-        // The four sources are read at once: each read is a process of its own, and reading them
-        // one after the other only widens the window in which they may disagree. The agent's
-        // audit is read before the coordinator's copy, so a record forwarded meanwhile is found.
+        // The four sources are read at once: reading them one after the other only widens the
+        // window in which they may disagree. The agent's audit is read before the coordinator's
+        // copy, so a record forwarded meanwhile is found.
         const [ledgerRun, units, coordLanes, runnersNow, [agentAudit, coordAuditRecords]] =
           await Promise.all([
-            must(agentCli('lanes', '--json'), 'agent lanes'),
+            must(agentRead('lanes', '--json'), 'agent lanes'),
             ownUnits(),
             lanes(),
             simRunners(),
-            agentCli('audit', '--verify', '--json').then(
+            agentRead('audit', '--verify', '--json').then(
               async (a) => [a, await audit('--host', HOST)] as const,
             ),
           ]);
@@ -753,7 +780,7 @@ export async function agree(world: FaultWorld, what: string): Promise<Consistenc
         last = c;
         return c.lost.length === 0 && c.auditLost === 0 ? c : undefined;
       },
-      { timeoutMs: 20_000, intervalMs: 500, what },
+      { timeoutMs: 20_000, intervalMs: 200, what },
     );
   } catch (err) {
     throw new Error(

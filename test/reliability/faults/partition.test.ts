@@ -105,7 +105,7 @@ describeWithSystemd('faults: agent ↔ coordinator partition (blackhole proxy)',
       intervalMs: 100,
       what: 'the job to start',
     });
-    const agentAuditBefore = (await w.agentCli('audit', '--json')).json<{ records: unknown[] }>()
+    const agentAuditBefore = (await w.agentRead('audit', '--json')).json<{ records: unknown[] }>()
       .records.length;
 
     const invocationBefore = await w.unitInvocation(lane!.laneId);
@@ -171,7 +171,7 @@ describeWithSystemd('faults: agent ↔ coordinator partition (blackhole proxy)',
     proxy.injectToClient(encodeTextFrame(late.text));
     const refusal = await waitFor(
       async () =>
-        (await w.agentCli('audit', '--json'))
+        (await w.agentRead('audit', '--json'))
           .json<{ records: { params?: { jti?: string }; outcome: string; code?: string }[] }>()
           .records.find((r) => r.params?.jti === late.jti),
       { timeoutMs: 15_000, intervalMs: 300, what: 'the agent to answer the late command' },
