@@ -161,6 +161,12 @@ export interface World {
   readonly image: string | undefined;
   /** `launchplane …` with `--url` and `--token` added. */
   cli(token: string, ...args: string[]): Promise<CliRun>;
+  /**
+   * `GET path` of the coordinator's API as the viewer: the document `launchplane … --json`
+   * prints (`/v1/lanes`, `/v1/audit`, `/v1/hosts`), for polls that are plumbing rather than what a
+   * test is about. A CLI run costs a node start-up each; a request costs next to nothing.
+   */
+  api<T>(path: string): Promise<T>;
   /** Enrolls and starts an agent; waits until it is connected with its inventory. */
   addAgent(spec: AgentSpec): Promise<AgentHandle>;
   /** Writes and applies (as admin) a policy; `pools` get the world's backend. Throws if refused. */
@@ -365,8 +371,9 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
               ]),
         `reconcile: { auto: ${opts.reconcile?.auto === true}, intervalSec: ${opts.reconcile?.intervalSec ?? 30} }`,
         `timeouts: { createOnlineSec: ${opts.createOnlineSec ?? 30}, drainSec: 120 }`,
-        // The sim's busy flag lags 0.5 s, not GitHub's 25–60 s: a short settle keeps drains quick.
-        'drain: { settleSec: 4, settleObservations: 2, pollSec: 1 }',
+        // The sim's busy flag lags 0.5 s and trails 0.5 s, not GitHub's 25–60 s: a settle of 2 s
+        // still spans that twice over, and keeps drains quick.
+        'drain: { settleSec: 2, settleObservations: 2, pollSec: 1 }',
         'agents: { heartbeatSec: 5 }',
         'log: { level: warn }',
         '',
@@ -409,6 +416,12 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
     const viewer = (
       await must(cli(adminToken, 'token', 'create', '--role', 'viewer', '--json'), 'token create')
     ).json<{ token: string }>().token;
+
+    const api = async <T>(path: string): Promise<T> => {
+      const res = await fetch(`${url}${path}`, { headers: { authorization: `Bearer ${viewer}` } });
+      if (!res.ok) throw new Error(`GET ${path}: ${res.status} ${await res.text()}`);
+      return (await res.json()) as T;
+    };
 
     const agentEnv: NodeJS.ProcessEnv = systemd === undefined ? {} : { ...systemd.env };
     // Polled while agents start and stop: over HTTP (what `launchplane hosts` reads), not a CLI
@@ -629,6 +642,7 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
       work,
       image,
       cli,
+      api,
       addAgent,
       applyPolicy,
       tryPolicy,
