@@ -48,7 +48,7 @@ export function acceptanceSuite(
     pools: { build: { labels: ['linux'], lanes } },
   });
   const plan = async (): Promise<PlanDoc> => {
-    const r = await w.cli(w.viewer, 'plan', '--json');
+    const r = await w.query(w.viewer, 'plan', '--json');
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     return r.json<PlanDoc>();
@@ -346,7 +346,7 @@ export function acceptanceSuite(
     let p = await plan();
     expect(p.unmanaged.map((u) => u.runnerId)).toContain(foreign.id);
     expect(p.actions).toEqual([]);
-    const runners = (await w.cli(w.viewer, 'runners', '--json')).json<{
+    const runners = (await w.query(w.viewer, 'runners', '--json')).json<{
       runners: { runnerId: number; managed: boolean }[];
     }>();
     expect(runners.runners.find((x) => x.runnerId === foreign.id)?.managed).toBe(false);

@@ -95,7 +95,7 @@ describeWithDocker('a wedged health loop shows as a degraded host', () => {
       allowedRepositories: [REPO],
       pools: { dk: { lanes: { 'host-w': 2 } } },
     });
-    const plan = await w.cli(w.viewer, 'plan', '--json');
+    const plan = await w.query(w.viewer, 'plan', '--json');
     expect(plan.code, plan.stderr).toBe(0);
     const doc = plan.json<{
       actions: { kind: string; hostId?: string }[];
@@ -134,7 +134,7 @@ describeWithDocker('a wedged health loop shows as a degraded host', () => {
       },
       { timeoutMs: 60_000, intervalMs: 250, what: 'host-w healthy again' },
     );
-    const again = (await w.cli(w.viewer, 'plan', '--json')).json<{
+    const again = (await w.query(w.viewer, 'plan', '--json')).json<{
       actions: { kind: string; hostId?: string }[];
     }>();
     expect(again.actions).toContainEqual(

@@ -2,7 +2,9 @@
  * One acceptance world per backend, started the way an operator would (and the demo does): the
  * GitHub simulator with a PAT, `launchplane serve` as a child process on a free port, and
  * `launchplane-agent enroll` + `run` for each host a test needs, all against the real systemd
- * user manager or dockerd of the testbed. Operators act through the built CLIs with `--json`.
+ * user manager or dockerd of the testbed. Operators act through the built CLIs with `--json`:
+ * each action a process of its own, read-only queries by the same CLI code in process
+ * ({@link World.query}).
  *
  * The systemd manager and dockerd are shared by every suite of the run, some running at the same
  * time: `close()` removes only the lane units and containers this world made (those whose lane
@@ -15,6 +17,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 
 import Docker from 'dockerode';
+import { runCli } from '@launchplane/coordinator';
 import { startGitHubSim, stubRunnerTemplateDir, type GitHubSim } from '@launchplane/github-sim';
 import {
   AGENT_CLI,
@@ -167,6 +170,13 @@ export interface World {
    * test is about. A CLI run costs a node start-up each; a request costs next to nothing.
    */
   api<T>(path: string): Promise<T>;
+  /**
+   * A read-only `launchplane … --json` query (`lanes`, `audit`, `plan`, `runners`, `hosts`), with
+   * `--url` and `--token` added, run by the built CLI's `runCli` in this process: the same code,
+   * arguments and output as {@link cli}, without a node start-up per query. What acts (apply,
+   * policy, lane, smoke, tokens) goes through {@link cli}, a process of its own.
+   */
+  query(token: string, ...args: string[]): Promise<CliRun>;
   /** Enrolls and starts an agent; waits until it is connected with its inventory. */
   addAgent(spec: AgentSpec): Promise<AgentHandle>;
   /** Writes and applies (as admin) a policy; `pools` get the world's backend. Throws if refused. */
@@ -179,7 +189,9 @@ export interface World {
   simRunners(): Promise<SimRunner[]>;
   enqueueJob(labels: string[], durationMs: number): Promise<SimJob>;
   job(id: number): Promise<SimJob>;
+  /** `launchplane lanes --json …` ({@link query}). */
   lanes(...filter: string[]): Promise<LaneView[]>;
+  /** `launchplane audit --json …` ({@link query}). */
   audit(...filter: string[]): Promise<AuditView[]>;
   /**
    * Names of this world's `launchplane-lane-*` units (unit files or loaded units) or containers,
@@ -227,6 +239,31 @@ export interface PolicySpec {
 }
 
 const TRACE = process.env['LP_E2E_TRACE'] === '1';
+
+/** The commands {@link World.query} runs in process: they only read. */
+const QUERIES = new Set(['lanes', 'audit', 'plan', 'runners', 'hosts']);
+
+/** `launchplane <args>` by the built CLI's `runCli` in this process (read-only queries only). */
+async function queryCli(args: string[]): Promise<CliRun> {
+  const [command] = args;
+  if (command === undefined || !QUERIES.has(command) || args.includes('--follow')) {
+    throw new Error(`not a read-only query: launchplane ${command ?? ''}`);
+  }
+  const t0 = Date.now();
+  let stdout = '';
+  let stderr = '';
+  const code = await runCli(args, {
+    stdout: (t) => (stdout += t),
+    stderr: (t) => (stderr += t),
+  });
+  if (TRACE) {
+    const shown = args.filter((a, i) => args[i - 1] !== '--token' && args[i - 1] !== '--url');
+    process.stderr.write(
+      `[e2e] ${Date.now() - t0}ms in process, exit ${code}: ${shown.join(' ')}\n`,
+    );
+  }
+  return { code, stdout, stderr, json: <T>() => JSON.parse(stdout) as T };
+}
 
 function runNode(bin: string, args: string[], env: NodeJS.ProcessEnv): Promise<CliRun> {
   const t0 = Date.now();
@@ -410,12 +447,13 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
 
     const cli = (token: string, ...args: string[]): Promise<CliRun> =>
       runNode(LAUNCHPLANE_CLI, [...args, '--url', url, '--token', token], {});
-    const operator = (
-      await must(cli(adminToken, 'token', 'create', '--role', 'operator', '--json'), 'token create')
-    ).json<{ token: string }>().token;
-    const viewer = (
-      await must(cli(adminToken, 'token', 'create', '--role', 'viewer', '--json'), 'token create')
-    ).json<{ token: string }>().token;
+    const query = (token: string, ...args: string[]): Promise<CliRun> =>
+      queryCli([...args, '--url', url, '--token', token]);
+    const newToken = async (role: string): Promise<string> =>
+      (
+        await must(cli(adminToken, 'token', 'create', '--role', role, '--json'), 'token create')
+      ).json<{ token: string }>().token;
+    const [operator, viewer] = await Promise.all([newToken('operator'), newToken('viewer')]);
 
     const api = async <T>(path: string): Promise<T> => {
       const res = await fetch(`${url}${path}`, { headers: { authorization: `Bearer ${viewer}` } });
@@ -643,6 +681,7 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
       image,
       cli,
       api,
+      query,
       addAgent,
       applyPolicy,
       tryPolicy,
@@ -659,11 +698,11 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
         simJson<SimJob>('POST', '/_sim/jobs', { repository: REPO, labels, durationMs }),
       job: (id) => simJson<SimJob>('GET', `/_sim/jobs/${id}`),
       lanes: async (...filter) =>
-        (await must(cli(viewer, 'lanes', '--json', ...filter), 'lanes')).json<{
+        (await must(query(viewer, 'lanes', '--json', ...filter), 'lanes')).json<{
           lanes: LaneView[];
         }>().lanes,
       audit: async (...filter) =>
-        (await must(cli(viewer, 'audit', '--json', ...filter), 'audit')).json<{
+        (await must(query(viewer, 'audit', '--json', ...filter), 'audit')).json<{
           records: AuditView[];
         }>().records,
       backendObjects,
