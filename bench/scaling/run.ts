@@ -303,6 +303,8 @@ function coordinatorTimes(o: Options): {
   reservationSec: number;
   reconcileIntervalSec: number;
   pollIntervalSec: number;
+  reconcileMinGapSec: number;
+  drain: { settleSec: number; settleObservations: number; pollSec: number };
 } {
   const wallSec = (sim: number, least: number): number =>
     Math.max(least, Math.round(sim / o.speed));
@@ -311,6 +313,10 @@ function coordinatorTimes(o: Options): {
     reservationSec: wallSec(o.reservationSec, 1),
     reconcileIntervalSec: 5,
     pollIntervalSec: 10,
+    // The coordinator's defaults, compressed like the pool's times, within what each allows:
+    // rounds woken by demand 1 s apart, and a drain's settle of 3 checks 5 s apart over 60 s.
+    reconcileMinGapSec: Math.max(0.1, Math.round((1 / o.speed) * 100) / 100),
+    drain: { settleSec: wallSec(60, 1), settleObservations: 3, pollSec: wallSec(5, 1) },
   };
 }
 
@@ -373,7 +379,12 @@ async function runMode(
   const w = await startWorld({
     backend: 'systemd',
     systemd,
-    reconcile: { auto: true, intervalSec: wall.reconcileIntervalSec },
+    reconcile: {
+      auto: true,
+      intervalSec: wall.reconcileIntervalSec,
+      minGapSec: wall.reconcileMinGapSec,
+    },
+    drain: wall.drain,
     createOnlineSec: 120,
     ...(mode === 'demand'
       ? { demand: { webhookSecret: SECRET, pollIntervalSec: wall.pollIntervalSec } }

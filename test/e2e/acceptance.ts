@@ -48,7 +48,7 @@ export function acceptanceSuite(
     pools: { build: { labels: ['linux'], lanes } },
   });
   const plan = async (): Promise<PlanDoc> => {
-    const r = await w.cli(w.viewer, 'plan', '--json');
+    const r = await w.query(w.viewer, 'plan', '--json');
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     return r.json<PlanDoc>();
@@ -76,10 +76,11 @@ export function acceptanceSuite(
    * at every lane's unit or container; the agent reports each one).
    */
   const healthPasses = async (host: AgentHandle, n: number): Promise<void> => {
+    // Plumbing: polled over HTTP (what `launchplane hosts --json` prints), not a CLI per poll.
     const lastPass = async (): Promise<number | null> => {
-      const doc = (await w.cli(w.viewer, 'hosts', '--json')).json<{
+      const doc = await w.api<{
         hosts: { hostId: string; health: { lastPassAt: number | null } | null }[];
-      }>();
+      }>('/v1/hosts');
       return doc.hosts.find((h) => h.hostId === host.hostId)?.health?.lastPassAt ?? null;
     };
     const before = await lastPass();
@@ -95,12 +96,11 @@ export function acceptanceSuite(
   };
   /** Every object this world made on the backend is a live lane, and every live lane has one. */
   const expectNoOrphans = async (): Promise<void> => {
-    const lanes = await w.lanes();
+    const [lanes, objects, runners] = await Promise.all([w.lanes(), w.ownObjects(), ourRunners()]);
     const liveIds = live(lanes)
       .map((l) => l.laneId)
       .sort();
-    expect((await w.ownObjects()).filter((id) => id !== FOREIGN_LANE).sort()).toEqual(liveIds);
-    const runners = await ourRunners();
+    expect(objects.filter((id) => id !== FOREIGN_LANE).sort()).toEqual(liveIds);
     expect(runners.map((r) => r.id).sort()).toEqual(
       live(lanes)
         .map((l) => l.runnerId)
@@ -109,7 +109,13 @@ export function acceptanceSuite(
   };
 
   beforeAll(async () => {
-    w = await startWorld({ backend, ...world() });
+    w = await startWorld({
+      backend,
+      // 7a waits this long for a runner that never comes online. A stub runner that works is
+      // online within a few seconds on a loaded CI machine, 7b's slow one 6 s later than that.
+      createOnlineSec: 20,
+      ...world(),
+    });
     hostA = await w.addAgent({
       hostId: 'host-a',
       optIn: { repositories: [REPO], backends: [backend], maxLanes: 4 },
@@ -173,10 +179,11 @@ export function acceptanceSuite(
     expect(live(await w.lanes())).toHaveLength(2);
     expect(await plan()).toMatchObject({ actions: [], blocked: [] });
     await apply();
-    expect(live(await w.lanes())).toHaveLength(2);
-    expect(await w.lanes()).toHaveLength(2);
-    expect(await w.ownObjects()).toHaveLength(2);
-    expect(await ourRunners()).toHaveLength(2);
+    const [lanes, objects, runners] = await Promise.all([w.lanes(), w.ownObjects(), ourRunners()]);
+    expect(live(lanes)).toHaveLength(2);
+    expect(lanes).toHaveLength(2);
+    expect(objects).toHaveLength(2);
+    expect(runners).toHaveLength(2);
     await expectNoOrphans();
   }, 180_000);
 
@@ -339,7 +346,7 @@ export function acceptanceSuite(
     let p = await plan();
     expect(p.unmanaged.map((u) => u.runnerId)).toContain(foreign.id);
     expect(p.actions).toEqual([]);
-    const runners = (await w.cli(w.viewer, 'runners', '--json')).json<{
+    const runners = (await w.query(w.viewer, 'runners', '--json')).json<{
       runners: { runnerId: number; managed: boolean }[];
     }>();
     expect(runners.runners.find((x) => x.runnerId === foreign.id)?.managed).toBe(false);
@@ -363,13 +370,18 @@ export function acceptanceSuite(
 
     // Two health rounds later the look-alikes are all still there.
     await healthPasses(hostA, 2);
-    expect(await w.objectRunning(handName)).toBe(true);
-    const after = await w.simRunners();
+    const [running, after, lanesAfter, status, verify] = await Promise.all([
+      w.objectRunning(handName),
+      w.simRunners(),
+      w.lanes(),
+      hostA.cli('status', '--json'),
+      hostA.cli('audit', '--verify', '--json'),
+    ]);
+    expect(running).toBe(true);
     expect(after.find((x) => x.id === foreign.id)).toMatchObject({ status: 'online' });
-    expect(live(await w.lanes())).toEqual([]);
-    const status = await hostA.cli('status', '--json');
+    expect(live(lanesAfter)).toEqual([]);
     expect(status.code).toBe(0);
-    expect(await hostA.cli('audit', '--verify', '--json')).toMatchObject({ code: 0 });
+    expect(verify).toMatchObject({ code: 0 });
     await expectNoOrphans();
 
     // Put back what the next tests start from; the hand-made unit/container goes.
@@ -501,17 +513,15 @@ export function acceptanceSuite(
         slow: { lanes: { 'host-d': 1 } },
       },
     });
+    const objectsBefore = new Set(await w.ownObjects());
     const applying = w.cli(w.operator, 'apply', '--wait', '--json');
-    // Kill the agent once its lane exists on the backend, before the runner is online.
-    await waitFor(
-      async () =>
-        (await hostD.cli('lanes', '--json')).json<{ lanes: unknown[] }>().lanes.length > 0,
-      {
-        timeoutMs: 30_000,
-        intervalMs: 100,
-        what: 'the lane to be recorded on host-d',
-      },
-    );
+    // Kill the agent once its lane exists on the backend, before the runner is online (its
+    // run.sh sleeps 6 s first). Only host-d has a lane to make.
+    await waitFor(async () => (await w.ownObjects()).some((id) => !objectsBefore.has(id)), {
+      timeoutMs: 30_000,
+      intervalMs: 100,
+      what: "host-d's lane to exist on the backend",
+    });
     await hostD.kill();
     await new Promise((res) => setTimeout(res, 1000));
     await hostD.start();

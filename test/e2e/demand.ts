@@ -15,6 +15,7 @@ import {
   startWorld,
   type AgentHandle,
   type Backend,
+  type LaneView,
   type SimJob,
   type World,
   type WorldOptions,
@@ -58,9 +59,12 @@ export function demandSuite(backend: Backend, world: () => Omit<WorldOptions, 'b
   };
   /** Scale-down: no lane of the pool left, on the coordinator, the backend and GitHub. */
   const waitPoolEmpty = async (): Promise<void> => {
+    // Polled over HTTP (`lanes --json`'s document), not a CLI process per poll.
+    const apiPoolLanes = async (): Promise<LaneView[]> =>
+      (await w.api<{ lanes: LaneView[] }>('/v1/lanes')).lanes.filter((l) => l.pool === POOL);
     await waitFor(
       async () =>
-        (await poolLanes()).length === 0 &&
+        (await apiPoolLanes()).length === 0 &&
         (await w.ownObjects()).length === 0 &&
         (await w.simRunners()).length === 0,
       { timeoutMs: 60_000, intervalMs: 500, what: 'the idle lanes to be scaled down' },

@@ -49,10 +49,9 @@ describeWithDocker('a wedged health loop shows as a degraded host', () => {
     await own?.stop();
   }, 120_000);
 
-  const hosts = async (): Promise<HostRow[]> =>
-    (await world!.cli(world!.viewer, 'hosts', '--json')).json<{ hosts: HostRow[] }>().hosts;
+  /** host-w as `launchplane hosts --json` shows it; polled over HTTP, as plumbing. */
   const hostW = async (): Promise<HostRow | undefined> =>
-    (await hosts()).find((h) => h.hostId === 'host-w');
+    (await world!.api<{ hosts: HostRow[] }>('/v1/hosts')).hosts.find((h) => h.hostId === 'host-w');
 
   it('runs a lane on the bridge, then shows the host degraded, blocks creates, and still stops on SIGTERM', async () => {
     const w = world!;
@@ -81,7 +80,7 @@ describeWithDocker('a wedged health loop shows as a degraded host', () => {
         const h = await hostW();
         return h?.connected === true && h.health?.degraded === true ? h : undefined;
       },
-      { timeoutMs: 90_000, intervalMs: 1000, what: 'host-w to show degraded' },
+      { timeoutMs: 90_000, intervalMs: 250, what: 'host-w to show degraded' },
     );
     expect(degraded.health?.message).toMatch(
       /^Host "host-w" has finished no health pass for \d+s \(interval 2s\): its agent may be wedged$/,
@@ -96,7 +95,7 @@ describeWithDocker('a wedged health loop shows as a degraded host', () => {
       allowedRepositories: [REPO],
       pools: { dk: { lanes: { 'host-w': 2 } } },
     });
-    const plan = await w.cli(w.viewer, 'plan', '--json');
+    const plan = await w.query(w.viewer, 'plan', '--json');
     expect(plan.code, plan.stderr).toBe(0);
     const doc = plan.json<{
       actions: { kind: string; hostId?: string }[];
@@ -133,9 +132,9 @@ describeWithDocker('a wedged health loop shows as a degraded host', () => {
         const h = await hostW();
         return h?.health?.lastPassAt !== null && h?.health?.degraded === false;
       },
-      { timeoutMs: 60_000, intervalMs: 1000, what: 'host-w healthy again' },
+      { timeoutMs: 60_000, intervalMs: 250, what: 'host-w healthy again' },
     );
-    const again = (await w.cli(w.viewer, 'plan', '--json')).json<{
+    const again = (await w.query(w.viewer, 'plan', '--json')).json<{
       actions: { kind: string; hostId?: string }[];
     }>();
     expect(again.actions).toContainEqual(

@@ -2,7 +2,9 @@
  * One acceptance world per backend, started the way an operator would (and the demo does): the
  * GitHub simulator with a PAT, `launchplane serve` as a child process on a free port, and
  * `launchplane-agent enroll` + `run` for each host a test needs, all against the real systemd
- * user manager or dockerd of the testbed. Operators act through the built CLIs with `--json`.
+ * user manager or dockerd of the testbed. Operators act through the built CLIs with `--json`:
+ * each action a process of its own, read-only queries by the same CLI code in process
+ * ({@link World.query}).
  *
  * The systemd manager and dockerd are shared by every suite of the run, some running at the same
  * time: `close()` removes only the lane units and containers this world made (those whose lane
@@ -33,6 +35,7 @@ import {
   type SimRunner,
 } from '@launchplane/testkit/sim';
 
+import { cliClient } from '../coordinator-control/world-io.js';
 import { spawnDaemon, type Daemon } from '../testbed/daemon.js';
 import type { DockerTestbed } from '../testbed/dockerd.js';
 import { buildScratchImage } from '../testbed/scratch-image.js';
@@ -124,7 +127,9 @@ export interface WorldOptions {
   /** Deadline for a new runner to come online. Default 30. */
   createOnlineSec?: number;
   /** The coordinator's reconciler. Default: `auto` off. */
-  reconcile?: { auto: boolean; intervalSec?: number };
+  reconcile?: { auto: boolean; intervalSec?: number; minGapSec?: number };
+  /** The coordinator's drain settle (default: 2 s, 2 checks, 1 s apart; see the config below). */
+  drain?: { settleSec: number; settleObservations: number; pollSec: number };
   /**
    * Demand from GitHub: `webhookSecret` sets `github.webhook` (the hook itself is the test's to
    * create in the simulator), `pollIntervalSec` the job poller's interval (`jobs.poll`; off when
@@ -161,6 +166,19 @@ export interface World {
   readonly image: string | undefined;
   /** `launchplane …` with `--url` and `--token` added. */
   cli(token: string, ...args: string[]): Promise<CliRun>;
+  /**
+   * `GET path` of the coordinator's API as the viewer: the document `launchplane … --json`
+   * prints (`/v1/lanes`, `/v1/audit`, `/v1/hosts`), for polls that are plumbing rather than what a
+   * test is about. A CLI run costs a node start-up each; a request costs next to nothing.
+   */
+  api<T>(path: string): Promise<T>;
+  /**
+   * A read-only `launchplane … --json` query (`lanes`, `audit`, `plan`, `runners`, `hosts`), with
+   * `--url` and `--token` added, run by the built CLI's `runCli` in this process: the same code,
+   * arguments and output as {@link cli}, without a node start-up per query. What acts (apply,
+   * policy, lane, smoke, tokens) goes through {@link cli}, a process of its own.
+   */
+  query(token: string, ...args: string[]): Promise<CliRun>;
   /** Enrolls and starts an agent; waits until it is connected with its inventory. */
   addAgent(spec: AgentSpec): Promise<AgentHandle>;
   /** Writes and applies (as admin) a policy; `pools` get the world's backend. Throws if refused. */
@@ -173,7 +191,9 @@ export interface World {
   simRunners(): Promise<SimRunner[]>;
   enqueueJob(labels: string[], durationMs: number): Promise<SimJob>;
   job(id: number): Promise<SimJob>;
+  /** `launchplane lanes --json …` ({@link query}). */
   lanes(...filter: string[]): Promise<LaneView[]>;
+  /** `launchplane audit --json …` ({@link query}). */
   audit(...filter: string[]): Promise<AuditView[]>;
   /**
    * Names of this world's `launchplane-lane-*` units (unit files or loaded units) or containers,
@@ -221,6 +241,32 @@ export interface PolicySpec {
 }
 
 const TRACE = process.env['LP_E2E_TRACE'] === '1';
+
+/** The commands {@link World.query} runs in process: they only read. */
+const QUERIES = new Set(['lanes', 'audit', 'plan', 'runners', 'hosts']);
+
+/**
+ * `launchplane <args>` by the CLI's command tree in this process (`cliClient`), for read-only
+ * queries only.
+ */
+async function queryCli(
+  run: (token: string, ...args: string[]) => Promise<CliRun>,
+  token: string,
+  args: string[],
+): Promise<CliRun> {
+  const [command] = args;
+  if (command === undefined || !QUERIES.has(command) || args.includes('--follow')) {
+    throw new Error(`not a read-only query: launchplane ${command ?? ''}`);
+  }
+  const t0 = Date.now();
+  const r = await run(token, ...args);
+  if (TRACE) {
+    process.stderr.write(
+      `[e2e] ${Date.now() - t0}ms in process, exit ${r.code}: ${args.join(' ')}\n`,
+    );
+  }
+  return r;
+}
 
 function runNode(bin: string, args: string[], env: NodeJS.ProcessEnv): Promise<CliRun> {
   const t0 = Date.now();
@@ -363,10 +409,11 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
             : [
                 `jobs: { poll: { enabled: true, intervalSec: ${demand.pollIntervalSec}, minRateRemaining: 0 } }`,
               ]),
-        `reconcile: { auto: ${opts.reconcile?.auto === true}, intervalSec: ${opts.reconcile?.intervalSec ?? 30} }`,
+        `reconcile: { auto: ${opts.reconcile?.auto === true}, intervalSec: ${opts.reconcile?.intervalSec ?? 30}${opts.reconcile?.minGapSec === undefined ? '' : `, minGapSec: ${opts.reconcile.minGapSec}`} }`,
         `timeouts: { createOnlineSec: ${opts.createOnlineSec ?? 30}, drainSec: 120 }`,
-        // The sim's busy flag lags 0.5 s, not GitHub's 25–60 s: a short settle keeps drains quick.
-        'drain: { settleSec: 4, settleObservations: 2, pollSec: 1 }',
+        // The sim's busy flag lags 0.5 s and trails 0.5 s, not GitHub's 25–60 s: a settle of 2 s
+        // still spans that twice over, and keeps drains quick.
+        `drain: { settleSec: ${opts.drain?.settleSec ?? 2}, settleObservations: ${opts.drain?.settleObservations ?? 2}, pollSec: ${opts.drain?.pollSec ?? 1} }`,
         'agents: { heartbeatSec: 5 }',
         'log: { level: warn }',
         '',
@@ -403,12 +450,20 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
 
     const cli = (token: string, ...args: string[]): Promise<CliRun> =>
       runNode(LAUNCHPLANE_CLI, [...args, '--url', url, '--token', token], {});
-    const operator = (
-      await must(cli(adminToken, 'token', 'create', '--role', 'operator', '--json'), 'token create')
-    ).json<{ token: string }>().token;
-    const viewer = (
-      await must(cli(adminToken, 'token', 'create', '--role', 'viewer', '--json'), 'token create')
-    ).json<{ token: string }>().token;
+    const inProcess = cliClient(url);
+    const query = (token: string, ...args: string[]): Promise<CliRun> =>
+      queryCli(inProcess, token, args);
+    const newToken = async (role: string): Promise<string> =>
+      (
+        await must(cli(adminToken, 'token', 'create', '--role', role, '--json'), 'token create')
+      ).json<{ token: string }>().token;
+    const [operator, viewer] = await Promise.all([newToken('operator'), newToken('viewer')]);
+
+    const api = async <T>(path: string): Promise<T> => {
+      const res = await fetch(`${url}${path}`, { headers: { authorization: `Bearer ${viewer}` } });
+      if (!res.ok) throw new Error(`GET ${path}: ${res.status} ${await res.text()}`);
+      return (await res.json()) as T;
+    };
 
     const agentEnv: NodeJS.ProcessEnv = systemd === undefined ? {} : { ...systemd.env };
     // Polled while agents start and stop: over HTTP (what `launchplane hosts` reads), not a CLI
@@ -629,6 +684,8 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
       work,
       image,
       cli,
+      api,
+      query,
       addAgent,
       applyPolicy,
       tryPolicy,
@@ -645,11 +702,11 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
         simJson<SimJob>('POST', '/_sim/jobs', { repository: REPO, labels, durationMs }),
       job: (id) => simJson<SimJob>('GET', `/_sim/jobs/${id}`),
       lanes: async (...filter) =>
-        (await must(cli(viewer, 'lanes', '--json', ...filter), 'lanes')).json<{
+        (await must(query(viewer, 'lanes', '--json', ...filter), 'lanes')).json<{
           lanes: LaneView[];
         }>().lanes,
       audit: async (...filter) =>
-        (await must(cli(viewer, 'audit', '--json', ...filter), 'audit')).json<{
+        (await must(query(viewer, 'audit', '--json', ...filter), 'audit')).json<{
           records: AuditView[];
         }>().records,
       backendObjects,

@@ -76,8 +76,11 @@ export function smokeSuite(
       .map((l) => l.name)
       .sort();
   };
+  /** The reconciler's audited rounds; read over HTTP (`audit --json`'s document), as it is polled. */
   const reconcilerRounds = async (): Promise<number> =>
-    (await w.audit()).filter((a) => a.action === 'apply' && a.actor === 'reconciler').length;
+    (await w.api<{ records: AuditView[] }>('/v1/audit')).records.filter(
+      (a) => a.action === 'apply' && a.actor === 'reconciler',
+    ).length;
   /** The world is as it was before the smoke: runners on GitHub, units/containers, lanes. */
   const asBefore = async (): Promise<void> => {
     expect((await w.simRunners()).map(runnerView)).toEqual(runnersBefore);
@@ -114,7 +117,8 @@ export function smokeSuite(
     });
     await waitFor(
       async () => {
-        const lanes = await w.lanes();
+        // Polled over HTTP (`lanes --json`'s document): set-up, not what the tests are about.
+        const { lanes } = await w.api<{ lanes: LaneView[] }>('/v1/lanes');
         return lanes.length === 1 && lanes[0]?.state === 'online';
       },
       { timeoutMs: 90_000, intervalMs: 500, what: 'the reconciler to bring the build lane up' },
@@ -254,7 +258,7 @@ export function smokeSuite(
     const rounds = await reconcilerRounds();
     await waitFor(async () => (await reconcilerRounds()) >= rounds + 2, {
       timeoutMs: 60_000,
-      intervalMs: 1000,
+      intervalMs: 250,
       what: 'two reconciler rounds',
     });
     expect((await w.lanes()).find((l) => l.laneId === laneId)).toMatchObject({ state: 'failed' });

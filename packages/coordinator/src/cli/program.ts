@@ -7,11 +7,18 @@ import { Command, CommanderError } from 'commander';
 import { policyValidate } from './policy-validate.js';
 import type { CliIo } from './output.js';
 import { printError, terminalIo } from './output.js';
+import type { RouteFactory } from '../main.js';
 import { registerServerCommands } from './server-commands.js';
-import { controlRouteFactory } from '../control/wire-control.js';
 import { registerControlCommands } from './control-commands.js';
 
 export const CLI_VERSION = '0.1.0';
+
+/**
+ * The control API that `serve` mounts. Loaded only when a coordinator starts: the server and its
+ * dependencies would double the start-up of every other command (each one a short process).
+ */
+const controlRoutes: RouteFactory = async (parts) =>
+  (await import('../control/wire-control.js')).controlRouteFactory()(parts);
 
 /** Runs the CLI with `argv` (without node and script) and resolves to the exit status. */
 export async function runCli(argv: readonly string[], out: CliIo): Promise<number> {
@@ -39,7 +46,7 @@ export async function runCli(argv: readonly string[], out: CliIo): Promise<numbe
     io,
     setStatus: (s) => (status = s),
     policy,
-    routes: [controlRouteFactory()],
+    routes: [controlRoutes],
   });
   // plan, apply, lanes, lane drain|restart|remove, runners (C2).
   registerControlCommands(program, { io, setStatus: (s) => (status = s) });

@@ -10,7 +10,6 @@ import { enrollTokenCreate } from './enroll-token-create.js';
 import { hostsList, hostsRevoke } from './hosts.js';
 import type { CliIo } from './output.js';
 import { policyApply } from './policy-apply.js';
-import { serve } from './serve.js';
 import { tokenCreate, tokenRevoke } from './token-create.js';
 
 type Json = { json: boolean };
@@ -35,6 +34,8 @@ export function registerServerCommands(program: Command, ctx: ServerCommandConte
     .description('Run the coordinator')
     .requiredOption('--config <file>', 'coordinator.yaml')
     .action(async (o: { config: string }) => {
+      // The server is loaded only here: the other commands start without it.
+      const { serve } = await import('./serve.js');
       setStatus(
         await serve(io, { config: o.config, ...(ctx.routes ? { routes: ctx.routes } : {}) }),
       );
