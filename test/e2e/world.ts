@@ -410,7 +410,7 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
                 `jobs: { poll: { enabled: true, intervalSec: ${demand.pollIntervalSec}, minRateRemaining: 0 } }`,
               ]),
         `reconcile: { auto: ${opts.reconcile?.auto === true}, intervalSec: ${opts.reconcile?.intervalSec ?? 30}${opts.reconcile?.minGapSec === undefined ? '' : `, minGapSec: ${opts.reconcile.minGapSec}`} }`,
-        `timeouts: { createOnlineSec: ${opts.createOnlineSec ?? 30}, drainSec: 120 }`,
+        `timeouts: { createOnlineSec: ${opts.createOnlineSec ?? 30}, drainSec: 120, onlinePollMaxSec: 2 }`,
         // The sim's busy flag lags 0.5 s and trails 0.5 s, not GitHub's 25–60 s: a settle of 2 s
         // still spans that twice over, and keeps drains quick.
         `drain: { settleSec: ${opts.drain?.settleSec ?? 2}, settleObservations: ${opts.drain?.settleObservations ?? 2}, pollSec: ${opts.drain?.pollSec ?? 1} }`,

@@ -335,7 +335,7 @@ export async function startFaultWorld(opts: FaultWorldOptions): Promise<FaultWor
         `  webUrl: ${sim.url}`,
         `  auth: { tokenFile: ${join(coordDir, 'github.token')} }`,
         'reconcile: { auto: false }',
-        `timeouts: { createOnlineSec: ${opts.createOnlineSec ?? 30}, drainSec: ${opts.drainSec ?? 120} }`,
+        `timeouts: { createOnlineSec: ${opts.createOnlineSec ?? 30}, drainSec: ${opts.drainSec ?? 120}, onlinePollMaxSec: 2 }`,
         `agents: { heartbeatSec: ${heartbeatSec}, commandTimeoutSec: ${opts.commandTimeoutSec ?? 8}, commandLifetimeSec: ${opts.commandLifetimeSec ?? 120} }`,
         'log: { level: info }',
         '',

@@ -21,6 +21,21 @@ describe('parseCoordinatorConfig', () => {
     expect(c.agents.maxBufferedBytes).toBe(1024 * 1024);
   });
 
+  it('asks GitHub about a starting runner at most 10 s apart by default, and takes a shorter cap', () => {
+    expect(parseCoordinatorConfig('dataDir: /d\n', { baseDir: '/' }).timeouts).toEqual({
+      createOnlineSec: 300,
+      drainSec: 900,
+      onlinePollMaxSec: 10,
+    });
+    const c = parseCoordinatorConfig('dataDir: /d\ntimeouts: { onlinePollMaxSec: 2 }\n', {
+      baseDir: '/',
+    });
+    expect(c.timeouts.onlinePollMaxSec).toBe(2);
+    expect(() =>
+      parseCoordinatorConfig('dataDir: /d\ntimeouts: { onlinePollMaxSec: 0 }\n', { baseDir: '/' }),
+    ).toThrow(/timeouts\.onlinePollMaxSec/);
+  });
+
   it('takes a reconcile gap of a tenth of a second or more, and refuses less', () => {
     const c = parseCoordinatorConfig('dataDir: /d\nreconcile: { auto: true, minGapSec: 0.25 }\n', {
       baseDir: '/',

@@ -18,7 +18,7 @@
  *   retention: { completedSec: 86400, staleSec: 604800, deliveriesSec: 259200 }
  * policyFile: policy.yaml                     # optional; applied at start when its digest is new
  * reconcile: { auto: false, intervalSec: 30, minGapSec: 1 }  # minGapSec: least gap when a job wakes it
- * timeouts: { createOnlineSec: 300, drainSec: 900 }
+ * timeouts: { createOnlineSec: 300, drainSec: 900, onlinePollMaxSec: 10 }
  * drain: { settleSec: 60, settleObservations: 3, pollSec: 5 }   # idle = N checks in a row over ≥ settleSec
  * agents: { heartbeatSec: 15, handshakeTimeoutSec: 10, commandTimeoutSec: 30, commandLifetimeSec: 120,
  *           maxPendingHandshakes: 2048, maxBufferedBytes: 1048576 }        # an agent that stops reading is cut off past this
@@ -162,8 +162,13 @@ export const coordinatorConfigSchema = z.strictObject({
     .strictObject({
       createOnlineSec: z.number().int().min(1).max(86_400).default(300),
       drainSec: z.number().int().min(1).max(86_400).default(900),
+      /**
+       * While a new or restarted lane's runner is not online yet, GitHub is asked again after
+       * 1, 2, 4… seconds, at most this far apart.
+       */
+      onlinePollMaxSec: z.number().int().min(1).max(300).default(10),
     })
-    .default({ createOnlineSec: 300, drainSec: 900 }),
+    .default({ createOnlineSec: 300, drainSec: 900, onlinePollMaxSec: 10 }),
   /**
    * When a draining lane counts as idle: `settleObservations` checks in a row, `pollSec` apart,
    * spanning at least `settleSec`, where the host and GitHub both say idle. Keep `settleSec` above

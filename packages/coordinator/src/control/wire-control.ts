@@ -111,6 +111,7 @@ export async function startControl(
       ...opts.options,
       createOnlineSec: config.timeouts.createOnlineSec,
       drainSec: config.timeouts.drainSec,
+      pollCapMs: opts.options?.pollCapMs ?? config.timeouts.onlinePollMaxSec * 1000,
       // Options given in code (tests) win over the config file's drain settings.
       settleSec: opts.options?.settleSec ?? config.drain.settleSec,
       settleObservations: opts.options?.settleObservations ?? config.drain.settleObservations,
