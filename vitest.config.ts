@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { configDefaults, defineConfig } from 'vitest/config';
 
@@ -12,6 +13,9 @@ const alias = {
   '@launchplane/agent': src('agent'),
   '@launchplane/coordinator': src('coordinator'),
 };
+
+/** Workers of the unit and docs projects (group 0): every CPU. */
+const UNIT_WORKERS = Math.max(1, availableParallelism());
 
 /** Settings both integration projects share. */
 const integration = {
@@ -44,6 +48,9 @@ export default defineConfig({
           name: 'unit',
           include: ['packages/*/src/**/*.test.ts'],
           environment: 'node',
+          // Vitest's default is one worker fewer than the CPUs: one on the 2-core CI machine. Unit
+          // files only use the CPU, and nothing else runs beside them (group 0), so use both.
+          maxWorkers: UNIT_WORKERS,
         },
       },
       {
@@ -53,6 +60,8 @@ export default defineConfig({
           name: 'docs',
           include: ['test/docs/**/*.test.ts'],
           environment: 'node',
+          // Projects of one group must agree on their workers.
+          maxWorkers: UNIT_WORKERS,
         },
       },
       {
