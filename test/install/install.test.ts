@@ -19,6 +19,7 @@ import { tlsPinOfCertificate } from '@launchplane/shared';
 
 import { describeWithSystemd, freePort, spawnDaemon, tempDir, waitFor } from '../testbed/index.js';
 import type { Daemon, TempDir } from '../testbed/index.js';
+import { cliClient } from '../coordinator-control/world-io.js';
 
 const exec = promisify(execFile);
 const REPO = new URL('../..', import.meta.url).pathname;
@@ -129,11 +130,11 @@ describeWithSystemd('installers', (systemd) => {
   let coordUrl: string;
   let adminToken: string;
 
+  /** The `launchplane` command tree in this process (set-up and reads: no node start-up per call). */
   const cli = async (...args: string[]): Promise<string> => {
-    const { stdout } = await exec(process.execPath, [LAUNCHPLANE, ...args], {
-      env: { ...process.env, LAUNCHPLANE_URL: coordUrl, LAUNCHPLANE_TOKEN: adminToken },
-    });
-    return stdout;
+    const r = await cliClient(coordUrl)(adminToken, ...args);
+    if (r.code !== 0) throw new Error(`launchplane ${args.join(' ')}: ${r.stderr}`);
+    return r.stdout;
   };
   const systemctl = (...args: string[]) =>
     exec('systemctl', ['--user', ...args], { env: { ...process.env, ...systemd().env } });
@@ -368,7 +369,7 @@ describeWithSystemd('installers', (systemd) => {
         };
         return hosts.find((h) => h.hostId === 'host-i')?.connected === true;
       },
-      { timeoutMs: 30_000, intervalMs: 500, what: 'the installed agent to connect' },
+      { timeoutMs: 30_000, intervalMs: 200, what: 'the installed agent to connect' },
     ).catch(async (err: unknown) => {
       throw new Error(`${String(err)}\n${await status()}`);
     });

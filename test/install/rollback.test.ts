@@ -37,6 +37,7 @@ import {
   waitFor,
 } from '../testbed/index.js';
 import type { Daemon, TempDir } from '../testbed/index.js';
+import { cliClient } from '../coordinator-control/world-io.js';
 
 const SRC = new URL('../..', import.meta.url).pathname;
 const LAUNCHPLANE = join(SRC, 'packages/coordinator/dist/cli.js');
@@ -119,6 +120,7 @@ describeWithSystemd('install/ROLLBACK.md on a live lane, coordinator gone', (sys
   let sim: GitHubSim;
   let coordinator: Daemon | undefined;
   let coordEnv: NodeJS.ProcessEnv;
+  let inProcessCli: ReturnType<typeof cliClient>;
   let root: string;
   let record: string;
   let agentBin: string;
@@ -142,8 +144,19 @@ describeWithSystemd('install/ROLLBACK.md on a live lane, coordinator gone', (sys
   };
   const isActive = async (unit: string): Promise<string> =>
     (await systemctl('is-active', unit)).stdout.trim();
+  /**
+   * The `launchplane` command tree in this process, for set-up and reads (no node start-up per
+   * call); `apply --wait`, the one operator action of the set-up, runs the built CLI.
+   */
   const coordinatorCli = async (...args: string[]): Promise<string> => {
-    const r = await run([process.execPath, LAUNCHPLANE, ...args], coordEnv);
+    const r =
+      args[0] === 'apply'
+        ? await run([process.execPath, LAUNCHPLANE, ...args], coordEnv)
+        : await inProcessCli(String(coordEnv['LAUNCHPLANE_TOKEN']), ...args).then((x) => ({
+            status: x.code,
+            stdout: x.stdout,
+            stderr: x.stderr,
+          }));
     if (r.status !== 0) throw new Error(`launchplane ${args.join(' ')}: ${r.stderr}`);
     return r.stdout;
   };
@@ -233,6 +246,7 @@ describeWithSystemd('install/ROLLBACK.md on a live lane, coordinator gone', (sys
     );
     const adminToken = (await readFile(join(coordDir, 'data', 'admin.token'), 'utf8')).trim();
     coordEnv = { LAUNCHPLANE_URL: coordUrl, LAUNCHPLANE_TOKEN: adminToken };
+    inProcessCli = cliClient(coordUrl);
 
     // The agent, installed and enrolled by the installer.
     const enrollment = JSON.parse(
@@ -442,11 +456,12 @@ describeWithSystemd('install/ROLLBACK.md on a live lane, coordinator gone', (sys
     expect(early.status).toBe(1);
     expect(early.stderr).toMatch(/^error LP_CONFLICT: /m);
 
-    // A job is running on a lane when the agent stops.
+    // A job is running on a lane when the agent stops. It must outlast this step and step 2 up
+    // to the lane's busy dry run (about 2 s on this machine, alone); step 2 then waits it out.
     const job = await ghJson<SimJob>('POST', '_sim/jobs', {
       repository: REPO,
       labels: ['linux', 'lp-pool-build'],
-      durationMs: 20_000,
+      durationMs: 10_000,
     });
     const started = await waitFor(
       async () => {
