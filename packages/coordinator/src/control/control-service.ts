@@ -48,6 +48,11 @@ export interface ApplyResult {
    * for their runner, drains waiting for idle. Each is audited when it ends. Absent when none.
    */
   detached?: number;
+  /**
+   * Creates left to a later round ({@link ApplyOptions.detach}): their host has a remove in this
+   * plan (see `deferredCreates`). Absent when none.
+   */
+  deferred?: number;
 }
 
 /** A lane with what GitHub and its agent last said about it. */
@@ -278,6 +283,7 @@ export class ControlService {
     reports: readonly ActionReport[],
     opts: { actor: string; dryRun: boolean },
     detached = 0,
+    deferred = 0,
   ): Promise<void> {
     const failed = reports.filter((r) => !r.ok);
     await writeAudit(this.#deps.store, nowSec(this.#deps.clock), {
@@ -292,6 +298,8 @@ export class ControlService {
         failed: failed.map((r) => r.actionId ?? r.kind),
         // Creates that go on after the apply; each has its own lane.create record when it ends.
         ...(detached > 0 ? { detached } : {}),
+        // Creates left to a later round: their host has a remove in this plan.
+        ...(deferred > 0 ? { deferred } : {}),
       },
       ...(failed.length === 0
         ? {}
@@ -307,14 +315,17 @@ export class ControlService {
   async #applyLocked(opts: ApplyOptions): Promise<ApplyResult> {
     const planned = await this.plan();
     const reports = await this.#execute(planned, opts);
-    const detached = planned.actions.length - reports.length;
-    await this.#auditApply(planned, reports, opts, detached);
+    const deferred =
+      opts.detach === true && !opts.dryRun ? deferredCreates(planned.actions).size : 0;
+    const detached = planned.actions.length - reports.length - deferred;
+    await this.#auditApply(planned, reports, opts, detached, deferred);
     return {
       plan: planned,
       dryRun: opts.dryRun,
       ok: reports.every((r) => r.ok),
       reports,
       ...(detached > 0 ? { detached } : {}),
+      ...(deferred > 0 ? { deferred } : {}),
     };
   }
 
@@ -349,10 +360,11 @@ export class ControlService {
       );
       return [...reports, ...(await Promise.all(perHost.flat().map((c) => c.report)))];
     }
-    // Detached: nothing waits for a drain's settle or a runner's start. A host with removes,
-    // restarts or repairs runs them, then its creates (a remove may free the slot a create
-    // takes), all in the background; any other host's creates start now, and the apply returns
-    // once each has recorded its lane. Every action holds its lane's lock and audits itself.
+    // Detached: nothing waits for a drain's settle or a runner's start. Removes, restarts,
+    // repairs and reclaims go on in the background; creates start now, and the apply returns
+    // once each has recorded its lane, so that the next round's plan counts it. A host with a
+    // remove in this plan makes no lane this round (see `deferredCreates`). Every action holds
+    // its lane's lock and audits itself.
     const others = pLimit(Math.max(1, limit));
     const tracked: { report: Promise<ActionReport>; settled: () => ActionReport | undefined }[] =
       [];
@@ -365,18 +377,13 @@ export class ControlService {
       tracked.push({ report, settled: () => result });
     };
     const ready: Promise<unknown>[] = [];
+    const deferred = deferredCreates(planned.actions);
     for (const h of hosts.values()) {
-      if (h.first.length === 0) {
-        const started = startCreatesOnHost(h.creates, limit, run);
-        ready.push(started.then((list) => list.forEach((c) => track(c.report))));
-        continue;
-      }
-      const firstDone = h.first.map((a) => others(() => run(a)));
-      firstDone.forEach(track);
-      const started = Promise.allSettled(firstDone).then(() =>
-        startCreatesOnHost(h.creates, limit, run),
-      );
-      h.creates.forEach((_, i) => track(started.then((list) => list[i]!.report)));
+      h.first.forEach((a) => track(others(() => run(a))));
+      const creates = h.creates.filter((a) => !deferred.has(a.id));
+      if (creates.length === 0) continue;
+      const started = startCreatesOnHost(creates, limit, run);
+      ready.push(started.then((list) => list.forEach((c) => track(c.report))));
     }
     await Promise.all(ready);
     // Let reports that are already in hand be read before deciding what goes on detached.
@@ -672,6 +679,8 @@ export class ControlService {
         `stop the scale-down of lane "${a.laneId}" before its remove begins, restore runner ${a.runnerId}'s canonical labels and record the lane online`,
       );
     } else {
+      // From now on the plan counts the lane as the pool's and plans no second take-back.
+      this.#locks.retag(a.laneId, 'reclaim');
       saga.takeBack.abort();
       const removal = await saga.done;
       if (removal.outcome === 'reclaimed') {
@@ -699,7 +708,7 @@ export class ControlService {
     hostId: string,
     opts: { actor: string; dryRun: boolean; actionId?: string },
     fn: () => Promise<ActionReport>,
-    saga: LaneSaga = kind as LaneSaga,
+    saga: LaneSaga = kind,
   ): Promise<ActionReport> {
     let release: () => void;
     try {
@@ -927,6 +936,19 @@ function mapLimited<T, R>(
 ): Promise<R[]> {
   const gate = pLimit(Math.max(1, limit));
   return Promise.all(items.map((item) => gate(() => fn(item))));
+}
+
+/**
+ * The creates a detached apply leaves to a later round: those of a host with a remove in the
+ * same plan. The remove may free the slot the create takes, but a create queued behind it would
+ * have no lane record for the next round's plan to count, and that plan would make the lane
+ * again. A later round, which sees the remove done, makes it.
+ */
+export function deferredCreates(actions: readonly PlanAction[]): Set<string> {
+  const removing = new Set(actions.filter((a) => a.kind === 'remove').map((a) => a.hostId));
+  return new Set(
+    actions.filter((a) => a.kind === 'create' && removing.has(a.hostId)).map((a) => a.id),
+  );
 }
 
 /** A plan's actions by host, in plan order: the creates apart from the rest. */

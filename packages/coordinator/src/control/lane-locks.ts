@@ -29,6 +29,12 @@ export class LaneLocks {
     };
   }
 
+  /** Says that the saga holding `key` now does `saga` (a scale-down being taken back). */
+  retag(key: string, saga: LaneSaga): void {
+    const held = this.#held.get(key);
+    if (held !== undefined) held.saga = saga;
+  }
+
   /** The lanes a saga works on now, and what it does to each. */
   sagas(): Map<string, LaneSaga> {
     const out = new Map<string, LaneSaga>();

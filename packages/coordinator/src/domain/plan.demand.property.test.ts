@@ -67,9 +67,12 @@ const laneArb = fc.record({
   seen: fc.constantFrom('idle', 'busy', 'busy-github', 'none', 'completed'),
   createdAgo: fc.integer({ min: 0, max: 10_000 }),
   idleFor: fc.option(fc.integer({ min: 0, max: 5000 }), { nil: undefined }),
-  saga: fc.option(fc.constantFrom('create' as const, 'drain' as const, 'scale-down' as const), {
-    nil: undefined,
-  }),
+  saga: fc.option(
+    fc.constantFrom('create' as const, 'drain' as const, 'scale-down' as const, 'reclaim' as const),
+    {
+      nil: undefined,
+    },
+  ),
 });
 
 const jobArb = fc.record({

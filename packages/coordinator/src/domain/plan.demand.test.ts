@@ -315,6 +315,19 @@ describe('plan() for a pool that follows demand', () => {
     ]);
   });
 
+  it("a lane being taken back is the pool's again: no second take-back and no new lane for its job", () => {
+    const draining = old(1, 'host-a', { state: 'draining' });
+    const lanes: [LaneRecord, Seen][] = [[draining, 'idle']];
+    const p = run({
+      lanes,
+      jobs: [jobOf(101)],
+      sagas: new Map([[draining.laneId, 'reclaim']]),
+    });
+    // The lane covers the job; minIdle asks for one more lane.
+    expect(p.actions.map((a) => a.kind)).toEqual(['create']);
+    expect(p.actions[0]?.reason).toMatch(/^pool "build" keeps 1 idle lane/);
+  });
+
   it('a lane taken back needs no room: it may be the only way to serve a job', () => {
     // host-a is the only host, its pool limit of 2 held by a busy lane and one being scaled down.
     const policy = demandPolicy({ build: demandPool({ lanes: { 'host-a': 2 } }, { minIdle: 0 }) });

@@ -77,6 +77,8 @@ export type LaneSaga =
   | 'remove'
   /** A remove a demand pool's scale-down started: a later plan may take the lane back. */
   | 'scale-down'
+  /** A scale-down being taken back: the lane serves the pool again once its labels are back. */
+  | 'reclaim'
   | 'repair-labels'
   | 'smoke';
 
@@ -221,6 +223,9 @@ export function plan(input: PlanInput): ControlPlan {
   /** A lane that will take no job again: quarantined, or a drain or remove is under way. */
   const leaving = (v: LaneView): boolean => {
     const saga = input.sagas?.get(v.record.laneId);
+    // A lane being taken back is still quarantined, but it is the pool's again: it counts as
+    // supply, so the job it was taken back for gets no second lane.
+    if (saga === 'reclaim') return false;
     return (
       isQuarantined(v.record.state) ||
       saga === 'drain' ||
