@@ -401,5 +401,6 @@ describe('drainLane() taken back (a scale-down that demand overtook)', () => {
     );
     expect(w.github.find(runnerId)).toBeUndefined();
     expect((await w.store.getLane(LANE))?.state).toBe('removed');
+    expect(r.lane?.state).toBe('removed');
   });
 });

@@ -138,8 +138,12 @@ export async function drainLane(deps: ControlDeps, req: DrainLaneRequest): Promi
         report.ok = true;
       } else {
         // The labels could not be restored: the lane is still quarantined, so the saga goes on.
-        const rest = drainSteps(req).filter((s) => s.name !== 'quarantine');
-        await runSaga(rest, { ...ctx, req: { ...req, reclaim: undefined } }, run);
+        ctx.req = { ...req, reclaim: undefined };
+        await runSaga(
+          drainSteps(req).filter((s) => s.name !== 'quarantine'),
+          ctx,
+          run,
+        );
         report.outcome = DONE[req.mode];
         report.ok = true;
       }
