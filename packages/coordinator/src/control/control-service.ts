@@ -232,7 +232,7 @@ export class ControlService {
     };
     this.#applyJob = job;
     void this.#execute(planned, opts, (r) => job.reports.push(r))
-      .then((reports) => {
+      .then(({ reports }) => {
         // While it runs, the reports come in as actions end (a host's creates overlap); once
         // done, they are in the plan's order, as `apply` returns them.
         job.reports = reports;
@@ -314,9 +314,7 @@ export class ControlService {
 
   async #applyLocked(opts: ApplyOptions): Promise<ApplyResult> {
     const planned = await this.plan();
-    const reports = await this.#execute(planned, opts);
-    const deferred =
-      opts.detach === true && !opts.dryRun ? deferredCreates(planned.actions).size : 0;
+    const { reports, deferred } = await this.#execute(planned, opts);
     const detached = planned.actions.length - reports.length - deferred;
     await this.#auditApply(planned, reports, opts, detached, deferred);
     return {
@@ -341,7 +339,7 @@ export class ControlService {
     planned: ControlPlan,
     opts: ApplyOptions,
     onReport: (r: ActionReport) => void = () => undefined,
-  ): Promise<ActionReport[]> {
+  ): Promise<{ reports: ActionReport[]; deferred: number }> {
     const limit = this.#deps.options.applyConcurrency;
     const run = async (a: PlanAction, onRecorded?: () => void): Promise<ActionReport> => {
       const r = await this.#run(a, opts, onRecorded);
@@ -358,7 +356,8 @@ export class ControlService {
         limit,
         (h) => startCreatesOnHost(h.creates, limit, run),
       );
-      return [...reports, ...(await Promise.all(perHost.flat().map((c) => c.report)))];
+      const created = await Promise.all(perHost.flat().map((c) => c.report));
+      return { reports: [...reports, ...created], deferred: 0 };
     }
     // Detached: nothing waits for a drain's settle or a runner's start. Removes, restarts,
     // repairs and reclaims go on in the background; creates start now, and the apply returns
@@ -410,7 +409,7 @@ export class ControlService {
         .finally(() => this.#detached.delete(rest));
       this.#detached.add(rest);
     }
-    return done;
+    return { reports: done, deferred: deferred.size };
   }
 
   async #run(a: PlanAction, opts: ApplyOptions, onRecorded?: () => void): Promise<ActionReport> {
@@ -430,11 +429,10 @@ export class ControlService {
           ...(onRecorded === undefined ? {} : { onRecorded }),
         });
       case 'remove':
-        if (a.scaleDown === true && !opts.dryRun) return this.#scaleDown(a, common);
-        return this.#locked(a.laneId, a.kind, a.hostId, opts, () =>
-          drainLane(this.#deps, { ...common, laneId: a.laneId, mode: a.kind, force: false }),
-        );
       case 'restart':
+        if (a.kind === 'remove' && a.scaleDown === true && !opts.dryRun) {
+          return this.#scaleDown(a, common);
+        }
         return this.#locked(a.laneId, a.kind, a.hostId, opts, () =>
           drainLane(this.#deps, { ...common, laneId: a.laneId, mode: a.kind, force: false }),
         );
@@ -686,7 +684,7 @@ export class ControlService {
       if (removal.outcome === 'reclaimed') {
         report.ok = true;
         report.outcome = 'reclaimed';
-        report.steps.push(...removal.steps.filter((line) => line.startsWith('taken back')));
+        report.steps.push(...removal.steps);
         if (removal.lane !== undefined) report.lane = removal.lane;
       } else {
         report.steps.push(`the scale-down ended as "${removal.outcome}" first`);
