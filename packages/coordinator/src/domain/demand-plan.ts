@@ -294,14 +294,14 @@ export function planDemandPool(
   const hostsOfJob = new Map(waiting.map((w) => [w.id, w.hosts]));
   const mayServe = (c: PlacedCreate, hostId: string): boolean =>
     c.purpose.kind !== 'job' || (hostsOfJob.get(c.purpose.jobId)?.includes(hostId) ?? false);
-  const toCreate = sized.creates
-    .filter((c) => !reclaimFor(c, c.hostId))
-    .filter(
-      (c) =>
-        ![...unclaimed.keys()]
-          .sort(cmp)
-          .some((hostId) => mayServe(c, hostId) && reclaimFor(c, hostId)),
-    );
+  const elsewhere: PlacedCreate[] = [];
+  for (const c of sized.creates) if (!reclaimFor(c, c.hostId)) elsewhere.push(c);
+  const hostIds = [...unclaimed.keys()].sort(cmp);
+  const toCreate: PlacedCreate[] = [];
+  for (const c of elsewhere) {
+    const hostId = hostIds.find((h) => mayServe(c, h) && (unclaimed.get(h)?.length ?? 0) > 0);
+    if (hostId === undefined || !reclaimFor(c, hostId)) toCreate.push(c);
+  }
   const perHost = new Map<string, number>();
   const creates: DemandPoolPlan['creates'] = toCreate.map((c) => {
     const k = (perHost.get(c.hostId) ?? 0) + 1;
