@@ -378,6 +378,27 @@ describe('drainLane() taken back (a scale-down that demand overtook)', () => {
     expect((await w.store.getLane(LANE))?.state).toBe('removed');
   });
 
+  it("a runner no longer provably the lane's is neither relabelled nor deleted by a take-back", async () => {
+    const { w, runnerId } = await setup();
+    const takeBack = new AbortController();
+    w.clock.onSleep((now) => {
+      if (now >= T0 + 10_000 && !takeBack.signal.aborted) {
+        // Someone rewrote the runner's labels: nothing proves it is this lane's any more.
+        w.github.set(runnerId, { labels: ['self-hosted', 'hostile'] });
+        takeBack.abort();
+      }
+    });
+    const r = await scaleDown(w, takeBack);
+    expect(takeBack.signal.aborted).toBe(true);
+    expect(r.ok).toBe(false);
+    expect(r.error?.code).toBe('LP_NOT_OWNED');
+    // Only the quarantine wrote labels; the runner keeps what it was given and stays registered.
+    expect(w.github.calls.filter((c) => c.startsWith('setCustomLabels'))).toHaveLength(1);
+    expect(w.github.calls.filter((c) => c.startsWith('deleteRunner'))).toEqual([]);
+    expect(w.github.find(runnerId)?.labels).toEqual(['self-hosted', 'hostile']);
+    expect((await w.store.getLane(LANE))?.state).toBe('failed');
+  });
+
   it('when the canonical labels cannot be restored, the remove goes on and the lane never routes a job', async () => {
     const { w, runnerId } = await setup();
     const takeBack = new AbortController();
