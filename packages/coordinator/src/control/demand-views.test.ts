@@ -69,6 +69,7 @@ interface World {
   jobs?: JobRecord[];
   hosts?: (lanes: PlanHost['lanes']) => PlanHost[];
   unavailable?: string;
+  sagas?: PlanInput['sagas'];
 }
 
 function ctxOf(w: World): DemandViewContext {
@@ -118,6 +119,7 @@ function ctxOf(w: World): DemandViewContext {
       ...(w.unavailable === undefined ? {} : { unavailable: w.unavailable }),
     },
     now: NOW,
+    ...(w.sagas === undefined ? {} : { sagas: w.sagas }),
   };
   return { input, plan: plan(input), now: NOW };
 }
@@ -230,6 +232,15 @@ describe('launchplane why', () => {
 
   it('lane-planned: the plan creates a lane for it', () => {
     expectReason(why({}, jobOf(9)), 'lane-planned');
+  });
+
+  it('lane-planned: the plan takes back a lane being scaled down for it', () => {
+    const lane = laneOf(1, { state: 'draining' });
+    const e = expectReason(
+      why({ lanes: [[lane, 'idle']], sagas: new Map([[lane.laneId, 'scale-down']]) }, jobOf(9)),
+      'lane-planned',
+    );
+    expect(e.message).toContain(`the plan takes back lane "${lane.laneId}" for it`);
   });
 
   it('pool-at-max: the pool has its maximum of lanes', () => {

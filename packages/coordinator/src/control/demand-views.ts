@@ -49,7 +49,8 @@ export interface JobListing {
  * - `scope-not-allowed`: its repository (or organization) is not in the policy's allowed lists
  * - `demand-unknown`: the job data could not be read, so no pool grows for it
  * - `lane-creating`: a lane of its pool is being made
- * - `lane-planned`: the plan creates a lane for it at the next apply
+ * - `lane-planned`: the plan creates a lane for it, or takes one back from its scale-down, at the
+ *   next apply
  * - `pool-at-max`: its pool has `max` lanes
  * - `no-host`: every host of its pool is at capacity, offline or not opted in
  * - `waiting-for-github`: a lane of its pool is idle; GitHub has not handed the job out yet
@@ -242,6 +243,14 @@ export function explainJob(ctx: DemandViewContext, job: JobRecord): JobExplanati
     return answer(
       'lane-planned',
       `${id} matches pool "${pool}"; the plan creates a lane for it at the next apply`,
+      details,
+    );
+  }
+  const reclaim = ctx.plan.actions.find((a) => a.kind === 'reclaim' && a.pool === pool);
+  if (reclaim !== undefined && 'laneId' in reclaim) {
+    return answer(
+      'lane-planned',
+      `${id} matches pool "${pool}"; the plan takes back lane "${reclaim.laneId}" for it from its scale-down at the next apply`,
       details,
     );
   }
