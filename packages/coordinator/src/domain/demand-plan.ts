@@ -241,8 +241,13 @@ export function planDemandPool(
   });
 
   // Leaving lanes take no job but still count against max until they are gone; those that may
-  // be taken back do not: each one taken back replaces a create.
-  const leaving = args.hosts.reduce((n, h) => n + h.leaving - h.reclaimable.length, 0);
+  // be taken back do not: each one taken back replaces a create. Only a host that may take a
+  // lane offers its lanes back (below); a leaving lane on any other host stays leaving.
+  const leavingTotal = args.hosts.reduce((n, h) => n + h.leaving, 0);
+  const leaving = args.hosts.reduce(
+    (n, h) => n + h.leaving - (h.stop === undefined ? h.reclaimable.length : 0),
+    0,
+  );
   const sized = sizePool({
     min: bounds.min,
     max: Math.max(0, bounds.max - leaving),
@@ -302,6 +307,11 @@ export function planDemandPool(
     const hostId = hostIds.find((h) => mayServe(c, h) && (unclaimed.get(h)?.length ?? 0) > 0);
     if (hostId === undefined || !reclaimFor(c, hostId)) toCreate.push(c);
   }
+  // A lane sized as one to take back that no create could use (none of its jobs may run on its
+  // host) is still leaving: it holds its place within max until it is gone, so the creates that
+  // would pass max beside it wait for the next round.
+  const overMax = Math.max(0, kept.length + leavingTotal + toCreate.length - bounds.max);
+  const capped = toCreate.splice(toCreate.length - Math.min(overMax, toCreate.length));
   const perHost = new Map<string, number>();
   const creates: DemandPoolPlan['creates'] = toCreate.map((c) => {
     const k = (perHost.get(c.hostId) ?? 0) + 1;
@@ -388,7 +398,7 @@ export function planDemandPool(
       reclaims: reclaims.length,
       removes: removes.length,
       blocked: blocked.reduce((n, b) => n + b.count, 0),
-      capped: sized.capped.length,
+      capped: sized.capped.length + capped.length,
       demandKnown: known,
       reason: clip(why),
     },

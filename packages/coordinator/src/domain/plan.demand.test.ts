@@ -353,6 +353,35 @@ describe('plan() for a pool that follows demand', () => {
     expect(two.actions.map((a) => a.kind)).toEqual(['reclaim']);
   });
 
+  it('a lane being scaled down that no job may take back still counts against max', () => {
+    const policy = demandPolicy({ build: demandPool({}, { minIdle: 0, max: 1 }) });
+    const draining = old(1, 'host-a', { state: 'draining' });
+    const lanes: [LaneRecord, Seen][] = [[draining, 'idle']];
+    const sagas = new Map([[draining.laneId, 'scale-down' as const]]);
+    // host-a can take no lane now (offline): its lane cannot be taken back, and until it is gone
+    // it fills max, so no lane is made on host-b either.
+    const offline = [hostOf('host-a', { connected: false }), hostOf('host-b')];
+    const p = run({ policy, hosts: offline, lanes, jobs: [jobOf(101)], sagas });
+    expect(p.actions).toEqual([]);
+    expect(p.scaling?.pools[0]).toMatchObject({ creates: 0, reclaims: 0, capped: 1 });
+    // The same when the job may not run on host-a (it asks for a capability only host-b has).
+    const gpuPolicy = policyOf({
+      hosts: { 'host-b': { capabilities: ['gpu'] } },
+      pools: { build: demandPool({}, { minIdle: 0, max: 1 }) },
+    });
+    const gpuHosts = [hostOf('host-a'), hostOf('host-b', { capabilities: ['gpu'] })];
+    const gpuJob = jobOf(101, { labels: ['lp-pool-build', 'gpu'] });
+    const q = run({ policy: gpuPolicy, hosts: gpuHosts, lanes, jobs: [gpuJob], sagas });
+    expect(q.actions).toEqual([]);
+    // With room for both under max, the job gets its lane on host-b.
+    const roomy = policyOf({
+      hosts: { 'host-b': { capabilities: ['gpu'] } },
+      pools: { build: demandPool({}, { minIdle: 0, max: 2 }) },
+    });
+    const r = run({ policy: roomy, hosts: gpuHosts, lanes, jobs: [gpuJob], sagas });
+    expect(r.actions.map((a) => [a.kind, a.hostId])).toEqual([['create', 'host-b']]);
+  });
+
   it("marks a demand pool's removes as scale-downs, and no other remove", () => {
     const lanes: [LaneRecord, Seen][] = [
       [old(1), 'idle'],
