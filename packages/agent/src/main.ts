@@ -9,8 +9,6 @@ import { join } from 'node:path';
 import type { KeyObject } from 'node:crypto';
 import { LaunchplaneError, toLaunchplaneError } from '@launchplane/shared';
 import type { AgentConfig, Backend } from '@launchplane/shared';
-import { DockerContainerRuntime } from './adapters/docker/docker-container-runtime.js';
-import { DbusUnitManager } from './adapters/systemd/dbus-unit-manager.js';
 import { AgentCore } from './agent-core.js';
 import { loadAgentConfig } from './config/config-file.js';
 import { migrateDataDir } from './config/data-dir.js';
@@ -60,13 +58,19 @@ export function defaultUnitDir(
  * timeout) before SIGKILL; the agent waits a little longer for the job that stops the lane.
  */
 export const realBackends: BackendFactories = {
-  systemd: (config) =>
-    DbusUnitManager.create({
+  // Each adapter is loaded only for a backend the host opted into: dockerode and its
+  // dependencies alone take about a quarter of a CPU-second to load, on every agent start.
+  systemd: async (config) => {
+    const { DbusUnitManager } = await import('./adapters/systemd/dbus-unit-manager.js');
+    return DbusUnitManager.create({
       bus: config.systemd.bus,
       unitDir: defaultUnitDir(config),
       jobTimeoutMs: Math.max(900, config.runner.stopTimeoutSec + 120) * 1000,
-    }),
+    });
+  },
   docker: async (config) => {
+    const { DockerContainerRuntime } =
+      await import('./adapters/docker/docker-container-runtime.js');
     const runtime = new DockerContainerRuntime({
       socketPath: config.docker.socketPath,
       stopTimeoutSec: config.runner.stopTimeoutSec,
