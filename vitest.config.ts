@@ -71,12 +71,12 @@ export default defineConfig({
           name: 'integration',
           include: ['test/**/*.test.ts'],
           exclude: [...configDefaults.exclude, 'test/docs/**', ...ALONE],
-          // One file at a time for now. The worlds tell their lanes apart by owner, so two at a
-          // time is a matter of `fileParallelism: true, maxWorkers: 2`, but two full runs that way were
-          // not both green yet (docs/testing.md "Keeping the integration run short"). Runs after
-          // the unit and docs projects (group 0).
-          fileParallelism: false,
-          maxWorkers: 1,
+          // Two files at a time: most of an integration file's time is waiting (for units, runners,
+          // rounds and heartbeats), and the worlds tell their objects apart by owner
+          // (docs/testing.md "Keeping the integration run short"). Runs after the unit and docs
+          // projects (group 0).
+          fileParallelism: true,
+          maxWorkers: 2,
           sequence: { groupOrder: 1 },
         },
       },

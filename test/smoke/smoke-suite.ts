@@ -133,6 +133,13 @@ export function smokeSuite(
     ]) {
       await w.simJson('POST', '/_sim/workflows', { repository: REPO, ...wf });
     }
+    // The lane reads `online` from its first verified look; the snapshot also needs GitHub to
+    // show its runner online right now (a loaded machine may have it between sessions).
+    await waitFor(
+      async () =>
+        (await w.simRunners()).every((r) => r.name === 'hand-made' || r.status === 'online'),
+      { timeoutMs: 30_000, intervalMs: 250, what: "the lane's runner to be online on GitHub" },
+    );
     runnersBefore = (await w.simRunners()).map(runnerView);
     objectsBefore = await w.ownObjects();
     lanesBefore = await w.lanes();
