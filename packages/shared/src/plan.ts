@@ -158,6 +158,12 @@ export const poolScalingSchema = z.strictObject({
   capped: count,
   /** False while the job data could not be read: the pool neither grows for jobs nor shrinks. */
   demandKnown: z.boolean(),
+  /**
+   * When (epoch seconds) the next spare lane will have been idle for `scaleDownAfterSec` (and be
+   * past its reservation), if the pool has a spare lane not yet due: the reconciler plans again
+   * then rather than at its next interval.
+   */
+  nextScaleDownAt: z.number().int().nonnegative().optional(),
   reason,
 });
 export type PoolScaling = z.infer<typeof poolScalingSchema>;

@@ -1,7 +1,9 @@
 import type { Clock } from '@launchplane/shared';
 import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../ports/logger.js';
+import type { ControlService } from './control-service.js';
 import { IntervalLoop } from './interval-loop.js';
+import { Reconciler } from './reconciler.js';
 
 /** A clock whose waits end only when the test moves time past them (or they are aborted). */
 class SteppedClock implements Clock {
@@ -115,6 +117,39 @@ describe('IntervalLoop', () => {
     await loop.stop();
   });
 
+  it('a round that asks for the next one sooner (wakeAt) gets it then, within the least gap', async () => {
+    const clock = new SteppedClock();
+    const asks: (number | undefined)[] = [15_000, 15_500, undefined];
+    const ref: { loop?: IntervalLoop } = {};
+    const { loop, rounds } = loopOf(clock, () => {
+      const at = asks.shift();
+      if (at !== undefined) {
+        ref.loop?.wakeAt(at + 10_000);
+        ref.loop?.wakeAt(at);
+      }
+      return Promise.resolve();
+    });
+    ref.loop = loop;
+    loop.start();
+    await settle();
+    await clock.advance(14_999);
+    expect(rounds).toEqual([0]);
+    await clock.advance(1);
+    // The earliest time asked for wins.
+    expect(rounds).toEqual([0, 15_000]);
+    // The second round asks for 15.5 s: within the least gap of 1 s, so at 16 s.
+    await clock.advance(999);
+    expect(rounds).toEqual([0, 15_000]);
+    await clock.advance(1);
+    expect(rounds).toEqual([0, 15_000, 16_000]);
+    // The third asks for nothing: back to the interval.
+    await clock.advance(59_999);
+    expect(rounds).toEqual([0, 15_000, 16_000]);
+    await clock.advance(1);
+    expect(rounds).toEqual([0, 15_000, 16_000, 76_000]);
+    await loop.stop();
+  });
+
   it('stop ends the wait at once, and a wake after stop runs nothing', async () => {
     const clock = new SteppedClock();
     const { loop, rounds } = loopOf(clock);
@@ -125,5 +160,44 @@ describe('IntervalLoop', () => {
     loop.wake();
     await clock.advance(120_000);
     expect(rounds).toEqual([0]);
+  });
+});
+
+describe('Reconciler', () => {
+  it('plans again when the next spare lane is due to go, not at its next interval', async () => {
+    const clock = new SteppedClock();
+    clock.nowValueMs = 1_000_000;
+    const rounds: number[] = [];
+    // A plan whose pools say when a spare lane will be due (epoch seconds), or nothing.
+    const due: (number[] | undefined)[] = [[1_040, 1_020], undefined];
+    const service = {
+      applying: () => false,
+      settled: async () => {},
+      plan: () => {
+        rounds.push(clock.nowMs());
+        const at = due.shift();
+        return Promise.resolve({
+          scaling:
+            at === undefined
+              ? undefined
+              : { pools: at.map((nextScaleDownAt) => ({ nextScaleDownAt })) },
+        });
+      },
+    } as unknown as ControlService;
+    const rec = new Reconciler({ service, clock, logger: silentLogger }, { intervalSec: 60 });
+    rec.start();
+    await settle();
+    expect(rounds).toEqual([1_000_000]);
+    // The first pool's lane is due at 1,020 s: the next round runs then, not at 1,060 s.
+    await clock.advance(19_999);
+    expect(rounds).toEqual([1_000_000]);
+    await clock.advance(1);
+    expect(rounds).toEqual([1_000_000, 1_020_000]);
+    // Nothing is due after it: the interval again.
+    await clock.advance(59_999);
+    expect(rounds).toHaveLength(2);
+    await clock.advance(1);
+    expect(rounds).toEqual([1_000_000, 1_020_000, 1_080_000]);
+    await rec.stop();
   });
 });

@@ -26,6 +26,8 @@ export class IntervalLoop {
   /** Aborts the current wait (not the loop) when woken. */
   #wait: AbortController | undefined;
   #woken = false;
+  /** When a round asked for the next one (`wakeAt`), if sooner than the interval. */
+  #dueAtMs: number | undefined;
 
   constructor(round: (signal: AbortSignal) => Promise<unknown>, deps: IntervalLoopDeps) {
     this.#round = round;
@@ -57,10 +59,21 @@ export class IntervalLoop {
     this.#wait?.abort();
   }
 
+  /**
+   * Runs the next round no later than `atMs` (on the loop's clock), still at least `minGapMs`
+   * after the last: for something a round knows will be due then. The earliest asked for since
+   * the last round started wins; a round starting clears it.
+   */
+  wakeAt(atMs: number): void {
+    this.#dueAtMs = Math.min(this.#dueAtMs ?? Infinity, atMs);
+    if (this.#wait !== undefined && atMs <= this.#deps.clock.nowMs()) this.wake();
+  }
+
   async #run(signal: AbortSignal): Promise<void> {
     const { clock, intervalMs, minGapMs = 0 } = this.#deps;
     while (!signal.aborted) {
       this.#woken = false;
+      this.#dueAtMs = undefined;
       try {
         await this.#round(signal);
       } catch (err) {
@@ -73,7 +86,8 @@ export class IntervalLoop {
         this.#wait = wait;
         const both = AbortSignal.any([signal, wait.signal]);
         try {
-          await clock.sleep(intervalMs, both);
+          const dueInMs = (this.#dueAtMs ?? Infinity) - clock.nowMs();
+          await clock.sleep(Math.max(0, Math.min(intervalMs, dueInMs)), both);
         } catch {
           if (signal.aborted) return;
         } finally {

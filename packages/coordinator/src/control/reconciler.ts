@@ -80,12 +80,26 @@ export class Reconciler {
             'reconciler: some actions failed',
           );
         }
+        this.#wakeForScaleDown(applied.plan);
         return { plan: applied.plan, applied };
       }
-      return { plan: await this.#service.plan(), applied: undefined };
+      const plan = await this.#service.plan();
+      this.#wakeForScaleDown(plan);
+      return { plan, applied: undefined };
     } finally {
       this.#rounds++;
     }
+  }
+
+  /**
+   * A spare lane of a demand pool that becomes idle long enough to go before the next interval
+   * is removed then, not up to an interval late: the next round runs when the first one is due.
+   */
+  #wakeForScaleDown(plan: ControlPlan): void {
+    const due = plan.scaling?.pools.flatMap((p) =>
+      p.nextScaleDownAt === undefined ? [] : [p.nextScaleDownAt],
+    );
+    if (due !== undefined && due.length > 0) this.#loop.wakeAt(Math.min(...due) * 1000);
   }
 
   /** Starts the loop (idempotent). */

@@ -334,6 +334,7 @@ export function planDemandPool(
   // Scale down: spare lanes idle by the host and GitHub for scaleDownAfterSec, never below min
   // or minIdle, only while the job data are known.
   const removes: DemandPoolPlan['removes'] = [];
+  let nextScaleDownAt: number | undefined;
   if (known && sized.removable > 0) {
     const takerIds = new Set(takers.map((t) => t.laneId));
     const idleSince = ctx.demand?.idleSince ?? {};
@@ -347,8 +348,11 @@ export function planDemandPool(
           now,
           scaleDownAfterSec: scaling.scaleDownAfterSec,
           reservationSec: scaling.reservationSec,
+          waiting: waiting.length,
         });
-        if (c !== undefined) candidates.push({ view: v, since: c, laneCount: h.kept.length });
+        if (c === undefined) continue;
+        if (c.dueAt <= now) candidates.push({ view: v, since: c.since, laneCount: h.kept.length });
+        else nextScaleDownAt = Math.min(nextScaleDownAt ?? Infinity, c.dueAt);
       }
     }
     candidates.sort(
@@ -371,6 +375,8 @@ export function planDemandPool(
         ),
       });
     }
+    // A lane that will be due matters only while this round leaves a spare lane to remove.
+    if (removes.length >= sized.removable) nextScaleDownAt = undefined;
   }
 
   return {
@@ -400,12 +406,16 @@ export function planDemandPool(
       blocked: blocked.reduce((n, b) => n + b.count, 0),
       capped: sized.capped.length + capped.length,
       demandKnown: known,
+      ...(nextScaleDownAt === undefined ? {} : { nextScaleDownAt }),
       reason: clip(why),
     },
   };
 }
 
-/** When a lane may be removed for lack of demand: the start of its idle time, else undefined. */
+/**
+ * A lane's idle clock, if it could be removed for lack of demand at all: since when it is idle,
+ * and when it may go (`dueAt`: idle for scaleDownAfterSec, and past its reservation).
+ */
 function idleCandidate(
   v: LaneView,
   o: {
@@ -415,18 +425,22 @@ function idleCandidate(
     now: number;
     scaleDownAfterSec: number;
     reservationSec: number;
+    /** Jobs of the pool that still wait for a runner (less those lanes took). */
+    waiting: number;
   },
-): number | undefined {
+): { since: number; dueAt: number } | undefined {
   const lane = v.record;
   if (!idleByHostAndGitHub(lane, v.report, v.runner) || o.jobs.running(lane)) return undefined;
   if (o.takers.has(lane.laneId)) return undefined;
-  // A lane made for demand keeps its reservation until it takes a job or reservationSec passes.
+  // A lane made for demand keeps its reservation until it takes a job or reservationSec passes,
+  // while a job of its pool still waits for it: once none does (GitHub gave the job to another
+  // runner), it is an idle lane like any other.
   const local = v.report?.local;
   const neverTookJob =
     o.jobs.of(lane).length === 0 &&
     (local?.jobsCompleted ?? 0) === 0 &&
     local?.lastJobStartedAt === undefined;
-  if (neverTookJob && o.now - lane.createdAt < o.reservationSec) return undefined;
+  const reservedUntil = neverTookJob && o.waiting > 0 ? lane.createdAt + o.reservationSec : 0;
   // Idle since the observer's clock started, or the last job it finished (by the job data or
   // the host's own record), whichever is latest.
   if (!Object.hasOwn(o.idleSince, lane.laneId)) return undefined;
@@ -435,7 +449,7 @@ function idleCandidate(
     o.jobs.lastCompletedAt(lane) ?? 0,
     local?.lastJobCompletedAt ?? 0,
   );
-  return o.now - since >= o.scaleDownAfterSec ? since : undefined;
+  return { since, dueAt: Math.max(since + o.scaleDownAfterSec, reservedUntil) };
 }
 
 /** A pool's bounds at `now`: schedule windows in force replace min and minIdle. */

@@ -256,6 +256,27 @@ describe('plan() for a pool that follows demand', () => {
     expect(p.scaling?.pools[0]).toMatchObject({ lanes: 4, busy: 1, target: 2, removes: 2 });
   });
 
+  it('says when the next spare lane will be due to go, so the reconciler can plan again then', () => {
+    const lanes: [LaneRecord, Seen][] = [
+      [old(1), 'idle'],
+      [old(2), 'idle'],
+      [old(3), 'busy'],
+    ];
+    // 1 busy + minIdle 1 → target 2: one idle lane is spare, but neither has been idle 600 s.
+    const idleSince = { [old(1).laneId]: NOW - 100, [old(2).laneId]: NOW - 50 };
+    const p = run({ lanes, idleSince });
+    expect(p.actions).toEqual([]);
+    expect(p.scaling?.pools[0]?.nextScaleDownAt).toBe(NOW - 100 + 600);
+    // At that time it goes, and nothing more is due (the other idle lane is minIdle's).
+    const due = run({ lanes, idleSince, now: NOW + 500 });
+    expect(removes(due).map((a) => a.laneId)).toEqual([old(1).laneId]);
+    expect(due.scaling?.pools[0]?.nextScaleDownAt).toBeUndefined();
+    // No spare lane: nothing is due, however long the lanes idle.
+    expect(run({ lanes: lanes.slice(1), idleSince }).scaling?.pools[0]?.nextScaleDownAt).toBe(
+      undefined,
+    );
+  });
+
   it('a lane a drain or remove is taking away is no supply and gets no second action', () => {
     const lanes: [LaneRecord, Seen][] = [
       [old(1), 'idle'],
@@ -474,14 +495,28 @@ describe('plan() for a pool that follows demand', () => {
     ]);
   });
 
-  it('keeps a lane made for demand while it holds its reservation, even idle past scaleDownAfterSec', () => {
+  it('keeps a lane made for demand while it holds its reservation and a job waits, even idle past scaleDownAfterSec', () => {
+    const policy = demandPolicy({ build: demandPool({}, { minIdle: 0, scaleDownAfterSec: 60 }) });
     const young = laneOf(1, { createdAt: NOW - 300 });
-    const p = run({
-      policy: demandPolicy({ build: demandPool({}, { minIdle: 0, scaleDownAfterSec: 60 }) }),
-      lanes: [[young, 'idle']],
-      idleSince: { [young.laneId]: NOW - 250 },
-    });
+    const young2 = laneOf(2, { createdAt: NOW - 300 });
+    const idleSince = { [young.laneId]: NOW - 250, [young2.laneId]: NOW - 250 };
+    const lanes: [LaneRecord, Seen][] = [
+      [young, 'idle'],
+      [young2, 'idle'],
+    ];
+    // One job waits and two lanes were made: one is spare, but both still hold their reservation.
+    const p = run({ policy, lanes, idleSince, jobs: [jobOf(101)] });
     expect(p.actions).toEqual([]);
+    // GitHub gave the jobs to other runners: nothing waits, and the lanes are idle lanes like any
+    // other, gone after scaleDownAfterSec.
+    const q = run({ policy, lanes, idleSince });
+    expect(removes(q).map((a) => a.laneId)).toEqual([young.laneId, young2.laneId]);
+    expect(removes(q)[0]?.reason).toMatch(
+      /^pool "build": lane idle for 250 s \(scaleDownAfterSec 60\)/,
+    );
+    // Past reservationSec a spare lane goes even while a job waits.
+    const later = run({ policy, lanes, idleSince, jobs: [jobOf(101)], now: NOW + 600 });
+    expect(removes(later)).toHaveLength(1);
   });
 
   it('raises minIdle while a schedule window is in force, naming the window', () => {
