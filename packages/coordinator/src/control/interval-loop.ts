@@ -60,13 +60,12 @@ export class IntervalLoop {
   }
 
   /**
-   * Runs the next round no later than `atMs` (on the loop's clock), still at least `minGapMs`
-   * after the last: for something a round knows will be due then. The earliest asked for since
-   * the last round started wins; a round starting clears it.
+   * Called by a round: runs the next round no later than `atMs` (on the loop's clock), still at
+   * least `minGapMs` after this one, for something the round knows will be due then. The
+   * earliest asked for wins; the next round starting clears it.
    */
   wakeAt(atMs: number): void {
     this.#dueAtMs = Math.min(this.#dueAtMs ?? Infinity, atMs);
-    if (this.#wait !== undefined && atMs <= this.#deps.clock.nowMs()) this.wake();
   }
 
   async #run(signal: AbortSignal): Promise<void> {

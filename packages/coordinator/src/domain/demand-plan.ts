@@ -240,14 +240,16 @@ export function planDemandPool(
     };
   });
 
-  // Leaving lanes take no job but still count against max until they are gone; those that may
-  // be taken back do not: each one taken back replaces a create. Only a host that may take a
-  // lane offers its lanes back (below); a leaving lane on any other host stays leaving.
-  const leavingTotal = args.hosts.reduce((n, h) => n + h.leaving, 0);
-  const leaving = args.hosts.reduce(
-    (n, h) => n + h.leaving - (h.stop === undefined ? h.reclaimable.length : 0),
-    0,
+  // The lanes being scaled down that may be taken back, by host: only a host that may take a
+  // lane offers its lanes back; a leaving lane on any other host stays leaving.
+  const unclaimed = new Map(
+    args.hosts.filter((h) => h.stop === undefined).map((h) => [h.hostId, [...h.reclaimable]]),
   );
+  const offered = [...unclaimed.values()].reduce((n, l) => n + l.length, 0);
+  // Leaving lanes take no job but still count against max until they are gone; those offered
+  // back do not: each one taken back replaces a create.
+  const leavingTotal = args.hosts.reduce((n, h) => n + h.leaving, 0);
+  const leaving = leavingTotal - offered;
   const sized = sizePool({
     min: bounds.min,
     max: Math.max(0, bounds.max - leaving),
@@ -268,11 +270,8 @@ export function planDemandPool(
   });
 
   // Creates, each for one job, for minIdle or for min; a lane being scaled down is taken back
-  // instead where there is one, first on the create's own host (where it may be all the room
-  // there is), then on any host.
-  const unclaimed = new Map(
-    args.hosts.filter((h) => h.stop === undefined).map((h) => [h.hostId, [...h.reclaimable]]),
-  );
+  // instead where there is one (`unclaimed`), first on the create's own host (where it may be
+  // all the room there is), then on any host.
   const reclaims: DemandPoolPlan['reclaims'] = [];
   const purposeText = (p: CreatePurpose): string => {
     if (p.kind === 'job') {
