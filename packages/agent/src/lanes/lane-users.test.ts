@@ -153,6 +153,26 @@ describe.runIf(isRoot)('a user per systemd lane (the default)', () => {
     const b = h.createCmd();
     expect((await h.send(b)).error).toMatchObject({ code: 'LP_CAPACITY' });
   });
+
+  it('finds a free uid in a crowded range with one look-up per 64 candidates, skipping gids in use', async () => {
+    h = await createHarness({
+      config: {
+        runner: { users: { uidRange: '60600-60799' }, allowRoot: false, stopTimeoutSec: 300 },
+      },
+    });
+    // 70 uids taken by users the agent did not make, and the next one by a group alone.
+    for (let uid = 60600; uid < 60670; uid++) {
+      h.accounts.plant({ name: `other${uid}`, uid, gid: uid, comment: '', home: '/' });
+    }
+    h.accounts.groups.add(60670);
+    const a = h.createCmd();
+    expect((await h.send(a)).error).toBeUndefined();
+    expect(h.accounts.users.get(laneUserName(a.laneId))!.uid).toBe(60671);
+    expect(h.accounts.idLookups.map((l) => [l[0], l.length])).toEqual([
+      [60600, 64],
+      [60664, 64],
+    ]);
+  });
 });
 
 describe.runIf(isRoot)('the shared user, root, and a manager that cannot switch users', () => {

@@ -107,6 +107,9 @@ export async function resolveSystemdRunAs(
   return runAs;
 }
 
+/** How many candidate uids one look-up asks about. */
+const UID_BATCH = 64;
+
 /** Options of {@link LaneUsers}. */
 export interface LaneUsersOptions {
   accounts: UserAccounts;
@@ -153,25 +156,33 @@ export class LaneUsers {
     const start = this.#o.cursor.get();
     const offset =
       start === undefined || start < firstUid || start > lastUid ? 0 : start - firstUid;
-    for (let i = 0; i < size; i++) {
-      const uid = firstUid + ((offset + i) % size);
-      if ((await accounts.byUid(uid)) !== undefined || (await accounts.gidTaken(uid))) continue;
-      try {
-        const made = await accounts.create({
-          name,
-          uid,
-          home,
-          comment: laneUserComment(laneId),
-        });
-        this.#o.cursor.set(uid + 1 > lastUid ? firstUid : uid + 1);
-        return made;
-      } catch (error) {
-        // Taken meanwhile (another process made a user): try the next one.
-        if (error instanceof LaunchplaneError && error.code === 'LP_CONFLICT') {
-          if ((await accounts.byName(name)) !== undefined) throw error;
-          continue;
+    // Candidates in round-robin order from the cursor, looked up a batch at a time: a range
+    // crowded with users (other agents', or lanes left behind) costs one look-up per batch.
+    for (let i = 0; i < size; i += UID_BATCH) {
+      const batch: number[] = [];
+      for (let j = i; j < Math.min(size, i + UID_BATCH); j++) {
+        batch.push(firstUid + ((offset + j) % size));
+      }
+      const inUse = await accounts.idsInUse(batch);
+      for (const uid of batch) {
+        if (inUse.has(uid)) continue;
+        try {
+          const made = await accounts.create({
+            name,
+            uid,
+            home,
+            comment: laneUserComment(laneId),
+          });
+          this.#o.cursor.set(uid + 1 > lastUid ? firstUid : uid + 1);
+          return made;
+        } catch (error) {
+          // Taken meanwhile (another process made a user): try the next one.
+          if (error instanceof LaunchplaneError && error.code === 'LP_CONFLICT') {
+            if ((await accounts.byName(name)) !== undefined) throw error;
+            continue;
+          }
+          throw error;
         }
-        throw error;
       }
     }
     throw new LaunchplaneError(

@@ -38,8 +38,13 @@ export class FakeUserAccounts implements UserAccounts {
     return Promise.resolve([...this.users.values()]);
   }
 
-  gidTaken(gid: number): Promise<boolean> {
-    return Promise.resolve(this.groups.has(gid));
+  /** Every list {@link idsInUse} was asked about, in order. */
+  readonly idLookups: number[][] = [];
+
+  idsInUse(ids: readonly number[]): Promise<Set<number>> {
+    this.idLookups.push([...ids]);
+    const uids = new Set([...this.users.values()].map((u) => u.uid));
+    return Promise.resolve(new Set(ids.filter((id) => uids.has(id) || this.groups.has(id))));
   }
 
   async create(user: NewUser): Promise<UserAccount> {

@@ -31,8 +31,11 @@ export interface UserAccounts {
   byUid(uid: number): Promise<UserAccount | undefined>;
   /** Every user the database lists (`getent passwd`). */
   list(): Promise<UserAccount[]>;
-  /** Whether a group has this gid. */
-  gidTaken(gid: number): Promise<boolean>;
+  /**
+   * Which of `ids` some user has as its uid or some group as its gid: the ids a new lane user
+   * (uid and group of the same number) may not take. One look-up for the whole list.
+   */
+  idsInUse(ids: readonly number[]): Promise<Set<number>>;
   /** Makes a user and its group; `LP_CONFLICT` when the name or uid is taken meanwhile. */
   create(user: NewUser): Promise<UserAccount>;
   /** Deletes a user and its group (never its home). Deleting a missing user succeeds. */

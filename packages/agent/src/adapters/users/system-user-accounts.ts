@@ -53,11 +53,28 @@ export class SystemUserAccounts implements UserAccounts {
     return parsePasswd(r.stdout);
   }
 
-  async gidTaken(gid: number): Promise<boolean> {
-    const r = await this.#run('getent', ['group', String(gid)]);
-    if (r.code === GETENT_MISSING) return false;
-    if (r.code !== 0) throw this.#failed('look up group', String(gid), r);
-    return parseGroup(r.stdout).some((g) => g.gid === gid);
+  async idsInUse(ids: readonly number[]): Promise<Set<number>> {
+    const inUse = new Set<number>();
+    if (ids.length === 0) return inUse;
+    // getent takes many keys at once: it prints the entries it found and exits 2 when some key
+    // had none. Two tool runs for the whole list, however many of its ids are taken.
+    const keys = ids.map(String);
+    const wanted = new Set(ids);
+    const [users, groups] = await Promise.all([
+      this.#run('getent', ['passwd', ...keys]),
+      this.#run('getent', ['group', ...keys]),
+    ]);
+    for (const [db, r] of [
+      ['passwd', users],
+      ['group', groups],
+    ] as const) {
+      if (r.code !== 0 && r.code !== GETENT_MISSING) {
+        throw this.#failed(db === 'passwd' ? 'look up users' : 'look up groups', keys.join(','), r);
+      }
+    }
+    for (const u of parsePasswd(users.stdout)) if (wanted.has(u.uid)) inUse.add(u.uid);
+    for (const g of parseGroup(groups.stdout)) if (wanted.has(g.gid)) inUse.add(g.gid);
+    return inUse;
   }
 
   async create(user: NewUser): Promise<UserAccount> {
