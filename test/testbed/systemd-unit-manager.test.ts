@@ -213,6 +213,35 @@ describeWithSystemd('DbusUnitManager on a real systemd user manager', (systemd) 
     await units.stop(name);
   });
 
+  it('units written side by side (their reloads shared) each start as written, and a rewrite is read', async () => {
+    const specs = await Promise.all(
+      [0, 1, 2, 3, 4, 5].map((i) => lane(`echo lane-${i} > "$PWD/out"\nexec sleep 1000`)),
+    );
+    const names = await Promise.all(specs.map((s) => units.writeUnit(s)));
+    await Promise.all(names.map((n) => units.start(n)));
+    for (const [i, s] of specs.entries()) {
+      await waitFor(
+        async () => (await readFile(join(s.dir, 'out'), 'utf8').catch(() => '')) !== '',
+      );
+      expect(await readFile(join(s.dir, 'out'), 'utf8')).toBe(`lane-${i}\n`);
+    }
+    // Rewritten while others are written: the start after it runs the new text.
+    await units.stop(names[0]!);
+    const rewritten = {
+      ...specs[0]!,
+      execStart: ['/bin/sh', '-c', 'echo rewritten > out; exec sleep 1000'],
+    };
+    await Promise.all([
+      units.writeUnit(rewritten),
+      ...specs.slice(1).map((s) => units.writeUnit(s)),
+    ]);
+    await units.start(names[0]!);
+    await waitFor(
+      async () => (await readFile(join(specs[0]!.dir, 'out'), 'utf8')) === 'rewritten\n',
+    );
+    await Promise.all(names.map((n) => units.removeUnit(n)));
+  });
+
   it('removeUnit() stops a running unit and deletes its files; removing again succeeds', async () => {
     const spec = await lane('exec sleep 1000');
     const name = await units.writeUnit(spec);

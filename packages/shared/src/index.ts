@@ -8,6 +8,7 @@ export * from './runner-ownership.js';
 export * from './lane-state.js';
 export * from './clock.js';
 export * from './backoff.js';
+export * from './coalesce.js';
 export * from './retry.js';
 export * from './steps.js';
 export * from './protocol.js';

@@ -6,7 +6,7 @@ import { basename, join } from 'node:path';
 
 import * as dbus from 'dbus-next';
 import type { MessageBus, Variant } from 'dbus-next';
-import { LaunchplaneError, unitName } from '@launchplane/shared';
+import { LaunchplaneError, coalescing, unitName } from '@launchplane/shared';
 
 import type {
   ProbeOutcome,
@@ -103,6 +103,14 @@ export class DbusUnitManager implements UnitManager {
     this.#rejectLost = reject;
   });
   #closed = false;
+  /**
+   * A `Reload` that begins after the call. A burst of lane creates on a host shares reloads
+   * instead of making one each: a reload stalls the whole manager (every other lane's start and
+   * stop waits for it) and runs the manager's generators again.
+   */
+  readonly #reloadAfterNow = coalescing(async () => {
+    await this.#call(MANAGER_PATH, MANAGER, 'Reload', '', []);
+  });
   /** Unique bus name of systemd, the only sender whose JobRemoved signals are trusted. */
   #managerName: string | undefined;
 
@@ -379,7 +387,7 @@ export class DbusUnitManager implements UnitManager {
 
   async #reload(what: string): Promise<void> {
     try {
-      await this.#call(MANAGER_PATH, MANAGER, 'Reload', '', []);
+      await this.#reloadAfterNow();
     } catch (error) {
       throw this.#failure(`${what}: reload failed`, error);
     }
