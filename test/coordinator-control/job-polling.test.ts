@@ -216,4 +216,26 @@ describe('polling as the safety net of demand', () => {
     // A document missing a field fails the schema: the check can fail.
     expect(validate({ ...(capacity.body as object), pools: [{ pool: 'build' }] })).toBe(false);
   });
+
+  it('closing the coordinator stops its rounds and its poller before the store closes', async () => {
+    const w = await world();
+    const { harness, control } = await w.start();
+    await waitForRounds(control, 1);
+    await harness.close();
+    const rounds = control.reconciler.rounds;
+    // A stopped loop does not answer a wake; one left running would plan on a closed store.
+    // (after reconcile.minGapSec, 1 s by default, which holds a woken round back)
+    control.reconciler.wake();
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(control.reconciler.rounds).toBe(rounds);
+    await expect(control.poller!.pollOnce()).rejects.toThrow();
+  });
 });
+
+async function waitForRounds(control: Control, n: number): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (control.reconciler.rounds < n) {
+    if (Date.now() > deadline) throw new Error(`fewer than ${n} reconciler rounds in 10 s`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

@@ -35,6 +35,11 @@ export interface ControlParts {
   server: { readonly hub: AgentHub };
   jobs: JobIngest;
   logger: Logger;
+  /**
+   * Registers work to stop when the coordinator closes, before its server and store do (see
+   * `Coordinator.onClose`). The control layer stops its loops there.
+   */
+  onClose?(hook: () => Promise<void>): void;
 }
 
 /** The control layer of one coordinator. */
@@ -138,15 +143,19 @@ export async function startControl(
   parts.jobs.onDemandChange(() => reconciler.wake());
   poller?.start();
   reconciler.start();
+  const stop = async (): Promise<void> => {
+    await reconciler.stop();
+    await poller?.stop();
+  };
+  // A closing coordinator stops the rounds, and the actions they left running, while its store
+  // is still open: an action cut off by a closed store would end half-done.
+  parts.onClose?.(stop);
   return {
     service,
     reconciler,
     poller,
     routes: controlRoutes(service),
-    stop: async () => {
-      await reconciler.stop();
-      await poller?.stop();
-    },
+    stop,
   };
 }
 
