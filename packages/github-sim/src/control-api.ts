@@ -84,6 +84,8 @@ function runnerView(sim: GitHubSimulator, r: RunnerRecord): Record<string, unkno
     origin: r.origin,
     sessionActive: r.session !== null,
     lastHeartbeatAt: r.session?.lastHeartbeatAt ?? null,
+    registeredAt: r.createdAt,
+    firstSessionAt: r.firstSessionAt ?? null,
     currentJobId: sim.currentJob(r.id)?.id ?? null,
   };
 }

@@ -59,6 +59,26 @@ describe('runner-facing control API and protocol', () => {
     expect((await h.json('GET', '/_sim/runner-faults')).body).toEqual(NO_RUNNER_FAULTS);
   });
 
+  it('shows when each runner registered and first started a session, in ms', async () => {
+    h = await startHarness();
+    const t0 = h.clock.now;
+    const reg = await register('r1', {});
+    const secret = (reg.body['credentials'] as { data: { secret: string } }).data.secret;
+    const view = async (): Promise<Record<string, unknown>> =>
+      (await h.json<{ runners: Record<string, unknown>[] }>('GET', '/_sim/runners')).body
+        .runners[0]!;
+    expect(await view()).toMatchObject({ registeredAt: t0, firstSessionAt: null });
+    h.clock.now = t0 + 1_250;
+    const s = await h.runner('POST', '/_runner/sessions', { secret, body: { version: '2.330.0' } });
+    expect(s.status).toBe(201);
+    expect(await view()).toMatchObject({ registeredAt: t0, firstSessionAt: t0 + 1_250 });
+    // A later session (the runner restarted) keeps the first one's time.
+    await h.runner('DELETE', `/_runner/sessions/${String(s.body['sessionId'])}`, { secret });
+    h.clock.now = t0 + 9_000;
+    await h.runner('POST', '/_runner/sessions', { secret, body: { version: '2.330.0' } });
+    expect(await view()).toMatchObject({ firstSessionAt: t0 + 1_250 });
+  });
+
   it('answers with error kinds the stub acts on: deleted registration, session conflict, version too old', async () => {
     h = await startHarness();
     const r = await connectRunner(h, { url: 'acme/api', name: 'r1', labels: [] });

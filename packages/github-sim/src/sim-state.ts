@@ -116,6 +116,8 @@ export interface RunnerRecord {
    */
   reportedStatus?: string | null;
   createdAt: number;
+  /** When a runner process first started a session (ms); absent until then, and in older state files. */
+  firstSessionAt?: number;
 }
 
 /** The default runner group every organization and repository has (GitHub's id 1). */

@@ -581,6 +581,7 @@ export class GitHubSimulator {
         ...(opts.disableUpdate === true ? { disableUpdate: true } : {}),
       };
       x.version = version;
+      x.firstSessionAt ??= this.now();
       if (x.origin === 'jit') x.jitUsed = true;
     });
     return id;
