@@ -138,6 +138,8 @@ export interface WorldOptions {
   demand?: { webhookSecret?: string; pollIntervalSec?: number };
   /** Simulator config on top of the world's (e.g. `pickupDelayMs`). */
   simConfig?: Record<string, unknown>;
+  /** The coordinator's `log.level` (default `warn`); `debug` logs each command it sends. */
+  coordinatorLogLevel?: 'debug' | 'info' | 'warn';
 }
 
 /** The coordinator daemon of a world, for tests that take it down. */
@@ -148,6 +150,8 @@ export interface CoordinatorHandle {
   start(): Promise<void>;
   /** The tail of its log. */
   log(): Promise<string>;
+  /** Its whole log file (pino JSON lines and its start-up lines). */
+  readonly logPath: string;
 }
 
 /** A running acceptance world. */
@@ -415,7 +419,7 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
         // still spans that twice over, and keeps drains quick.
         `drain: { settleSec: ${opts.drain?.settleSec ?? 2}, settleObservations: ${opts.drain?.settleObservations ?? 2}, pollSec: ${opts.drain?.pollSec ?? 1} }`,
         'agents: { heartbeatSec: 5 }',
-        'log: { level: warn }',
+        `log: { level: ${opts.coordinatorLogLevel ?? 'warn'} }`,
         '',
       ].join('\n'),
     );
@@ -443,6 +447,7 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
       stop: async () => coordinatorDaemon?.stop(),
       start: startCoordinator,
       log: async () => (await readFile(coordLog, 'utf8').catch(() => '')).slice(-4000),
+      logPath: coordLog,
     };
     cleanups.push(() => coordinator.stop());
     await startCoordinator();
