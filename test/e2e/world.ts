@@ -138,6 +138,8 @@ export interface WorldOptions {
   demand?: { webhookSecret?: string; pollIntervalSec?: number };
   /** Simulator config on top of the world's (e.g. `pickupDelayMs`). */
   simConfig?: Record<string, unknown>;
+  /** The coordinator's `github.minWriteIntervalMs` (default: its own, 1000). */
+  githubMinWriteIntervalMs?: number;
   /** The coordinator's `log.level` (default `warn`); `debug` logs each command it sends. */
   coordinatorLogLevel?: 'debug' | 'info' | 'warn';
 }
@@ -403,6 +405,9 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
         `  apiUrl: ${sim.url}`,
         `  webUrl: ${sim.url}`,
         `  auth: { tokenFile: ${join(coordDir, 'github.token')} }`,
+        ...(opts.githubMinWriteIntervalMs === undefined
+          ? []
+          : [`  minWriteIntervalMs: ${opts.githubMinWriteIntervalMs}`]),
         ...(demand?.webhookSecret === undefined
           ? []
           : [`  webhook: { secretFile: ${join(coordDir, 'webhook.secret')} }`]),

@@ -14,6 +14,7 @@ describe('parseCoordinatorConfig', () => {
       apiUrl: 'https://api.github.com',
       webUrl: 'https://github.com',
       auth: { tokenFile: '/etc/lp/gh.token' },
+      minWriteIntervalMs: 1000,
     });
     expect(c.listen).toEqual({ host: '127.0.0.1', port: 7443 });
     expect(c.reconcile).toEqual({ auto: false, intervalSec: 30, minGapSec: 1 });
@@ -150,6 +151,23 @@ describe('parseCoordinatorConfig', () => {
       ['jobs: { retention: { completedSec: 60 } }', /jobs\.retention\.completedSec/],
     ] as const) {
       expect(() => parseCoordinatorConfig(`dataDir: d\n${bad}\n`, { baseDir: '/' })).toThrow(path);
+    }
+  });
+
+  it('spaces writes to GitHub a second apart by default, takes another gap, and refuses a bad one', () => {
+    expect(parseCoordinatorConfig('dataDir: d\n', { baseDir: '/' }).github.minWriteIntervalMs).toBe(
+      1000,
+    );
+    const ghes = parseCoordinatorConfig('dataDir: d\ngithub: { minWriteIntervalMs: 50 }\n', {
+      baseDir: '/',
+    });
+    expect(ghes.github).toMatchObject({ apiUrl: 'https://api.github.com', minWriteIntervalMs: 50 });
+    for (const bad of ['-1', '0.5', '60001', '"1s"']) {
+      expect(() =>
+        parseCoordinatorConfig(`dataDir: d\ngithub: { minWriteIntervalMs: ${bad} }\n`, {
+          baseDir: '/',
+        }),
+      ).toThrow(/github\.minWriteIntervalMs/);
     }
   });
 

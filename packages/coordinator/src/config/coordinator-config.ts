@@ -87,6 +87,12 @@ export const coordinatorConfigSchema = z.strictObject({
       webUrl: z.url({ protocol: /^https?$/ }).default('https://github.com'),
       auth: githubAuthSchema.optional(),
       /**
+       * Least gap between two writes (POST, PATCH, PUT, DELETE) to GitHub, in ms. github.com asks
+       * integrations for at least a second between writes (secondary rate limits); a GitHub
+       * Enterprise Server without those limits may take less.
+       */
+      minWriteIntervalMs: z.number().int().min(0).max(60_000).default(1000),
+      /**
        * `workflow_job` deliveries at `POST /v1/github/webhook`, checked against the HMAC secret
        * in `secretFile` (owner-only). Without it the route answers 404 and demand comes from
        * polling alone.
@@ -104,7 +110,11 @@ export const coordinatorConfigSchema = z.strictObject({
         })
         .optional(),
     })
-    .default({ apiUrl: 'https://api.github.com', webUrl: 'https://github.com' }),
+    .default({
+      apiUrl: 'https://api.github.com',
+      webUrl: 'https://github.com',
+      minWriteIntervalMs: 1000,
+    }),
   /**
    * The job store: GitHub Actions jobs of the policy's scopes, from webhooks and from polling
    * the repositories of pools that follow demand (docs/coordinator-config.md "Demand: webhooks and polling").

@@ -83,7 +83,10 @@ export async function startControl(
     opts.github ??
     (auth === undefined
       ? unconfiguredGitHub()
-      : await createGitHubRunners({ apiUrl: config.github.apiUrl, auth }, { log: parts.logger }));
+      : await createGitHubRunners(
+          { apiUrl: config.github.apiUrl, auth },
+          { log: parts.logger, minWriteIntervalMs: config.github.minWriteIntervalMs },
+        ));
   const clock = opts.clock ?? systemClock;
   const workflows = opts.workflows ?? (isWorkflows(github) ? github : unconfiguredWorkflows());
   const poller =
