@@ -315,6 +315,7 @@ function coordinatorTimes(o: Options): {
   pollIntervalSec: number;
   reconcileMinGapSec: number;
   drain: { settleSec: number; settleObservations: number; pollSec: number };
+  githubMinWriteIntervalMs: number;
 } {
   const wallSec = (sim: number, least: number): number =>
     Math.max(least, Math.round(sim / o.speed));
@@ -327,6 +328,8 @@ function coordinatorTimes(o: Options): {
     // rounds woken by demand 1 s apart, and a drain's settle of 3 checks 5 s apart over 60 s.
     reconcileMinGapSec: Math.max(0.1, Math.round((1 / o.speed) * 100) / 100),
     drain: { settleSec: wallSec(60, 1), settleObservations: 3, pollSec: wallSec(5, 1) },
+    // The gap github.com asks between writes (label changes, registration deletes): 1 s.
+    githubMinWriteIntervalMs: Math.round(1000 / o.speed),
   };
 }
 
@@ -423,6 +426,7 @@ async function runMode(
       minGapSec: wall.reconcileMinGapSec,
     },
     drain: wall.drain,
+    githubMinWriteIntervalMs: wall.githubMinWriteIntervalMs,
     createOnlineSec: 120,
     // At debug the coordinator logs each command it sends, with its time in ms: when each
     // lane's create left (see createsSent).
