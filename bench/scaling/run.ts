@@ -30,7 +30,8 @@
  * Root and the systemd testbed are needed: `npm run bench:scaling` (builds first). Options:
  * `--jobs 50 --minutes 30 --burst 10 --min-duration-sec 30 --max-duration-sec 300 --speed 20
  * --seed 14 --hosts 2 --lanes-per-host 6 --min-idle 1 --scale-down-after-sec 60 --reservation-sec 120
- * --modes static-avg,static-peak,demand --sample-ms 500 --target-window-ms 10000 --no-write`.
+ * --modes static-avg,static-peak,demand --sample-ms 500 --target-window-ms 10000 --timeline PATH
+ * --coordinator-log PATH --no-write`.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -71,6 +72,8 @@ interface Options {
   write: boolean;
   /** Where to write each demand-mode event in time order (JSON lines), to see where waits go. */
   timeline: string | undefined;
+  /** Where to copy demand mode's coordinator log (debug level). */
+  coordinatorLog: string | undefined;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -92,6 +95,7 @@ function parseArgs(argv: string[]): Options {
     targetWindowMs: 10_000,
     write: true,
     timeline: undefined,
+    coordinatorLog: undefined,
   };
   const num = (flag: string, v: string | undefined): number => {
     const n = Number(v);
@@ -121,10 +125,11 @@ function parseArgs(argv: string[]): Options {
     const key = keys[a];
     if (key !== undefined) (o as unknown as Record<string, number>)[key] = num(a, argv[++i]);
     else if (a === '--no-write') o.write = false;
-    else if (a === '--timeline') {
+    else if (a === '--timeline' || a === '--coordinator-log') {
       const path = argv[++i];
-      if (path === undefined || path === '') throw new Error('option "--timeline" needs a path');
-      o.timeline = path;
+      if (path === undefined || path === '') throw new Error(`option "${a}" needs a path`);
+      if (a === '--timeline') o.timeline = path;
+      else o.coordinatorLog = path;
     } else if (a === '--modes') {
       const list = (argv[++i] ?? '').split(',');
       for (const m of list) {
@@ -248,6 +253,8 @@ interface ModeResult {
     registeredToOnline: { p50: number; p95: number };
   };
   overProvisioned?: number;
+  /** Their runner names. */
+  overProvisionedLanes?: string[];
   githubRequests: { total: number; counted: number; notModified: number };
   wallSec: number;
   simulatedSec: number;
@@ -378,6 +385,8 @@ function writeTimeline(
 ): void {
   const rows: { t: number; event: string; [k: string]: unknown }[] = [];
   const t = (ms: number): number => round(((ms - wall0) * speed) / 1000);
+  // The wall clock of t = 0, to line the timeline up with a coordinator log (--coordinator-log).
+  rows.push({ t: 0, event: 'replay.started', atMs: wall0 });
   for (const j of jobs) {
     rows.push({ t: t(j.queuedAt), event: 'job.queued', job: j.id });
     if (j.startedAt !== null) {
@@ -577,10 +586,12 @@ async function runMode(
       .sort((a, b) => a - b);
     // Lanes made during the measurement: from their create leaving the coordinator, through
     // config.sh registering the runner, to the runner's first session.
-    const requestedAt =
-      mode === 'demand'
-        ? createsSent(readFileSync(w.coordinator.logPath, 'utf8'))
-        : new Map<string, number>();
+    const coordinatorLog = mode === 'demand' ? readFileSync(w.coordinator.logPath, 'utf8') : '';
+    if (o.coordinatorLog !== undefined && mode === 'demand') {
+      mkdirSync(dirname(o.coordinatorLog), { recursive: true });
+      writeFileSync(o.coordinatorLog, coordinatorLog);
+    }
+    const requestedAt = createsSent(coordinatorLog);
     const made = [...requestedAt.entries()].filter(
       ([name, at]) => at >= wall0 && onlineAt.has(name) && registeredAt.has(name),
     );
@@ -642,6 +653,7 @@ async function runMode(
         registeredToOnline: { p50: sec(registeredToOnline, 50), p95: sec(registeredToOnline, 95) },
       };
       result.overProvisioned = overProvisioned.size;
+      result.overProvisionedLanes = [...overProvisioned].sort();
     }
     process.stderr.write(`[scaling] ${mode}: ${JSON.stringify(result)}\n`);
     return result;
