@@ -641,13 +641,14 @@ async function runMode(
       });
     }
     if (mode === 'demand') {
+      // A percentile of wall-time ms, in simulated seconds.
+      const sec = (xs: number[], p: number): number => round((percentile(xs, p) * o.speed) / 1000);
       result.laneStartSec = {
-        p50: round((percentile(starts, 50) * o.speed) / 1000),
-        p95: round((percentile(starts, 95) * o.speed) / 1000),
+        p50: sec(starts, 50),
+        p95: sec(starts, 95),
         samples: starts.length,
         wallP50: round(percentile(starts, 50) / 1000, 2),
       };
-      const sec = (xs: number[], p: number): number => round((percentile(xs, p) * o.speed) / 1000);
       result.laneStartPartsSec = {
         toRegistered: { p50: sec(toRegistered, 50), p95: sec(toRegistered, 95) },
         registeredToOnline: { p50: sec(registeredToOnline, 50), p95: sec(registeredToOnline, 95) },
