@@ -64,14 +64,9 @@ export class SystemUserAccounts implements UserAccounts {
       this.#run('getent', ['passwd', ...keys]),
       this.#run('getent', ['group', ...keys]),
     ]);
-    for (const [db, r] of [
-      ['passwd', users],
-      ['group', groups],
-    ] as const) {
-      if (r.code !== 0 && r.code !== GETENT_MISSING) {
-        throw this.#failed(db === 'passwd' ? 'look up users' : 'look up groups', keys.join(','), r);
-      }
-    }
+    const answered = (r: RunResult): boolean => r.code === 0 || r.code === GETENT_MISSING;
+    if (!answered(users)) throw this.#failed('look up users', keys.join(','), users);
+    if (!answered(groups)) throw this.#failed('look up groups', keys.join(','), groups);
     for (const u of parsePasswd(users.stdout)) if (wanted.has(u.uid)) inUse.add(u.uid);
     for (const g of parseGroup(groups.stdout)) if (wanted.has(g.gid)) inUse.add(g.gid);
     return inUse;
