@@ -4,6 +4,7 @@ import type { DemandJob, DemandSource, JobSnapshot } from '../domain/demand.js';
 import { nowSec } from '@launchplane/shared';
 import { makeWorld, seedLane, type World } from './control-fakes.test-helper.js';
 import { ControlService } from './control-service.js';
+import { plan as planOf } from '../domain/plan.js';
 import { Observer, RESERVATIONS_KEY } from './observer.js';
 
 const DEMAND_POLICY = `version: 1
@@ -109,6 +110,64 @@ describe('Observer and the job source', () => {
     // Busy on GitHub: the clock stops.
     w.github.set(lane.runnerId ?? 0, { busy: true });
     expect((await observer.observe()).demand?.idleSince).toEqual({});
+  });
+
+  it("starts an idle clock at the lane's last sign of work, not at the look that first saw it idle", async () => {
+    const source = new FakeDemandSource();
+    const w = await demandWorld(source);
+    const lane = await seedLane(w, { laneId: '01hzzzzzzzzzzzzzzzzzzz0003' });
+    const observer = new Observer(w.deps);
+    const watching = nowSec(w.clock);
+    // The first look: the agent has not reported the lane yet.
+    expect((await observer.observe()).demand?.idleSince).toEqual({});
+    // The lane came online 30 s later, and its job finished at +40 by GitHub's job data; no round
+    // looked until +100.
+    await w.deps.store.putLane({ ...lane, updatedAt: watching + 30 });
+    source.jobs = [
+      queued(31, {
+        status: 'completed',
+        runnerName: lane.runnerName,
+        runnerId: lane.runnerId,
+        startedAt: watching + 35,
+        completedAt: watching + 40,
+      }),
+    ];
+    await w.clock.sleep(100_000);
+    const hostReport = w.hub.lanes.get(lane.laneId) as LaneReport;
+    report(w, [{ ...hostReport, state: 'online' }]);
+    expect((await observer.observe()).demand?.idleSince).toEqual({ [lane.laneId]: watching + 40 });
+    // A restarted coordinator starts no clock before its own first look.
+    const restarted = new Observer(w.deps);
+    expect((await restarted.observe()).demand?.idleSince).toEqual({
+      [lane.laneId]: nowSec(w.clock),
+    });
+  });
+
+  it('ignores a finish time from the lane directory that lies in the future (a job wrote it)', async () => {
+    const source = new FakeDemandSource();
+    const w = await demandWorld(source);
+    const lane = await seedLane(w, { laneId: '01hzzzzzzzzzzzzzzzzzzz0004' });
+    const observer = new Observer(w.deps);
+    const watching = nowSec(w.clock);
+    expect((await observer.observe()).demand?.idleSince).toEqual({});
+    await w.deps.store.putLane({ ...lane, updatedAt: watching + 10 });
+    // Idle past the pool's scaleDownAfterSec (600 s) by its record.
+    await w.clock.sleep(700_000);
+    const hostReport = w.hub.lanes.get(lane.laneId) as LaneReport;
+    const local = {
+      busy: false,
+      jobRunning: false,
+      workerProcess: false,
+      jobsCompleted: 1,
+      // The attack: `touch -d 2099-01-01 job-completed` from inside the job.
+      lastJobCompletedAt: watching + 1_000_000,
+    };
+    report(w, [{ ...hostReport, state: 'online', local }]);
+    const input = await observer.observe();
+    expect(input.demand?.idleSince).toEqual({ [lane.laneId]: watching + 10 });
+    // The plan takes no future time either: past scaleDownAfterSec the lane may go.
+    const plan = planOf(input);
+    expect(plan.actions.map((a) => a.kind)).toContain('remove');
   });
 
   it('keeps a reservation for a lane that took a job the job data do not show, across a restart, until they do', async () => {

@@ -30,6 +30,8 @@ export class Observer {
   readonly #offlineSince = new Map<number, number>();
   /** Lane id → Unix seconds since when its host and GitHub both say it is idle. */
   #idleSince: Record<string, number> = {};
+  /** Unix seconds of the first look at demand: no idle clock starts before it. */
+  #watchingSince: number | undefined;
   /** Loaded from the store on first use, then kept here and written back when they change. */
   #reservations: DemandReservation[] | undefined;
   #reservationsText = '';
@@ -137,7 +139,7 @@ export class Observer {
       jobs: snapshot?.jobs ?? [],
       now: seen.now,
     };
-    this.#idleSince = nextIdleSince(this.#idleSince, obs);
+    this.#idleSince = nextIdleSince(this.#idleSince, obs, (this.#watchingSince ??= seen.now));
     let reservations = await this.#loadReservations();
     // Without job data nothing can end a reservation early: keep them as they are.
     if (snapshot !== undefined) {

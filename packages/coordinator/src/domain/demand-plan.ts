@@ -26,6 +26,7 @@ import { matchJob, poolProfiles, type MatchHost } from './matching.js';
 import {
   JobsByRunner,
   idleByHostAndGitHub,
+  lastWorkAt,
   nextReservations,
   type LaneObservation,
 } from './reservations.js';
@@ -445,8 +446,7 @@ function idleCandidate(
   if (!Object.hasOwn(o.idleSince, lane.laneId)) return undefined;
   const since = Math.max(
     o.idleSince[lane.laneId] ?? o.now,
-    o.jobs.lastCompletedAt(lane) ?? 0,
-    local?.lastJobCompletedAt ?? 0,
+    lastWorkAt(lane, v.report, o.jobs, o.now) ?? 0,
   );
   return { since, dueAt: Math.max(since + o.scaleDownAfterSec, reservedUntil) };
 }

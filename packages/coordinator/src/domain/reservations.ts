@@ -141,10 +141,18 @@ export function reservationHolds(
  * The next idle clocks: a lane that its agent reports online and not busy, whose runner GitHub
  * shows online and not busy, and that no stored job says is running keeps (or starts) its clock;
  * every other lane has none.
+ *
+ * A clock starts at the lane's last sign of work, not at the look that first saw it idle: rounds
+ * may be an interval apart, and a lane goes `scaleDownAfterSec` after its last job, not up to an
+ * interval later. The last sign of work is the latest of its record's last change (it came
+ * online, its agent reported a job finished, it was taken back) and {@link lastWorkAt}; never
+ * after now, and never before `watchingSince`, the observer's first look (Unix seconds): a
+ * restarted coordinator lets every lane idle a full `scaleDownAfterSec` before it may go.
  */
 export function nextIdleSince(
   prev: Readonly<Record<string, number>>,
   obs: LaneObservation,
+  watchingSince: number,
 ): Record<string, number> {
   const jobs = new JobsByRunner(obs.jobs);
   const out: Record<string, number> = {};
@@ -152,9 +160,35 @@ export function nextIdleSince(
     const report = obs.reports.get(lane.laneId);
     const runner = lane.runnerId === undefined ? undefined : obs.runners.get(lane.runnerId);
     if (!idleByHostAndGitHub(lane, report, runner) || jobs.running(lane)) continue;
-    out[lane.laneId] = Object.hasOwn(prev, lane.laneId) ? (prev[lane.laneId] ?? obs.now) : obs.now;
+    const kept = prev[lane.laneId];
+    out[lane.laneId] =
+      kept ??
+      Math.max(
+        watchingSince,
+        Math.min(obs.now, Math.max(lane.updatedAt, lastWorkAt(lane, report, jobs, obs.now) ?? 0)),
+      );
   }
   return out;
+}
+
+/**
+ * When the lane last finished a job: by the stored jobs (GitHub's word) or by its agent's report.
+ * The agent's time is the mtime of a file in the lane directory, which the job can set: a time
+ * after `now` is ignored, or a job could keep its lane from ever going idle long enough to go.
+ */
+export function lastWorkAt(
+  lane: LaneRecord,
+  report: LaneReport | undefined,
+  jobs: JobsByRunner,
+  now: number,
+): number | undefined {
+  const hostSays = report?.local?.lastJobCompletedAt;
+  const times = [
+    jobs.lastCompletedAt(lane),
+    hostSays !== undefined && hostSays <= now ? hostSays : undefined,
+  ];
+  const known = times.filter((t): t is number => t !== undefined);
+  return known.length === 0 ? undefined : Math.max(...known);
 }
 
 /** The host and GitHub both say the lane is up and idle. */
