@@ -384,6 +384,38 @@ describe('agent session', () => {
     expect((await h.coordinator.store.getLane(LANE_ID))?.state).toBe('busy');
   });
 
+  it("tells the hub's listeners when a report changes a lane's state, and only then", async () => {
+    await h.coordinator.store.putLane(LANE);
+    let calls = 0;
+    h.coordinator.server.hub.onLaneChange?.(() => calls++);
+    const a = await connect();
+    const send = (seq: number, state: LaneReport['state']): void =>
+      a.send({
+        type: 'event',
+        seq,
+        jws: signEvent(event(seq, { kind: 'lane', lane: laneReport(state) }), {
+          privateKey: key.privateKey,
+        }),
+      });
+    // starting → online: a change.
+    send(1, 'online');
+    expect(await a.next('ack')).toEqual({ type: 'ack', seq: 1 });
+    expect(calls).toBe(1);
+    // online again: no change, no call.
+    send(2, 'online');
+    expect(await a.next('ack')).toEqual({ type: 'ack', seq: 2 });
+    expect(calls).toBe(1);
+    // online → busy, by an inventory this time.
+    a.send({
+      type: 'inventory',
+      optIn: { repositories: [], organizations: [], backends: [], maxLanes: 1 },
+      lanes: [laneReport('busy')],
+      capabilities: [],
+    });
+    await expect.poll(() => calls).toBe(2);
+    expect((await h.coordinator.store.getLane(LANE_ID))?.state).toBe('busy');
+  });
+
   it('agent audit records must continue their hash chain; a break is stored, flagged and audited', async () => {
     const a = await connect();
     const base = {

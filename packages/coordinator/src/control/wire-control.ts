@@ -144,6 +144,10 @@ export async function startControl(
   );
   // A job queued (or started) changes the plan: act on it now, not at the next interval.
   parts.jobs.onDemandChange(() => reconciler.wake());
+  // So does a lane its host saw finish a job (or take one): a freed lane is planned with at once,
+  // and its scale-down clock is due from its last job, not from the next interval's look. Rounds
+  // stay at least reconcile.minGapSec apart however often hosts report.
+  parts.server.hub.onLaneChange?.(() => reconciler.wake());
   poller?.start();
   reconciler.start();
   const stop = async (): Promise<void> => {

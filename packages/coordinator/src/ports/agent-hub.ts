@@ -36,4 +36,9 @@ export interface AgentHub {
   session(hostId: string): HostSessionInfo | undefined;
   /** Every live session. */
   sessions(): HostSessionInfo[];
+  /**
+   * Calls `listener` after a host's report changed the recorded state of one of its lanes (a lane
+   * came online, took a job or finished one). Optional: a hub without reports never calls it.
+   */
+  onLaneChange?(listener: () => void): void;
 }

@@ -87,6 +87,7 @@ export class WsAgentHub implements AgentHub {
   readonly #pending = new Map<string, Pending>();
   readonly #sessionHost: SessionHost;
   readonly #admissions = new Map<AgentSession, Admission>();
+  readonly #laneListeners: (() => void)[] = [];
 
   constructor(opts: WsAgentHubOptions) {
     this.#opts = {
@@ -112,6 +113,9 @@ export class WsAgentHub implements AgentHub {
       attach: (s) => this.#attach(s),
       detach: (s) => this.#detach(s),
       deliverResult: (s, r) => this.#deliver(s, r),
+      laneChanged: () => {
+        for (const listener of this.#laneListeners) listener();
+      },
       ...(o.guard === undefined
         ? {}
         : {
@@ -121,6 +125,10 @@ export class WsAgentHub implements AgentHub {
             },
           }),
     };
+  }
+
+  onLaneChange(listener: () => void): void {
+    this.#laneListeners.push(listener);
   }
 
   /**

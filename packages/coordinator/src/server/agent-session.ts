@@ -52,6 +52,8 @@ export interface SessionHost {
   attach(session: AgentSession): void;
   /** Called when the socket closed. */
   detach(session: AgentSession): void;
+  /** A host's report changed the recorded state of one of its lanes (after it was stored). */
+  laneChanged?(): void;
   /** A verified result arrived. Returns false when no pending command had that jti. */
   deliverResult(session: AgentSession, result: ResultPayload): boolean;
   /**
@@ -406,6 +408,7 @@ export class AgentSession {
       this.#info.inventory = msg;
       this.#info.lastSeenAt = now;
     }
+    let changed = false;
     await store.transaction(async (tx) => {
       const host = await tx.getHost(hostId);
       if (host === undefined) return;
@@ -415,8 +418,11 @@ export class AgentSession {
         capabilities: [...msg.capabilities],
         lastSeenAt: now,
       });
-      for (const lane of msg.lanes) await applyLaneReport(tx, hostId, lane, now, this.#host.logger);
+      for (const lane of msg.lanes) {
+        if (await applyLaneReport(tx, hostId, lane, now, this.#host.logger)) changed = true;
+      }
     });
+    if (changed) this.#host.laneChanged?.();
   }
 
   /**
@@ -457,10 +463,12 @@ export class AgentSession {
     }
     const { store } = this.#host;
     const now = this.#host.now();
+    let changed = false;
     await store.transaction(async (tx) => {
       const fresh = await tx.putAgentEvent(hostId, payload.seq, payload, now);
-      if (fresh) await applyEvent(tx, hostId, payload, now, this.#host.logger);
+      if (fresh) changed = await applyEvent(tx, hostId, payload, now, this.#host.logger);
     });
+    if (changed) this.#host.laneChanged?.();
     if (this.#info !== undefined) this.#info.lastSeenAt = now;
     this.#sendFrame({ type: 'ack', seq: payload.seq });
   }
@@ -481,13 +489,14 @@ export class AgentSession {
   }
 }
 
+/** Stores one verified event; true when it changed the recorded state of a lane. */
 async function applyEvent(
   tx: StoreTx,
   hostId: string,
   payload: EventPayload,
   now: number,
   logger: Logger,
-): Promise<void> {
+): Promise<boolean> {
   const event = payload.event;
   switch (event.kind) {
     case 'audit': {
@@ -523,17 +532,17 @@ async function applyEvent(
           recovery: `Run "launchplane-agent audit --verify" on host "${hostId}" and compare with this audit log`,
         });
       }
-      return;
+      return false;
     }
     case 'lane':
-      await applyLaneReport(tx, hostId, event.lane, now, logger);
-      return;
+      return applyLaneReport(tx, hostId, event.lane, now, logger);
     case 'lane-removed': {
       const lane = await tx.getLane(event.laneId);
-      if (lane === undefined || lane.hostId !== hostId) return;
+      if (lane === undefined || lane.hostId !== hostId) return false;
       const state = mergedLaneState(lane.state, 'removed');
-      if (state !== lane.state) await tx.putLane({ ...lane, state, updatedAt: now });
-      return;
+      if (state === lane.state) return false;
+      await tx.putLane({ ...lane, state, updatedAt: now });
+      return true;
     }
   }
 }
@@ -558,31 +567,35 @@ async function followAgentChain(
   return undefined;
 }
 
-/** Updates the coordinator's record of a lane this host reported; other hosts' lanes are ignored. */
+/**
+ * Updates the coordinator's record of a lane this host reported; other hosts' lanes are ignored.
+ * True when the lane's recorded state changed.
+ */
 async function applyLaneReport(
   tx: StoreTx,
   hostId: string,
   report: InventoryMessage['lanes'][number],
   now: number,
   logger: Logger,
-): Promise<void> {
+): Promise<boolean> {
   const lane = await tx.getLane(report.laneId);
-  if (lane === undefined) return;
+  if (lane === undefined) return false;
   if (lane.hostId !== hostId) {
     logger.warn(
       { hostId, laneId: report.laneId, owner: lane.hostId },
       'agent reported a lane recorded for another host; ignored',
     );
-    return;
+    return false;
   }
   const state = mergedLaneState(lane.state, report.state);
   // The report's runnerId is the host's word and is never recorded: a runner id comes only from
   // GitHub's own answers to the coordinator (the create saga records it), so a host cannot make
   // the coordinator relabel or delete a runner it names.
   const recovery = report.recovery ?? lane.recovery;
-  if (state === lane.state && recovery === lane.recovery) return;
+  if (state === lane.state && recovery === lane.recovery) return false;
   const next: LaneRecord = { ...lane, state, recovery, updatedAt: now };
   await tx.putLane(next);
+  return state !== lane.state;
 }
 
 /** The audit actor of an authenticated host's session. */
