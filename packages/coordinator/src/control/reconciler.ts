@@ -96,6 +96,26 @@ export class Reconciler {
    * is removed then, not up to an interval late: the next round runs when the first one is due.
    */
   #wakeForScaleDown(plan: ControlPlan): void {
+    const pools = plan.scaling?.pools ?? [];
+    if (pools.length > 0) {
+      // What each demand pool's round decided, for anyone tracing when a lane came or went.
+      this.#logger.debug(
+        {
+          pools: pools.map((p) => ({
+            pool: p.pool,
+            lanes: p.lanes,
+            busy: p.busy,
+            waiting: p.waiting,
+            target: p.target,
+            creates: p.creates,
+            reclaims: p.reclaims,
+            removes: p.removes,
+            nextScaleDownAt: p.nextScaleDownAt,
+          })),
+        },
+        'reconciler round',
+      );
+    }
     const due = plan.scaling?.pools.flatMap((p) =>
       p.nextScaleDownAt === undefined ? [] : [p.nextScaleDownAt],
     );
