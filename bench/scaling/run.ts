@@ -22,7 +22,8 @@
  *   `lane.reclaim` audit records of the coordinator; a remove that was taken back is no removal);
  * - GitHub requests (the simulator's `/_sim/requests`: every request, those that counted against
  *   the rate limit, and free 304s);
- * - lane start time: from a lane's runner being registered to it being online (demand mode);
+ * - lane start time: from the coordinator sending a lane's create to its runner's first session
+ *   (demand mode);
  * - over-provisioned lanes (demand mode): lanes whose runner registered at a sample where the pool held
  *   more lanes than every target `min(max, max(min, busy + waiting + minIdle))` seen in the last
  *   `--target-window-ms` of wall time (busy and waiting from the simulator's jobs).
@@ -30,7 +31,7 @@
  * Root and the systemd testbed are needed: `npm run bench:scaling` (builds first). Options:
  * `--jobs 50 --minutes 30 --burst 10 --min-duration-sec 30 --max-duration-sec 300 --speed 20
  * --seed 14 --hosts 2 --lanes-per-host 6 --min-idle 1 --scale-down-after-sec 60 --reservation-sec 120
- * --modes static-avg,static-peak,demand --sample-ms 500 --target-window-ms 10000 --timeline PATH
+ * --drain-settle-sec 60 --modes static-avg,static-peak,demand --sample-ms 500 --target-window-ms 10000 --timeline PATH
  * --coordinator-log PATH --no-write`.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -66,6 +67,8 @@ interface Options {
   /** Simulated seconds, as every time the bench reports (the coordinator gets them ÷ speed). */
   scaleDownAfterSec: number;
   reservationSec: number;
+  /** The drain's settle (the coordinator's `drain.settleSec`, 60 by default), simulated. */
+  drainSettleSec: number;
   modes: Mode[];
   sampleMs: number;
   targetWindowMs: number;
@@ -90,6 +93,7 @@ function parseArgs(argv: string[]): Options {
     minIdle: 1,
     scaleDownAfterSec: 60,
     reservationSec: 120,
+    drainSettleSec: 60,
     modes: [...MODES],
     sampleMs: 500,
     targetWindowMs: 10_000,
@@ -117,6 +121,7 @@ function parseArgs(argv: string[]): Options {
     '--min-idle': 'minIdle',
     '--scale-down-after-sec': 'scaleDownAfterSec',
     '--reservation-sec': 'reservationSec',
+    '--drain-settle-sec': 'drainSettleSec',
     '--sample-ms': 'sampleMs',
     '--target-window-ms': 'targetWindowMs',
   };
@@ -334,7 +339,12 @@ function coordinatorTimes(o: Options): {
     // The coordinator's defaults, compressed like the pool's times, within what each allows:
     // rounds woken by demand 1 s apart, and a drain's settle of 3 checks 5 s apart over 60 s.
     reconcileMinGapSec: Math.max(0.1, Math.round((1 / o.speed) * 100) / 100),
-    drain: { settleSec: wallSec(60, 1), settleObservations: 3, pollSec: wallSec(5, 1) },
+    drain: {
+      settleSec: wallSec(o.drainSettleSec, 0),
+      // No settle is one look: the host and GitHub say idle once, and the remove goes on.
+      settleObservations: o.drainSettleSec === 0 ? 1 : 3,
+      pollSec: wallSec(5, 1),
+    },
     // The gap github.com asks between writes (label changes, registration deletes): 1 s.
     githubMinWriteIntervalMs: Math.round(1000 / o.speed),
   };
