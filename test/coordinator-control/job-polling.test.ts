@@ -11,7 +11,13 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import { startGitHubSim, type GitHubSim } from '@launchplane/github-sim';
 import { afterEach, describe, expect, it } from 'vitest';
 import { signEvent } from '@launchplane/shared';
-import { FakeAgent, enrollHost, newHostKey } from '../coordinator-server/fake-agent.js';
+import {
+  FakeAgent,
+  enrollHost,
+  laneRecordOf,
+  laneReportOf,
+  newHostKey,
+} from '../coordinator-server/fake-agent.js';
 import { startHarness, type Harness } from '../coordinator-server/harness.js';
 import { cliClient, simJsonClient } from './world-io.js';
 
@@ -233,25 +239,12 @@ describe('polling as the safety net of demand', () => {
       publicKey: key.publicKey,
     });
     expect(enrolled.status).toBe(201);
-    const laneId = '01jd0000000000000000000001';
-    const runnerName = 'lp-host-a-build-00000001';
-    await harness.coordinator.store.putLane({
-      laneId,
-      hostId: 'host-a',
-      pool: 'build',
-      purpose: 'pool',
-      scope: { repository: 'acme/api' },
-      backend: 'systemd',
-      ephemeral: false,
-      runnerName,
+    const lane = laneRecordOf('01jd0000000000000000000001', {
       runnerId: 1,
       labels: ['gpu'],
       state: 'busy',
-      recovery: undefined,
-      lastError: undefined,
-      createdAt: 1,
-      updatedAt: 1,
     });
+    await harness.coordinator.store.putLane(lane);
     const agent = await FakeAgent.connect(harness.agentUrl, {
       hostId: 'host-a',
       privateKey: key.privateKey,
@@ -259,30 +252,22 @@ describe('polling as the safety net of demand', () => {
     cleanups.push(() => Promise.resolve(agent.ws.terminate()));
     // The interval is 30 s: only a wake makes a round within this test.
     const rounds = control.reconciler.rounds;
-    const lane = {
-      laneId,
-      name: runnerName,
-      pool: 'build',
-      scope: { repository: 'acme/api' },
-      backend: 'systemd' as const,
-      ephemeral: false,
-      state: 'online' as const,
-      labels: ['gpu'],
-      restarts: 0,
-      createdAt: 1,
-      updatedAt: 2,
-    };
     agent.send({
       type: 'event',
       seq: 1,
       jws: signEvent(
-        { iss: 'host-a', seq: 1, at: harness.clock.now, event: { kind: 'lane', lane } },
+        {
+          iss: 'host-a',
+          seq: 1,
+          at: harness.clock.now,
+          event: { kind: 'lane', lane: laneReportOf(lane, 'online') },
+        },
         { privateKey: key.privateKey },
       ),
     });
     expect(await agent.next('ack')).toEqual({ type: 'ack', seq: 1 });
     await waitForRounds(control, rounds + 1);
-    expect((await harness.coordinator.store.getLane(laneId))?.state).toBe('online');
+    expect((await harness.coordinator.store.getLane(lane.laneId))?.state).toBe('online');
   });
 
   it('closing the coordinator stops its rounds and its poller before the store closes', async () => {

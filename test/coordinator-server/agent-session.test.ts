@@ -12,7 +12,7 @@ import {
   type LaneReport,
 } from '@launchplane/shared';
 import type { LaneRecord } from '@launchplane/coordinator';
-import { FakeAgent, enrollHost, newHostKey } from './fake-agent.js';
+import { FakeAgent, enrollHost, laneRecordOf, laneReportOf, newHostKey } from './fake-agent.js';
 import { startHarness, type Harness } from './harness.js';
 
 const LANE_ID = '01jd0000000000000000000000';
@@ -53,39 +53,11 @@ async function open(): Promise<FakeAgent> {
   return a;
 }
 
-function laneReport(state: LaneReport['state']): LaneReport {
-  return {
-    laneId: LANE_ID,
-    name: 'lp-host-a-build-00000000',
-    pool: 'build',
-    scope: { repository: 'acme/api' },
-    backend: 'systemd',
-    ephemeral: false,
-    state,
-    labels: ['launchplane'],
-    restarts: 0,
-    createdAt: 1,
-    updatedAt: 2,
-  };
-}
+const LANE: LaneRecord = laneRecordOf(LANE_ID);
 
-const LANE: LaneRecord = {
-  laneId: LANE_ID,
-  hostId: 'host-a',
-  pool: 'build',
-  purpose: 'pool',
-  scope: { repository: 'acme/api' },
-  backend: 'systemd',
-  ephemeral: false,
-  runnerName: 'lp-host-a-build-00000000',
-  runnerId: 11,
-  labels: ['launchplane'],
-  state: 'starting',
-  recovery: undefined,
-  lastError: undefined,
-  createdAt: 1,
-  updatedAt: 1,
-};
+function laneReport(state: LaneReport['state']): LaneReport {
+  return laneReportOf(LANE, state);
+}
 
 function event(seq: number, event: EventPayload['event'], iss = 'host-a'): EventPayload {
   return { iss, seq, at: h.clock.now, event };

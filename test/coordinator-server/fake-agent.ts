@@ -21,7 +21,9 @@ import {
   type EnrollChallengeResponse,
   type EnrollRequest,
   type EnrollResponse,
+  type LaneReport,
 } from '@launchplane/shared';
+import type { LaneRecord } from '@launchplane/coordinator';
 
 export interface Frame {
   type: string;
@@ -235,4 +237,43 @@ export class FakeAgent {
   #wake(): void {
     for (const w of this.#waiters.splice(0)) w();
   }
+}
+
+/** A lane of pool `build` (acme/api, systemd) as the coordinator records it, on host-a. */
+export function laneRecordOf(laneId: string, over: Partial<LaneRecord> = {}): LaneRecord {
+  return {
+    laneId,
+    hostId: 'host-a',
+    pool: 'build',
+    purpose: 'pool',
+    scope: { repository: 'acme/api' },
+    backend: 'systemd',
+    ephemeral: false,
+    runnerName: `lp-host-a-build-${laneId.slice(-8)}`,
+    runnerId: 11,
+    labels: ['launchplane'],
+    state: 'starting',
+    recovery: undefined,
+    lastError: undefined,
+    createdAt: 1,
+    updatedAt: 1,
+    ...over,
+  };
+}
+
+/** What the lane's agent reports of it, in `state`. */
+export function laneReportOf(lane: LaneRecord, state: LaneReport['state']): LaneReport {
+  return {
+    laneId: lane.laneId,
+    name: lane.runnerName,
+    pool: lane.pool,
+    scope: lane.scope,
+    backend: lane.backend,
+    ephemeral: lane.ephemeral,
+    state,
+    labels: lane.labels,
+    restarts: 0,
+    createdAt: 1,
+    updatedAt: 2,
+  };
 }
