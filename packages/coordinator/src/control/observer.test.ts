@@ -127,7 +127,6 @@ describe('Observer and the job source', () => {
       queued(31, {
         status: 'completed',
         runnerName: lane.runnerName,
-        runnerId: lane.runnerId,
         startedAt: watching + 35,
         completedAt: watching + 40,
       }),
