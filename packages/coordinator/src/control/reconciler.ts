@@ -80,46 +80,42 @@ export class Reconciler {
             'reconciler: some actions failed',
           );
         }
-        this.#wakeForScaleDown(applied.plan);
+        this.#afterRound(applied.plan);
         return { plan: applied.plan, applied };
       }
       const plan = await this.#service.plan();
-      this.#wakeForScaleDown(plan);
+      this.#afterRound(plan);
       return { plan, applied: undefined };
     } finally {
       this.#rounds++;
     }
   }
 
-  /**
-   * A spare lane of a demand pool that becomes idle long enough to go before the next interval
-   * is removed then, not up to an interval late: the next round runs when the first one is due.
-   */
-  #wakeForScaleDown(plan: ControlPlan): void {
+  /** Logs what the round decided for demand pools, and wakes the loop for the next scale-down. */
+  #afterRound(plan: ControlPlan): void {
     const pools = plan.scaling?.pools ?? [];
-    if (pools.length > 0) {
-      // What each demand pool's round decided, for anyone tracing when a lane came or went.
-      this.#logger.debug(
-        {
-          pools: pools.map((p) => ({
-            pool: p.pool,
-            lanes: p.lanes,
-            busy: p.busy,
-            waiting: p.waiting,
-            target: p.target,
-            creates: p.creates,
-            reclaims: p.reclaims,
-            removes: p.removes,
-            nextScaleDownAt: p.nextScaleDownAt,
-          })),
-        },
-        'reconciler round',
-      );
-    }
-    const due = plan.scaling?.pools.flatMap((p) =>
-      p.nextScaleDownAt === undefined ? [] : [p.nextScaleDownAt],
+    if (pools.length === 0) return;
+    // For anyone tracing when a lane came or went (debug level).
+    this.#logger.debug(
+      {
+        pools: pools.map((p) => ({
+          pool: p.pool,
+          lanes: p.lanes,
+          busy: p.busy,
+          waiting: p.waiting,
+          target: p.target,
+          creates: p.creates,
+          reclaims: p.reclaims,
+          removes: p.removes,
+          nextScaleDownAt: p.nextScaleDownAt,
+        })),
+      },
+      'reconciler round',
     );
-    if (due !== undefined && due.length > 0) this.#loop.wakeAt(Math.min(...due) * 1000);
+    // A spare lane that becomes idle long enough to go before the next interval is removed then,
+    // not up to an interval late: the next round runs when the first one is due.
+    const due = pools.flatMap((p) => (p.nextScaleDownAt === undefined ? [] : [p.nextScaleDownAt]));
+    if (due.length > 0) this.#loop.wakeAt(Math.min(...due) * 1000);
   }
 
   /** Starts the loop (idempotent). */
