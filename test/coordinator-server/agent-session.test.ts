@@ -356,9 +356,13 @@ describe('agent session', () => {
     expect((await h.coordinator.store.getLane(LANE_ID))?.state).toBe('busy');
   });
 
-  it("tells the hub's listeners when a report changes a lane's state, and only then", async () => {
+  it("tells the hub's listeners when a report changes a lane's state, and only then, past a faulty one", async () => {
     await h.coordinator.store.putLane(LANE);
     let calls = 0;
+    // A listener that throws neither stops the others nor the host's acknowledgement.
+    h.coordinator.server.hub.onLaneChange?.(() => {
+      throw new Error('a faulty listener');
+    });
     h.coordinator.server.hub.onLaneChange?.(() => calls++);
     const a = await connect();
     const send = (seq: number, state: LaneReport['state']): void =>

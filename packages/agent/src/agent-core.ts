@@ -3,7 +3,7 @@
  * recovery, behind the API the session and the CLI use (see
  * docs/design/architecture.md "Inside the agent").
  */
-import { nowSec } from '@launchplane/shared';
+import { callEach, nowSec } from '@launchplane/shared';
 import type { KeyObject } from 'node:crypto';
 import { chmodSync, existsSync } from 'node:fs';
 import { toLaunchplaneError } from '@launchplane/shared';
@@ -494,8 +494,11 @@ export class AgentCore {
       this.#notifyScheduled = false;
       const inventory = this.#inventoryChanged;
       this.#inventoryChanged = false;
-      for (const l of this.#eventListeners) safeCall(l, this.#d.logger);
-      if (inventory) for (const l of this.#inventoryListeners) safeCall(l, this.#d.logger);
+      const failed = (err: unknown): void => {
+        this.#d.logger.error({ err: String(err) }, 'Listener failed');
+      };
+      callEach(this.#eventListeners, failed);
+      if (inventory) callEach(this.#inventoryListeners, failed);
     });
   }
 }
@@ -503,12 +506,4 @@ export class AgentCore {
 /** The ledger holds the audit and replay state: root only. */
 function restrictLedgerFiles(path: string): void {
   for (const p of [path, `${path}-wal`, `${path}-shm`]) if (existsSync(p)) chmodSync(p, 0o600);
-}
-
-function safeCall(fn: () => void, logger: Logger): void {
-  try {
-    fn();
-  } catch (error) {
-    logger.error({ err: String(error) }, 'Listener failed');
-  }
 }

@@ -9,6 +9,7 @@ export * from './lane-state.js';
 export * from './clock.js';
 export * from './backoff.js';
 export * from './coalesce.js';
+export * from './listeners.js';
 export * from './retry.js';
 export * from './steps.js';
 export * from './protocol.js';

@@ -4,6 +4,7 @@
  * Each word merges with what is stored under one transaction, so a status only moves forward
  * whatever order deliveries and polls arrive in (domain/jobs.ts).
  */
+import { callEach } from '@launchplane/shared';
 import { parseWorkflowJobEvent } from '../adapters/github/webhook-payload.js';
 import { jobStatusOf, mergeJob, type MergeOutcome } from '../domain/jobs.js';
 import type { WorkflowJob } from '../ports/github-workflows.js';
@@ -96,13 +97,9 @@ export class JobIngest implements WebhookReceiver {
   }
 
   #changed(): void {
-    for (const l of this.#changeListeners) {
-      try {
-        l();
-      } catch (err) {
-        this.#logger.error({ err: String(err) }, 'demand change listener failed');
-      }
-    }
+    callEach(this.#changeListeners, (err) => {
+      this.#logger.error({ err: String(err) }, 'demand change listener failed');
+    });
   }
 
   async #receive(d: WebhookDelivery): Promise<{ outcome: WebhookOutcome; jobId?: number }> {

@@ -3,7 +3,7 @@
  * session replaces the older), signed command delivery with results matched by jti, and host
  * revocation that ends the live session at once.
  */
-import { nowSec } from '@launchplane/shared';
+import { callEach, nowSec } from '@launchplane/shared';
 import { systemClock } from '../adapters/system-clock.js';
 import { randomUUID } from 'node:crypto';
 import type { WebSocket } from 'ws';
@@ -114,7 +114,9 @@ export class WsAgentHub implements AgentHub {
       detach: (s) => this.#detach(s),
       deliverResult: (s, r) => this.#deliver(s, r),
       laneChanged: () => {
-        for (const listener of this.#laneListeners) listener();
+        callEach(this.#laneListeners, (err) => {
+          o.logger.error({ err: String(err) }, 'lane change listener failed');
+        });
       },
       ...(o.guard === undefined
         ? {}
